@@ -1,0 +1,270 @@
+//! `multipart/form-data` bodies for the operations progenitor cannot generate.
+//!
+//! The xtask generates those operations in progenitor's builder style; their `send()` builds the
+//! form with [`Form`]. File parts are opened when the request is built and streamed in chunks,
+//! so a large image is never held in memory.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use serde::Serialize;
+
+/// Read size for streamed file parts.
+const CHUNK: usize = 64 * 1024;
+
+/// A file part of a form: a path on disk (streamed) or bytes in memory.
+#[derive(Clone)]
+pub struct FilePart {
+    source: Source,
+    file_name: Option<String>,
+    content_type: Option<String>,
+}
+
+#[derive(Clone)]
+enum Source {
+    Path(PathBuf),
+    Bytes(Bytes),
+}
+
+impl std::fmt::Debug for FilePart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = f.debug_struct("FilePart");
+        match &self.source {
+            Source::Path(path) => s.field("path", path),
+            Source::Bytes(bytes) => s.field("bytes", &bytes.len()),
+        };
+        s.field("file_name", &self.file_name)
+            .field("content_type", &self.content_type)
+            .finish()
+    }
+}
+
+impl FilePart {
+    /// A file on disk. It is opened when the request is sent and streamed from there. The part's
+    /// file name is the path's last component and its content type is guessed from the extension,
+    /// unless set with [`FilePart::file_name`] / [`FilePart::content_type`].
+    pub fn path(path: impl Into<PathBuf>) -> Self {
+        Self {
+            source: Source::Path(path.into()),
+            file_name: None,
+            content_type: None,
+        }
+    }
+
+    /// Bytes already in memory, sent under `file_name` (which also drives the content type guess).
+    pub fn bytes(bytes: impl Into<Bytes>, file_name: impl Into<String>) -> Self {
+        Self {
+            source: Source::Bytes(bytes.into()),
+            file_name: Some(file_name.into()),
+            content_type: None,
+        }
+    }
+
+    /// Sets the file name sent with the part.
+    pub fn file_name(mut self, file_name: impl Into<String>) -> Self {
+        self.file_name = Some(file_name.into());
+        self
+    }
+
+    /// Sets the content type sent with the part (instead of guessing it from the file name).
+    pub fn content_type(mut self, content_type: impl Into<String>) -> Self {
+        self.content_type = Some(content_type.into());
+        self
+    }
+
+    /// The file name the part is sent under.
+    pub fn effective_file_name(&self) -> String {
+        match (&self.file_name, &self.source) {
+            (Some(name), _) => name.clone(),
+            (None, Source::Path(path)) => path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "file".to_owned()),
+            (None, Source::Bytes(_)) => "file".to_owned(),
+        }
+    }
+
+    /// The content type the part is sent with.
+    pub fn effective_content_type(&self) -> String {
+        match &self.content_type {
+            Some(content_type) => content_type.clone(),
+            None => guess_content_type(&self.effective_file_name()).to_owned(),
+        }
+    }
+
+    /// Opens the source and makes the `reqwest` part. A path is streamed with its length known,
+    /// so the whole form still gets a `Content-Length`.
+    pub async fn to_part(&self) -> Result<reqwest::multipart::Part, String> {
+        let part = match &self.source {
+            Source::Bytes(bytes) => reqwest::multipart::Part::stream_with_length(
+                reqwest::Body::from(bytes.clone()),
+                bytes.len() as u64,
+            ),
+            Source::Path(path) => {
+                let file = tokio::fs::File::open(path)
+                    .await
+                    .map_err(|e| format!("cannot open `{}`: {e}", path.display()))?;
+                let length = file
+                    .metadata()
+                    .await
+                    .map_err(|e| format!("cannot read the size of `{}`: {e}", path.display()))?
+                    .len();
+                let stream = tokio_util::io::ReaderStream::with_capacity(file, CHUNK);
+                reqwest::multipart::Part::stream_with_length(
+                    reqwest::Body::wrap_stream(stream),
+                    length,
+                )
+            }
+        };
+        part.file_name(self.effective_file_name())
+            .mime_str(&self.effective_content_type())
+            .map_err(|e| format!("invalid content type: {e}"))
+    }
+}
+
+impl From<PathBuf> for FilePart {
+    fn from(path: PathBuf) -> Self {
+        Self::path(path)
+    }
+}
+
+impl From<&Path> for FilePart {
+    fn from(path: &Path) -> Self {
+        Self::path(path)
+    }
+}
+
+impl From<&str> for FilePart {
+    /// A path on disk.
+    fn from(path: &str) -> Self {
+        Self::path(path)
+    }
+}
+
+/// The content type for a file name, from its extension; `application/octet-stream` when unknown.
+pub fn guess_content_type(file_name: &str) -> &'static str {
+    let extension = Path::new(file_name)
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    match extension.as_deref() {
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("png") => "image/png",
+        Some("tif" | "tiff") => "image/tiff",
+        Some("webp") => "image/webp",
+        Some("gif") => "image/gif",
+        Some("bmp") => "image/bmp",
+        Some("heic") => "image/heic",
+        _ => "application/octet-stream",
+    }
+}
+
+/// A form under construction: text fields from a serializable value, then file parts.
+#[derive(Debug, Default)]
+pub struct Form {
+    texts: Vec<(String, String)>,
+    files: Vec<(String, FilePart)>,
+}
+
+impl Form {
+    /// An empty form.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one text part per field of `fields` (a struct or map). Strings are sent as they are,
+    /// numbers and booleans as their JSON text, absent (`null`) fields are left out, and nested
+    /// values are sent as JSON.
+    pub fn text_fields<T: Serialize>(mut self, fields: &T) -> Result<Self, String> {
+        let value = serde_json::to_value(fields)
+            .map_err(|e| format!("cannot encode the form fields: {e}"))?;
+        let serde_json::Value::Object(object) = value else {
+            return Err("the form fields must serialize to an object".to_owned());
+        };
+        for (name, value) in object {
+            let text = match value {
+                serde_json::Value::Null => continue,
+                serde_json::Value::String(text) => text,
+                other => other.to_string(),
+            };
+            self.texts.push((name, text));
+        }
+        Ok(self)
+    }
+
+    /// Adds a file part.
+    pub fn file(mut self, name: impl Into<String>, part: FilePart) -> Self {
+        self.files.push((name.into(), part));
+        self
+    }
+
+    /// Opens every file part and makes the `reqwest` form. Can be called again for a new attempt:
+    /// files are re-opened, nothing is buffered.
+    pub async fn build(&self) -> Result<reqwest::multipart::Form, String> {
+        let mut form = reqwest::multipart::Form::new();
+        for (name, text) in &self.texts {
+            form = form.text(name.clone(), text.clone());
+        }
+        for (name, file) in &self.files {
+            form = form.part(name.clone(), file.to_part().await?);
+        }
+        Ok(form)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types_follow_extensions() {
+        assert_eq!(guess_content_type("a.JPG"), "image/jpeg");
+        assert_eq!(guess_content_type("dir/b.tif"), "image/tiff");
+        assert_eq!(guess_content_type("noext"), "application/octet-stream");
+        let part = FilePart::path("/tmp/photo.png");
+        assert_eq!(part.effective_file_name(), "photo.png");
+        assert_eq!(part.effective_content_type(), "image/png");
+        let part = FilePart::bytes(vec![1, 2], "x.bin").content_type("image/jpeg");
+        assert_eq!(part.effective_content_type(), "image/jpeg");
+    }
+
+    #[derive(Serialize)]
+    struct Fields {
+        model: &'static str,
+        count: u32,
+        flag: bool,
+        skipped: Option<String>,
+    }
+
+    #[test]
+    fn text_fields_are_flattened() {
+        let form = Form::new()
+            .text_fields(&Fields {
+                model: "Object",
+                count: 3,
+                flag: true,
+                skipped: None,
+            })
+            .unwrap();
+        assert_eq!(
+            form.texts,
+            vec![
+                ("count".to_owned(), "3".to_owned()),
+                ("flag".to_owned(), "true".to_owned()),
+                ("model".to_owned(), "Object".to_owned()),
+            ]
+        );
+        assert!(Form::new().text_fields(&3).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_missing_file_is_a_clear_error() {
+        let err = FilePart::path("/definitely/not/here.png")
+            .to_part()
+            .await
+            .unwrap_err();
+        assert!(
+            err.contains("cannot open `/definitely/not/here.png`"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,368 @@
+//! One provider, from spec files to the text of its generated files (nothing is written here).
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::config::{AuthConfig, Provider};
+use crate::error::{Error, Located, Result};
+use crate::{lower, multipart, spec};
+
+/// What generation produced for one provider: file contents keyed by path (relative to root).
+#[derive(Debug)]
+pub struct Output {
+    /// Provider name.
+    pub provider: String,
+    /// `(path, content)` pairs.
+    pub files: Vec<(PathBuf, String)>,
+}
+
+/// File names inside a provider crate.
+pub const GENERATED_RS: &str = "src/generated.rs";
+/// The patched and lowered spec, written next to the code it produced.
+pub const EFFECTIVE_SPEC: &str = "openapi.effective.json";
+
+/// Builds the effective (patched, lowered) spec of `provider`.
+pub fn effective_spec(root: &Path, provider: &Provider) -> Result<Value> {
+    let upstream = spec::load(root, &provider.spec)?;
+    let patch = provider
+        .patch
+        .as_ref()
+        .map(|p| spec::load(root, p))
+        .transpose()?;
+    let mut document = upstream.value.clone();
+    if let Some(patch) = &patch {
+        spec::merge_patch(&mut document, &patch.value);
+    }
+    // A problem's pointer names the patch when the patch wrote that place, else the upstream file.
+    let origin = |pointer: &str| -> PathBuf {
+        match &patch {
+            Some(p) if patch_touches(&p.value, pointer) => p.file.clone(),
+            _ => upstream.file.clone(),
+        }
+    };
+    spec::check_refs(&document, &origin)?;
+    lower::lower(&mut document, &origin)?;
+    // Whatever progenitor will choke on structurally, say it here with a pointer.
+    let text = serde_json::to_string(&document).expect("a JSON value serializes");
+    let mut deserializer = serde_json::Deserializer::from_str(&text);
+    if let Err(e) = serde_path_to_error::deserialize::<_, openapiv3::OpenAPI>(&mut deserializer) {
+        let pointer = path_to_pointer(&e.path().to_string());
+        return Err(Error::Spec(vec![Located {
+            file: origin(&pointer),
+            location: pointer,
+            message: format!(
+                "not a valid OpenAPI 3.0 document after lowering: {}",
+                e.inner()
+            ),
+        }]));
+    }
+    Ok(document)
+}
+
+fn patch_touches(patch: &Value, pointer: &str) -> bool {
+    // The deepest prefix of the pointer present in the patch, if it is a leaf or the full path.
+    let mut node = patch;
+    for segment in pointer.split('/').skip(1) {
+        let segment = segment.replace("~1", "/").replace("~0", "~");
+        match node {
+            Value::Object(map) => match map.get(&segment) {
+                Some(child) => node = child,
+                None => return false,
+            },
+            Value::Array(items) => match segment.parse::<usize>().ok().and_then(|i| items.get(i)) {
+                Some(child) => node = child,
+                None => return false,
+            },
+            _ => return true,
+        }
+    }
+    true
+}
+
+/// serde_path_to_error's `a.b[0].c` to a JSON pointer `/a/b/0/c`.
+fn path_to_pointer(path: &str) -> String {
+    if path == "." {
+        return String::new();
+    }
+    let mut pointer = String::new();
+    for part in path.split('.') {
+        let mut rest = part;
+        while let Some(open) = rest.find('[') {
+            if open > 0 {
+                pointer.push('/');
+                pointer.push_str(&spec::escape(&rest[..open]));
+            }
+            let close = rest[open..].find(']').map_or(rest.len(), |c| open + c);
+            pointer.push('/');
+            pointer.push_str(&rest[open + 1..close]);
+            rest = &rest[(close + 1).min(rest.len())..];
+        }
+        if !rest.is_empty() {
+            pointer.push('/');
+            pointer.push_str(&spec::escape(rest));
+        }
+    }
+    pointer
+}
+
+/// Generates the files of one provider.
+pub fn generate(root: &Path, provider: &Provider) -> Result<Output> {
+    let effective = effective_spec(root, provider)?;
+    let effective_text =
+        serde_json::to_string_pretty(&effective).expect("a JSON value serializes") + "\n";
+    let hash = hex(&Sha256::digest(effective_text.as_bytes()));
+
+    let mut for_progenitor = effective.clone();
+    let mut problems = Vec::new();
+    let effective_path = provider.crate_dir.join(EFFECTIVE_SPEC);
+    let operations = multipart::partition(&mut for_progenitor, &mut problems, &effective_path);
+    if !problems.is_empty() {
+        return Err(Error::Spec(problems));
+    }
+
+    let (mut file, type_names) = run_progenitor(&provider.name, &for_progenitor)?;
+    for op in &operations {
+        for schema in std::iter::once(&op.form_schema)
+            .chain(op.success.1.iter())
+            .chain(op.error_schema.iter())
+        {
+            let name = multipart::type_name(schema);
+            if !type_names.contains(&name) {
+                return Err(Error::Generator {
+                    provider: provider.name.clone(),
+                    operation: Some(op.operation_id.clone()),
+                    message: format!(
+                        "expected the generator to name schema `{schema}` as `{name}`, but it has no such type"
+                    ),
+                });
+            }
+        }
+    }
+    let (client_methods, builders) = multipart::generate(&operations);
+    merge_into(&mut file, client_methods, builders);
+    let prelude = provider_items(provider);
+    let prelude: syn::File = syn::parse2(prelude).expect("the xtask's own tokens parse");
+    file.items.splice(0..0, prelude.items);
+
+    let header = format!(
+        "// @generated by `cargo xtask codegen {name}`. Do not edit by hand: change the spec and regenerate.\n\
+         // Spec: {spec}{patch}\n\
+         // Effective spec: {effective} (sha256 {hash})\n\n",
+        name = provider.name,
+        spec = provider.spec.display(),
+        patch = provider
+            .patch
+            .as_ref()
+            .map(|p| format!(" + merge patch {}", p.display()))
+            .unwrap_or_default(),
+        effective = effective_path.display(),
+    );
+    let code = header + &prettyplease::unparse(&file);
+
+    Ok(Output {
+        provider: provider.name.clone(),
+        files: vec![
+            (provider.crate_dir.join(GENERATED_RS), code),
+            (effective_path, effective_text),
+        ],
+    })
+}
+
+/// Items every generated crate starts with: its base URL and how it authenticates.
+fn provider_items(provider: &Provider) -> TokenStream {
+    let base_url = &provider.base_url;
+    let auth = match &provider.auth {
+        AuthConfig::Header { header, prefix } => {
+            let prefix = match prefix {
+                Some(p) => quote! { Some(#p) },
+                None => quote! { None },
+            };
+            quote! { cutout_runtime::Auth::Header { name: #header, prefix: #prefix, key } }
+        }
+        AuthConfig::BodyField { body_field } => {
+            quote! { cutout_runtime::Auth::BodyField { field: #body_field, key } }
+        }
+    };
+    let auth_doc = match &provider.auth {
+        AuthConfig::Header {
+            header,
+            prefix: Some(p),
+        } => format!("The API takes its key in the `{header}: {p} <key>` header."),
+        AuthConfig::Header {
+            header,
+            prefix: None,
+        } => format!("The API takes its key in the `{header}` header."),
+        AuthConfig::BodyField { body_field } => {
+            format!("The API takes its key in the `{body_field}` field of every JSON body.")
+        }
+    };
+    quote! {
+        /// The production base URL of the API.
+        pub const DEFAULT_BASE_URL: &str = #base_url;
+
+        #[doc = #auth_doc]
+        pub fn auth(key: cutout_runtime::ApiKey) -> cutout_runtime::Auth {
+            #auth
+        }
+    }
+}
+
+/// Runs progenitor, turning its errors and panics into a message naming the operation.
+fn run_progenitor(provider: &str, document: &Value) -> Result<(syn::File, Vec<String>)> {
+    match progenitor_tokens(document) {
+        Ok(found) => Ok(found),
+        Err(message) => {
+            // Narrow the failure down to one operation by generating each alone.
+            let operation = find_failing_operation(document);
+            Err(Error::Generator {
+                provider: provider.to_owned(),
+                operation,
+                message,
+            })
+        }
+    }
+}
+
+fn progenitor_tokens(document: &Value) -> std::result::Result<(syn::File, Vec<String>), String> {
+    let spec: openapiv3::OpenAPI =
+        serde_json::from_value(document.clone()).map_err(|e| e.to_string())?;
+    let mut settings = progenitor::GenerationSettings::new();
+    settings
+        .with_interface(progenitor::InterfaceStyle::Builder)
+        .with_tag(progenitor::TagStyle::Merged)
+        .with_inner_type(quote! { cutout_runtime::Context })
+        .with_hooks(progenitor::HooksMode::Expected)
+        .with_derive("PartialEq");
+    let mut generator = progenitor::Generator::new(&settings);
+    let tokens = quietly(|| generator.generate_tokens(&spec))?.map_err(|e| e.to_string())?;
+    let names = generator
+        .get_type_space()
+        .iter_types()
+        .map(|t| t.name())
+        .collect();
+    let file = syn::parse2::<syn::File>(tokens)
+        .map_err(|e| format!("the generator produced code that does not parse: {e}"))?;
+    Ok((file, names))
+}
+
+/// Runs `f`, turning a panic into its message without printing a backtrace.
+fn quietly<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    std::panic::set_hook(previous);
+    result.map_err(|payload| {
+        let text = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_else(|| "unknown panic".to_owned());
+        format!("the generator panicked: {text}")
+    })
+}
+
+fn find_failing_operation(document: &Value) -> Option<String> {
+    let paths = document.get("paths")?.as_object()?;
+    for (path, item) in paths {
+        for (method, op) in item.as_object()? {
+            if !op.is_object() || method == "parameters" {
+                continue;
+            }
+            let mut single = document.clone();
+            let mut only = serde_json::Map::new();
+            let mut only_item = serde_json::Map::new();
+            if let Some(params) = item.get("parameters") {
+                only_item.insert("parameters".into(), params.clone());
+            }
+            only_item.insert(method.clone(), op.clone());
+            only.insert(path.clone(), Value::Object(only_item));
+            single["paths"] = Value::Object(only);
+            if progenitor_tokens(&single).is_err() {
+                let id = op
+                    .get("operationId")
+                    .and_then(Value::as_str)
+                    .unwrap_or("(no operationId)");
+                return Some(format!("{id} ({} {path})", method.to_uppercase()));
+            }
+        }
+    }
+    None
+}
+
+/// Adds the multipart operations to progenitor's `impl Client` and `mod builder`.
+fn merge_into(file: &mut syn::File, client_methods: TokenStream, builders: TokenStream) {
+    if client_methods.is_empty() {
+        return;
+    }
+    let methods: syn::ItemImpl = syn::parse2(quote! { impl Client { #client_methods } })
+        .expect("the xtask's own tokens parse");
+    let builders: syn::File = syn::parse2(builders).expect("the xtask's own tokens parse");
+    let mut placed_methods = false;
+    let mut placed_builders = false;
+    for item in &mut file.items {
+        match item {
+            syn::Item::Impl(imp)
+                if imp.trait_.is_none() && is_client(&imp.self_ty) && !placed_methods =>
+            {
+                imp.items.extend(methods.items.clone());
+                placed_methods = true;
+            }
+            syn::Item::Mod(m) if m.ident == "builder" => {
+                if let Some((_, items)) = &mut m.content {
+                    items.extend(builders.items.clone());
+                    placed_builders = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    // A spec whose only operations are multipart leaves progenitor nothing to put them beside.
+    if !placed_methods {
+        file.items.push(syn::Item::Impl(methods));
+    }
+    if !placed_builders {
+        let module: syn::ItemMod = syn::parse2(quote! {
+            /// Types for composing operation parameters.
+            #[allow(clippy::all)]
+            pub mod builder {
+                use super::types;
+                #[allow(unused_imports)]
+                use super::{ClientHooks, Error, OperationInfo, ResponseValue};
+            }
+        })
+        .expect("the xtask's own tokens parse");
+        let mut module = module;
+        if let Some((_, items)) = &mut module.content {
+            items.extend(builders.items);
+        }
+        file.items.push(syn::Item::Mod(module));
+    }
+}
+
+fn is_client(ty: &syn::Type) -> bool {
+    matches!(ty, syn::Type::Path(p) if p.path.is_ident("Client"))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_paths_become_pointers() {
+        assert_eq!(
+            path_to_pointer("paths./a/b.get.responses"),
+            "/paths/a~1b/get/responses"
+        );
+        assert_eq!(path_to_pointer("servers[0].url"), "/servers/0/url");
+        assert_eq!(path_to_pointer("."), "");
+    }
+}

@@ -1,0 +1,82 @@
+//! `cargo xtask codegen [--check] [PROVIDER…]`: regenerate (or check) the provider crates.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+const USAGE: &str = "\
+usage: cargo xtask codegen [--check] [PROVIDER…]
+
+Generates crates/<provider>/src/generated.rs and crates/<provider>/openapi.effective.json
+from specs/ (configured in specs/providers.toml). With no PROVIDER, all of them.
+
+  --check   write nothing; exit 1 with a unified diff if any generated file is out of date";
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    match args.next().as_deref() {
+        Some("codegen") => {}
+        Some("-h" | "--help") | None => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => {
+            eprintln!("unknown command `{other}`\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    }
+    let mut check = false;
+    let mut names = Vec::new();
+    for arg in args {
+        match arg.as_str() {
+            "--check" => check = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            flag if flag.starts_with('-') => {
+                eprintln!("unknown option `{flag}`\n\n{USAGE}");
+                return ExitCode::from(2);
+            }
+            name => names.push(name.to_owned()),
+        }
+    }
+    let root = workspace_root();
+    let started = Instant::now();
+    match xtask::codegen(&root, &names, check) {
+        Ok(report) => {
+            let elapsed = started.elapsed();
+            for (provider, lines) in &report.lines {
+                eprintln!("{provider}: {lines} lines of Rust");
+            }
+            if check {
+                eprintln!(
+                    "codegen --check: {} provider(s) up to date ({elapsed:.2?})",
+                    report.providers.len()
+                );
+            } else if report.written.is_empty() {
+                eprintln!("codegen: nothing changed ({elapsed:.2?})");
+            } else {
+                for path in &report.written {
+                    eprintln!("wrote {}", path.display());
+                }
+                eprintln!(
+                    "codegen: {} file(s) written ({elapsed:.2?})",
+                    report.written.len()
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: the xtask's manifest folder's parent (cargo sets the variable at build
+/// time, so this works from any current directory).
+fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
