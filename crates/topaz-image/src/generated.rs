@@ -15,7 +15,7 @@ pub fn auth(key: cutout_runtime::ApiKey) -> cutout_runtime::Auth {
 #[allow(unused_imports)]
 pub use progenitor_client::{ByteStream, ClientInfo, Error, ResponseValue};
 #[allow(unused_imports)]
-use progenitor_client::{ClientHooks, OperationInfo, RequestBuilderExt, encode_path};
+use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderExt};
 /// Types used as operation parameters and responses.
 #[allow(clippy::all)]
 pub mod types {
@@ -85,7 +85,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
+        PartialOrd
     )]
     pub enum EstimateCategory {
         Matting,
@@ -99,7 +99,9 @@ pub mod types {
     }
     impl ::std::str::FromStr for EstimateCategory {
         type Err = self::error::ConversionError;
-        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
             match value {
                 "Matting" => Ok(Self::Matting),
                 _ => Err("invalid value".into()),
@@ -108,7 +110,9 @@ pub mod types {
     }
     impl ::std::convert::TryFrom<&str> for EstimateCategory {
         type Error = self::error::ConversionError;
-        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
         }
     }
@@ -147,7 +151,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
+        PartialOrd
     )]
     pub enum EstimateRequestModel {
         Object,
@@ -164,7 +168,9 @@ pub mod types {
     }
     impl ::std::str::FromStr for EstimateRequestModel {
         type Err = self::error::ConversionError;
-        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
             match value {
                 "Object" => Ok(Self::Object),
                 "RemoveBG" => Ok(Self::RemoveBg),
@@ -174,7 +180,9 @@ pub mod types {
     }
     impl ::std::convert::TryFrom<&str> for EstimateRequestModel {
         type Error = self::error::ConversionError;
-        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
         }
     }
@@ -210,7 +218,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
+        PartialOrd
     )]
     pub enum JobStatus {
         Pending,
@@ -232,7 +240,9 @@ pub mod types {
     }
     impl ::std::str::FromStr for JobStatus {
         type Err = self::error::ConversionError;
-        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
             match value {
                 "Pending" => Ok(Self::Pending),
                 "Processing" => Ok(Self::Processing),
@@ -245,7 +255,9 @@ pub mod types {
     }
     impl ::std::convert::TryFrom<&str> for JobStatus {
         type Error = self::error::ConversionError;
-        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
         }
     }
@@ -277,26 +289,29 @@ pub mod types {
         pub source_url: ::std::option::Option<::std::string::String>,
         /**The URL to send the webhook to. When provided, a POST request with a JSON payload will be sent to this URL when the job status changes or completes.
 
-        **Request Body:**
-        The webhook will be sent as a POST request with `Content-Type: application/json` containing the following fields:
-          - `notification_id` (string, ULID): Unique identifier for this notification. Can be used to order messages in case they are received out of order; see the [ULID specification](https://github.com/ulid/spec)
-          - `process_id` (string, UUID): Unique identifier of the image processing job.
-          - `status` (string): Current status of the job (i.e., "Pending", "Processing", "Completed", "Cancelled", "Failed").
-          - `creation_time` (integer): Unix timestamp in seconds when the job was created.
-          - `modification_time` (integer): Unix timestamp in seconds when the job was last modified.
-          - `progress` (integer): Progress of the job as a percentage (0-100).
-          - `download_url` (string, optional): Presigned GET URL for the processed image. Only present once the job is completed.
-          - `head_url` (string, optional): Presigned HEAD URL for the processed image. Only present once the job is completed.
-          - `input_download_url` (string): Presigned GET URL for the input image.
-          - `input_head_url` (string): Presigned HEAD URL for the input image.
+**Request Body:**
+The webhook will be sent as a POST request with `Content-Type: application/json` containing the following fields:
+  - `notification_id` (string, ULID): Unique identifier for this notification. Can be used to order messages in case they are received out of order; see the [ULID specification](https://github.com/ulid/spec)
+  - `process_id` (string, UUID): Unique identifier of the image processing job.
+  - `status` (string): Current status of the job (i.e., "Pending", "Processing", "Completed", "Cancelled", "Failed").
+  - `creation_time` (integer): Unix timestamp in seconds when the job was created.
+  - `modification_time` (integer): Unix timestamp in seconds when the job was last modified.
+  - `progress` (integer): Progress of the job as a percentage (0-100).
+  - `download_url` (string, optional): Presigned GET URL for the processed image. Only present once the job is completed.
+  - `head_url` (string, optional): Presigned HEAD URL for the processed image. Only present once the job is completed.
+  - `input_download_url` (string): Presigned GET URL for the input image.
+  - `input_head_url` (string): Presigned HEAD URL for the input image.
 
-        **Retry Behavior:**
-        If the webhook endpoint returns a 5xx server error, the system will retry the webhook with exponential backoff. The backoff starts at 5 seconds and doubles with each retry attempt (5s, 10s, 20s, 40s, etc.), up to a maximum of 15 minutes. Client errors (4xx status codes) are not retried and the notification is discarded.
-        */
+**Retry Behavior:**
+If the webhook endpoint returns a 5xx server error, the system will retry the webhook with exponential backoff. The backoff starts at 5 seconds and doubles with each retry attempt (5s, 10s, 20s, 40s, etc.), up to a maximum of 15 minutes. Client errors (4xx status codes) are not retried and the notification is discarded.
+*/
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub webhook_url: ::std::option::Option<::std::string::String>,
         #[serde(flatten)]
-        pub extra: ::std::collections::HashMap<::std::string::String, ::std::string::String>,
+        pub extra: ::std::collections::HashMap<
+            ::std::string::String,
+            ::std::string::String,
+        >,
     }
     impl MattingGanRequest {
         pub fn builder() -> builder::MattingGanRequest {
@@ -314,7 +329,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
+        PartialOrd
     )]
     pub enum MattingGanRequestMode {
         #[serde(rename = "alpha")]
@@ -332,7 +347,9 @@ pub mod types {
     }
     impl ::std::str::FromStr for MattingGanRequestMode {
         type Err = self::error::ConversionError;
-        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
             match value {
                 "alpha" => Ok(Self::Alpha),
                 "segmentation" => Ok(Self::Segmentation),
@@ -342,7 +359,9 @@ pub mod types {
     }
     impl ::std::convert::TryFrom<&str> for MattingGanRequestMode {
         type Error = self::error::ConversionError;
-        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
         }
     }
@@ -370,7 +389,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
+        PartialOrd
     )]
     pub enum MattingGanRequestModel {
         Object,
@@ -387,7 +406,9 @@ pub mod types {
     }
     impl ::std::str::FromStr for MattingGanRequestModel {
         type Err = self::error::ConversionError;
-        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
             match value {
                 "Object" => Ok(Self::Object),
                 "RemoveBG" => Ok(Self::RemoveBg),
@@ -397,7 +418,9 @@ pub mod types {
     }
     impl ::std::convert::TryFrom<&str> for MattingGanRequestModel {
         type Error = self::error::ConversionError;
-        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
         }
     }
@@ -425,7 +448,7 @@ pub mod types {
         Hash,
         Ord,
         PartialEq,
-        PartialOrd,
+        PartialOrd
     )]
     pub enum MattingGanRequestOutputFormat {
         #[serde(rename = "png")]
@@ -440,7 +463,9 @@ pub mod types {
     }
     impl ::std::str::FromStr for MattingGanRequestOutputFormat {
         type Err = self::error::ConversionError;
-        fn from_str(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
             match value {
                 "png" => Ok(Self::Png),
                 _ => Err("invalid value".into()),
@@ -449,11 +474,14 @@ pub mod types {
     }
     impl ::std::convert::TryFrom<&str> for MattingGanRequestOutputFormat {
         type Error = self::error::ConversionError;
-        fn try_from(value: &str) -> ::std::result::Result<Self, self::error::ConversionError> {
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
             value.parse()
         }
     }
-    impl ::std::convert::TryFrom<::std::string::String> for MattingGanRequestOutputFormat {
+    impl ::std::convert::TryFrom<::std::string::String>
+    for MattingGanRequestOutputFormat {
         type Error = self::error::ConversionError;
         fn try_from(
             value: ::std::string::String,
@@ -594,7 +622,10 @@ pub mod types {
     pub mod builder {
         #[derive(Clone, Debug)]
         pub struct ApiError {
-            code: ::std::result::Result<::std::option::Option<i64>, ::std::string::String>,
+            code: ::std::result::Result<
+                ::std::option::Option<i64>,
+                ::std::string::String,
+            >,
             message: ::std::result::Result<::std::string::String, ::std::string::String>,
         }
         impl ::std::default::Default for ApiError {
@@ -613,7 +644,9 @@ pub mod types {
             {
                 self.code = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for code: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for code: {e}")
+                    });
                 self
             }
             pub fn message<T>(mut self, value: T) -> Self
@@ -623,7 +656,9 @@ pub mod types {
             {
                 self.message = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for message: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for message: {e}")
+                    });
                 self
             }
         }
@@ -649,8 +684,14 @@ pub mod types {
         #[derive(Clone, Debug)]
         pub struct AsyncResponse {
             eta: ::std::result::Result<i64, ::std::string::String>,
-            process_id: ::std::result::Result<::std::string::String, ::std::string::String>,
-            source_id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            process_id: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            source_id: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
         }
         impl ::std::default::Default for AsyncResponse {
             fn default() -> Self {
@@ -669,7 +710,9 @@ pub mod types {
             {
                 self.eta = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for eta: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for eta: {e}")
+                    });
                 self
             }
             pub fn process_id<T>(mut self, value: T) -> Self
@@ -679,7 +722,9 @@ pub mod types {
             {
                 self.process_id = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for process_id: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for process_id: {e}")
+                    });
                 self
             }
             pub fn source_id<T>(mut self, value: T) -> Self
@@ -689,7 +734,9 @@ pub mod types {
             {
                 self.source_id = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for source_id: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for source_id: {e}")
+                    });
                 self
             }
         }
@@ -733,7 +780,9 @@ pub mod types {
             {
                 self.deleted_count = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for deleted_count: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for deleted_count: {e}")
+                    });
                 self
             }
         }
@@ -756,9 +805,15 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct DownloadResponse {
-            download_url: ::std::result::Result<::std::string::String, ::std::string::String>,
+            download_url: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
             expiry: ::std::result::Result<i64, ::std::string::String>,
-            head_url: ::std::result::Result<::std::string::String, ::std::string::String>,
+            head_url: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
         }
         impl ::std::default::Default for DownloadResponse {
             fn default() -> Self {
@@ -777,7 +832,9 @@ pub mod types {
             {
                 self.download_url = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for download_url: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for download_url: {e}")
+                    });
                 self
             }
             pub fn expiry<T>(mut self, value: T) -> Self
@@ -787,7 +844,9 @@ pub mod types {
             {
                 self.expiry = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for expiry: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for expiry: {e}")
+                    });
                 self
             }
             pub fn head_url<T>(mut self, value: T) -> Self
@@ -797,7 +856,9 @@ pub mod types {
             {
                 self.head_url = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for head_url: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for head_url: {e}")
+                    });
                 self
             }
         }
@@ -824,10 +885,22 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct EstimateRequest {
-            category: ::std::result::Result<super::EstimateCategory, ::std::string::String>,
-            input_height: ::std::result::Result<::std::num::NonZeroU64, ::std::string::String>,
-            input_width: ::std::result::Result<::std::num::NonZeroU64, ::std::string::String>,
-            model: ::std::result::Result<super::EstimateRequestModel, ::std::string::String>,
+            category: ::std::result::Result<
+                super::EstimateCategory,
+                ::std::string::String,
+            >,
+            input_height: ::std::result::Result<
+                ::std::num::NonZeroU64,
+                ::std::string::String,
+            >,
+            input_width: ::std::result::Result<
+                ::std::num::NonZeroU64,
+                ::std::string::String,
+            >,
+            model: ::std::result::Result<
+                super::EstimateRequestModel,
+                ::std::string::String,
+            >,
         }
         impl ::std::default::Default for EstimateRequest {
             fn default() -> Self {
@@ -847,7 +920,9 @@ pub mod types {
             {
                 self.category = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for category: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for category: {e}")
+                    });
                 self
             }
             pub fn input_height<T>(mut self, value: T) -> Self
@@ -857,7 +932,9 @@ pub mod types {
             {
                 self.input_height = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for input_height: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for input_height: {e}")
+                    });
                 self
             }
             pub fn input_width<T>(mut self, value: T) -> Self
@@ -867,7 +944,9 @@ pub mod types {
             {
                 self.input_width = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for input_width: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for input_width: {e}")
+                    });
                 self
             }
             pub fn model<T>(mut self, value: T) -> Self
@@ -877,7 +956,9 @@ pub mod types {
             {
                 self.model = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for model: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for model: {e}")
+                    });
                 self
             }
         }
@@ -925,7 +1006,9 @@ pub mod types {
             {
                 self.credits = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for credits: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for credits: {e}")
+                    });
                 self
             }
             pub fn duration<T>(mut self, value: T) -> Self
@@ -935,7 +1018,9 @@ pub mod types {
             {
                 self.duration = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for duration: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for duration: {e}")
+                    });
                 self
             }
         }
@@ -960,10 +1045,18 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct MattingGanRequest {
-            mode: ::std::result::Result<super::MattingGanRequestMode, ::std::string::String>,
-            model: ::std::result::Result<super::MattingGanRequestModel, ::std::string::String>,
-            output_format:
-                ::std::result::Result<super::MattingGanRequestOutputFormat, ::std::string::String>,
+            mode: ::std::result::Result<
+                super::MattingGanRequestMode,
+                ::std::string::String,
+            >,
+            model: ::std::result::Result<
+                super::MattingGanRequestModel,
+                ::std::string::String,
+            >,
+            output_format: ::std::result::Result<
+                super::MattingGanRequestOutputFormat,
+                ::std::string::String,
+            >,
             source_id: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
@@ -977,7 +1070,10 @@ pub mod types {
                 ::std::string::String,
             >,
             extra: ::std::result::Result<
-                ::std::collections::HashMap<::std::string::String, ::std::string::String>,
+                ::std::collections::HashMap<
+                    ::std::string::String,
+                    ::std::string::String,
+                >,
                 ::std::string::String,
             >,
         }
@@ -986,7 +1082,9 @@ pub mod types {
                 Self {
                     mode: Ok(super::defaults::matting_gan_request_mode()),
                     model: Ok(super::defaults::matting_gan_request_model()),
-                    output_format: Ok(super::defaults::matting_gan_request_output_format()),
+                    output_format: Ok(
+                        super::defaults::matting_gan_request_output_format(),
+                    ),
                     source_id: Ok(Default::default()),
                     source_url: Ok(Default::default()),
                     webhook_url: Ok(Default::default()),
@@ -1002,7 +1100,9 @@ pub mod types {
             {
                 self.mode = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for mode: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for mode: {e}")
+                    });
                 self
             }
             pub fn model<T>(mut self, value: T) -> Self
@@ -1012,7 +1112,9 @@ pub mod types {
             {
                 self.model = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for model: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for model: {e}")
+                    });
                 self
             }
             pub fn output_format<T>(mut self, value: T) -> Self
@@ -1022,7 +1124,9 @@ pub mod types {
             {
                 self.output_format = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for output_format: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for output_format: {e}")
+                    });
                 self
             }
             pub fn source_id<T>(mut self, value: T) -> Self
@@ -1032,7 +1136,9 @@ pub mod types {
             {
                 self.source_id = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for source_id: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for source_id: {e}")
+                    });
                 self
             }
             pub fn source_url<T>(mut self, value: T) -> Self
@@ -1042,7 +1148,9 @@ pub mod types {
             {
                 self.source_url = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for source_url: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for source_url: {e}")
+                    });
                 self
             }
             pub fn webhook_url<T>(mut self, value: T) -> Self
@@ -1052,19 +1160,26 @@ pub mod types {
             {
                 self.webhook_url = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for webhook_url: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for webhook_url: {e}")
+                    });
                 self
             }
             pub fn extra<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
-                        ::std::collections::HashMap<::std::string::String, ::std::string::String>,
+                    ::std::collections::HashMap<
+                        ::std::string::String,
+                        ::std::string::String,
                     >,
+                >,
                 T::Error: ::std::fmt::Display,
             {
                 self.extra = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for extra: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for extra: {e}")
+                    });
                 self
             }
         }
@@ -1108,7 +1223,9 @@ pub mod types {
         impl ::std::default::Default for Pagination {
             fn default() -> Self {
                 Self {
-                    has_next_page: Err("no value supplied for has_next_page".to_string()),
+                    has_next_page: Err(
+                        "no value supplied for has_next_page".to_string(),
+                    ),
                     next_cursor: Ok(Default::default()),
                 }
             }
@@ -1121,7 +1238,9 @@ pub mod types {
             {
                 self.has_next_page = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for has_next_page: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for has_next_page: {e}")
+                    });
                 self
             }
             pub fn next_cursor<T>(mut self, value: T) -> Self
@@ -1131,7 +1250,9 @@ pub mod types {
             {
                 self.next_cursor = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for next_cursor: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for next_cursor: {e}")
+                    });
                 self
             }
         }
@@ -1178,7 +1299,9 @@ pub mod types {
             {
                 self.data = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for data: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for data: {e}")
+                    });
                 self
             }
             pub fn pagination<T>(mut self, value: T) -> Self
@@ -1188,7 +1311,9 @@ pub mod types {
             {
                 self.pagination = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for pagination: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for pagination: {e}")
+                    });
                 self
             }
         }
@@ -1213,32 +1338,56 @@ pub mod types {
         }
         #[derive(Clone, Debug)]
         pub struct StatusResponse {
-            category: ::std::result::Result<::std::string::String, ::std::string::String>,
+            category: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
             creation_time: ::std::result::Result<i64, ::std::string::String>,
             credits: ::std::result::Result<i64, ::std::string::String>,
             crop_to_fill: ::std::result::Result<bool, ::std::string::String>,
             eta: ::std::result::Result<i64, ::std::string::String>,
-            face_enhancement:
-                ::std::result::Result<::std::option::Option<bool>, ::std::string::String>,
-            face_enhancement_creativity:
-                ::std::result::Result<::std::option::Option<f64>, ::std::string::String>,
-            face_enhancement_strength:
-                ::std::result::Result<::std::option::Option<f64>, ::std::string::String>,
-            filename: ::std::result::Result<::std::string::String, ::std::string::String>,
-            input_format: ::std::result::Result<::std::string::String, ::std::string::String>,
+            face_enhancement: ::std::result::Result<
+                ::std::option::Option<bool>,
+                ::std::string::String,
+            >,
+            face_enhancement_creativity: ::std::result::Result<
+                ::std::option::Option<f64>,
+                ::std::string::String,
+            >,
+            face_enhancement_strength: ::std::result::Result<
+                ::std::option::Option<f64>,
+                ::std::string::String,
+            >,
+            filename: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
+            input_format: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
             input_height: ::std::result::Result<i64, ::std::string::String>,
             input_width: ::std::result::Result<i64, ::std::string::String>,
             model: ::std::result::Result<::std::string::String, ::std::string::String>,
-            model_type: ::std::result::Result<::std::string::String, ::std::string::String>,
+            model_type: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
             modification_time: ::std::result::Result<i64, ::std::string::String>,
             options_json: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
-            output_format: ::std::result::Result<::std::string::String, ::std::string::String>,
+            output_format: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
             output_height: ::std::result::Result<i64, ::std::string::String>,
             output_width: ::std::result::Result<i64, ::std::string::String>,
-            process_id: ::std::result::Result<::std::string::String, ::std::string::String>,
+            process_id: ::std::result::Result<
+                ::std::string::String,
+                ::std::string::String,
+            >,
             progress: ::std::result::Result<i64, ::std::string::String>,
             source_id: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
@@ -1254,7 +1403,9 @@ pub mod types {
             fn default() -> Self {
                 Self {
                     category: Err("no value supplied for category".to_string()),
-                    creation_time: Err("no value supplied for creation_time".to_string()),
+                    creation_time: Err(
+                        "no value supplied for creation_time".to_string(),
+                    ),
                     credits: Err("no value supplied for credits".to_string()),
                     crop_to_fill: Err("no value supplied for crop_to_fill".to_string()),
                     eta: Err("no value supplied for eta".to_string()),
@@ -1267,10 +1418,16 @@ pub mod types {
                     input_width: Err("no value supplied for input_width".to_string()),
                     model: Err("no value supplied for model".to_string()),
                     model_type: Err("no value supplied for model_type".to_string()),
-                    modification_time: Err("no value supplied for modification_time".to_string()),
+                    modification_time: Err(
+                        "no value supplied for modification_time".to_string(),
+                    ),
                     options_json: Ok(Default::default()),
-                    output_format: Err("no value supplied for output_format".to_string()),
-                    output_height: Err("no value supplied for output_height".to_string()),
+                    output_format: Err(
+                        "no value supplied for output_format".to_string(),
+                    ),
+                    output_height: Err(
+                        "no value supplied for output_height".to_string(),
+                    ),
                     output_width: Err("no value supplied for output_width".to_string()),
                     process_id: Err("no value supplied for process_id".to_string()),
                     progress: Err("no value supplied for progress".to_string()),
@@ -1288,7 +1445,9 @@ pub mod types {
             {
                 self.category = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for category: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for category: {e}")
+                    });
                 self
             }
             pub fn creation_time<T>(mut self, value: T) -> Self
@@ -1298,7 +1457,9 @@ pub mod types {
             {
                 self.creation_time = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for creation_time: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for creation_time: {e}")
+                    });
                 self
             }
             pub fn credits<T>(mut self, value: T) -> Self
@@ -1308,7 +1469,9 @@ pub mod types {
             {
                 self.credits = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for credits: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for credits: {e}")
+                    });
                 self
             }
             pub fn crop_to_fill<T>(mut self, value: T) -> Self
@@ -1318,7 +1481,9 @@ pub mod types {
             {
                 self.crop_to_fill = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for crop_to_fill: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for crop_to_fill: {e}")
+                    });
                 self
             }
             pub fn eta<T>(mut self, value: T) -> Self
@@ -1328,7 +1493,9 @@ pub mod types {
             {
                 self.eta = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for eta: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for eta: {e}")
+                    });
                 self
             }
             pub fn face_enhancement<T>(mut self, value: T) -> Self
@@ -1336,9 +1503,13 @@ pub mod types {
                 T: ::std::convert::TryInto<::std::option::Option<bool>>,
                 T::Error: ::std::fmt::Display,
             {
-                self.face_enhancement = value.try_into().map_err(|e| {
-                    format!("error converting supplied value for face_enhancement: {e}")
-                });
+                self.face_enhancement = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for face_enhancement: {e}"
+                        )
+                    });
                 self
             }
             pub fn face_enhancement_creativity<T>(mut self, value: T) -> Self
@@ -1346,9 +1517,13 @@ pub mod types {
                 T: ::std::convert::TryInto<::std::option::Option<f64>>,
                 T::Error: ::std::fmt::Display,
             {
-                self.face_enhancement_creativity = value.try_into().map_err(|e| {
-                    format!("error converting supplied value for face_enhancement_creativity: {e}")
-                });
+                self.face_enhancement_creativity = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for face_enhancement_creativity: {e}"
+                        )
+                    });
                 self
             }
             pub fn face_enhancement_strength<T>(mut self, value: T) -> Self
@@ -1356,9 +1531,13 @@ pub mod types {
                 T: ::std::convert::TryInto<::std::option::Option<f64>>,
                 T::Error: ::std::fmt::Display,
             {
-                self.face_enhancement_strength = value.try_into().map_err(|e| {
-                    format!("error converting supplied value for face_enhancement_strength: {e}")
-                });
+                self.face_enhancement_strength = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for face_enhancement_strength: {e}"
+                        )
+                    });
                 self
             }
             pub fn filename<T>(mut self, value: T) -> Self
@@ -1368,7 +1547,9 @@ pub mod types {
             {
                 self.filename = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for filename: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for filename: {e}")
+                    });
                 self
             }
             pub fn input_format<T>(mut self, value: T) -> Self
@@ -1378,7 +1559,9 @@ pub mod types {
             {
                 self.input_format = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for input_format: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for input_format: {e}")
+                    });
                 self
             }
             pub fn input_height<T>(mut self, value: T) -> Self
@@ -1388,7 +1571,9 @@ pub mod types {
             {
                 self.input_height = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for input_height: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for input_height: {e}")
+                    });
                 self
             }
             pub fn input_width<T>(mut self, value: T) -> Self
@@ -1398,7 +1583,9 @@ pub mod types {
             {
                 self.input_width = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for input_width: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for input_width: {e}")
+                    });
                 self
             }
             pub fn model<T>(mut self, value: T) -> Self
@@ -1408,7 +1595,9 @@ pub mod types {
             {
                 self.model = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for model: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for model: {e}")
+                    });
                 self
             }
             pub fn model_type<T>(mut self, value: T) -> Self
@@ -1418,7 +1607,9 @@ pub mod types {
             {
                 self.model_type = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for model_type: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for model_type: {e}")
+                    });
                 self
             }
             pub fn modification_time<T>(mut self, value: T) -> Self
@@ -1426,9 +1617,13 @@ pub mod types {
                 T: ::std::convert::TryInto<i64>,
                 T::Error: ::std::fmt::Display,
             {
-                self.modification_time = value.try_into().map_err(|e| {
-                    format!("error converting supplied value for modification_time: {e}")
-                });
+                self.modification_time = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for modification_time: {e}"
+                        )
+                    });
                 self
             }
             pub fn options_json<T>(mut self, value: T) -> Self
@@ -1438,7 +1633,9 @@ pub mod types {
             {
                 self.options_json = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for options_json: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for options_json: {e}")
+                    });
                 self
             }
             pub fn output_format<T>(mut self, value: T) -> Self
@@ -1448,7 +1645,9 @@ pub mod types {
             {
                 self.output_format = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for output_format: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for output_format: {e}")
+                    });
                 self
             }
             pub fn output_height<T>(mut self, value: T) -> Self
@@ -1458,7 +1657,9 @@ pub mod types {
             {
                 self.output_height = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for output_height: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for output_height: {e}")
+                    });
                 self
             }
             pub fn output_width<T>(mut self, value: T) -> Self
@@ -1468,7 +1669,9 @@ pub mod types {
             {
                 self.output_width = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for output_width: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for output_width: {e}")
+                    });
                 self
             }
             pub fn process_id<T>(mut self, value: T) -> Self
@@ -1478,7 +1681,9 @@ pub mod types {
             {
                 self.process_id = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for process_id: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for process_id: {e}")
+                    });
                 self
             }
             pub fn progress<T>(mut self, value: T) -> Self
@@ -1488,7 +1693,9 @@ pub mod types {
             {
                 self.progress = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for progress: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for progress: {e}")
+                    });
                 self
             }
             pub fn source_id<T>(mut self, value: T) -> Self
@@ -1498,7 +1705,9 @@ pub mod types {
             {
                 self.source_id = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for source_id: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for source_id: {e}")
+                    });
                 self
             }
             pub fn status<T>(mut self, value: T) -> Self
@@ -1508,7 +1717,9 @@ pub mod types {
             {
                 self.status = value
                     .try_into()
-                    .map_err(|e| format!("error converting supplied value for status: {e}"));
+                    .map_err(|e| {
+                        format!("error converting supplied value for status: {e}")
+                    });
                 self
             }
             pub fn subject_detection<T>(mut self, value: T) -> Self
@@ -1516,9 +1727,13 @@ pub mod types {
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
                 T::Error: ::std::fmt::Display,
             {
-                self.subject_detection = value.try_into().map_err(|e| {
-                    format!("error converting supplied value for subject_detection: {e}")
-                });
+                self.subject_detection = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for subject_detection: {e}"
+                        )
+                    });
                 self
             }
         }
@@ -1604,12 +1819,18 @@ pub mod types {
         pub struct ConversionError(::std::borrow::Cow<'static, str>);
         impl ::std::error::Error for ConversionError {}
         impl ::std::fmt::Display for ConversionError {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> Result<(), ::std::fmt::Error> {
+            fn fmt(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> Result<(), ::std::fmt::Error> {
                 ::std::fmt::Display::fmt(&self.0, f)
             }
         }
         impl ::std::fmt::Debug for ConversionError {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> Result<(), ::std::fmt::Error> {
+            fn fmt(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> Result<(), ::std::fmt::Error> {
                 ::std::fmt::Debug::fmt(&self.0, f)
             }
         }
@@ -1646,9 +1867,7 @@ impl Client {
         #[cfg(not(target_arch = "wasm32"))]
         let client = {
             let dur = ::std::time::Duration::from_secs(15u64);
-            reqwest::ClientBuilder::new()
-                .connect_timeout(dur)
-                .timeout(dur)
+            reqwest::ClientBuilder::new().connect_timeout(dur).timeout(dur)
         };
         #[cfg(target_arch = "wasm32")]
         let client = reqwest::ClientBuilder::new();
@@ -1673,24 +1892,24 @@ impl Client {
     }
     /**Matting
 
-    Returns `process_id` and `eta` to use as an efficient way to track the progress of the image matting job:
-      - Use the `Status` endpoints to check the status of this job using the returned `process_id`.
-      - Use the `Download` endpoints to download the input or processed image (once it is ready).
-      - Use the `Cancel` endpoint to cancel the job while it is in progress.
+Returns `process_id` and `eta` to use as an efficient way to track the progress of the image matting job:
+  - Use the `Status` endpoints to check the status of this job using the returned `process_id`.
+  - Use the `Download` endpoints to download the input or processed image (once it is ready).
+  - Use the `Cancel` endpoint to cancel the job while it is in progress.
 
-    The same `process_id` and `eta` are also returned in the response headers as `X-Process-ID` and `X-ETA` respectively.
+The same `process_id` and `eta` are also returned in the response headers as `X-Process-ID` and `X-ETA` respectively.
 
-    > The `eta` represents when the job is expected to finish in Unix time. We recommend using this to know when you can expect your (bulk) jobs to finish processing.
+> The `eta` represents when the job is expected to finish in Unix time. We recommend using this to know when you can expect your (bulk) jobs to finish processing.
 
-    Sends a `POST` request to `/matting/async` as `multipart/form-data`.
+Sends a `POST` request to `/matting/async` as `multipart/form-data`.
 
-    ```ignore
-    let response = client.post_matting()
-        .image_path("input.jpg")
-        .body_map(|form| form)
-        .send()
-        .await;
-    ```*/
+```ignore
+let response = client.post_matting()
+    .image_path("input.jpg")
+    .body_map(|form| form)
+    .send()
+    .await;
+```*/
     pub fn post_matting(&self) -> builder::PostMatting<'_> {
         builder::PostMatting::new(self)
     }
@@ -1714,142 +1933,141 @@ const _: () = {
     fn assert_client_hooks()
     where
         Client: ClientHooks<cutout_runtime::Context>,
-    {
-    }
+    {}
 };
 impl Client {
     /**Cancel a job
 
-    Cancels a job that is still pending or processing. A finished job answers 409.
+Cancels a job that is still pending or processing. A finished job answers 409.
 
-    Sends a `DELETE` request to `/cancel/{process_id}`
+Sends a `DELETE` request to `/cancel/{process_id}`
 
-    Arguments:
-    - `process_id`: The `process_id` returned when the job was created (a UUID).
-    ```ignore
-    let response = client.cancel_task()
-        .process_id(process_id)
-        .send()
-        .await;
-    ```*/
+Arguments:
+- `process_id`: The `process_id` returned when the job was created (a UUID).
+```ignore
+let response = client.cancel_task()
+    .process_id(process_id)
+    .send()
+    .await;
+```*/
     pub fn cancel_task(&self) -> builder::CancelTask<'_> {
         builder::CancelTask::new(self)
     }
     /**Get download links for a job's input
 
-    Mints presigned URLs (valid one hour) for the input image of a job.
+Mints presigned URLs (valid one hour) for the input image of a job.
 
-    Sends a `GET` request to `/download/input/{process_id}`
+Sends a `GET` request to `/download/input/{process_id}`
 
-    Arguments:
-    - `process_id`: The `process_id` returned when the job was created (a UUID).
-    ```ignore
-    let response = client.get_download_input()
-        .process_id(process_id)
-        .send()
-        .await;
-    ```*/
+Arguments:
+- `process_id`: The `process_id` returned when the job was created (a UUID).
+```ignore
+let response = client.get_download_input()
+    .process_id(process_id)
+    .send()
+    .await;
+```*/
     pub fn get_download_input(&self) -> builder::GetDownloadInput<'_> {
         builder::GetDownloadInput::new(self)
     }
     /**Get download links for a job's output
 
-    Mints presigned URLs (valid one hour) for the processed image. Answers 409 while the job has not completed. Outputs are kept for 7 days.
+Mints presigned URLs (valid one hour) for the processed image. Answers 409 while the job has not completed. Outputs are kept for 7 days.
 
-    Sends a `GET` request to `/download/{process_id}`
+Sends a `GET` request to `/download/{process_id}`
 
-    Arguments:
-    - `process_id`: The `process_id` returned when the job was created (a UUID).
-    ```ignore
-    let response = client.get_download_output()
-        .process_id(process_id)
-        .send()
-        .await;
-    ```*/
+Arguments:
+- `process_id`: The `process_id` returned when the job was created (a UUID).
+```ignore
+let response = client.get_download_output()
+    .process_id(process_id)
+    .send()
+    .await;
+```*/
     pub fn get_download_output(&self) -> builder::GetDownloadOutput<'_> {
         builder::GetDownloadOutput::new(self)
     }
     /**Estimate the duration and cost of a job
 
-    Estimates processing time and credits for an image of the given size.
+Estimates processing time and credits for an image of the given size.
 
-    Sends a `POST` request to `/estimate`
+Sends a `POST` request to `/estimate`
 
-    ```ignore
-    let response = client.post_estimate()
-        .body(body)
-        .send()
-        .await;
-    ```*/
+```ignore
+let response = client.post_estimate()
+    .body(body)
+    .send()
+    .await;
+```*/
     pub fn post_estimate(&self) -> builder::PostEstimate<'_> {
         builder::PostEstimate::new(self)
     }
     /**List the statuses of all jobs
 
-    Without `paginated` (or with `paginated=false`) the answer is an array of every job; with `paginated=true` it is one page and a cursor to the next.
+Without `paginated` (or with `paginated=false`) the answer is an array of every job; with `paginated=true` it is one page and a cursor to the next.
 
-    Sends a `GET` request to `/status`
+Sends a `GET` request to `/status`
 
-    Arguments:
-    - `cursor`: The `next_cursor` of the previous page.
-    - `limit`: Page size when paginated.
-    - `paginated`: Answer with pages instead of one array.
-    ```ignore
-    let response = client.get_all_statuses()
-        .cursor(cursor)
-        .limit(limit)
-        .paginated(paginated)
-        .send()
-        .await;
-    ```*/
+Arguments:
+- `cursor`: The `next_cursor` of the previous page.
+- `limit`: Page size when paginated.
+- `paginated`: Answer with pages instead of one array.
+```ignore
+let response = client.get_all_statuses()
+    .cursor(cursor)
+    .limit(limit)
+    .paginated(paginated)
+    .send()
+    .await;
+```*/
     pub fn get_all_statuses(&self) -> builder::GetAllStatuses<'_> {
         builder::GetAllStatuses::new(self)
     }
     /**Delete all job records
 
-    Deletes the records of every job of this API key.
+Deletes the records of every job of this API key.
 
-    Sends a `DELETE` request to `/status`
+Sends a `DELETE` request to `/status`
 
-    ```ignore
-    let response = client.delete_all_statuses()
-        .send()
-        .await;
-    ```*/
+```ignore
+let response = client.delete_all_statuses()
+    .send()
+    .await;
+```*/
     pub fn delete_all_statuses(&self) -> builder::DeleteAllStatuses<'_> {
         builder::DeleteAllStatuses::new(self)
     }
     /**Get the status of a job
 
-    Returns the current state, progress and ETA of one job.
+Returns the current state, progress and ETA of one job.
 
-    Sends a `GET` request to `/status/{process_id}`
+Sends a `GET` request to `/status/{process_id}`
 
-    Arguments:
-    - `process_id`: The `process_id` returned when the job was created (a UUID).
-    ```ignore
-    let response = client.get_status()
-        .process_id(process_id)
-        .send()
-        .await;
-    ```*/
+Arguments:
+- `process_id`: The `process_id` returned when the job was created (a UUID).
+```ignore
+let response = client.get_status()
+    .process_id(process_id)
+    .send()
+    .await;
+```*/
     pub fn get_status(&self) -> builder::GetStatus<'_> {
         builder::GetStatus::new(self)
     }
     /**Delete a job record
 
-    Deletes the record of a finished job. A job that is still running answers 409.
+Deletes the record of a finished job. A job that is still running answers 409.
 
-    Sends a `DELETE` request to `/status/{process_id}`
+Sends a `DELETE` request to `/status/{process_id}`
 
-    Arguments:
-    - `process_id`: The `process_id` returned when the job was created (a UUID).
-    ```ignore
-    let response = client.delete_status()
-        .process_id(process_id)
-        .send()
-        .await;
-    ```*/
+Arguments:
+- `process_id`: The `process_id` returned when the job was created (a UUID).
+```ignore
+let response = client.delete_status()
+    .process_id(process_id)
+    .send()
+    .await;
+```*/
     pub fn delete_status(&self) -> builder::DeleteStatus<'_> {
         builder::DeleteStatus::new(self)
     }
@@ -1860,12 +2078,12 @@ pub mod builder {
     use super::types;
     #[allow(unused_imports)]
     use super::{
-        ByteStream, ClientHooks, ClientInfo, Error, OperationInfo, RequestBuilderExt,
-        ResponseValue, encode_path,
+        encode_path, ByteStream, ClientInfo, ClientHooks, Error, OperationInfo,
+        RequestBuilderExt, ResponseValue,
     };
     /**Builder for [`Client::cancel_task`]
 
-    [`Client::cancel_task`]: super::Client::cancel_task*/
+[`Client::cancel_task`]: super::Client::cancel_task*/
     #[derive(Debug, Clone)]
     pub struct CancelTask<'a> {
         client: &'a super::Client,
@@ -1882,9 +2100,12 @@ pub mod builder {
         where
             V: std::convert::TryInto<::std::string::String>,
         {
-            self.process_id = value.try_into().map_err(|_| {
-                "conversion to `:: std :: string :: String` for process_id failed".to_string()
-            });
+            self.process_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for process_id failed"
+                        .to_string()
+                });
             self
         }
         ///Sends a `DELETE` request to `/cancel/{process_id}`
@@ -1892,15 +2113,16 @@ pub mod builder {
             let Self { client, process_id } = self;
             let process_id = process_id.map_err(Error::InvalidRequest)?;
             let url = format!(
-                "{}/cancel/{}",
-                client.baseurl,
-                encode_path(&process_id.to_string()),
+                "{}/cancel/{}", client.baseurl, encode_path(& process_id.to_string()),
             );
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map.append(
-                ::reqwest::header::HeaderName::from_static("api-version"),
-                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
-            );
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -1920,28 +2142,48 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                401u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                404u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                409u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                429u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                500u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
     }
     /**Builder for [`Client::get_download_input`]
 
-    [`Client::get_download_input`]: super::Client::get_download_input*/
+[`Client::get_download_input`]: super::Client::get_download_input*/
     #[derive(Debug, Clone)]
     pub struct GetDownloadInput<'a> {
         client: &'a super::Client,
@@ -1958,9 +2200,12 @@ pub mod builder {
         where
             V: std::convert::TryInto<::std::string::String>,
         {
-            self.process_id = value.try_into().map_err(|_| {
-                "conversion to `:: std :: string :: String` for process_id failed".to_string()
-            });
+            self.process_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for process_id failed"
+                        .to_string()
+                });
             self
         }
         ///Sends a `GET` request to `/download/input/{process_id}`
@@ -1970,15 +2215,17 @@ pub mod builder {
             let Self { client, process_id } = self;
             let process_id = process_id.map_err(Error::InvalidRequest)?;
             let url = format!(
-                "{}/download/input/{}",
-                client.baseurl,
-                encode_path(&process_id.to_string()),
+                "{}/download/input/{}", client.baseurl, encode_path(& process_id
+                .to_string()),
             );
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map.append(
-                ::reqwest::header::HeaderName::from_static("api-version"),
-                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
-            );
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -1998,25 +2245,41 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
-                401u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                404u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                429u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                500u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
     }
     /**Builder for [`Client::get_download_output`]
 
-    [`Client::get_download_output`]: super::Client::get_download_output*/
+[`Client::get_download_output`]: super::Client::get_download_output*/
     #[derive(Debug, Clone)]
     pub struct GetDownloadOutput<'a> {
         client: &'a super::Client,
@@ -2033,9 +2296,12 @@ pub mod builder {
         where
             V: std::convert::TryInto<::std::string::String>,
         {
-            self.process_id = value.try_into().map_err(|_| {
-                "conversion to `:: std :: string :: String` for process_id failed".to_string()
-            });
+            self.process_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for process_id failed"
+                        .to_string()
+                });
             self
         }
         ///Sends a `GET` request to `/download/{process_id}`
@@ -2045,15 +2311,16 @@ pub mod builder {
             let Self { client, process_id } = self;
             let process_id = process_id.map_err(Error::InvalidRequest)?;
             let url = format!(
-                "{}/download/{}",
-                client.baseurl,
-                encode_path(&process_id.to_string()),
+                "{}/download/{}", client.baseurl, encode_path(& process_id.to_string()),
             );
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map.append(
-                ::reqwest::header::HeaderName::from_static("api-version"),
-                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
-            );
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -2073,28 +2340,48 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
-                401u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                404u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                409u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                429u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                500u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
     }
     /**Builder for [`Client::post_estimate`]
 
-    [`Client::post_estimate`]: super::Client::post_estimate*/
+[`Client::post_estimate`]: super::Client::post_estimate*/
     #[derive(Debug, Clone)]
     pub struct PostEstimate<'a> {
         client: &'a super::Client,
@@ -2110,17 +2397,23 @@ pub mod builder {
         pub fn body<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::EstimateRequest>,
-            <V as std::convert::TryInto<types::EstimateRequest>>::Error: std::fmt::Display,
+            <V as std::convert::TryInto<
+                types::EstimateRequest,
+            >>::Error: std::fmt::Display,
         {
             self.body = value
                 .try_into()
                 .map(From::from)
-                .map_err(|s| format!("conversion to `EstimateRequest` for body failed: {}", s));
+                .map_err(|s| {
+                    format!("conversion to `EstimateRequest` for body failed: {}", s)
+                });
             self
         }
         pub fn body_map<F>(mut self, f: F) -> Self
         where
-            F: std::ops::FnOnce(types::builder::EstimateRequest) -> types::builder::EstimateRequest,
+            F: std::ops::FnOnce(
+                types::builder::EstimateRequest,
+            ) -> types::builder::EstimateRequest,
         {
             self.body = self.body.map(f);
             self
@@ -2131,14 +2424,19 @@ pub mod builder {
         ) -> Result<ResponseValue<types::EstimateResponse>, Error<types::ApiError>> {
             let Self { client, body } = self;
             let body = body
-                .and_then(|v| types::EstimateRequest::try_from(v).map_err(|e| e.to_string()))
+                .and_then(|v| {
+                    types::EstimateRequest::try_from(v).map_err(|e| e.to_string())
+                })
                 .map_err(Error::InvalidRequest)?;
             let url = format!("{}/estimate", client.baseurl,);
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map.append(
-                ::reqwest::header::HeaderName::from_static("api-version"),
-                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
-            );
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -2159,28 +2457,48 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
-                400u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                401u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                403u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                429u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                500u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
     }
     /**Builder for [`Client::get_all_statuses`]
 
-    [`Client::get_all_statuses`]: super::Client::get_all_statuses*/
+[`Client::get_all_statuses`]: super::Client::get_all_statuses*/
     #[derive(Debug, Clone)]
     pub struct GetAllStatuses<'a> {
         client: &'a super::Client,
@@ -2201,18 +2519,26 @@ pub mod builder {
         where
             V: std::convert::TryInto<::std::string::String>,
         {
-            self.cursor = value.try_into().map(Some).map_err(|_| {
-                "conversion to `:: std :: string :: String` for cursor failed".to_string()
-            });
+            self.cursor = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for cursor failed"
+                        .to_string()
+                });
             self
         }
         pub fn limit<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<::std::num::NonZeroU64>,
         {
-            self.limit = value.try_into().map(Some).map_err(|_| {
-                "conversion to `:: std :: num :: NonZeroU64` for limit failed".to_string()
-            });
+            self.limit = value
+                .try_into()
+                .map(Some)
+                .map_err(|_| {
+                    "conversion to `:: std :: num :: NonZeroU64` for limit failed"
+                        .to_string()
+                });
             self
         }
         pub fn paginated<V>(mut self, value: V) -> Self
@@ -2229,21 +2555,19 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::StatusList>, Error<types::ApiError>> {
-            let Self {
-                client,
-                cursor,
-                limit,
-                paginated,
-            } = self;
+            let Self { client, cursor, limit, paginated } = self;
             let cursor = cursor.map_err(Error::InvalidRequest)?;
             let limit = limit.map_err(Error::InvalidRequest)?;
             let paginated = paginated.map_err(Error::InvalidRequest)?;
             let url = format!("{}/status", client.baseurl,);
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map.append(
-                ::reqwest::header::HeaderName::from_static("api-version"),
-                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
-            );
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -2266,28 +2590,48 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
-                400u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                401u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                403u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                429u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                500u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
     }
     /**Builder for [`Client::delete_all_statuses`]
 
-    [`Client::delete_all_statuses`]: super::Client::delete_all_statuses*/
+[`Client::delete_all_statuses`]: super::Client::delete_all_statuses*/
     #[derive(Debug, Clone)]
     pub struct DeleteAllStatuses<'a> {
         client: &'a super::Client,
@@ -2303,10 +2647,13 @@ pub mod builder {
             let Self { client } = self;
             let url = format!("{}/status", client.baseurl,);
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map.append(
-                ::reqwest::header::HeaderName::from_static("api-version"),
-                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
-            );
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -2326,22 +2673,34 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
-                401u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                429u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                500u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
     }
     /**Builder for [`Client::get_status`]
 
-    [`Client::get_status`]: super::Client::get_status*/
+[`Client::get_status`]: super::Client::get_status*/
     #[derive(Debug, Clone)]
     pub struct GetStatus<'a> {
         client: &'a super::Client,
@@ -2358,9 +2717,12 @@ pub mod builder {
         where
             V: std::convert::TryInto<::std::string::String>,
         {
-            self.process_id = value.try_into().map_err(|_| {
-                "conversion to `:: std :: string :: String` for process_id failed".to_string()
-            });
+            self.process_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for process_id failed"
+                        .to_string()
+                });
             self
         }
         ///Sends a `GET` request to `/status/{process_id}`
@@ -2370,15 +2732,16 @@ pub mod builder {
             let Self { client, process_id } = self;
             let process_id = process_id.map_err(Error::InvalidRequest)?;
             let url = format!(
-                "{}/status/{}",
-                client.baseurl,
-                encode_path(&process_id.to_string()),
+                "{}/status/{}", client.baseurl, encode_path(& process_id.to_string()),
             );
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map.append(
-                ::reqwest::header::HeaderName::from_static("api-version"),
-                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
-            );
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -2398,31 +2761,55 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
-                400u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                401u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                403u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                404u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                429u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                500u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
     }
     /**Builder for [`Client::delete_status`]
 
-    [`Client::delete_status`]: super::Client::delete_status*/
+[`Client::delete_status`]: super::Client::delete_status*/
     #[derive(Debug, Clone)]
     pub struct DeleteStatus<'a> {
         client: &'a super::Client,
@@ -2439,9 +2826,12 @@ pub mod builder {
         where
             V: std::convert::TryInto<::std::string::String>,
         {
-            self.process_id = value.try_into().map_err(|_| {
-                "conversion to `:: std :: string :: String` for process_id failed".to_string()
-            });
+            self.process_id = value
+                .try_into()
+                .map_err(|_| {
+                    "conversion to `:: std :: string :: String` for process_id failed"
+                        .to_string()
+                });
             self
         }
         ///Sends a `DELETE` request to `/status/{process_id}`
@@ -2449,15 +2839,16 @@ pub mod builder {
             let Self { client, process_id } = self;
             let process_id = process_id.map_err(Error::InvalidRequest)?;
             let url = format!(
-                "{}/status/{}",
-                client.baseurl,
-                encode_path(&process_id.to_string()),
+                "{}/status/{}", client.baseurl, encode_path(& process_id.to_string()),
             );
             let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map.append(
-                ::reqwest::header::HeaderName::from_static("api-version"),
-                ::reqwest::header::HeaderValue::from_static(super::Client::api_version()),
-            );
+            header_map
+                .append(
+                    ::reqwest::header::HeaderName::from_static("api-version"),
+                    ::reqwest::header::HeaderValue::from_static(
+                        super::Client::api_version(),
+                    ),
+                );
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -2477,28 +2868,48 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 204u16 => Ok(ResponseValue::empty(response)),
-                401u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                404u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                409u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                429u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                500u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                404u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                409u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
     }
     /**Builder for [`Client::post_matting`]
 
-    [`Client::post_matting`]: super::Client::post_matting*/
+[`Client::post_matting`]: super::Client::post_matting*/
     #[derive(Debug, Clone)]
     pub struct PostMatting<'a> {
         client: &'a super::Client,
@@ -2515,12 +2926,12 @@ pub mod builder {
         }
         /**Sets the `image` file part.
 
-        The image file to be processed. Supported formats:
-          - jpeg (or jpg)
-          - png
-          - tiff (or tif)
+The image file to be processed. Supported formats:
+  - jpeg (or jpg)
+  - png
+  - tiff (or tif)
 
-        Accepted content types: image/jpeg, image/png, image/tiff.*/
+Accepted content types: image/jpeg, image/png, image/tiff.*/
         pub fn image<V>(mut self, value: V) -> Self
         where
             V: std::convert::Into<cutout_runtime::multipart::FilePart>,
@@ -2547,20 +2958,24 @@ pub mod builder {
         pub fn body<V>(mut self, value: V) -> Self
         where
             V: std::convert::TryInto<types::MattingGanRequest>,
-            <V as std::convert::TryInto<types::MattingGanRequest>>::Error: std::fmt::Display,
+            <V as std::convert::TryInto<
+                types::MattingGanRequest,
+            >>::Error: std::fmt::Display,
         {
             self.body = value
                 .try_into()
                 .map(From::from)
-                .map_err(|s| format!("conversion to `MattingGanRequest` for body failed: {}", s));
+                .map_err(|s| {
+                    format!("conversion to `MattingGanRequest` for body failed: {}", s)
+                });
             self
         }
         /// Edits the form's text fields through their builder.
         pub fn body_map<F>(mut self, f: F) -> Self
         where
             F: std::ops::FnOnce(
-                    types::builder::MattingGanRequest,
-                ) -> types::builder::MattingGanRequest,
+                types::builder::MattingGanRequest,
+            ) -> types::builder::MattingGanRequest,
         {
             self.body = self.body.map(f);
             self
@@ -2569,13 +2984,11 @@ pub mod builder {
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::AsyncResponse>, Error<types::ApiError>> {
-            let Self {
-                client,
-                image,
-                body,
-            } = self;
+            let Self { client, image, body } = self;
             let body = body
-                .and_then(|v| types::MattingGanRequest::try_from(v).map_err(|e| e.to_string()))
+                .and_then(|v| {
+                    types::MattingGanRequest::try_from(v).map_err(|e| e.to_string())
+                })
                 .map_err(Error::InvalidRequest)?;
             let mut form = cutout_runtime::multipart::Form::new()
                 .text_fields(&body)
@@ -2602,39 +3015,83 @@ pub mod builder {
             let response = result?;
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,
-                400u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                401u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                402u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                403u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                412u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                413u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                415u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                422u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                425u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                429u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
-                500u16 => Err(Error::ErrorResponse(
-                    ResponseValue::from_response(response).await?,
-                )),
+                400u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                401u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                402u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                403u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                412u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                413u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                415u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                422u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                425u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                429u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
+                500u16 => {
+                    Err(
+                        Error::ErrorResponse(
+                            ResponseValue::from_response(response).await?,
+                        ),
+                    )
+                }
                 _ => Err(Error::UnexpectedResponse(response)),
             }
         }
