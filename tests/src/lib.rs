@@ -1,1 +1,229 @@
-//! Workspace-level end-to-end tests live in `tests/tests/`.
+//! Test support shared by the workspace-level tests in `tests/tests/`.
+//!
+//! [`RecordingServer`] is a loopback HTTP server that records every request it receives
+//! (method, path, query, headers, body, and the parts of a `multipart/form-data` body) and answers
+//! from a table of canned responses, so a test can assert exactly what a client put on the wire.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// One part of a recorded multipart body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    /// The form field name.
+    pub name: String,
+    /// The file name, for file parts.
+    pub file_name: Option<String>,
+    /// The part's content type, if sent.
+    pub content_type: Option<String>,
+    /// The part's bytes.
+    pub data: Vec<u8>,
+}
+
+impl Part {
+    /// The part's bytes as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.data).into_owned()
+    }
+}
+
+/// One recorded request.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// HTTP method.
+    pub method: Method,
+    /// Path, without the query.
+    pub path: String,
+    /// Raw query string, if any.
+    pub query: Option<String>,
+    /// Request headers.
+    pub headers: HeaderMap,
+    /// The body (empty for multipart bodies, whose parts are in `parts`).
+    pub body: Vec<u8>,
+    /// Parts of a `multipart/form-data` body.
+    pub parts: Vec<Part>,
+}
+
+impl Recorded {
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("<non-ascii>").to_owned())
+    }
+
+    /// The body parsed as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("the request body is JSON")
+    }
+
+    /// The multipart part named `name`.
+    pub fn part(&self, name: &str) -> &Part {
+        self.parts
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("no part named `{name}` in {:?}", self.parts))
+    }
+}
+
+/// A canned answer: for requests whose method and path match, this status and JSON body.
+#[derive(Debug, Clone)]
+pub struct Route {
+    method: Method,
+    path: String,
+    status: StatusCode,
+    body: Option<serde_json::Value>,
+}
+
+impl Route {
+    /// Answer `method path` with `status` and a JSON `body`.
+    pub fn json(method: Method, path: &str, status: u16, body: serde_json::Value) -> Self {
+        Self {
+            method,
+            path: path.to_owned(),
+            status: StatusCode::from_u16(status).expect("valid status"),
+            body: Some(body),
+        }
+    }
+
+    /// Answer `method path` with `status` and no body.
+    pub fn empty(method: Method, path: &str, status: u16) -> Self {
+        Self {
+            method,
+            path: path.to_owned(),
+            status: StatusCode::from_u16(status).expect("valid status"),
+            body: None,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct State {
+    routes: Arc<Vec<Route>>,
+    log: Arc<Mutex<Vec<Recorded>>>,
+}
+
+/// A recording server on `127.0.0.1` with an ephemeral port. It stops when dropped.
+#[derive(Debug)]
+pub struct RecordingServer {
+    base_url: String,
+    log: Arc<Mutex<Vec<Recorded>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RecordingServer {
+    /// Starts a server answering from `routes`; unmatched requests get 404 `{"message": …}`.
+    pub async fn start(routes: Vec<Route>) -> Self {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let state = State {
+            routes: Arc::new(routes),
+            log: log.clone(),
+        };
+        let app =
+            axum::Router::new().fallback(move |request: Request| handle(state.clone(), request));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let address = listener.local_addr().expect("local address");
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("serve");
+        });
+        Self {
+            base_url: format!("http://{address}"),
+            log,
+            task,
+        }
+    }
+
+    /// The server's base URL (`http://127.0.0.1:PORT`).
+    pub fn url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Every request received so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.log.lock().expect("log lock").clone()
+    }
+
+    /// The only request received; panics unless there was exactly one.
+    pub fn single(&self) -> Recorded {
+        let requests = self.requests();
+        assert_eq!(
+            requests.len(),
+            1,
+            "expected exactly one request: {requests:#?}"
+        );
+        requests.into_iter().next().expect("one request")
+    }
+}
+
+impl Drop for RecordingServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn handle(state: State, request: Request) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().map(str::to_owned);
+    let headers = request.headers().clone();
+    let is_multipart = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let mut parts = Vec::new();
+    let mut body = Vec::new();
+    if is_multipart {
+        let mut multipart = match axum::extract::Multipart::from_request(request, &()).await {
+            Ok(m) => m,
+            Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+        };
+        while let Ok(Some(field)) = multipart.next_field().await {
+            let name = field.name().unwrap_or_default().to_owned();
+            let file_name = field.file_name().map(str::to_owned);
+            let content_type = field.content_type().map(str::to_owned);
+            let data: Bytes = field.bytes().await.unwrap_or_default();
+            parts.push(Part {
+                name,
+                file_name,
+                content_type,
+                data: data.to_vec(),
+            });
+        }
+    } else {
+        body = axum::body::to_bytes(request.into_body(), usize::MAX)
+            .await
+            .map(|b| b.to_vec())
+            .unwrap_or_default();
+    }
+    state.log.lock().expect("log lock").push(Recorded {
+        method: method.clone(),
+        path: path.clone(),
+        query,
+        headers,
+        body,
+        parts,
+    });
+    match state
+        .routes
+        .iter()
+        .find(|r| r.method == method && r.path == path)
+    {
+        Some(Route {
+            status,
+            body: Some(body),
+            ..
+        }) => (*status, axum::Json(body.clone())).into_response(),
+        Some(Route { status, .. }) => status.into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({"message": format!("no route for {method} {path}")})),
+        )
+            .into_response(),
+    }
+}

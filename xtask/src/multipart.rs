@@ -38,6 +38,8 @@ pub struct Operation {
     pub form_schema: String,
     /// The file parts.
     pub files: Vec<FilePart>,
+    /// Whether the form takes free-form string fields (`additionalProperties: {type: string}`).
+    pub free_form: bool,
     /// The success status and the component schema of its JSON body (None: no body).
     pub success: (u16, Option<String>),
     /// Documented error statuses.
@@ -170,6 +172,16 @@ fn describe(
         .and_then(Value::as_array)
         .map(|r| r.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
+    let free_form = match schema.get("additionalProperties") {
+        None | Some(Value::Bool(false)) => false,
+        Some(extra) if extra.get("type").and_then(Value::as_str) == Some("string") => true,
+        Some(_) => {
+            return Err((
+                format!("{}/additionalProperties", &reference[1..]),
+                "a form's `additionalProperties` must be `{type: string}` (every text part is a string) or absent".to_owned(),
+            ));
+        }
+    };
     let mut files = Vec::new();
     if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
         for (name, property) in properties {
@@ -268,6 +280,7 @@ fn describe(
         doc,
         form_schema,
         files,
+        free_form,
         success,
         error_statuses,
         error_schema: error_schemas.pop(),
@@ -452,6 +465,40 @@ fn operation(op: &Operation) -> (TokenStream, TokenStream) {
         });
     }
 
+    // typify's builder treats the flattened `extra` map as unset (an error) by default.
+    let body_default = if op.free_form {
+        quote! { types::builder::#form_type::default().extra(::std::collections::HashMap::<String, String>::new()) }
+    } else {
+        quote! { ::std::default::Default::default() }
+    };
+    let extra_setter = op.free_form.then(|| {
+        quote! {
+            /// Adds a free-form text field (a setting without a typed field), sent as its own part
+            /// after the typed fields. Fields set through `body`'s `extra` map are sent too.
+            pub fn extra_field<N, V>(mut self, name: N, value: V) -> Self
+            where
+                N: std::convert::Into<String>,
+                V: std::convert::Into<String>,
+            {
+                self.extra_fields.push((name.into(), value.into()));
+                self
+            }
+        }
+    });
+    let (extra_field_decl, extra_field_init, extra_field_name, extra_field_send) = if op.free_form {
+        (
+            quote! { extra_fields: Vec<(String, String)>, },
+            quote! { extra_fields: Vec::new(), },
+            quote! { extra_fields, },
+            quote! {
+                for (name, value) in extra_fields {
+                    form = form.text(name, value);
+                }
+            },
+        )
+    } else {
+        Default::default()
+    };
     let operation_id = snake.as_str();
     let client_doc = format!(
         "{}\n\nSends a `{}` request to `{}` as `multipart/form-data`.\n\n```ignore\nlet response = client.{}()\n{}    .body_map(|form| form)\n    .send()\n    .await;\n```",
@@ -489,6 +536,7 @@ fn operation(op: &Operation) -> (TokenStream, TokenStream) {
             client: &'a super::Client,
             #( #file_fields: Option<cutout_runtime::multipart::FilePart>, )*
             body: Result<types::builder::#form_type, String>,
+            #extra_field_decl
         }
 
         impl<'a> #struct_ident<'a> {
@@ -496,11 +544,14 @@ fn operation(op: &Operation) -> (TokenStream, TokenStream) {
                 Self {
                     client,
                     #( #file_fields: None, )*
-                    body: Ok(::std::default::Default::default()),
+                    body: Ok(#body_default),
+                    #extra_field_init
                 }
             }
 
             #file_setters
+
+            #extra_setter
 
             /// Sets the form's text fields from a complete value.
             pub fn body<V>(mut self, value: V) -> Self
@@ -526,7 +577,7 @@ fn operation(op: &Operation) -> (TokenStream, TokenStream) {
 
             #[doc = #send_doc]
             pub async fn send(self) -> Result<ResponseValue<#success_type>, Error<#error_type>> {
-                let Self { client, #( #file_fields, )* body } = self;
+                let Self { client, #( #file_fields, )* body, #extra_field_name } = self;
                 let body = body
                     .and_then(|v| types::#form_type::try_from(v).map_err(|e| e.to_string()))
                     .map_err(Error::InvalidRequest)?;
@@ -534,6 +585,7 @@ fn operation(op: &Operation) -> (TokenStream, TokenStream) {
                 let mut form = cutout_runtime::multipart::Form::new()
                     .text_fields(&body)
                     .map_err(Error::InvalidRequest)?;
+                #extra_field_send
                 #(
                     if let Some(part) = #file_fields {
                         form = form.file(#file_names, part);

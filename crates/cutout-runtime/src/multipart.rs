@@ -191,6 +191,12 @@ impl Form {
         Ok(self)
     }
 
+    /// Adds one text part.
+    pub fn text(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.texts.push((name.into(), value.into()));
+        self
+    }
+
     /// Adds a file part.
     pub fn file(mut self, name: impl Into<String>, part: FilePart) -> Self {
         self.files.push((name.into(), part));

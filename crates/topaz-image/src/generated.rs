@@ -2915,13 +2915,18 @@ pub mod builder {
         client: &'a super::Client,
         image: Option<cutout_runtime::multipart::FilePart>,
         body: Result<types::builder::MattingGanRequest, String>,
+        extra_fields: Vec<(String, String)>,
     }
     impl<'a> PostMatting<'a> {
         pub fn new(client: &'a super::Client) -> Self {
             Self {
                 client,
                 image: None,
-                body: Ok(::std::default::Default::default()),
+                body: Ok(
+                    types::builder::MattingGanRequest::default()
+                        .extra(::std::collections::HashMap::<String, String>::new()),
+                ),
+                extra_fields: Vec::new(),
             }
         }
         /**Sets the `image` file part.
@@ -2954,6 +2959,16 @@ Accepted content types: image/jpeg, image/png, image/tiff.*/
         {
             self.image(cutout_runtime::multipart::FilePart::bytes(bytes, file_name))
         }
+        /// Adds a free-form text field (a setting without a typed field), sent as its own part
+        /// after the typed fields. Fields set through `body`'s `extra` map are sent too.
+        pub fn extra_field<N, V>(mut self, name: N, value: V) -> Self
+        where
+            N: std::convert::Into<String>,
+            V: std::convert::Into<String>,
+        {
+            self.extra_fields.push((name.into(), value.into()));
+            self
+        }
         /// Sets the form's text fields from a complete value.
         pub fn body<V>(mut self, value: V) -> Self
         where
@@ -2984,7 +2999,7 @@ Accepted content types: image/jpeg, image/png, image/tiff.*/
         pub async fn send(
             self,
         ) -> Result<ResponseValue<types::AsyncResponse>, Error<types::ApiError>> {
-            let Self { client, image, body } = self;
+            let Self { client, image, body, extra_fields } = self;
             let body = body
                 .and_then(|v| {
                     types::MattingGanRequest::try_from(v).map_err(|e| e.to_string())
@@ -2993,6 +3008,9 @@ Accepted content types: image/jpeg, image/png, image/tiff.*/
             let mut form = cutout_runtime::multipart::Form::new()
                 .text_fields(&body)
                 .map_err(Error::InvalidRequest)?;
+            for (name, value) in extra_fields {
+                form = form.text(name, value);
+            }
             if let Some(part) = image {
                 form = form.file("image", part);
             }
