@@ -262,7 +262,13 @@ fn quietly<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
             .cloned()
             .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
             .unwrap_or_else(|| "unknown panic".to_owned());
-        format!("the generator panicked: {text}")
+        // Panic texts may carry a multi-line dump of the offending value; the first line says it.
+        let first_line = text
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches(|c: char| c == '{' || c.is_whitespace() || c == ':');
+        format!("the generator panicked: {first_line}")
     })
 }
 
@@ -360,7 +366,7 @@ mod tests {
     fn serde_paths_become_pointers() {
         assert_eq!(
             path_to_pointer("paths./a/b.get.responses"),
-            "/paths/a~1b/get/responses"
+            "/paths/~1a~1b/get/responses"
         );
         assert_eq!(path_to_pointer("servers[0].url"), "/servers/0/url");
         assert_eq!(path_to_pointer("."), "");

@@ -5,12 +5,13 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 const USAGE: &str = "\
-usage: cargo xtask codegen [--check] [PROVIDER…]
+usage: cargo xtask codegen [--check] [--root DIR] [PROVIDER…]
 
 Generates crates/<provider>/src/generated.rs and crates/<provider>/openapi.effective.json
 from specs/ (configured in specs/providers.toml). With no PROVIDER, all of them.
 
-  --check   write nothing; exit 1 with a unified diff if any generated file is out of date";
+  --check       write nothing; exit 1 with a unified diff if any generated file is out of date
+  --root DIR    the repository root (default: this workspace)";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -27,9 +28,17 @@ fn main() -> ExitCode {
     }
     let mut check = false;
     let mut names = Vec::new();
-    for arg in args {
+    let mut root = workspace_root();
+    while let Some(arg) = args.next() {
         match arg.as_str() {
             "--check" => check = true,
+            "--root" => match args.next() {
+                Some(dir) => root = PathBuf::from(dir),
+                None => {
+                    eprintln!("--root needs a directory\n\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -41,7 +50,6 @@ fn main() -> ExitCode {
             name => names.push(name.to_owned()),
         }
     }
-    let root = workspace_root();
     let started = Instant::now();
     match xtask::codegen(&root, &names, check) {
         Ok(report) => {
