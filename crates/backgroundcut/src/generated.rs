@@ -12,6 +12,30 @@ pub fn auth(key: cutout_runtime::ApiKey) -> cutout_runtime::Auth {
         key,
     }
 }
+impl Client {
+    /// A client for the production API ([`DEFAULT_BASE_URL`]), authenticating with `key`.
+    pub fn with_key(key: impl Into<cutout_runtime::ApiKey>) -> Self {
+        Self::with_base_url(DEFAULT_BASE_URL, key)
+    }
+    /// A client for another deployment of the API (a proxy, or a local simulator in tests).
+    pub fn with_base_url(
+        base_url: &str,
+        key: impl Into<cutout_runtime::ApiKey>,
+    ) -> Self {
+        Self::new(base_url, cutout_runtime::Context::new(auth(key.into())))
+    }
+}
+/// Every operation, generated or hand-written, is authenticated here, and only towards
+/// the client's own base URL.
+impl ClientHooks<cutout_runtime::Context> for Client {
+    async fn pre<E>(
+        &self,
+        request: &mut reqwest::Request,
+        _info: &OperationInfo,
+    ) -> Result<(), Error<E>> {
+        self.inner.authorize(&self.baseurl, request).map_err(Error::InvalidRequest)
+    }
+}
 #[allow(unused_imports)]
 pub use progenitor_client::{ByteStream, ClientInfo, Error, ResponseValue};
 #[allow(unused_imports)]

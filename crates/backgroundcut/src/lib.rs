@@ -55,9 +55,9 @@
 //!   (a hand-written OpenAPI 3.0.3 description: BackgroundCut publishes none);
 //!   `openapi.effective.json` in this crate is the exact document it was generated from. Never
 //!   edit either by hand.
-//! - `src/client.rs` (hand-written) authenticates every request in one hook.
+//! - [`Client::with_key`] / [`Client::with_base_url`] build a client; the API key is put on
+//!   requests in one hook (`cutout_runtime::Context::authorize`), only towards the base URL.
 
-mod client;
 // Formatted by the xtask (prettyplease), not rustfmt: `--check` compares bytes.
 #[rustfmt::skip]
 mod generated;

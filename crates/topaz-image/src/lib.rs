@@ -33,9 +33,9 @@
 //!   `specs/topaz-image/openapi.upstream.json` (the provider's own OpenAPI 3.1 document, verbatim)
 //!   and `specs/topaz-image/patch.yaml`; `openapi.effective.json` in this crate is the exact
 //!   document it was generated from. Never edit either by hand.
-//! - `src/client.rs` (hand-written) authenticates every request in one hook.
+//! - [`Client::with_key`] / [`Client::with_base_url`] build a client; the API key is put on
+//!   requests in one hook (`cutout_runtime::Context::authorize`), only towards the base URL.
 
-mod client;
 // Formatted by the xtask (prettyplease), not rustfmt: `--check` compares bytes.
 #[rustfmt::skip]
 mod generated;
