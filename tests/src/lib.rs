@@ -227,3 +227,63 @@ async fn handle(state: State, request: Request) -> Response {
             .into_response(),
     }
 }
+
+/// A JSON example body from `tests/fixtures/`.
+pub fn fixture(relative: &str) -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(relative);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+/// A recorded request as a snapshot-friendly value: method, path, query, the headers that
+/// matter on the wire (credentials redacted), and the JSON body or multipart parts.
+pub fn wire_snapshot(request: &Recorded) -> serde_json::Value {
+    const SECRET_HEADERS: &[&str] = &["authorization", "x-api-key"];
+    let mut headers = serde_json::Map::new();
+    for name in ["authorization", "x-api-key", "content-type", "accept"] {
+        if let Some(value) = request.header(name) {
+            let shown = if SECRET_HEADERS.contains(&name) {
+                // Keep the scheme word (`Token`, `Bearer`) so the snapshot shows the format.
+                match value.split_once(' ') {
+                    Some((scheme, _)) => format!("{scheme} [redacted]"),
+                    None => "[redacted]".to_owned(),
+                }
+            } else if name == "content-type" && value.starts_with("multipart/form-data") {
+                "multipart/form-data; boundary=[boundary]".to_owned()
+            } else {
+                value
+            };
+            headers.insert(name.to_owned(), shown.into());
+        }
+    }
+    let mut snapshot = serde_json::json!({
+        "method": request.method.as_str(),
+        "path": request.path,
+        "query": request.query,
+        "headers": headers,
+    });
+    if !request.parts.is_empty() {
+        let parts: Vec<serde_json::Value> = request
+            .parts
+            .iter()
+            .map(|p| match &p.file_name {
+                Some(file_name) => serde_json::json!({
+                    "name": p.name, "file_name": file_name, "content_type": p.content_type,
+                    "bytes": p.data.len(),
+                }),
+                None => serde_json::json!({"name": p.name, "text": p.text()}),
+            })
+            .collect();
+        snapshot["parts"] = parts.into();
+    } else if !request.body.is_empty() {
+        let mut body = request.json();
+        if let Some(key) = body.get_mut("key") {
+            *key = "[redacted]".into();
+        }
+        snapshot["body"] = body;
+    }
+    snapshot
+}
