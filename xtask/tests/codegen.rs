@@ -354,7 +354,7 @@ fn a_generator_error_names_the_operation() {
 
 #[test]
 fn a_generator_panic_becomes_an_error_naming_the_operation() {
-    // progenitor has a `todo!` for JSON request bodies with an `encoding` map.
+    // progenitor panics ("not yet implemented") on JSON request bodies with an `encoding` map.
     let stderr = broken(|root| {
         edit(
             &root.join("specs/multipart.yaml"),
