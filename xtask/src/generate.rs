@@ -68,7 +68,7 @@ fn patch_touches(patch: &Value, pointer: &str) -> bool {
     // The deepest prefix of the pointer present in the patch, if it is a leaf or the full path.
     let mut node = patch;
     for segment in pointer.split('/').skip(1) {
-        let segment = segment.replace("~1", "/").replace("~0", "~");
+        let segment = spec::unescape(segment);
         match node {
             Value::Object(map) => match map.get(&segment) {
                 Some(child) => node = child,
@@ -118,12 +118,8 @@ pub fn generate(root: &Path, provider: &Provider) -> Result<Output> {
     let hash = hex(&Sha256::digest(effective_text.as_bytes()));
 
     let mut for_progenitor = effective.clone();
-    let mut problems = Vec::new();
     let effective_path = provider.crate_dir.join(EFFECTIVE_SPEC);
-    let operations = multipart::partition(&mut for_progenitor, &mut problems, &effective_path);
-    if !problems.is_empty() {
-        return Err(Error::Spec(problems));
-    }
+    let operations = multipart::partition(&mut for_progenitor, &effective_path)?;
 
     let (mut file, type_names) = run_progenitor(&provider.name, &for_progenitor)?;
     for op in &operations {

@@ -15,7 +15,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use serde_json::Value;
 
-use crate::error::Located;
+use crate::error::{Error, Located, Result};
 use crate::spec::escape;
 
 const MULTIPART: &str = "multipart/form-data";
@@ -62,12 +62,9 @@ pub struct FilePart {
 }
 
 /// Removes every multipart operation from `document`, strips the binary properties from their
-/// form schemas, and describes the operations for [`generate`].
-pub fn partition(
-    document: &mut Value,
-    problems: &mut Vec<Located>,
-    file: &std::path::Path,
-) -> Vec<Operation> {
+/// form schemas, and describes the operations for [`generate`]. Problems are located in `file`.
+pub fn partition(document: &mut Value, file: &std::path::Path) -> Result<Vec<Operation>> {
+    let mut problems = Vec::new();
     let mut operations = Vec::new();
     let mut forms_to_strip = Vec::new();
     let paths: Vec<String> = document
@@ -90,13 +87,6 @@ pub fn partition(
             if !content.contains_key(MULTIPART) {
                 continue;
             }
-            let mut report = |location: String, message: String| {
-                problems.push(Located {
-                    file: file.to_path_buf(),
-                    location,
-                    message,
-                });
-            };
             match describe(document, op, &path, method, &pointer) {
                 Ok(operation) => {
                     forms_to_strip.push(operation.form_schema.clone());
@@ -108,7 +98,11 @@ pub fn partition(
                         item.remove(*method);
                     }
                 }
-                Err((location, message)) => report(location, message),
+                Err((location, message)) => problems.push(Located {
+                    file: file.to_path_buf(),
+                    location,
+                    message,
+                }),
             }
         }
     }
@@ -119,10 +113,13 @@ pub fn partition(
                 .is_some_and(|i| METHODS.iter().any(|m| i.contains_key(*m)))
         });
     }
+    if !problems.is_empty() {
+        return Err(Error::Spec(problems));
+    }
     for name in forms_to_strip {
         strip_binary(document, &name);
     }
-    operations
+    Ok(operations)
 }
 
 fn describe(

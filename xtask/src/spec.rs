@@ -80,6 +80,11 @@ pub fn escape(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")
 }
 
+/// Undoes [`escape`].
+pub fn unescape(segment: &str) -> String {
+    segment.replace("~1", "/").replace("~0", "~")
+}
+
 /// Every `$ref` must be local (`#/...`) and resolve inside the document.
 ///
 /// `origin` tells, for a pointer, which input file it came from (upstream or patch).
