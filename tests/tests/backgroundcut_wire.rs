@@ -9,7 +9,13 @@ const KEY: &str = "bgcut-test-key";
 
 async fn server(routes: Vec<Route>) -> (RecordingServer, Client) {
     let server = RecordingServer::start(routes).await;
-    let client = Client::with_base_url(server.url(), KEY);
+    let client = Client::builder()
+        .base_url(server.url())
+        .key(KEY)
+        // One request per call: what is recorded is exactly what one attempt sends.
+        .retry(cutout_runtime::RetryPolicy::none())
+        .build()
+        .unwrap();
     (server, client)
 }
 

@@ -27,7 +27,13 @@ fn accepted() -> serde_json::Value {
 
 async fn server(routes: Vec<Route>) -> (RecordingServer, Client) {
     let server = RecordingServer::start(routes).await;
-    let client = Client::with_base_url(server.url(), KEY);
+    let client = Client::builder()
+        .base_url(server.url())
+        .key(KEY)
+        // One request per call: what is recorded is exactly what one attempt sends.
+        .retry(cutout_runtime::RetryPolicy::none())
+        .build()
+        .unwrap();
     (server, client)
 }
 
@@ -354,7 +360,7 @@ async fn download_before_completion_is_a_409_with_the_message() {
 
 #[test]
 fn debug_of_a_client_never_shows_the_key() {
-    let client = Client::with_key("sk-live-abcdef");
+    let client = Client::with_key("sk-live-abcdef").unwrap();
     let debug = format!("{client:?}");
     assert!(!debug.contains("sk-live-abcdef"), "{debug}");
     assert!(debug.contains("<redacted>"), "{debug}");

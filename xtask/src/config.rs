@@ -34,6 +34,15 @@ pub struct Provider {
     pub base_url: String,
     /// How the API takes its key.
     pub auth: AuthConfig,
+    /// Short provider name used in messages and logs (`topaz`).
+    pub short_name: String,
+    /// Environment variable holding the key (`TOPAZ_API_KEY`).
+    pub key_env: String,
+    /// Environment variable overriding the base URL (`TOPAZ_BASE_URL`).
+    pub base_url_env: String,
+    /// Operation ids that start paid work: re-sent only when the server surely did not take them.
+    #[serde(default)]
+    pub submissions: Vec<String>,
 }
 
 /// How a provider authenticates; emitted as the generated `auth()` function.

@@ -110,9 +110,39 @@ fn path_to_pointer(path: &str) -> String {
     pointer
 }
 
+/// Every operation named in `submissions` must exist, or a typo would silently make a paid
+/// operation retryable.
+fn check_submissions(provider: &Provider, document: &Value) -> Result<()> {
+    use heck::ToSnakeCase;
+    let known: Vec<String> = document
+        .get("paths")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|paths| paths.values())
+        .filter_map(Value::as_object)
+        .flat_map(|item| item.values())
+        .filter_map(|op| op.get("operationId").and_then(Value::as_str))
+        .map(|id| id.to_snake_case())
+        .collect();
+    for name in &provider.submissions {
+        if !known.contains(name) {
+            return Err(Error::Config {
+                path: PathBuf::from(crate::config::CONFIG_PATH),
+                message: format!(
+                    "providers.{}.submissions names `{name}`, which is not an operation of the spec (known: {})",
+                    provider.name,
+                    known.join(", ")
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Generates the files of one provider.
 pub fn generate(root: &Path, provider: &Provider) -> Result<Output> {
     let effective = effective_spec(root, provider)?;
+    check_submissions(provider, &effective)?;
     let effective_text =
         serde_json::to_string_pretty(&effective).expect("a JSON value serializes") + "\n";
     let hash = hex(&Sha256::digest(effective_text.as_bytes()));
@@ -169,7 +199,8 @@ pub fn generate(root: &Path, provider: &Provider) -> Result<Output> {
     })
 }
 
-/// Items every generated crate starts with: its base URL and how it authenticates.
+/// Items every generated crate starts with: what the runtime needs to know about the provider,
+/// the constructors, and the hooks through which every request is authenticated and retried.
 fn provider_items(provider: &Provider) -> TokenStream {
     let base_url = &provider.base_url;
     let auth = match &provider.auth {
@@ -178,10 +209,10 @@ fn provider_items(provider: &Provider) -> TokenStream {
                 Some(p) => quote! { Some(#p) },
                 None => quote! { None },
             };
-            quote! { cutout_runtime::Auth::Header { name: #header, prefix: #prefix, key } }
+            quote! { cutout_runtime::AuthScheme::Header { name: #header, prefix: #prefix } }
         }
         AuthConfig::BodyField { body_field } => {
-            quote! { cutout_runtime::Auth::BodyField { field: #body_field, key } }
+            quote! { cutout_runtime::AuthScheme::BodyField { field: #body_field } }
         }
     };
     let auth_doc = match &provider.auth {
@@ -197,29 +228,65 @@ fn provider_items(provider: &Provider) -> TokenStream {
             format!("The API takes its key in the `{body_field}` field of every JSON body.")
         }
     };
+    let short_name = &provider.short_name;
+    let key_env = &provider.key_env;
+    let base_url_env = &provider.base_url_env;
+    let submissions = &provider.submissions;
+    let from_env_doc = format!(
+        " A client configured from the environment: the key from `{key_env}`, the base URL from \n `{base_url_env}` when set (otherwise [`DEFAULT_BASE_URL`])."
+    );
+    let provider_doc = format!(" What the shared runtime knows about this API. {auth_doc}");
     quote! {
         /// The production base URL of the API.
         pub const DEFAULT_BASE_URL: &str = #base_url;
 
-        #[doc = #auth_doc]
-        pub fn auth(key: cutout_runtime::ApiKey) -> cutout_runtime::Auth {
-            #auth
+        #[doc = #provider_doc]
+        pub static PROVIDER: cutout_runtime::ProviderInfo = cutout_runtime::ProviderInfo {
+            name: #short_name,
+            key_env: #key_env,
+            base_url_env: #base_url_env,
+            default_base_url: DEFAULT_BASE_URL,
+            auth: #auth,
+            submissions: &[#( #submissions ),*],
+        };
+
+        impl cutout_runtime::FromParts for Client {
+            const PROVIDER: &'static cutout_runtime::ProviderInfo = &PROVIDER;
+            fn from_parts(base_url: &str, http: reqwest::Client, context: cutout_runtime::Context) -> Self {
+                Self::new_with_client(base_url, http, context)
+            }
         }
 
         impl Client {
-            /// A client for the production API ([`DEFAULT_BASE_URL`]), authenticating with `key`.
-            pub fn with_key(key: impl Into<cutout_runtime::ApiKey>) -> Self {
-                Self::with_base_url(DEFAULT_BASE_URL, key)
+            /// A builder for the key, base URL, retry policy, timeouts and HTTP client.
+            pub fn builder() -> cutout_runtime::ClientBuilder<Self> {
+                cutout_runtime::ClientBuilder::new()
             }
 
-            /// A client for another deployment of the API (a proxy, or a local simulator in tests).
-            pub fn with_base_url(base_url: &str, key: impl Into<cutout_runtime::ApiKey>) -> Self {
-                Self::new(base_url, cutout_runtime::Context::new(auth(key.into())))
+            #[doc = #from_env_doc]
+            pub fn from_env() -> Result<Self, cutout_runtime::Error> {
+                Self::builder().from_env().build()
+            }
+
+            /// A client for the production API ([`DEFAULT_BASE_URL`]), authenticating with `key`.
+            pub fn with_key(key: impl Into<cutout_runtime::ApiKey>) -> Result<Self, cutout_runtime::Error> {
+                Self::builder().key(key).build()
+            }
+
+            /// A client for another deployment of the API (a proxy, or a local simulator).
+            /// `http://` is refused unless the host is loopback.
+            pub fn with_base_url(base_url: &str, key: impl Into<cutout_runtime::ApiKey>) -> Result<Self, cutout_runtime::Error> {
+                Self::builder().base_url(base_url).key(key).build()
+            }
+
+            /// The runtime state: provider, retry policy, timeouts.
+            pub fn context(&self) -> &cutout_runtime::Context {
+                &self.inner
             }
         }
 
-        /// Every operation, generated or hand-written, is authenticated here, and only towards
-        /// the client's own base URL.
+        /// Every operation, generated or hand-written, is authenticated (only towards the
+        /// client's own base URL), retried and traced here.
         impl ClientHooks<cutout_runtime::Context> for Client {
             async fn pre<E>(
                 &self,
@@ -229,6 +296,14 @@ fn provider_items(provider: &Provider) -> TokenStream {
                 self.inner
                     .authorize(&self.baseurl, request)
                     .map_err(Error::InvalidRequest)
+            }
+
+            async fn exec(
+                &self,
+                request: reqwest::Request,
+                info: &OperationInfo,
+            ) -> reqwest::Result<reqwest::Response> {
+                self.inner.execute(&self.baseurl, request, info.operation_id).await
             }
         }
     }

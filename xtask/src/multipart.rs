@@ -589,19 +589,26 @@ fn operation(op: &Operation) -> (TokenStream, TokenStream) {
                     }
                 )*
                 let url = format!("{}{}", client.baseurl, #path);
-                let mut request = client
-                    .client
-                    .#http_method(url)
-                    .header(
-                        ::reqwest::header::ACCEPT,
-                        ::reqwest::header::HeaderValue::from_static("application/json"),
-                    )
-                    .multipart(form.build().await.map_err(Error::InvalidRequest)?)
-                    .build()?;
                 let info = OperationInfo { operation_id: #operation_id };
-                client.pre(&mut request, &info).await?;
-                let result = client.exec(request, &info).await;
-                client.post(&result, &info).await?;
+                let (form, url, info) = (&form, &url, &info);
+                // Files are re-opened for every attempt rather than held in memory.
+                let result = client
+                    .inner
+                    .execute_rebuilding(&client.baseurl, #operation_id, || async move {
+                        let mut request = client
+                            .client
+                            .#http_method(url.as_str())
+                            .header(
+                                ::reqwest::header::ACCEPT,
+                                ::reqwest::header::HeaderValue::from_static("application/json"),
+                            )
+                            .multipart(form.build().await.map_err(Error::InvalidRequest)?)
+                            .build()?;
+                        client.pre(&mut request, info).await?;
+                        Ok::<_, Error<#error_type>>(request)
+                    })
+                    .await?;
+                client.post(&result, info).await?;
                 let response = result?;
                 match response.status().as_u16() {
                     #arms

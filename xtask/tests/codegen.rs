@@ -150,7 +150,8 @@ fn generated_code_starts_with_the_do_not_edit_header() {
         header[2]
     );
     assert!(code.contains("pub const DEFAULT_BASE_URL: &str = \"https://multipart.example.com\";"));
-    assert!(code.contains("cutout_runtime::Auth::BodyField"));
+    assert!(code.contains("cutout_runtime::AuthScheme::BodyField"));
+    assert!(code.contains("submissions: &[\"upload_picture\"]"));
 }
 
 /// A scratch copy of the fixtures, so tests can write and edit freely.

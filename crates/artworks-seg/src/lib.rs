@@ -16,7 +16,7 @@
 //! use artworks_seg::{Client, types};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let client = Client::with_key(std::env::var("TENGR_API_KEY")?);
+//! let client = Client::with_key(std::env::var("TENGR_API_KEY")?)?;
 //! let artwork = client
 //!     .create_segmentation()
 //!     .body_map(|body| {

@@ -12,7 +12,7 @@
 //! use backgroundcut::{Client, types};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let client = Client::with_key(std::env::var("BACKGROUNDCUT_API_KEY")?);
+//! let client = Client::with_key(std::env::var("BACKGROUNDCUT_API_KEY")?)?;
 //! // Both inputs must be in the key space before matting runs.
 //! client
 //!     .upload_file()

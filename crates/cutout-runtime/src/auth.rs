@@ -4,6 +4,8 @@ use std::fmt;
 
 use reqwest::header::{HeaderName, HeaderValue};
 
+use crate::{AuthScheme, ProviderInfo, RetryPolicy, Timeouts};
+
 /// An API key. Its `Debug` and `Display` print a redaction, never the key, so it can sit in
 /// structs that are logged or snapshotted.
 #[derive(Clone, PartialEq, Eq)]
@@ -56,48 +58,73 @@ impl From<String> for ApiKey {
     }
 }
 
-/// How a provider expects its key.
-#[derive(Clone, Debug)]
-pub enum Auth {
-    /// No credentials (for tests against servers that need none).
-    None,
-    /// A request header: `X-API-Key: <key>`, or `Authorization: Token <key>` with a prefix.
-    Header {
-        /// Header name, e.g. `X-API-Key` or `Authorization`.
-        name: &'static str,
-        /// Text before the key, e.g. `Token` or `Bearer` (a space is added).
-        prefix: Option<&'static str>,
-        /// The key.
-        key: ApiKey,
-    },
-    /// A field of the JSON request body (ModelsLab's `key`).
-    BodyField {
-        /// The field name.
-        field: &'static str,
-        /// The key.
-        key: ApiKey,
-    },
-}
-
-/// State every generated `Client` carries (its progenitor "inner" value): how to authenticate.
+/// State every generated `Client` carries (its progenitor "inner" value): which provider it
+/// talks to, its key, and how requests are retried and timed out.
 ///
 /// The provider crates implement progenitor's `ClientHooks` for their `Client` by calling
-/// [`Context::authorize`], so every operation, generated or hand-written, is authenticated in
-/// this one place.
-#[derive(Clone, Debug)]
+/// [`Context::authorize`] (`pre`) and [`Context::execute`] (`exec`), so every operation, generated
+/// or hand-written, is authenticated, retried and traced in this one place.
+#[derive(Clone)]
 pub struct Context {
-    auth: Auth,
+    pub(crate) provider: &'static ProviderInfo,
+    key: Option<ApiKey>,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) http: reqwest::Client,
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("provider", &self.provider.name)
+            .field("key", &self.key)
+            .field("retry", &self.retry)
+            .field("timeouts", &self.timeouts)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Context {
-    /// A context that authenticates with `auth`.
-    pub fn new(auth: Auth) -> Self {
-        Self { auth }
+    /// A context for `provider`. Usually made by [`ClientBuilder`](crate::ClientBuilder).
+    pub fn new(
+        provider: &'static ProviderInfo,
+        key: Option<ApiKey>,
+        retry: RetryPolicy,
+        timeouts: Timeouts,
+        http: reqwest::Client,
+    ) -> Self {
+        Self {
+            provider,
+            key,
+            retry,
+            timeouts,
+            http,
+        }
     }
 
-    /// The authentication in use.
-    pub fn auth(&self) -> &Auth {
-        &self.auth
+    /// The provider this context belongs to.
+    pub fn provider(&self) -> &'static ProviderInfo {
+        self.provider
+    }
+
+    /// The key, if one is set.
+    pub fn key(&self) -> Option<&ApiKey> {
+        self.key.as_ref()
+    }
+
+    /// The retry policy.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// The time limits.
+    pub fn timeouts(&self) -> &Timeouts {
+        &self.timeouts
+    }
+
+    /// The HTTP client (shared with the generated `Client`).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// Puts the credentials on `request`, but only when it goes to the API itself (same scheme,
@@ -109,9 +136,11 @@ impl Context {
         if !same_origin(base_url, request.url()) {
             return Ok(());
         }
-        match &self.auth {
-            Auth::None => Ok(()),
-            Auth::Header { name, prefix, key } => {
+        let Some(key) = &self.key else {
+            return Ok(());
+        };
+        match self.provider.auth {
+            AuthScheme::Header { name, prefix } => {
                 let text = match prefix {
                     Some(prefix) => format!("{prefix} {}", key.expose()),
                     None => key.expose().to_owned(),
@@ -126,7 +155,32 @@ impl Context {
                 request.headers_mut().insert(name, value);
                 Ok(())
             }
-            Auth::BodyField { field, key } => inject_body_field(request, field, key),
+            AuthScheme::BodyField { field } => inject_body_field(request, field, key),
+        }
+    }
+
+    /// Takes the credentials off a request (before it follows a redirect elsewhere).
+    pub(crate) fn strip_credentials(&self, request: &mut reqwest::Request) {
+        match self.provider.auth {
+            AuthScheme::Header { name, .. } => {
+                request.headers_mut().remove(name);
+            }
+            AuthScheme::BodyField { field } => {
+                let stripped = request
+                    .body()
+                    .and_then(|body| body.as_bytes())
+                    .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(bytes).ok())
+                    .and_then(|value| match value {
+                        serde_json::Value::Object(mut object) => {
+                            object.remove(field);
+                            serde_json::to_vec(&object).ok()
+                        }
+                        _ => None,
+                    });
+                if let Some(bytes) = stripped {
+                    *request.body_mut() = Some(bytes.into());
+                }
+            }
         }
     }
 }
@@ -170,7 +224,7 @@ fn inject_body_field(
     Ok(())
 }
 
-fn same_origin(base_url: &str, url: &reqwest::Url) -> bool {
+pub(crate) fn same_origin(base_url: &str, url: &reqwest::Url) -> bool {
     match reqwest::Url::parse(base_url) {
         Ok(base) => {
             base.scheme() == url.scheme()
@@ -184,18 +238,44 @@ fn same_origin(base_url: &str, url: &reqwest::Url) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::tests::TOPAZ;
+
+    static MODELSLAB: ProviderInfo = ProviderInfo {
+        name: "modelslab",
+        key_env: "MODELSLAB_API_KEY",
+        base_url_env: "MODELSLAB_BASE_URL",
+        default_base_url: "https://modelslab.com/api/v6",
+        auth: AuthScheme::BodyField { field: "key" },
+        submissions: &[],
+    };
+    static BACKGROUNDCUT: ProviderInfo = ProviderInfo {
+        name: "backgroundcut",
+        key_env: "BACKGROUNDCUT_API_KEY",
+        base_url_env: "BACKGROUNDCUT_BASE_URL",
+        default_base_url: "https://api.backgroundcut.co",
+        auth: AuthScheme::Header {
+            name: "Authorization",
+            prefix: Some("Token"),
+        },
+        submissions: &[],
+    };
+
+    fn context(provider: &'static ProviderInfo, key: &str) -> Context {
+        Context::new(
+            provider,
+            Some(ApiKey::new(key)),
+            RetryPolicy::none(),
+            Timeouts::default(),
+            reqwest::Client::new(),
+        )
+    }
 
     #[test]
     fn debug_and_display_never_show_the_key() {
         let key = ApiKey::new("sk-very-secret\n");
         assert_eq!(format!("{key:?}"), "ApiKey(<redacted>)");
         assert_eq!(format!("{key}"), "<redacted>");
-        let auth = Auth::Header {
-            name: "X-API-Key",
-            prefix: None,
-            key: key.clone(),
-        };
-        assert!(!format!("{:?}", Context::new(auth)).contains("secret"));
+        assert!(!format!("{:?}", context(&TOPAZ, "sk-very-secret")).contains("secret"));
         assert_eq!(key.expose(), "sk-very-secret");
     }
 
@@ -207,11 +287,7 @@ mod tests {
 
     #[test]
     fn header_auth_only_goes_to_the_api_origin() {
-        let context = Context::new(Auth::Header {
-            name: "Authorization",
-            prefix: Some("Token"),
-            key: ApiKey::new("k1"),
-        });
+        let context = context(&BACKGROUNDCUT, "k1");
         let mut own = request("https://api.example.com/v3/x/", None);
         context
             .authorize("https://api.example.com", &mut own)
@@ -219,6 +295,8 @@ mod tests {
         let value = own.headers().get("authorization").unwrap();
         assert_eq!(value, "Token k1");
         assert!(value.is_sensitive());
+        context.strip_credentials(&mut own);
+        assert!(own.headers().get("authorization").is_none());
 
         let mut other = request("https://cdn.example.net/file.png", None);
         context
@@ -229,17 +307,17 @@ mod tests {
 
     #[test]
     fn body_field_auth_is_added_to_json_bodies() {
-        let context = Context::new(Auth::BodyField {
-            field: "key",
-            key: ApiKey::new("k2"),
-        });
+        let context = context(&MODELSLAB, "k2");
         let mut req = request("https://ml.example.com/api/v6/x", Some(r#"{"image":"u"}"#));
         context
             .authorize("https://ml.example.com/api/v6", &mut req)
             .unwrap();
-        let body: serde_json::Value =
-            serde_json::from_slice(req.body().unwrap().as_bytes().unwrap()).unwrap();
-        assert_eq!(body, serde_json::json!({"image": "u", "key": "k2"}));
+        let body = |req: &reqwest::Request| -> serde_json::Value {
+            serde_json::from_slice(req.body().unwrap().as_bytes().unwrap()).unwrap()
+        };
+        assert_eq!(body(&req), serde_json::json!({"image": "u", "key": "k2"}));
+        context.strip_credentials(&mut req);
+        assert_eq!(body(&req), serde_json::json!({"image": "u"}));
 
         let mut bad = request("https://ml.example.com/api/v6/x", Some("[1]"));
         let err = context

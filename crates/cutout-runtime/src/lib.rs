@@ -4,11 +4,39 @@
 //! from API descriptions; the generated code calls into this crate for the concerns that must be
 //! implemented once and the same way everywhere:
 //!
-//! - [`ApiKey`]: a secret that never prints.
-//! - [`Auth`] and [`Context`]: how a client authenticates, applied in one hook to every request.
+//! - [`ApiKey`]: a secret that never prints, sent only to the API's own origin.
+//! - [`ClientBuilder`]: key and base URL from code or the environment, [`RetryPolicy`],
+//!   [`Timeouts`]; plain `http://` refused except on loopback.
+//! - [`Context`]: carried by every generated `Client`; its hooks authenticate, retry, follow
+//!   redirects (dropping the key when they leave the API) and trace every request.
+//! - [`wait`]: one poller for every provider's jobs, driven by the provider's ETA.
+//! - [`Context::download_to`]: streamed, length-checked, atomically renamed downloads.
+//! - [`probe`]: image format and size from the header alone, for local validation.
 //! - [`multipart`]: `multipart/form-data` bodies whose file parts are streamed from disk.
+//! - [`Error`]: the error of the hand-written layer, with `is_retryable()` and friends.
+//! - [`BackgroundRemover`]: one method from an image to a cut-out, implemented by every provider.
 
 mod auth;
+mod config;
+mod download;
+mod error;
 pub mod multipart;
+pub mod probe;
+mod remover;
+mod retry;
+mod transport;
+pub mod wait;
 
-pub use auth::{ApiKey, Auth, Context};
+pub use auth::{ApiKey, Context};
+pub use config::{
+    AuthScheme, ClientBuilder, FromParts, ProviderInfo, Timeouts, check_base_url, is_loopback,
+};
+pub use download::Downloaded;
+pub use error::{Error, ErrorBody, Result, ServiceError};
+pub use probe::{ImageFormat, ImageInfo};
+pub use remover::{
+    BackgroundRemover, BoxFuture, Cutout, CutoutKind, ImageSource, Progress, ProgressFn,
+    RemoveOptions, write_atomically,
+};
+pub use retry::{RetryPolicy, parse_retry_after};
+pub use wait::{JobProgress, Poll, WaitPolicy, wait_for};

@@ -18,7 +18,11 @@ pub struct FilePart {
     source: Source,
     file_name: Option<String>,
     content_type: Option<String>,
+    progress: Option<UploadProgress>,
 }
+
+/// Called with (bytes sent, total bytes) as a file part streams out.
+pub type UploadProgress = std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>;
 
 #[derive(Clone)]
 enum Source {
@@ -35,6 +39,7 @@ impl std::fmt::Debug for FilePart {
         };
         s.field("file_name", &self.file_name)
             .field("content_type", &self.content_type)
+            .field("progress", &self.progress.is_some())
             .finish()
     }
 }
@@ -48,6 +53,7 @@ impl FilePart {
             source: Source::Path(path.into()),
             file_name: None,
             content_type: None,
+            progress: None,
         }
     }
 
@@ -57,6 +63,7 @@ impl FilePart {
             source: Source::Bytes(bytes.into()),
             file_name: Some(file_name.into()),
             content_type: None,
+            progress: None,
         }
     }
 
@@ -95,12 +102,20 @@ impl FilePart {
     /// Opens the source and makes the `reqwest` part. A path is streamed with its length known,
     /// so the whole form still gets a `Content-Length`.
     pub async fn to_part(&self) -> Result<reqwest::multipart::Part, String> {
-        let part = match &self.source {
-            Source::Bytes(bytes) => reqwest::multipart::Part::stream_with_length(
-                reqwest::Body::from(bytes.clone()),
-                bytes.len() as u64,
-            ),
-            Source::Path(path) => {
+        let (body, length) = match (&self.source, &self.progress) {
+            (Source::Bytes(bytes), None) => {
+                (reqwest::Body::from(bytes.clone()), bytes.len() as u64)
+            }
+            (Source::Bytes(bytes), Some(progress)) => {
+                let length = bytes.len() as u64;
+                let chunks: Vec<std::io::Result<Bytes>> = (0..bytes.len())
+                    .step_by(CHUNK)
+                    .map(|start| Ok(bytes.slice(start..(start + CHUNK).min(bytes.len()))))
+                    .collect();
+                let stream = counted(futures_util::stream::iter(chunks), length, progress.clone());
+                (reqwest::Body::wrap_stream(stream), length)
+            }
+            (Source::Path(path), progress) => {
                 let file = tokio::fs::File::open(path)
                     .await
                     .map_err(|e| format!("cannot open `{}`: {e}", path.display()))?;
@@ -110,16 +125,47 @@ impl FilePart {
                     .map_err(|e| format!("cannot read the size of `{}`: {e}", path.display()))?
                     .len();
                 let stream = tokio_util::io::ReaderStream::with_capacity(file, CHUNK);
-                reqwest::multipart::Part::stream_with_length(
-                    reqwest::Body::wrap_stream(stream),
-                    length,
-                )
+                let body = match progress {
+                    Some(progress) => {
+                        reqwest::Body::wrap_stream(counted(stream, length, progress.clone()))
+                    }
+                    None => reqwest::Body::wrap_stream(stream),
+                };
+                (body, length)
             }
         };
-        part.file_name(self.effective_file_name())
+        reqwest::multipart::Part::stream_with_length(body, length)
+            .file_name(self.effective_file_name())
             .mime_str(&self.effective_content_type())
             .map_err(|e| format!("invalid content type: {e}"))
     }
+
+    /// Reports upload progress (bytes sent, total) as the part streams out. Called again from
+    /// zero if the request is retried.
+    pub fn on_progress(mut self, progress: UploadProgress) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+}
+
+/// Passes chunks through, reporting the running total.
+fn counted<S>(
+    stream: S,
+    total: u64,
+    progress: UploadProgress,
+) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static
+where
+    S: futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+{
+    use futures_util::StreamExt;
+    let mut sent = 0u64;
+    progress(0, total);
+    stream.inspect(move |chunk| {
+        if let Ok(chunk) = chunk {
+            sent += chunk.len() as u64;
+            progress(sent, total);
+        }
+    })
 }
 
 impl From<PathBuf> for FilePart {

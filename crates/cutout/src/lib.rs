@@ -15,7 +15,7 @@
 //! ```no_run
 //! # #[cfg(feature = "topaz")]
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let client = cutout::topaz::Client::with_key(std::env::var("TOPAZ_API_KEY")?);
+//! let client = cutout::topaz::Client::with_key(std::env::var("TOPAZ_API_KEY")?)?;
 //! let estimate = client
 //!     .post_estimate()
 //!     .body_map(|b| {

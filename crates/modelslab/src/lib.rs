@@ -15,7 +15,7 @@
 //! use modelslab::{Client, types};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let client = Client::with_key(std::env::var("MODELSLAB_API_KEY")?);
+//! let client = Client::with_key(std::env::var("MODELSLAB_API_KEY")?)?;
 //! let answer = client
 //!     .removebg_mask()
 //!     .body_map(|body| body.image("https://example.com/portrait.jpg").only_mask(true))

@@ -4,29 +4,59 @@
 
 /// The production base URL of the API.
 pub const DEFAULT_BASE_URL: &str = "https://api.topazlabs.com/image/v1";
-///The API takes its key in the `X-API-Key` header.
-pub fn auth(key: cutout_runtime::ApiKey) -> cutout_runtime::Auth {
-    cutout_runtime::Auth::Header {
+/// What the shared runtime knows about this API. The API takes its key in the `X-API-Key` header.
+pub static PROVIDER: cutout_runtime::ProviderInfo = cutout_runtime::ProviderInfo {
+    name: "topaz",
+    key_env: "TOPAZ_API_KEY",
+    base_url_env: "TOPAZ_BASE_URL",
+    default_base_url: DEFAULT_BASE_URL,
+    auth: cutout_runtime::AuthScheme::Header {
         name: "X-API-Key",
         prefix: None,
-        key,
+    },
+    submissions: &["post_matting"],
+};
+impl cutout_runtime::FromParts for Client {
+    const PROVIDER: &'static cutout_runtime::ProviderInfo = &PROVIDER;
+    fn from_parts(
+        base_url: &str,
+        http: reqwest::Client,
+        context: cutout_runtime::Context,
+    ) -> Self {
+        Self::new_with_client(base_url, http, context)
     }
 }
 impl Client {
-    /// A client for the production API ([`DEFAULT_BASE_URL`]), authenticating with `key`.
-    pub fn with_key(key: impl Into<cutout_runtime::ApiKey>) -> Self {
-        Self::with_base_url(DEFAULT_BASE_URL, key)
+    /// A builder for the key, base URL, retry policy, timeouts and HTTP client.
+    pub fn builder() -> cutout_runtime::ClientBuilder<Self> {
+        cutout_runtime::ClientBuilder::new()
     }
-    /// A client for another deployment of the API (a proxy, or a local simulator in tests).
+    /** A client configured from the environment: the key from `TOPAZ_API_KEY`, the base URL from
+ `TOPAZ_BASE_URL` when set (otherwise [`DEFAULT_BASE_URL`]).*/
+    pub fn from_env() -> Result<Self, cutout_runtime::Error> {
+        Self::builder().from_env().build()
+    }
+    /// A client for the production API ([`DEFAULT_BASE_URL`]), authenticating with `key`.
+    pub fn with_key(
+        key: impl Into<cutout_runtime::ApiKey>,
+    ) -> Result<Self, cutout_runtime::Error> {
+        Self::builder().key(key).build()
+    }
+    /// A client for another deployment of the API (a proxy, or a local simulator).
+    /// `http://` is refused unless the host is loopback.
     pub fn with_base_url(
         base_url: &str,
         key: impl Into<cutout_runtime::ApiKey>,
-    ) -> Self {
-        Self::new(base_url, cutout_runtime::Context::new(auth(key.into())))
+    ) -> Result<Self, cutout_runtime::Error> {
+        Self::builder().base_url(base_url).key(key).build()
+    }
+    /// The runtime state: provider, retry policy, timeouts.
+    pub fn context(&self) -> &cutout_runtime::Context {
+        &self.inner
     }
 }
-/// Every operation, generated or hand-written, is authenticated here, and only towards
-/// the client's own base URL.
+/// Every operation, generated or hand-written, is authenticated (only towards the
+/// client's own base URL), retried and traced here.
 impl ClientHooks<cutout_runtime::Context> for Client {
     async fn pre<E>(
         &self,
@@ -34,6 +64,13 @@ impl ClientHooks<cutout_runtime::Context> for Client {
         _info: &OperationInfo,
     ) -> Result<(), Error<E>> {
         self.inner.authorize(&self.baseurl, request).map_err(Error::InvalidRequest)
+    }
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        info: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        self.inner.execute(&self.baseurl, request, info.operation_id).await
     }
 }
 #[allow(unused_imports)]
@@ -3039,21 +3076,35 @@ Accepted content types: image/jpeg, image/png, image/tiff.*/
                 form = form.file("image", part);
             }
             let url = format!("{}{}", client.baseurl, "/matting/async");
-            let mut request = client
-                .client
-                .post(url)
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .multipart(form.build().await.map_err(Error::InvalidRequest)?)
-                .build()?;
             let info = OperationInfo {
                 operation_id: "post_matting",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
-            client.post(&result, &info).await?;
+            let (form, url, info) = (&form, &url, &info);
+            let result = client
+                .inner
+                .execute_rebuilding(
+                    &client.baseurl,
+                    "post_matting",
+                    || async move {
+                        let mut request = client
+                            .client
+                            .post(url.as_str())
+                            .header(
+                                ::reqwest::header::ACCEPT,
+                                ::reqwest::header::HeaderValue::from_static(
+                                    "application/json",
+                                ),
+                            )
+                            .multipart(
+                                form.build().await.map_err(Error::InvalidRequest)?,
+                            )
+                            .build()?;
+                        client.pre(&mut request, info).await?;
+                        Ok::<_, Error<types::ApiError>>(request)
+                    },
+                )
+                .await?;
+            client.post(&result, info).await?;
             let response = result?;
             match response.status().as_u16() {
                 200u16 => ResponseValue::from_response(response).await,

@@ -8,7 +8,7 @@
 //! use topaz_image::{Client, types};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let client = Client::with_key(std::env::var("TOPAZ_API_KEY")?);
+//! let client = Client::with_key(std::env::var("TOPAZ_API_KEY")?)?;
 //! let job = client
 //!     .post_matting()
 //!     .image_path("portrait.jpg")

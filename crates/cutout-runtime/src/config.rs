@@ -1,0 +1,408 @@
+//! Building a client: key, base URL, retries, timeouts and the HTTP client, from code or from the
+//! environment. One builder serves every provider crate; each crate describes itself with a
+//! [`ProviderInfo`] generated from `specs/providers.toml`.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::{ApiKey, Context, Error, RetryPolicy};
+
+/// What the shared runtime needs to know about a provider. Each provider crate has one, generated
+/// from `specs/providers.toml`, as `PROVIDER`.
+#[derive(Debug)]
+pub struct ProviderInfo {
+    /// Short name used in messages and logs (`topaz`, `backgroundcut`, …).
+    pub name: &'static str,
+    /// The environment variable [`ClientBuilder::from_env`] reads the key from.
+    pub key_env: &'static str,
+    /// The environment variable that overrides the base URL.
+    pub base_url_env: &'static str,
+    /// The production base URL.
+    pub default_base_url: &'static str,
+    /// How the key travels.
+    pub auth: AuthScheme,
+    /// Operations that start paid work. They are re-sent only when the server surely did not
+    /// take them (see [`RetryPolicy`]).
+    pub submissions: &'static [&'static str],
+}
+
+/// How a provider expects its key.
+#[derive(Debug, Clone, Copy)]
+pub enum AuthScheme {
+    /// A request header: `X-API-Key: <key>`, or `Authorization: Token <key>` with a prefix.
+    Header {
+        /// Header name.
+        name: &'static str,
+        /// Text put before the key, followed by a space (`Token`, `Bearer`).
+        prefix: Option<&'static str>,
+    },
+    /// A field of the JSON request body (ModelsLab's `key`).
+    BodyField {
+        /// The field name.
+        field: &'static str,
+    },
+}
+
+/// Connect and per-request time limits.
+///
+/// `request` bounds a JSON call from connecting to the end of its answer. Uploads and downloads
+/// move whole images, so they get their own, longer limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Timeouts {
+    /// Establishing a connection (TCP + TLS). Default 10 s.
+    pub connect: Duration,
+    /// A JSON request and its answer. Default 60 s.
+    pub request: Duration,
+    /// A request that uploads a file. Default 15 min.
+    pub upload: Duration,
+    /// Downloading a result. Default 15 min.
+    pub download: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            request: Duration::from_secs(60),
+            upload: Duration::from_secs(15 * 60),
+            download: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl Timeouts {
+    /// Sets the connect timeout.
+    pub fn connect(mut self, limit: Duration) -> Self {
+        self.connect = limit;
+        self
+    }
+    /// Sets the limit for JSON requests.
+    pub fn request(mut self, limit: Duration) -> Self {
+        self.request = limit;
+        self
+    }
+    /// Sets the limit for uploads.
+    pub fn upload(mut self, limit: Duration) -> Self {
+        self.upload = limit;
+        self
+    }
+    /// Sets the limit for downloads.
+    pub fn download(mut self, limit: Duration) -> Self {
+        self.download = limit;
+        self
+    }
+}
+
+/// Implemented by every generated `Client` so that [`ClientBuilder`] can make one.
+pub trait FromParts: Sized {
+    /// The provider this client talks to.
+    const PROVIDER: &'static ProviderInfo;
+    /// Assembles the client.
+    fn from_parts(base_url: &str, http: reqwest::Client, context: Context) -> Self;
+}
+
+/// Reads a named setting (an environment variable, by default).
+type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// Builds a provider's `Client`: `topaz_image::Client::builder().key(k).build()?`.
+///
+/// Defaults: the production base URL, [`RetryPolicy::default`], [`Timeouts::default`], and an
+/// HTTP client that does not follow redirects by itself (the runtime follows them, and drops the
+/// key when a redirect leaves the API's host).
+pub struct ClientBuilder<C> {
+    provider: &'static ProviderInfo,
+    key: Option<ApiKey>,
+    base_url: Option<String>,
+    retry: RetryPolicy,
+    timeouts: Timeouts,
+    http: Option<reqwest::Client>,
+    lookup: Option<EnvLookup>,
+    client: PhantomData<fn() -> C>,
+}
+
+impl<C> fmt::Debug for ClientBuilder<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("provider", &self.provider.name)
+            .field("key", &self.key)
+            .field("base_url", &self.base_url)
+            .field("retry", &self.retry)
+            .field("timeouts", &self.timeouts)
+            .field("from_env", &self.lookup.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: FromParts> Default for ClientBuilder<C> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<C: FromParts> ClientBuilder<C> {
+    /// A builder with every default and no key.
+    pub fn new() -> Self {
+        Self {
+            provider: C::PROVIDER,
+            key: None,
+            base_url: None,
+            retry: RetryPolicy::default(),
+            timeouts: Timeouts::default(),
+            http: None,
+            lookup: None,
+            client: PhantomData,
+        }
+    }
+
+    /// The API key.
+    pub fn key(mut self, key: impl Into<ApiKey>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Another deployment of the API (a proxy, a local sandbox). `http://` is accepted only for
+    /// loopback hosts, so a key never travels unencrypted.
+    pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.base_url = Some(base_url.into());
+        self
+    }
+
+    /// How failed requests are retried. [`RetryPolicy::none`] turns retries off.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Time limits.
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// Uses your own `reqwest::Client` (proxies, TLS roots, connection pool). Configure it with
+    /// `.redirect(reqwest::redirect::Policy::none())` so the runtime can check each redirect;
+    /// the connect timeout of [`Timeouts`] does not apply to it.
+    pub fn reqwest_client(mut self, http: reqwest::Client) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// Fills what was not set in code from the environment: the key from the provider's
+    /// `*_API_KEY` variable, the base URL from `*_BASE_URL`.
+    pub fn from_env(self) -> Self {
+        self.from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`from_env`](Self::from_env), with your own lookup (a config file, a secrets store).
+    pub fn from_lookup(
+        mut self,
+        lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.lookup = Some(Box::new(lookup));
+        self
+    }
+
+    /// Makes the client, or says what is missing.
+    pub fn build(self) -> Result<C, Error> {
+        let provider = self.provider;
+        let from_env = |name: &str| {
+            self.lookup
+                .as_ref()
+                .and_then(|lookup| lookup(name))
+                .filter(|value| !value.trim().is_empty())
+        };
+        let key = match self.key.clone() {
+            Some(key) => key,
+            None => match from_env(provider.key_env) {
+                Some(value) => ApiKey::new(value),
+                None => {
+                    return Err(Error::config(format!(
+                        "no {} API key: set {} (or pass one with `.key(...)`)",
+                        provider.name, provider.key_env
+                    )));
+                }
+            },
+        };
+        if key.is_empty() {
+            return Err(Error::config(format!(
+                "the {} API key is empty: set {} to your key",
+                provider.name, provider.key_env
+            )));
+        }
+        let base_url = match (&self.base_url, from_env(provider.base_url_env)) {
+            (Some(url), _) => check_base_url(url, "the base URL")?,
+            (None, Some(url)) => check_base_url(&url, provider.base_url_env)?,
+            (None, None) => provider.default_base_url.to_owned(),
+        };
+        let http = match self.http {
+            Some(http) => http,
+            None => default_http_client(provider, &self.timeouts)?,
+        };
+        let context = Context::new(provider, Some(key), self.retry, self.timeouts, http.clone());
+        Ok(C::from_parts(&base_url, http, context))
+    }
+}
+
+fn default_http_client(
+    provider: &ProviderInfo,
+    timeouts: &Timeouts,
+) -> Result<reqwest::Client, Error> {
+    reqwest::Client::builder()
+        .connect_timeout(timeouts.connect)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(format!(
+            "cutout/{} ({})",
+            env!("CARGO_PKG_VERSION"),
+            provider.name
+        ))
+        .build()
+        .map_err(|e| Error::config(format!("cannot create the HTTP client: {e}")))
+}
+
+/// Accepts `https://` anywhere and `http://` only on loopback; trims a trailing slash (operation
+/// paths start with one).
+pub fn check_base_url(url: &str, what: &str) -> Result<String, Error> {
+    let parsed = reqwest::Url::parse(url.trim())
+        .map_err(|e| Error::config(format!("{what} `{url}` is not a valid URL: {e}")))?;
+    match parsed.scheme() {
+        "https" => {}
+        "http" if is_loopback(&parsed) => {}
+        "http" => {
+            return Err(Error::config(format!(
+                "{what} `{url}` uses plain http:// to a non-loopback host, which would send the \
+                 API key unencrypted: use https:// (http:// is accepted only for localhost, \
+                 127.0.0.0/8 and ::1)"
+            )));
+        }
+        other => {
+            return Err(Error::config(format!(
+                "{what} `{url}` has scheme `{other}`: use https://"
+            )));
+        }
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(Error::config(format!(
+            "{what} `{url}` must not have a query or fragment"
+        )));
+    }
+    Ok(parsed.as_str().trim_end_matches('/').to_owned())
+}
+
+/// Whether the URL's host is the local machine.
+pub fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => {
+            domain.eq_ignore_ascii_case("localhost") || domain.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) static TOPAZ: ProviderInfo = ProviderInfo {
+        name: "topaz",
+        key_env: "TOPAZ_API_KEY",
+        base_url_env: "TOPAZ_BASE_URL",
+        default_base_url: "https://api.topazlabs.com/image/v1",
+        auth: AuthScheme::Header {
+            name: "X-API-Key",
+            prefix: None,
+        },
+        submissions: &["post_matting"],
+    };
+
+    #[derive(Debug)]
+    struct Fake {
+        base_url: String,
+        context: Context,
+    }
+    impl FromParts for Fake {
+        const PROVIDER: &'static ProviderInfo = &TOPAZ;
+        fn from_parts(base_url: &str, _: reqwest::Client, context: Context) -> Self {
+            Self {
+                base_url: base_url.to_owned(),
+                context,
+            }
+        }
+    }
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn the_environment_supplies_key_and_base_url() {
+        let client = ClientBuilder::<Fake>::new()
+            .from_lookup(env(&[
+                ("TOPAZ_API_KEY", "k-env\n"),
+                ("TOPAZ_BASE_URL", "http://127.0.0.1:9/image/v1/"),
+            ]))
+            .build()
+            .unwrap();
+        assert_eq!(client.base_url, "http://127.0.0.1:9/image/v1");
+        assert_eq!(client.context.key().unwrap().expose(), "k-env");
+
+        let client = ClientBuilder::<Fake>::new()
+            .key("in-code")
+            .from_lookup(env(&[("TOPAZ_API_KEY", "k-env")]))
+            .build()
+            .unwrap();
+        assert_eq!(client.context.key().unwrap().expose(), "in-code");
+        assert_eq!(client.base_url, "https://api.topazlabs.com/image/v1");
+    }
+
+    #[test]
+    fn a_missing_key_names_the_variable() {
+        let err = ClientBuilder::<Fake>::new()
+            .from_lookup(env(&[]))
+            .build()
+            .unwrap_err();
+        assert!(err.is_auth());
+        assert_eq!(
+            err.to_string(),
+            "configuration: no topaz API key: set TOPAZ_API_KEY (or pass one with `.key(...)`)"
+        );
+    }
+
+    #[test]
+    fn plain_http_is_refused_unless_loopback() {
+        for ok in [
+            "https://api.example.com/v1",
+            "http://localhost:8080",
+            "http://127.0.0.1:1/x",
+            "http://[::1]:80",
+        ] {
+            check_base_url(ok, "base").unwrap();
+        }
+        let err = check_base_url("http://api.example.com", "TOPAZ_BASE_URL").unwrap_err();
+        assert!(err.to_string().contains("TOPAZ_BASE_URL"), "{err}");
+        assert!(err.to_string().contains("unencrypted"), "{err}");
+        assert!(check_base_url("ftp://x", "base").is_err());
+        assert!(check_base_url("not a url", "base").is_err());
+        let err = ClientBuilder::<Fake>::new()
+            .key("k")
+            .base_url("http://10.0.0.5")
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, Error::Config { .. }));
+    }
+
+    #[test]
+    fn builder_debug_hides_the_key() {
+        let builder = ClientBuilder::<Fake>::new().key("sk-secret-123");
+        assert!(!format!("{builder:?}").contains("sk-secret"));
+    }
+}

@@ -1,0 +1,448 @@
+//! The one error type of the hand-written layer of every provider crate.
+//!
+//! Generated operations return progenitor's `Error<E>`; the workflows (`from_env`, submit → wait
+//! → download, local validation) return [`Error`], which keeps what a caller needs to decide what
+//! to do next: the HTTP status, the provider's own message, the raw body when it did not parse, and
+//! whether trying again can help.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Result of the hand-written layer.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong. Match with a `..` arm: variants may be added.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The client is not configured: no key, or a base URL that cannot be used.
+    Config {
+        /// What is missing or wrong, and how to fix it.
+        message: String,
+    },
+    /// An input was rejected locally, before any request was sent.
+    InvalidInput {
+        /// The parameter at fault (`trimap`, `output_compression`, `points_positive[2]`…).
+        field: String,
+        /// What is wrong with it and what is accepted.
+        message: String,
+    },
+    /// The API answered with an error status.
+    Service(Box<ServiceError>),
+    /// The request could not be sent, or the answer could not be read.
+    Transport {
+        /// Provider name.
+        provider: &'static str,
+        /// The operation that failed.
+        operation: &'static str,
+        /// Whether the request may have reached the server (a job submission that fails this
+        /// way may have been accepted: check before submitting again).
+        maybe_sent: bool,
+        /// The underlying error.
+        source: reqwest::Error,
+    },
+    /// The API answered something its description does not allow.
+    UnexpectedResponse {
+        /// Provider name.
+        provider: &'static str,
+        /// The operation.
+        operation: &'static str,
+        /// HTTP status, when known.
+        status: Option<u16>,
+        /// What did not match.
+        message: String,
+        /// The body as received (truncated to 4 KiB), when there was one.
+        body: Option<String>,
+    },
+    /// A job ended without a result (failed or cancelled on the provider's side).
+    JobFailed {
+        /// Provider name.
+        provider: &'static str,
+        /// The provider's job id.
+        job_id: String,
+        /// The terminal state (`Failed`, `Cancelled`, `error`…).
+        status: String,
+        /// The provider's explanation, when it gave one.
+        message: Option<String>,
+    },
+    /// Waiting for a job took longer than the configured deadline. The job may still finish.
+    Timeout {
+        /// What was being waited for.
+        what: String,
+        /// How long was waited.
+        waited: Duration,
+    },
+    /// A local file could not be read or written.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What was being done (`read`, `create a temporary file in`…).
+        action: &'static str,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// This provider cannot do what was asked with these inputs.
+    Unsupported {
+        /// Provider name.
+        provider: &'static str,
+        /// What is not supported and what to do instead.
+        message: String,
+    },
+}
+
+/// An error answer from the API.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServiceError {
+    /// Provider name.
+    pub provider: &'static str,
+    /// The environment variable that holds this provider's key (named in auth failures).
+    pub key_variable: &'static str,
+    /// The operation (generated operation id, e.g. `post_matting`).
+    pub operation: &'static str,
+    /// HTTP status.
+    pub status: u16,
+    /// The provider's error code, when its error body has one.
+    pub code: Option<i64>,
+    /// The provider's message, when the body had one.
+    pub message: Option<String>,
+    /// The raw body (truncated to 4 KiB) when it did not parse as the documented error shape.
+    pub raw_body: Option<String>,
+    /// How long the provider asked to wait before trying again (`Retry-After`, `retry_after`).
+    pub retry_after: Option<Duration>,
+}
+
+/// Implemented by each provider's error body type so that [`Error`] can show its message.
+pub trait ErrorBody {
+    /// The human-readable message, if the body has one.
+    fn message(&self) -> Option<String>;
+    /// A numeric error code, if the body has one.
+    fn code(&self) -> Option<i64> {
+        None
+    }
+    /// A wait the body asks for (ModelsLab's `retry_after`).
+    fn retry_after(&self) -> Option<Duration> {
+        None
+    }
+}
+
+const BODY_LIMIT: usize = 4096;
+
+/// Keeps the first 4 KiB of a body, as text.
+pub(crate) fn truncate_body(bytes: &[u8]) -> String {
+    let end = bytes.len().min(BODY_LIMIT);
+    let mut text = String::from_utf8_lossy(&bytes[..end]).into_owned();
+    if bytes.len() > BODY_LIMIT {
+        text.push('…');
+    }
+    text
+}
+
+impl Error {
+    /// A local validation failure.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A configuration failure.
+    pub fn config(message: impl Into<String>) -> Self {
+        Error::Config {
+            message: message.into(),
+        }
+    }
+
+    /// A file error.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            action,
+            source,
+        }
+    }
+
+    /// The HTTP status of an error answer.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Service(e) => Some(e.status),
+            Error::UnexpectedResponse { status, .. } => *status,
+            _ => None,
+        }
+    }
+
+    /// The provider's own message, when it gave one.
+    pub fn provider_message(&self) -> Option<&str> {
+        match self {
+            Error::Service(e) => e.message.as_deref(),
+            Error::JobFailed { message, .. } => message.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The body of an answer that did not parse.
+    pub fn raw_body(&self) -> Option<&str> {
+        match self {
+            Error::Service(e) => e.raw_body.as_deref(),
+            Error::UnexpectedResponse { body, .. } => body.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The wait the provider asked for before trying again.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Service(e) => e.retry_after,
+            _ => None,
+        }
+    }
+
+    /// Whether the same call may succeed later: rate limits, overload, gateway errors, timeouts
+    /// and connection failures. (The client already retried these as its `RetryPolicy` allows.)
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Service(e) => matches!(e.status, 408 | 425 | 429 | 500 | 502 | 503 | 504),
+            Error::Transport { .. } | Error::Timeout { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The account has no credits left for this (HTTP 402). Not retryable: top up first.
+    pub fn is_insufficient_credits(&self) -> bool {
+        self.status() == Some(402)
+    }
+
+    /// The key is missing, wrong or not allowed to do this (HTTP 401/403, or no key configured).
+    pub fn is_auth(&self) -> bool {
+        matches!(self.status(), Some(401 | 403))
+            || matches!(self, Error::Config { message } if message.contains("API key"))
+    }
+
+    /// The job, file or key does not exist (any more): HTTP 404.
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(404)
+    }
+
+    /// Too many requests (HTTP 429).
+    pub fn is_rate_limited(&self) -> bool {
+        self.status() == Some(429)
+    }
+
+    /// The input was rejected locally and nothing was sent.
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(self, Error::InvalidInput { .. })
+    }
+
+    /// Builds the error for an answer whose status is an error.
+    pub(crate) fn service(
+        provider: &crate::ProviderInfo,
+        operation: &'static str,
+        status: u16,
+        parsed: Option<&dyn ErrorBody>,
+        raw_body: Option<String>,
+        retry_after_header: Option<Duration>,
+    ) -> Self {
+        Error::Service(Box::new(ServiceError {
+            provider: provider.name,
+            key_variable: provider.key_env,
+            operation,
+            status,
+            code: parsed.and_then(|b| b.code()),
+            message: parsed.and_then(|b| b.message()),
+            raw_body,
+            retry_after: retry_after_header.or_else(|| parsed.and_then(|b| b.retry_after())),
+        }))
+    }
+}
+
+fn hint(status: u16, key_variable: &str) -> Option<String> {
+    Some(match status {
+        401 => format!("the API key is missing or not recognised: check {key_variable}"),
+        403 => "the key is not allowed to do this (check the account's plan and the key's scope)"
+            .to_owned(),
+        402 => "the account has no credits left: top up before retrying".to_owned(),
+        404 => {
+            "it does not exist (any more): uploads and jobs expire; check the id or key".to_owned()
+        }
+        413 => "the upload is too large for the API: send a smaller image".to_owned(),
+        415 => "the file type is not supported: send a JPEG, PNG or TIFF image".to_owned(),
+        425 | 429 => "too many requests: slow down or retry later".to_owned(),
+        500..=599 => "the service failed or is overloaded: retry later".to_owned(),
+        _ => return None,
+    })
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Config { message } => write!(f, "configuration: {message}"),
+            Error::InvalidInput { field, message } => {
+                write!(f, "invalid `{field}`: {message} (nothing was sent)")
+            }
+            Error::Service(e) => {
+                write!(
+                    f,
+                    "{} {} failed with HTTP {}",
+                    e.provider, e.operation, e.status
+                )?;
+                if let Some(message) = &e.message {
+                    write!(f, ": {message}")?;
+                } else if let Some(body) = &e.raw_body {
+                    write!(f, ": {body}")?;
+                }
+                if let Some(hint) = hint(e.status, e.key_variable) {
+                    write!(f, " ({hint})")?;
+                }
+                if let Some(wait) = e.retry_after {
+                    write!(f, "; the provider asks to wait {} s", wait.as_secs())?;
+                }
+                Ok(())
+            }
+            Error::Transport {
+                provider,
+                operation,
+                maybe_sent,
+                source,
+            } => {
+                write!(f, "{provider} {operation}: ")?;
+                if source.is_connect() {
+                    write!(f, "could not connect")?;
+                } else if source.is_timeout() {
+                    write!(f, "timed out")?;
+                } else {
+                    write!(f, "the connection failed")?;
+                }
+                if *maybe_sent && *operation != "download" {
+                    write!(
+                        f,
+                        " after the request was sent; it may have been accepted, so it was not \
+                         sent again (check the job list before resubmitting)"
+                    )?;
+                }
+                write!(f, ": {}", without_url(source))
+            }
+            Error::UnexpectedResponse {
+                provider,
+                operation,
+                status,
+                message,
+                body,
+            } => {
+                write!(f, "{provider} {operation}: unexpected answer")?;
+                if let Some(status) = status {
+                    write!(f, " (HTTP {status})")?;
+                }
+                write!(f, ": {message}")?;
+                if let Some(body) = body {
+                    write!(f, "; body: {body}")?;
+                }
+                Ok(())
+            }
+            Error::JobFailed {
+                provider,
+                job_id,
+                status,
+                message,
+            } => {
+                write!(f, "{provider} job {job_id} ended as {status}")?;
+                if let Some(message) = message {
+                    write!(f, ": {message}")?;
+                }
+                Ok(())
+            }
+            Error::Timeout { what, waited } => write!(
+                f,
+                "gave up waiting for {what} after {:.1} s (raise the wait deadline; the job may \
+                 still finish)",
+                waited.as_secs_f64()
+            ),
+            Error::Io {
+                path,
+                action,
+                source,
+            } => write!(f, "cannot {action} `{}`: {source}", path.display()),
+            Error::Unsupported { provider, message } => write!(f, "{provider}: {message}"),
+        }
+    }
+}
+
+/// reqwest's messages include the URL, and presigned URLs carry tokens: show the error without it.
+fn without_url(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    if let Some(url) = error.url() {
+        text = text.replace(url.as_str(), "<url>");
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Transport { source, .. } => Some(source),
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&Error::Service(Box::new(self.clone())), f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Body(&'static str);
+    impl ErrorBody for Body {
+        fn message(&self) -> Option<String> {
+            Some(self.0.to_owned())
+        }
+    }
+
+    #[test]
+    fn service_errors_say_what_to_do() {
+        let e = Error::service(
+            &crate::config::tests::TOPAZ,
+            "post_matting",
+            402,
+            Some(&Body("Insufficient credits")),
+            None,
+            None,
+        );
+        assert!(e.is_insufficient_credits());
+        assert!(!e.is_retryable());
+        assert_eq!(
+            e.to_string(),
+            "topaz post_matting failed with HTTP 402: Insufficient credits (the account has no \
+             credits left: top up before retrying)"
+        );
+        let e = Error::service(
+            &crate::config::tests::TOPAZ,
+            "get_status",
+            401,
+            None,
+            Some("<html>".into()),
+            None,
+        );
+        assert!(e.is_auth());
+        assert!(e.to_string().contains("check TOPAZ_API_KEY"), "{e}");
+        assert_eq!(e.raw_body(), Some("<html>"));
+    }
+
+    #[test]
+    fn long_bodies_are_truncated() {
+        let text = truncate_body(&[b'a'; 5000]);
+        assert_eq!(text.chars().count(), 4097);
+    }
+}
