@@ -3,8 +3,13 @@
 //! [`RecordingServer`] is a loopback HTTP server that records every request it receives
 //! (method, path, query, headers, body, and the parts of a `multipart/form-data` body) and answers
 //! from a table of canned responses, so a test can assert exactly what a client put on the wire.
+//! Routes can answer a limited number of times (then the next matching route answers), carry
+//! headers (`Retry-After`, `Location`), serve raw bytes, break off a body, or answer late, which
+//! is what retry, redirect and download tests need.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -46,6 +51,8 @@ pub struct Recorded {
     pub body: Vec<u8>,
     /// Parts of a `multipart/form-data` body.
     pub parts: Vec<Part>,
+    /// When the request arrived.
+    pub at: Instant,
 }
 
 impl Recorded {
@@ -70,34 +77,159 @@ impl Recorded {
     }
 }
 
-/// A canned answer: for requests whose method and path match, this status and JSON body.
+/// A canned answer: for requests whose method and path match, this status, headers and body.
+///
+/// A path ending in `*` matches every path with that prefix.
 #[derive(Debug, Clone)]
 pub struct Route {
     method: Method,
     path: String,
     status: StatusCode,
-    body: Option<serde_json::Value>,
+    body: Body,
+    headers: Vec<(String, String)>,
+    /// How many more times this route answers (`None`: always).
+    remaining: Option<Arc<AtomicUsize>>,
+    /// Send only this many bytes of the body, then break the connection.
+    truncate_to: Option<usize>,
+    delay: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+enum Body {
+    None,
+    Json(serde_json::Value),
+    Bytes(Vec<u8>, String),
 }
 
 impl Route {
-    /// Answer `method path` with `status` and a JSON `body`.
-    pub fn json(method: Method, path: &str, status: u16, body: serde_json::Value) -> Self {
+    fn new(method: Method, path: &str, status: u16, body: Body) -> Self {
         Self {
             method,
             path: path.to_owned(),
             status: StatusCode::from_u16(status).expect("valid status"),
-            body: Some(body),
+            body,
+            headers: Vec::new(),
+            remaining: None,
+            truncate_to: None,
+            delay: None,
         }
+    }
+
+    /// Answer `method path` with `status` and a JSON `body`.
+    pub fn json(method: Method, path: &str, status: u16, body: serde_json::Value) -> Self {
+        Self::new(method, path, status, Body::Json(body))
     }
 
     /// Answer `method path` with `status` and no body.
     pub fn empty(method: Method, path: &str, status: u16) -> Self {
-        Self {
+        Self::new(method, path, status, Body::None)
+    }
+
+    /// Answer `method path` with `status` and raw bytes of `content_type`.
+    pub fn bytes(
+        method: Method,
+        path: &str,
+        status: u16,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> Self {
+        Self::new(
             method,
-            path: path.to_owned(),
-            status: StatusCode::from_u16(status).expect("valid status"),
-            body: None,
+            path,
+            status,
+            Body::Bytes(bytes, content_type.to_owned()),
+        )
+    }
+
+    /// Answer with a redirect (`status` 301/302/303/307/308) to `location`.
+    pub fn redirect(method: Method, path: &str, status: u16, location: &str) -> Self {
+        Self::new(method, path, status, Body::None).header("location", location)
+    }
+
+    /// Adds a response header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Answers only `n` times; later requests fall through to the next matching route.
+    pub fn times(mut self, n: usize) -> Self {
+        self.remaining = Some(Arc::new(AtomicUsize::new(n)));
+        self
+    }
+
+    /// Announces the full body length but sends only `n` bytes, then breaks the connection.
+    pub fn truncated(mut self, n: usize) -> Self {
+        self.truncate_to = Some(n);
+        self
+    }
+
+    /// Waits before answering.
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = Some(delay);
+        self
+    }
+
+    fn matches(&self, method: &Method, path: &str) -> bool {
+        let path_matches = match self.path.strip_suffix('*') {
+            Some(prefix) => path.starts_with(prefix),
+            None => self.path == path,
+        };
+        &self.method == method && path_matches
+    }
+
+    /// Takes one use of a limited route; false once it is used up.
+    fn take(&self) -> bool {
+        match &self.remaining {
+            None => true,
+            Some(left) => left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok(),
         }
+    }
+
+    async fn respond(&self) -> Response {
+        if let Some(delay) = self.delay {
+            tokio::time::sleep(delay).await;
+        }
+        let (bytes, content_type) = match &self.body {
+            Body::None => (Vec::new(), None),
+            Body::Json(value) => (
+                serde_json::to_vec(value).expect("JSON encodes"),
+                Some("application/json".to_owned()),
+            ),
+            Body::Bytes(bytes, content_type) => (bytes.clone(), Some(content_type.clone())),
+        };
+        let full_length = bytes.len();
+        let body = match self.truncate_to {
+            Some(n) => {
+                let head = Bytes::from(bytes[..n.min(full_length)].to_vec());
+                let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+                    Ok(head),
+                    Err(std::io::Error::other(
+                        "connection broken off by the test server",
+                    )),
+                ];
+                axum::body::Body::from_stream(futures_util::stream::iter(chunks))
+            }
+            None => axum::body::Body::from(bytes),
+        };
+        let mut response = Response::new(body);
+        *response.status_mut() = self.status;
+        let headers = response.headers_mut();
+        if let Some(content_type) = content_type {
+            headers.insert("content-type", content_type.parse().expect("header value"));
+        }
+        if self.truncate_to.is_some() {
+            headers.insert("content-length", full_length.into());
+        }
+        for (name, value) in &self.headers {
+            headers.insert(
+                axum::http::HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+                value.parse().expect("header value"),
+            );
+        }
+        response
     }
 }
 
@@ -208,18 +340,14 @@ async fn handle(state: State, request: Request) -> Response {
         headers,
         body,
         parts,
+        at: Instant::now(),
     });
     match state
         .routes
         .iter()
-        .find(|r| r.method == method && r.path == path)
+        .find(|r| r.matches(&method, &path) && r.take())
     {
-        Some(Route {
-            status,
-            body: Some(body),
-            ..
-        }) => (*status, axum::Json(body.clone())).into_response(),
-        Some(Route { status, .. }) => status.into_response(),
+        Some(route) => route.respond().await,
         None => (
             StatusCode::NOT_FOUND,
             axum::Json(serde_json::json!({"message": format!("no route for {method} {path}")})),
