@@ -43,6 +43,8 @@ pub struct Provider {
     /// Operation ids that start paid work: re-sent only when the server surely did not take them.
     #[serde(default)]
     pub submissions: Vec<String>,
+    /// The account's cap on queued jobs, if the provider documents one.
+    pub max_concurrent_jobs: Option<usize>,
 }
 
 /// How a provider authenticates; emitted as the generated `auth()` function.

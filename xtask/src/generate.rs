@@ -232,6 +232,10 @@ fn provider_items(provider: &Provider) -> TokenStream {
     let key_env = &provider.key_env;
     let base_url_env = &provider.base_url_env;
     let submissions = &provider.submissions;
+    let max_concurrent_jobs = match provider.max_concurrent_jobs {
+        Some(n) => quote! { Some(#n) },
+        None => quote! { None },
+    };
     let from_env_doc = format!(
         " A client configured from the environment: the key from `{key_env}`, the base URL from \n `{base_url_env}` when set (otherwise [`DEFAULT_BASE_URL`])."
     );
@@ -248,6 +252,7 @@ fn provider_items(provider: &Provider) -> TokenStream {
             default_base_url: DEFAULT_BASE_URL,
             auth: #auth,
             submissions: &[#( #submissions ),*],
+            max_concurrent_jobs: #max_concurrent_jobs,
         };
 
         impl cutout_runtime::FromParts for Client {

@@ -15,6 +15,7 @@ pub static PROVIDER: cutout_runtime::ProviderInfo = cutout_runtime::ProviderInfo
         prefix: Some("Bearer"),
     },
     submissions: &["create_segmentation", "create_remove_background"],
+    max_concurrent_jobs: None,
 };
 impl cutout_runtime::FromParts for Client {
     const PROVIDER: &'static cutout_runtime::ProviderInfo = &PROVIDER;

@@ -1,6 +1,9 @@
 //! API keys and the one place where they are put on a request.
 
 use std::fmt;
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use reqwest::header::{HeaderName, HeaderValue};
 
@@ -71,6 +74,7 @@ pub struct Context {
     pub(crate) retry: RetryPolicy,
     pub(crate) timeouts: Timeouts,
     pub(crate) http: reqwest::Client,
+    job_slots: Option<Arc<Semaphore>>,
 }
 
 impl fmt::Debug for Context {
@@ -99,6 +103,23 @@ impl Context {
             retry,
             timeouts,
             http,
+            job_slots: None,
+        }
+    }
+
+    /// Limits how many jobs run at once through this context and its clones.
+    pub fn with_job_slots(mut self, limit: Option<usize>) -> Self {
+        self.job_slots = limit.map(|n| Arc::new(Semaphore::new(n.max(1))));
+        self
+    }
+
+    /// Waits for a free job slot, when jobs are limited. Hold the permit from submitting a job
+    /// until it has finished; dropping it frees the slot.
+    pub async fn job_slot(&self) -> Option<OwnedSemaphorePermit> {
+        match &self.job_slots {
+            // The semaphore is never closed, so acquiring only fails if it were.
+            Some(slots) => slots.clone().acquire_owned().await.ok(),
+            None => None,
         }
     }
 
@@ -247,6 +268,7 @@ mod tests {
         default_base_url: "https://modelslab.com/api/v6",
         auth: AuthScheme::BodyField { field: "key" },
         submissions: &[],
+        max_concurrent_jobs: None,
     };
     static BACKGROUNDCUT: ProviderInfo = ProviderInfo {
         name: "backgroundcut",
@@ -258,6 +280,7 @@ mod tests {
             prefix: Some("Token"),
         },
         submissions: &[],
+        max_concurrent_jobs: None,
     };
 
     fn context(provider: &'static ProviderInfo, key: &str) -> Context {

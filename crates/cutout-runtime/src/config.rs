@@ -26,6 +26,9 @@ pub struct ProviderInfo {
     /// Operations that start paid work. They are re-sent only when the server surely did not
     /// take them (see [`RetryPolicy`]).
     pub submissions: &'static [&'static str],
+    /// How many jobs an account may have queued at once, when the provider caps it (ModelsLab: 5
+    /// on the smallest plan). The client then holds back further jobs instead of being refused.
+    pub max_concurrent_jobs: Option<usize>,
 }
 
 /// How a provider expects its key.
@@ -120,6 +123,7 @@ pub struct ClientBuilder<C> {
     timeouts: Timeouts,
     http: Option<reqwest::Client>,
     lookup: Option<EnvLookup>,
+    max_concurrent_jobs: Option<usize>,
     client: PhantomData<fn() -> C>,
 }
 
@@ -153,6 +157,7 @@ impl<C: FromParts> ClientBuilder<C> {
             timeouts: Timeouts::default(),
             http: None,
             lookup: None,
+            max_concurrent_jobs: C::PROVIDER.max_concurrent_jobs,
             client: PhantomData,
         }
     }
@@ -179,6 +184,13 @@ impl<C: FromParts> ClientBuilder<C> {
     /// Time limits.
     pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
         self.timeouts = timeouts;
+        self
+    }
+
+    /// How many jobs this client runs at once (the account's queue cap). `None` lifts the limit.
+    /// Defaults to the provider's documented cap, if it has one. Clones of a client share it.
+    pub fn max_concurrent_jobs(mut self, limit: Option<usize>) -> Self {
+        self.max_concurrent_jobs = limit.map(|n| n.max(1));
         self
     }
 
@@ -241,7 +253,8 @@ impl<C: FromParts> ClientBuilder<C> {
             Some(http) => http,
             None => default_http_client(provider, &self.timeouts)?,
         };
-        let context = Context::new(provider, Some(key), self.retry, self.timeouts, http.clone());
+        let context = Context::new(provider, Some(key), self.retry, self.timeouts, http.clone())
+            .with_job_slots(self.max_concurrent_jobs);
         Ok(C::from_parts(&base_url, http, context))
     }
 }
@@ -317,6 +330,7 @@ pub(crate) mod tests {
             prefix: None,
         },
         submissions: &["post_matting"],
+        max_concurrent_jobs: None,
     };
 
     #[derive(Debug)]

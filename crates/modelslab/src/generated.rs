@@ -14,6 +14,7 @@ pub static PROVIDER: cutout_runtime::ProviderInfo = cutout_runtime::ProviderInfo
         field: "key",
     },
     submissions: &["removebg_mask"],
+    max_concurrent_jobs: Some(5usize),
 };
 impl cutout_runtime::FromParts for Client {
     const PROVIDER: &'static cutout_runtime::ProviderInfo = &PROVIDER;

@@ -15,6 +15,7 @@ pub static PROVIDER: cutout_runtime::ProviderInfo = cutout_runtime::ProviderInfo
         prefix: None,
     },
     submissions: &["post_matting"],
+    max_concurrent_jobs: None,
 };
 impl cutout_runtime::FromParts for Client {
     const PROVIDER: &'static cutout_runtime::ProviderInfo = &PROVIDER;
