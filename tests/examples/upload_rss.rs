@@ -1,0 +1,102 @@
+//! Uploads a large file through the Topaz and BackgroundCut clients to a local server that
+//! discards what it receives, and reports the peak memory of the process. Uploads are streamed
+//! from disk, so the peak should not grow with the file.
+//!
+//! ```text
+//! cargo build --release -p cutout-tests --example upload_rss
+//! /usr/bin/time -v target/release/examples/upload_rss 1024   # MiB; prints bytes sent and VmHWM
+//! ```
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::response::IntoResponse;
+use futures_util::StreamExt;
+
+/// Drains the request body chunk by chunk, counting bytes, and answers like the API would.
+async fn drain(State(received): State<Arc<AtomicU64>>, request: Request) -> axum::response::Response {
+    let path = request.uri().path().to_owned();
+    let mut body = request.into_body().into_data_stream();
+    while let Some(chunk) = body.next().await {
+        match chunk {
+            Ok(chunk) => {
+                received.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            }
+            Err(_) => return axum::http::StatusCode::BAD_REQUEST.into_response(),
+        }
+    }
+    if path.ends_with("/matting/async") {
+        axum::Json(serde_json::json!({
+            "process_id": "4b0bd1f4-6c5a-4d5e-9f1e-2f4c9c6f0a11",
+            "source_id": "7e1a0c2e-9d4b-4f6a-8a39-0d6f3c1b2a77",
+            "eta": 1_900_000_000u64
+        }))
+        .into_response()
+    } else {
+        axum::Json(serde_json::json!({"success": true})).into_response()
+    }
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mib: u64 = std::env::args().nth(1).map_or(Ok(1024), |a| a.parse())?;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("large.jpg");
+    // A sparse file: the size is real for every read, without writing a gigabyte first.
+    let file = std::fs::File::create(&path)?;
+    file.set_len(mib * 1024 * 1024)?;
+    drop(file);
+
+    let received = Arc::new(AtomicU64::new(0));
+    let app = axum::Router::new()
+        .fallback(drain)
+        .with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    println!("file: {mib} MiB; peak RSS before uploads: {} KiB", peak_rss_kib());
+
+    let topaz = topaz_image::Client::with_base_url(&format!("{url}/image/v1"), "bench-key")?;
+    let started = Instant::now();
+    topaz.post_matting().image_path(&path).send().await?;
+    report("topaz post_matting", &received, started);
+
+    let backgroundcut = backgroundcut::Client::with_base_url(&url, "bench-key")?;
+    let started = Instant::now();
+    backgroundcut
+        .upload_file()
+        .file_path(&path)
+        .body_map(|form| form.key("bench/large.jpg".to_owned()))
+        .send()
+        .await?;
+    report("backgroundcut upload_file", &received, started);
+    println!("peak RSS (VmHWM): {} KiB", peak_rss_kib());
+    std::io::stdout().flush()?;
+    Ok(())
+}
+
+fn report(what: &str, received: &AtomicU64, started: Instant) {
+    let bytes = received.swap(0, Ordering::Relaxed);
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "{what}: server received {bytes} bytes in {seconds:.2} s ({:.0} MiB/s); peak RSS so far {} KiB",
+        bytes as f64 / 1048576.0 / seconds,
+        peak_rss_kib()
+    );
+}
