@@ -25,6 +25,8 @@ pub struct Output {
 pub const GENERATED_RS: &str = "src/generated.rs";
 /// The patched and lowered spec, written next to the code it produced.
 pub const EFFECTIVE_SPEC: &str = "openapi.effective.json";
+/// The typed httpmock helpers, compiled behind each crate's `mock` feature.
+pub const GENERATED_MOCK_RS: &str = "src/generated_mock.rs";
 
 /// Builds the effective (patched, lowered) spec of `provider`.
 pub fn effective_spec(root: &Path, provider: &Provider) -> Result<Value> {
@@ -188,14 +190,55 @@ pub fn generate(root: &Path, provider: &Provider) -> Result<Output> {
             .unwrap_or_default(),
         effective = effective_path.display(),
     );
-    let code = header + &prettyplease::unparse(&file);
+    let code = header.clone() + &prettyplease::unparse(&file);
+    let mock = header + &prettyplease::unparse(&mock_file(&provider.name, &effective)?);
 
     Ok(Output {
         provider: provider.name.clone(),
         files: vec![
             (provider.crate_dir.join(GENERATED_RS), code),
+            (provider.crate_dir.join(GENERATED_MOCK_RS), mock),
             (effective_path, effective_text),
         ],
+    })
+}
+
+/// progenitor's httpmock helpers (`MockServerExt` with a typed `When`/`Then` per operation).
+/// Multipart operations are given to it without their request body, so they get helpers that
+/// match method and path, and typed responses, like every other operation.
+fn mock_file(provider: &str, effective: &Value) -> Result<syn::File> {
+    let mut document = effective.clone();
+    if let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) {
+        for item in paths.values_mut().filter_map(Value::as_object_mut) {
+            for operation in item.values_mut().filter_map(Value::as_object_mut) {
+                let multipart = operation
+                    .get("requestBody")
+                    .and_then(|body| body.pointer("/content"))
+                    .and_then(Value::as_object)
+                    .is_some_and(|content| content.contains_key(multipart::MULTIPART));
+                if multipart {
+                    operation.remove("requestBody");
+                }
+            }
+        }
+    }
+    let generated = (|| {
+        let spec: openapiv3::OpenAPI =
+            serde_json::from_value(document).map_err(|e| e.to_string())?;
+        let mut generator = progenitor::Generator::new(&generation_settings());
+        let tokens = quietly(|| generator.httpmock(&spec, "crate"))?.map_err(|e| e.to_string())?;
+        let tokens = quote! {
+            //! Typed [httpmock](https://docs.rs/httpmock) helpers for this crate's operations
+            //! (feature `mock`): `server.post_matting(|when, then| { then.ok(&value); })`.
+            #tokens
+        };
+        syn::parse2::<syn::File>(tokens)
+            .map_err(|e| format!("the mock generator produced code that does not parse: {e}"))
+    })();
+    generated.map_err(|message| Error::Generator {
+        provider: provider.to_owned(),
+        operation: None,
+        message: format!("httpmock helpers: {message}"),
     })
 }
 
@@ -333,14 +376,7 @@ fn run_progenitor(provider: &str, document: &Value) -> Result<(syn::File, Vec<St
 fn progenitor_tokens(document: &Value) -> std::result::Result<(syn::File, Vec<String>), String> {
     let spec: openapiv3::OpenAPI =
         serde_json::from_value(document.clone()).map_err(|e| e.to_string())?;
-    let mut settings = progenitor::GenerationSettings::new();
-    settings
-        .with_interface(progenitor::InterfaceStyle::Builder)
-        .with_tag(progenitor::TagStyle::Merged)
-        .with_inner_type(quote! { cutout_runtime::Context })
-        .with_hooks(progenitor::HooksMode::Expected)
-        .with_derive("PartialEq");
-    let mut generator = progenitor::Generator::new(&settings);
+    let mut generator = progenitor::Generator::new(&generation_settings());
     let tokens = quietly(|| generator.generate_tokens(&spec))?.map_err(|e| e.to_string())?;
     let names = generator
         .get_type_space()
@@ -350,6 +386,18 @@ fn progenitor_tokens(document: &Value) -> std::result::Result<(syn::File, Vec<St
     let file = syn::parse2::<syn::File>(tokens)
         .map_err(|e| format!("the generator produced code that does not parse: {e}"))?;
     Ok((file, names))
+}
+
+/// The progenitor settings every provider is generated with.
+fn generation_settings() -> progenitor::GenerationSettings {
+    let mut settings = progenitor::GenerationSettings::new();
+    settings
+        .with_interface(progenitor::InterfaceStyle::Builder)
+        .with_tag(progenitor::TagStyle::Merged)
+        .with_inner_type(quote! { cutout_runtime::Context })
+        .with_hooks(progenitor::HooksMode::Expected)
+        .with_derive("PartialEq");
+    settings
 }
 
 /// Runs `f`, turning a panic into its message without printing a backtrace.

@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::error::{Error, Located, Result};
 use crate::spec::escape;
 
-const MULTIPART: &str = "multipart/form-data";
+pub(crate) const MULTIPART: &str = "multipart/form-data";
 const METHODS: &[&str] = &[
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
