@@ -17,7 +17,10 @@ use axum::response::IntoResponse;
 use futures_util::StreamExt;
 
 /// Drains the request body chunk by chunk, counting bytes, and answers like the API would.
-async fn drain(State(received): State<Arc<AtomicU64>>, request: Request) -> axum::response::Response {
+async fn drain(
+    State(received): State<Arc<AtomicU64>>,
+    request: Request,
+) -> axum::response::Response {
     let path = request.uri().path().to_owned();
     let mut body = request.into_body().into_data_stream();
     while let Some(chunk) = body.next().await {
@@ -70,7 +73,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });
-    println!("file: {mib} MiB; peak RSS before uploads: {} KiB", peak_rss_kib());
+    println!(
+        "file: {mib} MiB; peak RSS before uploads: {} KiB",
+        peak_rss_kib()
+    );
 
     let topaz = topaz_image::Client::with_base_url(&format!("{url}/image/v1"), "bench-key")?;
     let started = Instant::now();

@@ -175,7 +175,7 @@ impl Route {
             Some(prefix) => path.starts_with(prefix),
             None => self.path == path,
         };
-        &self.method == method && path_matches
+        self.method == *method && path_matches
     }
 
     /// Takes one use of a limited route; false once it is used up.

@@ -1,0 +1,651 @@
+//! The runtime's request path against real loopback servers: retry schedule, what is never sent
+//! twice, redirects, downloads and tracing. Provider crates inherit all of this through their
+//! generated hooks; these tests pin it down once, independently of any provider.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::Request;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use cutout_runtime::{
+    ApiKey, AuthScheme, Context, Error, ErrorBody, ProviderInfo, RetryPolicy, Timeouts,
+};
+
+static HEADER_AUTH: ProviderInfo = ProviderInfo {
+    name: "example",
+    key_env: "EXAMPLE_API_KEY",
+    base_url_env: "EXAMPLE_BASE_URL",
+    default_base_url: "https://api.example.com",
+    auth: AuthScheme::Header {
+        name: "X-API-Key",
+        prefix: None,
+    },
+    submissions: &["submit"],
+    max_concurrent_jobs: None,
+};
+
+static BODY_AUTH: ProviderInfo = ProviderInfo {
+    name: "bodykey",
+    key_env: "BODYKEY_API_KEY",
+    base_url_env: "BODYKEY_BASE_URL",
+    default_base_url: "https://api.example.com",
+    auth: AuthScheme::BodyField { field: "key" },
+    submissions: &["submit"],
+    max_concurrent_jobs: None,
+};
+
+const KEY: &str = "sk-transport-test-secret";
+
+/// One scripted answer.
+#[derive(Clone)]
+struct Answer {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: Vec<u8>,
+    delay: Duration,
+    /// Announce the full length but send only this many bytes.
+    truncate_to: Option<usize>,
+}
+
+fn answer(status: u16) -> Answer {
+    Answer {
+        status,
+        headers: Vec::new(),
+        body: Vec::new(),
+        delay: Duration::ZERO,
+        truncate_to: None,
+    }
+}
+
+impl Answer {
+    fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+    fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+    fn delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+    fn truncated(mut self, n: usize) -> Self {
+        self.truncate_to = Some(n);
+        self
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Seen {
+    path: String,
+    headers: HeaderMap,
+    body: Vec<u8>,
+    at: Instant,
+}
+
+/// A loopback server that answers from a script (the last answer repeats) and records requests.
+struct Server {
+    url: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Server {
+    async fn start(script: Vec<Answer>) -> Self {
+        let script = Arc::new(Mutex::new(VecDeque::from(script)));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let app = axum::Router::new().fallback(move |request: Request| {
+            let script = script.clone();
+            let log = log.clone();
+            async move {
+                let path = request.uri().path().to_owned();
+                let headers = request.headers().clone();
+                let body = axum::body::to_bytes(request.into_body(), usize::MAX)
+                    .await
+                    .unwrap_or_default()
+                    .to_vec();
+                log.lock().unwrap().push(Seen {
+                    path,
+                    headers,
+                    body,
+                    at: Instant::now(),
+                });
+                let next = {
+                    let mut script = script.lock().unwrap();
+                    if script.len() > 1 {
+                        script.pop_front().unwrap()
+                    } else {
+                        script.front().cloned().unwrap()
+                    }
+                };
+                respond(next).await
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { url, seen }
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+async fn respond(answer: Answer) -> Response {
+    tokio::time::sleep(answer.delay).await;
+    let full = answer.body.len();
+    let body = match answer.truncate_to {
+        Some(n) => {
+            let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+                Ok(Bytes::from(answer.body[..n].to_vec())),
+                Err(std::io::Error::other("broken off")),
+            ];
+            axum::body::Body::from_stream(futures_util::stream::iter(chunks))
+        }
+        None => axum::body::Body::from(answer.body),
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = StatusCode::from_u16(answer.status).unwrap();
+    if answer.truncate_to.is_some() {
+        response.headers_mut().insert("content-length", full.into());
+    }
+    for (name, value) in answer.headers {
+        response.headers_mut().insert(name, value.parse().unwrap());
+    }
+    response.into_response()
+}
+
+fn context(provider: &'static ProviderInfo, retry: RetryPolicy, timeouts: Timeouts) -> Context {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    Context::new(provider, Some(ApiKey::new(KEY)), retry, timeouts, http)
+}
+
+fn fast_retries() -> RetryPolicy {
+    RetryPolicy::default()
+        .base_delay(Duration::from_millis(20))
+        .without_jitter()
+}
+
+/// Sends like a generated operation does: authorize (the `pre` hook), then `execute`.
+async fn send(
+    context: &Context,
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    json: Option<serde_json::Value>,
+    operation: &'static str,
+) -> reqwest::Result<reqwest::Response> {
+    let mut request = reqwest::Request::new(method, format!("{base}{path}").parse().unwrap());
+    if let Some(json) = json {
+        *request.body_mut() = Some(serde_json::to_vec(&json).unwrap().into());
+        request
+            .headers_mut()
+            .insert("content-type", "application/json".parse().unwrap());
+    }
+    context.authorize(base, &mut request).unwrap();
+    context.execute(base, request, operation).await
+}
+
+fn gaps(seen: &[Seen]) -> Vec<Duration> {
+    seen.windows(2).map(|w| w[1].at - w[0].at).collect()
+}
+
+#[tokio::test]
+async fn retry_after_in_seconds_is_honoured() {
+    let server = Server::start(vec![answer(429).header("retry-after", "1"), answer(200)]).await;
+    let ctx = context(&HEADER_AUTH, fast_retries(), Timeouts::default());
+    let response = send(
+        &ctx,
+        &server.url,
+        reqwest::Method::GET,
+        "/status",
+        None,
+        "poll",
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    let seen = server.seen();
+    assert_eq!(seen.len(), 2);
+    assert!(
+        gaps(&seen)[0] >= Duration::from_secs(1),
+        "{:?}",
+        gaps(&seen)
+    );
+}
+
+#[tokio::test]
+async fn retry_after_as_an_http_date_is_honoured() {
+    let when = std::time::SystemTime::now() + Duration::from_secs(2);
+    let server = Server::start(vec![
+        answer(503).header("retry-after", httpdate::fmt_http_date(when)),
+        answer(200),
+    ])
+    .await;
+    let ctx = context(&HEADER_AUTH, fast_retries(), Timeouts::default());
+    send(
+        &ctx,
+        &server.url,
+        reqwest::Method::GET,
+        "/status",
+        None,
+        "poll",
+    )
+    .await
+    .unwrap();
+    // HTTP dates have one-second resolution.
+    assert!(gaps(&server.seen())[0] >= Duration::from_millis(900));
+}
+
+#[tokio::test]
+async fn a_retry_after_field_in_a_json_body_is_honoured() {
+    let body = br#"{"status":"error","message":"queue full","retry_after":1}"#;
+    let server = Server::start(vec![answer(429).body(body.to_vec()), answer(200)]).await;
+    let ctx = context(&BODY_AUTH, fast_retries(), Timeouts::default());
+    let json = serde_json::json!({"image": "https://example.com/a.png"});
+    send(
+        &ctx,
+        &server.url,
+        reqwest::Method::POST,
+        "/removebg",
+        Some(json),
+        "submit",
+    )
+    .await
+    .unwrap();
+    let seen = server.seen();
+    assert_eq!(
+        seen.len(),
+        2,
+        "a 429 was surely not taken, so a submission is re-sent"
+    );
+    assert!(gaps(&seen)[0] >= Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn a_wait_longer_than_allowed_returns_the_answer_with_its_body() {
+    let body = br#"{"status":"error","message":"queue full","retry_after":3600}"#;
+    let server = Server::start(vec![answer(429).body(body.to_vec())]).await;
+    let ctx = context(&BODY_AUTH, fast_retries(), Timeouts::default());
+    let response = send(
+        &ctx,
+        &server.url,
+        reqwest::Method::POST,
+        "/x",
+        Some(serde_json::json!({})),
+        "poll",
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 429);
+    // The body was read to find `retry_after`; the caller still gets all of it.
+    assert_eq!(response.bytes().await.unwrap().as_ref(), body);
+    assert_eq!(server.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn backoff_doubles_between_attempts() {
+    let server = Server::start(vec![answer(502), answer(502), answer(502), answer(200)]).await;
+    let retry = RetryPolicy::default()
+        .base_delay(Duration::from_millis(100))
+        .without_jitter();
+    let ctx = context(&HEADER_AUTH, retry, Timeouts::default());
+    send(
+        &ctx,
+        &server.url,
+        reqwest::Method::GET,
+        "/status",
+        None,
+        "poll",
+    )
+    .await
+    .unwrap();
+    let gaps = gaps(&server.seen());
+    assert_eq!(gaps.len(), 3);
+    for (gap, expected) in gaps.iter().zip([100, 200, 400]) {
+        let expected = Duration::from_millis(expected);
+        assert!(
+            *gap >= expected && *gap < expected + Duration::from_millis(150),
+            "{gaps:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_submission_is_not_resent_after_a_gateway_error_but_a_poll_is() {
+    let server = Server::start(vec![answer(502), answer(502), answer(200)]).await;
+    let ctx = context(&HEADER_AUTH, fast_retries(), Timeouts::default());
+    let response = send(
+        &ctx,
+        &server.url,
+        reqwest::Method::POST,
+        "/jobs",
+        Some(serde_json::json!({})),
+        "submit",
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 502);
+    assert_eq!(server.seen().len(), 1);
+
+    let response = send(
+        &ctx,
+        &server.url,
+        reqwest::Method::GET,
+        "/jobs/1",
+        None,
+        "poll",
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(server.seen().len(), 3);
+}
+
+#[tokio::test]
+async fn a_timed_out_submission_is_not_resent_but_a_timed_out_poll_is() {
+    let server = Server::start(vec![answer(200).delay(Duration::from_millis(400))]).await;
+    let timeouts = Timeouts::default().request(Duration::from_millis(100));
+    let ctx = context(&HEADER_AUTH, fast_retries().max_attempts(3), timeouts);
+    let error = send(
+        &ctx,
+        &server.url,
+        reqwest::Method::POST,
+        "/jobs",
+        Some(serde_json::json!({})),
+        "submit",
+    )
+    .await
+    .unwrap_err();
+    assert!(error.is_timeout());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        server.seen().len(),
+        1,
+        "the job may exist: never send it twice"
+    );
+
+    let error = send(
+        &ctx,
+        &server.url,
+        reqwest::Method::GET,
+        "/jobs/1",
+        None,
+        "poll",
+    )
+    .await
+    .unwrap_err();
+    assert!(error.is_timeout());
+    assert_eq!(
+        server.seen().len(),
+        4,
+        "one submission, then three attempts of the poll"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_retried_even_for_a_submission() {
+    // Reserve a port, close it, and open it again only after the first attempt was refused.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+    let seen = Arc::new(Mutex::new(0));
+    let counter = seen.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let listener = tokio::net::TcpListener::bind(address).await.unwrap();
+        let app = axum::Router::new().fallback(move || {
+            *counter.lock().unwrap() += 1;
+            async { "{}" }
+        });
+        axum::serve(listener, app).await
+    });
+    let retry = RetryPolicy::default()
+        .base_delay(Duration::from_millis(200))
+        .max_attempts(4)
+        .without_jitter();
+    let ctx = context(&HEADER_AUTH, retry, Timeouts::default());
+    let base = format!("http://{address}");
+    let response = send(
+        &ctx,
+        &base,
+        reqwest::Method::POST,
+        "/jobs",
+        Some(serde_json::json!({})),
+        "submit",
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        1,
+        "exactly one submission reached the server"
+    );
+}
+
+#[tokio::test]
+async fn no_retries_with_the_none_policy() {
+    let server = Server::start(vec![answer(503), answer(200)]).await;
+    let ctx = context(&HEADER_AUTH, RetryPolicy::none(), Timeouts::default());
+    let response = send(&ctx, &server.url, reqwest::Method::GET, "/x", None, "poll")
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(server.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_origin_does_not_carry_a_header_key() {
+    let elsewhere = Server::start(vec![answer(200).body("done")]).await;
+    let api = Server::start(vec![
+        answer(302).header("location", "/moved"),
+        answer(307).header("location", format!("{}/file", elsewhere.url)),
+    ])
+    .await;
+    let ctx = context(&HEADER_AUTH, fast_retries(), Timeouts::default());
+    let response = send(&ctx, &api.url, reqwest::Method::GET, "/start", None, "poll")
+        .await
+        .unwrap();
+    assert_eq!(response.text().await.unwrap(), "done");
+    let api_seen = api.seen();
+    assert_eq!(api_seen.len(), 2);
+    // Same origin: the key is still sent.
+    assert_eq!(api_seen[1].path, "/moved");
+    assert_eq!(api_seen[1].headers.get("x-api-key").unwrap(), KEY);
+    let other = elsewhere.seen();
+    assert_eq!(other.len(), 1);
+    assert!(
+        other[0].headers.get("x-api-key").is_none(),
+        "{:?}",
+        other[0].headers
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_origin_does_not_carry_a_body_key() {
+    let elsewhere = Server::start(vec![answer(200)]).await;
+    let api = Server::start(vec![
+        answer(307).header("location", format!("{}/collect", elsewhere.url)),
+    ])
+    .await;
+    let ctx = context(&BODY_AUTH, fast_retries(), Timeouts::default());
+    let json = serde_json::json!({"image": "https://example.com/a.png"});
+    send(
+        &ctx,
+        &api.url,
+        reqwest::Method::POST,
+        "/removebg",
+        Some(json),
+        "poll",
+    )
+    .await
+    .unwrap();
+    let sent: serde_json::Value = serde_json::from_slice(&api.seen()[0].body).unwrap();
+    assert_eq!(sent["key"], KEY);
+    let forwarded: serde_json::Value = serde_json::from_slice(&elsewhere.seen()[0].body).unwrap();
+    assert_eq!(
+        forwarded,
+        serde_json::json!({"image": "https://example.com/a.png"})
+    );
+}
+
+#[tokio::test]
+async fn downloads_are_atomic_and_never_clobber() {
+    let image = vec![7u8; 100_000];
+    let server = Server::start(vec![answer(200).body(image.clone())]).await;
+    let ctx = context(&HEADER_AUTH, fast_retries(), Timeouts::default());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.png");
+    let done = ctx
+        .download_to(
+            &server.url,
+            &format!("{}/out.png", server.url),
+            &path,
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.bytes, 100_000);
+    assert_eq!(std::fs::read(&path).unwrap(), image);
+
+    std::fs::write(&path, b"mine").unwrap();
+    let error = ctx
+        .download_to(
+            &server.url,
+            &format!("{}/out.png", server.url),
+            &path,
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert!(error.is_invalid_input(), "{error}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"mine");
+}
+
+#[tokio::test]
+async fn a_truncated_download_leaves_no_file() {
+    let server = Server::start(vec![answer(200).body(vec![1u8; 50_000]).truncated(20_000)]).await;
+    let ctx = context(
+        &HEADER_AUTH,
+        fast_retries().max_attempts(2),
+        Timeouts::default(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("result.png");
+    let error = ctx
+        .download_to(&server.url, &format!("{}/r.png", server.url), &path, true)
+        .await
+        .unwrap_err();
+    assert!(error.is_retryable(), "{error}");
+    assert_eq!(server.seen().len(), 2, "a broken download is tried again");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "no partial or temporary file: {left:?}");
+}
+
+#[tokio::test]
+async fn a_download_link_on_another_origin_gets_no_key() {
+    let storage = Server::start(vec![answer(200).body("png")]).await;
+    let ctx = context(&HEADER_AUTH, fast_retries(), Timeouts::default());
+    let (bytes, _) = ctx
+        .download_bytes(
+            "http://127.0.0.1:1",
+            &format!("{}/o.png?sig=abc", storage.url),
+            1024,
+        )
+        .await
+        .unwrap();
+    assert_eq!(bytes.as_ref(), b"png");
+    assert!(storage.seen()[0].headers.get("x-api-key").is_none());
+}
+
+struct Message(String);
+impl ErrorBody for Message {
+    fn message(&self) -> Option<String> {
+        Some(self.0.clone())
+    }
+}
+
+#[tokio::test]
+async fn an_error_body_that_does_not_parse_keeps_its_status() {
+    let server = Server::start(vec![answer(502).body("<html>Bad gateway</html>")]).await;
+    let ctx = context(&HEADER_AUTH, RetryPolicy::none(), Timeouts::default());
+    let error = ctx
+        .call("get_status", async {
+            // What a generated operation does when a documented error status has a body that
+            // is not the documented JSON.
+            let response = send(
+                &ctx,
+                &server.url,
+                reqwest::Method::GET,
+                "/s",
+                None,
+                "get_status",
+            )
+            .await
+            .map_err(progenitor_client::Error::<Message>::CommunicationError)?;
+            let bytes = response.bytes().await.unwrap();
+            let parse_error = serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_err();
+            Err::<progenitor_client::ResponseValue<()>, _>(
+                progenitor_client::Error::<Message>::InvalidResponsePayload(bytes, parse_error),
+            )
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), Some(502));
+    assert_eq!(error.raw_body(), Some("<html>Bad gateway</html>"));
+    assert!(error.is_retryable());
+    assert!(matches!(error, Error::Service(_)));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn traces_name_operation_attempt_and_status_but_never_the_key() {
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(data);
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let server = Server::start(vec![answer(503), answer(200)]).await;
+    let ctx = context(&BODY_AUTH, fast_retries(), Timeouts::default());
+    send(
+        &ctx,
+        &server.url,
+        reqwest::Method::POST,
+        "/x",
+        Some(serde_json::json!({})),
+        "submit",
+    )
+    .await
+    .unwrap();
+    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("cutout.attempt"), "{text}");
+    assert!(text.contains("operation=\"submit\""), "{text}");
+    assert!(text.contains("attempt=2"), "{text}");
+    assert!(text.contains("status=503"), "{text}");
+    assert!(text.contains("status=200"), "{text}");
+    assert!(!text.contains(KEY), "{text}");
+}
