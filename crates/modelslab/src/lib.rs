@@ -9,17 +9,63 @@
 //! Every answer comes with HTTP 200 and is one of three shapes, told apart by its `status`:
 //! a finished result, a queued request (poll [`Client::fetch_result`] with its `id`), or an error.
 //!
-//! # Quick start
+//! # The short path
+//!
+//! The key comes from `MODELSLAB_API_KEY` (and the base URL from `MODELSLAB_BASE_URL`, when set).
+//! One call sends the image (a local file travels inline as a data URI), waits for a queued
+//! request at ModelsLab's ETA and downloads the result:
+//!
+//! ```no_run
+//! use modelslab::{BackgroundRemover, Client, ImageSource, RemoveOptions};
+//!
+//! # async fn run() -> Result<(), modelslab::CutoutError> {
+//! let client = Client::from_env()?;
+//! let cutout = client
+//!     .remove_background(ImageSource::path("portrait.jpg"), RemoveOptions::default())
+//!     .await?;
+//! cutout.save("portrait.png", false).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! With every option of the API, still checked locally before anything is sent
+//! ([`Client::remove_background_mask`]):
+//!
+//! ```no_run
+//! use modelslab::{Client, ImageSource};
+//!
+//! # async fn run() -> Result<(), modelslab::CutoutError> {
+//! let client = Client::from_env()?;
+//! let result = client
+//!     .remove_background_mask(ImageSource::url("https://example.com/portrait.jpg"))
+//!     .only_mask(true)
+//!     .alpha_matting(true)
+//!     .erode_size(3)
+//!     .send()
+//!     .await?;
+//! println!("{:?}", result.output.urls());
+//! # Ok(()) }
+//! ```
+//!
+//! # Full control: the generated operations
+//!
+//! Each operation is a method of [`Client`] returning a builder; `send()` it. Pass the call
+//! through [`Context::call`](cutout_runtime::Context::call) to get a [`CutoutError`] with
+//! ModelsLab's message instead of progenitor's [`Error`]:
 //!
 //! ```no_run
 //! use modelslab::{Client, types};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let client = Client::with_key(std::env::var("MODELSLAB_API_KEY")?)?;
+//! let client = Client::builder().key(std::env::var("MODELSLAB_API_KEY")?).build()?;
 //! let answer = client
-//!     .removebg_mask()
-//!     .body_map(|body| body.image("https://example.com/portrait.jpg").only_mask(true))
-//!     .send()
+//!     .context()
+//!     .call(
+//!         "removebg_mask",
+//!         client
+//!             .removebg_mask()
+//!             .body_map(|body| body.image("https://example.com/portrait.jpg").only_mask(true))
+//!             .send(),
+//!     )
 //!     .await?
 //!     .into_inner();
 //! match answer {
@@ -39,20 +85,52 @@
 //! # }
 //! ```
 //!
+//! Retries (429 after the `retry_after` the body asks for, 503, gateway errors on fetches),
+//! redirects (the key is taken out of the body when they leave the API's host) and tracing happen
+//! inside the client for every path. The client runs at most 5 requests at once by default (the
+//! smallest plan's queue cap); change it with
+//! [`ClientBuilder::max_concurrent_jobs`](cutout_runtime::ClientBuilder::max_concurrent_jobs).
+//!
 //! # Crate organization
 //!
-//! - [`Client`]: one method per API operation, each returning a builder; `send()` it.
+//! Generated (by `cargo xtask codegen` from `specs/modelslab/openapi.yaml`, a hand-written
+//! OpenAPI 3.0.3 description: ModelsLab publishes none; `openapi.effective.json` in this crate is
+//! the exact document it was generated from; never edit either by hand):
+//!
+//! - [`Client`]: one method per API operation, each returning a builder; [`Client::builder`],
+//!   [`Client::from_env`], [`Client::with_key`], [`Client::with_base_url`].
 //! - [`types`]: request and response bodies (and the webhook payloads, [`types::WebhookPayload`]);
 //!   [`builder`]: the per-operation builders.
-//! - `src/generated.rs` is written by `cargo xtask codegen` from `specs/modelslab/openapi.yaml`
-//!   (a hand-written OpenAPI 3.0.3 description: ModelsLab publishes none);
-//!   `openapi.effective.json` in this crate is the exact document it was generated from. Never
-//!   edit either by hand.
-//! - [`Client::with_key`] / [`Client::with_base_url`] build a client; the API key is put on
-//!   requests in one hook (`cutout_runtime::Context::authorize`), only towards the base URL.
+//!
+//! Hand-written:
+//!
+//! - [`removebg`]: [`Client::remove_background_mask`] → [`RemoveBgMask`] → [`MaskResult`],
+//!   [`Client::fetch`], [`Client::wait_for_mask`].
+//! - [`webhook`]: [`webhook::parse`] for the calls ModelsLab makes to a request's webhook.
+//! - [`remover`]: [`BackgroundRemover`] for [`Client`].
+//! - `error`: ModelsLab's error body ([`types::ModelsLabError`], `message` or `messege`, and
+//!   `retry_after`) feeding [`CutoutError`].
+//!
+//! The API key is put on requests in one hook (`cutout_runtime::Context::authorize`), only
+//! towards the base URL; no type of this crate shows it in its `Debug` output.
 
 // Formatted by the xtask (prettyplease), not rustfmt: `--check` compares bytes.
 #[rustfmt::skip]
 mod generated;
 
+mod error;
+pub mod removebg;
+pub mod remover;
+pub mod webhook;
+
 pub use generated::*;
+
+pub use cutout_runtime::Error as CutoutError;
+pub use cutout_runtime::{
+    ApiKey, BackgroundRemover, ClientBuilder, Cutout, CutoutKind, ImageSource, Progress,
+    RemoveOptions, RetryPolicy, Timeouts, WaitPolicy,
+};
+pub use removebg::{MaskOutput, MaskResult, MaskState, Processing, RemoveBgMask};
+
+/// Result of the hand-written layer.
+pub type CutoutResult<T> = Result<T, CutoutError>;

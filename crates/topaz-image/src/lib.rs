@@ -2,13 +2,53 @@
 //! matting (cut a subject out as an alpha mask or an RGBA image, with the `Object` or
 //! `RemoveBG` model) and the job lifecycle around it (status, list, download, cancel, estimate).
 //!
-//! # Quick start
+//! # The short path
+//!
+//! The key comes from `TOPAZ_API_KEY` (and the base URL from `TOPAZ_BASE_URL`, when set). One
+//! call uploads the image, waits for the job (polling at Topaz's ETA) and downloads the result:
+//!
+//! ```no_run
+//! use topaz_image::{BackgroundRemover, Client, ImageSource, RemoveOptions};
+//!
+//! # async fn run() -> Result<(), topaz_image::CutoutError> {
+//! let client = Client::from_env()?;
+//! let cutout = client
+//!     .remove_background(ImageSource::path("portrait.jpg"), RemoveOptions::default())
+//!     .await?;
+//! cutout.save("portrait.png", false).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! With more control, but still checked locally before anything is sent
+//! ([`Client::matting`] → [`Job`]):
+//!
+//! ```no_run
+//! use topaz_image::{Client, ImageSource, Mode, Model, WaitPolicy};
+//!
+//! # async fn run() -> Result<(), topaz_image::CutoutError> {
+//! let client = Client::from_env()?;
+//! let job = client
+//!     .matting(ImageSource::path("portrait.jpg"))
+//!     .model(Model::Object)
+//!     .mode(Mode::Alpha)
+//!     .submit()
+//!     .await?;
+//! job.wait(&WaitPolicy::default(), |p| eprintln!("{:?}% done", p.percent)).await?;
+//! job.download_to("portrait.mask.png", false).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Full control: the generated operations
+//!
+//! Every API operation is a method of [`Client`] returning a builder; `send()` it. Pass the call
+//! through [`Context::call`](cutout_runtime::Context::call) to get a [`CutoutError`] with
+//! Topaz's message instead of progenitor's [`Error`]:
 //!
 //! ```no_run
 //! use topaz_image::{Client, types};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let client = Client::with_key(std::env::var("TOPAZ_API_KEY")?)?;
+//! let client = Client::builder().key(std::env::var("TOPAZ_API_KEY")?).build()?;
 //! let job = client
 //!     .post_matting()
 //!     .image_path("portrait.jpg")
@@ -19,25 +59,63 @@
 //!     .send()
 //!     .await?
 //!     .into_inner();
-//! let status = client.get_status().process_id(&job.process_id).send().await?;
+//! let status = client
+//!     .context()
+//!     .call("get_status", client.get_status().process_id(&job.process_id).send())
+//!     .await?;
 //! println!("{:?} {}%", status.status, status.progress);
 //! # Ok(())
 //! # }
 //! ```
 //!
+//! Retries (429, 425, 503, gateway errors on reads), redirects (the key is dropped when they
+//! leave the API's host) and tracing happen inside the client for both paths.
+//!
 //! # Crate organization
 //!
-//! - [`Client`]: one method per API operation, each returning a builder; `send()` it.
+//! Generated (by `cargo xtask codegen` from `specs/topaz-image/openapi.upstream.json`, the
+//! provider's own OpenAPI 3.1 document verbatim, and `specs/topaz-image/patch.yaml`;
+//! `openapi.effective.json` in this crate is the exact document; never edit either by hand):
+//!
+//! - [`Client`]: one method per API operation, each returning a builder; [`Client::builder`],
+//!   [`Client::from_env`], [`Client::with_key`], [`Client::with_base_url`].
 //! - [`types`]: request and response bodies; [`builder`]: the per-operation builders.
-//! - `src/generated.rs` is written by `cargo xtask codegen` from
-//!   `specs/topaz-image/openapi.upstream.json` (the provider's own OpenAPI 3.1 document, verbatim)
-//!   and `specs/topaz-image/patch.yaml`; `openapi.effective.json` in this crate is the exact
-//!   document it was generated from. Never edit either by hand.
-//! - [`Client::with_key`] / [`Client::with_base_url`] build a client; the API key is put on
-//!   requests in one hook (`cutout_runtime::Context::authorize`), only towards the base URL.
+//!
+//! Hand-written:
+//!
+//! - [`matting`]: [`Client::matting`] → [`MattingRequest`] → [`Job`], with local checks.
+//! - [`jobs`]: [`Job`] (status, wait, download, cancel, delete), [`Client::job`],
+//!   [`Client::list_jobs`], [`Client::job_pages`], [`Client::delete_all_jobs`].
+//! - [`estimate`]: [`Client::estimate_matting`] and the local [`credits_for_output`].
+//! - [`webhook`]: [`WebhookNotification`] and [`webhook::parse`].
+//! - [`remover`]: [`BackgroundRemover`] for [`Client`].
+//! - `error`: Topaz's error body ([`types::ApiError`]) feeding [`CutoutError`].
+//!
+//! The API key is put on requests in one hook (`cutout_runtime::Context::authorize`), only
+//! towards the base URL; no type of this crate shows it in its `Debug` output.
 
 // Formatted by the xtask (prettyplease), not rustfmt: `--check` compares bytes.
 #[rustfmt::skip]
 mod generated;
 
+mod error;
+pub mod estimate;
+pub mod jobs;
+pub mod matting;
+pub mod remover;
+pub mod webhook;
+
 pub use generated::*;
+
+pub use cutout_runtime::Error as CutoutError;
+pub use cutout_runtime::{
+    ApiKey, BackgroundRemover, ClientBuilder, Cutout, CutoutKind, ImageSource, Progress,
+    RemoveOptions, RetryPolicy, Timeouts, WaitPolicy,
+};
+pub use estimate::{Estimate, credits_for_output};
+pub use jobs::Job;
+pub use matting::{MattingRequest, Mode, Model, OutputFormat};
+pub use webhook::WebhookNotification;
+
+/// Result of the hand-written layer.
+pub type CutoutResult<T> = Result<T, CutoutError>;

@@ -1,0 +1,31 @@
+//! How Topaz error bodies feed [`CutoutError`](crate::CutoutError).
+//!
+//! Every error answer of the Topaz Image API has the same body, `{"code"?: int, "message": str}`
+//! ([`types::ApiError`]). Implementing [`cutout_runtime::ErrorBody`] for it lets
+//! [`Context::call`](cutout_runtime::Context::call) put the provider's message and code into the
+//! error the hand-written layer returns.
+//!
+//! # Examples
+//!
+//! ```
+//! use cutout_runtime::ErrorBody;
+//! use topaz_image::types::ApiError;
+//!
+//! let body: ApiError = serde_json::from_str(r#"{"code": 402, "message": "Not enough credits"}"#)?;
+//! assert_eq!(body.message().as_deref(), Some("Not enough credits"));
+//! assert_eq!(body.code(), Some(402));
+//! # Ok::<(), serde_json::Error>(())
+//! ```
+
+use crate::types;
+
+impl cutout_runtime::ErrorBody for types::ApiError {
+    fn message(&self) -> Option<String> {
+        let message = self.message.trim();
+        (!message.is_empty()).then(|| message.to_owned())
+    }
+
+    fn code(&self) -> Option<i64> {
+        self.code
+    }
+}

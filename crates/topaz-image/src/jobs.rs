@@ -1,0 +1,444 @@
+//! The lifecycle of a Topaz job: status, waiting, download, cancel, delete, and the job list.
+//!
+//! A [`Job`] is a handle on one job: it owns a clone of the [`Client`] (clones share the
+//! connection pool), so it is `'static` and can be moved into a task. Get one from
+//! [`MattingRequest::submit`](crate::MattingRequest::submit), or for an existing job from
+//! [`Client::job`].
+//!
+//! - [`Job::wait`] polls `GET /status/{id}` with the shared waiter, scheduling each poll for the
+//!   job's ETA; `Completed` ends the wait, `Failed` and `Cancelled` are
+//!   [`CutoutError::JobFailed`].
+//! - [`Job::download_to`] mints a presigned link and streams the output to a temporary file
+//!   beside the destination, checks its length, then renames it into place: a failure leaves no
+//!   file behind. The presigned link is on another host, so the API key is not sent there.
+//! - Conflicts are explained: downloading before the job completed, cancelling a finished job,
+//!   or deleting a running one answer HTTP 409, which comes back as a [`CutoutError`] whose
+//!   message says what to do (its [`status`](CutoutError::status) stays `Some(409)`).
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use futures_util::TryStreamExt;
+//! use topaz_image::{Client, WaitPolicy, types::JobStatus};
+//!
+//! # async fn run() -> Result<(), topaz_image::CutoutError> {
+//! let client = Client::from_env()?;
+//! let job = client.job("0b7c2f1e-5d55-4a8e-9a55-2f3b1c0d9e11");
+//! let status = job.wait(&WaitPolicy::default(), |_| {}).await?;
+//! assert_eq!(status.status, JobStatus::Completed);
+//! let bytes = job.download_bytes(64 << 20).await?;
+//! println!("{} bytes", bytes.len());
+//!
+//! // Every job of the account, 100 per request.
+//! let mut jobs = client.job_pages(100);
+//! while let Some(job) = jobs.try_next().await? {
+//!     println!("{} {}", job.process_id, job.status);
+//! }
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use cutout_runtime::{Downloaded, JobProgress, Poll, wait_for};
+use futures_util::{Stream, StreamExt, TryStreamExt, stream};
+use progenitor_client::ClientInfo;
+
+use crate::{Client, CutoutError, CutoutResult, PROVIDER, WaitPolicy, types};
+
+/// A handle on one Topaz job. Cheap to clone.
+#[derive(Clone)]
+pub struct Job {
+    client: Client,
+    process_id: String,
+    source_id: Option<String>,
+    eta: Option<SystemTime>,
+}
+
+impl fmt::Debug for Job {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Job")
+            .field("process_id", &self.process_id)
+            .field("source_id", &self.source_id)
+            .field("eta", &self.eta)
+            .field("base_url", &self.client.baseurl())
+            .finish()
+    }
+}
+
+impl Client {
+    /// A handle on an existing job, from its `process_id`. Nothing is sent.
+    pub fn job(&self, process_id: impl Into<String>) -> Job {
+        Job {
+            client: self.clone(),
+            process_id: process_id.into(),
+            source_id: None,
+            eta: None,
+        }
+    }
+
+    /// Every job of the account. Asks for the unpaginated list; if the server answers with
+    /// pages anyway, follows them to the end.
+    pub async fn list_jobs(&self) -> CutoutResult<Vec<types::StatusResponse>> {
+        let (mut jobs, mut next) = fetch_page(self, None, None).await?;
+        while let Some(cursor) = next {
+            let (more, after) = fetch_page(self, Some(100), Some(cursor.as_str())).await?;
+            jobs.extend(more);
+            next = after.filter(|after| *after != cursor);
+        }
+        Ok(jobs)
+    }
+
+    /// Every job of the account, fetched `limit` at a time (`1..=100`) as the stream is read,
+    /// following `next_cursor` until the last page. A `limit` outside `1..=100` is the stream's
+    /// only item: a [`CutoutError::InvalidInput`], before any request. A failed page ends the
+    /// stream after its error.
+    pub fn job_pages(
+        &self,
+        limit: u8,
+    ) -> impl Stream<Item = CutoutResult<types::StatusResponse>> + Send + Unpin + 'static {
+        enum Cursor {
+            Start,
+            Next(String),
+            End,
+        }
+        let client = self.clone();
+        let pages = stream::try_unfold(Cursor::Start, move |cursor| {
+            let client = client.clone();
+            async move {
+                let cursor = match cursor {
+                    Cursor::End => return Ok(None),
+                    Cursor::Start => None,
+                    Cursor::Next(cursor) => Some(cursor),
+                };
+                if !(1..=100).contains(&limit) {
+                    return Err(CutoutError::invalid(
+                        "limit",
+                        format!("a page of {limit} jobs is outside 1..=100: pass 1 to 100"),
+                    ));
+                }
+                let (jobs, next) = fetch_page(&client, Some(limit), cursor.as_deref()).await?;
+                let next = match next {
+                    // A cursor that does not move would loop forever.
+                    Some(next) if Some(&next) != cursor.as_ref() => Cursor::Next(next),
+                    _ => Cursor::End,
+                };
+                Ok(Some((jobs, next)))
+            }
+        });
+        Box::pin(
+            pages
+                .map_ok(|jobs| stream::iter(jobs.into_iter().map(Ok)))
+                .try_flatten(),
+        )
+        .fuse()
+    }
+
+    /// Deletes the records of every job of the account; returns how many were deleted.
+    pub async fn delete_all_jobs(&self) -> CutoutResult<u64> {
+        let answer = self
+            .context()
+            .call("delete_all_statuses", self.delete_all_statuses().send())
+            .await?
+            .into_inner();
+        Ok(answer.deleted_count)
+    }
+}
+
+/// One `GET /status`: unpaginated without a `limit`, paginated with one. Returns the jobs and
+/// the cursor of the next page, if any.
+async fn fetch_page(
+    client: &Client,
+    limit: Option<u8>,
+    cursor: Option<&str>,
+) -> CutoutResult<(Vec<types::StatusResponse>, Option<String>)> {
+    let mut operation = client.get_all_statuses();
+    if let Some(limit) = limit {
+        operation = operation.paginated(true).limit(u64::from(limit));
+    }
+    if let Some(cursor) = cursor {
+        operation = operation.cursor(cursor);
+    }
+    let list = client
+        .context()
+        .call("get_all_statuses", operation.send())
+        .await?
+        .into_inner();
+    match list {
+        types::StatusList::Array(jobs) => Ok((jobs.0, None)),
+        types::StatusList::Page(page) => {
+            let next = match (page.pagination.has_next_page, page.pagination.next_cursor) {
+                (true, Some(next)) => Some(next),
+                (true, None) => {
+                    return Err(CutoutError::UnexpectedResponse {
+                        provider: PROVIDER.name,
+                        operation: "get_all_statuses",
+                        status: Some(200),
+                        message: "the page says another follows but gives no `next_cursor`"
+                            .to_owned(),
+                        body: None,
+                    });
+                }
+                (false, _) => None,
+            };
+            Ok((page.data, next))
+        }
+    }
+}
+
+impl Job {
+    /// The handle for a job Topaz just accepted.
+    pub(crate) fn accepted(client: Client, accepted: types::AsyncResponse) -> Self {
+        Self {
+            client,
+            process_id: accepted.process_id,
+            source_id: Some(accepted.source_id).filter(|id| !id.is_empty()),
+            eta: unix_time(accepted.eta),
+        }
+    }
+
+    /// The job's id (a UUID).
+    pub fn process_id(&self) -> &str {
+        &self.process_id
+    }
+
+    /// The id of the uploaded image, reusable with [`Client::matting_from_source_id`]. Known for
+    /// jobs this handle submitted; `None` for a handle from [`Client::job`] (see
+    /// [`types::StatusResponse::source_id`]).
+    pub fn source_id(&self) -> Option<&str> {
+        self.source_id.as_deref()
+    }
+
+    /// When Topaz expected the job to finish when it accepted it. `None` for a handle from
+    /// [`Client::job`]; [`Job::status`] has the current estimate.
+    pub fn eta(&self) -> Option<SystemTime> {
+        self.eta
+    }
+
+    /// The client this handle sends with.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The job's current state (one `GET /status/{process_id}`).
+    pub async fn status(&self) -> CutoutResult<types::StatusResponse> {
+        let operation = self
+            .client
+            .get_status()
+            .process_id(self.process_id.as_str());
+        Ok(self
+            .client
+            .context()
+            .call("get_status", operation.send())
+            .await?
+            .into_inner())
+    }
+
+    /// Polls until the job is `Completed` and returns its final status. Each poll is scheduled
+    /// for the job's ETA (within the policy's bounds); `on_progress` sees every intermediate
+    /// state with its percentage and ETA. `Failed` or `Cancelled` is a
+    /// [`CutoutError::JobFailed`]; running past the policy's deadline is a
+    /// [`CutoutError::Timeout`] (the job goes on).
+    pub async fn wait(
+        &self,
+        policy: &WaitPolicy,
+        on_progress: impl FnMut(&JobProgress),
+    ) -> CutoutResult<types::StatusResponse> {
+        let what = format!("topaz job {}", self.process_id);
+        wait_for(
+            policy,
+            &what,
+            || async {
+                let status = self.status().await?;
+                match status.status {
+                    types::JobStatus::Completed => Ok(Poll::Done(status)),
+                    types::JobStatus::Failed | types::JobStatus::Cancelled => {
+                        Err(job_failed(&self.process_id, status.status))
+                    }
+                    types::JobStatus::Pending | types::JobStatus::Processing => {
+                        Ok(Poll::Pending(progress_of(&status)))
+                    }
+                }
+            },
+            on_progress,
+        )
+        .await
+    }
+
+    /// Fresh presigned links (valid one hour) to the job's output. A job that has not completed
+    /// answers HTTP 409, returned as an error that says to wait first.
+    pub async fn output_download_url(&self) -> CutoutResult<types::DownloadResponse> {
+        let operation = self
+            .client
+            .get_download_output()
+            .process_id(self.process_id.as_str());
+        self.client
+            .context()
+            .call("get_download_output", operation.send())
+            .await
+            .map(|answer| answer.into_inner())
+            .map_err(|error| {
+                explain_conflict(error, |said| {
+                    format!(
+                        "the output of job {} is not ready yet{said}: wait until its status is \
+                         Completed (`Job::wait`) before downloading",
+                        self.process_id
+                    )
+                })
+            })
+    }
+
+    /// Fresh presigned links (valid one hour) to the job's input image.
+    pub async fn input_download_url(&self) -> CutoutResult<types::DownloadResponse> {
+        let operation = self
+            .client
+            .get_download_input()
+            .process_id(self.process_id.as_str());
+        Ok(self
+            .client
+            .context()
+            .call("get_download_input", operation.send())
+            .await?
+            .into_inner())
+    }
+
+    /// Downloads the output to `path` through a temporary file in the same folder, checked
+    /// against `Content-Length` and renamed into place, so a failure leaves neither a partial
+    /// file nor a temporary one. Without `overwrite` an existing file is an error (checked before
+    /// anything is sent, and again at the rename). Broken transfers are retried under the
+    /// client's retry policy. The API key is not sent to the presigned link's host.
+    pub async fn download_to(
+        &self,
+        path: impl AsRef<Path>,
+        overwrite: bool,
+    ) -> CutoutResult<Downloaded> {
+        let path = path.as_ref();
+        if !overwrite && path.exists() {
+            return Err(CutoutError::invalid(
+                "destination",
+                format!(
+                    "`{}` already exists; choose another path or allow overwriting",
+                    path.display()
+                ),
+            ));
+        }
+        let links = self.output_download_url().await?;
+        self.client
+            .context()
+            .download_to(self.client.baseurl(), &links.download_url, path, overwrite)
+            .await
+    }
+
+    /// Downloads the output into memory, refusing more than `limit` bytes.
+    pub async fn download_bytes(&self, limit: u64) -> CutoutResult<Bytes> {
+        let links = self.output_download_url().await?;
+        let (bytes, _content_type) = self
+            .client
+            .context()
+            .download_bytes(self.client.baseurl(), &links.download_url, limit)
+            .await?;
+        Ok(bytes)
+    }
+
+    /// Cancels the job while it is pending or processing. A job that already finished answers
+    /// HTTP 409, returned as an error that says so.
+    pub async fn cancel(&self) -> CutoutResult<()> {
+        let operation = self
+            .client
+            .cancel_task()
+            .process_id(self.process_id.as_str());
+        self.client
+            .context()
+            .call("cancel_task", operation.send())
+            .await
+            .map(|_| ())
+            .map_err(|error| {
+                explain_conflict(error, |said| {
+                    format!(
+                        "job {} has already finished (Completed, Failed or Cancelled), so it \
+                         can no longer be cancelled{said}",
+                        self.process_id
+                    )
+                })
+            })
+    }
+
+    /// Deletes the job's record. A job that is still running answers HTTP 409, returned as an
+    /// error that says to cancel it or wait for it first.
+    pub async fn delete(&self) -> CutoutResult<()> {
+        let operation = self
+            .client
+            .delete_status()
+            .process_id(self.process_id.as_str());
+        self.client
+            .context()
+            .call("delete_status", operation.send())
+            .await
+            .map(|_| ())
+            .map_err(|error| {
+                explain_conflict(error, |said| {
+                    format!(
+                        "job {} is still running{said}: cancel it (`Job::cancel`) or wait for it \
+                         to finish before deleting its record",
+                        self.process_id
+                    )
+                })
+            })
+    }
+}
+
+/// Rewrites the message of an HTTP 409 answer to say what it means for this operation, keeping
+/// Topaz's own words in parentheses and the status for programmatic checks.
+fn explain_conflict(mut error: CutoutError, explain: impl FnOnce(&str) -> String) -> CutoutError {
+    if let CutoutError::Service(service) = &mut error
+        && service.status == 409
+    {
+        let said = service
+            .message
+            .take()
+            .or_else(|| service.raw_body.take())
+            .map(|said| format!(" (Topaz: {said})"))
+            .unwrap_or_default();
+        service.message = Some(explain(&said));
+    }
+    error
+}
+
+fn job_failed(process_id: &str, status: types::JobStatus) -> CutoutError {
+    let message = match status {
+        types::JobStatus::Cancelled => "the job was cancelled before it finished".to_owned(),
+        _ => "Topaz could not process the image; check that it is a readable JPEG, PNG or TIFF \
+              and submit it again"
+            .to_owned(),
+    };
+    CutoutError::JobFailed {
+        provider: PROVIDER.name,
+        job_id: process_id.to_owned(),
+        status: status.to_string(),
+        message: Some(message),
+    }
+}
+
+/// What one status says for the waiter: percent done and the time left until the ETA.
+pub(crate) fn progress_of(status: &types::StatusResponse) -> JobProgress {
+    JobProgress::new(status.process_id.clone(), status.status.to_string())
+        .percent(Some(status.progress.clamp(0, 100) as u8))
+        .eta(time_left(status.eta))
+}
+
+/// A Unix time in seconds, if it is not negative.
+pub(crate) fn unix_time(seconds: i64) -> Option<SystemTime> {
+    u64::try_from(seconds)
+        .ok()
+        .map(|seconds| UNIX_EPOCH + Duration::from_secs(seconds))
+}
+
+/// How long until a Unix time; `None` once it has passed.
+fn time_left(unix_seconds: i64) -> Option<Duration> {
+    unix_time(unix_seconds)?
+        .duration_since(SystemTime::now())
+        .ok()
+        .filter(|left| !left.is_zero())
+}

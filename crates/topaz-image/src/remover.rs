@@ -1,0 +1,74 @@
+//! [`BackgroundRemover`] for the Topaz [`Client`]: the provider-neutral one-call path.
+//!
+//! `remove_background` runs the `RemoveBG` model: mode `alpha` for [`CutoutKind::Mask`],
+//! `segmentation` (the subject on a transparent background) for [`CutoutKind::Rgba`]. It reports
+//! [`Progress::Uploading`] while a local image streams out, [`Progress::Submitted`] once Topaz
+//! has the job, [`Progress::Waiting`] at every poll and [`Progress::Downloading`] before the
+//! result (at most [`MAX_RESULT_BYTES`]) is fetched into memory.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use topaz_image::{BackgroundRemover, Client, ImageSource, Progress, RemoveOptions};
+//!
+//! # async fn run() -> Result<(), topaz_image::CutoutError> {
+//! let client = Client::from_env()?;
+//! let options = RemoveOptions::mask().on_progress(|event| {
+//!     if let Progress::Waiting(job) = event {
+//!         eprintln!("{} {:?}% eta {:?}", job.status, job.percent, job.eta);
+//!     }
+//! });
+//! let mask = client
+//!     .remove_background(ImageSource::path("portrait.jpg"), options)
+//!     .await?;
+//! mask.save("portrait.mask.png", false).await?;
+//! # Ok(()) }
+//! ```
+
+use cutout_runtime::{BoxFuture, Cutout, CutoutKind, ImageSource, Progress, RemoveOptions};
+
+use crate::{BackgroundRemover, Client, CutoutError, Mode, Model, PROVIDER};
+
+/// The largest result `remove_background` downloads into memory (512 MiB).
+pub const MAX_RESULT_BYTES: u64 = 512 << 20;
+
+impl BackgroundRemover for Client {
+    fn provider_name(&self) -> &'static str {
+        PROVIDER.name
+    }
+
+    fn remove_background<'a>(
+        &'a self,
+        source: ImageSource,
+        options: RemoveOptions,
+    ) -> BoxFuture<'a, Result<Cutout, CutoutError>> {
+        Box::pin(async move {
+            let mode = match options.kind {
+                CutoutKind::Mask => Mode::Alpha,
+                CutoutKind::Rgba => Mode::Segmentation,
+            };
+            let mut request = self.matting(source).model(Model::RemoveBg).mode(mode);
+            if let Some(progress) = options.progress.clone() {
+                request = request.on_upload_progress(move |sent, total| {
+                    progress(&Progress::Uploading { sent, total });
+                });
+            }
+            let job = request.submit().await?;
+            options.report(Progress::Submitted {
+                job_id: job.process_id().to_owned(),
+            });
+            job.wait(&options.wait, |progress| {
+                options.report(Progress::Waiting(progress.clone()));
+            })
+            .await?;
+            options.report(Progress::Downloading);
+            let bytes = job.download_bytes(MAX_RESULT_BYTES).await?;
+            Cutout::new(
+                bytes,
+                options.kind,
+                PROVIDER.name,
+                Some(job.process_id().to_owned()),
+            )
+        })
+    }
+}
