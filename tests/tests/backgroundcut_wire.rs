@@ -157,7 +157,7 @@ async fn remove_bg_ai_cut_and_public_url() {
             .unwrap(),
     ];
     let removed = client
-        .remove_background()
+        .process_remove_bg()
         .body_map(|b| b.input_key("in/a.jpg".to_owned()).output_variants(variants))
         .send()
         .await
@@ -166,7 +166,7 @@ async fn remove_bg_ai_cut_and_public_url() {
 
     let point = |x: f64, y: f64| types::AiCutPoint { x, y };
     client
-        .ai_cut()
+        .process_ai_cut()
         .body_map(|b| {
             b.input_key("in/a.jpg".to_owned())
                 .output_key("out/cut.jpg".to_owned())

@@ -95,7 +95,10 @@ async fn fetch_posts_the_key_to_the_id_path_and_reads_a_string_output() {
         .into_inner();
     match answer {
         types::FetchResponse::FetchProcessing(processing) => {
-            assert_eq!(processing.output.as_deref(), Some(""));
+            assert_eq!(
+                processing.output,
+                Some(types::PendingOutput::String(String::new()))
+            );
             assert_eq!(processing.eta, Some(4.0));
         }
         other => panic!("expected processing, got {other:?}"),

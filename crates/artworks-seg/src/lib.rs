@@ -3,14 +3,44 @@
 //! removal.
 //!
 //! Every request creates an *artwork* that is processed asynchronously: creating one answers
-//! `202 Accepted` with its record, which is then read back with [`Client::get_artwork`] (or
-//! delivered to a webhook) until its [`types::ArtworkStatus`] is final. Artworks are deleted 8 days
-//! after creation.
+//! `202 Accepted` with its record, which is then read back (or delivered to a webhook) until its
+//! [`types::ArtworkStatus`] is final. Artworks are deleted 8 days after creation. Tengr fetches
+//! input images by URL: there is no upload.
 //!
 //! Tengr.ai does not publish the base URL of this API. [`DEFAULT_BASE_URL`] is an assumption;
-//! [`Client::with_base_url`] takes another one.
+//! [`Client::with_base_url`] or `TENGR_BASE_URL` sets another one.
 //!
-//! # Quick start
+//! # Quick start: one call
+//!
+//! A [`Segmentation`] is checked locally (URL, prompt, point coordinates, ranges, webhook host)
+//! before it is sent; the [`ArtworkJob`] it starts is then waited for and its masks downloaded
+//! without the API key:
+//!
+//! ```no_run
+//! use artworks_seg::{Client, Segmentation, WaitPolicy};
+//!
+//! # async fn run() -> Result<(), artworks_seg::CutoutError> {
+//! let client = Client::from_env()?; // TENGR_API_KEY
+//! let mut job = client
+//!     .segment(Segmentation::text("https://example.com/street.jpg", "the red car"))
+//!     .await?;
+//! job.wait(&WaitPolicy::default(), |_| {}).await?;
+//! let files = job.download_results("masks", false).await?;
+//!
+//! // Or, the same for every provider:
+//! use artworks_seg::{BackgroundRemover, ImageSource, RemoveOptions};
+//! let cutout = client
+//!     .remove_background(ImageSource::url("https://example.com/photo.jpg"), RemoveOptions::default())
+//!     .await?;
+//! cutout.save("photo.png", false).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Full control: the generated operations
+//!
+//! Every API operation is a method of [`Client`] returning a builder; `send()` it. Errors are
+//! progenitor's [`Error`]; route the call through [`Client::context`]`().call(..)` to get a
+//! [`CutoutError`] instead.
 //!
 //! ```no_run
 //! use artworks_seg::{Client, types};
@@ -39,17 +69,46 @@
 //!
 //! # Crate organization
 //!
-//! - [`Client`]: one method per API operation, each returning a builder; `send()` it.
+//! Generated (by `cargo xtask codegen` from `specs/artworks-seg/openapi.yaml`, a hand-written
+//! OpenAPI 3.0.3 description: Tengr.ai publishes none; `openapi.effective.json` in this crate is
+//! the exact document it was generated from; never edit either by hand):
+//!
+//! - [`Client`]: one method per API operation, each returning a builder; [`Client::builder`],
+//!   [`Client::from_env`], [`Client::with_key`], [`Client::with_base_url`] build a client. The API
+//!   key is put on requests in one hook (`cutout_runtime::Context::authorize`), only towards the
+//!   base URL.
 //! - [`types`]: request and response bodies; [`builder`]: the per-operation builders.
-//! - `src/generated.rs` is written by `cargo xtask codegen` from `specs/artworks-seg/openapi.yaml`
-//!   (a hand-written OpenAPI 3.0.3 description: Tengr.ai publishes none);
-//!   `openapi.effective.json` in this crate is the exact document it was generated from. Never
-//!   edit either by hand.
-//! - [`Client::with_key`] / [`Client::with_base_url`] build a client; the API key is put on
-//!   requests in one hook (`cutout_runtime::Context::authorize`), only towards the base URL.
+//!
+//! Hand-written, beside it:
+//!
+//! - [`segmentation`]: [`Segmentation`] (text or points, checked locally), [`Client::segment`],
+//!   [`Client::remove_background_artwork`].
+//! - [`artworks`]: [`ArtworkJob`] (refresh, wait, download results), [`Client::artwork`],
+//!   [`Client::artworks`].
+//! - [`webhook`]: [`webhook::parse`] for deliveries, [`webhook::check_url`] for webhook URLs.
+//! - [`remover`]: the provider-neutral [`BackgroundRemover`].
+//! - [`error`]: how Tengr's error bodies become [`CutoutError`]s.
 
 // Formatted by the xtask (prettyplease), not rustfmt: `--check` compares bytes.
 #[rustfmt::skip]
 mod generated;
 
 pub use generated::*;
+
+pub mod artworks;
+pub mod error;
+pub mod remover;
+pub mod segmentation;
+pub mod webhook;
+
+pub use artworks::ArtworkJob;
+pub use segmentation::{PointsMode, Segmentation, SegmentationMode, TextMode};
+
+pub use cutout_runtime::Error as CutoutError;
+pub use cutout_runtime::{
+    ApiKey, BackgroundRemover, ClientBuilder, Cutout, CutoutKind, ImageSource, Progress,
+    RemoveOptions, RetryPolicy, Timeouts, WaitPolicy,
+};
+
+/// Result of the hand-written layer.
+pub type CutoutResult<T> = Result<T, CutoutError>;

@@ -6,7 +6,38 @@
 //! Keys are flat names (`my-project/photo.jpg`: the slash is part of the key), files are deleted
 //! two hours after upload, and storage is regional (another region answers 404).
 //!
-//! # Quick start
+//! # Quick start: one call
+//!
+//! The workflows check the inputs locally (a JPEG photo, a grayscale JPEG trimap of the same size,
+//! an output key that fits the output type…), upload them under fresh keys, run the tool, and
+//! download the result without sending the key to the download host:
+//!
+//! ```no_run
+//! use backgroundcut::{Client, ImageSource, types::MattingOutputType};
+//!
+//! # async fn run() -> Result<(), backgroundcut::CutoutError> {
+//! let client = Client::from_env()?; // BACKGROUNDCUT_API_KEY
+//! let result = client
+//!     .matting(ImageSource::path("photo.jpg"), ImageSource::path("trimap.jpg"))
+//!     .output_type(MattingOutputType::Rgba)
+//!     .run()
+//!     .await?;
+//! result.save("photo.cutout.png", false).await?;
+//!
+//! // Or, the same for every provider:
+//! use backgroundcut::{BackgroundRemover, RemoveOptions};
+//! let cutout = client
+//!     .remove_background(ImageSource::path("photo.jpg"), RemoveOptions::default())
+//!     .await?;
+//! cutout.save("photo.png", false).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Full control: the generated operations
+//!
+//! Every API operation is a method of [`Client`] returning a builder; `send()` it. Errors are
+//! progenitor's [`Error`]; route the call through [`Client::context`]`().call(..)` to get a
+//! [`CutoutError`] instead.
 //!
 //! ```no_run
 //! use backgroundcut::{Client, types};
@@ -49,17 +80,59 @@
 //!
 //! # Crate organization
 //!
-//! - [`Client`]: one method per API operation, each returning a builder; `send()` it.
+//! Generated (by `cargo xtask codegen` from `specs/backgroundcut/openapi.yaml`, a hand-written
+//! OpenAPI 3.0.3 description: BackgroundCut publishes none; `openapi.effective.json` in this crate
+//! is the exact document it was generated from; never edit either by hand):
+//!
+//! - [`Client`]: one method per API operation, each returning a builder; [`Client::builder`],
+//!   [`Client::from_env`], [`Client::with_key`], [`Client::with_base_url`] build a client. The API
+//!   key is put on requests in one hook (`cutout_runtime::Context::authorize`), only towards the
+//!   base URL.
 //! - [`types`]: request and response bodies; [`builder`]: the per-operation builders.
-//! - `src/generated.rs` is written by `cargo xtask codegen` from `specs/backgroundcut/openapi.yaml`
-//!   (a hand-written OpenAPI 3.0.3 description: BackgroundCut publishes none);
-//!   `openapi.effective.json` in this crate is the exact document it was generated from. Never
-//!   edit either by hand.
-//! - [`Client::with_key`] / [`Client::with_base_url`] build a client; the API key is put on
-//!   requests in one hook (`cutout_runtime::Context::authorize`), only towards the base URL.
+//!
+//! Hand-written, beside it:
+//!
+//! - [`storage`]: [`Client::upload`], [`Client::public_url`], [`storage::unique_key`], and what
+//!   the key space's rules mean (flat names, 2-hour expiry).
+//! - [`matting`]: [`Client::matting`] → [`MattingJob`], the whole trimap-matting flow.
+//! - [`remove_bg`]: [`Client::remove_bg`] → [`RemoveBgJob`], background removal into
+//!   [`Variant`]s.
+//! - [`ai_cut`]: [`Client::ai_cut`] → [`AiCutJob`], a mask from foreground and background
+//!   points.
+//! - `trimap` (feature `image`, off by default): trimaps from masks, encoded as grayscale JPEG.
+//! - [`remover`]: the provider-neutral [`BackgroundRemover`].
+//! - [`error`]: how BackgroundCut's error bodies become [`CutoutError`]s.
 
 // Formatted by the xtask (prettyplease), not rustfmt: `--check` compares bytes.
 #[rustfmt::skip]
 mod generated;
 
 pub use generated::*;
+
+pub mod ai_cut;
+pub mod error;
+mod inputs;
+pub mod matting;
+pub mod remove_bg;
+pub mod remover;
+pub mod storage;
+#[cfg(feature = "image")]
+pub mod trimap;
+
+pub use ai_cut::AiCutJob;
+pub use matting::{MattingFormat, MattingJob};
+pub use remove_bg::{RemoveBgJob, Variant, VariantFormat};
+pub use storage::{SavedOutput, StoredOutput};
+
+/// The `image` crate, as the `trimap` functions use it (feature `image`).
+#[cfg(feature = "image")]
+pub use image;
+
+pub use cutout_runtime::Error as CutoutError;
+pub use cutout_runtime::{
+    ApiKey, BackgroundRemover, ClientBuilder, Cutout, CutoutKind, ImageSource, Progress,
+    RemoveOptions, RetryPolicy, Timeouts, WaitPolicy,
+};
+
+/// Result of the hand-written layer.
+pub type CutoutResult<T> = Result<T, CutoutError>;

@@ -150,6 +150,25 @@ impl From<PathBuf> for ImageSource {
     }
 }
 
+/// `"https://…"` and `"http://…"` are URLs; anything else is a local path.
+impl From<&str> for ImageSource {
+    fn from(text: &str) -> Self {
+        let lower = text.get(..8).unwrap_or(text).to_ascii_lowercase();
+        if lower.starts_with("https://") || lower.starts_with("http://") {
+            ImageSource::Url(text.to_owned())
+        } else {
+            ImageSource::Path(PathBuf::from(text))
+        }
+    }
+}
+
+/// See `From<&str>`: URLs by their scheme, paths otherwise.
+impl From<String> for ImageSource {
+    fn from(text: String) -> Self {
+        ImageSource::from(text.as_str())
+    }
+}
+
 fn without_query(url: &str) -> String {
     url.split(['?', '#']).next().unwrap_or(url).to_owned()
 }
@@ -365,6 +384,26 @@ mod tests {
         assert!(!format!("{source:?}").contains("secret"));
         assert_eq!(source.describe(), "https://cdn.example.com/out/a.png");
         assert_eq!(source.file_name(), "a.png");
+    }
+
+    #[test]
+    fn strings_are_urls_by_scheme_and_paths_otherwise() {
+        assert!(matches!(
+            ImageSource::from("HTTPS://x.example/a.png"),
+            ImageSource::Url(_)
+        ));
+        assert!(matches!(
+            ImageSource::from("http://127.0.0.1/a.png"),
+            ImageSource::Url(_)
+        ));
+        assert!(matches!(
+            ImageSource::from("photos/http.png"),
+            ImageSource::Path(_)
+        ));
+        assert!(matches!(
+            ImageSource::from(String::from("a.jpg")),
+            ImageSource::Path(_)
+        ));
     }
 
     #[tokio::test]

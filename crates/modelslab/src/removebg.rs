@@ -179,10 +179,7 @@ impl Client {
                 }))
             }
             Ok(types::FetchResponse::ModelsLabError(error)) => Err(failed(Some(id), &error)),
-            Err(error) => match lenient_processing(&error, Some(id)) {
-                Some(processing) => Ok(MaskState::Processing(processing)),
-                None => Err(error),
-            },
+            Err(error) => Err(error),
         }
     }
 
@@ -471,10 +468,7 @@ impl Checked<'_> {
                 }))
             }
             Ok(types::RemovebgMaskResponse::ModelsLabError(error)) => Err(failed(None, &error)),
-            Err(error) => match lenient_processing(&error, None) {
-                Some(processing) => Ok(MaskState::Processing(processing)),
-                None => Err(error),
-            },
+            Err(error) => Err(error),
         }
     }
 }
@@ -691,40 +685,6 @@ fn no_id(id: Option<&types::FlexibleId>) -> CutoutError {
         },
         body: None,
     }
-}
-
-/// A `processing` answer that did not match its documented shape (for instance `output` as an
-/// array in a fetch, or as a string in the first answer): read its id and ETA anyway.
-fn lenient_processing(error: &CutoutError, fallback_id: Option<i64>) -> Option<Processing> {
-    let CutoutError::UnexpectedResponse {
-        status: Some(200),
-        body: Some(body),
-        ..
-    } = error
-    else {
-        return None;
-    };
-    let value: serde_json::Value = serde_json::from_str(body).ok()?;
-    if value.get("status")?.as_str()? != "processing" {
-        return None;
-    }
-    let id = value
-        .get("id")
-        .and_then(|id| serde_json::from_value::<types::FlexibleId>(id.clone()).ok())
-        .as_ref()
-        .and_then(id_number)
-        .or(fallback_id)?;
-    let text = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
-    Some(Processing {
-        id,
-        eta: seconds(value.get("eta").and_then(|eta| eta.as_f64())),
-        message: text("message"),
-        tip: text("tip"),
-        future_links: value
-            .get("future_links")
-            .and_then(|links| serde_json::from_value(links.clone()).ok())
-            .unwrap_or_default(),
-    })
 }
 
 fn check_range(field: &str, value: Option<u32>, max: u32, meaning: &str) -> CutoutResult<()> {

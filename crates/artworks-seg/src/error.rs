@@ -1,0 +1,44 @@
+//! How Tengr's error answers become [`CutoutError`](crate::CutoutError)s.
+//!
+//! Every error answer of the artworks API has the documented shape `{message, statusCode,
+//! error?}` ([`types::TengrError`]). [`ErrorBody`] shows `message`, followed by `error` when the
+//! server adds details there.
+//!
+//! # Examples
+//!
+//! ```
+//! use artworks_seg::types::TengrError;
+//! use cutout_runtime::ErrorBody;
+//!
+//! let body: TengrError = serde_json::from_str(
+//!     r#"{"message": "webhook must use https", "statusCode": 400, "error": "Bad Request"}"#,
+//! )
+//! .unwrap();
+//! assert_eq!(body.message().as_deref(), Some("webhook must use https (Bad Request)"));
+//! assert_eq!(body.code(), Some(400));
+//! ```
+
+use cutout_runtime::ErrorBody;
+
+use crate::types;
+
+impl ErrorBody for types::TengrError {
+    fn message(&self) -> Option<String> {
+        let message = self.message.trim();
+        let detail = self
+            .error
+            .as_deref()
+            .map(str::trim)
+            .filter(|detail| !detail.is_empty() && *detail != message);
+        match (message.is_empty(), detail) {
+            (false, Some(detail)) => Some(format!("{message} ({detail})")),
+            (false, None) => Some(message.to_owned()),
+            (true, Some(detail)) => Some(detail.to_owned()),
+            (true, None) => None,
+        }
+    }
+
+    fn code(&self) -> Option<i64> {
+        self.status_code
+    }
+}

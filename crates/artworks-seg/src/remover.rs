@@ -1,0 +1,93 @@
+//! [`BackgroundRemover`] for Tengr: the provider-neutral one-call cut-out.
+//!
+//! It creates a background-removal artwork with PNG output, waits for it with the options'
+//! [`WaitPolicy`](crate::WaitPolicy), and downloads the first result as a [`Cutout`].
+//!
+//! Tengr fetches its inputs by URL, so only [`ImageSource::Url`] is accepted; a local file or
+//! bytes is [`CutoutError::Unsupported`] (put the file somewhere public and pass its URL).
+//! [`CutoutKind::Mask`] is also unsupported: background removal makes cut-outs; for a mask, use
+//! [`Client::segment`] (by text or by points).
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use artworks_seg::{BackgroundRemover, Client, ImageSource, RemoveOptions};
+//!
+//! # async fn run() -> Result<(), artworks_seg::CutoutError> {
+//! let client = Client::from_env()?;
+//! let cutout = client
+//!     .remove_background(
+//!         ImageSource::url("https://example.com/photo.jpg"),
+//!         RemoveOptions::default().on_progress(|event| println!("{event:?}")),
+//!     )
+//!     .await?;
+//! cutout.save("photo.cutout.png", false).await?;
+//! # Ok(()) }
+//! ```
+
+use cutout_runtime::{
+    BackgroundRemover, BoxFuture, Cutout, CutoutKind, ImageSource, Progress, RemoveOptions,
+};
+
+use crate::types::OutputFormat;
+use crate::{Client, CutoutError, CutoutResult};
+
+impl BackgroundRemover for Client {
+    fn provider_name(&self) -> &'static str {
+        crate::PROVIDER.name
+    }
+
+    fn remove_background<'a>(
+        &'a self,
+        source: ImageSource,
+        options: RemoveOptions,
+    ) -> BoxFuture<'a, CutoutResult<Cutout>> {
+        Box::pin(async move {
+            if options.kind == CutoutKind::Mask {
+                return Err(CutoutError::Unsupported {
+                    provider: crate::PROVIDER.name,
+                    message: "Tengr's background removal makes cut-outs, not masks: for a mask, \
+                              use `Client::segment` with `Segmentation::text` or \
+                              `Segmentation::points`"
+                        .to_owned(),
+                });
+            }
+            let url = match &source {
+                ImageSource::Url(url) => url.clone(),
+                other => {
+                    return Err(CutoutError::Unsupported {
+                        provider: crate::PROVIDER.name,
+                        message: format!(
+                            "`{}` is a local image, but Tengr fetches images by URL: put the file \
+                             somewhere public and pass its URL (`ImageSource::url`)",
+                            other.describe()
+                        ),
+                    });
+                }
+            };
+            let mut job = self
+                .remove_background_artwork(&url, Some(OutputFormat::Png), None)
+                .await?;
+            options.report(Progress::Submitted {
+                job_id: job.id().to_owned(),
+            });
+            job.wait(&options.wait, |progress| {
+                options.report(Progress::Waiting(progress.clone()))
+            })
+            .await?;
+            options.report(Progress::Downloading);
+            // A succeeded artwork has at least one result (checked by `result_urls`).
+            let url = job.result_urls()?.first().cloned().unwrap_or_default();
+            let (first, _) = self
+                .context()
+                .download_bytes(&self.baseurl, &url, crate::artworks::RESULT_LIMIT)
+                .await?;
+            Cutout::new(
+                first,
+                CutoutKind::Rgba,
+                crate::PROVIDER.name,
+                Some(job.id().to_owned()),
+            )
+        })
+    }
+}
