@@ -1,0 +1,526 @@
+//! The ModelsLab API v6 simulator (`image_editing/removebg_mask` and `fetch`), under `/api/v6`.
+//!
+//! The key travels in the JSON body. Answers of the API proper use HTTP 200 with a `status` of
+//! `success`, `processing` or `error`; validation problems (ranges, an unreachable image) are
+//! `error` answers, while a body that is not JSON (or has wrongly typed fields) is a 400.
+//!
+//! Every job takes the configured job duration on the sandbox clock: with a duration of zero
+//! the answer is `success` at once, otherwise `processing` (with `eta`, `fetch_result`, `id` and
+//! `future_links`, which 404 until the job is done) and `fetch/{id}` answers `processing` (with
+//! `output` as an empty string) until then. More jobs running at once than the queue cap gives
+//! HTTP 429 with `retry_after`. Webhooks are sent once, best effort, to loopback receivers.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use ::modelslab::types::{
+    FetchProcessing, FetchProcessingStatus, FlexibleId, Meta, ModelsLabError, ModelsLabErrorStatus,
+    RemovebgMaskProcessing, RemovebgMaskProcessingStatus, RemovebgMaskRequest, ResultSuccess,
+    ResultSuccessStatus, WebhookSuccess, WebhookSuccessStatus,
+};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use base64::Engine as _;
+use image::DynamicImage;
+use serde_json::{Value, json};
+
+use crate::auth;
+use crate::clock::SimTime;
+use crate::files::{Access, Blob};
+use crate::imaging::{self, OutFormat};
+use crate::provider::Provider;
+use crate::state::Shared;
+use crate::util::{BodyError, blocking, lock, read_body};
+use crate::webhooks::Retry;
+
+/// Where the API is mounted on its port.
+pub(crate) const BASE_PATH: &str = "/api/v6";
+
+/// Ids of this sandbox's requests start here (real ids are large integers too).
+const FIRST_ID: i64 = 90_000;
+
+/// Whether a request is the paid `removebg_mask`.
+pub(crate) fn is_submission(method: &Method, path: &str) -> bool {
+    method == Method::POST && path == format!("{BASE_PATH}/image_editing/removebg_mask")
+}
+
+fn error_body(message: impl Into<String>) -> ModelsLabError {
+    ModelsLabError {
+        message: Some(message.into()),
+        messege: None,
+        retry_after: None,
+        status: Some(ModelsLabErrorStatus::Error),
+    }
+}
+
+/// An error with an HTTP error status: `{status: "error", message}`.
+pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(error_body(message))).into_response()
+}
+
+/// The `error` answer of the API proper (HTTP 200).
+fn answer_error(message: impl Into<String>) -> Response {
+    error(StatusCode::OK, message)
+}
+
+/// HTTP 429 with `retry_after` in the body and in a `Retry-After` header.
+pub(crate) fn too_many(message: impl Into<String>, retry_after: u64) -> Response {
+    let mut body = error_body(message);
+    body.retry_after = Some(i64::try_from(retry_after).unwrap_or(i64::MAX));
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
+}
+
+#[derive(Clone, Debug)]
+struct Job {
+    id: i64,
+    done_at: SimTime,
+    /// Result links, or base64 data when `base64` was asked for.
+    output: Vec<String>,
+    /// Links of the result files (also while processing: they 404 until done).
+    links: Vec<String>,
+    meta: Meta,
+    webhook: Option<String>,
+    track_id: Option<i64>,
+    notified: bool,
+}
+
+#[derive(Debug, Default)]
+struct Jobs {
+    next_id: i64,
+    jobs: BTreeMap<i64, Job>,
+}
+
+/// The simulator.
+#[derive(Debug)]
+pub(crate) struct ModelsLab {
+    shared: Arc<Shared>,
+    state: Mutex<Jobs>,
+}
+
+impl ModelsLab {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self {
+            shared,
+            state: Mutex::new(Jobs {
+                next_id: FIRST_ID,
+                jobs: BTreeMap::new(),
+            }),
+        }
+    }
+
+    fn generation_time(&self) -> f64 {
+        self.shared.config.job_duration.as_secs_f64()
+    }
+
+    fn success(&self, job: &Job) -> ResultSuccess {
+        ResultSuccess {
+            generation_time: Some(self.generation_time()),
+            id: Some(FlexibleId::Integer(job.id)),
+            meta: Some(job.meta.clone()),
+            output: job.output.clone(),
+            proxy_links: Some(job.links.clone()),
+            status: ResultSuccessStatus::Success,
+        }
+    }
+
+    fn fetch_url(&self, id: i64) -> String {
+        format!(
+            "{}/image_editing/fetch/{id}",
+            self.shared.base_url(Provider::ModelsLab)
+        )
+    }
+
+    fn eta(job: &Job, now: SimTime) -> f64 {
+        job.done_at.since(now).as_secs_f64().ceil()
+    }
+
+    /// Queues the (single, best effort) webhook of every finished job that has one.
+    pub(crate) fn tick(&self, now: SimTime) {
+        let mut state = lock(&self.state);
+        for job in state.jobs.values_mut() {
+            if job.notified || now < job.done_at {
+                continue;
+            }
+            job.notified = true;
+            let Some(url) = job.webhook.as_deref() else {
+                continue;
+            };
+            let payload = WebhookSuccess {
+                generation_time: Some(self.generation_time()),
+                id: Some(FlexibleId::Integer(job.id)),
+                meta: Some(job.meta.clone()),
+                output: job.output.clone(),
+                status: WebhookSuccessStatus::Success,
+                track_id: job.track_id.map(FlexibleId::Integer),
+            };
+            let payload = serde_json::to_value(payload).unwrap_or(Value::Null);
+            self.shared
+                .webhooks
+                .enqueue(Provider::ModelsLab, url, payload, Retry::Never, now);
+        }
+    }
+}
+
+/// The simulator's router.
+pub(crate) fn router(app: Arc<ModelsLab>) -> Router {
+    Router::new()
+        .route(
+            &format!("{BASE_PATH}/image_editing/removebg_mask"),
+            post(removebg_mask),
+        )
+        .route(
+            &format!("{BASE_PATH}/image_editing/fetch/{{id}}"),
+            post(fetch),
+        )
+        .method_not_allowed_fallback(|| async {
+            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+        })
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "not found") })
+        .with_state(app)
+}
+
+/// Reads a JSON object body and checks its `key`.
+async fn authorized_body(app: &ModelsLab, body: Body) -> Result<Value, Response> {
+    let bytes = match read_body(body, app.shared.config.max_upload_bytes).await {
+        Ok(bytes) => bytes,
+        Err(BodyError::TooLarge) => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "the request body is too large",
+            ));
+        }
+        Err(BodyError::Io(e)) => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                format!("could not read the request: {e}"),
+            ));
+        }
+    };
+    let value: Value = match serde_json::from_slice(&bytes) {
+        Ok(value @ Value::Object(_)) => value,
+        Ok(_) => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "the body must be a JSON object",
+            ));
+        }
+        Err(e) => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not valid JSON: {e}"),
+            ));
+        }
+    };
+    match auth::body_key(&value, app.shared.key(Provider::ModelsLab)).rejection() {
+        None => Ok(value),
+        Some((status, message)) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::UNAUTHORIZED);
+            Err(error(
+                status,
+                format!("{message}: send it as `key` in the JSON body"),
+            ))
+        }
+    }
+}
+
+/// Lenient base64: padding optional, as browsers' `atob` accepts.
+const LENIENT_BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
+/// Decodes a `data:image/...;base64,...` URI.
+fn decode_data_uri(uri: &str) -> Result<Vec<u8>, String> {
+    let rest = uri.strip_prefix("data:").ok_or("not a data URI")?;
+    let (header, data) = rest
+        .split_once(',')
+        .ok_or("the data URI has no comma before its data")?;
+    if !header.starts_with("image/") || !header.ends_with(";base64") {
+        return Err("the data URI must look like data:image/<type>;base64,<data>".into());
+    }
+    let compact: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    LENIENT_BASE64
+        .decode(compact)
+        .map_err(|e| format!("the data URI's base64 is invalid: {e}"))
+}
+
+/// `meta` as the seed example shows it: flags as "0"/"1", numbers as numbers.
+fn meta_of(request: &RemovebgMaskRequest, file_prefix: &str) -> Meta {
+    let flag = |b: bool| json!(if b { "1" } else { "0" });
+    let image_url = if request.image.starts_with("data:") {
+        "data URI".to_owned()
+    } else {
+        request.image.clone()
+    };
+    let mut meta = serde_json::Map::new();
+    meta.insert("alpha_matting".into(), flag(request.alpha_matting));
+    meta.insert(
+        "alpha_matting_background_threshold".into(),
+        json!(request.alpha_matting_background_threshold),
+    );
+    meta.insert(
+        "alpha_matting_erode_size".into(),
+        json!(request.alpha_matting_erode_size),
+    );
+    meta.insert(
+        "alpha_matting_foreground_threshold".into(),
+        json!(request.alpha_matting_foreground_threshold),
+    );
+    meta.insert(
+        "base64".into(),
+        json!(if request.base64 { "yes" } else { "no" }),
+    );
+    meta.insert("file_prefix".into(), json!(file_prefix));
+    meta.insert("image_url".into(), json!(image_url));
+    meta.insert("inverse_mask".into(), flag(request.inverse_mask));
+    meta.insert("n_samples".into(), json!(1));
+    meta.insert("only_mask".into(), flag(request.only_mask));
+    meta.insert("outdir".into(), json!("out"));
+    meta.insert("post_process_mask".into(), flag(request.post_process_mask));
+    meta.insert("seed".into(), json!(request.seed));
+    meta.insert("temp".into(), json!("no"));
+    Meta(meta)
+}
+
+async fn removebg_mask(State(app): State<Arc<ModelsLab>>, body: Body) -> Response {
+    match run_removebg_mask(&app, body).await {
+        Ok(response) | Err(response) => response,
+    }
+}
+
+async fn run_removebg_mask(app: &ModelsLab, body: Body) -> Result<Response, Response> {
+    let shared = &app.shared;
+    let value = authorized_body(app, body).await?;
+    let has_image = value
+        .get("image")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.is_empty());
+    if !has_image {
+        return Err(answer_error(
+            "The image field is required (a URL or a data URI).",
+        ));
+    }
+    let request: RemovebgMaskRequest = serde_json::from_value(value)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("invalid request: {e}")))?;
+    let ranges = [
+        (
+            "alpha_matting_foreground_threshold",
+            request.alpha_matting_foreground_threshold,
+            240,
+        ),
+        (
+            "alpha_matting_background_threshold",
+            request.alpha_matting_background_threshold,
+            20,
+        ),
+        (
+            "alpha_matting_erode_size",
+            request.alpha_matting_erode_size,
+            5,
+        ),
+    ];
+    for (name, value, max) in ranges {
+        if !(0..=max).contains(&value) {
+            return Err(answer_error(format!(
+                "The {name} must be between 0 and {max}."
+            )));
+        }
+    }
+    let webhook = request.webhook.clone().filter(|w| !w.is_empty());
+    if let Some(url) = &webhook
+        && !reqwest::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+    {
+        return Err(answer_error("The webhook must be a valid URL."));
+    }
+
+    let now = shared.now();
+    let duration = shared.config.job_duration;
+    if !duration.is_zero() {
+        let running = lock(&app.state)
+            .jobs
+            .values()
+            .filter(|j| now < j.done_at)
+            .count();
+        if running >= shared.config.modelslab_queue_cap {
+            return Err(too_many(
+                format!(
+                    "Too many requests in queue: at most {} may be processing at once.",
+                    shared.config.modelslab_queue_cap
+                ),
+                shared.config.modelslab_retry_after,
+            ));
+        }
+    }
+
+    let bytes = if request.image.starts_with("data:") {
+        decode_data_uri(&request.image).map_err(answer_error)?
+    } else {
+        let now_unix = shared.clock.unix_secs(now);
+        shared
+            .files
+            .fetch(&request.image, now, now_unix)
+            .map_err(|e| answer_error(format!("Failed to load the image: {e}")))?
+            .bytes
+            .to_vec()
+    };
+    let decoded = blocking(move || imaging::decode(&bytes))
+        .await
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e))?
+        .map_err(|e| answer_error(format!("Failed to load the image: {e}")))?;
+
+    if !shared.try_charge(Provider::ModelsLab, 1) {
+        return Err(error(
+            StatusCode::PAYMENT_REQUIRED,
+            "Insufficient balance: please top up your wallet.",
+        ));
+    }
+    let options = request.clone();
+    let encoded = blocking(move || {
+        let rgb = decoded.image.to_rgb8();
+        let mut alpha = imaging::background_alpha(&rgb, imaging::REMOVE_BG);
+        if options.alpha_matting {
+            // The ranges were checked above, so these conversions cannot fail.
+            let fg = u8::try_from(options.alpha_matting_foreground_threshold).unwrap_or(240);
+            let bg = u8::try_from(options.alpha_matting_background_threshold).unwrap_or(20);
+            let erode = u32::try_from(options.alpha_matting_erode_size).unwrap_or(5);
+            alpha = imaging::erode(&imaging::clamp_thresholds(&alpha, fg, bg), erode);
+        }
+        if options.post_process_mask {
+            alpha = imaging::binarize(&alpha);
+        }
+        if options.inverse_mask {
+            alpha = imaging::invert(&alpha);
+        }
+        let result = if options.only_mask {
+            DynamicImage::ImageLuma8(alpha)
+        } else {
+            DynamicImage::ImageRgba8(imaging::cutout(&rgb, &alpha))
+        };
+        imaging::encode(&result, OutFormat::Png, 100)
+    })
+    .await
+    .and_then(|r| r);
+    let encoded = match encoded {
+        Ok(encoded) => encoded,
+        Err(e) => {
+            shared.refund(Provider::ModelsLab, 1);
+            return Err(error(StatusCode::INTERNAL_SERVER_ERROR, e));
+        }
+    };
+
+    let file_prefix = shared.uuid();
+    let path = format!("modelslab/generations/{file_prefix}.png");
+    let done_at = now + duration;
+    let link = shared.files.url(&path);
+    let output = if request.base64 {
+        base64::engine::general_purpose::STANDARD.encode(&encoded)
+    } else {
+        link.clone()
+    };
+    shared.files.put(
+        &path,
+        Blob::new(encoded, OutFormat::Png.mime(), Access::Public).available_at(done_at),
+    );
+    let job = {
+        let mut state = lock(&app.state);
+        let id = state.next_id;
+        state.next_id += 1;
+        let job = Job {
+            id,
+            done_at,
+            output: vec![output],
+            links: vec![link],
+            meta: meta_of(&request, &file_prefix),
+            webhook,
+            track_id: request.track_id,
+            notified: false,
+        };
+        state.jobs.insert(id, job.clone());
+        job
+    };
+    shared.record_submission(Provider::ModelsLab);
+    shared.wake.notify_one();
+    if duration.is_zero() {
+        return Ok(axum::Json(app.success(&job)).into_response());
+    }
+    let processing = RemovebgMaskProcessing {
+        eta: Some(ModelsLab::eta(&job, now)),
+        fetch_result: Some(app.fetch_url(job.id)),
+        future_links: Some(job.links.clone()),
+        id: Some(FlexibleId::Integer(job.id)),
+        message: Some("Try to fetch request after given estimated time".into()),
+        meta: Some(job.meta.clone()),
+        output: Some(::modelslab::types::PendingOutput::Array(Vec::new())),
+        proxy_links: Some(job.links.clone()),
+        status: RemovebgMaskProcessingStatus::Processing,
+        tip: Some(
+            "Your image is processing in background, you can get this image using fetch API".into(),
+        ),
+    };
+    Ok(axum::Json(processing).into_response())
+}
+
+async fn fetch(
+    State(app): State<Arc<ModelsLab>>,
+    id: Result<Path<String>, PathRejection>,
+    body: Body,
+) -> Response {
+    if let Err(response) = authorized_body(&app, body).await {
+        return response;
+    }
+    let id = id.map(|Path(id)| id).unwrap_or_default();
+    let Ok(id) = id.parse::<i64>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("the id `{id}` is not an integer"),
+        );
+    };
+    let now = app.shared.now();
+    let state = lock(&app.state);
+    let Some(job) = state.jobs.get(&id) else {
+        return answer_error(format!("Request id {id} not found."));
+    };
+    if now >= job.done_at {
+        return axum::Json(app.success(job)).into_response();
+    }
+    let processing = FetchProcessing {
+        eta: Some(ModelsLab::eta(job, now)),
+        fetch_result: Some(app.fetch_url(job.id)),
+        future_links: Some(job.links.clone()),
+        id: Some(FlexibleId::Integer(job.id)),
+        message: Some("Request is still processing".into()),
+        meta: Some(job.meta.clone()),
+        output: Some(::modelslab::types::PendingOutput::String(String::new())),
+        proxy_links: Some(job.links.clone()),
+        status: FetchProcessingStatus::Processing,
+        tip: Some("Your image is processing in background".into()),
+    };
+    axum::Json(processing).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_uris() {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(b"abc");
+        assert_eq!(
+            decode_data_uri(&format!("data:image/png;base64,{encoded}")).as_deref(),
+            Ok(&b"abc"[..])
+        );
+        assert!(decode_data_uri("data:text/plain;base64,YWJj").is_err());
+        assert!(decode_data_uri("data:image/png;base64,***").is_err());
+        assert!(decode_data_uri("data:image/png").is_err());
+    }
+}

@@ -1,0 +1,172 @@
+//! Small helpers shared by the simulators.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use axum::body::Body;
+use axum::http::StatusCode;
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+
+/// Locks a mutex, ignoring poisoning: the sandbox's state stays usable even if a handler
+/// panicked while holding a lock (which a test would report anyway).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A refused request: the status and message a handler answers instead of a result. Each
+/// simulator renders it in its provider's error shape. (Kept small: a whole `Response` is too
+/// big to pass around as an error value.)
+#[derive(Debug)]
+pub(crate) struct Rejection {
+    pub(crate) status: StatusCode,
+    pub(crate) message: String,
+}
+
+impl Rejection {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+}
+
+/// Why a request body could not be read.
+#[derive(Debug)]
+pub(crate) enum BodyError {
+    /// Longer than the limit.
+    TooLarge,
+    /// The connection failed while reading.
+    Io(String),
+}
+
+/// Reads a whole request body, up to `limit` bytes.
+///
+/// A body over the limit is still drained (up to a bounded amount) before the error is
+/// returned: answering while the client is still sending makes many clients report a broken
+/// pipe instead of the 413 the API documents.
+pub(crate) async fn read_body(body: Body, limit: u64) -> Result<Bytes, BodyError> {
+    let drain_cap = limit.saturating_mul(2).saturating_add(16 << 20);
+    let mut stream = body.into_data_stream();
+    let mut buf = BytesMut::new();
+    let mut seen: u64 = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| BodyError::Io(e.to_string()))?;
+        seen = seen.saturating_add(chunk.len() as u64);
+        if seen > drain_cap {
+            return Err(BodyError::TooLarge);
+        }
+        if seen <= limit {
+            buf.extend_from_slice(&chunk);
+        }
+    }
+    if seen > limit {
+        Err(BodyError::TooLarge)
+    } else {
+        Ok(buf.freeze())
+    }
+}
+
+/// Runs CPU-bound image work off the async workers.
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T, String>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| format!("image processing task failed: {e}"))
+}
+
+/// Percent-encodes a storage path for use in a URL path (slashes are kept).
+pub(crate) fn encode_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Decodes `%XX` escapes; `None` when an escape is malformed or the result is not UTF-8.
+pub(crate) fn decode_path(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Splits a raw query string into decoded pairs (`+` is a space, as in forms).
+pub(crate) fn parse_query(query: Option<&str>) -> Option<Vec<(String, String)>> {
+    let mut pairs = Vec::new();
+    for part in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        pairs.push((
+            decode_path(&k.replace('+', " "))?,
+            decode_path(&v.replace('+', " "))?,
+        ));
+    }
+    Some(pairs)
+}
+
+/// The last value of query parameter `name`.
+pub(crate) fn query_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The canonical reason phrase of a status code ("Bad Request"), for error bodies.
+pub(crate) fn reason(status: u16) -> &'static str {
+    axum::http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_encoding_round_trips() {
+        let key = "my project/photo #1?.jpg";
+        let encoded = encode_path(key);
+        assert!(!encoded.contains(' ') && !encoded.contains('#') && !encoded.contains('?'));
+        assert_eq!(decode_path(&encoded).as_deref(), Some(key));
+        assert_eq!(decode_path("%zz"), None);
+    }
+
+    #[test]
+    fn query_parsing() {
+        let pairs = parse_query(Some("a=1&b=x+y&a=2&flag")).unwrap_or_default();
+        assert_eq!(query_value(&pairs, "a"), Some("2"));
+        assert_eq!(query_value(&pairs, "b"), Some("x y"));
+        assert_eq!(query_value(&pairs, "flag"), Some(""));
+        assert_eq!(query_value(&pairs, "c"), None);
+    }
+}
