@@ -230,6 +230,7 @@ fn mock_file(provider: &str, effective: &Value) -> Result<syn::File> {
         let tokens = quote! {
             //! Typed [httpmock](https://docs.rs/httpmock) helpers for this crate's operations
             //! (feature `mock`): `server.post_matting(|when, then| { then.ok(&value); })`.
+            #![allow(missing_debug_implementations, clippy::all)]
             #tokens
         };
         syn::parse2::<syn::File>(tokens)

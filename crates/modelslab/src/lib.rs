@@ -118,6 +118,13 @@
 #[rustfmt::skip]
 mod generated;
 
+/// Typed [httpmock](https://docs.rs/httpmock) helpers, generated beside the client (feature
+/// `mock`): `use mock::MockServerExt;` then one method per operation on `httpmock::MockServer`.
+#[cfg(feature = "mock")]
+#[rustfmt::skip]
+#[path = "generated_mock.rs"]
+pub mod mock;
+
 mod error;
 pub mod removebg;
 pub mod remover;
