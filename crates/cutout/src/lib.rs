@@ -9,30 +9,49 @@
 //! | `artworks`      | `artworks`        | `artworks-seg`  | Tengr.ai artworks v2 (segmentation, remove-background) |
 //!
 //! All four are on by default; `default-features = false, features = ["topaz"]` keeps one.
-//!
 //! Depending on a provider crate directly works just as well; this crate only re-exports.
+//!
+//! # One line to change provider
+//!
+//! Every provider's `Client` implements [`BackgroundRemover`]; [`Provider::remover_from_env`]
+//! picks one at run time (keys from `TOPAZ_API_KEY`, `BACKGROUNDCUT_API_KEY`,
+//! `MODELSLAB_API_KEY` or `TENGR_API_KEY`):
+//!
+//! ```no_run
+//! use cutout::{ImageSource, Provider, RemoveOptions};
+//!
+//! # async fn run() -> Result<(), cutout::Error> {
+//! let remover = Provider::Topaz.remover_from_env()?; // or Provider::ModelsLab, …
+//! let cutout = remover
+//!     .remove_background(ImageSource::path("photo.jpg"), RemoveOptions::default())
+//!     .await?;
+//! cutout.save("photo.cutout.png", false).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Everything a provider offers
 //!
 //! ```no_run
 //! # #[cfg(feature = "topaz")]
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let client = cutout::topaz::Client::with_key(std::env::var("TOPAZ_API_KEY")?)?;
-//! let estimate = client
-//!     .post_estimate()
-//!     .body_map(|b| {
-//!         b.category(cutout::topaz::types::EstimateCategory::Matting)
-//!             .model(cutout::topaz::types::EstimateRequestModel::RemoveBg)
-//!             .input_width(4000)
-//!             .input_height(3000)
-//!     })
-//!     .send()
-//!     .await?;
-//! println!("{} credits", estimate.credits);
+//! # async fn run() -> Result<(), cutout::Error> {
+//! use cutout::topaz::{Client, Model};
+//!
+//! let client = Client::from_env()?;
+//! let estimate = client.estimate_matting(4000, 3000, Model::RemoveBg).await?;
+//! println!("{} credits, about {:?}", estimate.credits, estimate.duration);
 //! # Ok(())
 //! # }
 //! ```
 
-/// What every provider crate shares (API keys, multipart file parts).
+use std::fmt;
+use std::str::FromStr;
+
+/// What every provider crate shares (keys, retries, waiting, downloads, errors).
 pub use cutout_runtime as runtime;
+pub use cutout_runtime::{
+    ApiKey, BackgroundRemover, Cutout, CutoutKind, Error, ImageFormat, ImageSource, Progress,
+    RemoveOptions, RetryPolicy, Timeouts, WaitPolicy,
+};
 
 /// Topaz Labs Image API: matting and its job lifecycle (crate `topaz-image`).
 #[cfg(feature = "topaz")]
@@ -49,3 +68,179 @@ pub use modelslab;
 /// Tengr.ai artworks API v2: segmentation and background removal (crate `artworks-seg`).
 #[cfg(feature = "artworks")]
 pub use artworks_seg as artworks;
+
+/// The providers this build includes, for choosing one at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Provider {
+    /// Topaz Labs (`topaz`).
+    #[cfg(feature = "topaz")]
+    Topaz,
+    /// BackgroundCut (`backgroundcut`).
+    #[cfg(feature = "backgroundcut")]
+    BackgroundCut,
+    /// ModelsLab (`modelslab`).
+    #[cfg(feature = "modelslab")]
+    ModelsLab,
+    /// Tengr.ai (`tengr`).
+    #[cfg(feature = "artworks")]
+    Tengr,
+}
+
+impl Provider {
+    /// Every provider compiled in.
+    pub const ALL: &'static [Provider] = &[
+        #[cfg(feature = "topaz")]
+        Provider::Topaz,
+        #[cfg(feature = "backgroundcut")]
+        Provider::BackgroundCut,
+        #[cfg(feature = "modelslab")]
+        Provider::ModelsLab,
+        #[cfg(feature = "artworks")]
+        Provider::Tengr,
+    ];
+
+    /// The short name (`topaz`, `backgroundcut`, `modelslab`, `tengr`).
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+
+    /// What the runtime knows about it: key and base-URL variables, default base URL.
+    pub fn info(self) -> &'static runtime::ProviderInfo {
+        match self {
+            #[cfg(feature = "topaz")]
+            Provider::Topaz => &topaz_image::PROVIDER,
+            #[cfg(feature = "backgroundcut")]
+            Provider::BackgroundCut => &backgroundcut::PROVIDER,
+            #[cfg(feature = "modelslab")]
+            Provider::ModelsLab => &modelslab::PROVIDER,
+            #[cfg(feature = "artworks")]
+            Provider::Tengr => &artworks_seg::PROVIDER,
+        }
+    }
+
+    /// A client configured from the environment, as a [`BackgroundRemover`].
+    pub fn remover_from_env(self) -> Result<Box<dyn BackgroundRemover>, Error> {
+        Ok(match self {
+            #[cfg(feature = "topaz")]
+            Provider::Topaz => Box::new(topaz_image::Client::from_env()?),
+            #[cfg(feature = "backgroundcut")]
+            Provider::BackgroundCut => Box::new(backgroundcut::Client::from_env()?),
+            #[cfg(feature = "modelslab")]
+            Provider::ModelsLab => Box::new(modelslab::Client::from_env()?),
+            #[cfg(feature = "artworks")]
+            Provider::Tengr => Box::new(artworks_seg::Client::from_env()?),
+        })
+    }
+
+    /// A client for `base_url` with `key` (a proxy, or a local sandbox), as a
+    /// [`BackgroundRemover`], with the given retry policy.
+    pub fn remover(
+        self,
+        base_url: &str,
+        key: impl Into<ApiKey>,
+        retry: RetryPolicy,
+    ) -> Result<Box<dyn BackgroundRemover>, Error> {
+        let key = key.into();
+        Ok(match self {
+            #[cfg(feature = "topaz")]
+            Provider::Topaz => Box::new(
+                topaz_image::Client::builder()
+                    .base_url(base_url)
+                    .key(key)
+                    .retry(retry)
+                    .build()?,
+            ),
+            #[cfg(feature = "backgroundcut")]
+            Provider::BackgroundCut => Box::new(
+                backgroundcut::Client::builder()
+                    .base_url(base_url)
+                    .key(key)
+                    .retry(retry)
+                    .build()?,
+            ),
+            #[cfg(feature = "modelslab")]
+            Provider::ModelsLab => Box::new(
+                modelslab::Client::builder()
+                    .base_url(base_url)
+                    .key(key)
+                    .retry(retry)
+                    .build()?,
+            ),
+            #[cfg(feature = "artworks")]
+            Provider::Tengr => Box::new(
+                artworks_seg::Client::builder()
+                    .base_url(base_url)
+                    .key(key)
+                    .retry(retry)
+                    .build()?,
+            ),
+        })
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A provider name that this build does not know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownProvider(pub String);
+
+impl fmt::Display for UnknownProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let known: Vec<&str> = Provider::ALL.iter().map(|p| p.name()).collect();
+        write!(
+            f,
+            "unknown provider `{}`: expected one of {}",
+            self.0,
+            known.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownProvider {}
+
+impl FromStr for Provider {
+    type Err = UnknownProvider;
+
+    /// Accepts the short names, case-insensitively (`tengr` also as `artworks`).
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        let lower = name.to_ascii_lowercase();
+        Provider::ALL
+            .iter()
+            .copied()
+            .find(|p| p.name() == lower || (lower == "artworks" && p.name() == "tengr"))
+            .ok_or_else(|| UnknownProvider(name.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for provider in Provider::ALL {
+            assert_eq!(provider.name().parse::<Provider>().unwrap(), *provider);
+        }
+        assert!(
+            "Gimp"
+                .parse::<Provider>()
+                .unwrap_err()
+                .to_string()
+                .contains("topaz")
+        );
+    }
+
+    #[test]
+    fn a_missing_key_names_the_variable() {
+        // No test sets this variable; CI machines must not have it.
+        if std::env::var_os("MODELSLAB_API_KEY").is_none() {
+            let error = Provider::ModelsLab.remover_from_env().err().unwrap();
+            assert!(error.to_string().contains("MODELSLAB_API_KEY"), "{error}");
+        }
+    }
+}
