@@ -37,6 +37,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use cutout_runtime::multipart::{FilePart, UploadProgress};
 use cutout_runtime::probe::{probe_bytes, probe_file};
+use cutout_runtime::validate::without_query;
 use cutout_runtime::{Cutout, CutoutKind, Downloaded};
 
 use crate::error::explain;
@@ -141,10 +142,6 @@ impl std::fmt::Debug for SavedOutput {
             .field("file", &self.file)
             .finish()
     }
-}
-
-fn without_query(url: &str) -> &str {
-    url.split(['?', '#']).next().unwrap_or(url)
 }
 
 impl Client {

@@ -25,6 +25,7 @@ pub mod probe;
 mod remover;
 mod retry;
 mod transport;
+pub mod validate;
 pub mod wait;
 
 pub use auth::{ApiKey, Context};

@@ -170,7 +170,7 @@ impl From<String> for ImageSource {
 }
 
 fn without_query(url: &str) -> String {
-    url.split(['?', '#']).next().unwrap_or(url).to_owned()
+    crate::validate::without_query(url).to_owned()
 }
 
 /// What the cut-out should be.

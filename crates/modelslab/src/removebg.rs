@@ -77,6 +77,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use cutout_runtime::probe::{ImageFormat, probe_bytes, probe_file};
+use cutout_runtime::validate::{http_url as check_http_url, without_query};
 use cutout_runtime::{JobProgress, Poll, wait_for};
 
 use crate::error::error_message;
@@ -709,32 +710,6 @@ fn check_image(format: Option<ImageFormat>, name: &str) -> CutoutResult<ImageFor
     })
 }
 
-/// An absolute `http(s)` URL, trimmed.
-fn check_http_url(field: &str, url: &str) -> CutoutResult<String> {
-    let trimmed = url.trim();
-    let shown = without_query(trimmed);
-    let parsed = reqwest::Url::parse(trimmed).map_err(|e| {
-        CutoutError::invalid(
-            field,
-            format!(
-                "`{shown}` is not an absolute URL ({e}): pass a full http(s) URL such as \
-                 https://example.com/path"
-            ),
-        )
-    })?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-        return Err(CutoutError::invalid(
-            field,
-            format!(
-                "`{shown}` has scheme `{}`: pass a full http(s) URL such as \
-                 https://example.com/path",
-                parsed.scheme()
-            ),
-        ));
-    }
-    Ok(trimmed.to_owned())
-}
-
 /// An image given as text: an `http(s)` URL, or a ready-made `data:image/…;base64,` URI.
 fn check_image_url(url: &str) -> CutoutResult<String> {
     let trimmed = url.trim();
@@ -742,10 +717,6 @@ fn check_image_url(url: &str) -> CutoutResult<String> {
         return Ok(trimmed.to_owned());
     }
     check_http_url("image", trimmed)
-}
-
-fn without_query(url: &str) -> &str {
-    url.split(['?', '#']).next().unwrap_or(url)
 }
 
 #[cfg(test)]

@@ -51,6 +51,7 @@ use std::sync::Arc;
 
 use cutout_runtime::multipart::{FilePart, UploadProgress};
 use cutout_runtime::probe::{ImageFormat, probe_bytes, probe_file};
+use cutout_runtime::validate::{http_url as check_http_url, without_query};
 
 use crate::{Client, CutoutError, CutoutResult, ImageSource, Job};
 
@@ -336,32 +337,6 @@ fn check_format(format: Option<ImageFormat>, name: &str) -> CutoutResult<ImageFo
     }
 }
 
-/// An absolute `http(s)` URL, trimmed.
-pub(crate) fn check_http_url(field: &str, url: &str) -> CutoutResult<String> {
-    let trimmed = url.trim();
-    let shown = without_query(trimmed);
-    let parsed = reqwest::Url::parse(trimmed).map_err(|e| {
-        CutoutError::invalid(
-            field,
-            format!(
-                "`{shown}` is not an absolute URL ({e}): pass a full http(s) URL such as \
-                 https://example.com/path"
-            ),
-        )
-    })?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-        return Err(CutoutError::invalid(
-            field,
-            format!(
-                "`{shown}` has scheme `{}`: Topaz only reaches http(s) URLs; pass a full \
-                 http(s) URL such as https://example.com/path",
-                parsed.scheme()
-            ),
-        ));
-    }
-    Ok(trimmed.to_owned())
-}
-
 fn check_settings(settings: Vec<(String, String)>) -> CutoutResult<HashMap<String, String>> {
     let mut checked = BTreeMap::new();
     for (name, value) in settings {
@@ -395,8 +370,4 @@ fn setter_for(field: &str) -> &'static str {
         "source_id" => "`Client::matting_from_source_id(..)`",
         _ => "`Client::matting(..)` with the image",
     }
-}
-
-pub(crate) fn without_query(url: &str) -> &str {
-    url.split(['?', '#']).next().unwrap_or(url)
 }

@@ -44,8 +44,8 @@ use std::time::SystemTime;
 use serde::Deserialize;
 
 use crate::jobs::unix_time;
-use crate::matting::without_query;
 use crate::{CutoutError, CutoutResult, types};
+use cutout_runtime::validate::without_query;
 
 /// One webhook notification: the state of a job after a change.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
