@@ -210,4 +210,36 @@ mod tests {
         assert!(matches!(err, Error::Timeout { .. }));
         assert!(err.to_string().contains("topaz job 1"));
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn dropping_the_future_stops_polling() {
+        let polls = std::sync::Arc::new(AtomicU32::new(0));
+        let counter = polls.clone();
+        let policy = WaitPolicy::default()
+            .min_interval(Duration::from_secs(1))
+            .max_interval(Duration::from_secs(1));
+        let waiting = tokio::spawn(async move {
+            wait_for(
+                &policy,
+                "job",
+                || {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    async { Ok::<_, Error>(Poll::<()>::Pending(JobProgress::new("j", "Pending"))) }
+                },
+                |_| {},
+            )
+            .await
+        });
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        waiting.abort();
+        let _ = waiting.await;
+        let seen = polls.load(Ordering::SeqCst);
+        assert_eq!(seen, 3, "polls at 0, 1 and 2 s");
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert_eq!(
+            polls.load(Ordering::SeqCst),
+            seen,
+            "no poll after the future is dropped"
+        );
+    }
 }
