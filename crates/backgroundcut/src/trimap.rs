@@ -33,8 +33,7 @@
 //! # Ok::<(), backgroundcut::CutoutError>(())
 //! ```
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use image::codecs::jpeg::JpegEncoder;
 use image::{ExtendedColorType, GrayImage, ImageError};
@@ -215,6 +214,15 @@ pub fn trimap_file_from_mask(
             ),
         ));
     }
+    let mask = read_mask(mask_path)?;
+    let jpeg = encode_trimap_jpeg(&trimap_from_mask(&mask, band), 95)?;
+    cutout_runtime::write_atomically_blocking(out_path, &jpeg, overwrite)
+}
+
+/// Reads a mask file (any PNG, JPEG or WebP): its alpha channel when it has one, as a cut-out
+/// does, otherwise its gray levels.
+pub fn read_mask(mask_path: impl AsRef<Path>) -> CutoutResult<GrayImage> {
+    let mask_path = mask_path.as_ref();
     let decoded = image::open(mask_path).map_err(|e| match e {
         ImageError::IoError(e) => CutoutError::io("read", mask_path, e),
         other => CutoutError::invalid(
@@ -225,38 +233,15 @@ pub fn trimap_file_from_mask(
             ),
         ),
     })?;
-    let mask = if decoded.color().has_alpha() {
-        let rgba = decoded.to_luma_alpha8();
-        let (width, height) = rgba.dimensions();
+    Ok(if decoded.color().has_alpha() {
+        let with_alpha = decoded.to_luma_alpha8();
+        let (width, height) = with_alpha.dimensions();
         GrayImage::from_fn(width, height, |x, y| {
-            image::Luma([rgba.get_pixel(x, y).0[1]])
+            image::Luma([with_alpha.get_pixel(x, y).0[1]])
         })
     } else {
         decoded.to_luma8()
-    };
-    let jpeg = encode_trimap_jpeg(&trimap_from_mask(&mask, band), 95)?;
-    write_file_atomically(out_path, &jpeg, overwrite)
-}
-
-fn write_file_atomically(path: &Path, bytes: &[u8], overwrite: bool) -> CutoutResult<()> {
-    let folder = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut temp = tempfile::Builder::new()
-        .prefix(".cutout-")
-        .suffix(".part")
-        .tempfile_in(&folder)
-        .map_err(|e| CutoutError::io("create a temporary file in", &folder, e))?;
-    temp.write_all(bytes)
-        .and_then(|()| temp.as_file().sync_all())
-        .map_err(|e| CutoutError::io("write", path, e))?;
-    let persisted = if overwrite {
-        temp.persist(path).map(|_| ())
-    } else {
-        temp.persist_noclobber(path).map(|_| ())
-    };
-    persisted.map_err(|e| CutoutError::io("write", path, e.error))
+    })
 }
 
 #[cfg(test)]

@@ -170,11 +170,8 @@ impl Context {
         let content_type = content_type(&response);
         let expected = response.content_length();
         let fatal_io = |action, e| AttemptError::Fatal(Error::io(action, folder, e));
-        let temp = tempfile::Builder::new()
-            .prefix(".cutout-")
-            .suffix(".part")
-            .tempfile_in(folder)
-            .map_err(|e| fatal_io("create a temporary file in", e))?;
+        let temp = crate::remover::temp_file_beside(&folder.join("download"))
+            .map_err(AttemptError::Fatal)?;
         let handle = temp.reopen().map_err(|e| fatal_io("write into", e))?;
         let mut file = tokio::fs::File::from_std(handle);
         let mut written = 0u64;

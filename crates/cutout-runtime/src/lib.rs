@@ -37,7 +37,7 @@ pub use error::{Error, ErrorBody, Result, ServiceError};
 pub use probe::{ImageFormat, ImageInfo};
 pub use remover::{
     BackgroundRemover, BoxFuture, Cutout, CutoutKind, ImageSource, Progress, ProgressFn,
-    RemoveOptions, write_atomically,
+    RemoveOptions, write_atomically, write_atomically_blocking,
 };
 pub use retry::{RetryPolicy, parse_retry_after};
 pub use wait::{JobProgress, Poll, WaitPolicy, wait_for};

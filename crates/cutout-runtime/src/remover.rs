@@ -325,26 +325,13 @@ impl Cutout {
     }
 }
 
-/// Writes `bytes` to `path` via a temporary file in the same folder and a rename.
+/// Writes `bytes` to `path` via a temporary file in the same folder and a rename, so a failure
+/// leaves no partial file. Without `overwrite`, an existing file is an [`Error::Io`] of kind
+/// `AlreadyExists` and stays as it is (checked again at the rename, so a file created meanwhile
+/// is not clobbered either).
 pub async fn write_atomically(path: &Path, bytes: &[u8], overwrite: bool) -> Result<(), Error> {
-    let folder = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !overwrite && path.exists() {
-        return Err(Error::invalid(
-            "destination",
-            format!(
-                "`{}` already exists; choose another path or allow overwriting",
-                path.display()
-            ),
-        ));
-    }
-    let temp = tempfile::Builder::new()
-        .prefix(".cutout-")
-        .suffix(".part")
-        .tempfile_in(&folder)
-        .map_err(|e| Error::io("create a temporary file in", &folder, e))?;
+    refuse_existing(path, overwrite)?;
+    let temp = temp_file_beside(path)?;
     let handle = temp.reopen().map_err(|e| Error::io("write", path, e))?;
     let mut file = tokio::fs::File::from_std(handle);
     file.write_all(bytes)
@@ -353,6 +340,55 @@ pub async fn write_atomically(path: &Path, bytes: &[u8], overwrite: bool) -> Res
     file.sync_all()
         .await
         .map_err(|e| Error::io("write", path, e))?;
+    persist(temp, path, overwrite)
+}
+
+/// [`write_atomically`] for synchronous code.
+pub fn write_atomically_blocking(path: &Path, bytes: &[u8], overwrite: bool) -> Result<(), Error> {
+    use std::io::Write;
+    refuse_existing(path, overwrite)?;
+    let mut temp = temp_file_beside(path)?;
+    temp.write_all(bytes)
+        .and_then(|()| temp.as_file().sync_all())
+        .map_err(|e| Error::io("write", path, e))?;
+    persist(temp, path, overwrite)
+}
+
+fn refuse_existing(path: &Path, overwrite: bool) -> Result<(), Error> {
+    if !overwrite && path.exists() {
+        return Err(Error::io(
+            "write",
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "the file already exists; choose another path or allow overwriting",
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A temporary file in `path`'s folder, to be renamed to `path`. It is created with the mode an
+/// ordinary new file gets (0666 less the umask), not the private 0600 of temporary files, so
+/// the renamed result is as readable as any file the user writes.
+pub(crate) fn temp_file_beside(path: &Path) -> Result<tempfile::NamedTempFile, Error> {
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".cutout-").suffix(".part");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder
+        .tempfile_in(&folder)
+        .map_err(|e| Error::io("create a temporary file in", &folder, e))
+}
+
+fn persist(temp: tempfile::NamedTempFile, path: &Path, overwrite: bool) -> Result<(), Error> {
     let persisted = if overwrite {
         temp.persist(path).map(|_| ())
     } else {
@@ -412,11 +448,24 @@ mod tests {
         let path = dir.path().join("out.png");
         std::fs::write(&path, b"old").unwrap();
         let err = write_atomically(&path, b"new", false).await.unwrap_err();
-        assert!(err.is_invalid_input(), "{err}");
+        assert!(
+            matches!(&err, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists),
+            "{err}"
+        );
         assert_eq!(std::fs::read(&path).unwrap(), b"old");
         write_atomically(&path, b"new", true).await.unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"new");
         // No temporary files are left behind.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(
+                mode & 0o644,
+                0o644,
+                "an ordinary file, not a private temporary one"
+            );
+        }
     }
 }

@@ -1,0 +1,154 @@
+//! Where requests go: the real APIs (keys and base URLs from the environment) or the simulators
+//! of `cutout-sandbox`, started inside this process by `--sandbox`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cutout::runtime::{self, BackgroundRemover, ClientBuilder, FromParts, WaitPolicy};
+use cutout_sandbox::{Provider, Sandbox};
+
+use crate::cli::{Global, ProviderArg, WaitArgs};
+use crate::failure::Failure;
+use crate::inputs::Input;
+
+/// How long a simulated job takes unless told otherwise (the sandbox's own default).
+pub const DEFAULT_SANDBOX_JOB: Duration = Duration::from_millis(1500);
+
+/// The clients' destination.
+pub struct Backend {
+    sandbox: Option<Sandbox>,
+}
+
+impl Backend {
+    /// Starts the simulators with `--sandbox`; otherwise nothing happens until a client is made.
+    pub async fn new(global: &Global) -> Result<Self, Failure> {
+        let sandbox = if global.sandbox {
+            Some(start_sandbox(job_duration(global, None), 0).await?)
+        } else {
+            None
+        };
+        Ok(Self { sandbox })
+    }
+
+    /// Whether the simulators are in use.
+    pub fn is_sandbox(&self) -> bool {
+        self.sandbox.is_some()
+    }
+
+    /// A client of one provider: pointed at the sandbox, or configured from the environment.
+    pub fn client<C: FromParts>(&self, provider: Provider) -> Result<C, Failure> {
+        let builder = ClientBuilder::<C>::new();
+        let builder = match &self.sandbox {
+            Some(sandbox) => builder
+                .base_url(sandbox.base_url(provider))
+                .key(sandbox.key(provider)),
+            None => builder.from_env(),
+        };
+        builder.build().map_err(|error| Failure::config(&error))
+    }
+
+    /// The provider-neutral remover of `provider`.
+    pub fn remover(&self, provider: ProviderArg) -> Result<Box<dyn BackgroundRemover>, Failure> {
+        Ok(match provider {
+            ProviderArg::Topaz => Box::new(self.client::<cutout::topaz::Client>(Provider::Topaz)?),
+            ProviderArg::Backgroundcut => {
+                Box::new(self.client::<cutout::backgroundcut::Client>(Provider::BackgroundCut)?)
+            }
+            ProviderArg::Modelslab => {
+                Box::new(self.client::<cutout::modelslab::Client>(Provider::ModelsLab)?)
+            }
+            ProviderArg::Tengr => {
+                Box::new(self.client::<cutout::artworks::Client>(Provider::Tengr)?)
+            }
+        })
+    }
+
+    /// How to wait for jobs: the defaults against the real APIs; against the simulators, polls
+    /// every 50–250 ms so that short simulated jobs finish promptly.
+    pub fn wait_policy(&self, args: &WaitArgs) -> WaitPolicy {
+        let policy = WaitPolicy::default().deadline(Duration::from_secs(args.wait_timeout));
+        if self.is_sandbox() {
+            policy
+                .min_interval(Duration::from_millis(50))
+                .max_interval(Duration::from_millis(250))
+        } else {
+            policy
+        }
+    }
+
+    /// A URL the provider can fetch `input` from, for providers that only take URLs (Tengr).
+    /// With the sandbox a local file is put on its file host (under `slot/`, so that inputs
+    /// with the same name do not replace each other); against a real API it is an error that
+    /// asks for a public URL.
+    pub async fn url_for(
+        &self,
+        input: &Input,
+        slot: usize,
+        provider: &'static str,
+    ) -> Result<String, runtime::Error> {
+        match input {
+            Input::Url(url) => Ok(url.clone()),
+            Input::Path(path) => match &self.sandbox {
+                Some(sandbox) => {
+                    let bytes = tokio::fs::read(path)
+                        .await
+                        .map_err(|e| runtime::Error::io("read", path, e))?;
+                    let name = format!("{slot}/{}", file_name(path));
+                    Ok(sandbox.host_file(&name, Bytes::from(bytes)).await)
+                }
+                None => Err(runtime::Error::Unsupported {
+                    provider,
+                    message: format!(
+                        "`{}` is a local file, but Tengr fetches images by URL: pass a public \
+                         http(s) URL to the image (or try it with --sandbox, which hosts local \
+                         files itself)",
+                        path.display()
+                    ),
+                }),
+            },
+        }
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "image".to_owned())
+}
+
+/// The simulated job duration: `--job-ms` of `cutout sandbox`, else the hidden global flag
+/// (`CUTOUT_SANDBOX_JOB_MS`), else the sandbox's default.
+pub fn job_duration(global: &Global, explicit: Option<u64>) -> Duration {
+    explicit
+        .or(global.sandbox_job_ms)
+        .map(Duration::from_millis)
+        .unwrap_or(DEFAULT_SANDBOX_JOB)
+}
+
+/// Starts the simulators on the current runtime.
+pub async fn start_sandbox(job_duration: Duration, port_base: u16) -> Result<Sandbox, Failure> {
+    let ports = cutout_sandbox::SandboxPorts::from_base(port_base).ok_or_else(|| {
+        Failure::Usage(format!(
+            "--port-base {port_base} leaves no room for five consecutive ports: pick one below \
+             65531"
+        ))
+    })?;
+    Sandbox::builder()
+        .job_duration(job_duration)
+        .ports(ports)
+        .start()
+        .await
+        .map_err(|e| Failure::Setup(format!("cannot start the sandbox: {e}")))
+}
+
+/// The environment variables of each provider, for messages.
+pub fn env_vars(provider: Provider) -> (&'static str, &'static str) {
+    let info = match provider {
+        Provider::Topaz => &cutout::topaz::PROVIDER,
+        Provider::BackgroundCut => &cutout::backgroundcut::PROVIDER,
+        Provider::ModelsLab => &cutout::modelslab::PROVIDER,
+        Provider::Tengr => &cutout::artworks::PROVIDER,
+    };
+    (info.key_env, info.base_url_env)
+}

@@ -1,0 +1,518 @@
+//! The command line: every command, flag and help text (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Shown under the top-level `--help`.
+const TOP_AFTER_HELP: &str = "\
+Keys and base URLs come from the same environment variables as the libraries:
+  topaz          TOPAZ_API_KEY          TOPAZ_BASE_URL
+  backgroundcut  BACKGROUNDCUT_API_KEY  BACKGROUNDCUT_BASE_URL
+  modelslab      MODELSLAB_API_KEY      MODELSLAB_BASE_URL
+  tengr          TENGR_API_KEY          TENGR_BASE_URL
+With --sandbox none of them is needed: the simulators run inside this process.
+
+Exit codes:
+  0  every input succeeded
+  1  some inputs failed (the summary on stderr says which and why)
+  2  usage error (unknown flag, missing argument, conflicting options)
+  3  configuration or setup error (missing API key, bad base URL, the sandbox or the
+     output folder could not be set up); nothing was sent
+  130  interrupted (Ctrl-C); unfinished outputs are not written
+
+Examples:
+  cutout --sandbox remove-bg crates/cutout-cli/samples/subject.jpg -o out/
+  cutout remove-bg photos/*.jpg --provider modelslab --mask -o masks/
+  cutout matte photo.jpg --trimap-from-mask photo.mask.png --band 12
+  cutout segment https://example.com/street.jpg --prompt \"the red car\"
+  cutout jobs list";
+
+/// Background removal, matting and segmentation from the shell.
+///
+/// `cutout` sends images to one of four services (Topaz Labs, BackgroundCut, ModelsLab,
+/// Tengr.ai) and writes the results next to you: cut-outs (the subject on a transparent
+/// background) or masks (white where the subject is). Every command also runs against
+/// local simulators of those services with --sandbox, without keys or network.
+#[derive(Debug, Parser)]
+#[command(name = "cutout", version, max_term_width = 100, after_help = TOP_AFTER_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags that every command accepts, before or after its name.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Start the provider simulators inside this process and send everything there (no keys,
+    /// no network). Local files work for every provider, URL-only ones included.
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub sandbox: bool,
+
+    /// Print one JSON object per input (or job) on stdout instead of the human summary.
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub json: bool,
+
+    /// No progress on stderr; failures and the summary still print.
+    #[arg(short, long, global = true, help_heading = "Global options")]
+    pub quiet: bool,
+
+    /// How long a simulated job takes, in milliseconds (tests use a short one).
+    #[arg(
+        long,
+        global = true,
+        hide = true,
+        env = "CUTOUT_SANDBOX_JOB_MS",
+        value_name = "MS"
+    )]
+    pub sandbox_job_ms: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Cut the subject out of images (or make their masks) with any provider.
+    #[command(name = "remove-bg", after_help = REMOVE_BG_AFTER_HELP)]
+    RemoveBg(RemoveBgArgs),
+
+    /// Trimap-guided matting of one image with BackgroundCut.
+    #[command(after_help = MATTE_AFTER_HELP)]
+    Matte(MatteArgs),
+
+    /// Segment an image by a text prompt or by points with Tengr.ai; writes the mask.
+    #[command(after_help = SEGMENT_AFTER_HELP)]
+    Segment(SegmentArgs),
+
+    /// Make a trimap from a mask, locally (nothing is sent anywhere).
+    #[command(after_help = TRIMAP_AFTER_HELP)]
+    Trimap(TrimapArgs),
+
+    /// List, inspect, cancel and download Topaz jobs.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+
+    /// What Topaz would charge for matting images, before sending them.
+    #[command(after_help = ESTIMATE_AFTER_HELP)]
+    Estimate(EstimateArgs),
+
+    /// Serve the provider simulators in the foreground and print their base URLs and keys.
+    #[command(after_help = SANDBOX_AFTER_HELP)]
+    Sandbox(SandboxArgs),
+}
+
+const REMOVE_BG_AFTER_HELP: &str = "\
+Each input is a local file or an http(s) URL. Results are named <stem>.cutout.<ext>
+(--mask: <stem>.mask.<ext>), with the extension of the format the provider returned, in
+the current directory or in the folder given with -o.
+
+Masks: topaz and modelslab make them; for backgroundcut use `cutout matte --mask`, for
+tengr `cutout segment`.
+Tengr fetches images by URL: pass a public URL (with --sandbox a local file works too).
+
+Examples:
+  cutout remove-bg photo.jpg
+  cutout remove-bg a.jpg b.png c.jpg --provider backgroundcut -o cutouts/
+  cutout remove-bg photo.jpg --provider modelslab --mask -o photo-mask.png";
+
+/// `cutout remove-bg`.
+#[derive(Debug, Args)]
+pub struct RemoveBgArgs {
+    /// Images: local files (JPEG, PNG, WebP, TIFF…) or http(s) URLs.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+
+    /// The service that does the work.
+    #[arg(
+        short,
+        long,
+        value_enum,
+        default_value_t = ProviderArg::Topaz,
+        env = "CUTOUT_PROVIDER"
+    )]
+    pub provider: ProviderArg,
+
+    /// Write the subject's mask (white = subject) instead of the cut-out.
+    #[arg(long)]
+    pub mask: bool,
+
+    /// How many inputs run at once [default: 5 for modelslab (its queue cap), 4 otherwise].
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: Option<u16>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+/// Where results go.
+#[derive(Debug, Args, Clone)]
+pub struct OutputArgs {
+    /// Output folder (an existing one, or a path ending in `/`, created if missing), or, with a
+    /// single input, the output file. Default: the current directory.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+
+    /// Replace output files that already exist (by default they are never overwritten).
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+/// How long to wait for jobs.
+#[derive(Debug, Args, Clone)]
+pub struct WaitArgs {
+    /// Give up waiting for a job after this many seconds (the job may still finish).
+    #[arg(long, value_name = "SECS", default_value_t = 1800)]
+    pub wait_timeout: u64,
+}
+
+/// A provider of `remove-bg`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProviderArg {
+    /// Topaz Labs Image API (RemoveBG model).
+    Topaz,
+    /// BackgroundCut API v3.
+    Backgroundcut,
+    /// ModelsLab API v6.
+    Modelslab,
+    /// Tengr.ai artworks API v2 (URL inputs).
+    Tengr,
+}
+
+const MATTE_AFTER_HELP: &str = "\
+Matting refines the edge of a subject you have roughly marked already. It needs the photo as
+an RGB JPEG and a trimap: a grayscale JPEG of exactly the photo's size, white (255) where the
+subject surely is, black (0) where it surely is not, and gray (128) over the uncertain band
+along the edge. Pass a trimap you made, or a mask to make one from (--trimap-from-mask).
+
+The result is <stem>.cutout.png (--mask: the matte as <stem>.mask.jpg).
+
+Examples:
+  cutout matte photo.jpg --trimap photo.trimap.jpg
+  cutout matte photo.jpg --trimap-from-mask photo.mask.png --band 12 --mask";
+
+/// `cutout matte`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("guide").required(true).args(["trimap", "trimap_from_mask"]))]
+pub struct MatteArgs {
+    /// The photo: an RGB JPEG.
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+
+    /// The trimap: a grayscale JPEG of the photo's size (255 subject, 0 background, 128 unknown).
+    #[arg(long, value_name = "TRIMAP")]
+    pub trimap: Option<String>,
+
+    /// Make the trimap from this mask (PNG, JPEG or WebP of the photo's size; white or opaque =
+    /// subject) instead of passing one.
+    #[arg(long, value_name = "MASK")]
+    pub trimap_from_mask: Option<PathBuf>,
+
+    /// With --trimap-from-mask: how many pixels on each side of the mask's edge are uncertain.
+    #[arg(
+        long,
+        value_name = "PX",
+        default_value_t = 10,
+        requires = "trimap_from_mask"
+    )]
+    pub band: u32,
+
+    /// Write the matte (a grayscale JPEG, white = subject) instead of the cut-out.
+    #[arg(long)]
+    pub mask: bool,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+const SEGMENT_AFTER_HELP: &str = "\
+Points are fractions of the image's width and height, from 0 to 1 (0.5,0.5 is the centre),
+marking the subject (fg, the default) or what to leave out (bg). At least one fg point.
+
+Tengr fetches the image itself, so IMAGE is a public http(s) URL; with --sandbox a local file
+works too. The mask is written as <stem>.mask.png (more masks: <stem>.mask-2.png, …).
+
+Examples:
+  cutout segment https://example.com/street.jpg --prompt \"the red car\"
+  cutout segment https://example.com/dog.jpg --point 0.5,0.6 --point 0.1,0.1:bg
+  cutout --sandbox segment crates/cutout-cli/samples/subject.jpg --point 0.5,0.5";
+
+/// `cutout segment`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("how").required(true).args(["prompt", "points"]))]
+pub struct SegmentArgs {
+    /// The image: a public http(s) URL (a local file with --sandbox).
+    #[arg(value_name = "IMAGE_URL")]
+    pub image: String,
+
+    /// What to segment, in words ("the dog", "red car").
+    #[arg(long, value_name = "TEXT")]
+    pub prompt: Option<String>,
+
+    /// A point on the subject (X,Y or X,Y:fg) or on what to leave out (X,Y:bg); X and Y are
+    /// fractions 0..1 of the width and height. Repeat for more points.
+    #[arg(long = "point", value_name = "X,Y[:fg|bg]", value_parser = parse_point)]
+    pub points: Vec<Point>,
+
+    /// The mask's image format.
+    #[arg(long, value_enum, default_value_t = MaskFormat::Png)]
+    pub format: MaskFormat,
+
+    /// Grow (positive) or shrink (negative) the mask by this many pixels.
+    #[arg(
+        long,
+        value_name = "PX",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub expand: i64,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub wait: WaitArgs,
+}
+
+/// The format of a segmentation mask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MaskFormat {
+    /// PNG.
+    Png,
+    /// WebP (lossless).
+    Webp,
+}
+
+/// A segmentation point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    /// Fraction of the width.
+    pub x: f64,
+    /// Fraction of the height.
+    pub y: f64,
+    /// On the subject (true) or on what to leave out.
+    pub foreground: bool,
+}
+
+/// `X,Y`, `X,Y:fg` or `X,Y:bg`, with X and Y in 0..=1.
+pub fn parse_point(text: &str) -> Result<Point, String> {
+    let (coordinates, label) = match text.rsplit_once(':') {
+        Some((coordinates, label)) => (coordinates, Some(label)),
+        None => (text, None),
+    };
+    let foreground = match label.map(|l| l.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("fg") | Some("+") => true,
+        Some("bg") | Some("-") => false,
+        Some(other) => {
+            return Err(format!(
+                "`{other}` is not a label: end the point with :fg (subject) or :bg (leave out)"
+            ));
+        }
+    };
+    let Some((x, y)) = coordinates.split_once(',') else {
+        return Err(format!(
+            "`{text}` is not a point: write X,Y with fractions of the width and height, e.g. \
+             0.5,0.4 or 0.1,0.1:bg"
+        ));
+    };
+    let number = |value: &str, axis: &str| -> Result<f64, String> {
+        let parsed: f64 = value
+            .trim()
+            .parse()
+            .map_err(|_| format!("{axis} `{}` is not a number", value.trim()))?;
+        if !(0.0..=1.0).contains(&parsed) {
+            return Err(format!(
+                "{axis} {parsed} is outside 0..1: points are fractions of the image's width and \
+                 height (0.5,0.5 is the centre), not pixels"
+            ));
+        }
+        Ok(parsed)
+    };
+    Ok(Point {
+        x: number(x, "x")?,
+        y: number(y, "y")?,
+        foreground,
+    })
+}
+
+const TRIMAP_AFTER_HELP: &str = "\
+The mask may be any PNG, JPEG or WebP: with an alpha channel (a cut-out) the alpha is the
+mask, otherwise its gray levels are; values of 128 and above count as the subject. Every
+pixel within --band pixels of the subject's edge, on either side, becomes gray (128). The
+trimap is written as a grayscale JPEG, the format `cutout matte` needs.
+
+Example:
+  cutout trimap photo.mask.png -o photo.trimap.jpg --band 8";
+
+/// `cutout trimap`.
+#[derive(Debug, Args)]
+pub struct TrimapArgs {
+    /// The mask (white or opaque = subject).
+    #[arg(value_name = "MASK")]
+    pub mask: PathBuf,
+
+    /// Where to write the trimap (a .jpg file or a folder). Default: <stem>.trimap.jpg in the
+    /// current directory.
+    #[arg(short, long, value_name = "TRIMAP")]
+    pub output: Option<PathBuf>,
+
+    /// How many pixels on each side of the edge are marked uncertain.
+    #[arg(long, value_name = "PX", default_value_t = 10)]
+    pub band: u32,
+
+    /// Replace the trimap file if it exists.
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+/// `cutout jobs …`: the Topaz job lifecycle.
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// List the account's jobs (newest first).
+    List,
+    /// Show the status of jobs.
+    Status {
+        /// Job ids (`process_id`).
+        #[arg(required = true, value_name = "JOB_ID")]
+        ids: Vec<String>,
+    },
+    /// Cancel jobs that are still pending or processing.
+    Cancel {
+        /// Job ids (`process_id`).
+        #[arg(required = true, value_name = "JOB_ID")]
+        ids: Vec<String>,
+    },
+    /// Download the results of jobs, waiting for those still running. Named <job id>.<ext>.
+    Download {
+        /// Job ids (`process_id`).
+        #[arg(required = true, value_name = "JOB_ID")]
+        ids: Vec<String>,
+
+        #[command(flatten)]
+        output: OutputArgs,
+
+        #[command(flatten)]
+        wait: WaitArgs,
+    },
+    /// Start matting jobs without waiting for them; prints their ids.
+    Submit {
+        /// Images: local files or http(s) URLs.
+        #[arg(required = true, value_name = "INPUT")]
+        inputs: Vec<String>,
+
+        /// Make masks (mode alpha) instead of cut-outs (mode segmentation).
+        #[arg(long)]
+        mask: bool,
+
+        /// The matting model.
+        #[arg(long, value_enum, default_value_t = ModelArg::RemoveBg)]
+        model: ModelArg,
+    },
+}
+
+/// A Topaz matting model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelArg {
+    /// "Background Removal": clean subjects with fine edges.
+    RemoveBg,
+    /// "Object": the main object of the image.
+    Object,
+}
+
+const ESTIMATE_AFTER_HELP: &str = "\
+Image sizes are read from the files' headers; nothing is uploaded.
+
+Examples:
+  cutout estimate photos/*.jpg
+  cutout estimate --size 6000x4000 --model object";
+
+/// `cutout estimate`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("what").required(true).multiple(true).args(["images", "size"]))]
+pub struct EstimateArgs {
+    /// Local images to estimate.
+    #[arg(value_name = "IMAGE")]
+    pub images: Vec<PathBuf>,
+
+    /// An image size instead of files: WIDTHxHEIGHT in pixels (repeatable).
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    pub size: Vec<(u32, u32)>,
+
+    /// The matting model.
+    #[arg(long, value_enum, default_value_t = ModelArg::RemoveBg)]
+    pub model: ModelArg,
+}
+
+/// `WIDTHxHEIGHT`.
+pub fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let lower = text.to_ascii_lowercase();
+    let parsed = lower
+        .split_once(['x', '×'])
+        .and_then(|(w, h)| Some((w.trim().parse().ok()?, h.trim().parse().ok()?)));
+    match parsed {
+        Some((w, h)) if w > 0 && h > 0 => Ok((w, h)),
+        _ => Err(format!(
+            "`{text}` is not a size: write WIDTHxHEIGHT in pixels, e.g. 6000x4000"
+        )),
+    }
+}
+
+const SANDBOX_AFTER_HELP: &str = "\
+Point any client (this command, the libraries, curl) at the printed base URLs with the
+printed keys, e.g. in another shell:
+  export TOPAZ_BASE_URL=http://127.0.0.1:PORT/image/v1 TOPAZ_API_KEY=sandbox-topaz-key
+  cutout jobs list
+The simulators keep their state (jobs, files) until you stop them with Ctrl-C.";
+
+/// `cutout sandbox`.
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// First of five consecutive ports (Topaz, BackgroundCut, ModelsLab, Tengr, file host);
+    /// 0 picks free ports.
+    #[arg(long, value_name = "PORT", default_value_t = 0)]
+    pub port_base: u16,
+
+    /// How long a simulated job takes, in milliseconds [default: 1500].
+    #[arg(long, value_name = "MS")]
+    pub job_ms: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn points_parse_and_explain_mistakes() {
+        assert_eq!(
+            parse_point("0.5,0.25").unwrap(),
+            Point {
+                x: 0.5,
+                y: 0.25,
+                foreground: true
+            }
+        );
+        assert!(!parse_point("0.1, 0.1:bg").unwrap().foreground);
+        assert!(parse_point("0.1,0.1:fg").unwrap().foreground);
+        assert!(parse_point("120,80").unwrap_err().contains("not pixels"));
+        assert!(parse_point("0.5").unwrap_err().contains("X,Y"));
+        assert!(parse_point("0.5,0.5:maybe").unwrap_err().contains(":bg"));
+        assert!(parse_point("a,0.5").unwrap_err().contains("not a number"));
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("6000x4000").unwrap(), (6000, 4000));
+        assert_eq!(parse_size("320×240").unwrap(), (320, 240));
+        assert!(parse_size("0x5").is_err());
+        assert!(parse_size("big").is_err());
+    }
+}

@@ -1,0 +1,342 @@
+//! `cutout jobs …`: the Topaz job lifecycle (list, status, cancel, download, submit).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use cutout::runtime::{Cutout, CutoutKind, Progress, WaitPolicy};
+use cutout::topaz::types::StatusResponse;
+use cutout::topaz::{Client, Mode, Model};
+use cutout_sandbox::Provider;
+use futures_util::StreamExt;
+use serde::Serialize;
+
+use crate::backend::Backend;
+use crate::cli::{Global, JobsCommand, ModelArg, OutputArgs, WaitArgs};
+use crate::failure::Failure;
+use crate::inputs::Input;
+use crate::output::{self, OutSpec};
+use crate::report::{Record, Task, Ui, print_json};
+
+const PROVIDER: &str = "topaz";
+
+/// The largest result downloaded (512 MiB).
+const RESULT_LIMIT: u64 = 512 << 20;
+
+/// How many downloads or submissions run at once.
+const CONCURRENCY: usize = 4;
+
+/// Runs the command.
+pub async fn run(global: &Global, command: JobsCommand) -> Result<(), Failure> {
+    if let JobsCommand::Download { ids, output, .. } = &command {
+        // Usage errors before anything else.
+        OutSpec::new(output.output.as_deref(), ids.len())?;
+    }
+    let backend = Backend::new(global).await?;
+    let client: Client = backend.client(Provider::Topaz)?;
+    match command {
+        JobsCommand::List => list(global, &client).await,
+        JobsCommand::Status { ids } => status(global, &client, &ids).await,
+        JobsCommand::Cancel { ids } => cancel(global, &client, &ids).await,
+        JobsCommand::Download { ids, output, wait } => {
+            download(global, &backend, &client, &ids, &output, &wait).await
+        }
+        JobsCommand::Submit {
+            inputs,
+            mask,
+            model,
+        } => submit(global, &client, &inputs, mask, model).await,
+    }
+}
+
+async fn list(global: &Global, client: &Client) -> Result<(), Failure> {
+    let mut jobs = client
+        .list_jobs()
+        .await
+        .map_err(|e| Failure::Failed(e.to_string()))?;
+    jobs.sort_by_key(|job| std::cmp::Reverse(job.creation_time));
+    if global.json {
+        for job in &jobs {
+            print_json(job);
+        }
+        return Ok(());
+    }
+    if jobs.is_empty() {
+        eprintln!("no jobs");
+        return Ok(());
+    }
+    println!(
+        "{:<36}  {:<10}  {:>4}  {:>9}  {:>8}  FILE",
+        "JOB ID", "STATUS", "DONE", "SIZE", "CREATED"
+    );
+    for job in &jobs {
+        println!(
+            "{:<36}  {:<10}  {:>3}%  {:>9}  {:>8}  {}",
+            job.process_id,
+            job.status.to_string(),
+            job.progress,
+            format!("{}×{}", job.output_width, job.output_height),
+            ago(job.creation_time),
+            job.filename
+        );
+    }
+    Ok(())
+}
+
+/// `12s ago`, `5m ago`, `3h ago`, `2d ago`.
+fn ago(unix_seconds: i64) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let seconds = (now - unix_seconds).max(0);
+    match seconds {
+        s if s < 60 => format!("{s}s ago"),
+        s if s < 3600 => format!("{}m ago", s / 60),
+        s if s < 86_400 => format!("{}h ago", s / 3600),
+        s => format!("{}d ago", s / 86_400),
+    }
+}
+
+/// A failed lookup, as `--json` prints it.
+#[derive(Serialize)]
+struct JobError<'a> {
+    process_id: &'a str,
+    status: &'static str,
+    error: String,
+}
+
+/// Prints the failures of a per-id command and turns them into the exit status.
+fn summarize(total: usize, failed: Vec<(String, String)>) -> Result<(), Failure> {
+    if failed.is_empty() {
+        return Ok(());
+    }
+    if total == 1 {
+        eprintln!("error: {}: {}", failed[0].0, failed[0].1);
+    } else {
+        eprintln!("{} of {total} jobs failed:", failed.len());
+        for (id, error) in &failed {
+            eprintln!("  {id}: {error}");
+        }
+    }
+    Err(Failure::InputsFailed)
+}
+
+async fn status(global: &Global, client: &Client, ids: &[String]) -> Result<(), Failure> {
+    let mut failed = Vec::new();
+    for id in ids {
+        match client.job(id.as_str()).status().await {
+            Ok(status) if global.json => print_json(&status),
+            Ok(status) => println!("{}", describe(&status)),
+            Err(error) => {
+                if global.json {
+                    print_json(&JobError {
+                        process_id: id,
+                        status: "error",
+                        error: error.to_string(),
+                    });
+                }
+                failed.push((id.clone(), error.to_string()));
+            }
+        }
+    }
+    summarize(ids.len(), failed)
+}
+
+/// One line about a job.
+fn describe(status: &StatusResponse) -> String {
+    let mut line = format!(
+        "{}  {} {}%  {}  {}×{} → {}×{} {}",
+        status.process_id,
+        status.status,
+        status.progress,
+        status.filename,
+        status.input_width,
+        status.input_height,
+        status.output_width,
+        status.output_height,
+        status.output_format,
+    );
+    let left = status.eta
+        - SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+    let running = matches!(
+        status.status,
+        cutout::topaz::types::JobStatus::Pending | cutout::topaz::types::JobStatus::Processing
+    );
+    if running && left > 0 {
+        line.push_str(&format!("  about {left} s left"));
+    }
+    line.push_str(&format!(
+        "  {} credit{}",
+        status.credits,
+        if status.credits == 1 { "" } else { "s" }
+    ));
+    line
+}
+
+#[derive(Serialize)]
+struct Cancelled<'a> {
+    process_id: &'a str,
+    status: &'static str,
+    error: Option<String>,
+}
+
+async fn cancel(global: &Global, client: &Client, ids: &[String]) -> Result<(), Failure> {
+    let mut failed = Vec::new();
+    for id in ids {
+        let outcome = client.job(id.as_str()).cancel().await;
+        if global.json {
+            print_json(&Cancelled {
+                process_id: id,
+                status: if outcome.is_ok() { "ok" } else { "error" },
+                error: outcome.as_ref().err().map(|e| e.to_string()),
+            });
+        }
+        match outcome {
+            Ok(()) if !global.json => println!("cancelled {id}"),
+            Ok(()) => {}
+            Err(error) => failed.push((id.clone(), error.to_string())),
+        }
+    }
+    summarize(ids.len(), failed)
+}
+
+async fn download(
+    global: &Global,
+    backend: &Backend,
+    client: &Client,
+    ids: &[String],
+    output: &OutputArgs,
+    wait: &WaitArgs,
+) -> Result<(), Failure> {
+    let spec = OutSpec::new(output.output.as_deref(), ids.len())?;
+    spec.prepare()?;
+    let policy = backend.wait_policy(wait);
+    let ui = Ui::new(global, ids.len());
+    futures_util::stream::iter(ids)
+        .map(|id| {
+            let task = ui.task(id);
+            let (spec, policy) = (&spec, &policy);
+            async move {
+                let record = match download_one(client, id, spec, output.force, policy, &task).await
+                {
+                    Ok(record) => record,
+                    Err(error) => Record::failed(id.clone(), PROVIDER, &task, error),
+                };
+                (task, record)
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .for_each(|(task, record)| {
+            ui.done(&task, record);
+            std::future::ready(())
+        })
+        .await;
+    ui.finish()
+}
+
+async fn download_one(
+    client: &Client,
+    id: &str,
+    spec: &OutSpec,
+    force: bool,
+    policy: &WaitPolicy,
+    task: &Arc<Task>,
+) -> Result<Record, String> {
+    let name = |extension: &str| match spec {
+        OutSpec::File(file) => file.clone(),
+        OutSpec::Dir(dir) => dir.join(format!("{id}.{extension}")),
+        OutSpec::Cwd => format!("{id}.{extension}").into(),
+    };
+    output::precheck(&name("png"), force)?;
+    let job = client.job(id);
+    job.wait(policy, |progress| {
+        task.on(&Progress::Waiting(progress.clone()))
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    task.on(&Progress::Downloading);
+    let bytes = job
+        .download_bytes(RESULT_LIMIT)
+        .await
+        .map_err(|e| e.to_string())?;
+    let result = Cutout::new(bytes, CutoutKind::Rgba, PROVIDER, Some(id.to_owned()))
+        .map_err(|e| e.to_string())?;
+    let path = name(result.format.extension());
+    output::write(&path, &result.bytes, force).await?;
+    let mut record = Record::ok(id.to_owned(), PROVIDER, task);
+    record.output = Some(path.display().to_string());
+    record.bytes = Some(result.bytes.len() as u64);
+    record.width = Some(result.width);
+    record.height = Some(result.height);
+    record.job_id = Some(id.to_owned());
+    Ok(record)
+}
+
+async fn submit(
+    global: &Global,
+    client: &Client,
+    inputs: &[String],
+    mask: bool,
+    model: ModelArg,
+) -> Result<(), Failure> {
+    let inputs: Vec<Input> = inputs.iter().map(|text| Input::parse(text)).collect();
+    let ui = Ui::new(global, inputs.len());
+    let model = match model {
+        ModelArg::RemoveBg => Model::RemoveBg,
+        ModelArg::Object => Model::Object,
+    };
+    let mode = if mask {
+        Mode::Alpha
+    } else {
+        Mode::Segmentation
+    };
+    futures_util::stream::iter(&inputs)
+        .map(|input| {
+            let task = ui.task(&input.display());
+            async move {
+                let outcome = async {
+                    input.check_local("input").map_err(|e| e.to_string())?;
+                    let progress = Arc::clone(&task);
+                    let job = client
+                        .matting(input.source())
+                        .model(model)
+                        .mode(mode)
+                        .on_upload_progress(move |sent, total| {
+                            progress.on(&Progress::Uploading { sent, total })
+                        })
+                        .submit()
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let mut record = Record::ok(input.display(), PROVIDER, &task);
+                    record.job_id = Some(job.process_id().to_owned());
+                    if let Some(eta) = job.eta()
+                        && let Ok(left) = eta.duration_since(SystemTime::now())
+                    {
+                        let left = left.max(Duration::from_secs(1));
+                        task.stage(&format!("about {} s to go", left.as_secs()));
+                    }
+                    Ok::<_, String>(record)
+                }
+                .await;
+                let record = outcome.unwrap_or_else(|error| {
+                    Record::failed(input.display(), PROVIDER, &task, error)
+                });
+                (task, record)
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .for_each(|(task, record)| {
+            if !global.json
+                && let Some(id) = &record.job_id
+            {
+                println!("{id}");
+            }
+            ui.done(&task, record);
+            std::future::ready(())
+        })
+        .await;
+    ui.finish()
+}

@@ -1,0 +1,185 @@
+//! `cutout remove-bg`: many inputs, one provider, through the provider-neutral
+//! [`BackgroundRemover`] trait.
+
+use std::sync::Arc;
+
+use cutout::runtime::{BackgroundRemover, CutoutKind, ImageSource, RemoveOptions, WaitPolicy};
+use futures_util::StreamExt;
+
+use crate::backend::Backend;
+use crate::cli::{Global, ProviderArg, RemoveBgArgs};
+use crate::failure::Failure;
+use crate::inputs::Input;
+use crate::output::{self, OutSpec};
+use crate::report::{Record, Task, Ui};
+
+/// How many inputs run at once unless `--concurrency` says otherwise: ModelsLab's smallest
+/// queue cap, 4 elsewhere.
+pub fn default_concurrency(provider: ProviderArg) -> usize {
+    match provider {
+        ProviderArg::Modelslab => 5,
+        _ => 4,
+    }
+}
+
+/// The provider's short name.
+pub fn provider_name(provider: ProviderArg) -> &'static str {
+    match provider {
+        ProviderArg::Topaz => "topaz",
+        ProviderArg::Backgroundcut => "backgroundcut",
+        ProviderArg::Modelslab => "modelslab",
+        ProviderArg::Tengr => "tengr",
+    }
+}
+
+/// Every provider answers background removal with a PNG; the real format decides the name.
+const EXPECTED_EXTENSION: &str = "png";
+
+struct Context<'a> {
+    backend: &'a Backend,
+    remover: &'a dyn BackgroundRemover,
+    provider: ProviderArg,
+    spec: &'a OutSpec,
+    suffix: &'static str,
+    kind: CutoutKind,
+    wait: WaitPolicy,
+    force: bool,
+    ui: &'a Ui,
+}
+
+/// Runs the command.
+pub async fn run(global: &Global, args: RemoveBgArgs) -> Result<(), Failure> {
+    let inputs: Vec<Input> = args.inputs.iter().map(|text| Input::parse(text)).collect();
+    let spec = OutSpec::new(args.output.output.as_deref(), inputs.len())?;
+    let suffix = if args.mask { "mask" } else { "cutout" };
+    output::check_collisions(
+        &spec,
+        inputs.iter().map(|input| (input.display(), input.stem())),
+        suffix,
+    )?;
+    if args.mask {
+        match args.provider {
+            ProviderArg::Backgroundcut => {
+                return Err(Failure::Usage(
+                    "backgroundcut cannot make a mask from an image alone: use `cutout matte IMAGE \
+                     --trimap-from-mask MASK --mask` (matting with a trimap), or --provider topaz \
+                     or modelslab"
+                        .to_owned(),
+                ));
+            }
+            ProviderArg::Tengr => {
+                return Err(Failure::Usage(
+                    "tengr's background removal makes cut-outs only: use `cutout segment IMAGE \
+                     --prompt TEXT` (or --point X,Y) for a mask, or --provider topaz or modelslab"
+                        .to_owned(),
+                ));
+            }
+            ProviderArg::Topaz | ProviderArg::Modelslab => {}
+        }
+    }
+    let backend = Backend::new(global).await?;
+    let remover = backend.remover(args.provider)?;
+    spec.prepare()?;
+    let concurrency = args
+        .concurrency
+        .map(usize::from)
+        .unwrap_or_else(|| default_concurrency(args.provider));
+    let ui = Ui::new(global, inputs.len());
+    let context = Context {
+        backend: &backend,
+        remover: remover.as_ref(),
+        provider: args.provider,
+        spec: &spec,
+        suffix,
+        kind: if args.mask {
+            CutoutKind::Mask
+        } else {
+            CutoutKind::Rgba
+        },
+        wait: backend.wait_policy(&args.wait),
+        force: args.output.force,
+        ui: &ui,
+    };
+    futures_util::stream::iter(inputs.iter().enumerate())
+        .map(|(index, input)| one(&context, index, input))
+        .buffer_unordered(concurrency)
+        .for_each(|(task, record)| {
+            ui.done(&task, record);
+            std::future::ready(())
+        })
+        .await;
+    ui.finish()
+}
+
+async fn one(context: &Context<'_>, index: usize, input: &Input) -> (Arc<Task>, Record) {
+    let task = context.ui.task(&input.display());
+    let provider = provider_name(context.provider);
+    let record = match process(context, index, input, &task).await {
+        Ok(record) => record,
+        Err(error) => Record::failed(input.display(), provider, &task, error),
+    };
+    (task, record)
+}
+
+async fn process(
+    context: &Context<'_>,
+    index: usize,
+    input: &Input,
+    task: &Arc<Task>,
+) -> Result<Record, String> {
+    input.check_local("input").map_err(|e| e.to_string())?;
+    let stem = input.stem();
+    let expected = context.spec.path(&stem, context.suffix, EXPECTED_EXTENSION);
+    output::precheck(&expected, context.force)?;
+    let source = match context.provider {
+        // Tengr only fetches URLs: the sandbox hosts a local file, the real API cannot.
+        ProviderArg::Tengr => ImageSource::url(
+            context
+                .backend
+                .url_for(input, index, provider_name(context.provider))
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+        _ => input.source(),
+    };
+    let progress = Arc::clone(task);
+    let options = RemoveOptions::default()
+        .kind(context.kind)
+        .wait(context.wait.clone())
+        .on_progress(move |event| progress.on(event));
+    let cutout = context
+        .remover
+        .remove_background(source, options)
+        .await
+        .map_err(|e| e.to_string())?;
+    let path = context
+        .spec
+        .path(&stem, context.suffix, cutout.format.extension());
+    if context.spec.is_file() {
+        warn_extension(context.ui, &path, cutout.format.extension());
+    }
+    output::write(&path, &cutout.bytes, context.force).await?;
+    let mut record = Record::ok(input.display(), provider_name(context.provider), task);
+    record.output = Some(path.display().to_string());
+    record.bytes = Some(cutout.bytes.len() as u64);
+    record.width = Some(cutout.width);
+    record.height = Some(cutout.height);
+    record.job_id = cutout.job_id.clone();
+    Ok(record)
+}
+
+/// Says so when the file named with `-o` gets another format than its extension suggests.
+pub fn warn_extension(ui: &Ui, path: &std::path::Path, actual: &str) {
+    let given = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let same = given == actual || (actual == "jpg" && given == "jpeg");
+    if !same {
+        ui.note(&format!(
+            "note: `{}` holds a {} image (its name says otherwise)",
+            path.display(),
+            actual.to_ascii_uppercase()
+        ));
+    }
+}

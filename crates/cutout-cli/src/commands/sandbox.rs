@@ -1,0 +1,75 @@
+//! `cutout sandbox`: the simulators in the foreground, until Ctrl-C.
+
+use cutout_sandbox::{Provider, Sandbox};
+use serde_json::{Map, Value, json};
+
+use crate::backend::{env_vars, job_duration, start_sandbox};
+use crate::cli::{Global, SandboxArgs};
+use crate::failure::Failure;
+
+/// Runs the command.
+pub async fn run(global: &Global, args: SandboxArgs) -> Result<(), Failure> {
+    let sandbox = start_sandbox(job_duration(global, args.job_ms), args.port_base).await?;
+    if global.json {
+        crate::report::print_json(&endpoints(&sandbox));
+    } else {
+        println!("{}", describe(&sandbox));
+    }
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| Failure::Setup(format!("cannot wait for Ctrl-C: {e}")))?;
+    drop(sandbox);
+    if !global.quiet {
+        eprintln!("sandbox stopped");
+    }
+    Ok(())
+}
+
+/// `{"topaz": {"base_url", "key", "key_env", "base_url_env"}, …, "files_url"}`.
+fn endpoints(sandbox: &Sandbox) -> Value {
+    let mut object = Map::new();
+    for provider in Provider::ALL {
+        let (key_env, base_url_env) = env_vars(provider);
+        object.insert(
+            provider.name().to_owned(),
+            json!({
+                "base_url": sandbox.base_url(provider),
+                "key": sandbox.key(provider),
+                "key_env": key_env,
+                "base_url_env": base_url_env,
+            }),
+        );
+    }
+    object.insert("files_url".to_owned(), json!(sandbox.files_url()));
+    Value::Object(object)
+}
+
+fn describe(sandbox: &Sandbox) -> String {
+    let mut text = String::from(
+        "The cutout sandbox is running on 127.0.0.1 (Ctrl-C stops it; state is kept until then).\n\n",
+    );
+    text.push_str(&format!(
+        "  {:<14} {:<40} {}\n",
+        "provider", "base URL", "key"
+    ));
+    for provider in Provider::ALL {
+        text.push_str(&format!(
+            "  {:<14} {:<40} {}\n",
+            provider.name(),
+            sandbox.base_url(provider),
+            sandbox.key(provider)
+        ));
+    }
+    text.push_str(&format!("  {:<14} {}\n", "file host", sandbox.files_url()));
+    text.push_str("\nUse it from another shell:\n");
+    for provider in Provider::ALL {
+        let (key_env, base_url_env) = env_vars(provider);
+        text.push_str(&format!(
+            "  export {base_url_env}={} {key_env}={}\n",
+            sandbox.base_url(provider),
+            sandbox.key(provider)
+        ));
+    }
+    text.push_str("  cutout remove-bg photo.jpg && cutout jobs list");
+    text
+}

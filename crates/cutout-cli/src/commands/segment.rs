@@ -1,0 +1,123 @@
+//! `cutout segment`: Tengr.ai segmentation by a text prompt or by points; writes the mask(s).
+
+use std::sync::Arc;
+
+use cutout::artworks::types::OutputFormat;
+use cutout::artworks::{ArtworkJob, Segmentation, SegmentationMode};
+use cutout::runtime::{Cutout, CutoutKind, Progress};
+use cutout_sandbox::Provider;
+
+use crate::backend::Backend;
+use crate::cli::{Global, MaskFormat, SegmentArgs};
+use crate::failure::Failure;
+use crate::inputs::Input;
+use crate::output::{self, OutSpec};
+use crate::report::{Record, Task, Ui};
+
+const PROVIDER: &str = "tengr";
+
+/// Runs the command.
+pub async fn run(global: &Global, args: SegmentArgs) -> Result<(), Failure> {
+    let image = Input::parse(&args.image);
+    let spec = OutSpec::new(args.output.output.as_deref(), 1)?;
+    let backend = Backend::new(global).await?;
+    let client: cutout::artworks::Client = backend.client(Provider::Tengr)?;
+    spec.prepare()?;
+    let ui = Ui::new(global, 1);
+    let task = ui.task(&image.display());
+    let record = match segment(&backend, &client, &args, &image, &spec, &task, &ui).await {
+        Ok(record) => record,
+        Err(error) => Record::failed(image.display(), PROVIDER, &task, error),
+    };
+    ui.done(&task, record);
+    ui.finish()
+}
+
+async fn segment(
+    backend: &Backend,
+    client: &cutout::artworks::Client,
+    args: &SegmentArgs,
+    image: &Input,
+    spec: &OutSpec,
+    task: &Arc<Task>,
+    ui: &Ui,
+) -> Result<Record, String> {
+    image.check_local("image").map_err(|e| e.to_string())?;
+    let (format, extension) = match args.format {
+        MaskFormat::Png => (OutputFormat::Png, "png"),
+        MaskFormat::Webp => (OutputFormat::Webp, "webp"),
+    };
+    let stem = image.stem();
+    output::precheck(&spec.path(&stem, "mask", extension), args.output.force)?;
+    let url = backend
+        .url_for(image, 0, PROVIDER)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut job = match &args.prompt {
+        Some(prompt) => {
+            create(
+                client,
+                Segmentation::text(url, prompt.clone()),
+                format,
+                args.expand,
+            )
+            .await?
+        }
+        None => {
+            let mut points = Segmentation::points(url);
+            for point in &args.points {
+                points = if point.foreground {
+                    points.positive(point.x, point.y)
+                } else {
+                    points.negative(point.x, point.y)
+                };
+            }
+            create(client, points, format, args.expand).await?
+        }
+    };
+    let id = job.id().to_owned();
+    task.on(&Progress::Submitted { job_id: id.clone() });
+    job.wait(&backend.wait_policy(&args.wait), |progress| {
+        task.on(&Progress::Waiting(progress.clone()))
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    task.on(&Progress::Downloading);
+    let results = job.result_bytes().await.map_err(|e| e.to_string())?;
+    let mut record = Record::ok(image.display(), PROVIDER, task);
+    record.job_id = Some(id.clone());
+    for (index, bytes) in results.into_iter().enumerate() {
+        let mask = Cutout::new(bytes, CutoutKind::Mask, PROVIDER, Some(id.clone()))
+            .map_err(|e| e.to_string())?;
+        let path = spec.nth_path(&stem, "mask", mask.format.extension(), index + 1);
+        if spec.is_file() {
+            super::remove_bg::warn_extension(ui, &path, mask.format.extension());
+        }
+        output::write(&path, &mask.bytes, args.output.force).await?;
+        if index == 0 {
+            record.output = Some(path.display().to_string());
+            record.bytes = Some(mask.bytes.len() as u64);
+            record.width = Some(mask.width);
+            record.height = Some(mask.height);
+        } else {
+            ui.note(&format!("  another mask → {}", path.display()));
+        }
+    }
+    Ok(record)
+}
+
+async fn create<M: SegmentationMode>(
+    client: &cutout::artworks::Client,
+    segmentation: Segmentation<M>,
+    format: OutputFormat,
+    expand: i64,
+) -> Result<ArtworkJob, String> {
+    let mut segmentation = segmentation.output_format(format);
+    if expand != 0 {
+        segmentation = segmentation.mask_expand(expand);
+    }
+    client
+        .segment(segmentation)
+        .await
+        .map_err(|e| e.to_string())
+}

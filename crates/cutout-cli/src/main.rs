@@ -1,0 +1,102 @@
+//! `cutout`: background removal, matting and segmentation from the shell.
+//!
+//! The command line of the `cutout` workspace. It sends images to Topaz Labs, BackgroundCut,
+//! ModelsLab or Tengr.ai through the typed clients of the facade crate `cutout` and writes the
+//! results as files; `--sandbox` runs everything against the simulators of `cutout-sandbox`
+//! inside the process, without keys or network.
+//!
+//! ```text
+//! cutout --sandbox remove-bg crates/cutout-cli/samples/subject.jpg -o out/
+//! cutout remove-bg photos/*.jpg --provider modelslab --mask -o masks/
+//! cutout matte photo.jpg --trimap-from-mask photo.mask.png --band 12
+//! cutout segment https://example.com/street.jpg --prompt "the red car"
+//! cutout trimap photo.mask.png -o photo.trimap.jpg --band 8
+//! cutout jobs list | status ID… | cancel ID… | download ID… | submit IMAGE…
+//! cutout estimate photos/*.jpg
+//! cutout sandbox
+//! ```
+//!
+//! Exit codes: 0 all inputs succeeded, 1 some failed (the summary says which and why), 2 usage
+//! error, 3 configuration or setup error (missing key…; nothing was sent), 130 interrupted.
+//! See `crates/cutout-cli/README.md` for the whole tour.
+//!
+//! # Modules
+//!
+//! - `cli`: the commands and flags (clap derive) and their help texts.
+//! - `backend`: clients from the environment or pointed at the in-process sandbox.
+//! - `inputs`, `output`: what the inputs are, where results go, the no-overwrite rule.
+//! - `report`: progress bars or plain lines, `--json` lines, the summary.
+//! - `failure`: exit codes and command-level errors.
+//! - `commands::*`: one module per command.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod backend;
+mod cli;
+mod failure;
+mod inputs;
+mod output;
+mod report;
+
+mod commands {
+    pub mod estimate;
+    pub mod jobs;
+    pub mod matte;
+    pub mod remove_bg;
+    pub mod sandbox;
+    pub mod segment;
+    pub mod trimap;
+}
+
+use cli::{Cli, Command};
+use failure::{EXIT_OK, Failure};
+
+fn main() -> ExitCode {
+    // Help, version and usage errors exit here (0 or 2).
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return Failure::Setup(format!("cannot start the async runtime: {e}")).report(),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::from(EXIT_OK),
+        Err(failure) => failure.report(),
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let Cli { global, command } = cli;
+    let serves = matches!(command, Command::Sandbox(_));
+    let work = async {
+        match command {
+            Command::RemoveBg(args) => commands::remove_bg::run(&global, args).await,
+            Command::Matte(args) => commands::matte::run(&global, args).await,
+            Command::Segment(args) => commands::segment::run(&global, args).await,
+            Command::Trimap(args) => commands::trimap::run(&global, args).await,
+            Command::Jobs(command) => commands::jobs::run(&global, command).await,
+            Command::Estimate(args) => commands::estimate::run(&global, args).await,
+            // It waits for Ctrl-C itself, and stopping there is a success.
+            Command::Sandbox(args) => commands::sandbox::run(&global, args).await,
+        }
+    };
+    if serves {
+        return work.await;
+    }
+    // Dropping the work on Ctrl-C drops its temporary files too: no partial output is left.
+    tokio::select! {
+        outcome = work => outcome,
+        _ = ctrl_c() => Err(Failure::Interrupted),
+    }
+}
+
+/// Ctrl-C, or never if it cannot be watched.
+async fn ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}

@@ -1,0 +1,237 @@
+//! Where results are written, and the no-overwrite rule.
+//!
+//! `-o` is a folder (an existing one, or any path ending in `/`, created if missing) or, with a
+//! single input, a file. Without `-o` results go to the current directory. Inside a folder a
+//! result is named `<stem>.<suffix>.<ext>` (`photo.cutout.png`, `photo.mask.png`), the extension
+//! being that of the format the provider actually returned.
+//!
+//! An existing file is never replaced unless `--force`: it is checked before anything is sent
+//! (so no credits are spent on a result that could not be saved), and again at the write, which
+//! goes through a temporary file and a no-clobber rename (`cutout_runtime::write_atomically`).
+
+use std::collections::HashMap;
+use std::path::{MAIN_SEPARATOR, Path, PathBuf};
+
+use crate::failure::Failure;
+
+/// The `-o` of a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutSpec {
+    /// No `-o`: the current directory.
+    Cwd,
+    /// A folder.
+    Dir(PathBuf),
+    /// One file (single input only).
+    File(PathBuf),
+}
+
+impl OutSpec {
+    /// Reads `-o` for a command with `inputs` inputs.
+    pub fn new(output: Option<&Path>, inputs: usize) -> Result<Self, Failure> {
+        let Some(output) = output else {
+            return Ok(OutSpec::Cwd);
+        };
+        let text = output.to_string_lossy();
+        if text.ends_with('/') || text.ends_with(MAIN_SEPARATOR) || output.is_dir() {
+            return Ok(OutSpec::Dir(output.to_path_buf()));
+        }
+        if inputs > 1 {
+            return Err(Failure::Usage(format!(
+                "-o `{}` is a file, but there are {inputs} inputs: pass a folder (end it with `/` \
+                 to have it created)",
+                output.display()
+            )));
+        }
+        Ok(OutSpec::File(output.to_path_buf()))
+    }
+
+    /// Creates the folder (or the file's parent folder) if it is missing.
+    pub fn prepare(&self) -> Result<(), Failure> {
+        let folder = match self {
+            OutSpec::Cwd => return Ok(()),
+            OutSpec::Dir(dir) => dir.as_path(),
+            OutSpec::File(file) => match file.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => parent,
+                _ => return Ok(()),
+            },
+        };
+        std::fs::create_dir_all(folder).map_err(|e| {
+            Failure::Setup(format!(
+                "cannot create the output folder `{}`: {e}",
+                folder.display()
+            ))
+        })
+    }
+
+    /// The path of the result of the input named `stem`.
+    pub fn path(&self, stem: &str, suffix: &str, extension: &str) -> PathBuf {
+        let name = format!("{stem}.{suffix}.{extension}");
+        match self {
+            OutSpec::Cwd => PathBuf::from(name),
+            OutSpec::Dir(dir) => dir.join(name),
+            OutSpec::File(file) => file.clone(),
+        }
+    }
+
+    /// The path of the `n`th (from 1) of several results of one input: the first is
+    /// [`path`](Self::path), the next ones get `-2`, `-3`… before the extension.
+    pub fn nth_path(&self, stem: &str, suffix: &str, extension: &str, n: usize) -> PathBuf {
+        if n <= 1 {
+            return self.path(stem, suffix, extension);
+        }
+        match self {
+            OutSpec::File(file) => {
+                let stem = file
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let extension = file
+                    .extension()
+                    .map(|e| e.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| extension.to_owned());
+                file.with_file_name(format!("{stem}-{n}.{extension}"))
+            }
+            _ => self.path(stem, &format!("{suffix}-{n}"), extension),
+        }
+    }
+
+    /// Whether the file name is chosen by the user (then the extension is theirs too).
+    pub fn is_file(&self) -> bool {
+        matches!(self, OutSpec::File(_))
+    }
+}
+
+/// Two inputs with the same stem would write the same file: refuse before starting.
+pub fn check_collisions(
+    spec: &OutSpec,
+    inputs: impl IntoIterator<Item = (String, String)>,
+    suffix: &str,
+) -> Result<(), Failure> {
+    if spec.is_file() {
+        return Ok(());
+    }
+    let mut seen: HashMap<String, String> = HashMap::new();
+    for (shown, stem) in inputs {
+        if let Some(first) = seen.get(&stem) {
+            return Err(Failure::Usage(format!(
+                "`{first}` and `{shown}` would both be written as {stem}.{suffix}.*: rename one \
+                 of them or run them separately with different -o folders"
+            )));
+        }
+        seen.insert(stem, shown);
+    }
+    Ok(())
+}
+
+/// The message of a result that would replace an existing file.
+pub fn exists_message(path: &Path) -> String {
+    format!(
+        "`{}` already exists: pass --force to replace it, or choose another -o",
+        path.display()
+    )
+}
+
+/// Refuses an existing destination unless `force`.
+pub fn precheck(path: &Path, force: bool) -> Result<(), String> {
+    if !force && path.exists() {
+        Err(exists_message(path))
+    } else {
+        Ok(())
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename; without `force` an existing
+/// file (even one created meanwhile) is left as it is and the write fails.
+pub async fn write(path: &Path, bytes: &[u8], force: bool) -> Result<(), String> {
+    precheck(path, force)?;
+    cutout::runtime::write_atomically(path, bytes, force)
+        .await
+        .map_err(|error| {
+            if !force && path.exists() {
+                exists_message(path)
+            } else {
+                error.to_string()
+            }
+        })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_folders_and_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let existing = dir.path().to_path_buf();
+        assert_eq!(
+            OutSpec::new(Some(&existing), 3).unwrap(),
+            OutSpec::Dir(existing.clone())
+        );
+        let new_dir = PathBuf::from("out/");
+        assert_eq!(
+            OutSpec::new(Some(&new_dir), 2).unwrap(),
+            OutSpec::Dir(new_dir)
+        );
+        let file = existing.join("one.png");
+        assert_eq!(
+            OutSpec::new(Some(&file), 1).unwrap(),
+            OutSpec::File(file.clone())
+        );
+        let err = OutSpec::new(Some(&file), 2).unwrap_err();
+        assert_eq!(err.code(), crate::failure::EXIT_USAGE);
+        assert_eq!(OutSpec::new(None, 5).unwrap(), OutSpec::Cwd);
+    }
+
+    #[test]
+    fn names_follow_the_stem_suffix_and_format() {
+        let spec = OutSpec::Dir(PathBuf::from("out"));
+        assert_eq!(
+            spec.path("photo", "cutout", "png"),
+            PathBuf::from("out/photo.cutout.png")
+        );
+        assert_eq!(
+            spec.nth_path("photo", "mask", "png", 2),
+            PathBuf::from("out/photo.mask-2.png")
+        );
+        assert_eq!(
+            OutSpec::Cwd.path("photo", "mask", "jpg"),
+            PathBuf::from("photo.mask.jpg")
+        );
+        let file = OutSpec::File(PathBuf::from("x/m.webp"));
+        assert_eq!(file.path("photo", "mask", "png"), PathBuf::from("x/m.webp"));
+        assert_eq!(
+            file.nth_path("photo", "mask", "png", 3),
+            PathBuf::from("x/m-3.webp")
+        );
+    }
+
+    #[test]
+    fn colliding_stems_are_refused() {
+        let inputs = vec![
+            ("a/x.jpg".to_owned(), "x".to_owned()),
+            ("b/x.png".to_owned(), "x".to_owned()),
+        ];
+        let err = check_collisions(&OutSpec::Cwd, inputs, "cutout").unwrap_err();
+        assert!(err.to_string().contains("a/x.jpg"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn existing_files_are_kept_unless_forced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.png");
+        std::fs::write(&path, b"old").unwrap();
+        let err = write(&path, b"new", false).await.unwrap_err();
+        assert!(err.contains("--force"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"old");
+        write(&path, b"new", true).await.unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            // An ordinary file (0666 less the umask), not a private temporary one.
+            assert_eq!(mode & 0o644, 0o644);
+        }
+    }
+}

@@ -1,0 +1,831 @@
+//! The `cutout` binary end to end: every command against the simulators (`--sandbox`, or a
+//! `cutout sandbox` server for the Topaz job commands), in temporary folders, with the
+//! environment cleared so that no real key is ever used.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+
+use assert_cmd::Command;
+use image::GenericImageView;
+use serde_json::Value;
+
+const WIDTH: u32 = 320;
+const HEIGHT: u32 = 240;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_cutout")
+}
+
+/// The binary in `dir`, with an empty environment and short simulated jobs.
+fn cutout(dir: &Path) -> Command {
+    let mut command = Command::new(bin());
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("CUTOUT_SANDBOX_JOB_MS", "50");
+    command
+}
+
+fn sample(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("samples")
+        .join(name)
+}
+
+/// A temporary folder holding a copy of the sample photo as `subject.jpg`.
+fn workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(sample("subject.jpg"), dir.path().join("subject.jpg")).unwrap();
+    dir
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Runs the command and checks its exit code; returns its output.
+fn run(command: &mut Command, code: i32) -> std::process::Output {
+    let output = command.output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "exit code\nstdout:\n{}\nstderr:\n{}",
+        stdout(&output),
+        stderr(&output)
+    );
+    output
+}
+
+/// The file names in `dir`, sorted.
+fn files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Decodes `path` and checks its size.
+fn image_of_size(path: &Path, width: u32, height: u32) -> image::DynamicImage {
+    assert!(path.is_file(), "{} was not written", path.display());
+    let image = image::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(image.dimensions(), (width, height), "{}", path.display());
+    image
+}
+
+/// A cut-out of the sample: transparent in the corners, opaque on the apple.
+fn assert_cutout(path: &Path) {
+    let image = image_of_size(path, WIDTH, HEIGHT).to_rgba8();
+    for (x, y) in [(4, 4), (315, 4), (4, 235), (315, 235)] {
+        assert!(
+            image.get_pixel(x, y).0[3] < 20,
+            "corner {x},{y} of {}",
+            path.display()
+        );
+    }
+    let centre = image.get_pixel(160, 140).0;
+    assert!(centre[3] > 235, "centre of {}: {centre:?}", path.display());
+    assert!(
+        centre[0] > 150 && centre[1] < 90,
+        "the apple is red: {centre:?}"
+    );
+}
+
+/// A mask of the sample: black in the corners, white on the apple.
+fn assert_mask(path: &Path) {
+    let image = image_of_size(path, WIDTH, HEIGHT).to_luma8();
+    assert!(
+        image.get_pixel(4, 4).0[0] < 30,
+        "corner of {}",
+        path.display()
+    );
+    assert!(
+        image.get_pixel(160, 140).0[0] > 225,
+        "centre of {}",
+        path.display()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Help
+
+#[test]
+fn help_texts() {
+    let dir = tempfile::tempdir().unwrap();
+    let commands: &[&[&str]] = &[
+        &[],
+        &["remove-bg"],
+        &["matte"],
+        &["segment"],
+        &["trimap"],
+        &["jobs"],
+        &["jobs", "list"],
+        &["jobs", "status"],
+        &["jobs", "cancel"],
+        &["jobs", "download"],
+        &["jobs", "submit"],
+        &["estimate"],
+        &["sandbox"],
+    ];
+    for command in commands {
+        let output = run(cutout(dir.path()).args(*command).arg("--help"), 0);
+        let name = if command.is_empty() {
+            "help".to_owned()
+        } else {
+            format!("help_{}", command.join("_"))
+        };
+        insta::assert_snapshot!(name, stdout(&output));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// remove-bg
+
+#[test]
+fn remove_bg_with_every_provider() {
+    let dir = workspace();
+    for provider in ["topaz", "backgroundcut", "modelslab", "tengr"] {
+        let out = format!("out/{provider}/");
+        let output = run(
+            cutout(dir.path()).args([
+                "--sandbox",
+                "remove-bg",
+                "subject.jpg",
+                "--provider",
+                provider,
+                "-o",
+                &out,
+            ]),
+            0,
+        );
+        assert!(
+            stderr(&output).contains(&format!("→ {out}subject.cutout.png")),
+            "{}",
+            stderr(&output)
+        );
+        assert_cutout(&dir.path().join(&out).join("subject.cutout.png"));
+    }
+}
+
+#[test]
+fn remove_bg_masks_where_the_provider_makes_them() {
+    let dir = workspace();
+    for provider in ["topaz", "modelslab"] {
+        let out = format!("{provider}-mask.png");
+        run(
+            cutout(dir.path()).args([
+                "--sandbox",
+                "remove-bg",
+                "subject.jpg",
+                "--mask",
+                "--provider",
+                provider,
+                "-o",
+                &out,
+            ]),
+            0,
+        );
+        assert_mask(&dir.path().join(&out));
+    }
+    for (provider, advice) in [
+        ("backgroundcut", "cutout matte"),
+        ("tengr", "cutout segment"),
+    ] {
+        let output = run(
+            cutout(dir.path()).args([
+                "--sandbox",
+                "remove-bg",
+                "subject.jpg",
+                "--mask",
+                "--provider",
+                provider,
+            ]),
+            2,
+        );
+        assert!(stderr(&output).contains(advice), "{}", stderr(&output));
+    }
+    assert_eq!(
+        files(dir.path()),
+        ["modelslab-mask.png", "subject.jpg", "topaz-mask.png"]
+    );
+}
+
+#[test]
+fn many_inputs_run_together_and_default_names_go_to_the_current_directory() {
+    let dir = workspace();
+    for name in ["b.jpg", "c.png"] {
+        std::fs::copy(sample("subject.jpg"), dir.path().join(name)).unwrap();
+    }
+    let output = run(
+        cutout(dir.path()).args([
+            "--sandbox",
+            "--json",
+            "remove-bg",
+            "subject.jpg",
+            "b.jpg",
+            "c.png",
+            "--concurrency",
+            "3",
+        ]),
+        0,
+    );
+    assert_eq!(stdout(&output).lines().count(), 3);
+    assert!(
+        stderr(&output).contains("all 3 inputs ok"),
+        "{}",
+        stderr(&output)
+    );
+    for name in ["subject", "b", "c"] {
+        assert_cutout(&dir.path().join(format!("{name}.cutout.png")));
+    }
+}
+
+#[test]
+fn json_lines_have_one_object_per_input() {
+    let dir = workspace();
+    std::fs::write(dir.path().join("notes.txt"), "not an image").unwrap();
+    let output = run(
+        cutout(dir.path()).args([
+            "--sandbox",
+            "--json",
+            "remove-bg",
+            "subject.jpg",
+            "notes.txt",
+            "-o",
+            "out/",
+        ]),
+        1,
+    );
+    let mut lines: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    lines.sort_by_key(|line| line["input"].as_str().unwrap_or_default().to_owned());
+    for line in &mut lines {
+        let object = line.as_object_mut().unwrap();
+        let elapsed = object["elapsed_ms"].as_u64().unwrap();
+        assert!(elapsed < 60_000);
+        object.insert("elapsed_ms".into(), "[elapsed]".into());
+        if let Some(bytes) = object["bytes"].as_u64() {
+            assert!(bytes > 1000);
+            object.insert("bytes".into(), "[bytes]".into());
+        }
+        if object["job_id"].is_string() {
+            object.insert("job_id".into(), "[job id]".into());
+        }
+    }
+    insta::assert_json_snapshot!("json_lines", lines);
+    assert!(
+        stderr(&output).contains("1 of 2 inputs failed"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(files(&dir.path().join("out")), ["subject.cutout.png"]);
+}
+
+#[test]
+fn existing_outputs_are_never_overwritten_without_force() {
+    let dir = workspace();
+    std::fs::copy(sample("subject.jpg"), dir.path().join("other.jpg")).unwrap();
+    run(
+        cutout(dir.path()).args(["--sandbox", "remove-bg", "subject.jpg", "-o", "out/"]),
+        0,
+    );
+    let existing = dir.path().join("out/subject.cutout.png");
+    std::fs::write(&existing, b"keep me").unwrap();
+
+    // The existing output fails its input; the other input still goes through.
+    let output = run(
+        cutout(dir.path()).args([
+            "--sandbox",
+            "remove-bg",
+            "subject.jpg",
+            "other.jpg",
+            "-o",
+            "out/",
+        ]),
+        1,
+    );
+    let err = stderr(&output);
+    assert!(err.contains("1 of 2 inputs failed"), "{err}");
+    assert!(
+        err.contains("subject.jpg: `out/subject.cutout.png` already exists: pass --force"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&existing).unwrap(), b"keep me");
+    assert_cutout(&dir.path().join("out/other.cutout.png"));
+
+    run(
+        cutout(dir.path()).args([
+            "--sandbox",
+            "remove-bg",
+            "subject.jpg",
+            "-o",
+            "out/",
+            "--force",
+        ]),
+        0,
+    );
+    assert_cutout(&existing);
+    assert_eq!(
+        files(&dir.path().join("out")),
+        ["other.cutout.png", "subject.cutout.png"]
+    );
+}
+
+#[test]
+fn a_missing_key_is_a_configuration_error_naming_the_variable() {
+    let dir = workspace();
+    for (provider, variable) in [
+        ("topaz", "TOPAZ_API_KEY"),
+        ("backgroundcut", "BACKGROUNDCUT_API_KEY"),
+        ("modelslab", "MODELSLAB_API_KEY"),
+        ("tengr", "TENGR_API_KEY"),
+    ] {
+        let output = run(
+            cutout(dir.path()).args(["remove-bg", "subject.jpg", "--provider", provider]),
+            3,
+        );
+        let err = stderr(&output);
+        assert!(err.contains(&format!("set {variable}")), "{err}");
+        assert!(err.contains("--sandbox"), "{err}");
+    }
+    let output = run(cutout(dir.path()).args(["jobs", "list"]), 3);
+    assert!(stderr(&output).contains("TOPAZ_API_KEY"));
+    assert_eq!(files(dir.path()), ["subject.jpg"]);
+}
+
+#[test]
+fn a_file_that_is_not_an_image_fails_before_anything_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "hello").unwrap();
+    let output = run(
+        cutout(dir.path()).args(["--sandbox", "remove-bg", "notes.txt"]),
+        1,
+    );
+    let err = stderr(&output);
+    assert!(
+        err.contains(
+            "error: notes.txt: invalid `input`: `notes.txt` is not a JPEG, PNG, WebP, TIFF, GIF \
+             or BMP image (nothing was sent)"
+        ),
+        "{err}"
+    );
+    let output = run(
+        cutout(dir.path()).args(["--sandbox", "remove-bg", "missing.jpg"]),
+        1,
+    );
+    assert!(stderr(&output).contains("does not exist"));
+    assert_eq!(files(dir.path()), ["notes.txt"]);
+}
+
+#[test]
+fn usage_errors_exit_with_2() {
+    let dir = workspace();
+    let output = run(
+        cutout(dir.path()).args([
+            "--sandbox",
+            "remove-bg",
+            "subject.jpg",
+            "subject.jpg",
+            "-o",
+            "one.png",
+        ]),
+        2,
+    );
+    assert!(
+        stderr(&output).contains("pass a folder"),
+        "{}",
+        stderr(&output)
+    );
+    run(
+        cutout(dir.path()).args(["remove-bg", "--provider", "nobody", "x.jpg"]),
+        2,
+    );
+    run(cutout(dir.path()).args(["matte", "subject.jpg"]), 2);
+    run(
+        cutout(dir.path()).args(["segment", "subject.jpg", "--point", "120,80"]),
+        2,
+    );
+    assert_eq!(files(dir.path()), ["subject.jpg"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// matte and trimap
+
+#[test]
+fn matte_with_a_trimap() {
+    let dir = workspace();
+    std::fs::copy(sample("subject-trimap.jpg"), dir.path().join("trimap.jpg")).unwrap();
+    run(
+        cutout(dir.path()).args([
+            "--sandbox",
+            "matte",
+            "subject.jpg",
+            "--trimap",
+            "trimap.jpg",
+        ]),
+        0,
+    );
+    assert_cutout(&dir.path().join("subject.cutout.png"));
+}
+
+#[test]
+fn matte_with_a_trimap_made_from_a_mask() {
+    let dir = workspace();
+    std::fs::copy(sample("subject-mask.png"), dir.path().join("mask.png")).unwrap();
+    run(
+        cutout(dir.path()).args([
+            "--sandbox",
+            "matte",
+            "subject.jpg",
+            "--trimap-from-mask",
+            "mask.png",
+            "--band",
+            "4",
+            "--mask",
+            "-o",
+            "mattes/",
+        ]),
+        0,
+    );
+    let matte = dir.path().join("mattes/subject.mask.jpg");
+    assert_mask(&matte);
+    assert_eq!(image::open(&matte).unwrap().color(), image::ColorType::L8);
+}
+
+#[test]
+fn a_trimap_of_the_wrong_size_is_refused_before_anything_is_sent() {
+    let dir = workspace();
+    let small = image::GrayImage::from_pixel(100, 80, image::Luma([128]));
+    small.save(dir.path().join("small.jpg")).unwrap();
+    let output = run(
+        cutout(dir.path()).args(["--sandbox", "matte", "subject.jpg", "--trimap", "small.jpg"]),
+        1,
+    );
+    let err = stderr(&output);
+    assert!(
+        err.contains(
+            "trimap is 100×80 but the image is 320×240: make the trimap exactly the image's size"
+        ),
+        "{err}"
+    );
+    // The same with a mask to make the trimap from.
+    let small_mask = image::GrayImage::from_pixel(100, 80, image::Luma([255]));
+    small_mask.save(dir.path().join("small-mask.png")).unwrap();
+    let output = run(
+        cutout(dir.path()).args([
+            "--sandbox",
+            "matte",
+            "subject.jpg",
+            "--trimap-from-mask",
+            "small-mask.png",
+        ]),
+        1,
+    );
+    assert!(
+        stderr(&output).contains("the mask is 100×80 but the image is 320×240"),
+        "{}",
+        stderr(&output)
+    );
+    // A PNG mask passed as the trimap gets pointed to --trimap-from-mask.
+    std::fs::copy(sample("subject-mask.png"), dir.path().join("mask.png")).unwrap();
+    let output = run(
+        cutout(dir.path()).args(["--sandbox", "matte", "subject.jpg", "--trimap", "mask.png"]),
+        1,
+    );
+    assert!(
+        stderr(&output).contains("--trimap-from-mask"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        files(dir.path()),
+        ["mask.png", "small-mask.png", "small.jpg", "subject.jpg"]
+    );
+}
+
+#[test]
+fn trimap_from_a_mask_locally() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(sample("subject-mask.png"), dir.path().join("mask.png")).unwrap();
+    // No --sandbox and no key: nothing is sent anywhere.
+    run(
+        cutout(dir.path()).args(["trimap", "mask.png", "-o", "trimap.jpg", "--band", "4"]),
+        0,
+    );
+    let trimap = image_of_size(&dir.path().join("trimap.jpg"), WIDTH, HEIGHT);
+    assert_eq!(trimap.color(), image::ColorType::L8);
+    let trimap = trimap.to_luma8();
+    assert!(trimap.get_pixel(4, 4).0[0] < 15);
+    assert!(trimap.get_pixel(160, 140).0[0] > 240);
+    // The edge of the apple's body, on the left at y = 140, is in the gray band.
+    let band = (60..100).filter(|&x| (trimap.get_pixel(x, 140).0[0] as i32 - 128).abs() < 20);
+    assert!(band.count() >= 6);
+
+    let output = run(
+        cutout(dir.path()).args(["trimap", "mask.png", "-o", "trimap.jpg"]),
+        1,
+    );
+    assert!(stderr(&output).contains("already exists"));
+    run(
+        cutout(dir.path()).args(["trimap", "mask.png", "-o", "trimap.png"]),
+        2,
+    );
+    run(cutout(dir.path()).args(["trimap", "mask.png"]), 0);
+    assert_eq!(
+        files(dir.path()),
+        ["mask.png", "mask.trimap.jpg", "trimap.jpg"]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// segment
+
+#[test]
+fn segment_by_prompt() {
+    let dir = workspace();
+    run(
+        cutout(dir.path()).args([
+            "--sandbox",
+            "segment",
+            "subject.jpg",
+            "--prompt",
+            "the apple",
+        ]),
+        0,
+    );
+    assert_mask(&dir.path().join("subject.mask.png"));
+}
+
+#[test]
+fn segment_by_points() {
+    let dir = workspace();
+    run(
+        cutout(dir.path()).args([
+            "--sandbox",
+            "segment",
+            "subject.jpg",
+            "--point",
+            "0.5,0.6",
+            "--point",
+            "0.02,0.02:bg",
+            "--format",
+            "webp",
+            "-o",
+            "masks/",
+        ]),
+        0,
+    );
+    assert_mask(&dir.path().join("masks/subject.mask.webp"));
+}
+
+#[test]
+fn tengr_needs_a_public_url_without_the_sandbox() {
+    let dir = workspace();
+    for args in [
+        &["segment", "subject.jpg", "--prompt", "apple"][..],
+        &["remove-bg", "subject.jpg", "--provider", "tengr"][..],
+    ] {
+        let output = run(
+            cutout(dir.path())
+                .env("TENGR_API_KEY", "not-a-real-key")
+                // Nothing listens there, and nothing must be sent anyway.
+                .env("TENGR_BASE_URL", "http://127.0.0.1:9")
+                .args(args),
+            1,
+        );
+        let err = stderr(&output);
+        assert!(err.contains("Tengr fetches images by URL"), "{err}");
+        assert!(err.contains("public http(s) URL"), "{err}");
+    }
+    assert_eq!(files(dir.path()), ["subject.jpg"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Topaz jobs and estimates
+
+/// A `cutout sandbox` server, stopped when dropped.
+struct Server {
+    child: Child,
+    endpoints: Value,
+}
+
+impl Server {
+    fn start(job_ms: u64) -> Self {
+        let mut child = std::process::Command::new(bin())
+            .env_clear()
+            .args(["sandbox", "--json", "--job-ms", &job_ms.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let endpoints: Value = serde_json::from_str(&line).unwrap();
+        Self { child, endpoints }
+    }
+
+    /// The binary pointed at the server through the Topaz environment variables.
+    fn cutout(&self, dir: &Path) -> Command {
+        let topaz = &self.endpoints["topaz"];
+        let mut command = cutout(dir);
+        command
+            .env("TOPAZ_BASE_URL", topaz["base_url"].as_str().unwrap())
+            .env("TOPAZ_API_KEY", topaz["key"].as_str().unwrap());
+        command
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn jobs_list_status_cancel_and_download() {
+    let dir = workspace();
+    std::fs::copy(sample("subject.jpg"), dir.path().join("second.jpg")).unwrap();
+    let server = Server::start(2500);
+    assert_eq!(
+        server.endpoints["topaz"]["key_env"].as_str(),
+        Some("TOPAZ_API_KEY")
+    );
+
+    let output = run(
+        server
+            .cutout(dir.path())
+            .args(["jobs", "submit", "subject.jpg", "second.jpg"]),
+        0,
+    );
+    let ids: Vec<String> = stdout(&output).lines().map(str::to_owned).collect();
+    assert_eq!(ids.len(), 2, "{}", stdout(&output));
+    let (to_cancel, to_keep) = (&ids[0], &ids[1]);
+
+    let output = run(server.cutout(dir.path()).args(["jobs", "list"]), 0);
+    let list = stdout(&output);
+    assert!(list.starts_with("JOB ID"), "{list}");
+    assert!(list.contains(to_cancel) && list.contains(to_keep), "{list}");
+
+    let output = run(
+        server
+            .cutout(dir.path())
+            .args(["--json", "jobs", "status", to_cancel, to_keep]),
+        0,
+    );
+    let statuses: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(statuses.len(), 2);
+    for status in &statuses {
+        assert!(
+            matches!(status["status"].as_str(), Some("Pending" | "Processing")),
+            "{status}"
+        );
+        assert_eq!(status["input_width"], 320);
+    }
+
+    let output = run(
+        server
+            .cutout(dir.path())
+            .args(["jobs", "cancel", to_cancel]),
+        0,
+    );
+    assert_eq!(stdout(&output).trim(), format!("cancelled {to_cancel}"));
+
+    // Downloading waits for the running job.
+    run(
+        server
+            .cutout(dir.path())
+            .args(["jobs", "download", to_keep, "-o", "results/"]),
+        0,
+    );
+    assert_cutout(&dir.path().join(format!("results/{to_keep}.png")));
+
+    let output = run(
+        server
+            .cutout(dir.path())
+            .args(["jobs", "download", to_cancel, "-o", "results/"]),
+        1,
+    );
+    assert!(stderr(&output).contains("Cancelled"), "{}", stderr(&output));
+    let output = run(
+        server.cutout(dir.path()).args(["jobs", "cancel", to_keep]),
+        1,
+    );
+    assert!(
+        stderr(&output).contains("can no longer be cancelled"),
+        "{}",
+        stderr(&output)
+    );
+    let output = run(
+        server
+            .cutout(dir.path())
+            .args(["--json", "jobs", "status", to_cancel]),
+        0,
+    );
+    let status: Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert_eq!(status["status"], "Cancelled");
+    let output = run(
+        server
+            .cutout(dir.path())
+            .args(["jobs", "status", "not-a-job"]),
+        1,
+    );
+    assert!(stderr(&output).contains("not-a-job"), "{}", stderr(&output));
+    assert_eq!(
+        files(&dir.path().join("results")),
+        [format!("{to_keep}.png")]
+    );
+}
+
+#[test]
+fn jobs_against_an_empty_in_process_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(cutout(dir.path()).args(["--sandbox", "jobs", "list"]), 0);
+    assert!(stderr(&output).contains("no jobs"));
+    let output = run(
+        cutout(dir.path()).args(["--sandbox", "--json", "jobs", "list"]),
+        0,
+    );
+    assert_eq!(stdout(&output), "");
+}
+
+#[test]
+fn estimate_from_files_and_sizes() {
+    let dir = workspace();
+    let output = run(
+        cutout(dir.path()).args([
+            "--sandbox",
+            "estimate",
+            "subject.jpg",
+            "--size",
+            "6000x4000",
+        ]),
+        0,
+    );
+    let text = stdout(&output);
+    assert!(text.contains("subject.jpg (320×240): 1 credit"), "{text}");
+    assert!(text.contains("6000x4000 (6000×4000): 1 credit"), "{text}");
+    assert!(text.contains("total: 2 credits for 2 images"), "{text}");
+
+    let output = run(
+        cutout(dir.path()).args([
+            "--sandbox",
+            "--json",
+            "estimate",
+            "--size",
+            "8000x5000",
+            "--model",
+            "object",
+        ]),
+        0,
+    );
+    let line: Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert_eq!(line["status"], "ok");
+    assert_eq!(line["model"], "object");
+    assert_eq!(line["width"], 8000);
+    assert!(line["credits"].as_u64().unwrap() >= 1);
+    assert!(line["duration_s"].is_u64());
+
+    std::fs::write(dir.path().join("notes.txt"), "x").unwrap();
+    let output = run(
+        cutout(dir.path()).args(["--sandbox", "estimate", "notes.txt"]),
+        1,
+    );
+    assert!(
+        stderr(&output).contains("not a JPEG"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn the_sandbox_command_prints_endpoints_and_keys() {
+    let server = Server::start(1500);
+    for provider in ["topaz", "backgroundcut", "modelslab", "tengr"] {
+        let endpoint = &server.endpoints[provider];
+        assert!(
+            endpoint["base_url"]
+                .as_str()
+                .unwrap()
+                .starts_with("http://127.0.0.1:")
+        );
+        assert_eq!(
+            endpoint["key"].as_str().unwrap(),
+            format!("sandbox-{provider}-key")
+        );
+    }
+    assert!(server.endpoints["files_url"].is_string());
+}
