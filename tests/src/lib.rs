@@ -7,6 +7,8 @@
 //! headers (`Retry-After`, `Location`), serve raw bytes, break off a body, or answer late, which
 //! is what retry, redirect and download tests need.
 
+pub mod sandbox;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

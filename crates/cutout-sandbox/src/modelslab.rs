@@ -97,6 +97,37 @@ struct Job {
 struct Jobs {
     next_id: i64,
     jobs: BTreeMap<i64, Job>,
+    /// Queue places taken by requests that are still being prepared (decoding, charging):
+    /// counted with the running jobs so concurrent requests cannot overrun the cap.
+    reserved: usize,
+}
+
+/// A queue place held while a request is prepared; given back when dropped, unless the job
+/// was queued (then the job itself holds the place).
+struct Reservation<'a> {
+    state: &'a Mutex<Jobs>,
+    held: bool,
+}
+
+impl Reservation<'_> {
+    fn take(state: &Mutex<Jobs>) -> Reservation<'_> {
+        lock(state).reserved += 1;
+        Reservation { state, held: true }
+    }
+
+    /// The job is queued: turn the reservation into it, under the caller's lock.
+    fn fulfil(mut self, jobs: &mut Jobs) {
+        jobs.reserved -= 1;
+        self.held = false;
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if self.held {
+            lock(self.state).reserved -= 1;
+        }
+    }
 }
 
 /// The simulator.
@@ -113,6 +144,7 @@ impl ModelsLab {
             state: Mutex::new(Jobs {
                 next_id: FIRST_ID,
                 jobs: BTreeMap::new(),
+                reserved: 0,
             }),
         }
     }
@@ -345,13 +377,16 @@ async fn run_removebg_mask(app: &ModelsLab, body: Body) -> Result<Response, Resp
 
     let now = shared.now();
     let duration = shared.config.job_duration;
-    if !duration.is_zero() {
-        let running = lock(&app.state)
-            .jobs
-            .values()
-            .filter(|j| now < j.done_at)
-            .count();
-        if running >= shared.config.modelslab_queue_cap {
+    // The count and the reservation happen under one lock: a request that passes the cap holds
+    // its place while its image is decoded, so concurrent requests cannot all slip through.
+    let reservation = if duration.is_zero() {
+        None
+    } else {
+        let queued = {
+            let state = lock(&app.state);
+            state.jobs.values().filter(|j| now < j.done_at).count() + state.reserved
+        };
+        if queued >= shared.config.modelslab_queue_cap {
             return Err(too_many(
                 format!(
                     "Too many requests in queue: at most {} may be processing at once.",
@@ -360,7 +395,8 @@ async fn run_removebg_mask(app: &ModelsLab, body: Body) -> Result<Response, Resp
                 shared.config.modelslab_retry_after,
             ));
         }
-    }
+        Some(Reservation::take(&app.state))
+    };
 
     let bytes = if request.image.starts_with("data:") {
         decode_data_uri(&request.image).map_err(answer_error)?
@@ -433,6 +469,9 @@ async fn run_removebg_mask(app: &ModelsLab, body: Body) -> Result<Response, Resp
     );
     let job = {
         let mut state = lock(&app.state);
+        if let Some(reservation) = reservation {
+            reservation.fulfil(&mut state);
+        }
         let id = state.next_id;
         state.next_id += 1;
         let job = Job {
