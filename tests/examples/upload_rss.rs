@@ -2,9 +2,14 @@
 //! discards what it receives, and reports the peak memory of the process. Uploads are streamed
 //! from disk, so the peak should not grow with the file.
 //!
+//! With a second argument it then sends an image of that many MiB to ModelsLab, which takes
+//! images inline as a base64 data URI (the one upload that cannot be streamed), and reports how
+//! much the peak grew.
+//!
 //! ```text
 //! cargo build --release -p cutout-tests --example upload_rss
-//! /usr/bin/time -v target/release/examples/upload_rss 1024   # MiB; prints bytes sent and VmHWM
+//! /usr/bin/time -v target/release/examples/upload_rss 1024      # MiB; prints bytes sent and VmHWM
+//! target/release/examples/upload_rss 1024 64                    # also a 64 MiB ModelsLab image
 //! ```
 
 use std::io::Write;
@@ -31,7 +36,13 @@ async fn drain(
             Err(_) => return axum::http::StatusCode::BAD_REQUEST.into_response(),
         }
     }
-    if path.ends_with("/matting/async") {
+    if path.ends_with("/image_editing/removebg_mask") {
+        axum::Json(serde_json::json!({
+            "status": "success", "generationTime": 0.5, "id": 1,
+            "output": ["https://example.com/out.png"], "proxy_links": [], "meta": {}
+        }))
+        .into_response()
+    } else if path.ends_with("/matting/async") {
         axum::Json(serde_json::json!({
             "process_id": "4b0bd1f4-6c5a-4d5e-9f1e-2f4c9c6f0a11",
             "source_id": "7e1a0c2e-9d4b-4f6a-8a39-0d6f3c1b2a77",
@@ -93,6 +104,35 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     report("backgroundcut upload_file", &received, started);
     println!("peak RSS (VmHWM): {} KiB", peak_rss_kib());
+
+    if let Some(inline_mib) = std::env::args().nth(2) {
+        let inline_mib: u64 = inline_mib.parse()?;
+        // A PNG header (so the local format check passes) followed by filler.
+        let image = dir.path().join("inline.png");
+        let mut header = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        header.extend_from_slice(&4000u32.to_be_bytes());
+        header.extend_from_slice(&3000u32.to_be_bytes());
+        header.extend_from_slice(&[8, 6, 0, 0, 0]);
+        let mut file = std::fs::File::create(&image)?;
+        file.write_all(&header)?;
+        file.set_len(inline_mib * 1024 * 1024)?;
+        drop(file);
+        let before = peak_rss_kib();
+        let modelslab = modelslab::Client::with_base_url(&format!("{url}/api/v6"), "bench-key")?;
+        let started = Instant::now();
+        modelslab
+            .remove_background_mask(modelslab::ImageSource::path(&image))
+            .submit()
+            .await?;
+        let bytes = received.swap(0, Ordering::Relaxed);
+        let after = peak_rss_kib();
+        println!(
+            "modelslab removebg_mask ({inline_mib} MiB image inline): server received {bytes} bytes \
+             in {:.2} s; peak RSS {before} -> {after} KiB (+{:.2}× the image)",
+            started.elapsed().as_secs_f64(),
+            (after.saturating_sub(before)) as f64 / (inline_mib * 1024) as f64
+        );
+    }
     std::io::stdout().flush()?;
     Ok(())
 }

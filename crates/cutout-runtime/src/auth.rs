@@ -1,7 +1,11 @@
 //! API keys and the one place where they are put on a request.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+
+use serde::de::IgnoredAny;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -206,42 +210,63 @@ impl Context {
     }
 }
 
-/// Adds `"<field>": "<key>"` to a JSON object body. Requests without a JSON body get one.
+/// Adds `"<field>": "<key>"` to a JSON object body. Requests without a body get one.
+///
+/// The body can be large (ModelsLab takes images inline as base64), so it is not parsed into a
+/// tree and written out again: its top-level field names are read without copying any value,
+/// and the key is spliced in after the opening brace, one copy of the body in all. Only a body
+/// that already has the field (set by the caller) is rewritten, to replace its value.
 fn inject_body_field(
     request: &mut reqwest::Request,
     field: &str,
     key: &ApiKey,
 ) -> Result<(), String> {
-    let mut object = match request.body() {
-        None => serde_json::Map::new(),
-        Some(body) => {
-            let bytes = body.as_bytes().ok_or_else(|| {
-                format!("cannot add the `{field}` credential to a streamed request body")
-            })?;
-            if bytes.is_empty() {
-                serde_json::Map::new()
-            } else {
-                match serde_json::from_slice::<serde_json::Value>(bytes) {
-                    Ok(serde_json::Value::Object(object)) => object,
-                    _ => {
-                        return Err(format!(
-                            "cannot add the `{field}` credential: the request body is not a JSON object"
-                        ));
-                    }
-                }
-            }
-        }
+    let not_an_object =
+        || format!("cannot add the `{field}` credential: the request body is not a JSON object");
+    let bytes: &[u8] = match request.body() {
+        None => b"{}",
+        Some(body) => body.as_bytes().ok_or_else(|| {
+            format!("cannot add the `{field}` credential to a streamed request body")
+        })?,
     };
-    object.insert(
-        field.to_owned(),
-        serde_json::Value::String(key.expose().to_owned()),
-    );
-    let bytes = serde_json::to_vec(&object).map_err(|e| e.to_string())?;
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        bytes
+    };
+    let fields: HashMap<Cow<'_, str>, IgnoredAny> =
+        serde_json::from_slice(bytes).map_err(|_| not_an_object())?;
+    let value = serde_json::to_string(key.expose()).map_err(|e| e.to_string())?;
+    let body = if fields.contains_key(field) {
+        let mut object: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(bytes).map_err(|_| not_an_object())?;
+        object.insert(
+            field.to_owned(),
+            serde_json::Value::String(key.expose().to_owned()),
+        );
+        serde_json::to_vec(&object).map_err(|e| e.to_string())?
+    } else {
+        let open = bytes
+            .iter()
+            .position(|&b| b == b'{')
+            .ok_or_else(not_an_object)?;
+        let name = serde_json::to_string(field).map_err(|e| e.to_string())?;
+        let mut spliced = Vec::with_capacity(bytes.len() + name.len() + value.len() + 2);
+        spliced.extend_from_slice(&bytes[..=open]);
+        spliced.extend_from_slice(name.as_bytes());
+        spliced.push(b':');
+        spliced.extend_from_slice(value.as_bytes());
+        if !fields.is_empty() {
+            spliced.push(b',');
+        }
+        spliced.extend_from_slice(&bytes[open + 1..]);
+        spliced
+    };
     request.headers_mut().insert(
         reqwest::header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    *request.body_mut() = Some(bytes.into());
+    *request.body_mut() = Some(body.into());
     Ok(())
 }
 
@@ -341,6 +366,24 @@ mod tests {
         assert_eq!(body(&req), serde_json::json!({"image": "u", "key": "k2"}));
         context.strip_credentials(&mut req);
         assert_eq!(body(&req), serde_json::json!({"image": "u"}));
+
+        // A key the caller set is replaced, not duplicated.
+        let mut req = request(
+            "https://ml.example.com/api/v6/x",
+            Some(r#"{"key":"mine","image":"u"}"#),
+        );
+        context
+            .authorize("https://ml.example.com/api/v6", &mut req)
+            .unwrap();
+        assert_eq!(body(&req), serde_json::json!({"image": "u", "key": "k2"}));
+        // No body, or an empty object, gets one holding just the key.
+        for empty in [None, Some("{}"), Some(" { } ")] {
+            let mut req = request("https://ml.example.com/api/v6/x", empty);
+            context
+                .authorize("https://ml.example.com/api/v6", &mut req)
+                .unwrap();
+            assert_eq!(body(&req), serde_json::json!({"key": "k2"}));
+        }
 
         let mut bad = request("https://ml.example.com/api/v6/x", Some("[1]"));
         let err = context
