@@ -50,7 +50,7 @@ use crate::{Client, CutoutError, CutoutResult};
 
 /// The largest result kept in memory (512 MiB); larger ones are refused by
 /// [`ArtworkJob::result_bytes`] (use [`ArtworkJob::download_results`]).
-pub const RESULT_LIMIT: u64 = 512 * 1024 * 1024;
+pub use cutout_runtime::MAX_RESULT_BYTES as RESULT_LIMIT;
 
 /// An artwork being followed: its last known record, and the client to read it again with.
 #[derive(Clone)]

@@ -131,15 +131,7 @@ impl<'a> AiCutJob<'a> {
         overwrite: bool,
     ) -> CutoutResult<SavedOutput> {
         let path = path.as_ref();
-        if !overwrite && path.exists() {
-            return Err(CutoutError::invalid(
-                "destination",
-                format!(
-                    "`{}` already exists; choose another path or allow overwriting",
-                    path.display()
-                ),
-            ));
-        }
+        cutout_runtime::validate::destination_free(path, overwrite)?;
         let output_key = self.segment().await?;
         report(&self.progress, Progress::Downloading);
         self.client.save_output(output_key, path, overwrite).await

@@ -197,15 +197,7 @@ impl<'a> MattingJob<'a> {
         overwrite: bool,
     ) -> CutoutResult<SavedOutput> {
         let path = path.as_ref();
-        if !overwrite && path.exists() {
-            return Err(CutoutError::invalid(
-                "destination",
-                format!(
-                    "`{}` already exists; choose another path or allow overwriting",
-                    path.display()
-                ),
-            ));
-        }
+        cutout_runtime::validate::destination_free(path, overwrite)?;
         let checked = self.check().await?;
         let client = self.client;
         let output_key = self.process(checked).await?;

@@ -48,7 +48,7 @@ pub const URL_INPUT_LIMIT: u64 = 64 * 1024 * 1024;
 
 /// The largest result downloaded into memory (512 MiB). Use the `run_to` methods to stream a
 /// result to a file instead.
-pub const RESULT_LIMIT: u64 = 512 * 1024 * 1024;
+pub use cutout_runtime::MAX_RESULT_BYTES as RESULT_LIMIT;
 
 /// A fresh key: `prefix`, the time in milliseconds, a process-wide counter and 48 random bits,
 /// then `.extension` (given with or without its dot; an empty extension adds none).

@@ -205,15 +205,7 @@ pub fn trimap_file_from_mask(
     overwrite: bool,
 ) -> CutoutResult<()> {
     let (mask_path, out_path) = (mask_path.as_ref(), out_path.as_ref());
-    if !overwrite && out_path.exists() {
-        return Err(CutoutError::invalid(
-            "destination",
-            format!(
-                "`{}` already exists; choose another path or allow overwriting",
-                out_path.display()
-            ),
-        ));
-    }
+    cutout_runtime::validate::destination_free(out_path, overwrite)?;
     let mask = read_mask(mask_path)?;
     let jpeg = encode_trimap_jpeg(&trimap_from_mask(&mask, band), 95)?;
     cutout_runtime::write_atomically_blocking(out_path, &jpeg, overwrite)

@@ -48,15 +48,7 @@ impl Context {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        if !overwrite && destination.exists() {
-            return Err(Error::invalid(
-                "destination",
-                format!(
-                    "`{}` already exists; choose another path or allow overwriting",
-                    destination.display()
-                ),
-            ));
-        }
+        crate::validate::destination_free(destination, overwrite)?;
         let mut attempt = 1;
         loop {
             match self.download_once(base_url, url, &folder).await {

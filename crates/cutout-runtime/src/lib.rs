@@ -36,8 +36,8 @@ pub use download::Downloaded;
 pub use error::{Error, ErrorBody, Result, ServiceError};
 pub use probe::{ImageFormat, ImageInfo};
 pub use remover::{
-    BackgroundRemover, BoxFuture, Cutout, CutoutKind, ImageSource, Progress, ProgressFn,
-    RemoveOptions, write_atomically, write_atomically_blocking,
+    BackgroundRemover, BoxFuture, Cutout, CutoutKind, ImageSource, MAX_RESULT_BYTES, Progress,
+    ProgressFn, RemoveOptions, write_atomically, write_atomically_blocking,
 };
 pub use retry::{RetryPolicy, parse_retry_after};
 pub use wait::{JobProgress, Poll, WaitPolicy, wait_for};

@@ -26,6 +26,10 @@ use crate::Error;
 use crate::probe::{ImageFormat, ImageInfo, probe_bytes, probe_file};
 use crate::wait::{JobProgress, WaitPolicy};
 
+/// The largest result the one-call paths download into memory (512 MiB); larger results go to
+/// a file with the providers' `download_to`/`run_to`.
+pub const MAX_RESULT_BYTES: u64 = 512 * 1024 * 1024;
+
 /// A boxed future, so that [`BackgroundRemover`] can be used as `dyn BackgroundRemover`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

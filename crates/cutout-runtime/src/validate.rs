@@ -31,6 +31,22 @@ pub fn http_url(field: &str, url: &str) -> Result<String, Error> {
     Ok(trimmed.to_owned())
 }
 
+/// Refuses an existing `path` unless `overwrite`, before any work is done: an
+/// [`Error::InvalidInput`] for `destination` (nothing was sent yet). The write itself checks
+/// again, so a file created meanwhile is not clobbered either.
+pub fn destination_free(path: &std::path::Path, overwrite: bool) -> Result<(), Error> {
+    if !overwrite && path.exists() {
+        return Err(Error::invalid(
+            "destination",
+            format!(
+                "`{}` already exists; choose another path or allow overwriting",
+                path.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The URL without its query and fragment: what may be shown in messages and `Debug` output
 /// (presigned links carry their signature in the query).
 pub fn without_query(url: &str) -> &str {

@@ -28,7 +28,7 @@ use crate::removebg::{MaskOutput, MaskState};
 use crate::{BackgroundRemover, Client, CutoutError, PROVIDER};
 
 /// The largest result `remove_background` downloads into memory (512 MiB).
-pub const MAX_RESULT_BYTES: u64 = 512 << 20;
+pub use cutout_runtime::MAX_RESULT_BYTES;
 
 impl BackgroundRemover for Client {
     fn provider_name(&self) -> &'static str {

@@ -315,15 +315,7 @@ impl Job {
         overwrite: bool,
     ) -> CutoutResult<Downloaded> {
         let path = path.as_ref();
-        if !overwrite && path.exists() {
-            return Err(CutoutError::invalid(
-                "destination",
-                format!(
-                    "`{}` already exists; choose another path or allow overwriting",
-                    path.display()
-                ),
-            ));
-        }
+        cutout_runtime::validate::destination_free(path, overwrite)?;
         let links = self.output_download_url().await?;
         self.client
             .context()
