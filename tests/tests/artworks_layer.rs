@@ -732,3 +732,24 @@ fn defaults_match_the_documented_ones() {
     assert!(request.points_best_mask && request.points_multimask);
     assert!(request.points_negative.is_none());
 }
+
+#[tokio::test]
+async fn debug_output_never_shows_the_key() {
+    let (_server, client) = server(vec![]).await;
+    let artwork: artworks_seg::types::Artwork =
+        serde_json::from_value(fixture("tengr/artwork.segmentation.documented.json")).unwrap();
+    let shown = [
+        format!("{client:?}"),
+        format!("{:?}", client.context()),
+        format!("{:?}", Segmentation::text(IMAGE, "the red car")),
+        format!("{:?}", Segmentation::points(IMAGE).positive(0.5, 0.5)),
+        format!(
+            "{:?}",
+            artworks_seg::ArtworkJob::new(client.clone(), artwork)
+        ),
+        format!("{:?}", Client::builder().key(KEY)),
+    ];
+    for text in shown {
+        assert!(!text.contains(KEY), "{text}");
+    }
+}

@@ -1080,3 +1080,21 @@ async fn the_remover_refuses_masks_with_advice() {
     }
     assert!(server.requests().is_empty());
 }
+
+#[tokio::test]
+async fn debug_output_never_shows_the_key() {
+    let (_server, client) = server(vec![]).await;
+    let image = ImageSource::bytes(jpeg_rgb(8, 8), "photo.jpg");
+    let trimap = ImageSource::bytes(jpeg_gray(8, 8), "trimap.jpg");
+    let shown = [
+        format!("{client:?}"),
+        format!("{:?}", client.context()),
+        format!("{:?}", client.matting(image.clone(), trimap)),
+        format!("{:?}", client.remove_bg(image.clone())),
+        format!("{:?}", client.ai_cut(image).foreground(1.0, 1.0)),
+        format!("{:?}", Client::builder().key(KEY)),
+    ];
+    for text in shown {
+        assert!(!text.contains(KEY), "{text}");
+    }
+}

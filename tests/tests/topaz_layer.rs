@@ -916,3 +916,32 @@ async fn a_complete_download_lands_at_the_destination() {
     assert_eq!(std::fs::read(&destination).unwrap(), image);
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
+
+#[tokio::test]
+async fn a_process_id_that_is_not_a_uuid_is_refused_without_a_request() {
+    let (server, client) = setup(vec![]).await;
+    let dir = tempfile::tempdir().unwrap();
+    for id in [
+        "123",
+        "4b0bd1f4-6c5a-4d5e-9f1e",
+        "4b0bd1f4-6c5a-4d5e-9f1e-2f4c9c6f0a1z",
+    ] {
+        let job = client.job(id);
+        assert_refused(
+            job.status().await,
+            "process_id",
+            "is not a Topaz process id",
+        );
+        assert_refused(
+            job.cancel().await,
+            "process_id",
+            "is not a Topaz process id",
+        );
+        assert_refused(
+            job.download_to(dir.path().join("out.png"), false).await,
+            "process_id",
+            "is not a Topaz process id",
+        );
+    }
+    assert!(server.requests().is_empty());
+}

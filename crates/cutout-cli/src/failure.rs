@@ -42,7 +42,7 @@ impl Failure {
     pub fn config(error: &cutout::runtime::Error) -> Self {
         let message = error.to_string();
         let hint = match error {
-            cutout::runtime::Error::Config { message } if message.contains("API key") => Some(
+            cutout::runtime::Error::MissingKey { .. } => Some(
                 "export the variable named above with your key, or add --sandbox to try the \
                  command against the local simulators"
                     .to_owned(),

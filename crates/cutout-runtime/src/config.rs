@@ -59,7 +59,8 @@ pub struct Timeouts {
     pub connect: Duration,
     /// A JSON request and its answer. Default 60 s.
     pub request: Duration,
-    /// A request that uploads a file. Default 15 min.
+    /// A request that uploads a file, or a JSON request over 1 MiB (an image sent inline).
+    /// Default 15 min.
     pub upload: Duration,
     /// Downloading a result. Default 15 min.
     pub download: Duration,
@@ -231,18 +232,20 @@ impl<C: FromParts> ClientBuilder<C> {
             None => match from_env(provider.key_env) {
                 Some(value) => ApiKey::new(value),
                 None => {
-                    return Err(Error::config(format!(
-                        "no {} API key: set {} (or pass one with `.key(...)`)",
-                        provider.name, provider.key_env
-                    )));
+                    return Err(Error::MissingKey {
+                        provider: provider.name,
+                        variable: provider.key_env,
+                        empty: false,
+                    });
                 }
             },
         };
         if key.is_empty() {
-            return Err(Error::config(format!(
-                "the {} API key is empty: set {} to your key",
-                provider.name, provider.key_env
-            )));
+            return Err(Error::MissingKey {
+                provider: provider.name,
+                variable: provider.key_env,
+                empty: true,
+            });
         }
         let base_url = match (&self.base_url, from_env(provider.base_url_env)) {
             (Some(url), _) => check_base_url(url, "the base URL")?,
@@ -402,6 +405,7 @@ pub(crate) mod tests {
             check_base_url(ok, "base").unwrap();
         }
         let err = check_base_url("http://api.example.com", "TOPAZ_BASE_URL").unwrap_err();
+        assert!(!err.is_auth(), "a refused base URL is not a key problem");
         assert!(err.to_string().contains("TOPAZ_BASE_URL"), "{err}");
         assert!(err.to_string().contains("unencrypted"), "{err}");
         assert!(check_base_url("ftp://x", "base").is_err());

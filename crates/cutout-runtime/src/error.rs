@@ -21,6 +21,15 @@ pub enum Error {
         /// What is missing or wrong, and how to fix it.
         message: String,
     },
+    /// No API key was given (or it is empty): nothing can be sent.
+    MissingKey {
+        /// Provider name.
+        provider: &'static str,
+        /// The environment variable that would hold it.
+        variable: &'static str,
+        /// A key was given, but it is empty.
+        empty: bool,
+    },
     /// An input was rejected locally, before any request was sent.
     InvalidInput {
         /// The parameter at fault (`trimap`, `output_compression`, `points_positive[2]`…).
@@ -216,8 +225,7 @@ impl Error {
 
     /// The key is missing, wrong or not allowed to do this (HTTP 401/403, or no key configured).
     pub fn is_auth(&self) -> bool {
-        matches!(self.status(), Some(401 | 403))
-            || matches!(self, Error::Config { message } if message.contains("API key"))
+        matches!(self.status(), Some(401 | 403)) || matches!(self, Error::MissingKey { .. })
     }
 
     /// The job, file or key does not exist (any more): HTTP 404.
@@ -278,6 +286,22 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Config { message } => write!(f, "configuration: {message}"),
+            Error::MissingKey {
+                provider,
+                variable,
+                empty: false,
+            } => write!(
+                f,
+                "configuration: no {provider} API key: set {variable} (or pass one with `.key(...)`)"
+            ),
+            Error::MissingKey {
+                provider,
+                variable,
+                empty: true,
+            } => write!(
+                f,
+                "configuration: the {provider} API key is empty: set {variable} to your key"
+            ),
             Error::InvalidInput { field, message } => {
                 write!(f, "invalid `{field}`: {message} (nothing was sent)")
             }

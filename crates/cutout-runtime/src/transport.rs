@@ -20,6 +20,8 @@ use crate::retry::{
 use crate::{Context, Error};
 
 const MAX_REDIRECTS: usize = 5;
+/// Request bodies larger than this get the upload time limit rather than the request one.
+const INLINE_UPLOAD: usize = 1024 * 1024;
 /// Error bodies larger than this are not read to look for `retry_after`.
 const SMALL_BODY: u64 = 64 * 1024;
 
@@ -45,7 +47,17 @@ impl Context {
         operation: &'static str,
     ) -> reqwest::Result<Response> {
         if request.timeout().is_none() {
-            *request.timeout_mut() = Some(self.timeouts.request);
+            // A JSON body this large carries an image inline (ModelsLab's data URIs): give it the
+            // time of an upload, not of a small call.
+            let inline_upload = request
+                .body()
+                .and_then(|body| body.as_bytes())
+                .is_some_and(|bytes| bytes.len() > INLINE_UPLOAD);
+            *request.timeout_mut() = Some(if inline_upload {
+                self.timeouts.upload
+            } else {
+                self.timeouts.request
+            });
         }
         let mut attempt = 1;
         loop {

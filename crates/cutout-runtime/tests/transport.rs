@@ -313,7 +313,9 @@ async fn backoff_doubles_between_attempts() {
     for (gap, expected) in gaps.iter().zip([100, 200, 400]) {
         let expected = Duration::from_millis(expected);
         assert!(
-            *gap >= expected && *gap < expected + Duration::from_millis(150),
+            // The lower bound is the rule; the upper one only catches a wrong unit or a missing
+            // cap, loosely enough for a loaded CI machine.
+            *gap >= expected && *gap < expected + Duration::from_secs(1),
             "{gaps:?}"
         );
     }

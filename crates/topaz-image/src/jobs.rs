@@ -222,12 +222,31 @@ impl Job {
         &self.client
     }
 
+    /// The process id, if it has the UUID form Topaz documents; otherwise an error before any
+    /// request (a typo would only come back as the server's 400).
+    fn checked_id(&self) -> CutoutResult<&str> {
+        let id = self.process_id.as_str();
+        let hex_groups: Vec<&str> = id.split('-').collect();
+        let is_uuid = hex_groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+            && hex_groups
+                .iter()
+                .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()));
+        if is_uuid {
+            Ok(id)
+        } else {
+            Err(CutoutError::invalid(
+                "process_id",
+                format!(
+                    "`{id}` is not a Topaz process id: they are UUIDs like \
+                     4b0bd1f4-6c5a-4d5e-9f1e-2f4c9c6f0a11 (from `submit`, or `list_jobs`)"
+                ),
+            ))
+        }
+    }
+
     /// The job's current state (one `GET /status/{process_id}`).
     pub async fn status(&self) -> CutoutResult<types::StatusResponse> {
-        let operation = self
-            .client
-            .get_status()
-            .process_id(self.process_id.as_str());
+        let operation = self.client.get_status().process_id(self.checked_id()?);
         Ok(self
             .client
             .context()
@@ -273,7 +292,7 @@ impl Job {
         let operation = self
             .client
             .get_download_output()
-            .process_id(self.process_id.as_str());
+            .process_id(self.checked_id()?);
         self.client
             .context()
             .call("get_download_output", operation.send())
@@ -295,7 +314,7 @@ impl Job {
         let operation = self
             .client
             .get_download_input()
-            .process_id(self.process_id.as_str());
+            .process_id(self.checked_id()?);
         Ok(self
             .client
             .context()
@@ -337,10 +356,7 @@ impl Job {
     /// Cancels the job while it is pending or processing. A job that already finished answers
     /// HTTP 409, returned as an error that says so.
     pub async fn cancel(&self) -> CutoutResult<()> {
-        let operation = self
-            .client
-            .cancel_task()
-            .process_id(self.process_id.as_str());
+        let operation = self.client.cancel_task().process_id(self.checked_id()?);
         self.client
             .context()
             .call("cancel_task", operation.send())
@@ -360,10 +376,7 @@ impl Job {
     /// Deletes the job's record. A job that is still running answers HTTP 409, returned as an
     /// error that says to cancel it or wait for it first.
     pub async fn delete(&self) -> CutoutResult<()> {
-        let operation = self
-            .client
-            .delete_status()
-            .process_id(self.process_id.as_str());
+        let operation = self.client.delete_status().process_id(self.checked_id()?);
         self.client
             .context()
             .call("delete_status", operation.send())
