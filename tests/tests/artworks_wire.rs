@@ -159,6 +159,13 @@ async fn remove_background_get_and_list() {
         server.requests()[0].json(),
         json!({"imageUrl": "https://images.example.com/cat.jpg"})
     );
+    insta::assert_json_snapshot!(
+        server
+            .requests()
+            .iter()
+            .map(wire_snapshot)
+            .collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]

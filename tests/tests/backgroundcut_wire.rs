@@ -118,6 +118,7 @@ async fn matting_reproduces_the_documented_request() {
         request.json(),
         fixture("backgroundcut/matting.request.documented.json")
     );
+    insta::assert_json_snapshot!(wire_snapshot(&request));
 }
 
 #[tokio::test]

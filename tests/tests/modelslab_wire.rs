@@ -106,6 +106,7 @@ async fn fetch_posts_the_key_to_the_id_path_and_reads_a_string_output() {
     let request = server.single();
     assert_eq!(request.path, "/image_editing/fetch/96709");
     assert_eq!(request.json(), json!({"key": KEY}));
+    insta::assert_json_snapshot!(wire_snapshot(&request));
 }
 
 #[tokio::test]

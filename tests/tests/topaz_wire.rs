@@ -2,7 +2,7 @@
 //! recording server (loopback only).
 
 use axum::http::Method;
-use cutout_tests::{RecordingServer, Route};
+use cutout_tests::{RecordingServer, Route, wire_snapshot};
 use serde_json::json;
 use topaz_image::{Client, Error, types};
 
@@ -114,6 +114,7 @@ async fn post_matting_streams_the_file_and_sends_every_text_part() {
         ]
         .map(|(a, b)| (a.to_owned(), b.to_owned()))
     );
+    insta::assert_json_snapshot!(wire_snapshot(&server.single()));
 }
 
 #[tokio::test]
@@ -152,6 +153,7 @@ async fn post_matting_from_bytes_or_url() {
         "Object",
         "the documented default is sent"
     );
+    insta::assert_json_snapshot!(requests.iter().map(wire_snapshot).collect::<Vec<_>>());
 }
 
 #[tokio::test]
@@ -315,6 +317,13 @@ async fn every_json_operation_uses_its_documented_method_and_path() {
     assert_eq!(
         estimate_request.json(),
         json!({"category": "Matting", "model": "Object", "input_height": 768, "input_width": 1024})
+    );
+    insta::assert_json_snapshot!(
+        server
+            .requests()
+            .iter()
+            .map(wire_snapshot)
+            .collect::<Vec<_>>()
     );
 }
 
