@@ -399,6 +399,41 @@ async fn a_dropped_submission_is_never_sent_again() {
 }
 
 #[tokio::test]
+async fn a_submission_whose_answer_is_lost_was_accepted_once_and_is_never_sent_again() {
+    for provider in Provider::ALL {
+        let (error, sandbox, log) = fail_once(
+            provider,
+            on_submissions(FaultRates {
+                answer_lost: 1.0,
+                ..FaultRates::default()
+            }),
+        )
+        .await;
+        let submissions: Vec<_> = log.iter().filter(|r| r.submission).collect();
+        assert_eq!(submissions.len(), 1, "{provider}: {log:#?}");
+        assert_eq!(submissions[0].fault, Some(FaultKind::AnswerLost));
+        // The provider did the paid work: exactly once, because the client did not re-send.
+        assert_eq!(sandbox.submissions(provider), 1, "{provider}");
+        assert!(
+            matches!(
+                error,
+                Error::Transport {
+                    maybe_sent: true,
+                    ..
+                }
+            ),
+            "{provider}: {error:?}"
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("it may have been accepted, so it was not sent again"),
+            "{provider}: {error}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_502_on_a_submission_is_not_sent_again_but_a_503_is() {
     for provider in Provider::ALL {
         let (error, sandbox, log) = fail_once(

@@ -54,6 +54,10 @@ pub struct FaultRates {
     pub internal: f64,
     /// The connection is closed without any response.
     pub dropped: f64,
+    /// The request is handled (a submission creates its job and is charged), then the
+    /// connection is closed without the answer: what a client sees when a gateway gives up after
+    /// the origin did the work. A client must not send such a submission again.
+    pub answer_lost: f64,
     /// The request is held for [`FaultRates::slow_by`] (real time), then handled normally.
     pub slow: f64,
     /// How long a slow request is held.
@@ -74,6 +78,7 @@ impl FaultRates {
             (self.bad_gateway, FaultKind::BadGateway),
             (self.internal, FaultKind::Internal),
             (self.dropped, FaultKind::Dropped),
+            (self.answer_lost, FaultKind::AnswerLost),
             (self.slow, FaultKind::Slow),
             (truncated, FaultKind::Truncated),
         ];
@@ -108,6 +113,8 @@ pub enum FaultKind {
     Internal,
     /// Connection closed with no response.
     Dropped,
+    /// Handled, then the connection closed before the response.
+    AnswerLost,
     /// Delayed, then handled normally.
     Slow,
     /// Body cut short of its `Content-Length`.
@@ -122,7 +129,9 @@ impl FaultKind {
             FaultKind::Unavailable => Some(503),
             FaultKind::BadGateway => Some(502),
             FaultKind::Internal => Some(500),
-            FaultKind::Dropped | FaultKind::Slow | FaultKind::Truncated => None,
+            FaultKind::Dropped | FaultKind::AnswerLost | FaultKind::Slow | FaultKind::Truncated => {
+                None
+            }
         }
     }
 }

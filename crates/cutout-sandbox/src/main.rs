@@ -44,6 +44,9 @@ struct Args {
     /// Probability that an API request's connection is closed without an answer.
     #[arg(long, default_value_t = 0.0)]
     dropped: f64,
+    /// Probability that an API request is handled (a job is created) but its answer is lost.
+    #[arg(long, default_value_t = 0.0)]
+    answer_lost: f64,
     /// Probability that an API request is held for --slow-ms before it is handled.
     #[arg(long, default_value_t = 0.0)]
     slow: f64,
@@ -70,6 +73,7 @@ impl Args {
             bad_gateway: self.bad_gateway,
             internal: self.internal,
             dropped: self.dropped,
+            answer_lost: self.answer_lost,
             slow: self.slow,
             slow_by: Duration::from_millis(self.slow_ms),
             truncated: 0.0,

@@ -202,6 +202,12 @@ async fn handle(
     };
     let response = match fault {
         Some(FaultKind::Dropped) => return Err(DroppedByFault),
+        Some(FaultKind::AnswerLost) => {
+            // The work is done (and logged with its real status); only the answer is lost.
+            let response = route(request).await;
+            shared.log.set_status(id, response.status().as_u16());
+            return Err(DroppedByFault);
+        }
         Some(
             kind @ (FaultKind::RateLimited
             | FaultKind::Unavailable
