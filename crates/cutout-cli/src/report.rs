@@ -55,6 +55,15 @@ impl Record {
         }
     }
 
+    /// Notes the cut-out written to `path`: its size, dimensions and job.
+    pub fn wrote(&mut self, path: &std::path::Path, cutout: &cutout::Cutout) {
+        self.output = Some(path.display().to_string());
+        self.bytes = Some(cutout.bytes.len() as u64);
+        self.width = Some(cutout.width);
+        self.height = Some(cutout.height);
+        self.job_id = cutout.job_id.clone();
+    }
+
     /// A failed input.
     pub fn failed(input: String, provider: &'static str, task: &Task, error: String) -> Self {
         Self {

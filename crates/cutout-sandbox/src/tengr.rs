@@ -237,6 +237,24 @@ fn webhook_problem(url: &str) -> Option<String> {
 /// Field readers that answer 400 with a message naming the field.
 struct Fields<'a>(&'a Map<String, Value>);
 
+/// `Ok(n)` when `n` is in `min..=max` (no lower bound when `min` is `None`), else the 400 that
+/// names the range.
+fn within<T: PartialOrd + std::fmt::Display + Copy>(
+    name: &str,
+    n: T,
+    min: Option<T>,
+    max: T,
+) -> Result<T, Rejection> {
+    if min.is_some_and(|min| n < min) || n > max {
+        let range = match min {
+            Some(min) => format!("between {min} and {max}"),
+            None => format!("at most {max}"),
+        };
+        return Err(bad_request(format!("{name} must be {range}")));
+    }
+    Ok(n)
+}
+
 impl Fields<'_> {
     fn present(&self, name: &str) -> Option<&Value> {
         self.0.get(name).filter(|v| !v.is_null())
@@ -270,14 +288,7 @@ impl Fields<'_> {
         let n = value
             .as_i64()
             .ok_or_else(|| bad_request(format!("{name} must be an integer number")))?;
-        if min.is_some_and(|min| n < min) || n > max {
-            let range = match min {
-                Some(min) => format!("between {min} and {max}"),
-                None => format!("at most {max}"),
-            };
-            return Err(bad_request(format!("{name} must be {range}")));
-        }
-        Ok(n)
+        within(name, n, min, max)
     }
 
     fn number(
@@ -293,14 +304,7 @@ impl Fields<'_> {
         let n = value
             .as_f64()
             .ok_or_else(|| bad_request(format!("{name} must be a number")))?;
-        if min.is_some_and(|min| n < min) || n > max {
-            let range = match min {
-                Some(min) => format!("between {min} and {max}"),
-                None => format!("at most {max}"),
-            };
-            return Err(bad_request(format!("{name} must be {range}")));
-        }
-        Ok(n)
+        within(name, n, min, max)
     }
 
     /// The common members: `imageUrl`, `outputFormat`, `webhook`.

@@ -267,11 +267,7 @@ async fn download_one(
     let path = name(result.format.extension());
     output::write(&path, &result.bytes, force).await?;
     let mut record = Record::ok(id.to_owned(), PROVIDER, task);
-    record.output = Some(path.display().to_string());
-    record.bytes = Some(result.bytes.len() as u64);
-    record.width = Some(result.width);
-    record.height = Some(result.height);
-    record.job_id = Some(id.to_owned());
+    record.wrote(&path, &result);
     Ok(record)
 }
 

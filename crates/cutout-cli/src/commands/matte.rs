@@ -97,11 +97,7 @@ async fn matte(
     }
     output::write(&path, &cutout.bytes, force).await?;
     let mut record = Record::ok(image.display(), PROVIDER, task);
-    record.output = Some(path.display().to_string());
-    record.bytes = Some(cutout.bytes.len() as u64);
-    record.width = Some(cutout.width);
-    record.height = Some(cutout.height);
-    record.job_id = cutout.job_id.clone();
+    record.wrote(&path, &cutout);
     Ok(record)
 }
 

@@ -160,11 +160,7 @@ async fn process(
     }
     output::write(&path, &cutout.bytes, context.force).await?;
     let mut record = Record::ok(input.display(), provider_name(context.provider), task);
-    record.output = Some(path.display().to_string());
-    record.bytes = Some(cutout.bytes.len() as u64);
-    record.width = Some(cutout.width);
-    record.height = Some(cutout.height);
-    record.job_id = cutout.job_id.clone();
+    record.wrote(&path, &cutout);
     Ok(record)
 }
 

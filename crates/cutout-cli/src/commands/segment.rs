@@ -95,10 +95,7 @@ async fn segment(
         }
         output::write(&path, &mask.bytes, args.output.force).await?;
         if index == 0 {
-            record.output = Some(path.display().to_string());
-            record.bytes = Some(mask.bytes.len() as u64);
-            record.width = Some(mask.width);
-            record.height = Some(mask.height);
+            record.wrote(&path, &mask);
         } else {
             ui.note(&format!("  another mask → {}", path.display()));
         }
