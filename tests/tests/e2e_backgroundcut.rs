@@ -36,7 +36,6 @@ async fn uploads_and_public_urls_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let jpeg = sb::disc_jpeg(WIDTH, HEIGHT);
     let file = write(&dir, "disc.jpg", &jpeg);
-    let base = sandbox.base_url(Provider::BackgroundCut);
 
     // A file streamed from disk, bytes, and a URL (downloaded, then uploaded: BackgroundCut
     // reads only its own store).
@@ -53,7 +52,7 @@ async fn uploads_and_public_urls_round_trip() {
         assert!(link.contains("signature="), "{link}");
         let (bytes, content_type) = client
             .context()
-            .download_bytes(&base, &link, 1 << 20)
+            .download_bytes(&link, 1 << 20)
             .await
             .unwrap();
         assert_eq!(bytes.as_ref(), jpeg.as_slice(), "upload {i} round-trips");
@@ -258,20 +257,19 @@ async fn files_expire_two_hours_after_upload() {
         .await
         .unwrap();
     let link = client.public_url(&key).await.unwrap();
-    let base = sandbox.base_url(Provider::BackgroundCut);
 
     // Public links last 15 minutes; the file itself stays, so a fresh link works.
     sandbox.advance_clock(Duration::from_secs(16 * 60));
     let error = client
         .context()
-        .download_bytes(&base, &link, 1 << 20)
+        .download_bytes(&link, 1 << 20)
         .await
         .unwrap_err();
     assert_eq!(error.status(), Some(403), "{error}");
     let fresh = client.public_url(&key).await.unwrap();
     client
         .context()
-        .download_bytes(&base, &fresh, 1 << 20)
+        .download_bytes(&fresh, 1 << 20)
         .await
         .unwrap();
 
@@ -454,7 +452,7 @@ async fn every_generated_operation_reaches_the_sandbox() {
         .url;
     let (bytes, _) = client
         .context()
-        .download_bytes(&sandbox.base_url(Provider::BackgroundCut), &link, 1 << 20)
+        .download_bytes(&link, 1 << 20)
         .await
         .unwrap();
     assert_cutout(&bytes, WIDTH, HEIGHT);

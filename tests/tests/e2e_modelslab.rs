@@ -25,10 +25,10 @@ fn write(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> std::path::PathBu
     path
 }
 
-async fn download(client: &Client, sandbox: &sb::Sandbox, url: &str) -> Vec<u8> {
+async fn download(client: &Client, url: &str) -> Vec<u8> {
     let (bytes, _) = client
         .context()
-        .download_bytes(&sandbox.base_url(Provider::ModelsLab), url, 1 << 20)
+        .download_bytes(url, 1 << 20)
         .await
         .expect("download the result");
     bytes.to_vec()
@@ -61,7 +61,7 @@ async fn a_hosted_url_is_processed_then_fetched_until_success() {
         "{took:?}"
     );
     assert!(result.meta.is_some());
-    assert_mask(&download(&client, &sandbox, &urls[0]).await, WIDTH, HEIGHT);
+    assert_mask(&download(&client, &urls[0]).await, WIDTH, HEIGHT);
 
     // The first report is the submission's own `processing`, with ModelsLab's ETA.
     let seen = seen.lock().unwrap().clone();
@@ -108,7 +108,7 @@ async fn a_local_file_travels_inline_as_a_data_uri() {
         .first()
         .cloned()
         .expect("an output link");
-    assert_cutout(&download(&client, &sandbox, &url).await, WIDTH, HEIGHT);
+    assert_cutout(&download(&client, &url).await, WIDTH, HEIGHT);
     // Nothing but the result was read from the file host: the input went inside the body.
     let from_files = requests_to(&sandbox, None);
     assert_eq!(from_files.len(), 1);
@@ -128,7 +128,7 @@ async fn a_local_file_travels_inline_as_a_data_uri() {
         .first()
         .cloned()
         .expect("an output link");
-    assert_mask(&download(&client, &sandbox, &url).await, WIDTH, HEIGHT);
+    assert_mask(&download(&client, &url).await, WIDTH, HEIGHT);
 }
 
 #[tokio::test]
@@ -155,7 +155,7 @@ async fn submit_fetch_and_wait_for_mask_step_by_step() {
     assert_eq!(result.id, Some(processing.id));
     assert_eq!(result.output.urls(), processing.future_links.as_slice());
     assert_cutout(
-        &download(&client, &sandbox, &result.output.urls()[0]).await,
+        &download(&client, &result.output.urls()[0]).await,
         WIDTH,
         HEIGHT,
     );
@@ -239,7 +239,6 @@ async fn base64_results_decode_to_the_image() {
 async fn mask_of(
     request: modelslab::removebg::RemoveBgMask<'_>,
     client: &Client,
-    sandbox: &sb::Sandbox,
 ) -> image::GrayImage {
     let result = request
         .only_mask(true)
@@ -247,7 +246,7 @@ async fn mask_of(
         .send()
         .await
         .unwrap();
-    let bytes = download(client, sandbox, &result.output.urls()[0]).await;
+    let bytes = download(client, &result.output.urls()[0]).await;
     image::load_from_memory(&bytes).unwrap().to_luma8()
 }
 
@@ -264,7 +263,6 @@ async fn the_options_reach_the_server() {
             .remove_background_mask(ImageSource::url(&url))
             .inverse_mask(true),
         &client,
-        &sandbox,
     )
     .await;
     assert!(inverted.get_pixel(WIDTH / 2, HEIGHT / 2).0[0] <= 40);
@@ -275,7 +273,6 @@ async fn the_options_reach_the_server() {
             .remove_background_mask(ImageSource::url(&url))
             .post_process_mask(true),
         &client,
-        &sandbox,
     )
     .await;
     assert!(hard.pixels().all(|p| p.0[0] == 0 || p.0[0] == 255));
@@ -289,7 +286,6 @@ async fn the_options_reach_the_server() {
             .erode_size(5)
             .seed(42),
         &client,
-        &sandbox,
     )
     .await;
     assert_mask(
@@ -435,11 +431,7 @@ async fn webhook_calls_parse() {
         Some(42)
     );
     assert_eq!(call.output, result.output.urls());
-    assert_cutout(
-        &download(&client, &sandbox, &call.output[0]).await,
-        WIDTH,
-        HEIGHT,
-    );
+    assert_cutout(&download(&client, &call.output[0]).await, WIDTH, HEIGHT);
     let deliveries = sandbox.webhook_deliveries();
     assert_eq!(deliveries.len(), 1);
     assert_eq!(deliveries[0].status, Some(200));

@@ -222,11 +222,7 @@ async fn the_input_download_url_serves_the_uploaded_image() {
     assert!(links.head_url.contains("signature="), "{}", links.head_url);
     let (bytes, content_type) = client
         .context()
-        .download_bytes(
-            &sandbox.base_url(Provider::Topaz),
-            &links.download_url,
-            1 << 20,
-        )
+        .download_bytes(&links.download_url, 1 << 20)
         .await
         .unwrap();
     assert_eq!(bytes.as_ref(), jpeg.as_slice());
@@ -518,11 +514,7 @@ async fn webhooks_reach_a_loopback_receiver_and_are_retried_after_a_500() {
     assert!(newest.is_final());
     // The Completed notification links the output, which is the mask.
     let url = newest.download_url.as_deref().expect("a download link");
-    let (mask, _) = client
-        .context()
-        .download_bytes(&sandbox.base_url(Provider::Topaz), url, 1 << 20)
-        .await
-        .unwrap();
+    let (mask, _) = client.context().download_bytes(url, 1 << 20).await.unwrap();
     assert_mask(&mask, WIDTH, HEIGHT);
 }
 

@@ -189,18 +189,16 @@ impl ArtworkJob {
         let urls = self.result_urls()?;
         let stem = safe_stem(&self.artwork.id);
         let context = self.client.context();
-        let base = self.client.baseurl.as_str();
         let mut written = Vec::with_capacity(urls.len());
         for (index, url) in urls.iter().enumerate() {
             let path = match extension_of_url(url) {
                 Some(extension) => {
                     let path = dir.join(format!("{stem}-{index}.{extension}"));
-                    context.download_to(base, url, &path, overwrite).await?;
+                    context.download_to(url, &path, overwrite).await?;
                     path
                 }
                 None => {
-                    let (bytes, content_type) =
-                        context.download_bytes(base, url, RESULT_LIMIT).await?;
+                    let (bytes, content_type) = context.download_bytes(url, RESULT_LIMIT).await?;
                     let extension = content_type
                         .as_deref()
                         .and_then(extension_of_content_type)
@@ -222,9 +220,7 @@ impl ArtworkJob {
         let context = self.client.context();
         let mut results = Vec::with_capacity(urls.len());
         for url in urls {
-            let (bytes, _) = context
-                .download_bytes(&self.client.baseurl, url, RESULT_LIMIT)
-                .await?;
+            let (bytes, _) = context.download_bytes(url, RESULT_LIMIT).await?;
             results.push(bytes);
         }
         Ok(results)

@@ -80,7 +80,7 @@ impl BackgroundRemover for Client {
             let url = job.result_urls()?.first().cloned().unwrap_or_default();
             let (first, _) = self
                 .context()
-                .download_bytes(&self.baseurl, &url, crate::artworks::RESULT_LIMIT)
+                .download_bytes(&url, crate::artworks::RESULT_LIMIT)
                 .await?;
             Cutout::new(
                 first,

@@ -180,7 +180,7 @@ impl Client {
         let public_url = self.public_url(&output_key).await?;
         let (bytes, content_type) = self
             .context()
-            .download_bytes(&self.baseurl, &public_url, RESULT_LIMIT)
+            .download_bytes(&public_url, RESULT_LIMIT)
             .await
             .map_err(|error| explain(error, &[&output_key]))?;
         Ok(StoredOutput {
@@ -201,7 +201,7 @@ impl Client {
         let public_url = self.public_url(&output_key).await?;
         let file = self
             .context()
-            .download_to(&self.baseurl, &public_url, path, overwrite)
+            .download_to(&public_url, path, overwrite)
             .await
             .map_err(|error| explain(error, &[&output_key]))?;
         Ok(SavedOutput {
@@ -233,10 +233,7 @@ impl Client {
                 ),
             ));
         }
-        let (bytes, _) = self
-            .context()
-            .download_bytes(&self.baseurl, url, URL_INPUT_LIMIT)
-            .await?;
+        let (bytes, _) = self.context().download_bytes(url, URL_INPUT_LIMIT).await?;
         Ok(ImageSource::bytes(bytes, source.file_name()))
     }
 

@@ -11,7 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use reqwest::header::{HeaderName, HeaderValue};
 
-use crate::{AuthScheme, ProviderInfo, RetryPolicy, Timeouts};
+use crate::{AuthScheme, Limits, ProviderInfo, RetryPolicy, Timeouts};
 
 /// An API key. Its `Debug` and `Display` print a redaction, never the key, so it can sit in
 /// structs that are logged or snapshotted.
@@ -77,6 +77,7 @@ pub struct Context {
     key: Option<ApiKey>,
     pub(crate) retry: RetryPolicy,
     pub(crate) timeouts: Timeouts,
+    pub(crate) limits: Limits,
     pub(crate) http: reqwest::Client,
     job_slots: Option<Arc<Semaphore>>,
 }
@@ -88,6 +89,7 @@ impl fmt::Debug for Context {
             .field("key", &self.key)
             .field("retry", &self.retry)
             .field("timeouts", &self.timeouts)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -106,9 +108,21 @@ impl Context {
             key,
             retry,
             timeouts,
+            limits: Limits::default(),
             http,
             job_slots: None,
         }
+    }
+
+    /// Sets the size limits on answers and downloads (default [`Limits::default`]).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The size limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// Limits how many jobs run at once through this context and its clones.
@@ -152,13 +166,16 @@ impl Context {
         &self.http
     }
 
-    /// Puts the credentials on `request`, but only when it goes to the API itself (same scheme,
-    /// host and port as `base_url`): a key is never sent to another host.
+    /// Puts the credentials on `request`, but only when it is an API call: its URL is under
+    /// `base_url` (same scheme, host and port, and a path inside the base URL's path). A key is
+    /// never sent to another host, nor to another path of the API's host (a file host behind
+    /// the same name). A key that travels in the body is never put on a `GET` or `HEAD`, which
+    /// have no body.
     pub fn authorize(&self, base_url: &str, request: &mut reqwest::Request) -> Result<(), String> {
         // progenitor stamps every request with the spec's version; no provider documents that
         // header, so it is not sent.
         request.headers_mut().remove("api-version");
-        if !same_origin(base_url, request.url()) {
+        if !under_base(base_url, request.url()) {
             return Ok(());
         }
         let Some(key) = &self.key else {
@@ -178,6 +195,14 @@ impl Context {
                 let name = HeaderName::from_bytes(name.as_bytes())
                     .map_err(|_| format!("`{name}` is not a valid header name"))?;
                 request.headers_mut().insert(name, value);
+                Ok(())
+            }
+            AuthScheme::BodyField { .. }
+                if matches!(
+                    *request.method(),
+                    reqwest::Method::GET | reqwest::Method::HEAD
+                ) =>
+            {
                 Ok(())
             }
             AuthScheme::BodyField { field } => inject_body_field(request, field, key),
@@ -270,15 +295,28 @@ fn inject_body_field(
     Ok(())
 }
 
-pub(crate) fn same_origin(base_url: &str, url: &reqwest::Url) -> bool {
-    match reqwest::Url::parse(base_url) {
-        Ok(base) => {
-            base.scheme() == url.scheme()
-                && base.host_str() == url.host_str()
-                && base.port_or_known_default() == url.port_or_known_default()
-        }
-        Err(_) => false,
+/// Whether `url` is an API call of the API at `base_url`: same scheme, host and port, and a path
+/// equal to the base URL's path or below it on a segment boundary (`/api/v6` covers `/api/v6`
+/// and `/api/v6/x`, not `/api/v6x` nor `/other`).
+pub(crate) fn under_base(base_url: &str, url: &reqwest::Url) -> bool {
+    let Ok(base) = reqwest::Url::parse(base_url) else {
+        return false;
+    };
+    if !same_origin(&base, url) {
+        return false;
     }
+    let prefix = base.path().trim_end_matches('/');
+    match url.path().strip_prefix(prefix) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/'),
+        None => false,
+    }
+}
+
+/// Same scheme, host and port.
+fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 #[cfg(test)]

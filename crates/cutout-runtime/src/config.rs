@@ -51,7 +51,9 @@ pub enum AuthScheme {
 /// Connect and per-request time limits.
 ///
 /// `request` bounds a JSON call from connecting to the end of its answer. Uploads and downloads
-/// move whole images, so they get their own, longer limits.
+/// move whole images, so they get their own, longer limits. `download` bounds everything spent
+/// on one result, retries and the waits between them included, so a server that trickles bytes
+/// cannot hold a download open longer than that.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Timeouts {
@@ -62,7 +64,8 @@ pub struct Timeouts {
     /// A request that uploads a file, or a JSON request over 1 MiB (an image sent inline).
     /// Default 15 min.
     pub upload: Duration,
-    /// Downloading a result. Default 15 min.
+    /// Downloading one result (or an input URL fetched locally), all attempts and the waits
+    /// between them included. Default 15 min.
     pub download: Duration,
 }
 
@@ -93,9 +96,54 @@ impl Timeouts {
         self.upload = limit;
         self
     }
-    /// Sets the limit for downloads.
+    /// Sets the limit for downloading one result, all attempts included.
     pub fn download(mut self, limit: Duration) -> Self {
         self.download = limit;
+        self
+    }
+}
+
+/// Size limits on what is read from servers, so that no answer can exhaust memory or disk.
+///
+/// An API answer larger than `json_answer` fails with a clear error after reading no more than
+/// that; an error body is read up to `error_body` and the rest dropped; a result downloaded to a
+/// file stops with an error past `result_file` (in-memory downloads take their own limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// The largest JSON answer of an API operation. Default 8 MiB, far above the largest
+    /// documented answer (a page of job statuses, a few KiB).
+    pub json_answer: u64,
+    /// The most of an error body that is read (API errors and downloads alike). Default 64 KiB.
+    pub error_body: u64,
+    /// The largest result downloaded to a file. Default 512 MiB.
+    pub result_file: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            json_answer: 8 << 20,
+            error_body: 64 << 10,
+            result_file: crate::MAX_RESULT_BYTES,
+        }
+    }
+}
+
+impl Limits {
+    /// Sets the largest JSON answer.
+    pub fn json_answer(mut self, bytes: u64) -> Self {
+        self.json_answer = bytes;
+        self
+    }
+    /// Sets how much of an error body is read.
+    pub fn error_body(mut self, bytes: u64) -> Self {
+        self.error_body = bytes;
+        self
+    }
+    /// Sets the largest result downloaded to a file.
+    pub fn result_file(mut self, bytes: u64) -> Self {
+        self.result_file = bytes;
         self
     }
 }
@@ -122,6 +170,7 @@ pub struct ClientBuilder<C> {
     base_url: Option<String>,
     retry: RetryPolicy,
     timeouts: Timeouts,
+    limits: Limits,
     http: Option<reqwest::Client>,
     lookup: Option<EnvLookup>,
     max_concurrent_jobs: Option<usize>,
@@ -136,6 +185,7 @@ impl<C> fmt::Debug for ClientBuilder<C> {
             .field("base_url", &self.base_url)
             .field("retry", &self.retry)
             .field("timeouts", &self.timeouts)
+            .field("limits", &self.limits)
             .field("from_env", &self.lookup.is_some())
             .finish_non_exhaustive()
     }
@@ -156,6 +206,7 @@ impl<C: FromParts> ClientBuilder<C> {
             base_url: None,
             retry: RetryPolicy::default(),
             timeouts: Timeouts::default(),
+            limits: Limits::default(),
             http: None,
             lookup: None,
             max_concurrent_jobs: C::PROVIDER.max_concurrent_jobs,
@@ -185,6 +236,12 @@ impl<C: FromParts> ClientBuilder<C> {
     /// Time limits.
     pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
         self.timeouts = timeouts;
+        self
+    }
+
+    /// Size limits on answers and downloads.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -257,7 +314,8 @@ impl<C: FromParts> ClientBuilder<C> {
             None => default_http_client(provider, &self.timeouts)?,
         };
         let context = Context::new(provider, Some(key), self.retry, self.timeouts, http.clone())
-            .with_job_slots(self.max_concurrent_jobs);
+            .with_job_slots(self.max_concurrent_jobs)
+            .with_limits(self.limits);
         Ok(C::from_parts(&base_url, http, context))
     }
 }

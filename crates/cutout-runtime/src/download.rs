@@ -1,6 +1,7 @@
 //! Downloading results: streamed to a temporary file beside the destination, length-checked, then
 //! renamed into place, so a failure never leaves a partial or corrupt file.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
@@ -8,7 +9,8 @@ use futures_util::StreamExt;
 use reqwest::header::CONTENT_TYPE;
 use tokio::io::AsyncWriteExt;
 
-use crate::error::truncate_body;
+use crate::error::{human_size, truncate_body};
+use crate::transport::{Scope, read_at_most};
 use crate::{Context, Error};
 
 /// A file written by [`Context::download_to`].
@@ -35,11 +37,12 @@ impl Context {
     /// `destination`. With `overwrite` false an existing file is never replaced (checked again at
     /// the rename, so a file created meanwhile is not clobbered either).
     ///
-    /// The API key is sent only if `url` is on the API's own origin (presigned links are not).
-    /// Broken or truncated transfers are retried under the client's retry policy.
+    /// No credentials are sent, whatever the URL's host: results, presigned and public links
+    /// need none. Broken or truncated transfers are retried under the client's retry policy, all
+    /// within [`Timeouts::download`](crate::Timeouts::download); a body larger than
+    /// [`Limits::result_file`](crate::Limits::result_file) stops with an error.
     pub async fn download_to(
         &self,
-        base_url: &str,
         url: &str,
         destination: &Path,
         overwrite: bool,
@@ -49,29 +52,86 @@ impl Context {
             _ => PathBuf::from("."),
         };
         crate::validate::destination_free(destination, overwrite)?;
+        let (file, bytes, content_type) = self
+            .with_download_retries(|| self.download_once(url, &folder))
+            .await?;
+        let persisted = if overwrite {
+            file.persist(destination).map(|_| ())
+        } else {
+            file.persist_noclobber(destination).map(|_| ())
+        };
+        persisted.map_err(|e| Error::io("write", destination, e.error))?;
+        Ok(Downloaded {
+            path: destination.to_path_buf(),
+            bytes,
+            content_type,
+        })
+    }
+
+    /// Downloads `url` into memory, refusing bodies over `limit` bytes. Like
+    /// [`download_to`](Self::download_to), it sends no credentials and is bounded by
+    /// [`Timeouts::download`](crate::Timeouts::download).
+    pub async fn download_bytes(
+        &self,
+        url: &str,
+        limit: u64,
+    ) -> Result<(Bytes, Option<String>), Error> {
+        self.with_download_retries(|| async {
+            let response = self.get(url).await?;
+            let content_type = content_type(&response);
+            let expected = response.content_length();
+            if expected.is_some_and(|length| length > limit) {
+                return Err(AttemptError::Fatal(too_large(self, limit)));
+            }
+            let mut body = BytesMut::new();
+            let mut stream = response.bytes_stream();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| AttemptError::Retry(transport(self, e)))?;
+                if (body.len() + chunk.len()) as u64 > limit {
+                    return Err(AttemptError::Fatal(too_large(self, limit)));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            check_length(self, expected, body.len() as u64)?;
+            Ok((body.freeze(), content_type))
+        })
+        .await
+    }
+
+    /// Runs download attempts under the retry policy, all of them (and the waits between them)
+    /// within one deadline, [`Timeouts::download`](crate::Timeouts::download): a server that
+    /// trickles bytes cannot stretch a result past it.
+    async fn with_download_retries<T, F, Fut>(&self, mut attempt_once: F) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, AttemptError>>,
+    {
+        let budget = self.timeouts.download;
+        let started = tokio::time::Instant::now();
+        // A limit too large to add to now is no limit.
+        let deadline = started.checked_add(budget);
         let mut attempt = 1;
         loop {
-            match self.download_once(base_url, url, &folder).await {
-                Ok((file, bytes, content_type)) => {
-                    let persisted = if overwrite {
-                        file.persist(destination).map(|_| ())
-                    } else {
-                        file.persist_noclobber(destination).map(|_| ())
-                    };
-                    persisted.map_err(|e| Error::io("write", destination, e.error))?;
-                    return Ok(Downloaded {
-                        path: destination.to_path_buf(),
-                        bytes,
-                        content_type,
-                    });
-                }
+            let result = match deadline {
+                Some(deadline) => tokio::time::timeout_at(deadline, attempt_once())
+                    .await
+                    .unwrap_or_else(|_| Err(AttemptError::Fatal(self.deadline_passed(started)))),
+                None => attempt_once().await,
+            };
+            match result {
+                Ok(done) => return Ok(done),
                 Err(AttemptError::Retry(error)) if attempt < self.retry.max_attempts => {
+                    let wait = self.retry.backoff(attempt - 1);
+                    let retry_at = tokio::time::Instant::now().checked_add(wait);
+                    if deadline.is_some_and(|deadline| retry_at.is_none_or(|at| at >= deadline)) {
+                        return Err(error);
+                    }
                     tracing::warn!(
                         provider = self.provider.name,
                         attempt,
                         "download broke off, retrying: {error}"
                     );
-                    tokio::time::sleep(self.retry.backoff(attempt - 1)).await;
+                    tokio::time::sleep(wait).await;
                     attempt += 1;
                 }
                 Err(AttemptError::Retry(error) | AttemptError::Fatal(error)) => return Err(error),
@@ -79,47 +139,20 @@ impl Context {
         }
     }
 
-    /// Downloads `url` into memory, refusing bodies over `limit` bytes.
-    pub async fn download_bytes(
-        &self,
-        base_url: &str,
-        url: &str,
-        limit: u64,
-    ) -> Result<(Bytes, Option<String>), Error> {
-        let mut attempt = 1;
-        loop {
-            let result = async {
-                let response = self.get(base_url, url).await?;
-                let content_type = content_type(&response);
-                let expected = response.content_length();
-                if expected.is_some_and(|length| length > limit) {
-                    return Err(AttemptError::Fatal(too_large(self, limit)));
-                }
-                let mut body = BytesMut::new();
-                let mut stream = response.bytes_stream();
-                while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.map_err(|e| AttemptError::Retry(transport(self, e)))?;
-                    if (body.len() + chunk.len()) as u64 > limit {
-                        return Err(AttemptError::Fatal(too_large(self, limit)));
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                check_length(self, expected, body.len() as u64)?;
-                Ok((body.freeze(), content_type))
-            }
-            .await;
-            match result {
-                Ok(done) => return Ok(done),
-                Err(AttemptError::Retry(_)) if attempt < self.retry.max_attempts => {
-                    tokio::time::sleep(self.retry.backoff(attempt - 1)).await;
-                    attempt += 1;
-                }
-                Err(AttemptError::Retry(error) | AttemptError::Fatal(error)) => return Err(error),
-            }
+    fn deadline_passed(&self, started: tokio::time::Instant) -> Error {
+        Error::Timeout {
+            what: format!(
+                "a {} download (the limit for one result, all attempts included, is \
+                 `Timeouts::download`)",
+                self.provider.name
+            ),
+            waited: started.elapsed(),
         }
     }
 
-    async fn get(&self, base_url: &str, url: &str) -> Result<reqwest::Response, AttemptError> {
+    /// Sends the GET for a download, with no credentials, and turns an error status into an
+    /// error (reading at most [`Limits::error_body`](crate::Limits::error_body) of its body).
+    async fn get(&self, url: &str) -> Result<reqwest::Response, AttemptError> {
         let parsed = reqwest::Url::parse(url).map_err(|e| {
             AttemptError::Fatal(Error::UnexpectedResponse {
                 provider: self.provider.name,
@@ -131,15 +164,15 @@ impl Context {
         })?;
         let mut request = reqwest::Request::new(reqwest::Method::GET, parsed);
         *request.timeout_mut() = Some(self.timeouts.download);
-        self.authorize(base_url, &mut request)
-            .map_err(|message| AttemptError::Fatal(Error::config(message)))?;
         let response = self
-            .execute(base_url, request, "download")
+            .send(Scope::Anonymous, request, "download")
             .await
             .map_err(|e| AttemptError::Fatal(transport(self, e)))?;
         let status = response.status().as_u16();
         if status != 200 {
-            let body = response.bytes().await.unwrap_or_default();
+            let body = read_at_most(response, self.limits.error_body)
+                .await
+                .unwrap_or_default();
             return Err(AttemptError::Fatal(Error::service(
                 self.provider,
                 "download",
@@ -154,13 +187,16 @@ impl Context {
 
     async fn download_once(
         &self,
-        base_url: &str,
         url: &str,
         folder: &Path,
     ) -> Result<(tempfile::NamedTempFile, u64, Option<String>), AttemptError> {
-        let response = self.get(base_url, url).await?;
+        let response = self.get(url).await?;
         let content_type = content_type(&response);
         let expected = response.content_length();
+        let limit = self.limits.result_file;
+        if expected.is_some_and(|length| length > limit) {
+            return Err(AttemptError::Fatal(too_large_for_file(self, limit)));
+        }
         let fatal_io = |action, e| AttemptError::Fatal(Error::io(action, folder, e));
         let temp = crate::remover::temp_file_beside(&folder.join("download"))
             .map_err(AttemptError::Fatal)?;
@@ -170,6 +206,9 @@ impl Context {
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| AttemptError::Retry(transport(self, e)))?;
+            if written + chunk.len() as u64 > limit {
+                return Err(AttemptError::Fatal(too_large_for_file(self, limit)));
+            }
             file.write_all(&chunk)
                 .await
                 .map_err(|e| fatal_io("write into", e))?;
@@ -210,7 +249,7 @@ fn transport(context: &Context, source: reqwest::Error) -> Error {
         provider: context.provider.name,
         operation: "download",
         maybe_sent: true,
-        source,
+        source: source.into(),
     }
 }
 
@@ -219,7 +258,25 @@ fn too_large(context: &Context, limit: u64) -> Error {
         provider: context.provider.name,
         operation: "download",
         status: Some(200),
-        message: format!("the result is larger than {limit} bytes; download it to a file instead"),
+        message: format!(
+            "the result is larger than {}, the limit for this download: stopped reading it \
+             (download it to a file instead)",
+            human_size(limit)
+        ),
+        body: None,
+    }
+}
+
+fn too_large_for_file(context: &Context, limit: u64) -> Error {
+    Error::UnexpectedResponse {
+        provider: context.provider.name,
+        operation: "download",
+        status: Some(200),
+        message: format!(
+            "the result is larger than {}, the limit for a result file: stopped reading it \
+             (raise `Limits::result_file` if such results are expected)",
+            human_size(limit)
+        ),
         body: None,
     }
 }

@@ -48,8 +48,8 @@ pub enum Error {
         /// Whether the request may have reached the server (a job submission that fails this
         /// way may have been accepted: check before submitting again).
         maybe_sent: bool,
-        /// The underlying error.
-        source: reqwest::Error,
+        /// The underlying error (its URL stripped of userinfo and query).
+        source: TransportError,
     },
     /// The API answered something its description does not allow.
     UnexpectedResponse {
@@ -345,7 +345,7 @@ impl fmt::Display for Error {
                          sent again (check the job list before resubmitting)"
                     )?;
                 }
-                write!(f, ": {}", without_url(source))
+                write!(f, ": {source}")
             }
             Error::UnexpectedResponse {
                 provider,
@@ -378,8 +378,8 @@ impl fmt::Display for Error {
             }
             Error::Timeout { what, waited } => write!(
                 f,
-                "gave up waiting for {what} after {:.1} s (raise the wait deadline; the job may \
-                 still finish)",
+                "gave up waiting for {what} after {:.1} s (raise the time limit; a job that was \
+                 started may still finish)",
                 waited.as_secs_f64()
             ),
             Error::Io {
@@ -392,19 +392,132 @@ impl fmt::Display for Error {
     }
 }
 
-/// reqwest's messages include the URL, and presigned URLs carry tokens: show the error without it.
-fn without_url(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    if let Some(url) = error.url() {
-        text = text.replace(url.as_str(), "<url>");
+/// A failed HTTP exchange: a `reqwest::Error` whose URL has lost its userinfo and query string
+/// (presigned links carry signatures there), so neither `Debug` nor `Display` can show a secret.
+pub struct TransportError(reqwest::Error);
+
+impl TransportError {
+    /// Wraps `error`, redacting its URL.
+    pub fn new(mut error: reqwest::Error) -> Self {
+        if let Some(url) = error.url_mut() {
+            *url = redact_url(url);
+        }
+        Self(error)
     }
-    let mut source = std::error::Error::source(error);
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
+
+    /// The connection could not be established (nothing was sent).
+    pub fn is_connect(&self) -> bool {
+        self.0.is_connect()
     }
-    text
+
+    /// A time limit ran out.
+    pub fn is_timeout(&self) -> bool {
+        self.0.is_timeout()
+    }
+
+    /// The answer's body could not be read.
+    pub fn is_body(&self) -> bool {
+        self.0.is_body() || self.0.is_decode()
+    }
+
+    /// The underlying error (its URL already redacted).
+    pub fn get_ref(&self) -> &reqwest::Error {
+        &self.0
+    }
+}
+
+impl From<reqwest::Error> for TransportError {
+    fn from(error: reqwest::Error) -> Self {
+        Self::new(error)
+    }
+}
+
+impl fmt::Display for TransportError {
+    /// The error and its causes, without the URL (the message says what failed; the URL is in
+    /// the operation).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut text = self.0.to_string();
+        if let Some(url) = self.0.url() {
+            text = text.replace(url.as_str(), "<url>");
+        }
+        f.write_str(&text)?;
+        let mut source = std::error::Error::source(&self.0);
+        while let Some(inner) = source {
+            write!(f, ": {inner}")?;
+            source = inner.source();
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TransportError")
+            .field("url", &self.0.url().map(|url| url.as_str()))
+            .field("connect", &self.0.is_connect())
+            .field("timeout", &self.0.is_timeout())
+            .field("message", &self.to_string())
+            .finish()
+    }
+}
+
+impl std::error::Error for TransportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// `url` without its userinfo (`user:password@`), query string and fragment, which may hold
+/// secrets (presigned signatures, tokens). A removed query shows as `?redacted`.
+pub fn redact_url(url: &url::Url) -> url::Url {
+    let mut clean = url.clone();
+    // Both fail only for URLs that cannot have userinfo at all (`data:`, `mailto:`).
+    let _ = clean.set_username("");
+    let _ = clean.set_password(None);
+    clean.set_fragment(None);
+    if clean.query().is_some() {
+        clean.set_query(Some("redacted"));
+    }
+    clean
+}
+
+/// The end of a body cut off at a size limit: the typed cause inside the `reqwest::Error` that
+/// reading such a body gives, found again by [`too_large_in`].
+#[derive(Debug)]
+pub(crate) struct TooLarge {
+    /// The limit in bytes.
+    pub(crate) limit: u64,
+}
+
+impl fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the answer is larger than {}", human_size(self.limit))
+    }
+}
+
+impl std::error::Error for TooLarge {}
+
+/// The [`TooLarge`] somewhere in `error`'s causes.
+pub(crate) fn too_large_in(error: &(dyn std::error::Error + 'static)) -> Option<u64> {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(too_large) = e.downcast_ref::<TooLarge>() {
+            return Some(too_large.limit);
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// `8 MiB`, `64 KiB`, `1000 bytes`.
+pub(crate) fn human_size(bytes: u64) -> String {
+    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
+        format!("{} MiB", bytes >> 20)
+    } else if bytes >= 1 << 10 && bytes % (1 << 10) == 0 {
+        format!("{} KiB", bytes >> 10)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 impl std::error::Error for Error {

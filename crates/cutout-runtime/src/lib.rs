@@ -6,7 +6,7 @@
 //!
 //! - [`ApiKey`]: a secret that never prints, sent only to the API's own origin.
 //! - [`ClientBuilder`]: key and base URL from code or the environment, [`RetryPolicy`],
-//!   [`Timeouts`]; plain `http://` refused except on loopback.
+//!   [`Timeouts`], [`Limits`]; plain `http://` refused except on loopback.
 //! - [`Context`]: carried by every generated `Client`; its hooks authenticate, retry, follow
 //!   redirects (dropping the key when they leave the API) and trace every request.
 //! - [`wait`]: one poller for every provider's jobs, driven by the provider's ETA.
@@ -30,10 +30,11 @@ pub mod wait;
 
 pub use auth::{ApiKey, Context};
 pub use config::{
-    AuthScheme, ClientBuilder, FromParts, ProviderInfo, Timeouts, check_base_url, is_loopback,
+    AuthScheme, ClientBuilder, FromParts, Limits, ProviderInfo, Timeouts, check_base_url,
+    is_loopback,
 };
 pub use download::Downloaded;
-pub use error::{Error, ErrorBody, Result, ServiceError};
+pub use error::{Error, ErrorBody, Result, ServiceError, TransportError, redact_url};
 pub use probe::{ImageFormat, ImageInfo};
 pub use remover::{
     BackgroundRemover, BoxFuture, Cutout, CutoutKind, ImageSource, MAX_RESULT_BYTES, Progress,

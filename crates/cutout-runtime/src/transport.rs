@@ -7,13 +7,15 @@ use std::cell::Cell;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
 use progenitor_client::ResponseValue;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use reqwest::{Method, Request, Response, StatusCode};
 use tracing::Instrument;
 
-use crate::auth::same_origin;
-use crate::error::{ErrorBody, truncate_body};
+use crate::auth::under_base;
+use crate::error::{ErrorBody, TooLarge, human_size, too_large_in, truncate_body};
 use crate::retry::{
     error_is_retryable, parse_retry_after, retry_after_in_body, status_is_retryable,
 };
@@ -22,13 +24,31 @@ use crate::{Context, Error};
 const MAX_REDIRECTS: usize = 5;
 /// Request bodies larger than this get the upload time limit rather than the request one.
 const INLINE_UPLOAD: usize = 1024 * 1024;
-/// Error bodies larger than this are not read to look for `retry_after`.
-const SMALL_BODY: u64 = 64 * 1024;
 
 tokio::task_local! {
     /// The status of the last answer seen inside a [`Context::call`], so that an answer whose body
     /// does not parse still reports its status.
     static LAST_STATUS: Cell<Option<u16>>;
+}
+
+/// Whom a request is for, which decides whether it may carry the key.
+#[derive(Clone, Copy)]
+pub(crate) enum Scope<'a> {
+    /// An API operation of the API at this base URL: the key goes on it, and on the redirects
+    /// that stay under the base URL.
+    Api(&'a str),
+    /// A download (a result, a presigned or public link, an input URL): never any credentials,
+    /// whatever the host.
+    Anonymous,
+}
+
+impl Scope<'_> {
+    fn covers(self, url: &reqwest::Url) -> bool {
+        match self {
+            Scope::Api(base_url) => under_base(base_url, url),
+            Scope::Anonymous => false,
+        }
+    }
 }
 
 /// What to do after an attempt.
@@ -59,6 +79,17 @@ impl Context {
                 self.timeouts.request
             });
         }
+        let response = self.send(Scope::Api(base_url), request, operation).await?;
+        Ok(self.cap_answer(response))
+    }
+
+    /// Sends `request` with retries and redirects; API answers are returned as they come.
+    pub(crate) async fn send(
+        &self,
+        scope: Scope<'_>,
+        mut request: Request,
+        operation: &'static str,
+    ) -> reqwest::Result<Response> {
         let mut attempt = 1;
         loop {
             let spare = if attempt < self.retry.max_attempts {
@@ -66,7 +97,7 @@ impl Context {
             } else {
                 None
             };
-            let result = self.attempt(base_url, request, operation, attempt).await;
+            let result = self.attempt(scope, request, operation, attempt).await;
             // A streamed body cannot be copied: such requests go through `execute_rebuilding`.
             let Some(spare) = spare else {
                 return result;
@@ -100,12 +131,14 @@ impl Context {
             if request.timeout().is_none() {
                 *request.timeout_mut() = Some(self.timeouts.upload);
             }
-            let result = self.attempt(base_url, request, operation, attempt).await;
+            let result = self
+                .attempt(Scope::Api(base_url), request, operation, attempt)
+                .await;
             if attempt >= self.retry.max_attempts {
-                return Ok(result);
+                return Ok(result.map(|response| self.cap_answer(response)));
             }
             match self.next(result, operation, attempt).await {
-                Next::Return(result) => return Ok(result),
+                Next::Return(result) => return Ok(result.map(|response| self.cap_answer(response))),
                 Next::RetryAfter(wait) => {
                     tokio::time::sleep(wait).await;
                     attempt += 1;
@@ -117,7 +150,7 @@ impl Context {
     /// One attempt, following redirects, in a tracing span.
     async fn attempt(
         &self,
-        base_url: &str,
+        scope: Scope<'_>,
         request: Request,
         operation: &'static str,
         attempt: u32,
@@ -132,7 +165,7 @@ impl Context {
         );
         let started = Instant::now();
         let result = self
-            .follow_redirects(base_url, request)
+            .follow_redirects(scope, request)
             .instrument(span.clone())
             .await;
         span.record("duration_ms", started.elapsed().as_millis() as u64);
@@ -150,10 +183,11 @@ impl Context {
     }
 
     /// Sends the request and follows redirects itself: the key is taken off when a redirect leaves
-    /// the API's origin (reqwest would keep a custom header such as `X-API-Key`).
+    /// the API (its origin or its base path; reqwest would keep a custom header such as
+    /// `X-API-Key`), and put back only when a redirect comes back under the base URL.
     async fn follow_redirects(
         &self,
-        base_url: &str,
+        scope: Scope<'_>,
         mut request: Request,
     ) -> reqwest::Result<Response> {
         for _ in 0..MAX_REDIRECTS {
@@ -176,13 +210,17 @@ impl Context {
                 next.headers_mut().remove(CONTENT_TYPE);
                 next.headers_mut().remove(CONTENT_LENGTH);
             }
-            if !same_origin(next.url().as_str(), &target) {
-                self.strip_credentials(&mut next);
-            }
+            let was_api = scope.covers(next.url());
             *next.url_mut() = target;
-            // Puts the key back only if the new place is the API itself.
-            if self.authorize(base_url, &mut next).is_err() {
-                return Ok(response);
+            match scope {
+                Scope::Api(base_url) if scope.covers(next.url()) => {
+                    // Back under the base URL: the key goes on again (it is already there when
+                    // the redirect stayed inside).
+                    if !was_api && self.authorize(base_url, &mut next).is_err() {
+                        return Ok(response);
+                    }
+                }
+                _ => self.strip_credentials(&mut next),
             }
             request = next;
         }
@@ -225,7 +263,7 @@ impl Context {
                     .and_then(|v| v.to_str().ok())
                     .and_then(parse_retry_after);
                 let (response, body_wait) = if header_wait.is_none() && status == 429 {
-                    read_retry_after_from_body(response).await
+                    read_retry_after_from_body(response, self.limits.error_body).await
                 } else {
                     (Ok(response), None)
                 };
@@ -295,13 +333,26 @@ impl Context {
                 provider: provider.name,
                 operation,
                 maybe_sent: !source.is_connect(),
-                source,
+                source: source.into(),
             },
-            P::ResponseBodyError(source) => Error::Transport {
-                provider: provider.name,
-                operation,
-                maybe_sent: true,
-                source,
+            P::ResponseBodyError(source) => match too_large_in(&source) {
+                Some(limit) => Error::UnexpectedResponse {
+                    provider: provider.name,
+                    operation,
+                    status,
+                    message: format!(
+                        "the answer is larger than {}, the limit for an API answer: stopped \
+                         reading it (raise `Limits::json_answer` if such answers are expected)",
+                        human_size(limit)
+                    ),
+                    body: None,
+                },
+                None => Error::Transport {
+                    provider: provider.name,
+                    operation,
+                    maybe_sent: true,
+                    source: source.into(),
+                },
             },
             P::ErrorResponse(value) => {
                 let header_wait = value
@@ -401,20 +452,22 @@ fn redirect_target(response: &Response) -> Option<reqwest::Url> {
     response.url().join(location).ok()
 }
 
-/// Reads a small error body for a `retry_after` field and gives back an equivalent response.
+/// Reads an error body (at most `limit` bytes of it) for a `retry_after` field and gives back an
+/// equivalent response.
 async fn read_retry_after_from_body(
     response: Response,
+    limit: u64,
 ) -> (reqwest::Result<Response>, Option<Duration>) {
     if response
         .content_length()
-        .is_some_and(|length| length > SMALL_BODY)
+        .is_some_and(|length| length > limit)
     {
         return (Ok(response), None);
     }
     let status = response.status();
     let version = response.version();
     let headers = response.headers().clone();
-    let body = match response.bytes().await {
+    let body = match read_at_most(response, limit).await {
         Ok(body) => body,
         Err(error) => return (Err(error), None),
     };
@@ -423,5 +476,114 @@ async fn read_retry_after_from_body(
     *rebuilt.status_mut() = status;
     *rebuilt.version_mut() = version;
     *rebuilt.headers_mut() = headers;
+    if rebuilt.body().len() as u64 >= limit {
+        rebuilt.headers_mut().remove(CONTENT_LENGTH);
+    }
     (Ok(Response::from(rebuilt)), wait)
+}
+
+/// The first `limit` bytes of a body (all of it when shorter); the rest is never read.
+pub(crate) async fn read_at_most(response: Response, limit: u64) -> reqwest::Result<Bytes> {
+    let mut body = BytesMut::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        let room = limit.saturating_sub(body.len() as u64);
+        if chunk.len() as u64 >= room {
+            body.extend_from_slice(&chunk[..room as usize]);
+            break;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+impl Context {
+    /// Puts a size limit on an API answer's body, so that the generated code, which reads whole
+    /// bodies, never holds more than the limit: a success answer past [`Limits::json_answer`]
+    /// ends with a [`TooLarge`] error (turned into a clear [`Error`] by
+    /// [`convert`](Self::convert)); an error body is cut at [`Limits::error_body`], which still
+    /// leaves its status and the start of its text to report.
+    ///
+    /// [`Limits::json_answer`]: crate::Limits::json_answer
+    /// [`Limits::error_body`]: crate::Limits::error_body
+    fn cap_answer(&self, response: Response) -> Response {
+        let status = response.status();
+        if status.is_client_error() || status.is_server_error() {
+            cap_body(response, self.limits.error_body, Overflow::Cut)
+        } else {
+            cap_body(response, self.limits.json_answer, Overflow::Fail)
+        }
+    }
+}
+
+/// What a capped body does at its limit.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Overflow {
+    /// Ends there, as if the body were complete.
+    Cut,
+    /// Ends with a [`TooLarge`] error.
+    Fail,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where a capped body is.
+struct Capped<S> {
+    inner: S,
+    seen: u64,
+    fail_now: bool,
+    finished: bool,
+}
+
+/// `response` with a body that yields at most `limit` bytes.
+pub(crate) fn cap_body(response: Response, limit: u64, overflow: Overflow) -> Response {
+    let status = response.status();
+    let version = response.version();
+    let mut headers = response.headers().clone();
+    let announced_too_large = response.content_length().is_some_and(|n| n > limit);
+    if overflow == Overflow::Cut && announced_too_large {
+        headers.remove(CONTENT_LENGTH);
+    }
+    let state = Capped {
+        inner: Box::pin(response.bytes_stream()),
+        seen: 0,
+        // Said so up front: nothing is read.
+        fail_now: overflow == Overflow::Fail && announced_too_large,
+        finished: false,
+    };
+    let stream = futures_util::stream::unfold(state, move |mut state| async move {
+        if state.finished {
+            return None;
+        }
+        if state.fail_now {
+            state.finished = true;
+            return Some((Err(Box::new(TooLarge { limit }) as BoxError), state));
+        }
+        match state.inner.next().await? {
+            Err(error) => {
+                state.finished = true;
+                Some((Err(Box::new(error) as BoxError), state))
+            }
+            Ok(mut chunk) => {
+                let room = limit - state.seen;
+                if chunk.len() as u64 > room {
+                    state.finished = true;
+                    match overflow {
+                        Overflow::Cut => chunk.truncate(room as usize),
+                        Overflow::Fail => {
+                            return Some((Err(Box::new(TooLarge { limit }) as BoxError), state));
+                        }
+                    }
+                }
+                state.seen += chunk.len() as u64;
+                Some((Ok(chunk), state))
+            }
+        }
+    });
+    let mut rebuilt = http::Response::new(reqwest::Body::wrap_stream(stream));
+    *rebuilt.status_mut() = status;
+    *rebuilt.version_mut() = version;
+    *rebuilt.headers_mut() = headers;
+    Response::from(rebuilt)
 }

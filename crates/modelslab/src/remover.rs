@@ -22,7 +22,6 @@
 //! ```
 
 use cutout_runtime::{BoxFuture, Cutout, CutoutKind, ImageSource, Progress, RemoveOptions};
-use progenitor_client::ClientInfo;
 
 use crate::removebg::{MaskOutput, MaskState};
 use crate::{BackgroundRemover, Client, CutoutError, PROVIDER};
@@ -79,10 +78,8 @@ impl BackgroundRemover for Client {
                 body: None,
             })?;
             options.report(Progress::Downloading);
-            let (bytes, _content_type) = self
-                .context()
-                .download_bytes(self.baseurl(), url, MAX_RESULT_BYTES)
-                .await?;
+            let (bytes, _content_type) =
+                self.context().download_bytes(url, MAX_RESULT_BYTES).await?;
             Cutout::new(
                 bytes,
                 options.kind,

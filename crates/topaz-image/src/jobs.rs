@@ -327,7 +327,7 @@ impl Job {
     /// against `Content-Length` and renamed into place, so a failure leaves neither a partial
     /// file nor a temporary one. Without `overwrite` an existing file is an error (checked before
     /// anything is sent, and again at the rename). Broken transfers are retried under the
-    /// client's retry policy. The API key is not sent to the presigned link's host.
+    /// client's retry policy. No credentials are sent with the download.
     pub async fn download_to(
         &self,
         path: impl AsRef<Path>,
@@ -338,7 +338,7 @@ impl Job {
         let links = self.output_download_url().await?;
         self.client
             .context()
-            .download_to(self.client.baseurl(), &links.download_url, path, overwrite)
+            .download_to(&links.download_url, path, overwrite)
             .await
     }
 
@@ -348,7 +348,7 @@ impl Job {
         let (bytes, _content_type) = self
             .client
             .context()
-            .download_bytes(self.client.baseurl(), &links.download_url, limit)
+            .download_bytes(&links.download_url, limit)
             .await?;
         Ok(bytes)
     }
