@@ -140,7 +140,10 @@ fn answer(method: &Method, path: &str, link: &str) -> Response {
 fn placements(api: &Fake, other: &Fake) -> Vec<(&'static str, String)> {
     let signed = "?X-Amz-Signature=secret-signature";
     vec![
-        ("the API's origin", format!("{}/files/r.png{signed}", api.url)),
+        (
+            "the API's origin",
+            format!("{}/files/r.png{signed}", api.url),
+        ),
         (
             "a path under the base URL",
             format!("{}/files/r.png{signed}", api.base_url()),
@@ -149,7 +152,10 @@ fn placements(api: &Fake, other: &Fake) -> Vec<(&'static str, String)> {
             "a sibling of the base path",
             format!("{}x/files/r.png{signed}", api.base_url()),
         ),
-        ("another path of the host", format!("{}/other/r.png", api.url)),
+        (
+            "another path of the host",
+            format!("{}/other/r.png", api.url),
+        ),
         ("another origin", format!("{}/r.png{signed}", other.url)),
     ]
 }
@@ -168,7 +174,10 @@ fn check(api: &Fake, other: &Fake, place: &str, api_calls: usize) {
     });
     assert_eq!(calls.len(), api_calls, "{place}: {seen:#?}");
     for call in &calls {
-        assert!(call.has_key(), "{place}: an API call without the key: {call:?}");
+        assert!(
+            call.has_key(),
+            "{place}: an API call without the key: {call:?}"
+        );
     }
     assert!(!files.is_empty(), "{place}: nothing was downloaded");
     for file in &files {
@@ -202,7 +211,9 @@ async fn topaz_output_links_get_no_key_wherever_they_point() {
         other.clear();
         let bytes = client.job(ID).download_bytes(1 << 20).await.unwrap();
         assert!(cutout_tests::sandbox::is_png(&bytes), "{place}");
-        let path = dir.path().join(format!("{}.png", api.seen().len() + other.seen().len()));
+        let path = dir
+            .path()
+            .join(format!("{}.png", api.seen().len() + other.seen().len()));
         client.job(ID).download_to(&path, true).await.unwrap();
         check(&api, &other, place, 2);
     }
@@ -320,7 +331,10 @@ async fn a_redirect_from_the_api_to_outside_its_base_path_drops_the_key() {
                     .body(axum::body::Body::empty())
                     .unwrap()
             } else {
-                json_answer(200, json!({"download_url": "x", "head_url": "x", "expiry": 1}))
+                json_answer(
+                    200,
+                    json!({"download_url": "x", "head_url": "x", "expiry": 1}),
+                )
             }
         }
     });

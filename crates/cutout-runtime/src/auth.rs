@@ -372,6 +372,23 @@ mod tests {
     }
 
     #[test]
+    fn the_base_path_is_matched_on_segment_boundaries() {
+        let under = |base: &str, url: &str| under_base(base, &url.parse().unwrap());
+        assert!(under("https://h/api/v6", "https://h/api/v6/x"));
+        assert!(under("https://h/api/v6", "https://h/api/v6"));
+        assert!(under("https://h/api/v6/", "https://h/api/v6/x?q=1"));
+        assert!(under("https://h", "https://h/anything"));
+        assert!(under("https://h:443/api", "https://h/api/x"));
+        assert!(!under("https://h/api/v6", "https://h/api/v6x"));
+        assert!(!under("https://h/api/v6", "https://h/other"));
+        assert!(!under("https://h/api/v6", "https://h/api/v6/../../other"));
+        assert!(!under("https://h/api/v6", "http://h/api/v6/x"));
+        assert!(!under("https://h/api/v6", "https://h:8443/api/v6/x"));
+        assert!(!under("https://h/api/v6", "https://g/api/v6/x"));
+        assert!(!under("not a url", "https://h/api/v6/x"));
+    }
+
+    #[test]
     fn header_auth_only_goes_to_the_api_origin() {
         let context = context(&BACKGROUNDCUT, "k1");
         let mut own = request("https://api.example.com/v3/x/", None);

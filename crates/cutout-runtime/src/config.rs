@@ -182,7 +182,16 @@ impl<C> fmt::Debug for ClientBuilder<C> {
         f.debug_struct("ClientBuilder")
             .field("provider", &self.provider.name)
             .field("key", &self.key)
-            .field("base_url", &self.base_url)
+            .field(
+                "base_url",
+                &self
+                    .base_url
+                    .as_deref()
+                    .map(|url| match url::Url::parse(url) {
+                        Ok(parsed) => crate::redact_url(&parsed).to_string(),
+                        Err(_) => "<not a URL>".to_owned(),
+                    }),
+            )
             .field("retry", &self.retry)
             .field("timeouts", &self.timeouts)
             .field("limits", &self.limits)
@@ -340,7 +349,9 @@ fn default_http_client(
 /// paths start with one).
 pub fn check_base_url(url: &str, what: &str) -> Result<String, Error> {
     let parsed = reqwest::Url::parse(url.trim())
-        .map_err(|e| Error::config(format!("{what} `{url}` is not a valid URL: {e}")))?;
+        .map_err(|e| Error::config(format!("{what} is not a valid URL: {e}")))?;
+    // Messages show the URL without userinfo or query, which may hold secrets.
+    let url = crate::redact_url(&parsed);
     match parsed.scheme() {
         "https" => {}
         "http" if is_loopback(&parsed) => {}
@@ -478,7 +489,13 @@ pub(crate) mod tests {
 
     #[test]
     fn builder_debug_hides_the_key() {
-        let builder = ClientBuilder::<Fake>::new().key("sk-secret-123");
-        assert!(!format!("{builder:?}").contains("sk-secret"));
+        let builder = ClientBuilder::<Fake>::new()
+            .key("sk-secret-123")
+            .base_url("https://user:pw-secret@api.example.com/v1");
+        let shown = format!("{builder:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("api.example.com/v1"), "{shown}");
+        let err = check_base_url("http://user:pw-secret@10.0.0.1/?t=secret", "base").unwrap_err();
+        assert!(!err.to_string().contains("secret"), "{err}");
     }
 }

@@ -433,14 +433,9 @@ impl From<reqwest::Error> for TransportError {
 }
 
 impl fmt::Display for TransportError {
-    /// The error and its causes, without the URL (the message says what failed; the URL is in
-    /// the operation).
+    /// The error and its causes (the URL in them is the redacted one).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut text = self.0.to_string();
-        if let Some(url) = self.0.url() {
-            text = text.replace(url.as_str(), "<url>");
-        }
-        f.write_str(&text)?;
+        fmt::Display::fmt(&self.0, f)?;
         let mut source = std::error::Error::source(&self.0);
         while let Some(inner) = source {
             write!(f, ": {inner}")?;

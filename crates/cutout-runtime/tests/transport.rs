@@ -637,3 +637,141 @@ async fn traces_name_operation_attempt_and_status_but_never_the_key() {
     assert!(text.contains("status=200"), "{text}");
     assert!(!text.contains(KEY), "{text}");
 }
+
+#[tokio::test]
+async fn api_calls_carry_the_key_only_under_the_base_path() {
+    let server = Server::start(vec![answer(200)]).await;
+    let base = format!("{}/api/v6", server.url);
+    for (provider, method) in [
+        (&HEADER_AUTH, reqwest::Method::GET),
+        (&BODY_AUTH, reqwest::Method::POST),
+    ] {
+        let ctx = context(provider, RetryPolicy::none(), Timeouts::default());
+        for (path, carries) in [
+            ("/api/v6/x", true),
+            ("/api/v6", true),
+            ("/api/v6x", false),
+            ("/api/v6x/y", false),
+            ("/other", false),
+            ("/api", false),
+        ] {
+            let url = format!("{}{path}", server.url);
+            let mut request = reqwest::Request::new(method.clone(), url.parse().unwrap());
+            if method == reqwest::Method::POST {
+                *request.body_mut() = Some(b"{}".to_vec().into());
+            }
+            ctx.authorize(&base, &mut request).unwrap();
+            ctx.execute(&base, request, "poll").await.unwrap();
+            let seen = server.seen().pop().unwrap();
+            assert_eq!(seen.path, path);
+            let sent = seen.headers.get("x-api-key").is_some()
+                || String::from_utf8_lossy(&seen.body).contains(KEY);
+            assert_eq!(sent, carries, "{} {path}: {seen:?}", provider.name);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_key_that_travels_in_the_body_never_puts_a_body_on_get_or_head() {
+    let server = Server::start(vec![answer(200)]).await;
+    let ctx = context(&BODY_AUTH, RetryPolicy::none(), Timeouts::default());
+    for method in [reqwest::Method::GET, reqwest::Method::HEAD] {
+        let response = send(&ctx, &server.url, method.clone(), "/x", None, "poll")
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let seen = server.seen().pop().unwrap();
+        assert!(seen.body.is_empty(), "{method}: {seen:?}");
+        assert!(seen.headers.get("content-length").is_none_or(|v| v == "0"));
+    }
+}
+
+#[tokio::test]
+async fn a_303_from_a_body_key_call_follows_as_a_bare_get() {
+    let server = Server::start(vec![
+        answer(303).header("location", "/api/result"),
+        answer(200),
+    ])
+    .await;
+    let base = format!("{}/api", server.url);
+    let ctx = context(&BODY_AUTH, RetryPolicy::none(), Timeouts::default());
+    send(
+        &ctx,
+        &base,
+        reqwest::Method::POST,
+        "/submit",
+        Some(serde_json::json!({"image": "u"})),
+        "poll",
+    )
+    .await
+    .unwrap();
+    let seen = server.seen();
+    assert_eq!(seen.len(), 2);
+    assert!(String::from_utf8_lossy(&seen[0].body).contains(KEY));
+    assert_eq!(seen[1].path, "/api/result");
+    assert!(seen[1].body.is_empty(), "{:?}", seen[1]);
+}
+
+#[tokio::test]
+async fn downloads_never_carry_credentials_even_to_the_api_itself() {
+    let server = Server::start(vec![answer(200).body("png")]).await;
+    let base = format!("{}/api", server.url);
+    for provider in [&HEADER_AUTH, &BODY_AUTH] {
+        let ctx = context(provider, RetryPolicy::none(), Timeouts::default());
+        for path in ["/api/files/r.png", "/r.png", "/apix/r.png"] {
+            let (bytes, _) = ctx
+                .download_bytes(&format!("{}{path}", server.url), 1024)
+                .await
+                .unwrap();
+            assert_eq!(bytes.as_ref(), b"png");
+            let seen = server.seen().pop().unwrap();
+            assert!(seen.headers.get("x-api-key").is_none(), "{seen:?}");
+            assert!(seen.body.is_empty(), "{seen:?}");
+        }
+        // An API call to the same server still carries it.
+        send(
+            &ctx,
+            &base,
+            reqwest::Method::POST,
+            "/x",
+            Some(serde_json::json!({})),
+            "poll",
+        )
+        .await
+        .unwrap();
+        let seen = server.seen().pop().unwrap();
+        assert!(
+            seen.headers.get("x-api-key").is_some()
+                || String::from_utf8_lossy(&seen.body).contains(KEY)
+        );
+    }
+}
+
+#[tokio::test]
+async fn download_errors_show_no_signature_and_no_password() {
+    // A port with nothing listening: the connection is refused.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let url = format!("http://user:pw-secret@127.0.0.1:{port}/x.png?X-Amz-Signature=sig-secret");
+    let ctx = context(&HEADER_AUTH, RetryPolicy::none(), Timeouts::default());
+    let error = ctx.download_bytes(&url, 1024).await.unwrap_err();
+    assert!(matches!(error, Error::Transport { .. }), "{error}");
+    // A body that breaks off, from a server that is there.
+    let server = Server::start(vec![answer(200).body(vec![1u8; 5000]).truncated(10)]).await;
+    let broken = format!(
+        "http://user:pw-secret@{}/x.png?X-Amz-Signature=sig-secret",
+        server.url.trim_start_matches("http://")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let second = ctx
+        .download_to(&broken, &dir.path().join("x.png"), false)
+        .await
+        .unwrap_err();
+    for error in [error, second] {
+        let shown = format!("{error:?} {error} {:?}", std::error::Error::source(&error));
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(!shown.contains("pw"), "{shown}");
+        assert!(shown.contains("/x.png?redacted"), "{shown}");
+    }
+}
