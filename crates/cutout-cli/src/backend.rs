@@ -1,6 +1,7 @@
 //! Where requests go: the real APIs (keys and base URLs from the environment) or the simulators
 //! of `cutout-sandbox`, started inside this process by `--sandbox`.
 
+use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
 
@@ -74,6 +75,25 @@ impl Backend {
                 .max_interval(Duration::from_millis(250))
         } else {
             policy
+        }
+    }
+
+    /// Runs the work for one input (submitting, waiting and downloading) within the deadline of
+    /// `policy` (`--wait-timeout`), so that neither a slow upload nor a trickling download can
+    /// outlast it. Work cut short leaves no partial file (downloads go through temporary files
+    /// that are removed).
+    pub async fn within_deadline<T>(
+        policy: &WaitPolicy,
+        work: impl Future<Output = Result<T, String>>,
+    ) -> Result<T, String> {
+        let limit = policy.deadline;
+        match tokio::time::timeout(limit, work).await {
+            Ok(result) => result,
+            Err(_) => Err(runtime::Error::Timeout {
+                what: "this input (submitting, waiting and downloading: --wait-timeout)".to_owned(),
+                waited: limit,
+            }
+            .to_string()),
         }
     }
 
@@ -151,4 +171,25 @@ pub fn env_vars(provider: Provider) -> (&'static str, &'static str) {
         Provider::Tengr => &cutout::artworks::PROVIDER,
     };
     (info.key_env, info.base_url_env)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_deadline_covers_the_whole_input() {
+        let policy = WaitPolicy::default().deadline(Duration::from_millis(100));
+        let started = std::time::Instant::now();
+        // Work that would never end on its own (a trickling download, a hung upload).
+        let error = Backend::within_deadline(&policy, std::future::pending::<Result<(), String>>())
+            .await
+            .unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(error.contains("--wait-timeout"), "{error}");
+        assert_eq!(
+            Backend::within_deadline(&policy, async { Ok::<_, String>(7) }).await,
+            Ok(7)
+        );
+    }
 }

@@ -220,8 +220,8 @@ async fn download(
             let task = ui.task(id);
             let (spec, policy) = (&spec, &policy);
             async move {
-                let record = match download_one(client, id, spec, output.force, policy, &task).await
-                {
+                let work = download_one(client, id, spec, output.force, policy, &task);
+                let record = match Backend::within_deadline(policy, work).await {
                     Ok(record) => record,
                     Err(error) => Record::failed(id.clone(), PROVIDER, &task, error),
                 };

@@ -114,7 +114,8 @@ pub async fn run(global: &Global, args: RemoveBgArgs) -> Result<(), Failure> {
 async fn one(context: &Context<'_>, index: usize, input: &Input) -> (Arc<Task>, Record) {
     let task = context.ui.task(&input.display());
     let provider = provider_name(context.provider);
-    let record = match process(context, index, input, &task).await {
+    let work = process(context, index, input, &task);
+    let record = match Backend::within_deadline(&context.wait, work).await {
         Ok(record) => record,
         Err(error) => Record::failed(input.display(), provider, &task, error),
     };

@@ -25,7 +25,8 @@ pub async fn run(global: &Global, args: SegmentArgs) -> Result<(), Failure> {
     spec.prepare()?;
     let ui = Ui::new(global, 1);
     let task = ui.task(&image.display());
-    let record = match segment(&backend, &client, &args, &image, &spec, &task, &ui).await {
+    let work = segment(&backend, &client, &args, &image, &spec, &task, &ui);
+    let record = match Backend::within_deadline(&backend.wait_policy(&args.wait), work).await {
         Ok(record) => record,
         Err(error) => Record::failed(image.display(), PROVIDER, &task, error),
     };
