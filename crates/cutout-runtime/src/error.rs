@@ -506,9 +506,9 @@ pub(crate) fn too_large_in(error: &(dyn std::error::Error + 'static)) -> Option<
 
 /// `8 MiB`, `64 KiB`, `1000 bytes`.
 pub(crate) fn human_size(bytes: u64) -> String {
-    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
         format!("{} MiB", bytes >> 20)
-    } else if bytes >= 1 << 10 && bytes % (1 << 10) == 0 {
+    } else if bytes >= 1 << 10 && bytes.is_multiple_of(1 << 10) {
         format!("{} KiB", bytes >> 10)
     } else {
         format!("{bytes} bytes")
