@@ -4,13 +4,14 @@
 //! from API descriptions; the generated code calls into this crate for the concerns that must be
 //! implemented once and the same way everywhere:
 //!
-//! - [`ApiKey`]: a secret that never prints, sent only to the API's own origin.
+//! - [`ApiKey`]: a secret that never prints, sent only on API calls (under the base URL).
 //! - [`ClientBuilder`]: key and base URL from code or the environment, [`RetryPolicy`],
 //!   [`Timeouts`], [`Limits`]; plain `http://` refused except on loopback.
 //! - [`Context`]: carried by every generated `Client`; its hooks authenticate, retry, follow
 //!   redirects (dropping the key when they leave the API) and trace every request.
 //! - [`wait`]: one poller for every provider's jobs, driven by the provider's ETA.
-//! - [`Context::download_to`]: streamed, length-checked, atomically renamed downloads.
+//! - [`Context::download_to`]: streamed, length-checked, atomically renamed downloads that never
+//!   carry credentials, with a size cap and one deadline per result.
 //! - [`probe`]: image format and size from the header alone, for local validation.
 //! - [`multipart`]: `multipart/form-data` bodies whose file parts are streamed from disk.
 //! - [`Error`]: the error of the hand-written layer, with `is_retryable()` and friends.

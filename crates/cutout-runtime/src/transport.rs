@@ -59,7 +59,9 @@ enum Next {
 
 impl Context {
     /// Sends `request` with this client's retry policy, time limits and redirect rules. Used by
-    /// the generated `ClientHooks::exec`; `operation` is the generated operation id.
+    /// the generated `ClientHooks::exec`; `operation` is the generated operation id. The answer's
+    /// body is capped by [`Limits`](crate::Limits): a success answer past `json_answer` ends
+    /// with an error, an error body is cut at `error_body`.
     pub async fn execute(
         &self,
         base_url: &str,
@@ -83,7 +85,8 @@ impl Context {
         Ok(self.cap_answer(response))
     }
 
-    /// Sends `request` with retries and redirects; API answers are returned as they come.
+    /// Sends `request` with retries and redirects, carrying credentials only where `scope`
+    /// allows. The body is returned uncapped: callers put their own limit on it.
     pub(crate) async fn send(
         &self,
         scope: Scope<'_>,
