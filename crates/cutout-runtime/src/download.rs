@@ -48,17 +48,12 @@ impl Context {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        crate::validate::destination_free(destination, overwrite)?;
+        crate::fs::destination_free(destination, overwrite)?;
         let mut attempt = 1;
         loop {
             match self.download_once(base_url, url, &folder).await {
                 Ok((file, bytes, content_type)) => {
-                    let persisted = if overwrite {
-                        file.persist(destination).map(|_| ())
-                    } else {
-                        file.persist_noclobber(destination).map(|_| ())
-                    };
-                    persisted.map_err(|e| Error::io("write", destination, e.error))?;
+                    crate::fs::persist(file, destination, overwrite)?;
                     return Ok(Downloaded {
                         path: destination.to_path_buf(),
                         bytes,
@@ -162,8 +157,8 @@ impl Context {
         let content_type = content_type(&response);
         let expected = response.content_length();
         let fatal_io = |action, e| AttemptError::Fatal(Error::io(action, folder, e));
-        let temp = crate::remover::temp_file_beside(&folder.join("download"))
-            .map_err(AttemptError::Fatal)?;
+        let temp =
+            crate::fs::temp_file_beside(&folder.join("download")).map_err(AttemptError::Fatal)?;
         let handle = temp.reopen().map_err(|e| fatal_io("write into", e))?;
         let mut file = tokio::fs::File::from_std(handle);
         let mut written = 0u64;

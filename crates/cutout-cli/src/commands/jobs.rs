@@ -250,7 +250,9 @@ async fn download_one(
         OutSpec::Dir(dir) => dir.join(format!("{id}.{extension}")),
         OutSpec::Cwd => format!("{id}.{extension}").into(),
     };
-    output::precheck(&name("png"), force)?;
+    for extension in output::RESULT_EXTENSIONS {
+        output::precheck(&name(extension), force)?;
+    }
     let job = client.job(id);
     job.wait(policy, |progress| {
         task.on(&Progress::Waiting(progress.clone()))
