@@ -116,8 +116,9 @@ impl ImageSource {
         }
     }
 
-    /// Reads the header of a local image (`None` for URLs). A file that is not an image is an
-    /// [`Error::InvalidInput`] naming `field`.
+    /// Reads the header of a local image (`None` for URLs). A file that is not an image, or
+    /// whose header states zero pixels or an impossible size, is an [`Error::InvalidInput`]
+    /// naming `field`.
     pub fn probe(&self, field: &str) -> Result<Option<ImageInfo>, Error> {
         let info = match self {
             ImageSource::Path(path) => probe_file(path)?,
@@ -125,7 +126,10 @@ impl ImageSource {
             ImageSource::Url(_) => return Ok(None),
         };
         match info {
-            Some(info) => Ok(Some(info)),
+            Some(info) => {
+                info.check_dimensions(field, &self.describe(), None)?;
+                Ok(Some(info))
+            }
             None => Err(Error::invalid(
                 field,
                 format!(
@@ -360,6 +364,22 @@ mod tests {
         assert_eq!(
             ImageSource::url("https://me:pw@host.example").file_name(),
             "image"
+        );
+    }
+
+    #[test]
+    fn an_image_of_no_pixels_is_invalid_input() {
+        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        png.extend_from_slice(&[0; 8]);
+        png.extend_from_slice(&[8, 6, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(png.len(), 33);
+        let err = ImageSource::bytes(png, "empty.png")
+            .probe("image")
+            .unwrap_err();
+        assert!(err.is_invalid_input(), "{err}");
+        assert!(
+            err.to_string().contains("`empty.png` says it is 0×0"),
+            "{err}"
         );
     }
 
