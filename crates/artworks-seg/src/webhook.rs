@@ -289,9 +289,10 @@ fn name_category(name: &str) -> Option<String> {
     Some(category.to_owned())
 }
 
-/// A URL for messages: without its query and fragment, which may carry secrets.
-pub(crate) fn shown(url: &str) -> &str {
-    url.split(['?', '#']).next().unwrap_or(url)
+/// A URL for messages and `Debug`: without userinfo, query and fragment, which may carry
+/// secrets (the runtime's one display rule).
+pub(crate) fn shown(url: &str) -> String {
+    cutout_runtime::validate::display_url(url)
 }
 
 /// A parsed URL for messages: without credentials, query or fragment.

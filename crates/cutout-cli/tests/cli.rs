@@ -1053,3 +1053,38 @@ fn a_full_disk_fails_the_write_leaves_nothing_and_keeps_the_old_file() {
     assert_cutout(&disk.join("other.cutout.png"));
     assert_eq!(files(&disk), ["other.cutout.png"]);
 }
+
+#[test]
+fn url_userinfo_and_queries_never_show() {
+    let dir = tempfile::tempdir().unwrap();
+    // Port 9 (discard): nothing listens, so every provider fails on it, after showing it.
+    let url = "http://me:hunter2@127.0.0.1:9/photo.jpg?token=sekrit";
+    for provider in ["topaz", "backgroundcut", "modelslab", "tengr"] {
+        for json in [true, false] {
+            let mut command = cutout(dir.path());
+            command.arg("--sandbox");
+            if json {
+                command.arg("--json");
+            }
+            let output = run(command.args(["remove-bg", "--provider", provider, url]), 1);
+            let (out, err) = (stdout(&output), stderr(&output));
+            for shown in [&out, &err] {
+                assert!(
+                    !shown.contains("hunter2")
+                        && !shown.contains("sekrit")
+                        && !shown.contains("me:"),
+                    "{provider}: {shown}"
+                );
+            }
+            if json {
+                let line: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+                assert_eq!(line["input"], "http://127.0.0.1:9/photo.jpg", "{provider}");
+            } else {
+                assert!(
+                    err.contains("http://127.0.0.1:9/photo.jpg"),
+                    "{provider}: {err}"
+                );
+            }
+        }
+    }
+}

@@ -77,7 +77,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use cutout_runtime::probe::{ImageFormat, ImageInfo, probe_bytes, probe_file};
-use cutout_runtime::validate::{http_url as check_http_url, without_query};
+use cutout_runtime::validate::{display_url, http_url as check_http_url};
 use cutout_runtime::{JobProgress, Poll, wait_for};
 
 use crate::error::error_message;
@@ -129,7 +129,7 @@ impl fmt::Debug for RemoveBgMask<'_> {
             .field("background_threshold", &self.background_threshold)
             .field("erode_size", &self.erode_size)
             // A webhook URL may carry a token in its query.
-            .field("webhook", &self.webhook.as_deref().map(without_query))
+            .field("webhook", &self.webhook.as_deref().map(display_url))
             .field("track_id", &self.track_id)
             .field("wait", &self.wait)
             .field("on_progress", &self.on_progress.is_some())

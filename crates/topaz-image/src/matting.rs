@@ -51,7 +51,7 @@ use std::sync::Arc;
 
 use cutout_runtime::multipart::{FilePart, UploadProgress};
 use cutout_runtime::probe::{ImageFormat, ImageInfo, probe_bytes, probe_file};
-use cutout_runtime::validate::{http_url as check_http_url, without_query};
+use cutout_runtime::validate::{display_url, http_url as check_http_url};
 
 use crate::{Client, CutoutError, CutoutResult, ImageSource, Job};
 
@@ -113,10 +113,7 @@ impl fmt::Debug for MattingRequest<'_> {
             .field("mode", &self.mode)
             .field("output_format", &self.output_format)
             // A webhook URL may carry a token in its query.
-            .field(
-                "webhook_url",
-                &self.webhook_url.as_deref().map(without_query),
-            )
+            .field("webhook_url", &self.webhook_url.as_deref().map(display_url))
             .field("settings", &self.settings)
             .field("on_upload_progress", &self.progress.is_some())
             .finish()
