@@ -136,7 +136,6 @@ async fn endless_fresh_cursors_stop_at_the_page_limit() {
     assert_stopped(&error, "beyond 7 pages");
     assert_eq!(jobs, 7);
     assert_eq!(hits.load(Ordering::SeqCst), 7);
-    assert!(topaz_image::MAX_JOB_PAGES >= 1_000);
     task.abort();
 }
 
