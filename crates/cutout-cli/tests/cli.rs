@@ -1088,3 +1088,44 @@ fn url_userinfo_and_queries_never_show() {
         }
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn a_dangling_symlink_or_another_format_at_the_destination_is_refused_before_sending() {
+    let dir = workspace();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    std::os::unix::fs::symlink(
+        dir.path().join("nowhere.png"),
+        out.join("subject.cutout.png"),
+    )
+    .unwrap();
+    let output = run(
+        cutout(dir.path()).args(["--sandbox", "remove-bg", "subject.jpg", "-o", "out/"]),
+        1,
+    );
+    let err = stderr(&output);
+    assert!(
+        err.contains("`out/subject.cutout.png` already exists: pass --force"),
+        "{err}"
+    );
+    assert!(!err.contains("submitted"), "nothing was sent: {err}");
+    assert!(std::fs::symlink_metadata(out.join("subject.cutout.png")).is_ok());
+    assert!(!dir.path().join("nowhere.png").exists());
+
+    // The result would be named after the format that comes back: a WebP of that name is
+    // checked too.
+    std::fs::remove_file(out.join("subject.cutout.png")).unwrap();
+    std::fs::write(out.join("subject.cutout.webp"), b"keep me").unwrap();
+    let output = run(
+        cutout(dir.path()).args(["--sandbox", "remove-bg", "subject.jpg", "-o", "out/"]),
+        1,
+    );
+    let err = stderr(&output);
+    assert!(
+        err.contains("`out/subject.cutout.webp` already exists"),
+        "{err}"
+    );
+    assert!(!err.contains("submitted"), "nothing was sent: {err}");
+    assert_eq!(files(&out), ["subject.cutout.webp"]);
+}
