@@ -690,6 +690,26 @@ refused_webhooks! {
     webhook_to_internal: "https://billing.corp.internal/hook" => "an internal name (*.internal)";
     webhook_to_google_metadata: "https://metadata.google.internal/computeMetadata/v1" => "the cloud metadata host (metadata.google.internal)";
     webhook_to_a_single_label_name: "https://metadata/computeMetadata/v1" => "a single-label name";
+    // Spellings that got through before the check used IANA's special-purpose table.
+    webhook_to_ipv4_compatible_loopback: "https://[::127.0.0.1]/" => "a deprecated IPv4-compatible address (::/96, here 127.0.0.1)";
+    webhook_to_nat64_loopback: "https://[64:ff9b::7f00:1]/" => "a NAT64 form (64:ff9b::/96) of a loopback address (127.0.0.0/8)";
+    webhook_to_nat64_private: "https://[64:ff9b::a00:1]/" => "a NAT64 form (64:ff9b::/96) of a private address (10.0.0.0/8)";
+    webhook_to_local_use_nat64: "https://[64:ff9b:1::808:808]/" => "a local-use NAT64 address (64:ff9b:1::/48)";
+    webhook_to_6to4_loopback: "https://[2002:7f00:1::]/" => "a 6to4 form (2002::/16) of a loopback address (127.0.0.0/8)";
+    webhook_to_6to4_private: "https://[2002:c0a8:101::1]/" => "a 6to4 form (2002::/16) of a private address (192.168.0.0/16)";
+    webhook_to_ipv6_site_local: "https://[fec0::1]/" => "a site-local address (fec0::/10)";
+    webhook_to_ietf_protocol_assignments: "https://192.0.0.1/" => "an IETF protocol assignment (192.0.0.0/24)";
+    webhook_to_benchmarking: "https://198.18.0.1/" => "a benchmarking address (198.18.0.0/15)";
+    webhook_to_benchmarking_upper_half: "https://198.19.255.254/" => "a benchmarking address (198.18.0.0/15)";
+    webhook_to_documentation_v4: "https://203.0.113.7/" => "a documentation address (203.0.113.0/24)";
+    webhook_to_documentation_v6: "https://[2001:db8::1]/" => "a documentation address (2001:db8::/32)";
+    webhook_to_ipv4_mapped_loopback: "https://[::ffff:127.0.0.1]/" => "an IPv4-mapped form of a loopback address";
+    webhook_to_ipv4_mapped_cgnat_hex: "https://[::ffff:6440:1]/" => "an IPv4-mapped form of a shared carrier-grade NAT address";
+    webhook_to_localhost_with_a_dot: "https://localhost./" => "a loopback name (localhost)";
+    webhook_to_localhost_upper_case: "https://LOCALHOST/" => "a loopback name (localhost)";
+    webhook_to_a_name_with_a_trailing_dot: "https://hooks.example.com./tengr" => "a name ending in a dot";
+    webhook_to_internal_with_a_dot: "https://metadata.google.internal./" => "the cloud metadata host";
+    webhook_to_loopback_in_hex: "https://0x7f.1/" => "a loopback address (127.0.0.0/8)";
 }
 
 #[test]
@@ -701,6 +721,11 @@ fn public_webhooks_are_accepted_and_messages_hide_queries() {
         "https://8.8.8.8/hook",
         "https://[2001:4860:4860::8888]/hook",
         "https://[::ffff:8.8.8.8]/hook",
+        // NAT64 and 6to4 forms of public IPv4 addresses reach those addresses.
+        "https://[64:ff9b::808:808]/hook",
+        "https://[2002:808:808::1]/hook",
+        "https://192.0.1.1/hook",
+        "https://198.20.0.1/hook",
     ] {
         webhook::check_url(url).unwrap_or_else(|e| panic!("{url}: {e}"));
         let request = Segmentation::text(IMAGE, "x")

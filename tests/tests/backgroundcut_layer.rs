@@ -773,6 +773,28 @@ async fn remove_bg_refuses_a_zero_max_resolution() {
     assert!(server.requests().is_empty());
 }
 
+/// A PNG header alone (33 bytes) claiming 0×0 pixels.
+fn empty_png_header() -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    bytes.extend_from_slice(&[0; 8]);
+    bytes.extend_from_slice(&[8, 6, 0, 0, 0, 0, 0, 0, 0]);
+    bytes
+}
+
+#[tokio::test]
+async fn remove_bg_refuses_an_image_of_zero_pixels() {
+    let (server, client) = server(vec![]).await;
+    let error = client
+        .remove_bg(ImageSource::bytes(empty_png_header(), "empty.png"))
+        .run()
+        .await
+        .unwrap_err();
+    let (field, message) = invalid(&error);
+    assert_eq!(field, "image");
+    assert!(message.contains("says it is 0×0 pixels"), "{message}");
+    assert!(server.requests().is_empty());
+}
+
 #[tokio::test]
 async fn remove_bg_refuses_a_file_that_is_not_an_image() {
     let (server, client) = server(vec![]).await;

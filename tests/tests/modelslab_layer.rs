@@ -580,6 +580,32 @@ async fn an_image_url_that_is_not_http_is_refused_without_a_request() {
     assert!(server.requests().is_empty());
 }
 
+/// A PNG header alone (33 bytes) claiming 0×0 pixels.
+fn empty_png_header() -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    bytes.extend_from_slice(&[0; 8]);
+    bytes.extend_from_slice(&[8, 6, 0, 0, 0, 0, 0, 0, 0]);
+    bytes
+}
+
+#[tokio::test]
+async fn an_image_of_zero_pixels_is_refused_without_a_request() {
+    let (server, client) = setup(vec![]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "empty.png", &empty_png_header());
+    let result = client
+        .remove_background_mask(ImageSource::path(&path))
+        .send()
+        .await;
+    assert_refused(result, "image", "says it is 0×0 pixels");
+    let result = client
+        .remove_background_mask(ImageSource::bytes(empty_png_header(), "empty.png"))
+        .send()
+        .await;
+    assert_refused(result, "image", "`empty.png` says it is 0×0 pixels");
+    assert!(server.requests().is_empty());
+}
+
 #[tokio::test]
 async fn a_file_that_is_not_an_image_is_refused_without_a_request() {
     let (server, client) = setup(vec![]).await;

@@ -581,6 +581,35 @@ async fn a_gif_file_is_refused_without_a_request() {
     assert!(server.requests().is_empty());
 }
 
+/// A PNG header alone (33 bytes): signature and an IHDR chunk stating `width`×`height`.
+fn png_header(width: u32, height: u32) -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    bytes.extend_from_slice(&width.to_be_bytes());
+    bytes.extend_from_slice(&height.to_be_bytes());
+    bytes.extend_from_slice(&[8, 6, 0, 0, 0, 0, 0, 0, 0]);
+    bytes
+}
+
+#[tokio::test]
+async fn zero_and_oversized_images_are_refused_without_a_request() {
+    let (server, client) = setup(vec![]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "empty.png", &png_header(0, 0));
+    let result = client.matting(ImageSource::path(&path)).submit().await;
+    assert_refused(result, "image", "says it is 0×0 pixels");
+    // Topaz takes at most 32000 pixels a side.
+    let result = client
+        .matting(ImageSource::bytes(png_header(32_001, 100), "wide.png"))
+        .submit()
+        .await;
+    assert_refused(
+        result,
+        "image",
+        "is 32001×100 pixels; Topaz accepts at most 32000 pixels a side",
+    );
+    assert!(server.requests().is_empty());
+}
+
 #[tokio::test]
 async fn a_file_that_is_not_an_image_is_refused_without_a_request() {
     let (server, client) = setup(vec![]).await;

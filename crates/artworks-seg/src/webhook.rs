@@ -12,15 +12,22 @@
 //! [`check_url`] refuses locally, with no request sent, what the server would refuse:
 //!
 //! - any scheme but `https://`;
-//! - IP literals that are loopback (127.0.0.0/8, `::1`), private (10.0.0.0/8, 172.16.0.0/12,
-//!   192.168.0.0/16), link-local (169.254.0.0/16, including the 169.254.169.254 metadata
-//!   address; `fe80::/10`), shared CGNAT (100.64.0.0/10), unspecified (0.0.0.0/8, `::`),
-//!   broadcast, multicast, reserved (240.0.0.0/4), IPv6 unique-local (`fc00::/7`), and IPv4-mapped
-//!   IPv6 forms of all of these (`::ffff:10.0.0.1`); numeric spellings such as `2130706433` or
-//!   `0x7f.1` are read as the address they are;
+//! - IP literals in IANA's special-purpose blocks: loopback (127.0.0.0/8, `::1`), private
+//!   (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16), link-local (169.254.0.0/16, including the
+//!   169.254.169.254 metadata address; `fe80::/10`), shared CGNAT (100.64.0.0/10), IETF
+//!   protocol assignments (192.0.0.0/24), benchmarking (198.18.0.0/15, `2001:2::/48`),
+//!   documentation (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, `2001:db8::/32`,
+//!   `3fff::/20`), unspecified (0.0.0.0/8, `::`), broadcast, multicast, reserved
+//!   (240.0.0.0/4), IPv6 unique-local (`fc00::/7`), site-local (`fec0::/10`), Teredo, discard
+//!   and local-use NAT64;
+//! - IPv6 addresses that carry one of those IPv4 addresses: IPv4-mapped (`::ffff:10.0.0.1`),
+//!   NAT64 (`64:ff9b::7f00:1`) and 6to4 (`2002:7f00:1::`); the deprecated IPv4-compatible
+//!   form (`::127.0.0.1`) always. Numeric spellings such as `2130706433` or `0x7f.1` are read as
+//!   the address they are;
 //! - host names `localhost`, `*.localhost`, `*.local`, `*.internal` (such as
-//!   `metadata.google.internal`), and single-label names such as `metadata` or `intranet`, which
-//!   only resolve inside a local network.
+//!   `metadata.google.internal`), single-label names such as `metadata` or `intranet`, which
+//!   only resolve inside a local network, and names ending in a dot (`localhost.`,
+//!   `example.com.`).
 //!
 //! No DNS lookup is made: a public-looking name that resolves to a private address is caught by
 //! the server, not here.
@@ -42,6 +49,8 @@
 //! ```
 
 use std::net::{Ipv4Addr, Ipv6Addr};
+
+use ipnet::{Ipv4Net, Ipv6Net};
 
 use url::{Host, Url};
 
@@ -102,80 +111,188 @@ pub fn check_url(url: &str) -> CutoutResult<()> {
     }
 }
 
-/// What makes an IPv4 address unreachable from the internet, if anything.
-fn ipv4_category(ip: Ipv4Addr) -> Option<&'static str> {
-    let [a, b, ..] = ip.octets();
-    Some(if a == 0 {
-        "an unspecified address (0.0.0.0/8)"
-    } else if ip.is_loopback() {
-        "a loopback address (127.0.0.0/8)"
-    } else if a == 10 {
-        "a private address (10.0.0.0/8)"
-    } else if a == 172 && (16..=31).contains(&b) {
-        "a private address (172.16.0.0/12)"
-    } else if a == 192 && b == 168 {
-        "a private address (192.168.0.0/16)"
-    } else if ip == Ipv4Addr::new(169, 254, 169, 254) {
-        "the cloud metadata address (169.254.169.254)"
-    } else if a == 169 && b == 254 {
-        "a link-local address (169.254.0.0/16)"
-    } else if a == 100 && (64..=127).contains(&b) {
-        "a shared carrier-grade NAT address (100.64.0.0/10)"
-    } else if ip.is_broadcast() {
-        "the broadcast address (255.255.255.255)"
-    } else if ip.is_multicast() {
-        "a multicast address (224.0.0.0/4)"
-    } else if a >= 240 {
-        "a reserved address (240.0.0.0/4)"
-    } else {
-        return None;
-    })
+/// IPv4 blocks that are not publicly routable (IANA's special-purpose registry, RFC 6890 and
+/// successors), most specific first: the first block holding an address names it.
+const V4_BLOCKS: &[(Ipv4Net, &str)] = &[
+    (
+        v4(169, 254, 169, 254, 32),
+        "the cloud metadata address (169.254.169.254)",
+    ),
+    (v4(0, 0, 0, 0, 8), "an unspecified address (0.0.0.0/8)"),
+    (v4(10, 0, 0, 0, 8), "a private address (10.0.0.0/8)"),
+    (
+        v4(100, 64, 0, 0, 10),
+        "a shared carrier-grade NAT address (100.64.0.0/10)",
+    ),
+    (v4(127, 0, 0, 0, 8), "a loopback address (127.0.0.0/8)"),
+    (
+        v4(169, 254, 0, 0, 16),
+        "a link-local address (169.254.0.0/16)",
+    ),
+    (v4(172, 16, 0, 0, 12), "a private address (172.16.0.0/12)"),
+    (
+        v4(192, 0, 0, 0, 24),
+        "an IETF protocol assignment (192.0.0.0/24)",
+    ),
+    (
+        v4(192, 0, 2, 0, 24),
+        "a documentation address (192.0.2.0/24)",
+    ),
+    (
+        v4(192, 88, 99, 0, 24),
+        "the retired 6to4 relay anycast block (192.88.99.0/24)",
+    ),
+    (v4(192, 168, 0, 0, 16), "a private address (192.168.0.0/16)"),
+    (
+        v4(198, 18, 0, 0, 15),
+        "a benchmarking address (198.18.0.0/15)",
+    ),
+    (
+        v4(198, 51, 100, 0, 24),
+        "a documentation address (198.51.100.0/24)",
+    ),
+    (
+        v4(203, 0, 113, 0, 24),
+        "a documentation address (203.0.113.0/24)",
+    ),
+    (v4(224, 0, 0, 0, 4), "a multicast address (224.0.0.0/4)"),
+    (
+        v4(255, 255, 255, 255, 32),
+        "the broadcast address (255.255.255.255)",
+    ),
+    (v4(240, 0, 0, 0, 4), "a reserved address (240.0.0.0/4)"),
+];
+
+/// IPv6 blocks that are not publicly routable, apart from those that embed an IPv4 address
+/// (handled in [`ipv6_category`]).
+const V6_BLOCKS: &[(Ipv6Net, &str)] = &[
+    (
+        v6([0, 0, 0, 0, 0, 0, 0, 0], 128),
+        "the unspecified address (::)",
+    ),
+    (
+        v6([0, 0, 0, 0, 0, 0, 0, 1], 128),
+        "the loopback address (::1)",
+    ),
+    (
+        v6([0x64, 0xff9b, 1, 0, 0, 0, 0, 0], 48),
+        "a local-use NAT64 address (64:ff9b:1::/48)",
+    ),
+    (
+        v6([0x100, 0, 0, 0, 0, 0, 0, 0], 64),
+        "a discard-only address (100::/64)",
+    ),
+    (
+        v6([0x2001, 0, 0, 0, 0, 0, 0, 0], 32),
+        "a Teredo address (2001::/32)",
+    ),
+    (
+        v6([0x2001, 2, 0, 0, 0, 0, 0, 0], 48),
+        "a benchmarking address (2001:2::/48)",
+    ),
+    (
+        v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32),
+        "a documentation address (2001:db8::/32)",
+    ),
+    (
+        v6([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20),
+        "a documentation address (3fff::/20)",
+    ),
+    (
+        v6([0xfc00, 0, 0, 0, 0, 0, 0, 0], 7),
+        "a unique local address (fc00::/7)",
+    ),
+    (
+        v6([0xfe80, 0, 0, 0, 0, 0, 0, 0], 10),
+        "a link-local address (fe80::/10)",
+    ),
+    (
+        v6([0xfec0, 0, 0, 0, 0, 0, 0, 0], 10),
+        "a site-local address (fec0::/10)",
+    ),
+    (
+        v6([0xff00, 0, 0, 0, 0, 0, 0, 0], 8),
+        "a multicast address (ff00::/8)",
+    ),
+];
+
+const fn v4(a: u8, b: u8, c: u8, d: u8, prefix: u8) -> Ipv4Net {
+    Ipv4Net::new_assert(Ipv4Addr::new(a, b, c, d), prefix)
 }
 
-/// What makes an IPv6 address unreachable from the internet, if anything.
+const fn v6(segments: [u16; 8], prefix: u8) -> Ipv6Net {
+    let [a, b, c, d, e, f, g, h] = segments;
+    Ipv6Net::new_assert(Ipv6Addr::new(a, b, c, d, e, f, g, h), prefix)
+}
+
+/// What makes an IPv4 address unreachable from the internet, if anything.
+fn ipv4_category(ip: Ipv4Addr) -> Option<&'static str> {
+    V4_BLOCKS
+        .iter()
+        .find(|(block, _)| block.contains(&ip))
+        .map(|(_, category)| *category)
+}
+
+/// What makes an IPv6 address unreachable from the internet, if anything. Addresses that carry
+/// an IPv4 address are judged by it: IPv4-mapped (`::ffff:a.b.c.d`), NAT64 (`64:ff9b::/96`) and
+/// 6to4 (`2002::/16`); the deprecated IPv4-compatible form (`::a.b.c.d`) is refused outright.
 fn ipv6_category(ip: Ipv6Addr) -> Option<String> {
+    let [s0, s1, s2, s3, s4, s5, s6, s7] = ip.segments();
+    let embedded = |high: u16, low: u16| {
+        let [a, b] = high.to_be_bytes();
+        let [c, d] = low.to_be_bytes();
+        Ipv4Addr::new(a, b, c, d)
+    };
+    if let Some((_, category)) = V6_BLOCKS.iter().find(|(block, _)| block.contains(&ip)) {
+        return Some((*category).to_owned());
+    }
     if let Some(v4) = ip.to_ipv4_mapped() {
         return ipv4_category(v4).map(|category| format!("an IPv4-mapped form of {category}"));
     }
-    let first = ip.segments()[0];
-    let category = if ip.is_unspecified() {
-        "the unspecified address (::)"
-    } else if ip.is_loopback() {
-        "the loopback address (::1)"
-    } else if first & 0xFE00 == 0xFC00 {
-        "a unique local address (fc00::/7)"
-    } else if first & 0xFFC0 == 0xFE80 {
-        "a link-local address (fe80::/10)"
-    } else if ip.is_multicast() {
-        "a multicast address (ff00::/8)"
-    } else {
-        return None;
-    };
-    Some(category.to_owned())
+    if [s0, s1, s2, s3, s4, s5] == [0; 6] {
+        return Some(format!(
+            "a deprecated IPv4-compatible address (::/96, here {})",
+            embedded(s6, s7)
+        ));
+    }
+    if [s0, s1, s2, s3, s4, s5] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return ipv4_category(embedded(s6, s7))
+            .map(|category| format!("a NAT64 form (64:ff9b::/96) of {category}"));
+    }
+    if s0 == 0x2002 {
+        return ipv4_category(embedded(s1, s2))
+            .map(|category| format!("a 6to4 form (2002::/16) of {category}"));
+    }
+    None
 }
 
 /// What makes a host name local, if anything.
 fn name_category(name: &str) -> Option<String> {
-    let name = name.trim_end_matches('.').to_ascii_lowercase();
-    let category = if name == "localhost" || name.ends_with(".localhost") {
+    let trimmed = name.trim_end_matches('.').to_ascii_lowercase();
+    let category = if trimmed == "localhost" || trimmed.ends_with(".localhost") {
         "a loopback name (localhost)"
-    } else if name == "metadata.google.internal" {
+    } else if trimmed == "metadata.google.internal" {
         "the cloud metadata host (metadata.google.internal)"
-    } else if name.ends_with(".internal") {
+    } else if trimmed.ends_with(".internal") {
         "an internal name (*.internal)"
-    } else if name.ends_with(".local") {
+    } else if trimmed.ends_with(".local") {
         "a local-network name (*.local)"
-    } else if !name.contains('.') {
+    } else if !trimmed.contains('.') {
         "a single-label name that only resolves inside a local network"
+    } else if name.ends_with('.') {
+        // An absolute name is spelled without the dot everywhere else; with it, it slips past
+        // suffix checks on the provider's side. Tengr's docs show none.
+        "a name ending in a dot (write it without the trailing dot)"
     } else {
         return None;
     };
     Some(category.to_owned())
 }
 
-/// A URL for messages: without its query and fragment, which may carry secrets.
-pub(crate) fn shown(url: &str) -> &str {
-    url.split(['?', '#']).next().unwrap_or(url)
+/// A URL for messages and `Debug`: without userinfo, query and fragment, which may carry
+/// secrets (the runtime's one display rule).
+pub(crate) fn shown(url: &str) -> String {
+    cutout_runtime::validate::display_url(url)
 }
 
 /// A parsed URL for messages: without credentials, query or fragment.

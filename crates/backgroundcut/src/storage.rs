@@ -37,7 +37,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use cutout_runtime::multipart::{FilePart, UploadProgress};
 use cutout_runtime::probe::{probe_bytes, probe_file};
-use cutout_runtime::validate::without_query;
+use cutout_runtime::validate::display_url;
 use cutout_runtime::{Cutout, CutoutKind, Downloaded};
 
 use crate::error::explain;
@@ -93,7 +93,7 @@ impl std::fmt::Debug for StoredOutput {
         // The link is a bearer credential for the file until it expires: show it without its query.
         f.debug_struct("StoredOutput")
             .field("output_key", &self.output_key)
-            .field("public_url", &without_query(&self.public_url))
+            .field("public_url", &display_url(&self.public_url))
             .field("bytes", &self.bytes.len())
             .field("content_type", &self.content_type)
             .finish()
@@ -138,7 +138,7 @@ impl std::fmt::Debug for SavedOutput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SavedOutput")
             .field("output_key", &self.output_key)
-            .field("public_url", &without_query(&self.public_url))
+            .field("public_url", &display_url(&self.public_url))
             .field("file", &self.file)
             .finish()
     }

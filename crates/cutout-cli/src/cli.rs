@@ -372,7 +372,13 @@ pub struct TrimapArgs {
 #[derive(Debug, Subcommand)]
 pub enum JobsCommand {
     /// List the account's jobs (newest first).
-    List,
+    List {
+        /// Stop with an error after this many pages of the list (a bound on a server whose
+        /// pages never end).
+        #[arg(long, value_name = "N", default_value_t = cutout::topaz::MAX_JOB_PAGES,
+              value_parser = clap::value_parser!(usize))]
+        max_pages: usize,
+    },
     /// Show the status of jobs.
     Status {
         /// Job ids (`process_id`).

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use cutout::runtime::validate::display_url;
 use cutout::runtime::{Error, ImageSource};
 
 /// One input image.
@@ -24,12 +25,12 @@ impl Input {
         }
     }
 
-    /// How the input is shown: the path as given, or the URL without its query (which may hold
-    /// a token).
+    /// How the input is shown (progress lines, `--json`): the path as given, or the URL without
+    /// its query (which may hold a token) and its `user:password@`.
     pub fn display(&self) -> String {
         match self {
             Input::Path(path) => path.display().to_string(),
-            Input::Url(url) => without_query(url).to_owned(),
+            Input::Url(url) => display_url(url),
         }
     }
 
@@ -40,7 +41,7 @@ impl Input {
             Input::Path(path) => path
                 .file_stem()
                 .map(|stem| stem.to_string_lossy().into_owned()),
-            Input::Url(url) => without_query(url)
+            Input::Url(url) => display_url(url)
                 .split("://")
                 .nth(1)
                 .and_then(|rest| rest.split_once('/'))
@@ -105,10 +106,6 @@ impl Input {
     }
 }
 
-fn without_query(url: &str) -> &str {
-    url.split(['?', '#']).next().unwrap_or(url)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +116,9 @@ mod tests {
         assert!(matches!(url, Input::Url(_)));
         assert_eq!(url.stem(), "photo.final");
         assert_eq!(url.display(), "https://cdn.example.com/a/b/photo.final.jpg");
+        let with_userinfo = Input::parse("https://me:hunter2@cdn.example.com/p.jpg?t=1");
+        assert_eq!(with_userinfo.display(), "https://cdn.example.com/p.jpg");
+        assert_eq!(with_userinfo.stem(), "p");
         assert_eq!(Input::parse("HTTP://example.com/").stem(), "image");
         assert_eq!(Input::parse("https://example.com").stem(), "image");
         let path = Input::parse("dir/holiday photo.png");

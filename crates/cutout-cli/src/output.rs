@@ -131,13 +131,79 @@ pub fn exists_message(path: &Path) -> String {
     )
 }
 
-/// Refuses an existing destination unless `force`.
+/// Refuses an existing destination unless `force`. Anything at the path counts, a dangling
+/// symbolic link included: the no-clobber rename would refuse it after the work was paid for.
 pub fn precheck(path: &Path, force: bool) -> Result<(), String> {
-    if !force && path.exists() {
-        Err(exists_message(path))
-    } else {
-        Ok(())
+    cutout::runtime::fs::destination_free(path, force).map_err(|error| match error {
+        cutout::runtime::Error::InvalidInput { .. } => exists_message(path),
+        other => other.to_string(),
+    })
+}
+
+/// The extensions a provider's result may come back with: the name follows the format that
+/// actually arrives, so every one of them is checked before anything is sent.
+pub const RESULT_EXTENSIONS: [&str; 3] = ["png", "webp", "jpg"];
+
+/// Checks every name the result(s) of the input named `stem` may be written under, before
+/// anything is sent: one per possible format, and with `series` (a job that may answer with
+/// several results, named `-2`, `-3`…) also any numbered name already in the folder.
+pub fn precheck_result(
+    spec: &OutSpec,
+    stem: &str,
+    suffix: &str,
+    series: bool,
+    force: bool,
+) -> Result<(), String> {
+    if force {
+        return Ok(());
     }
+    match spec {
+        OutSpec::File(file) => precheck(file, force)?,
+        _ => {
+            for extension in RESULT_EXTENSIONS {
+                precheck(&spec.path(stem, suffix, extension), force)?;
+            }
+        }
+    }
+    if !series {
+        return Ok(());
+    }
+    // The numbered names: `<stem>.<suffix>-<n>.<ext>` in a folder, `<file stem>-<n>.<ext>`
+    // beside a named file.
+    let first = spec.path(stem, suffix, "png");
+    let (folder, prefix) = match spec {
+        OutSpec::File(file) => (
+            file.parent().map(Path::to_path_buf).unwrap_or_default(),
+            format!(
+                "{}-",
+                file.file_stem().unwrap_or_default().to_string_lossy()
+            ),
+        ),
+        _ => (
+            first.parent().map(Path::to_path_buf).unwrap_or_default(),
+            format!("{stem}.{suffix}-"),
+        ),
+    };
+    let folder = if folder.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        folder
+    };
+    let Ok(entries) = std::fs::read_dir(&folder) else {
+        // A folder that does not exist yet holds nothing to clobber.
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let numbered = name
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.split_once('.'))
+            .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if numbered {
+            return Err(exists_message(&folder.join(name)));
+        }
+    }
+    Ok(())
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename; without `force` an existing
@@ -147,7 +213,7 @@ pub async fn write(path: &Path, bytes: &[u8], force: bool) -> Result<(), String>
     cutout::runtime::write_atomically(path, bytes, force)
         .await
         .map_err(|error| {
-            if !force && path.exists() {
+            if !force && std::fs::symlink_metadata(path).is_ok() {
                 exists_message(path)
             } else {
                 error.to_string()
@@ -214,6 +280,45 @@ mod tests {
         ];
         let err = check_collisions(&OutSpec::Cwd, inputs, "cutout").unwrap_err();
         assert!(err.to_string().contains("a/x.jpg"), "{err}");
+    }
+
+    #[test]
+    fn every_name_a_result_may_get_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = OutSpec::Dir(dir.path().to_path_buf());
+        precheck_result(&spec, "photo", "mask", true, false).unwrap();
+        // The provider may answer WebP although PNG is expected.
+        std::fs::write(dir.path().join("photo.mask.webp"), b"x").unwrap();
+        let err = precheck_result(&spec, "photo", "mask", false, false).unwrap_err();
+        assert!(err.contains("photo.mask.webp"), "{err}");
+        precheck_result(&spec, "photo", "mask", false, true).unwrap();
+        precheck_result(&spec, "other", "mask", true, false).unwrap();
+        // A second mask of a series.
+        std::fs::write(dir.path().join("other.mask-3.png"), b"x").unwrap();
+        let err = precheck_result(&spec, "other", "mask", true, false).unwrap_err();
+        assert!(err.contains("other.mask-3.png"), "{err}");
+        precheck_result(&spec, "other", "mask", false, false).unwrap();
+        std::fs::write(dir.path().join("other.mask-x.png"), b"x").unwrap();
+        precheck_result(&spec, "oth", "mask", true, false).unwrap();
+        // Beside a named file.
+        let file = OutSpec::File(dir.path().join("m.png"));
+        precheck_result(&file, "ignored", "mask", true, false).unwrap();
+        std::fs::write(dir.path().join("m-2.webp"), b"x").unwrap();
+        assert!(precheck_result(&file, "ignored", "mask", true, false).is_err());
+        // A missing folder holds nothing.
+        let missing = OutSpec::Dir(dir.path().join("new"));
+        precheck_result(&missing, "photo", "mask", true, false).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_dangling_symlink_is_an_existing_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("photo.cutout.png");
+        std::os::unix::fs::symlink(dir.path().join("gone"), &path).unwrap();
+        let err = precheck(&path, false).unwrap_err();
+        assert!(err.contains("already exists: pass --force"), "{err}");
+        precheck(&path, true).unwrap();
     }
 
     #[tokio::test]

@@ -829,3 +829,303 @@ fn the_sandbox_command_prints_endpoints_and_keys() {
     }
     assert!(server.endpoints["files_url"].is_string());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hostile servers and failing disks
+
+/// A plain loopback server (an axum router answering JSON literals written from the Topaz
+/// docs), on its own thread; stopped with the test process.
+fn loopback(app: axum::Router) -> String {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            sender
+                .send(format!("http://{}", listener.local_addr().unwrap()))
+                .unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    receiver.recv().unwrap()
+}
+
+/// The binary pointed at a loopback Topaz.
+fn against(dir: &Path, base_url: &str) -> Command {
+    let mut command = cutout(dir);
+    command
+        .env("TOPAZ_BASE_URL", base_url)
+        .env("TOPAZ_API_KEY", "loopback-test-key")
+        .timeout(std::time::Duration::from_secs(60));
+    command
+}
+
+const JOB_ID: &str = "0b7c2f1e-5d55-4a8e-9a55-2f3b1c0d9e11";
+
+/// A Topaz status answer with every time field set to `time`.
+fn topaz_status(time: i64) -> Value {
+    serde_json::json!({
+        "process_id": JOB_ID, "source_id": "src-1", "filename": "portrait.png",
+        "input_format": "png", "output_format": "png",
+        "input_height": 3, "input_width": 4, "output_height": 3, "output_width": 4,
+        "category": "Matting", "model_type": "Matting", "model": "RemoveBG",
+        "crop_to_fill": false, "status": "Processing", "progress": 50,
+        "eta": time, "creation_time": time, "modification_time": time, "credits": 1
+    })
+}
+
+#[test]
+fn jobs_status_and_list_survive_extreme_server_times() {
+    use axum::routing::get;
+    let dir = tempfile::tempdir().unwrap();
+    for time in [i64::MIN, i64::MAX] {
+        let app = axum::Router::new()
+            .route(
+                "/status",
+                get(move || async move {
+                    axum::Json(serde_json::json!([topaz_status(time), topaz_status(0)]))
+                }),
+            )
+            .route(
+                &format!("/status/{JOB_ID}"),
+                get(move || async move { axum::Json(topaz_status(time)) }),
+            );
+        let url = loopback(app);
+        for json in [false, true] {
+            let mut args = vec![];
+            if json {
+                args.push("--json");
+            }
+            let output = run(
+                against(dir.path(), &url).args([&args[..], &["jobs", "list"]].concat()),
+                0,
+            );
+            assert!(stdout(&output).contains(JOB_ID), "{}", stdout(&output));
+            let output = run(
+                against(dir.path(), &url).args([&args[..], &["jobs", "status", JOB_ID]].concat()),
+                0,
+            );
+            assert!(stdout(&output).contains(JOB_ID), "{}", stdout(&output));
+            assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+        }
+    }
+}
+
+#[test]
+fn jobs_list_stops_on_a_cursor_cycle() {
+    use axum::extract::Query;
+    use axum::routing::get;
+    use std::collections::HashMap;
+    // No cursor → A, A → B, B → A, for ever: a memory of every cursor ends it.
+    let app = axum::Router::new().route(
+        "/status",
+        get(|Query(query): Query<HashMap<String, String>>| async move {
+            let next = match query.get("cursor").map(String::as_str) {
+                Some("A") => "B",
+                _ => "A",
+            };
+            axum::Json(serde_json::json!({
+                "data": [topaz_status(1_763_799_000)],
+                "pagination": {"has_next_page": true, "next_cursor": next}
+            }))
+        }),
+    );
+    let url = loopback(app);
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let output = run(against(dir.path(), &url).args(["jobs", "list"]), 1);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    let err = stderr(&output);
+    assert!(err.contains("hands out the cursor `A` again"), "{err}");
+
+    // And a page limit, for cursors that never repeat.
+    let app = axum::Router::new().route(
+        "/status",
+        get(|Query(query): Query<HashMap<String, String>>| async move {
+            let n: u64 = query
+                .get("cursor")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            axum::Json(serde_json::json!({
+                "data": [topaz_status(1_763_799_000)],
+                "pagination": {"has_next_page": true, "next_cursor": (n + 1).to_string()}
+            }))
+        }),
+    );
+    let url = loopback(app);
+    let output = run(
+        against(dir.path(), &url).args(["jobs", "list", "--max-pages", "5"]),
+        1,
+    );
+    let err = stderr(&output);
+    assert!(err.contains("beyond 5 pages"), "{err}");
+}
+
+/// A tmpfs mounted on a folder, unmounted when dropped (also when the test fails).
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Self {
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount a tmpfs on {}", at.display());
+        Self(at.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
+
+#[test]
+fn a_full_disk_fails_the_write_leaves_nothing_and_keeps_the_old_file() {
+    if !is_root() {
+        // Mounting needs root (CI runs as root); the same logic is tested with an injected
+        // failing writer in cutout-runtime's `fs` tests.
+        eprintln!("not root: skipping the tmpfs test");
+        return;
+    }
+    let dir = workspace();
+    let disk = dir.path().join("disk");
+    std::fs::create_dir(&disk).unwrap();
+    let _mounted = Tmpfs::mount(&disk, "64k");
+    // The cut-out of the sample is about 25 KiB: leave less room than that.
+    std::fs::write(disk.join("filler"), vec![0u8; 48 * 1024]).unwrap();
+    let old = b"a good cut-out from an earlier run".to_vec();
+    std::fs::write(disk.join("other.cutout.png"), &old).unwrap();
+    std::fs::copy(dir.path().join("subject.jpg"), dir.path().join("other.jpg")).unwrap();
+
+    // A new file: the write fails part-way, nothing is left.
+    let output = run(
+        cutout(dir.path()).args(["--sandbox", "remove-bg", "subject.jpg", "-o", "disk/"]),
+        1,
+    );
+    let err = stderr(&output);
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(!err.contains('✓'), "{err}");
+    assert_eq!(files(&disk), ["filler", "other.cutout.png"]);
+
+    // Replacing a good file with --force: the write fails, the old file stays as it was.
+    let output = run(
+        cutout(dir.path()).args([
+            "--sandbox",
+            "remove-bg",
+            "other.jpg",
+            "-o",
+            "disk/",
+            "--force",
+        ]),
+        1,
+    );
+    let err = stderr(&output);
+    assert!(err.contains("No space left on device"), "{err}");
+    assert_eq!(files(&disk), ["filler", "other.cutout.png"]);
+    assert_eq!(std::fs::read(disk.join("other.cutout.png")).unwrap(), old);
+
+    // With room again, the same command succeeds.
+    std::fs::remove_file(disk.join("filler")).unwrap();
+    run(
+        cutout(dir.path()).args([
+            "--sandbox",
+            "remove-bg",
+            "other.jpg",
+            "-o",
+            "disk/",
+            "--force",
+        ]),
+        0,
+    );
+    assert_cutout(&disk.join("other.cutout.png"));
+    assert_eq!(files(&disk), ["other.cutout.png"]);
+}
+
+#[test]
+fn url_userinfo_and_queries_never_show() {
+    let dir = tempfile::tempdir().unwrap();
+    // Port 9 (discard): nothing listens, so every provider fails on it, after showing it.
+    let url = "http://me:hunter2@127.0.0.1:9/photo.jpg?token=sekrit";
+    for provider in ["topaz", "backgroundcut", "modelslab", "tengr"] {
+        for json in [true, false] {
+            let mut command = cutout(dir.path());
+            command.arg("--sandbox");
+            if json {
+                command.arg("--json");
+            }
+            let output = run(command.args(["remove-bg", "--provider", provider, url]), 1);
+            let (out, err) = (stdout(&output), stderr(&output));
+            for shown in [&out, &err] {
+                assert!(
+                    !shown.contains("hunter2")
+                        && !shown.contains("sekrit")
+                        && !shown.contains("me:"),
+                    "{provider}: {shown}"
+                );
+            }
+            if json {
+                let line: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+                assert_eq!(line["input"], "http://127.0.0.1:9/photo.jpg", "{provider}");
+            } else {
+                assert!(
+                    err.contains("http://127.0.0.1:9/photo.jpg"),
+                    "{provider}: {err}"
+                );
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_dangling_symlink_or_another_format_at_the_destination_is_refused_before_sending() {
+    let dir = workspace();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    std::os::unix::fs::symlink(
+        dir.path().join("nowhere.png"),
+        out.join("subject.cutout.png"),
+    )
+    .unwrap();
+    let output = run(
+        cutout(dir.path()).args(["--sandbox", "remove-bg", "subject.jpg", "-o", "out/"]),
+        1,
+    );
+    let err = stderr(&output);
+    assert!(
+        err.contains("`out/subject.cutout.png` already exists: pass --force"),
+        "{err}"
+    );
+    assert!(!err.contains("submitted"), "nothing was sent: {err}");
+    assert!(std::fs::symlink_metadata(out.join("subject.cutout.png")).is_ok());
+    assert!(!dir.path().join("nowhere.png").exists());
+
+    // The result would be named after the format that comes back: a WebP of that name is
+    // checked too.
+    std::fs::remove_file(out.join("subject.cutout.png")).unwrap();
+    std::fs::write(out.join("subject.cutout.webp"), b"keep me").unwrap();
+    let output = run(
+        cutout(dir.path()).args(["--sandbox", "remove-bg", "subject.jpg", "-o", "out/"]),
+        1,
+    );
+    let err = stderr(&output);
+    assert!(
+        err.contains("`out/subject.cutout.webp` already exists"),
+        "{err}"
+    );
+    assert!(!err.contains("submitted"), "nothing was sent: {err}");
+    assert_eq!(files(&out), ["subject.cutout.webp"]);
+}

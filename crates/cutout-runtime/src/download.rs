@@ -51,16 +51,11 @@ impl Context {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        crate::validate::destination_free(destination, overwrite)?;
+        crate::fs::destination_free(destination, overwrite)?;
         let (file, bytes, content_type) = self
             .with_download_retries(|| self.download_once(url, &folder))
             .await?;
-        let persisted = if overwrite {
-            file.persist(destination).map(|_| ())
-        } else {
-            file.persist_noclobber(destination).map(|_| ())
-        };
-        persisted.map_err(|e| Error::io("write", destination, e.error))?;
+        crate::fs::persist(file, destination, overwrite)?;
         Ok(Downloaded {
             path: destination.to_path_buf(),
             bytes,
@@ -198,8 +193,8 @@ impl Context {
             return Err(AttemptError::Fatal(too_large_for_file(self, limit)));
         }
         let fatal_io = |action, e| AttemptError::Fatal(Error::io(action, folder, e));
-        let temp = crate::remover::temp_file_beside(&folder.join("download"))
-            .map_err(AttemptError::Fatal)?;
+        let temp =
+            crate::fs::temp_file_beside(&folder.join("download")).map_err(AttemptError::Fatal)?;
         let handle = temp.reopen().map_err(|e| fatal_io("write into", e))?;
         let mut file = tokio::fs::File::from_std(handle);
         let mut written = 0u64;

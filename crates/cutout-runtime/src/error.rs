@@ -400,7 +400,7 @@ impl TransportError {
     /// Wraps `error`, redacting its URL.
     pub fn new(mut error: reqwest::Error) -> Self {
         if let Some(url) = error.url_mut() {
-            *url = redact_url(url);
+            *url = crate::validate::redact_url(url);
         }
         Self(error)
     }
@@ -460,20 +460,6 @@ impl std::error::Error for TransportError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.0)
     }
-}
-
-/// `url` without its userinfo (`user:password@`), query string and fragment, which may hold
-/// secrets (presigned signatures, tokens). A removed query shows as `?redacted`.
-pub fn redact_url(url: &url::Url) -> url::Url {
-    let mut clean = url.clone();
-    // Both fail only for URLs that cannot have userinfo at all (`data:`, `mailto:`).
-    let _ = clean.set_username("");
-    let _ = clean.set_password(None);
-    clean.set_fragment(None);
-    if clean.query().is_some() {
-        clean.set_query(Some("redacted"));
-    }
-    clean
 }
 
 /// The end of a body cut off at a size limit: the typed cause inside the `reqwest::Error` that

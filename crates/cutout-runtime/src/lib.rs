@@ -12,6 +12,7 @@
 //! - [`wait`]: one poller for every provider's jobs, driven by the provider's ETA.
 //! - [`Context::download_to`]: streamed, length-checked, atomically renamed downloads that never
 //!   carry credentials, with a size cap and one deadline per result.
+//! - [`fs`]: every file written the same way: complete, synced and renamed into place, or not at all.
 //! - [`probe`]: image format and size from the header alone, for local validation.
 //! - [`multipart`]: `multipart/form-data` bodies whose file parts are streamed from disk.
 //! - [`Error`]: the error of the hand-written layer, with `is_retryable()` and friends.
@@ -21,6 +22,7 @@ mod auth;
 mod config;
 mod download;
 mod error;
+pub mod fs;
 pub mod multipart;
 pub mod probe;
 mod remover;
@@ -35,11 +37,13 @@ pub use config::{
     is_loopback,
 };
 pub use download::Downloaded;
-pub use error::{Error, ErrorBody, Result, ServiceError, TransportError, redact_url};
+pub use error::{Error, ErrorBody, Result, ServiceError, TransportError};
+pub use fs::{write_atomically, write_atomically_blocking};
 pub use probe::{ImageFormat, ImageInfo};
 pub use remover::{
     BackgroundRemover, BoxFuture, Cutout, CutoutKind, ImageSource, MAX_RESULT_BYTES, Progress,
-    ProgressFn, RemoveOptions, write_atomically, write_atomically_blocking,
+    ProgressFn, RemoveOptions,
 };
 pub use retry::{RetryPolicy, parse_retry_after};
+pub use validate::redact_url;
 pub use wait::{JobProgress, Poll, WaitPolicy, wait_for};

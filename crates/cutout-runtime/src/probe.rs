@@ -2,7 +2,7 @@
 //! inputs can be checked before they are uploaded.
 
 use std::fmt;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{BufRead, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use crate::Error;
@@ -112,10 +112,59 @@ pub struct ImageInfo {
     pub color: ColorLayout,
 }
 
+/// The longest side any format read here can validly state: PNG's 2³¹ − 1 (JPEG, GIF and WebP
+/// cannot say more than 65535; a larger TIFF or BMP value is a damaged header).
+pub const MAX_SIDE: u32 = i32::MAX as u32;
+
 impl ImageInfo {
     /// Width × height, in megapixels.
     pub fn megapixels(&self) -> f64 {
         f64::from(self.width) * f64::from(self.height) / 1_000_000.0
+    }
+
+    /// Refuses, before anything is sent, a header that states zero pixels or a side longer
+    /// than any format allows ([`MAX_SIDE`]) or than the provider documents: `limit` is the
+    /// provider's name and its longest accepted side, where it documents one. `name` is how the
+    /// image is shown in the message; the error is an [`Error::InvalidInput`] for `field`.
+    pub fn check_dimensions(
+        &self,
+        field: &str,
+        name: &str,
+        limit: Option<(&str, u32)>,
+    ) -> Result<(), Error> {
+        let (width, height) = (self.width, self.height);
+        if width == 0 || height == 0 {
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "`{name}` says it is {width}×{height} pixels: an image needs at least one \
+                     pixel a side, so the file is damaged or not a real {}; pass another image",
+                    self.format
+                ),
+            ));
+        }
+        if width > MAX_SIDE || height > MAX_SIDE {
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "`{name}` says it is {width}×{height} pixels, more than a {} can hold: its \
+                     header is damaged; pass another image",
+                    self.format
+                ),
+            ));
+        }
+        if let Some((provider, max)) = limit
+            && (width > max || height > max)
+        {
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "`{name}` is {width}×{height} pixels; {provider} accepts at most {max} \
+                     pixels a side: scale it down first"
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -206,37 +255,49 @@ fn png(head: &[u8]) -> Option<ImageInfo> {
     })
 }
 
+/// The longest run of `0xFF` fill bytes accepted before a marker. The format allows any number,
+/// but encoders write a handful; a file of nothing but fill is not an image.
+const MAX_JPEG_FILL: usize = 64 * 1024;
+
 fn jpeg<R: Read + Seek>(reader: &mut R) -> std::io::Result<Option<ImageInfo>> {
     reader.seek(SeekFrom::Start(2))?;
+    // Markers are read byte by byte: through a buffer, so a long run of fill bytes costs no
+    // system calls (it once cost two per byte).
+    let mut reader = std::io::BufReader::with_capacity(16 * 1024, reader);
     loop {
-        let mut marker = [0u8; 2];
-        if read_up_to(reader, &mut marker)? < 2 || marker[0] != 0xFF {
+        if next_byte(&mut reader)? != Some(0xFF) {
             return Ok(None);
         }
-        let kind = marker[1];
-        match kind {
-            // Fill bytes and markers without a length.
-            0xFF => {
-                reader.seek(SeekFrom::Current(-1))?;
-                continue;
+        // Fill bytes: any number of 0xFF before the marker's kind.
+        let mut fill = 0;
+        let kind = loop {
+            match next_byte(&mut reader)? {
+                Some(0xFF) if fill < MAX_JPEG_FILL => fill += 1,
+                Some(0xFF) | None => return Ok(None),
+                Some(kind) => break kind,
             }
+        };
+        match kind {
+            // Markers without a length.
             0x01 | 0xD0..=0xD7 => continue,
             0xD9 | 0xDA => return Ok(None),
             _ => {}
         }
-        let mut length = [0u8; 2];
-        if read_up_to(reader, &mut length)? < 2 {
+        let (Some(high), Some(low)) = (next_byte(&mut reader)?, next_byte(&mut reader)?) else {
             return Ok(None);
-        }
-        let length = u16::from_be_bytes(length);
+        };
+        let length = u16::from_be_bytes([high, low]);
         if length < 2 {
             return Ok(None);
         }
         // Start-of-frame markers (baseline, progressive, lossless…), not DHT/JPG/DAC.
         if matches!(kind, 0xC0..=0xCF) && !matches!(kind, 0xC4 | 0xC8 | 0xCC) {
             let mut frame = [0u8; 6];
-            if read_up_to(reader, &mut frame)? < 6 {
-                return Ok(None);
+            for slot in &mut frame {
+                match next_byte(&mut reader)? {
+                    Some(b) => *slot = b,
+                    None => return Ok(None),
+                }
             }
             let height = u32::from(u16::from_be_bytes([frame[1], frame[2]]));
             let width = u32::from(u16::from_be_bytes([frame[3], frame[4]]));
@@ -253,8 +314,18 @@ fn jpeg<R: Read + Seek>(reader: &mut R) -> std::io::Result<Option<ImageInfo>> {
                 color,
             }));
         }
-        reader.seek(SeekFrom::Current(i64::from(length) - 2))?;
+        // Skip the segment; within the buffer this is no system call either.
+        reader.seek_relative(i64::from(length) - 2)?;
     }
+}
+
+/// The next byte of a buffered reader, `None` at the end.
+fn next_byte<B: BufRead>(reader: &mut B) -> std::io::Result<Option<u8>> {
+    let next = reader.fill_buf()?.first().copied();
+    if next.is_some() {
+        reader.consume(1);
+    }
+    Ok(next)
 }
 
 fn webp<R: Read + Seek>(reader: &mut R) -> std::io::Result<Option<ImageInfo>> {
@@ -411,6 +482,128 @@ mod tests {
         assert_eq!(probe_bytes(b"hello, world"), None);
         assert_eq!(probe_bytes(&[0xFF, 0xD8, 0xFF]), None);
         assert_eq!(probe_bytes(b""), None);
+    }
+
+    /// A 33-byte PNG: signature, and an IHDR chunk stating `width`×`height`.
+    fn png_of(width: u32, height: u32) -> Vec<u8> {
+        let mut b = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        b.extend_from_slice(&width.to_be_bytes());
+        b.extend_from_slice(&height.to_be_bytes());
+        b.extend_from_slice(&[8, 6, 0, 0, 0, 0, 0, 0, 0]);
+        b
+    }
+
+    #[test]
+    fn zero_and_absurd_sizes_are_refused() {
+        let zero = probe_bytes(&png_of(0, 0)).unwrap();
+        assert_eq!(png_of(0, 0).len(), 33);
+        let err = zero.check_dimensions("image", "a.png", None).unwrap_err();
+        assert!(err.is_invalid_input(), "{err}");
+        assert!(err.to_string().contains("0×0 pixels"), "{err}");
+        let tall = probe_bytes(&png_of(1, 0)).unwrap();
+        assert!(tall.check_dimensions("image", "a.png", None).is_err());
+        // More than a PNG can state.
+        let absurd = probe_bytes(&png_of(u32::MAX, 5)).unwrap();
+        let err = absurd.check_dimensions("image", "a.png", None).unwrap_err();
+        assert!(err.to_string().contains("header is damaged"), "{err}");
+        // A BMP of height i32::MIN.
+        let mut bmp = b"BM".to_vec();
+        bmp.resize(26, 0);
+        bmp[18..22].copy_from_slice(&4i32.to_le_bytes());
+        bmp[22..26].copy_from_slice(&i32::MIN.to_le_bytes());
+        let bmp = probe_bytes(&bmp).unwrap();
+        assert!(bmp.check_dimensions("image", "a.bmp", None).is_err());
+        // The provider's documented maximum.
+        let big = probe_bytes(&png_of(32_001, 10)).unwrap();
+        big.check_dimensions("image", "a.png", None).unwrap();
+        let err = big
+            .check_dimensions("image", "a.png", Some(("Topaz", 32_000)))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("Topaz accepts at most 32000 pixels a side"),
+            "{err}"
+        );
+        probe_bytes(&png_of(32_000, 32_000))
+            .unwrap()
+            .check_dimensions("image", "a.png", Some(("Topaz", 32_000)))
+            .unwrap();
+        probe_bytes(&png_of(1, 1))
+            .unwrap()
+            .check_dimensions("image", "a.png", None)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_jpeg_of_fill_bytes_is_refused_quickly() {
+        // `FF D8` and then 8 MiB of 0xFF, from a file as the CLI reads it: this took 23 s when
+        // every byte cost two system calls.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fill.jpg");
+        let mut bytes = vec![0xFF, 0xD8];
+        bytes.resize(2 + 8 * 1024 * 1024, 0xFF);
+        std::fs::write(&path, &bytes).unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(probe_file(&path).unwrap(), None);
+        assert_eq!(probe_bytes(&bytes), None);
+        let took = started.elapsed();
+        assert!(took < std::time::Duration::from_secs(1), "took {took:?}");
+    }
+
+    /// A reader that counts the calls that would be system calls on a file.
+    struct Counting<R> {
+        inner: R,
+        calls: usize,
+    }
+
+    impl<R: Read> Read for Counting<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.calls += 1;
+            self.inner.read(buf)
+        }
+    }
+
+    impl<R: Seek> Seek for Counting<R> {
+        fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+            self.calls += 1;
+            self.inner.seek(pos)
+        }
+    }
+
+    #[test]
+    fn many_small_jpeg_segments_are_skipped_through_the_buffer() {
+        // 8 MiB of empty APP0 segments before the frame: three calls per segment (six million)
+        // before the reads were buffered; a few per 16 KiB buffer now.
+        let mut bytes = vec![0xFF, 0xD8];
+        for _ in 0..(2 * 1024 * 1024) {
+            bytes.extend_from_slice(&[0xFF, 0xE0, 0x00, 0x02]);
+        }
+        bytes.extend_from_slice(&jpeg_header(640, 480, 3)[2..]);
+        let mut reader = Counting {
+            inner: std::io::Cursor::new(&bytes),
+            calls: 0,
+        };
+        let info = probe_reader(&mut reader).unwrap().unwrap();
+        assert_eq!((info.width, info.height), (640, 480));
+        assert!(reader.calls < 2_000, "{} calls", reader.calls);
+
+        // And the fill run: refused after at most a few buffers.
+        let mut fill = vec![0xFF, 0xD8];
+        fill.resize(2 + 8 * 1024 * 1024, 0xFF);
+        let mut reader = Counting {
+            inner: std::io::Cursor::new(&fill),
+            calls: 0,
+        };
+        assert_eq!(probe_reader(&mut reader).unwrap(), None);
+        assert!(reader.calls < 20, "{} calls", reader.calls);
+    }
+
+    #[test]
+    fn a_few_fill_bytes_before_a_marker_are_fine() {
+        let mut b = vec![0xFF, 0xD8, 0xFF, 0xFF, 0xFF];
+        b.extend_from_slice(&jpeg_header(10, 20, 3)[3..]);
+        let info = probe_bytes(&b).unwrap();
+        assert_eq!((info.width, info.height), (10, 20));
     }
 
     #[test]

@@ -19,12 +19,11 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use tokio::io::AsyncWriteExt;
-
 use crate::Error;
+use crate::fs::write_atomically;
 use crate::probe::{ImageFormat, ImageInfo, probe_bytes, probe_file};
 use crate::wait::{JobProgress, WaitPolicy};
+use bytes::Bytes;
 
 /// The largest result the one-call paths download into memory (512 MiB); larger results go to
 /// a file with the providers' `download_to`/`run_to`.
@@ -59,7 +58,10 @@ impl fmt::Debug for ImageSource {
                 .field("file_name", file_name)
                 .finish(),
             // The query of a presigned URL is a credential.
-            ImageSource::Url(url) => f.debug_tuple("Url").field(&without_query(url)).finish(),
+            ImageSource::Url(url) => f
+                .debug_tuple("Url")
+                .field(&crate::validate::display_url(url))
+                .finish(),
         }
     }
 }
@@ -83,12 +85,13 @@ impl ImageSource {
         ImageSource::Url(url.into())
     }
 
-    /// A short description for messages: the path, the file name, or the URL without its query.
+    /// A short description for messages: the path, the file name, or the URL without its query
+    /// and userinfo ([`validate::display_url`](crate::validate::display_url)).
     pub fn describe(&self) -> String {
         match self {
             ImageSource::Path(path) => path.display().to_string(),
             ImageSource::Bytes { file_name, .. } => file_name.clone(),
-            ImageSource::Url(url) => without_query(url),
+            ImageSource::Url(url) => crate::validate::display_url(url),
         }
     }
 
@@ -100,7 +103,11 @@ impl ImageSource {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "image".to_owned()),
             ImageSource::Bytes { file_name, .. } => file_name.clone(),
-            ImageSource::Url(url) => without_query(url)
+            ImageSource::Url(url) => crate::validate::display_url(url)
+                .split_once("://")
+                .map_or("", |(_, rest)| rest)
+                .split_once('/')
+                .map_or("", |(_, path)| path)
                 .rsplit('/')
                 .next()
                 .filter(|n| !n.is_empty())
@@ -109,8 +116,9 @@ impl ImageSource {
         }
     }
 
-    /// Reads the header of a local image (`None` for URLs). A file that is not an image is an
-    /// [`Error::InvalidInput`] naming `field`.
+    /// Reads the header of a local image (`None` for URLs). A file that is not an image, or
+    /// whose header states zero pixels or an impossible size, is an [`Error::InvalidInput`]
+    /// naming `field`.
     pub fn probe(&self, field: &str) -> Result<Option<ImageInfo>, Error> {
         let info = match self {
             ImageSource::Path(path) => probe_file(path)?,
@@ -118,7 +126,10 @@ impl ImageSource {
             ImageSource::Url(_) => return Ok(None),
         };
         match info {
-            Some(info) => Ok(Some(info)),
+            Some(info) => {
+                info.check_dimensions(field, &self.describe(), None)?;
+                Ok(Some(info))
+            }
             None => Err(Error::invalid(
                 field,
                 format!(
@@ -171,10 +182,6 @@ impl From<String> for ImageSource {
     fn from(text: String) -> Self {
         ImageSource::from(text.as_str())
     }
-}
-
-fn without_query(url: &str) -> String {
-    crate::validate::without_query(url).to_owned()
 }
 
 /// What the cut-out should be.
@@ -329,78 +336,6 @@ impl Cutout {
     }
 }
 
-/// Writes `bytes` to `path` via a temporary file in the same folder and a rename, so a failure
-/// leaves no partial file. Without `overwrite`, an existing file is an [`Error::Io`] of kind
-/// `AlreadyExists` and stays as it is (checked again at the rename, so a file created meanwhile
-/// is not clobbered either).
-pub async fn write_atomically(path: &Path, bytes: &[u8], overwrite: bool) -> Result<(), Error> {
-    refuse_existing(path, overwrite)?;
-    let temp = temp_file_beside(path)?;
-    let handle = temp.reopen().map_err(|e| Error::io("write", path, e))?;
-    let mut file = tokio::fs::File::from_std(handle);
-    file.write_all(bytes)
-        .await
-        .map_err(|e| Error::io("write", path, e))?;
-    file.sync_all()
-        .await
-        .map_err(|e| Error::io("write", path, e))?;
-    persist(temp, path, overwrite)
-}
-
-/// [`write_atomically`] for synchronous code.
-pub fn write_atomically_blocking(path: &Path, bytes: &[u8], overwrite: bool) -> Result<(), Error> {
-    use std::io::Write;
-    refuse_existing(path, overwrite)?;
-    let mut temp = temp_file_beside(path)?;
-    temp.write_all(bytes)
-        .and_then(|()| temp.as_file().sync_all())
-        .map_err(|e| Error::io("write", path, e))?;
-    persist(temp, path, overwrite)
-}
-
-fn refuse_existing(path: &Path, overwrite: bool) -> Result<(), Error> {
-    if !overwrite && path.exists() {
-        return Err(Error::io(
-            "write",
-            path,
-            std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                "the file already exists; choose another path or allow overwriting",
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// A temporary file in `path`'s folder, to be renamed to `path`. It is created with the mode an
-/// ordinary new file gets (0666 less the umask), not the private 0600 of temporary files, so
-/// the renamed result is as readable as any file the user writes.
-pub(crate) fn temp_file_beside(path: &Path) -> Result<tempfile::NamedTempFile, Error> {
-    let folder = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".cutout-").suffix(".part");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o666));
-    }
-    builder
-        .tempfile_in(&folder)
-        .map_err(|e| Error::io("create a temporary file in", &folder, e))
-}
-
-fn persist(temp: tempfile::NamedTempFile, path: &Path, overwrite: bool) -> Result<(), Error> {
-    let persisted = if overwrite {
-        temp.persist(path).map(|_| ())
-    } else {
-        temp.persist_noclobber(path).map(|_| ())
-    };
-    persisted.map_err(|e| Error::io("write", path, e.error))
-}
-
 /// Removes the background of an image. Implemented by every provider crate's `Client`.
 pub trait BackgroundRemover: Send + Sync {
     /// The provider's short name (`topaz`, `backgroundcut`, `modelslab`, `tengr`).
@@ -420,10 +355,32 @@ mod tests {
 
     #[test]
     fn urls_are_shown_without_their_query() {
-        let source = ImageSource::url("https://cdn.example.com/out/a.png?X-Amz-Signature=secret");
+        let source =
+            ImageSource::url("https://me:hunter2@cdn.example.com/out/a.png?X-Amz-Signature=secret");
         assert!(!format!("{source:?}").contains("secret"));
+        assert!(!format!("{source:?}").contains("hunter2"));
         assert_eq!(source.describe(), "https://cdn.example.com/out/a.png");
         assert_eq!(source.file_name(), "a.png");
+        assert_eq!(
+            ImageSource::url("https://me:pw@host.example").file_name(),
+            "image"
+        );
+    }
+
+    #[test]
+    fn an_image_of_no_pixels_is_invalid_input() {
+        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        png.extend_from_slice(&[0; 8]);
+        png.extend_from_slice(&[8, 6, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(png.len(), 33);
+        let err = ImageSource::bytes(png, "empty.png")
+            .probe("image")
+            .unwrap_err();
+        assert!(err.is_invalid_input(), "{err}");
+        assert!(
+            err.to_string().contains("`empty.png` says it is 0×0"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -444,32 +401,5 @@ mod tests {
             ImageSource::from(String::from("a.jpg")),
             ImageSource::Path(_)
         ));
-    }
-
-    #[tokio::test]
-    async fn saving_never_overwrites_by_default() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("out.png");
-        std::fs::write(&path, b"old").unwrap();
-        let err = write_atomically(&path, b"new", false).await.unwrap_err();
-        assert!(
-            matches!(&err, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists),
-            "{err}"
-        );
-        assert_eq!(std::fs::read(&path).unwrap(), b"old");
-        write_atomically(&path, b"new", true).await.unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"new");
-        // No temporary files are left behind.
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-            assert_eq!(
-                mode & 0o644,
-                0o644,
-                "an ordinary file, not a private temporary one"
-            );
-        }
     }
 }

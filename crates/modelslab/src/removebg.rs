@@ -76,8 +76,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use cutout_runtime::probe::{ImageFormat, probe_bytes, probe_file};
-use cutout_runtime::validate::{http_url as check_http_url, without_query};
+use cutout_runtime::probe::{ImageFormat, ImageInfo, probe_bytes, probe_file};
+use cutout_runtime::validate::{display_url, http_url as check_http_url};
 use cutout_runtime::{JobProgress, Poll, wait_for};
 
 use crate::error::error_message;
@@ -129,7 +129,7 @@ impl fmt::Debug for RemoveBgMask<'_> {
             .field("background_threshold", &self.background_threshold)
             .field("erode_size", &self.erode_size)
             // A webhook URL may carry a token in its query.
-            .field("webhook", &self.webhook.as_deref().map(without_query))
+            .field("webhook", &self.webhook.as_deref().map(display_url))
             .field("track_id", &self.track_id)
             .field("wait", &self.wait)
             .field("on_progress", &self.on_progress.is_some())
@@ -378,12 +378,11 @@ impl<'a> RemoveBgMask<'a> {
                         ),
                     ));
                 }
-                let format = probe_file(&path)?.map(|info| info.format);
-                check_image(format, &path.display().to_string())?;
+                check_image(probe_file(&path)?, &path.display().to_string())?;
                 Image::Local(ImageSource::Path(path))
             }
             ImageSource::Bytes { bytes, file_name } => {
-                check_image(probe_bytes(&bytes).map(|info| info.format), &file_name)?;
+                check_image(probe_bytes(&bytes), &file_name)?;
                 Image::Local(ImageSource::Bytes { bytes, file_name })
             }
         };
@@ -443,7 +442,7 @@ impl Checked<'_> {
                 let bytes = source.read_all().await?.unwrap_or_default();
                 let name = source.describe();
                 drop(source);
-                let format = check_image(probe_bytes(&bytes).map(|info| info.format), &name)?;
+                let format = check_image(probe_bytes(&bytes), &name)?;
                 data_uri(format, bytes)?
             }
         };
@@ -698,8 +697,9 @@ fn check_range(field: &str, value: Option<u32>, max: u32, meaning: &str) -> Cuto
     }
 }
 
-fn check_image(format: Option<ImageFormat>, name: &str) -> CutoutResult<ImageFormat> {
-    format.ok_or_else(|| {
+/// A local image must be one and state a possible size (ModelsLab documents no size limit).
+fn check_image(info: Option<ImageInfo>, name: &str) -> CutoutResult<ImageFormat> {
+    let info = info.ok_or_else(|| {
         CutoutError::invalid(
             "image",
             format!(
@@ -707,7 +707,9 @@ fn check_image(format: Option<ImageFormat>, name: &str) -> CutoutResult<ImageFor
                  pass an image file, or the image's URL"
             ),
         )
-    })
+    })?;
+    info.check_dimensions("image", name, None)?;
+    Ok(info.format)
 }
 
 /// An image given as text: an `http(s)` URL, or a ready-made `data:image/…;base64,` URI.

@@ -37,6 +37,7 @@
 //! # Ok(()) }
 //! ```
 
+use std::collections::HashSet;
 use std::fmt;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -80,24 +81,49 @@ impl Client {
     }
 
     /// Every job of the account. Asks for the unpaginated list; if the server answers with
-    /// pages anyway, follows them to the end.
+    /// pages anyway, follows them to the end, for at most [`MAX_JOB_PAGES`] pages (see
+    /// [`list_jobs_up_to`](Self::list_jobs_up_to)).
     pub async fn list_jobs(&self) -> CutoutResult<Vec<types::StatusResponse>> {
+        self.list_jobs_up_to(MAX_JOB_PAGES).await
+    }
+
+    /// [`list_jobs`](Self::list_jobs), following at most `max_pages` pages. A server that
+    /// repeats a cursor (any earlier one, not only the last) or has more pages is an
+    /// [`CutoutError::UnexpectedResponse`] instead of an endless walk.
+    pub async fn list_jobs_up_to(
+        &self,
+        max_pages: usize,
+    ) -> CutoutResult<Vec<types::StatusResponse>> {
+        let mut walk = CursorWalk::new(max_pages);
         let (mut jobs, mut next) = fetch_page(self, None, None).await?;
         while let Some(cursor) = next {
+            walk.follow(&cursor)?;
             let (more, after) = fetch_page(self, Some(100), Some(cursor.as_str())).await?;
             jobs.extend(more);
-            next = after.filter(|after| *after != cursor);
+            next = after;
         }
         Ok(jobs)
     }
 
     /// Every job of the account, fetched `limit` at a time (`1..=100`) as the stream is read,
-    /// following `next_cursor` until the last page. A `limit` outside `1..=100` is the stream's
-    /// only item: a [`CutoutError::InvalidInput`], before any request. A failed page ends the
-    /// stream after its error.
+    /// following `next_cursor` until the last page, for at most [`MAX_JOB_PAGES`] pages (see
+    /// [`job_pages_up_to`](Self::job_pages_up_to)). A `limit` outside `1..=100` is the
+    /// stream's only item: a [`CutoutError::InvalidInput`], before any request. A failed page
+    /// ends the stream after its error.
     pub fn job_pages(
         &self,
         limit: u8,
+    ) -> impl Stream<Item = CutoutResult<types::StatusResponse>> + Send + Unpin + 'static {
+        self.job_pages_up_to(limit, MAX_JOB_PAGES)
+    }
+
+    /// [`job_pages`](Self::job_pages), for at most `max_pages` pages. A repeated cursor (any
+    /// earlier one) or a page beyond `max_pages` ends the stream with a
+    /// [`CutoutError::UnexpectedResponse`].
+    pub fn job_pages_up_to(
+        &self,
+        limit: u8,
+        max_pages: usize,
     ) -> impl Stream<Item = CutoutResult<types::StatusResponse>> + Send + Unpin + 'static {
         enum Cursor {
             Start,
@@ -105,13 +131,17 @@ impl Client {
             End,
         }
         let client = self.clone();
-        let pages = stream::try_unfold(Cursor::Start, move |cursor| {
+        let start = (Cursor::Start, CursorWalk::new(max_pages));
+        let pages = stream::try_unfold(start, move |(cursor, mut walk)| {
             let client = client.clone();
             async move {
                 let cursor = match cursor {
                     Cursor::End => return Ok(None),
                     Cursor::Start => None,
-                    Cursor::Next(cursor) => Some(cursor),
+                    Cursor::Next(cursor) => {
+                        walk.follow(&cursor)?;
+                        Some(cursor)
+                    }
                 };
                 if !(1..=100).contains(&limit) {
                     return Err(CutoutError::invalid(
@@ -121,11 +151,10 @@ impl Client {
                 }
                 let (jobs, next) = fetch_page(&client, Some(limit), cursor.as_deref()).await?;
                 let next = match next {
-                    // A cursor that does not move would loop forever.
-                    Some(next) if Some(&next) != cursor.as_ref() => Cursor::Next(next),
-                    _ => Cursor::End,
+                    Some(next) => Cursor::Next(next),
+                    None => Cursor::End,
                 };
-                Ok(Some((jobs, next)))
+                Ok(Some((jobs, (next, walk))))
             }
         });
         Box::pin(
@@ -144,6 +173,56 @@ impl Client {
             .await?
             .into_inner();
         Ok(answer.deleted_count)
+    }
+}
+
+/// How many pages of the job list are followed unless said otherwise: a million jobs at 100 a
+/// page, far beyond any account, yet a bound on a server whose cursors never end.
+pub const MAX_JOB_PAGES: usize = 10_000;
+
+/// The cursors followed so far in one walk through the job list: a server that hands out a
+/// cursor again (A → B → A) or never stops would otherwise be followed forever.
+struct CursorWalk {
+    seen: HashSet<String>,
+    pages: usize,
+    max_pages: usize,
+}
+
+impl CursorWalk {
+    fn new(max_pages: usize) -> Self {
+        Self {
+            seen: HashSet::new(),
+            pages: 1,
+            max_pages,
+        }
+    }
+
+    /// Accounts for following `cursor` to one more page, or says why not.
+    fn follow(&mut self, cursor: &str) -> CutoutResult<()> {
+        let refuse = |message: String| CutoutError::UnexpectedResponse {
+            provider: PROVIDER.name,
+            operation: "get_all_statuses",
+            status: Some(200),
+            message,
+            body: None,
+        };
+        if self.pages >= self.max_pages {
+            return Err(refuse(format!(
+                "the job list goes on beyond {} pages: stopped there (raise the page limit to \
+                 read further)",
+                self.max_pages
+            )));
+        }
+        if !self.seen.insert(cursor.to_owned()) {
+            let shown: String = cursor.chars().take(64).collect();
+            return Err(refuse(format!(
+                "page {} of the job list hands out the cursor `{shown}` again: stopped rather \
+                 than loop over the same pages",
+                self.pages
+            )));
+        }
+        self.pages += 1;
+        Ok(())
     }
 }
 
@@ -433,11 +512,12 @@ pub(crate) fn progress_of(status: &types::StatusResponse) -> JobProgress {
         .eta(time_left(status.eta))
 }
 
-/// A Unix time in seconds, if it is not negative.
+/// A Unix time in seconds, if it is not negative and the clock can represent it (a server
+/// value of `i64::MAX` is `None`, not a panic).
 pub(crate) fn unix_time(seconds: i64) -> Option<SystemTime> {
     u64::try_from(seconds)
         .ok()
-        .map(|seconds| UNIX_EPOCH + Duration::from_secs(seconds))
+        .and_then(|seconds| UNIX_EPOCH.checked_add(Duration::from_secs(seconds)))
 }
 
 /// How long until a Unix time; `None` once it has passed.

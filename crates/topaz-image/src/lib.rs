@@ -120,7 +120,7 @@ pub use cutout_runtime::{
     RemoveOptions, RetryPolicy, Timeouts, WaitPolicy,
 };
 pub use estimate::{Estimate, credits_for_output};
-pub use jobs::Job;
+pub use jobs::{Job, MAX_JOB_PAGES};
 pub use matting::{MattingRequest, Mode, Model, OutputFormat};
 pub use webhook::WebhookNotification;
 

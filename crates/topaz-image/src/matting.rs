@@ -50,8 +50,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use cutout_runtime::multipart::{FilePart, UploadProgress};
-use cutout_runtime::probe::{ImageFormat, probe_bytes, probe_file};
-use cutout_runtime::validate::{http_url as check_http_url, without_query};
+use cutout_runtime::probe::{ImageFormat, ImageInfo, probe_bytes, probe_file};
+use cutout_runtime::validate::{display_url, http_url as check_http_url};
 
 use crate::{Client, CutoutError, CutoutResult, ImageSource, Job};
 
@@ -113,10 +113,7 @@ impl fmt::Debug for MattingRequest<'_> {
             .field("mode", &self.mode)
             .field("output_format", &self.output_format)
             // A webhook URL may carry a token in its query.
-            .field(
-                "webhook_url",
-                &self.webhook_url.as_deref().map(without_query),
-            )
+            .field("webhook_url", &self.webhook_url.as_deref().map(display_url))
             .field("settings", &self.settings)
             .field("on_upload_progress", &self.progress.is_some())
             .finish()
@@ -261,7 +258,7 @@ impl<'a> MattingRequest<'a> {
                 (Some(part), None, None)
             }
             Input::Source(ImageSource::Bytes { bytes, file_name }) => {
-                let format = check_format(probe_bytes(&bytes).map(|i| i.format), &file_name)?;
+                let format = check_format(probe_bytes(&bytes), &file_name)?;
                 let part = FilePart::bytes(bytes, file_name).content_type(format.mime_type());
                 (Some(part), None, None)
             }
@@ -313,18 +310,25 @@ fn check_file(path: &Path) -> CutoutResult<ImageFormat> {
             format!("`{}` is a directory: pass an image file", path.display()),
         ));
     }
-    let format = probe_file(path)?.map(|info| info.format);
-    check_format(format, &path.display().to_string())
+    check_format(probe_file(path)?, &path.display().to_string())
 }
 
-fn check_format(format: Option<ImageFormat>, name: &str) -> CutoutResult<ImageFormat> {
-    match format {
-        Some(format) if ACCEPTED.contains(&format) => Ok(format),
-        Some(format) => Err(CutoutError::invalid(
+/// Topaz's documented limit on each side of an image (its estimate endpoint takes 1..=32000).
+const MAX_SIDE: u32 = 32_000;
+
+/// The image must be JPEG, PNG or TIFF and state a size Topaz accepts.
+fn check_format(info: Option<ImageInfo>, name: &str) -> CutoutResult<ImageFormat> {
+    match info {
+        Some(info) if ACCEPTED.contains(&info.format) => {
+            info.check_dimensions("image", name, Some(("Topaz", MAX_SIDE)))?;
+            Ok(info.format)
+        }
+        Some(info) => Err(CutoutError::invalid(
             "image",
             format!(
-                "`{name}` is a {format}; Topaz accepts JPEG, PNG or TIFF: convert it to one of \
-                 those first"
+                "`{name}` is a {}; Topaz accepts JPEG, PNG or TIFF: convert it to one of \
+                 those first",
+                info.format
             ),
         )),
         None => Err(CutoutError::invalid(

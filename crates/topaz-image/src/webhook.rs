@@ -45,7 +45,7 @@ use serde::Deserialize;
 
 use crate::jobs::unix_time;
 use crate::{CutoutError, CutoutResult, types};
-use cutout_runtime::validate::without_query;
+use cutout_runtime::validate::display_url;
 
 /// One webhook notification: the state of a job after a change.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
@@ -87,14 +87,11 @@ impl fmt::Debug for WebhookNotification {
             .field("progress", &self.progress)
             .field(
                 "download_url",
-                &self.download_url.as_deref().map(without_query),
+                &self.download_url.as_deref().map(display_url),
             )
-            .field("head_url", &self.head_url.as_deref().map(without_query))
-            .field(
-                "input_download_url",
-                &without_query(&self.input_download_url),
-            )
-            .field("input_head_url", &without_query(&self.input_head_url))
+            .field("head_url", &self.head_url.as_deref().map(display_url))
+            .field("input_download_url", &display_url(&self.input_download_url))
+            .field("input_head_url", &display_url(&self.input_head_url))
             .finish()
     }
 }

@@ -34,7 +34,7 @@ pub async fn run(global: &Global, command: JobsCommand) -> Result<(), Failure> {
     let backend = Backend::new(global).await?;
     let client: Client = backend.client(Provider::Topaz)?;
     match command {
-        JobsCommand::List => list(global, &client).await,
+        JobsCommand::List { max_pages } => list(global, &client, max_pages).await,
         JobsCommand::Status { ids } => status(global, &client, &ids).await,
         JobsCommand::Cancel { ids } => cancel(global, &client, &ids).await,
         JobsCommand::Download { ids, output, wait } => {
@@ -48,9 +48,9 @@ pub async fn run(global: &Global, command: JobsCommand) -> Result<(), Failure> {
     }
 }
 
-async fn list(global: &Global, client: &Client) -> Result<(), Failure> {
+async fn list(global: &Global, client: &Client, max_pages: usize) -> Result<(), Failure> {
     let mut jobs = client
-        .list_jobs()
+        .list_jobs_up_to(max_pages)
         .await
         .map_err(|e| Failure::Failed(e.to_string()))?;
     jobs.sort_by_key(|job| std::cmp::Reverse(job.creation_time));
@@ -82,13 +82,18 @@ async fn list(global: &Global, client: &Client) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `12s ago`, `5m ago`, `3h ago`, `2d ago`.
-fn ago(unix_seconds: i64) -> String {
-    let now = SystemTime::now()
+/// Now, in Unix seconds.
+fn now_unix() -> i64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let seconds = (now - unix_seconds).max(0);
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// `12s ago`, `5m ago`, `3h ago`, `2d ago`. Any server value is shown, none panics: the
+/// difference saturates (a time in the future is `0s ago`).
+fn ago(unix_seconds: i64) -> String {
+    let seconds = now_unix().saturating_sub(unix_seconds).max(0);
     match seconds {
         s if s < 60 => format!("{s}s ago"),
         s if s < 3600 => format!("{}m ago", s / 60),
@@ -156,11 +161,8 @@ fn describe(status: &StatusResponse) -> String {
         status.output_height,
         status.output_format,
     );
-    let left = status.eta
-        - SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
+    // Saturating: the ETA is the server's number, i64::MIN and i64::MAX included.
+    let left = status.eta.saturating_sub(now_unix());
     let running = matches!(
         status.status,
         cutout::topaz::types::JobStatus::Pending | cutout::topaz::types::JobStatus::Processing
@@ -250,7 +252,9 @@ async fn download_one(
         OutSpec::Dir(dir) => dir.join(format!("{id}.{extension}")),
         OutSpec::Cwd => format!("{id}.{extension}").into(),
     };
-    output::precheck(&name("png"), force)?;
+    for extension in output::RESULT_EXTENSIONS {
+        output::precheck(&name(extension), force)?;
+    }
     let job = client.job(id);
     job.wait(policy, |progress| {
         task.on(&Progress::Waiting(progress.clone()))
@@ -335,4 +339,19 @@ async fn submit(
         })
         .await;
     ui.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extreme_server_times_do_not_panic() {
+        for seconds in [i64::MIN, i64::MIN + 1, -1, 0, i64::MAX] {
+            let shown = ago(seconds);
+            assert!(shown.ends_with(" ago"), "{shown}");
+        }
+        assert_eq!(ago(i64::MAX), "0s ago");
+        assert!(ago(i64::MIN).ends_with("d ago"));
+    }
 }

@@ -44,13 +44,13 @@ async fn matte(
 ) -> Result<Record, String> {
     image.check_local("image").map_err(|e| e.to_string())?;
     let force = args.output.force;
-    let (suffix, extension, output_type, kind) = if args.mask {
-        ("mask", "jpg", MattingOutputType::Mask, CutoutKind::Mask)
+    let (suffix, output_type, kind) = if args.mask {
+        ("mask", MattingOutputType::Mask, CutoutKind::Mask)
     } else {
-        ("cutout", "png", MattingOutputType::Rgba, CutoutKind::Rgba)
+        ("cutout", MattingOutputType::Rgba, CutoutKind::Rgba)
     };
     let stem = image.stem();
-    output::precheck(&spec.path(&stem, suffix, extension), force)?;
+    output::precheck_result(spec, &stem, suffix, false, force)?;
     let trimap = match (&args.trimap, &args.trimap_from_mask) {
         (Some(trimap), _) => {
             let trimap = Input::parse(trimap);

@@ -32,9 +32,6 @@ pub fn provider_name(provider: ProviderArg) -> &'static str {
     }
 }
 
-/// Every provider answers background removal with a PNG; the real format decides the name.
-const EXPECTED_EXTENSION: &str = "png";
-
 struct Context<'a> {
     backend: &'a Backend,
     remover: &'a dyn BackgroundRemover,
@@ -130,8 +127,7 @@ async fn process(
 ) -> Result<Record, String> {
     input.check_local("input").map_err(|e| e.to_string())?;
     let stem = input.stem();
-    let expected = context.spec.path(&stem, context.suffix, EXPECTED_EXTENSION);
-    output::precheck(&expected, context.force)?;
+    output::precheck_result(context.spec, &stem, context.suffix, false, context.force)?;
     let source = match context.provider {
         // Tengr only fetches URLs: the sandbox hosts a local file, the real API cannot.
         ProviderArg::Tengr => ImageSource::url(

@@ -44,12 +44,13 @@ async fn segment(
     ui: &Ui,
 ) -> Result<Record, String> {
     image.check_local("image").map_err(|e| e.to_string())?;
-    let (format, extension) = match args.format {
-        MaskFormat::Png => (OutputFormat::Png, "png"),
-        MaskFormat::Webp => (OutputFormat::Webp, "webp"),
+    let format = match args.format {
+        MaskFormat::Png => OutputFormat::Png,
+        MaskFormat::Webp => OutputFormat::Webp,
     };
     let stem = image.stem();
-    output::precheck(&spec.path(&stem, "mask", extension), args.output.force)?;
+    // Several masks may come back (`-2`, `-3`…), in the format asked for or another.
+    output::precheck_result(spec, &stem, "mask", true, args.output.force)?;
     let url = backend
         .url_for(image, 0, PROVIDER)
         .await

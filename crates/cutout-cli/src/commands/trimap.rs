@@ -59,7 +59,7 @@ async fn make(
     .await
     .map_err(|e| format!("making the trimap failed: {e}"))?
     .map_err(|e| {
-        if !force && path.exists() {
+        if !force && std::fs::symlink_metadata(&path).is_ok() {
             output::exists_message(&path)
         } else {
             e.to_string()
