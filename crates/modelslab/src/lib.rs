@@ -71,7 +71,7 @@
 //! match answer {
 //!     types::RemovebgMaskResponse::ResultSuccess(done) => println!("mask: {:?}", done.output),
 //!     types::RemovebgMaskResponse::RemovebgMaskProcessing(queued) => {
-//!         if let Some(types::FlexibleId::Integer(id)) = queued.id {
+//!         if let types::FlexibleId::Integer(id) = queued.id {
 //!             // Later (after `queued.eta` seconds): ask again until it is done.
 //!             let again = client.fetch_result().id(id).send().await?.into_inner();
 //!             println!("{again:?}");
@@ -80,6 +80,8 @@
 //!     types::RemovebgMaskResponse::ModelsLabError(error) => {
 //!         println!("failed: {:?}", error.message.or(error.messege));
 //!     }
+//!     // A status this client does not know (ModelsLab may add some): still running.
+//!     types::RemovebgMaskResponse::OtherAnswer(other) => println!("still {}", other.status),
 //! }
 //! # Ok(())
 //! # }

@@ -63,7 +63,9 @@
 //!     .context()
 //!     .call("get_status", client.get_status().process_id(&job.process_id).send())
 //!     .await?;
-//! println!("{:?} {}%", status.status, status.progress);
+//! // Only the id and the status are always there; a state Topaz adds later reads as
+//! // `JobStatus::Unknown` with its name.
+//! println!("{} {:?}%", status.status, status.progress);
 //! # Ok(())
 //! # }
 //! ```
