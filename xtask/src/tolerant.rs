@@ -806,14 +806,16 @@ fn open_enum(
     let wire: Vec<&str> = variants.iter().map(|(_, s)| *s).collect();
     let open_doc = format!(
         " Read tolerantly: a value not listed here is kept, exactly as the server sent it, in \
-         [`{name}::{UNKNOWN_VARIANT}`], and written back unchanged. Match it with a `_` or \
-         `{UNKNOWN_VARIANT}(_)` arm."
+         [`{name}::{UNKNOWN_VARIANT}`], and written back unchanged."
     );
     let tokens: TokenStream = quote! {
         #(#docs)*
         #[doc = ""]
         #[doc = #open_doc]
         #[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+        // Values the provider documents later become variants: matches outside the crate keep a
+        // `_` arm, as they would for any other new value.
+        #[non_exhaustive]
         pub enum #ident {
             #(
                 #[doc = #variant_docs]

@@ -118,8 +118,9 @@ pub mod types {
     }
     ///Where an artwork is in its processing. `succeeded`, `failed` and `canceled` are final.
     ///
-    /// Read tolerantly: a value not listed here is kept, exactly as the server sent it, in [`ArtworkStatus::Unknown`], and written back unchanged. Match it with a `_` or `Unknown(_)` arm.
+    /// Read tolerantly: a value not listed here is kept, exactly as the server sent it, in [`ArtworkStatus::Unknown`], and written back unchanged.
     #[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[non_exhaustive]
     pub enum ArtworkStatus {
         ///`starting`
         Starting,

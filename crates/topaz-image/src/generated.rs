@@ -277,8 +277,9 @@ pub mod types {
     }
     ///Where a job is in its lifecycle. `Completed`, `Cancelled` and `Failed` are final.
     ///
-    /// Read tolerantly: a value not listed here is kept, exactly as the server sent it, in [`JobStatus::Unknown`], and written back unchanged. Match it with a `_` or `Unknown(_)` arm.
+    /// Read tolerantly: a value not listed here is kept, exactly as the server sent it, in [`JobStatus::Unknown`], and written back unchanged.
     #[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[non_exhaustive]
     pub enum JobStatus {
         ///`Pending`
         Pending,
