@@ -585,3 +585,40 @@ fn request_enums_stay_closed() {
     assert!(serde_json::from_str::<artworks_seg::types::OutputFormat>("\"gif\"").is_err());
     assert!(serde_json::from_str::<backgroundcut::types::MattingOutputType>("\"trimap\"").is_err());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Webhook calls are read the same way
+
+#[test]
+fn webhook_calls_with_undocumented_states_still_parse() {
+    use modelslab::types::WebhookPayload;
+    let call = modelslab::webhook::parse(
+        br#"{"status": "retrying", "id": 96711, "message": "GPU restarted", "attempt": 2}"#,
+    )
+    .unwrap();
+    match call {
+        WebhookPayload::Other(other) => {
+            assert_eq!(other.status, "retrying");
+            assert_eq!(other.message.as_deref(), Some("GPU restarted"));
+        }
+        other => panic!("expected the catch-all, got {other:?}"),
+    }
+    // The documented shapes still win.
+    let done = modelslab::webhook::parse(
+        br#"{"status": "success", "id": 1, "output": ["https://cdn.example.com/a.png"]}"#,
+    )
+    .unwrap();
+    assert!(matches!(done, WebhookPayload::Success(_)), "{done:?}");
+    // Not a call at all: still refused.
+    assert!(modelslab::webhook::parse(br#"{"id": 1}"#).is_err());
+
+    let topaz = topaz_image::webhook::parse(
+        br#"{"notification_id": "01JD2Z8V9K3Q4R5S6T7U8V9W0X", "process_id": "6f1c2a9e-3b7d-4c1e-8f2a-9d0e1b2c3d4e",
+             "status": "Queued", "creation_time": 1763799000, "modification_time": 1763799001,
+             "progress": 0, "input_download_url": "https://cdn.example.com/in.jpg?sig=a",
+             "input_head_url": "https://cdn.example.com/in.jpg?sig=b", "queue": "eu"}"#,
+    )
+    .unwrap();
+    assert_eq!(topaz.status.as_str(), "Queued");
+    assert!(topaz.status.is_unknown());
+}
