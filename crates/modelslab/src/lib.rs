@@ -103,6 +103,9 @@
 //!   [`Client::from_env`], [`Client::with_key`], [`Client::with_base_url`].
 //! - [`types`]: request and response bodies (and the webhook payloads, [`types::WebhookPayload`]);
 //!   [`builder`]: the per-operation builders.
+//!   Answers are read tolerantly: a `status` ModelsLab has not documented reads as
+//!   [`types::OtherAnswer`] (a request still running) or [`types::WebhookOther`], unknown members
+//!   are ignored, and only what a workflow needs (status, the queued id, the output) is required.
 //!
 //! Hand-written:
 //!

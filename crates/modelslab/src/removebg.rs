@@ -83,7 +83,7 @@ use cutout_runtime::probe::{ImageFormat, probe_bytes, probe_file};
 use cutout_runtime::validate::{http_url as check_http_url, without_query};
 use cutout_runtime::{JobProgress, Poll, wait_for};
 
-use crate::error::error_message;
+use crate::error::{either_spelling, error_message};
 use crate::{Client, CutoutError, CutoutResult, ImageSource, PROVIDER, WaitPolicy, types};
 
 /// The largest `alpha_matting_foreground_threshold`.
@@ -715,12 +715,7 @@ fn other_answer(
     operation: &'static str,
 ) -> CutoutResult<MaskState> {
     let status = other.status.trim();
-    let message = [&other.message, &other.messege]
-        .into_iter()
-        .flatten()
-        .map(|text| text.trim())
-        .find(|text| !text.is_empty())
-        .map(str::to_owned);
+    let message = either_spelling(&other.message, &other.messege);
     match status {
         "success" => Err(CutoutError::UnexpectedResponse {
             provider: PROVIDER.name,

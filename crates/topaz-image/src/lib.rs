@@ -82,6 +82,10 @@
 //! - [`Client`]: one method per API operation, each returning a builder; [`Client::builder`],
 //!   [`Client::from_env`], [`Client::with_key`], [`Client::with_base_url`].
 //! - [`types`]: request and response bodies; [`builder`]: the per-operation builders.
+//!   Responses are read tolerantly: status enums keep a value they do not know in their
+//!   `Unknown` variant, unknown members are ignored, and only what a workflow needs (ids,
+//!   status, result links) is required; request enums are closed, so what is sent is exactly
+//!   what is documented.
 //!
 //! Hand-written:
 //!
