@@ -42,8 +42,9 @@ pub fn parse(body: &[u8]) -> CutoutResult<types::WebhookPayload> {
         CutoutError::invalid(
             "webhook body",
             format!(
-                "not a ModelsLab webhook call ({e}); expected JSON with `status` \"success\" \
-                 (and `output`) or \"failed\" (and `message`)"
+                "not a ModelsLab webhook call ({e}); expected a JSON object with a `status` \
+                 string: \"success\" (and `output`), \"failed\" (and `message`), or another \
+                 word"
             ),
         )
     })
