@@ -179,7 +179,7 @@ async fn expired_artworks_answer_404_with_the_error_schema() {
     .await;
     match client.get_artwork().id(ID).send().await.unwrap_err() {
         artworks_seg::Error::ErrorResponse(body) => {
-            assert_eq!(body.message, "Artwork not found");
+            assert_eq!(body.message.as_deref(), Some("Artwork not found"));
             assert_eq!(body.status_code, Some(404));
         }
         other => panic!("expected an error response, got {other}"),

@@ -43,7 +43,7 @@ async fn upload_sends_the_file_and_key_as_multipart_with_the_token_header() {
         .send()
         .await
         .unwrap();
-    assert!(answer.success);
+    assert_eq!(answer.success, Some(true));
 
     let request = server.single();
     assert_eq!(

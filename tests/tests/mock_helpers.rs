@@ -50,7 +50,7 @@ async fn topaz_multipart_and_json_operations_can_be_mocked() {
         .unwrap();
     assert_eq!(job.process_id(), "4b0bd1f4-6c5a-4d5e-9f1e-2f4c9c6f0a11");
     let seen = job.status().await.unwrap();
-    assert_eq!(seen.progress, 40);
+    assert_eq!(seen.progress, Some(40));
     submit.assert_async().await;
     poll.assert_async().await;
 }
@@ -62,7 +62,9 @@ async fn backgroundcut_uploads_can_be_mocked() {
 
     let server = MockServer::start_async().await;
     let upload = server.upload_file(|_, then| {
-        then.ok(&types::UploadResponse { success: true });
+        then.ok(&types::UploadResponse {
+            success: Some(true),
+        });
     });
     let client = Client::with_base_url(&server.base_url(), "mock-key").unwrap();
     client

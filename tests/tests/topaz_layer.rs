@@ -415,7 +415,7 @@ async fn cancel_delete_and_input_links_succeed() {
         job.input_download_url().await.unwrap().download_url,
         "https://cdn.example.com/in.png"
     );
-    assert_eq!(client.delete_all_jobs().await.unwrap(), 7);
+    assert_eq!(client.delete_all_jobs().await.unwrap(), Some(7));
     assert_eq!(server.requests().len(), 4);
 }
 

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{AuthConfig, Provider};
 use crate::error::{Error, Located, Result};
-use crate::{lower, multipart, spec};
+use crate::{lower, multipart, spec, tolerant};
 
 /// What generation produced for one provider: file contents keyed by path (relative to root).
 #[derive(Debug)]
@@ -49,6 +49,7 @@ pub fn effective_spec(root: &Path, provider: &Provider) -> Result<Value> {
     };
     spec::check_refs(&document, &origin)?;
     lower::lower(&mut document, &origin)?;
+    tolerant::prepare(&mut document, &origin)?;
     // Whatever progenitor will choke on structurally, say it here with a pointer.
     let text = serde_json::to_string(&document).expect("a JSON value serializes");
     let mut deserializer = serde_json::Deserializer::from_str(&text);
@@ -171,6 +172,17 @@ pub fn generate(root: &Path, provider: &Provider) -> Result<Output> {
             }
         }
     }
+    // Enums read from responses become open (see `tolerant`); typify's closed ones are replaced.
+    tolerant::rewrite(
+        &mut file,
+        &tolerant::open_enums(&effective),
+        &multipart::type_name,
+    )
+    .map_err(|message| Error::Generator {
+        provider: provider.name.clone(),
+        operation: None,
+        message,
+    })?;
     let (client_methods, builders) = multipart::generate(&operations);
     merge_into(&mut file, client_methods, builders);
     let prelude = provider_items(provider);

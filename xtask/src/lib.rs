@@ -1,7 +1,7 @@
 //! The codegen behind `cargo xtask codegen`.
 //!
 //! For each provider in `specs/providers.toml`: load its spec (and merge patch), check every
-//! `$ref`, lower OpenAPI 3.1 to 3.0.3, take the `multipart/form-data` operations out and generate
+//! `$ref`, lower OpenAPI 3.1 to 3.0.3, decide which enums are read tolerantly ([`tolerant`]), take the `multipart/form-data` operations out and generate
 //! them here, let progenitor generate the rest, format with prettyplease and write
 //! `crates/<provider>/src/generated.rs` and `crates/<provider>/openapi.effective.json`.
 //! Nothing is written unless every provider generated cleanly.
@@ -13,6 +13,7 @@ pub mod lower;
 pub mod multipart;
 pub mod output;
 pub mod spec;
+pub mod tolerant;
 
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,6 @@
 //! The xtask on small fixture specs (`tests/fixtures/`): lowering rules, multipart operations,
-//! the named error schema, nullable fields; `--check`; determinism; broken specs.
+//! the named error schema, nullable fields, open response enums; `--check`; determinism; broken
+//! specs.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -135,6 +136,117 @@ fn json_operations_share_the_named_error_schema_and_nullable_fields_are_options(
     insta::assert_snapshot!(items(&code, &["Failure"]));
 }
 
+/// The type named `name` and every impl block (inherent or trait) for it, in file order.
+fn type_with_impls(code: &str, names: &[&str]) -> String {
+    let file: syn::File = syn::parse_str(code).unwrap();
+    let types = file
+        .items
+        .iter()
+        .find_map(|item| match item {
+            syn::Item::Mod(m) if m.ident == "types" => m.content.as_ref().map(|(_, i)| i),
+            _ => None,
+        })
+        .unwrap();
+    let wanted = |ident: &syn::Ident| names.iter().any(|n| ident == n);
+    let found: Vec<syn::Item> = types
+        .iter()
+        .filter(|item| match item {
+            syn::Item::Enum(e) => wanted(&e.ident),
+            syn::Item::Struct(s) => wanted(&s.ident),
+            syn::Item::Impl(i) => matches!(&*i.self_ty, syn::Type::Path(p)
+                if p.path.segments.last().is_some_and(|s| wanted(&s.ident))),
+            _ => false,
+        })
+        .cloned()
+        .collect();
+    let mut out = file.clone();
+    out.items = found;
+    prettyplease::unparse(&out)
+}
+
+#[test]
+fn response_enums_are_open_and_request_enums_stay_closed() {
+    let code = generated_code("tolerant");
+    // Read only (a response, an error body, an inline enum of a response): open, with the raw
+    // value kept and serde written by hand.
+    for open in ["JobState", "JobSize", "RefusalReason", "ShadeReceived"] {
+        let text = type_with_impls(&code, &[open]);
+        assert!(
+            text.contains("Unknown(::std::string::String)"),
+            "{open} is open:\n{text}"
+        );
+        assert!(
+            text.contains(&format!("impl<'de> ::serde::Deserialize<'de> for {open}")),
+            "{text}"
+        );
+        assert!(!text.contains("derive(::serde::Deserialize"), "{text}");
+        assert!(
+            !text.contains("TryFrom"),
+            "no fallible conversion is left: {text}"
+        );
+        assert!(!text.contains("Copy"), "{text}");
+    }
+    // Sent only, or the request side of a shared enum: typify's closed enum, untouched.
+    for closed in ["Priority", "Shade"] {
+        let text = type_with_impls(&code, &[closed]);
+        assert!(!text.contains("Unknown"), "{closed} stays closed:\n{text}");
+        assert!(text.contains("::serde::Deserialize"), "{text}");
+        assert!(text.contains("Err(\"invalid value\".into())"), "{text}");
+    }
+    // The shared enum is split: what is sent uses the closed type, what is read the open one.
+    let sent = items(&code, &["NewJob"]);
+    assert!(
+        sent.contains("pub shade: ::std::option::Option<Shade>"),
+        "{sent}"
+    );
+    let read = items(&code, &["Job"]);
+    assert!(
+        read.contains("pub shade: ::std::option::Option<ShadeReceived>"),
+        "{read}"
+    );
+    assert!(
+        read.contains("pub size: ::std::option::Option<JobSize>"),
+        "{read}"
+    );
+    insta::assert_snapshot!(type_with_impls(&code, &["JobState", "Priority"]));
+}
+
+#[test]
+fn the_effective_spec_marks_open_enums_and_keeps_the_reasons() {
+    let root = fixtures();
+    let effective = generate::effective_spec(&root, &provider(&root, "tolerant")).unwrap();
+    let schemas = &effective["components"]["schemas"];
+    for open in ["JobState", "JobSize", "RefusalReason", "ShadeReceived"] {
+        assert_eq!(schemas[open]["x-open-enum"], true, "{open}");
+    }
+    for closed in ["Priority", "Shade"] {
+        assert!(schemas[closed].get("x-open-enum").is_none(), "{closed}");
+    }
+    assert_eq!(
+        schemas["Job"]["properties"]["size"]["$ref"],
+        "#/components/schemas/JobSize"
+    );
+    assert_eq!(
+        schemas["Job"]["x-required-because"]["state"],
+        "Waiting needs it."
+    );
+}
+
+#[test]
+fn a_required_response_member_without_a_reason_is_refused() {
+    let stderr = broken(|root| {
+        edit(
+            &root.join("specs/tolerant.yaml"),
+            "      x-required-because: {id: The job is followed by it., state: Waiting needs it.}\n",
+            "      x-required-because: {id: The job is followed by it.}\n",
+        )
+    });
+    assert!(
+        stderr.contains("specs/tolerant.yaml: /components/schemas/Job/required: `state` is required in a schema read from responses, but `x-required-because` does not say why"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn generated_code_starts_with_the_do_not_edit_header() {
     let code = generated_code("multipart");
@@ -226,7 +338,7 @@ fn run_binary(root: &Path, args: &[&str]) -> std::process::Output {
 
 fn snapshot_files(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut files = Vec::new();
-    for name in ["lowering", "multipart"] {
+    for name in ["lowering", "multipart", "tolerant"] {
         for file in [generate::GENERATED_RS, generate::EFFECTIVE_SPEC] {
             let path = root.join("out").join(name).join(file);
             files.push((path.clone(), std::fs::read(&path).unwrap()));
@@ -372,7 +484,8 @@ fn unknown_provider_lists_the_known_ones() {
     let output = run_binary(dir.path(), &["nope"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        String::from_utf8_lossy(&output.stderr)
-            .contains("unknown provider `nope`; configured providers: lowering, multipart")
+        String::from_utf8_lossy(&output.stderr).contains(
+            "unknown provider `nope`; configured providers: lowering, multipart, tolerant"
+        )
     );
 }

@@ -6,7 +6,8 @@
 //! - [`ArtworkJob::refresh`] reads the record again;
 //! - [`ArtworkJob::wait`] polls until the status is final (`succeeded`, `failed`, `canceled`).
 //!   Tengr gives no progress or ETA, so polls back off from the policy's shortest to its longest
-//!   interval. `failed` and `canceled` end as [`CutoutError::JobFailed`];
+//!   interval. `failed` and `canceled` end as [`CutoutError::JobFailed`]; a status this client
+//!   does not know (say `queued`) counts as still running and is reported as sent;
 //! - [`ArtworkJob::download_results`] writes the result images to a folder, named
 //!   `<artwork id>-<index>.<extension>`; [`ArtworkJob::result_bytes`] keeps them in memory. Result
 //!   URLs are fetched without the API key.
@@ -84,9 +85,10 @@ impl ArtworkJob {
         &self.artwork.id
     }
 
-    /// The status last seen.
+    /// The status last seen (possibly one Tengr added after this client was written:
+    /// [`ArtworkStatus::Unknown`], which [`wait`](Self::wait) treats as still running).
     pub fn status(&self) -> ArtworkStatus {
-        self.artwork.status
+        self.artwork.status.clone()
     }
 
     /// The record last seen.
@@ -150,7 +152,7 @@ impl ArtworkJob {
     /// The result URLs of a succeeded artwork; an error saying what to do otherwise.
     pub fn result_urls(&self) -> CutoutResult<&[String]> {
         let artwork = &self.artwork;
-        match artwork.status {
+        match &artwork.status {
             ArtworkStatus::Succeeded => {}
             ArtworkStatus::Failed | ArtworkStatus::Canceled => return Err(failed(artwork)),
             status => {
@@ -227,15 +229,16 @@ impl ArtworkJob {
     }
 }
 
-/// Done, failed, or still running.
+/// Done, failed, or still running. A status Tengr added after this client was written
+/// ([`ArtworkStatus::Unknown`]) counts as still running, reported as sent.
 fn classify(artwork: types::Artwork) -> CutoutResult<Poll<types::Artwork>> {
-    match artwork.status {
+    match &artwork.status {
         ArtworkStatus::Succeeded => Ok(Poll::Done(artwork)),
         ArtworkStatus::Failed | ArtworkStatus::Canceled => Err(failed(&artwork)),
-        status => Ok(Poll::Pending(JobProgress::new(
-            artwork.id,
-            status.to_string(),
-        ))),
+        ArtworkStatus::Starting | ArtworkStatus::Processing | ArtworkStatus::Unknown(_) => {
+            let status = artwork.status.to_string();
+            Ok(Poll::Pending(JobProgress::new(artwork.id, status)))
+        }
     }
 }
 

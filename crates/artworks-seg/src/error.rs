@@ -1,7 +1,7 @@
 //! How Tengr's error answers become [`CutoutError`](crate::CutoutError)s.
 //!
 //! Every error answer of the artworks API has the documented shape `{message, statusCode,
-//! error?}` ([`types::TengrError`]). [`ErrorBody`] shows `message`, followed by `error` when the
+//! error?}` (read with every member optional) ([`types::TengrError`]). [`ErrorBody`] shows `message`, followed by `error` when the
 //! server adds details there.
 //!
 //! # Examples
@@ -24,7 +24,7 @@ use crate::types;
 
 impl ErrorBody for types::TengrError {
     fn message(&self) -> Option<String> {
-        let message = self.message.trim();
+        let message = self.message.as_deref().map_or("", str::trim);
         let detail = self
             .error
             .as_deref()

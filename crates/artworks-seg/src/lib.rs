@@ -78,6 +78,10 @@
 //!   key is put on requests in one hook (`cutout_runtime::Context::authorize`), only towards the
 //!   base URL.
 //! - [`types`]: request and response bodies; [`builder`]: the per-operation builders.
+//!   Responses are read tolerantly: status enums keep a value they do not know in their
+//!   `Unknown` variant, unknown members are ignored, and only what a workflow needs (ids,
+//!   status, result links) is required; request enums are closed, so what is sent is exactly
+//!   what is documented.
 //!
 //! Hand-written, beside it:
 //!

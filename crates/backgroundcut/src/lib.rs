@@ -89,6 +89,9 @@
 //!   key is put on requests in one hook (`cutout_runtime::Context::authorize`), only towards the
 //!   base URL.
 //! - [`types`]: request and response bodies; [`builder`]: the per-operation builders.
+//!   Responses are read tolerantly: unknown members are ignored and only what a workflow needs
+//!   (output keys, download links) is required; request enums are closed, so what is sent is
+//!   exactly what is documented.
 //!
 //! Hand-written, beside it:
 //!

@@ -276,7 +276,8 @@ impl Client {
             )
             .await?
             .into_inner();
-        if !answer.success {
+        // HTTP 200 already says the file was stored; only an explicit `false` contradicts it.
+        if answer.success == Some(false) {
             return Err(CutoutError::UnexpectedResponse {
                 provider: crate::PROVIDER.name,
                 operation: "upload_file",

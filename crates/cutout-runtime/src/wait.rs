@@ -4,6 +4,13 @@
 //! until the job is done, sleeping in between. When the provider gave an ETA the next poll is
 //! scheduled for then; otherwise the interval grows from `min_interval` to `max_interval`. Dropping
 //! the returned future stops polling.
+//!
+//! Every provider maps its job states onto [`Poll`] the same way: its documented success state is
+//! [`Poll::Done`], its documented failure states are an error, and **every other state is
+//! [`Poll::Pending`]**, including a state the provider added after the client was written (the
+//! `Unknown` variant of a generated status enum). The raw status word goes into
+//! [`JobProgress::status`] as sent, so a caller sees `Queued` while polling goes on (at the ETA
+//! when there is one, with backoff otherwise) until a known final state or the deadline.
 
 use std::future::Future;
 use std::time::Duration;
@@ -59,7 +66,7 @@ impl WaitPolicy {
 pub struct JobProgress {
     /// The provider's job id.
     pub job_id: String,
-    /// The provider's status word (`Pending`, `processing`, …).
+    /// The provider's status word as sent (`Pending`, `processing`, or one it added later).
     pub status: String,
     /// Percent done, when the provider says.
     pub percent: Option<u8>,

@@ -496,7 +496,7 @@ async fn run_removebg_mask(app: &ModelsLab, body: Body) -> Result<Response, Resp
         eta: Some(ModelsLab::eta(&job, now)),
         fetch_result: Some(app.fetch_url(job.id)),
         future_links: Some(job.links.clone()),
-        id: Some(FlexibleId::Integer(job.id)),
+        id: FlexibleId::Integer(job.id),
         message: Some("Try to fetch request after given estimated time".into()),
         meta: Some(job.meta.clone()),
         output: Some(::modelslab::types::PendingOutput::Array(Vec::new())),

@@ -58,7 +58,7 @@ pub(crate) fn is_submission(method: &Method, path: &str) -> bool {
 pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     let body = TengrError {
         error: Some(reason(status.as_u16()).to_owned()),
-        message: message.into(),
+        message: Some(message.into()),
         status_code: Some(i64::from(status.as_u16())),
     };
     (status, axum::Json(body)).into_response()
@@ -127,7 +127,7 @@ impl Tengr {
         } else {
             now.since(record.created)
         };
-        let results = match (&record.results, status) {
+        let results = match (&record.results, &status) {
             (Some(results), ArtworkStatus::Succeeded) => results.clone(),
             _ => Vec::new(),
         };

@@ -58,7 +58,7 @@ pub(crate) fn is_submission(method: &Method, path: &str) -> bool {
 pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     let body = ApiError {
         code: Some(i64::from(status.as_u16())),
-        message: message.into(),
+        message: Some(message.into()),
     };
     (status, axum::Json(body)).into_response()
 }
@@ -249,28 +249,29 @@ impl Topaz {
         for (k, v) in &job.settings {
             options.insert(k.clone(), json!(v));
         }
+        // The simulator answers with every documented field, as Topaz documents them.
         StatusResponse {
-            category: "Matting".into(),
-            creation_time: clock.unix_secs(job.created),
-            credits: job.credits,
-            crop_to_fill: false,
-            eta: clock.unix_secs_ceil(job.done_at()),
+            category: Some("Matting".into()),
+            creation_time: Some(clock.unix_secs(job.created)),
+            credits: Some(job.credits),
+            crop_to_fill: Some(false),
+            eta: Some(clock.unix_secs_ceil(job.done_at())),
             face_enhancement: None,
             face_enhancement_creativity: None,
             face_enhancement_strength: None,
-            filename: job.filename.clone(),
-            input_format: imaging::format_name(job.input_format).into(),
-            input_height: i64::from(job.height),
-            input_width: i64::from(job.width),
-            model: job.model.name().into(),
-            model_type: "matting".into(),
-            modification_time: clock.unix_secs(modified),
+            filename: Some(job.filename.clone()),
+            input_format: Some(imaging::format_name(job.input_format).into()),
+            input_height: Some(i64::from(job.height)),
+            input_width: Some(i64::from(job.width)),
+            model: Some(job.model.name().into()),
+            model_type: Some("matting".into()),
+            modification_time: Some(clock.unix_secs(modified)),
             options_json: Some(serde_json::Value::Object(options).to_string()),
-            output_format: "png".into(),
-            output_height: i64::from(job.height),
-            output_width: i64::from(job.width),
+            output_format: Some("png".into()),
+            output_height: Some(i64::from(job.height)),
+            output_width: Some(i64::from(job.width)),
             process_id: job.process_id.clone(),
-            progress,
+            progress: Some(progress),
             source_id: Some(job.source_id.clone()),
             status,
             subject_detection: None,
@@ -282,8 +283,8 @@ impl Topaz {
         let expiry = self.shared.clock.unix_secs(now) + LINK_TTL;
         DownloadResponse {
             download_url: self.shared.files.presign(path, &Method::GET, expiry),
-            head_url: self.shared.files.presign(path, &Method::HEAD, expiry),
-            expiry,
+            head_url: Some(self.shared.files.presign(path, &Method::HEAD, expiry)),
+            expiry: Some(expiry),
         }
     }
 
@@ -334,14 +335,14 @@ impl Topaz {
         if job.webhook_url.is_none() {
             return;
         }
-        let rank = |s: JobStatus| match s {
+        let rank = |s: &JobStatus| match s {
             JobStatus::Pending => 1,
             JobStatus::Processing => 2,
             _ => 3,
         };
         let (current, _, modified) = job.phase(now);
         let mut steps = Vec::new();
-        let processing_reached = match current {
+        let processing_reached = match &current {
             JobStatus::Pending => false,
             JobStatus::Cancelled => job.cancelled_at.is_some_and(|c| c >= job.pending_until()),
             _ => true,
@@ -349,12 +350,16 @@ impl Topaz {
         if processing_reached {
             steps.push((JobStatus::Processing, job.pending_until()));
         }
-        if rank(current) == 3 {
+        if rank(&current) == 3 {
             steps.push((current, modified));
         }
         for (status, at) in steps {
-            if job.notified.is_none_or(|n| rank(n) < rank(status)) {
-                self.notify(job, status, at, now);
+            if job
+                .notified
+                .as_ref()
+                .is_none_or(|n| rank(n) < rank(&status))
+            {
+                self.notify(job, status.clone(), at, now);
                 job.notified = Some(status);
             }
         }
@@ -732,9 +737,9 @@ async fn submit(State(app): State<Arc<Topaz>>, headers: HeaderMap, body: Body) -
         ("x-eta", eta.to_string()),
     ];
     let body = AsyncResponse {
-        eta,
+        eta: Some(eta),
         process_id,
-        source_id,
+        source_id: Some(source_id),
     };
     (StatusCode::OK, headers, axum::Json(body)).into_response()
 }
@@ -861,7 +866,7 @@ async fn delete_all(State(app): State<Arc<Topaz>>) -> Response {
         app.shared.files.remove(&job.output_path());
     }
     axum::Json(DeleteAllResponse {
-        deleted_count: done.len() as u64,
+        deleted_count: Some(done.len() as u64),
     })
     .into_response()
 }

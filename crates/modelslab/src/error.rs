@@ -37,7 +37,15 @@ impl cutout_runtime::ErrorBody for types::ModelsLabError {
 
 /// The text of an error body, under either spelling.
 pub(crate) fn error_message(error: &types::ModelsLabError) -> Option<String> {
-    [&error.message, &error.messege]
+    either_spelling(&error.message, &error.messege)
+}
+
+/// The first non-blank of `message` and its misspelling `messege`, trimmed.
+pub(crate) fn either_spelling(
+    message: &Option<String>,
+    messege: &Option<String>,
+) -> Option<String> {
+    [message, messege]
         .into_iter()
         .flatten()
         .map(|text| text.trim())

@@ -71,7 +71,7 @@
 //! match answer {
 //!     types::RemovebgMaskResponse::ResultSuccess(done) => println!("mask: {:?}", done.output),
 //!     types::RemovebgMaskResponse::RemovebgMaskProcessing(queued) => {
-//!         if let Some(types::FlexibleId::Integer(id)) = queued.id {
+//!         if let types::FlexibleId::Integer(id) = queued.id {
 //!             // Later (after `queued.eta` seconds): ask again until it is done.
 //!             let again = client.fetch_result().id(id).send().await?.into_inner();
 //!             println!("{again:?}");
@@ -80,6 +80,8 @@
 //!     types::RemovebgMaskResponse::ModelsLabError(error) => {
 //!         println!("failed: {:?}", error.message.or(error.messege));
 //!     }
+//!     // A status this client does not know (ModelsLab may add some): still running.
+//!     types::RemovebgMaskResponse::OtherAnswer(other) => println!("still {}", other.status),
 //! }
 //! # Ok(())
 //! # }
@@ -101,6 +103,9 @@
 //!   [`Client::from_env`], [`Client::with_key`], [`Client::with_base_url`].
 //! - [`types`]: request and response bodies (and the webhook payloads, [`types::WebhookPayload`]);
 //!   [`builder`]: the per-operation builders.
+//!   Answers are read tolerantly: a `status` ModelsLab has not documented reads as
+//!   [`types::OtherAnswer`] (a request still running) or [`types::WebhookOther`], unknown members
+//!   are ignored, and only what a workflow needs (status, the queued id, the output) is required.
 //!
 //! Hand-written:
 //!

@@ -35,6 +35,9 @@
 //!   submission's own answer (with its ETA), each later one a fetch. Both shapes of a queued
 //!   answer's `output` (an array from `removebg_mask`, a string, often empty, from `fetch`) are
 //!   accepted.
+//! - a status this client does not know (say `queued`): still running, polled like
+//!   `processing` (at its ETA when it gives one, else with backoff) and reported to
+//!   `on_progress` as ModelsLab sent it ([`Processing::status`]).
 //! - `error` (sent with HTTP 200): [`CutoutError::JobFailed`] with status `error` and ModelsLab's
 //!   message (read from `message` or `messege`); its `job_id` is the request id when ModelsLab had
 //!   queued the request, otherwise `(not queued)`.
@@ -80,7 +83,7 @@ use cutout_runtime::probe::{ImageFormat, ImageInfo, probe_bytes, probe_file};
 use cutout_runtime::validate::{display_url, http_url as check_http_url};
 use cutout_runtime::{JobProgress, Poll, wait_for};
 
-use crate::error::error_message;
+use crate::error::{either_spelling, error_message};
 use crate::{Client, CutoutError, CutoutResult, ImageSource, PROVIDER, WaitPolicy, types};
 
 /// The largest `alpha_matting_foreground_threshold`.
@@ -173,6 +176,7 @@ impl Client {
             Ok(types::FetchResponse::FetchProcessing(queued)) => {
                 Ok(MaskState::Processing(Processing {
                     id: queued.id.as_ref().and_then(id_number).unwrap_or(id),
+                    status: PROCESSING.to_owned(),
                     eta: seconds(queued.eta),
                     message: queued.message,
                     tip: queued.tip,
@@ -180,6 +184,9 @@ impl Client {
                 }))
             }
             Ok(types::FetchResponse::ModelsLabError(error)) => Err(failed(Some(id), &error)),
+            Ok(types::FetchResponse::OtherAnswer(other)) => {
+                other_answer(other, Some(id), "fetch_result")
+            }
             Err(error) => Err(error),
         }
     }
@@ -456,11 +463,12 @@ impl Checked<'_> {
                 Ok(MaskState::Done(done.into()))
             }
             Ok(types::RemovebgMaskResponse::RemovebgMaskProcessing(queued)) => {
-                let Some(id) = queued.id.as_ref().and_then(id_number) else {
-                    return Err(no_id(queued.id.as_ref()));
+                let Some(id) = id_number(&queued.id) else {
+                    return Err(no_id(Some(&queued.id), PROCESSING));
                 };
                 Ok(MaskState::Processing(Processing {
                     id,
+                    status: PROCESSING.to_owned(),
                     eta: seconds(queued.eta),
                     message: queued.message,
                     tip: queued.tip,
@@ -468,6 +476,9 @@ impl Checked<'_> {
                 }))
             }
             Ok(types::RemovebgMaskResponse::ModelsLabError(error)) => Err(failed(None, &error)),
+            Ok(types::RemovebgMaskResponse::OtherAnswer(other)) => {
+                other_answer(other, None, "removebg_mask")
+            }
             Err(error) => Err(error),
         }
     }
@@ -507,6 +518,9 @@ pub enum MaskState {
 pub struct Processing {
     /// The request's id, for [`Client::fetch`].
     pub id: i64,
+    /// ModelsLab's status word: `processing`, or a state this client does not know (say
+    /// `queued`), which counts as still running.
+    pub status: String,
     /// How long ModelsLab expects it to take from now.
     pub eta: Option<Duration>,
     /// ModelsLab's note about the request.
@@ -520,7 +534,7 @@ pub struct Processing {
 impl Processing {
     /// The state for the waiter.
     fn progress(&self) -> JobProgress {
-        JobProgress::new(self.id.to_string(), "processing").eta(self.eta)
+        JobProgress::new(self.id.to_string(), self.status.as_str()).eta(self.eta)
     }
 }
 
@@ -672,18 +686,67 @@ fn failed(id: Option<i64>, error: &types::ModelsLabError) -> CutoutError {
     }
 }
 
-fn no_id(id: Option<&types::FlexibleId>) -> CutoutError {
+fn no_id(id: Option<&types::FlexibleId>, status: &str) -> CutoutError {
     CutoutError::UnexpectedResponse {
         provider: PROVIDER.name,
         operation: "removebg_mask",
         status: Some(200),
         message: match id {
-            Some(id) => {
-                format!("the request was queued under the id `{id}`, which is not a number")
-            }
-            None => "the request was queued without an id to fetch it with".to_owned(),
+            Some(id) => format!(
+                "the request was answered `{status}` under the id `{id}`, which is not a number"
+            ),
+            None => format!("the request was answered `{status}` without an id to fetch it with"),
         },
         body: None,
+    }
+}
+
+/// The documented status of a queued request.
+const PROCESSING: &str = "processing";
+
+/// An answer that is none of the documented shapes ([`types::OtherAnswer`]): a status this
+/// client does not know is a request still running (polled like `processing`, at its ETA if it
+/// gives one); a documented status in a shape that does not match is reported as such. `id` is
+/// the request's id when it is already known (a fetch).
+fn other_answer(
+    other: types::OtherAnswer,
+    id: Option<i64>,
+    operation: &'static str,
+) -> CutoutResult<MaskState> {
+    let status = other.status.trim();
+    let message = either_spelling(&other.message, &other.messege);
+    match status {
+        "success" => Err(CutoutError::UnexpectedResponse {
+            provider: PROVIDER.name,
+            operation,
+            status: Some(200),
+            message: "ModelsLab answered `success` without the list of its `output` images"
+                .to_owned(),
+            body: None,
+        }),
+        // `failed` is how webhooks spell a failure.
+        "error" | "failed" => Err(CutoutError::JobFailed {
+            provider: PROVIDER.name,
+            job_id: id.map_or_else(|| "(not queued)".to_owned(), |id| id.to_string()),
+            status: status.to_owned(),
+            message: Some(
+                message
+                    .unwrap_or_else(|| format!("ModelsLab answered `{status}` without a message")),
+            ),
+        }),
+        _ => {
+            let Some(id) = other.id.as_ref().and_then(id_number).or(id) else {
+                return Err(no_id(other.id.as_ref(), status));
+            };
+            Ok(MaskState::Processing(Processing {
+                id,
+                status: status.to_owned(),
+                eta: seconds(other.eta),
+                message,
+                tip: other.tip,
+                future_links: Vec::new(),
+            }))
+        }
     }
 }
 

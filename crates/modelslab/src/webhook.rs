@@ -3,7 +3,8 @@
 //! When a request was sent with [`RemoveBgMask::webhook`](crate::RemoveBgMask::webhook),
 //! ModelsLab POSTs its outcome there as JSON: `{status: "success", id, output, generationTime,
 //! track_id, meta}` or `{status: "failed", id, message, track_id}`. [`parse`] reads one into the
-//! generated [`types::WebhookPayload`]. ModelsLab's examples show `id` and `track_id` as strings
+//! generated [`types::WebhookPayload`]; a call with a status ModelsLab has not documented reads as
+//! [`types::WebhookPayload::Other`] with its status word, rather than failing. ModelsLab's examples show `id` and `track_id` as strings
 //! while the API itself sends numbers; both are accepted ([`types::FlexibleId`]), and
 //! [`id_number`] reads either as a number.
 //!
@@ -26,21 +27,24 @@
 //!         assert_eq!(done.track_id.as_ref().and_then(webhook::id_number), Some(7));
 //!     }
 //!     WebhookPayload::Failed(failed) => panic!("{:?}", failed.message),
+//!     WebhookPayload::Other(other) => panic!("status {}", other.status),
 //! }
 //! # Ok::<(), modelslab::CutoutError>(())
 //! ```
 
 use crate::{CutoutError, CutoutResult, types};
 
-/// Reads a webhook call from the body of ModelsLab's POST. A body that is neither a success nor
-/// a failure call is a [`CutoutError::InvalidInput`] for the field `webhook body`.
+/// Reads a webhook call from the body of ModelsLab's POST. A JSON object with a `status` of
+/// another word is [`types::WebhookPayload::Other`]; a body without a `status` string is a
+/// [`CutoutError::InvalidInput`] for the field `webhook body`.
 pub fn parse(body: &[u8]) -> CutoutResult<types::WebhookPayload> {
     serde_json::from_slice(body).map_err(|e| {
         CutoutError::invalid(
             "webhook body",
             format!(
-                "not a ModelsLab webhook call ({e}); expected JSON with `status` \"success\" \
-                 (and `output`) or \"failed\" (and `message`)"
+                "not a ModelsLab webhook call ({e}); expected a JSON object with a `status` \
+                 string: \"success\" (and `output`), \"failed\" (and `message`), or another \
+                 word"
             ),
         )
     })

@@ -1,7 +1,7 @@
 //! How Topaz error bodies feed [`CutoutError`](crate::CutoutError).
 //!
 //! Every error answer of the Topaz Image API has the same body, `{"code"?: int, "message": str}`
-//! ([`types::ApiError`]). Implementing [`cutout_runtime::ErrorBody`] for it lets
+//! ([`types::ApiError`], read with both members optional). Implementing [`cutout_runtime::ErrorBody`] for it lets
 //! [`Context::call`](cutout_runtime::Context::call) put the provider's message and code into the
 //! error the hand-written layer returns.
 //!
@@ -21,7 +21,7 @@ use crate::types;
 
 impl cutout_runtime::ErrorBody for types::ApiError {
     fn message(&self) -> Option<String> {
-        let message = self.message.trim();
+        let message = self.message.as_deref()?.trim();
         (!message.is_empty()).then(|| message.to_owned())
     }
 

@@ -165,8 +165,9 @@ impl Client {
         .fuse()
     }
 
-    /// Deletes the records of every job of the account; returns how many were deleted.
-    pub async fn delete_all_jobs(&self) -> CutoutResult<u64> {
+    /// Deletes the records of every job of the account; returns how many were deleted (`None`
+    /// when Topaz's answer does not say).
+    pub async fn delete_all_jobs(&self) -> CutoutResult<Option<u64>> {
         let answer = self
             .context()
             .call("delete_all_statuses", self.delete_all_statuses().send())
@@ -273,8 +274,8 @@ impl Job {
         Self {
             client,
             process_id: accepted.process_id,
-            source_id: Some(accepted.source_id).filter(|id| !id.is_empty()),
-            eta: unix_time(accepted.eta),
+            source_id: accepted.source_id.filter(|id| !id.is_empty()),
+            eta: accepted.eta.and_then(unix_time),
         }
     }
 
@@ -335,10 +336,12 @@ impl Job {
     }
 
     /// Polls until the job is `Completed` and returns its final status. Each poll is scheduled
-    /// for the job's ETA (within the policy's bounds); `on_progress` sees every intermediate
-    /// state with its percentage and ETA. `Failed` or `Cancelled` is a
-    /// [`CutoutError::JobFailed`]; running past the policy's deadline is a
-    /// [`CutoutError::Timeout`] (the job goes on).
+    /// for the job's ETA (within the policy's bounds; without an ETA the pauses back off);
+    /// `on_progress` sees every intermediate state with its percentage and ETA when Topaz gives
+    /// them. `Failed` or `Cancelled` is a [`CutoutError::JobFailed`]; running past the policy's
+    /// deadline is a [`CutoutError::Timeout`] (the job goes on). A state this client does not
+    /// know ([`types::JobStatus::Unknown`], say `Queued`) counts as still running and is
+    /// reported to `on_progress` as Topaz sent it.
     pub async fn wait(
         &self,
         policy: &WaitPolicy,
@@ -350,14 +353,14 @@ impl Job {
             &what,
             || async {
                 let status = self.status().await?;
-                match status.status {
+                match &status.status {
                     types::JobStatus::Completed => Ok(Poll::Done(status)),
                     types::JobStatus::Failed | types::JobStatus::Cancelled => {
-                        Err(job_failed(&self.process_id, status.status))
+                        Err(job_failed(&self.process_id, &status.status))
                     }
-                    types::JobStatus::Pending | types::JobStatus::Processing => {
-                        Ok(Poll::Pending(progress_of(&status)))
-                    }
+                    types::JobStatus::Pending
+                    | types::JobStatus::Processing
+                    | types::JobStatus::Unknown(_) => Ok(Poll::Pending(progress_of(&status))),
                 }
             },
             on_progress,
@@ -490,7 +493,7 @@ fn explain_conflict(mut error: CutoutError, explain: impl FnOnce(&str) -> String
     error
 }
 
-fn job_failed(process_id: &str, status: types::JobStatus) -> CutoutError {
+fn job_failed(process_id: &str, status: &types::JobStatus) -> CutoutError {
     let message = match status {
         types::JobStatus::Cancelled => "the job was cancelled before it finished".to_owned(),
         _ => "Topaz could not process the image; check that it is a readable JPEG, PNG or TIFF \
@@ -505,11 +508,12 @@ fn job_failed(process_id: &str, status: types::JobStatus) -> CutoutError {
     }
 }
 
-/// What one status says for the waiter: percent done and the time left until the ETA.
+/// What one status says for the waiter: percent done and the time left until the ETA, each
+/// when Topaz gives it (without an ETA the waiter backs off).
 pub(crate) fn progress_of(status: &types::StatusResponse) -> JobProgress {
     JobProgress::new(status.process_id.clone(), status.status.to_string())
-        .percent(Some(status.progress.clamp(0, 100) as u8))
-        .eta(time_left(status.eta))
+        .percent(status.progress.map(|p| p.clamp(0, 100) as u8))
+        .eta(status.eta.and_then(time_left))
 }
 
 /// A Unix time in seconds, if it is not negative and the clock can represent it (a server

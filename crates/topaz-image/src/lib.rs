@@ -63,7 +63,9 @@
 //!     .context()
 //!     .call("get_status", client.get_status().process_id(&job.process_id).send())
 //!     .await?;
-//! println!("{:?} {}%", status.status, status.progress);
+//! // Only the id and the status are always there; a state Topaz adds later reads as
+//! // `JobStatus::Unknown` with its name.
+//! println!("{} {:?}%", status.status, status.progress);
 //! # Ok(())
 //! # }
 //! ```
@@ -80,6 +82,10 @@
 //! - [`Client`]: one method per API operation, each returning a builder; [`Client::builder`],
 //!   [`Client::from_env`], [`Client::with_key`], [`Client::with_base_url`].
 //! - [`types`]: request and response bodies; [`builder`]: the per-operation builders.
+//!   Responses are read tolerantly: status enums keep a value they do not know in their
+//!   `Unknown` variant, unknown members are ignored, and only what a workflow needs (ids,
+//!   status, result links) is required; request enums are closed, so what is sent is exactly
+//!   what is documented.
 //!
 //! Hand-written:
 //!

@@ -70,13 +70,13 @@ async fn list(global: &Global, client: &Client, max_pages: usize) -> Result<(), 
     );
     for job in &jobs {
         println!(
-            "{:<36}  {:<10}  {:>3}%  {:>9}  {:>8}  {}",
+            "{:<36}  {:<10}  {:>4}  {:>9}  {:>8}  {}",
             job.process_id,
             job.status.to_string(),
-            job.progress,
-            format!("{}×{}", job.output_width, job.output_height),
-            ago(job.creation_time),
-            job.filename
+            percent(job.progress),
+            size(job.output_width, job.output_height),
+            job.creation_time.map_or_else(|| "-".to_owned(), ago),
+            job.filename.as_deref().unwrap_or("-")
         );
     }
     Ok(())
@@ -88,6 +88,17 @@ fn now_unix() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// `42%`, or `-` when Topaz left the progress out.
+fn percent(progress: Option<i64>) -> String {
+    progress.map_or_else(|| "-".to_owned(), |p| format!("{}%", p.clamp(0, 100)))
+}
+
+/// `W×H`, or `?` for a side Topaz left out.
+fn size(width: Option<i64>, height: Option<i64>) -> String {
+    let side = |v: Option<i64>| v.map_or_else(|| "?".to_owned(), |v| v.to_string());
+    format!("{}×{}", side(width), side(height))
 }
 
 /// `12s ago`, `5m ago`, `3h ago`, `2d ago`. Any server value is shown, none panics: the
@@ -149,32 +160,35 @@ async fn status(global: &Global, client: &Client, ids: &[String]) -> Result<(), 
 
 /// One line about a job.
 fn describe(status: &StatusResponse) -> String {
+    // Every field but the id and the status may be missing: say `-`/`?` rather than fail.
     let mut line = format!(
-        "{}  {} {}%  {}  {}×{} → {}×{} {}",
+        "{}  {} {}  {}  {} → {} {}",
         status.process_id,
         status.status,
-        status.progress,
-        status.filename,
-        status.input_width,
-        status.input_height,
-        status.output_width,
-        status.output_height,
-        status.output_format,
+        percent(status.progress),
+        status.filename.as_deref().unwrap_or("-"),
+        size(status.input_width, status.input_height),
+        size(status.output_width, status.output_height),
+        status.output_format.as_deref().unwrap_or("-"),
     );
     // Saturating: the ETA is the server's number, i64::MIN and i64::MAX included.
-    let left = status.eta.saturating_sub(now_unix());
+    let left = status.eta.map(|eta| eta.saturating_sub(now_unix()));
+    // An unknown state is still running, as the waiter treats it.
     let running = matches!(
         status.status,
-        cutout::topaz::types::JobStatus::Pending | cutout::topaz::types::JobStatus::Processing
+        cutout::topaz::types::JobStatus::Pending
+            | cutout::topaz::types::JobStatus::Processing
+            | cutout::topaz::types::JobStatus::Unknown(_)
     );
-    if running && left > 0 {
+    if let Some(left) = left.filter(|left| running && *left > 0) {
         line.push_str(&format!("  about {left} s left"));
     }
-    line.push_str(&format!(
-        "  {} credit{}",
-        status.credits,
-        if status.credits == 1 { "" } else { "s" }
-    ));
+    if let Some(credits) = status.credits {
+        line.push_str(&format!(
+            "  {credits} credit{}",
+            if credits == 1 { "" } else { "s" }
+        ));
+    }
     line
 }
 

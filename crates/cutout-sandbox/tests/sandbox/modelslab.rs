@@ -101,7 +101,7 @@ async fn queued_request_then_fetch() {
         queued.output,
         Some(modelslab::types::PendingOutput::Array(Vec::new()))
     );
-    let Some(FlexibleId::Integer(id)) = queued.id else {
+    let FlexibleId::Integer(id) = queued.id else {
         panic!("an integer id");
     };
     assert!(
