@@ -184,9 +184,11 @@ async fn topaz_status_of_a_job_in_an_unknown_state_keeps_the_raw_state() {
         .key(KEY)
         .build()
         .unwrap();
-    // A member of the wrong type that the workflow needs is still an error (it is not ignored)…
-    let err = client.job(TOPAZ_ID).status().await.unwrap_err();
-    assert!(err.to_string().contains("eta"), "{err}");
+    // An optional member of an undocumented type reads as absent (the waiter then polls with
+    // backoff instead of at the ETA)…
+    let status = client.job(TOPAZ_ID).status().await.unwrap();
+    assert_eq!(status.eta, None);
+    assert_eq!(status.status.as_str(), "Archiving");
     // …but an unknown state alone is not.
     let api = RecordingServer::start(vec![Route::json(
         Method::GET,
@@ -621,4 +623,76 @@ fn webhook_calls_with_undocumented_states_still_parse() {
     .unwrap();
     assert_eq!(topaz.status.as_str(), "Queued");
     assert!(topaz.status.is_unknown());
+}
+
+/// Optional members whose value has an undocumented type read as absent instead of failing the
+/// answer: a date without its offset (Tengr `createdAt`), a fractional percentage (Topaz
+/// `progress`), a string where a number was documented (`duration`).
+#[tokio::test]
+async fn optional_members_of_an_undocumented_type_read_as_absent() {
+    let (_host, url) = result_host().await;
+    let artwork = format!("/v2/artworks/{ARTWORK}");
+    let api = RecordingServer::start(vec![
+        Route::json(
+            Method::POST,
+            "/v2/artworks/remove-background",
+            202,
+            json!({"id": ARTWORK, "status": "starting", "createdAt": "2024-07-29T15:51:28.071",
+                   "duration": "n/a", "results": "pending"}),
+        ),
+        Route::json(
+            Method::GET,
+            &artwork,
+            200,
+            json!({"id": ARTWORK, "status": "succeeded", "results": [url],
+                   "createdAt": "yesterday", "duration": {"ms": 1200}}),
+        ),
+    ])
+    .await;
+    let client = artworks_seg::Client::builder()
+        .base_url(api.url())
+        .key(KEY)
+        .retry(retry())
+        .build()
+        .unwrap();
+    let cutout = client
+        .remove_background(
+            ImageSource::url("https://images.example.com/portrait.jpg"),
+            RemoveOptions::default().wait(fast_wait()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(cutout.bytes.as_ref(), result_png().as_slice());
+
+    let topaz = RecordingServer::start(vec![Route::json(
+        Method::GET,
+        &format!("/status/{TOPAZ_ID}"),
+        200,
+        json!({"process_id": TOPAZ_ID, "status": "Processing", "progress": 42.5,
+               "credits": "1", "input_width": -1}),
+    )])
+    .await;
+    let client = topaz_image::Client::builder()
+        .base_url(topaz.url())
+        .key(KEY)
+        .build()
+        .unwrap();
+    let status = client.job(TOPAZ_ID).status().await.unwrap();
+    assert_eq!((status.progress, status.credits), (None, None));
+    assert_eq!(status.input_width, Some(-1));
+    // A required member of the wrong type is still an error: the workflow cannot go on.
+    let topaz = RecordingServer::start(vec![Route::json(
+        Method::GET,
+        &format!("/status/{TOPAZ_ID}"),
+        200,
+        json!({"process_id": 12, "status": "Processing"}),
+    )])
+    .await;
+    let client = topaz_image::Client::builder()
+        .base_url(topaz.url())
+        .key(KEY)
+        .build()
+        .unwrap();
+    let error = client.job(TOPAZ_ID).status().await.unwrap_err();
+    assert!(error.to_string().contains("process_id"), "{error}");
 }

@@ -183,8 +183,19 @@ pub fn generate(root: &Path, provider: &Provider) -> Result<Output> {
         operation: None,
         message,
     })?;
+    // Optional members of what is read are lenient in type too (see `tolerant`).
+    tolerant::lenient_members(
+        &mut file,
+        &tolerant::request_only_types(&effective, &multipart::type_name),
+    );
     let (client_methods, builders) = multipart::generate(&operations);
     merge_into(&mut file, client_methods, builders);
+    // No generated `Debug` prints a presigned link or a password (see `redact`).
+    crate::redact::redacting_debug(&mut file).map_err(|message| Error::Generator {
+        provider: provider.name.clone(),
+        operation: None,
+        message,
+    })?;
     let prelude = provider_items(provider);
     let prelude: syn::File = syn::parse2(prelude).expect("the xtask's own tokens parse");
     file.items.splice(0..0, prelude.items);

@@ -12,6 +12,7 @@ pub mod generate;
 pub mod lower;
 pub mod multipart;
 pub mod output;
+pub mod redact;
 pub mod spec;
 pub mod tolerant;
 

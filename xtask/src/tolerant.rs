@@ -225,6 +225,98 @@ fn reached(document: &Value, side: Side) -> BTreeSet<String> {
     names
 }
 
+/// The Rust names of the component schemas reached from requests only (never read back).
+pub fn request_only_types(
+    document: &Value,
+    type_name: &dyn Fn(&str) -> String,
+) -> BTreeSet<String> {
+    let read = reached(document, Side::Response);
+    reached(document, Side::Request)
+        .difference(&read)
+        .map(|name| type_name(name))
+        .collect()
+}
+
+/// Makes every optional member of the types a client reads lenient in type as well as in
+/// presence (`cutout_runtime::lenient::optional`): a value of an undocumented type reads as
+/// absent instead of failing the whole answer. Types in `request_only` are left as they are.
+/// Required members stay strict: a workflow needs them.
+pub fn lenient_members(file: &mut syn::File, request_only: &BTreeSet<String>) {
+    let Some(types) = file.items.iter_mut().find_map(|item| match item {
+        syn::Item::Mod(m) if m.ident == "types" => m.content.as_mut().map(|(_, items)| items),
+        _ => None,
+    }) else {
+        return;
+    };
+    // A closed enum in a type that is read is a discriminator (every other one is open): it
+    // must fail on another value, or each member of an untagged union would match any answer.
+    let closed_enums: BTreeSet<String> = types
+        .iter()
+        .filter_map(|item| match item {
+            syn::Item::Enum(e)
+                if e.variants.iter().all(|v| v.ident != UNKNOWN_VARIANT)
+                    && e.variants.iter().all(|v| v.fields.is_empty()) =>
+            {
+                Some(e.ident.to_string())
+            }
+            _ => None,
+        })
+        .collect();
+    for item in types.iter_mut() {
+        let syn::Item::Struct(item) = item else {
+            continue;
+        };
+        if request_only.contains(&item.ident.to_string()) || !derives(&item.attrs, "Deserialize") {
+            continue;
+        }
+        let syn::Fields::Named(fields) = &mut item.fields else {
+            continue;
+        };
+        for field in fields.named.iter_mut() {
+            if !is_option(&field.ty) || mentions_any(&field.ty, &closed_enums) {
+                continue;
+            }
+            let serde: Vec<String> = field
+                .attrs
+                .iter()
+                .filter(|a| a.path().is_ident("serde"))
+                .map(|a| quote!(#a).to_string())
+                .collect();
+            if serde.iter().any(|a| {
+                a.contains("deserialize_with") || a.contains("with") || a.contains("flatten")
+            }) {
+                continue;
+            }
+            let attr: syn::Attribute = if serde.iter().any(|a| a.contains("default")) {
+                syn::parse_quote!(#[serde(deserialize_with = "cutout_runtime::lenient::optional")])
+            } else {
+                syn::parse_quote!(#[serde(default, deserialize_with = "cutout_runtime::lenient::optional")])
+            };
+            field.attrs.push(attr);
+        }
+    }
+}
+
+fn derives(attrs: &[syn::Attribute], name: &str) -> bool {
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("derive"))
+        .any(|a| quote!(#a).to_string().contains(name))
+}
+
+/// Whether the type names one of `names` anywhere (`Option<Vec<Kind>>` names `Kind`).
+fn mentions_any(ty: &syn::Type, names: &BTreeSet<String>) -> bool {
+    quote!(#ty)
+        .to_string()
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .any(|word| names.contains(word))
+}
+
+fn is_option(ty: &syn::Type) -> bool {
+    matches!(ty, syn::Type::Path(path)
+        if path.path.segments.last().is_some_and(|s| s.ident == "Option"))
+}
+
 /// Component enums and `(component, property)` pairs that act as discriminators.
 #[derive(Default)]
 struct Discriminators {

@@ -82,32 +82,37 @@ use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderE
 #[allow(clippy::all)]
 pub mod types {
     ///An artwork: one processing request and its outcome. This is also the body the server POSTs to the request's `webhook` when processing ends (a webhook secret exists, but how deliveries are signed is not published).
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct Artwork {
         ///What kind of artwork this is, e.g. `segmentation` or `remove_background`. Other kinds exist in the API, so any string is accepted.
         #[serde(
             rename = "artworkType",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub artwork_type: ::std::option::Option<::std::string::String>,
         ///When the artwork was created.
         #[serde(
             rename = "createdAt",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub created_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
         ///How long processing took. The unit is not published.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub duration: ::std::option::Option<f64>,
         ///The artwork's id (a UUID).
         pub id: ::std::string::String,
         ///The parameters the artwork was created with, echoed back as sent (their shape depends on `artworkType`).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub parameters: ::std::option::Option<
             ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         >,
         ///URLs of the result images, once the artwork has succeeded (empty or null before).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub results: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
         pub status: ArtworkStatus,
     }
@@ -119,7 +124,7 @@ pub mod types {
     ///Where an artwork is in its processing. `succeeded`, `failed` and `canceled` are final.
     ///
     /// Read tolerantly: a value not listed here is kept, exactly as the server sent it, in [`ArtworkStatus::Unknown`], and written back unchanged.
-    #[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(Clone, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[non_exhaustive]
     pub enum ArtworkStatus {
         ///`starting`
@@ -212,7 +217,7 @@ pub mod types {
         }
     }
     ///One point as exactly two numbers, `[x, y]`, each a fraction of the image's width or height from 0.0 to 1.0.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     #[serde(transparent)]
     pub struct NormalizedPoint(pub [f64; 2usize]);
     impl ::std::ops::Deref for NormalizedPoint {
@@ -296,7 +301,7 @@ pub mod types {
         }
     }
     ///Points on the image with one label per point. Which members the server requires is not published; both are optional here.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Default, PartialEq)]
     pub struct PointSet {
         ///One label per point, in the same order as `points`.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -311,7 +316,7 @@ pub mod types {
         }
     }
     ///The parameters of a background removal.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct RemoveBackgroundRequest {
         ///URL of the image whose background is removed.
         #[serde(rename = "imageUrl")]
@@ -386,7 +391,7 @@ pub mod types {
         }
     }
     ///The parameters of a segmentation. Members marked "text mode only" or "points mode only" apply to that `method`.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct SegmentationRequest {
         ///URL of the image to segment.
         #[serde(rename = "imageUrl")]
@@ -465,19 +470,22 @@ pub mod types {
         }
     }
     ///The body of every error response. Nothing is required: an error is reported from its HTTP status even when the body is empty or shaped otherwise.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Default, PartialEq)]
     pub struct TengrError {
         ///Further details, present only when the server has some to add.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub error: ::std::option::Option<::std::string::String>,
         ///What went wrong.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub message: ::std::option::Option<::std::string::String>,
         ///The HTTP status code of the response.
         #[serde(
             rename = "statusCode",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub status_code: ::std::option::Option<i64>,
     }
     impl TengrError {
@@ -487,7 +495,7 @@ pub mod types {
     }
     /// Types for composing complex structures.
     pub mod builder {
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct Artwork {
             artwork_type: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
@@ -648,7 +656,7 @@ pub mod types {
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct PointSet {
             labels: ::std::result::Result<::std::vec::Vec<i64>, ::std::string::String>,
             points: ::std::result::Result<
@@ -709,7 +717,7 @@ pub mod types {
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct RemoveBackgroundRequest {
             image_url: ::std::result::Result<
                 ::std::string::String,
@@ -794,7 +802,7 @@ pub mod types {
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct SegmentationRequest {
             image_url: ::std::result::Result<
                 ::std::string::String,
@@ -1143,7 +1151,7 @@ pub mod types {
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct TengrError {
             error: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
@@ -1226,6 +1234,148 @@ pub mod types {
                 }
             }
         }
+        impl ::std::fmt::Debug for Artwork {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("Artwork")
+                    .field(
+                        "artwork_type",
+                        &::cutout_runtime::validate::Redacted(&self.artwork_type),
+                    )
+                    .field(
+                        "created_at",
+                        &::cutout_runtime::validate::Redacted(&self.created_at),
+                    )
+                    .field(
+                        "duration",
+                        &::cutout_runtime::validate::Redacted(&self.duration),
+                    )
+                    .field("id", &::cutout_runtime::validate::Redacted(&self.id))
+                    .field(
+                        "parameters",
+                        &::cutout_runtime::validate::Redacted(&self.parameters),
+                    )
+                    .field(
+                        "results",
+                        &::cutout_runtime::validate::Redacted(&self.results),
+                    )
+                    .field("status", &::cutout_runtime::validate::Redacted(&self.status))
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for PointSet {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("PointSet")
+                    .field("labels", &::cutout_runtime::validate::Redacted(&self.labels))
+                    .field("points", &::cutout_runtime::validate::Redacted(&self.points))
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for RemoveBackgroundRequest {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("RemoveBackgroundRequest")
+                    .field(
+                        "image_url",
+                        &::cutout_runtime::validate::Redacted(&self.image_url),
+                    )
+                    .field(
+                        "output_format",
+                        &::cutout_runtime::validate::Redacted(&self.output_format),
+                    )
+                    .field(
+                        "webhook",
+                        &::cutout_runtime::validate::Redacted(&self.webhook),
+                    )
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for SegmentationRequest {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("SegmentationRequest")
+                    .field(
+                        "image_url",
+                        &::cutout_runtime::validate::Redacted(&self.image_url),
+                    )
+                    .field(
+                        "mask_blur_sigma",
+                        &::cutout_runtime::validate::Redacted(&self.mask_blur_sigma),
+                    )
+                    .field(
+                        "mask_expand",
+                        &::cutout_runtime::validate::Redacted(&self.mask_expand),
+                    )
+                    .field(
+                        "mask_kernel_size",
+                        &::cutout_runtime::validate::Redacted(&self.mask_kernel_size),
+                    )
+                    .field(
+                        "mask_tapered_corners",
+                        &::cutout_runtime::validate::Redacted(&self.mask_tapered_corners),
+                    )
+                    .field("method", &::cutout_runtime::validate::Redacted(&self.method))
+                    .field(
+                        "output_format",
+                        &::cutout_runtime::validate::Redacted(&self.output_format),
+                    )
+                    .field(
+                        "points_best_mask",
+                        &::cutout_runtime::validate::Redacted(&self.points_best_mask),
+                    )
+                    .field(
+                        "points_multimask",
+                        &::cutout_runtime::validate::Redacted(&self.points_multimask),
+                    )
+                    .field(
+                        "points_negative",
+                        &::cutout_runtime::validate::Redacted(&self.points_negative),
+                    )
+                    .field(
+                        "points_positive",
+                        &::cutout_runtime::validate::Redacted(&self.points_positive),
+                    )
+                    .field(
+                        "points_refinement_steps",
+                        &::cutout_runtime::validate::Redacted(
+                            &self.points_refinement_steps,
+                        ),
+                    )
+                    .field(
+                        "text_combine_masks",
+                        &::cutout_runtime::validate::Redacted(&self.text_combine_masks),
+                    )
+                    .field(
+                        "text_confidence",
+                        &::cutout_runtime::validate::Redacted(&self.text_confidence),
+                    )
+                    .field(
+                        "text_max_detections",
+                        &::cutout_runtime::validate::Redacted(&self.text_max_detections),
+                    )
+                    .field(
+                        "text_prompt",
+                        &::cutout_runtime::validate::Redacted(&self.text_prompt),
+                    )
+                    .field(
+                        "webhook",
+                        &::cutout_runtime::validate::Redacted(&self.webhook),
+                    )
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for TengrError {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("TengrError")
+                    .field("error", &::cutout_runtime::validate::Redacted(&self.error))
+                    .field(
+                        "message",
+                        &::cutout_runtime::validate::Redacted(&self.message),
+                    )
+                    .field(
+                        "status_code",
+                        &::cutout_runtime::validate::Redacted(&self.status_code),
+                    )
+                    .finish()
+            }
+        }
     }
     /// Generation of default values for serde.
     pub mod defaults {
@@ -1278,8 +1428,156 @@ pub mod types {
             }
         }
     }
+    impl ::std::fmt::Debug for Artwork {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("Artwork")
+                .field(
+                    "artwork_type",
+                    &::cutout_runtime::validate::Redacted(&self.artwork_type),
+                )
+                .field(
+                    "created_at",
+                    &::cutout_runtime::validate::Redacted(&self.created_at),
+                )
+                .field("duration", &::cutout_runtime::validate::Redacted(&self.duration))
+                .field("id", &::cutout_runtime::validate::Redacted(&self.id))
+                .field(
+                    "parameters",
+                    &::cutout_runtime::validate::Redacted(&self.parameters),
+                )
+                .field("results", &::cutout_runtime::validate::Redacted(&self.results))
+                .field("status", &::cutout_runtime::validate::Redacted(&self.status))
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for ArtworkStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match self {
+                Self::Starting => f.write_str("Starting"),
+                Self::Processing => f.write_str("Processing"),
+                Self::Succeeded => f.write_str("Succeeded"),
+                Self::Failed => f.write_str("Failed"),
+                Self::Canceled => f.write_str("Canceled"),
+                Self::Unknown(field0) => {
+                    f.debug_tuple("Unknown")
+                        .field(&::cutout_runtime::validate::Redacted(field0))
+                        .finish()
+                }
+            }
+        }
+    }
+    impl ::std::fmt::Debug for NormalizedPoint {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_tuple("NormalizedPoint")
+                .field(&::cutout_runtime::validate::Redacted(&self.0))
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for PointSet {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("PointSet")
+                .field("labels", &::cutout_runtime::validate::Redacted(&self.labels))
+                .field("points", &::cutout_runtime::validate::Redacted(&self.points))
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for RemoveBackgroundRequest {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("RemoveBackgroundRequest")
+                .field(
+                    "image_url",
+                    &::cutout_runtime::validate::Redacted(&self.image_url),
+                )
+                .field(
+                    "output_format",
+                    &::cutout_runtime::validate::Redacted(&self.output_format),
+                )
+                .field("webhook", &::cutout_runtime::validate::Redacted(&self.webhook))
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for SegmentationRequest {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("SegmentationRequest")
+                .field(
+                    "image_url",
+                    &::cutout_runtime::validate::Redacted(&self.image_url),
+                )
+                .field(
+                    "mask_blur_sigma",
+                    &::cutout_runtime::validate::Redacted(&self.mask_blur_sigma),
+                )
+                .field(
+                    "mask_expand",
+                    &::cutout_runtime::validate::Redacted(&self.mask_expand),
+                )
+                .field(
+                    "mask_kernel_size",
+                    &::cutout_runtime::validate::Redacted(&self.mask_kernel_size),
+                )
+                .field(
+                    "mask_tapered_corners",
+                    &::cutout_runtime::validate::Redacted(&self.mask_tapered_corners),
+                )
+                .field("method", &::cutout_runtime::validate::Redacted(&self.method))
+                .field(
+                    "output_format",
+                    &::cutout_runtime::validate::Redacted(&self.output_format),
+                )
+                .field(
+                    "points_best_mask",
+                    &::cutout_runtime::validate::Redacted(&self.points_best_mask),
+                )
+                .field(
+                    "points_multimask",
+                    &::cutout_runtime::validate::Redacted(&self.points_multimask),
+                )
+                .field(
+                    "points_negative",
+                    &::cutout_runtime::validate::Redacted(&self.points_negative),
+                )
+                .field(
+                    "points_positive",
+                    &::cutout_runtime::validate::Redacted(&self.points_positive),
+                )
+                .field(
+                    "points_refinement_steps",
+                    &::cutout_runtime::validate::Redacted(&self.points_refinement_steps),
+                )
+                .field(
+                    "text_combine_masks",
+                    &::cutout_runtime::validate::Redacted(&self.text_combine_masks),
+                )
+                .field(
+                    "text_confidence",
+                    &::cutout_runtime::validate::Redacted(&self.text_confidence),
+                )
+                .field(
+                    "text_max_detections",
+                    &::cutout_runtime::validate::Redacted(&self.text_max_detections),
+                )
+                .field(
+                    "text_prompt",
+                    &::cutout_runtime::validate::Redacted(&self.text_prompt),
+                )
+                .field("webhook", &::cutout_runtime::validate::Redacted(&self.webhook))
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for TengrError {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("TengrError")
+                .field("error", &::cutout_runtime::validate::Redacted(&self.error))
+                .field("message", &::cutout_runtime::validate::Redacted(&self.message))
+                .field(
+                    "status_code",
+                    &::cutout_runtime::validate::Redacted(&self.status_code),
+                )
+                .finish()
+        }
+    }
 }
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 /**Client for Tengr.ai artworks API
 
 Tengr.ai artworks v2, the parts that isolate subjects: segmentation masks chosen by a text prompt or by points, and background removal. Each request creates an artwork that is processed asynchronously: creating one answers 202 with its record, which is then read back (or delivered to a webhook) until its status is final. Artworks, records and images alike, are deleted 8 days after creation, after which reading one answers 404. No cancel operation is documented.
@@ -1429,7 +1727,7 @@ pub mod builder {
     /**Builder for [`Client::list_artworks`]
 
 [`Client::list_artworks`]: super::Client::list_artworks*/
-    #[derive(Debug, Clone)]
+    #[derive(Clone)]
     pub struct ListArtworks<'a> {
         client: &'a super::Client,
         limit: Result<Option<::std::num::NonZeroU64>, String>,
@@ -1555,7 +1853,7 @@ pub mod builder {
     /**Builder for [`Client::create_remove_background`]
 
 [`Client::create_remove_background`]: super::Client::create_remove_background*/
-    #[derive(Debug, Clone)]
+    #[derive(Clone)]
     pub struct CreateRemoveBackground<'a> {
         client: &'a super::Client,
         body: Result<types::builder::RemoveBackgroundRequest, String>,
@@ -1682,7 +1980,7 @@ pub mod builder {
     /**Builder for [`Client::create_segmentation`]
 
 [`Client::create_segmentation`]: super::Client::create_segmentation*/
-    #[derive(Debug, Clone)]
+    #[derive(Clone)]
     pub struct CreateSegmentation<'a> {
         client: &'a super::Client,
         body: Result<types::builder::SegmentationRequest, String>,
@@ -1806,7 +2104,7 @@ pub mod builder {
     /**Builder for [`Client::get_artwork`]
 
 [`Client::get_artwork`]: super::Client::get_artwork*/
-    #[derive(Debug, Clone)]
+    #[derive(Clone)]
     pub struct GetArtwork<'a> {
         client: &'a super::Client,
         id: Result<::std::string::String, String>,
@@ -1912,8 +2210,50 @@ pub mod builder {
             }
         }
     }
+    impl<'a> ::std::fmt::Debug for ListArtworks<'a> {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("ListArtworks")
+                .field("client", &::cutout_runtime::validate::Redacted(&self.client))
+                .field("limit", &::cutout_runtime::validate::Redacted(&self.limit))
+                .field("offset", &::cutout_runtime::validate::Redacted(&self.offset))
+                .finish()
+        }
+    }
+    impl<'a> ::std::fmt::Debug for CreateRemoveBackground<'a> {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("CreateRemoveBackground")
+                .field("client", &::cutout_runtime::validate::Redacted(&self.client))
+                .field("body", &::cutout_runtime::validate::Redacted(&self.body))
+                .finish()
+        }
+    }
+    impl<'a> ::std::fmt::Debug for CreateSegmentation<'a> {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("CreateSegmentation")
+                .field("client", &::cutout_runtime::validate::Redacted(&self.client))
+                .field("body", &::cutout_runtime::validate::Redacted(&self.body))
+                .finish()
+        }
+    }
+    impl<'a> ::std::fmt::Debug for GetArtwork<'a> {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("GetArtwork")
+                .field("client", &::cutout_runtime::validate::Redacted(&self.client))
+                .field("id", &::cutout_runtime::validate::Redacted(&self.id))
+                .finish()
+        }
+    }
 }
 /// Items consumers will typically use such as the Client.
 pub mod prelude {
     pub use self::super::Client;
+}
+impl ::std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("Client")
+            .field("baseurl", &::cutout_runtime::validate::Redacted(&self.baseurl))
+            .field("client", &::cutout_runtime::validate::Redacted(&self.client))
+            .field("inner", &::cutout_runtime::validate::Redacted(&self.inner))
+            .finish()
+    }
 }

@@ -82,7 +82,7 @@ use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderE
 #[allow(clippy::all)]
 pub mod types {
     ///A click on the image. The coordinate system (pixels or fractions of the image size) is not published, so any number is accepted.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct AiCutPoint {
         ///Horizontal position of the point.
         pub x: f64,
@@ -95,7 +95,7 @@ pub mod types {
         }
     }
     ///A point-guided segmentation. Whether the point lists may be omitted is not published; both are optional here.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct AiCutRequest {
         ///Points on areas to leave out. Resend all of them on every refinement.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -114,16 +114,19 @@ pub mod types {
         }
     }
     ///The body of an error response. BackgroundCut does not publish its error format, so this accepts any JSON object (nothing is required): the usual text fields are picked out when present and every other member is kept.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct BackgroundCutError {
         ///A description of what went wrong, if the server sends one under this name.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub detail: ::std::option::Option<::std::string::String>,
         ///An error code or description, if the server sends one under this name.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub error: ::std::option::Option<::std::string::String>,
         ///A description of what went wrong, if the server sends one under this name.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub message: ::std::option::Option<::std::string::String>,
         #[serde(flatten)]
         pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
@@ -194,7 +197,7 @@ pub mod types {
         }
     }
     ///A matting job over two uploaded files.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct MattingRequest {
         ///Key of the source image; it must be an RGB JPEG.
         pub input_key: ::std::string::String,
@@ -214,7 +217,7 @@ pub mod types {
         }
     }
     ///Where a tool wrote its result.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct OutputKeyResponse {
         ///The key the result was stored under.
         pub output_key: ::std::string::String,
@@ -225,7 +228,7 @@ pub mod types {
         }
     }
     ///One output file of a background removal, and how to encode it.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct OutputVariant {
         ///Whether to crop the output to the subject's bounding box.
         #[serde(default)]
@@ -254,7 +257,7 @@ pub mod types {
         }
     }
     ///The key to mint a download link for.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct PublicUrlRequest {
         ///Key of a stored file.
         pub key: ::std::string::String,
@@ -265,7 +268,7 @@ pub mod types {
         }
     }
     ///A temporary download link.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct PublicUrlResponse {
         ///Short-lived URL of the file. Downloading from it needs no API key (and none should be sent).
         pub url: ::std::string::String,
@@ -276,7 +279,7 @@ pub mod types {
         }
     }
     ///A background removal of one uploaded image into one or more output files.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct RemoveBgRequest {
         ///Key of the uploaded image to process.
         pub input_key: ::std::string::String,
@@ -289,7 +292,7 @@ pub mod types {
         }
     }
     ///The keys a background removal wrote.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct RemoveBgResponse {
         ///One key per requested variant.
         pub output_keys: ::std::vec::Vec<::std::string::String>,
@@ -302,7 +305,7 @@ pub mod types {
     /**A file and the key to store it under.
 
 The text fields of the `multipart/form-data` form; the file part(s) `file` are set on the operation's builder.*/
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct UploadForm {
         ///The name to store the file under, e.g. `my-project/photo.jpg`. Slashes are part of the name; there are no folders.
         pub key: ::std::string::String,
@@ -313,10 +316,11 @@ The text fields of the `multipart/form-data` form; the file part(s) `file` are s
         }
     }
     ///Confirmation of an upload. Nothing is required: HTTP 200 already says the file was stored; only an explicit `success: false` is read as a failure.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Default, PartialEq)]
     pub struct UploadResponse {
         ///Whether the file was stored (`true` on a 200 answer).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub success: ::std::option::Option<bool>,
     }
     impl UploadResponse {
@@ -326,7 +330,7 @@ The text fields of the `multipart/form-data` form; the file part(s) `file` are s
     }
     /// Types for composing complex structures.
     pub mod builder {
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct AiCutPoint {
             x: ::std::result::Result<f64, ::std::string::String>,
             y: ::std::result::Result<f64, ::std::string::String>,
@@ -377,7 +381,7 @@ The text fields of the `multipart/form-data` form; the file part(s) `file` are s
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct AiCutRequest {
             background_points: ::std::result::Result<
                 ::std::vec::Vec<super::AiCutPoint>,
@@ -483,7 +487,7 @@ The text fields of the `multipart/form-data` form; the file part(s) `file` are s
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct BackgroundCutError {
             detail: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
@@ -587,7 +591,7 @@ The text fields of the `multipart/form-data` form; the file part(s) `file` are s
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct MattingRequest {
             input_key: ::std::result::Result<
                 ::std::string::String,
@@ -714,7 +718,7 @@ The text fields of the `multipart/form-data` form; the file part(s) `file` are s
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct OutputKeyResponse {
             output_key: ::std::result::Result<
                 ::std::string::String,
@@ -759,7 +763,7 @@ The text fields of the `multipart/form-data` form; the file part(s) `file` are s
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct OutputVariant {
             autocrop: ::std::result::Result<bool, ::std::string::String>,
             background_color: ::std::result::Result<
@@ -909,7 +913,7 @@ The text fields of the `multipart/form-data` form; the file part(s) `file` are s
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct PublicUrlRequest {
             key: ::std::result::Result<::std::string::String, ::std::string::String>,
         }
@@ -947,7 +951,7 @@ The text fields of the `multipart/form-data` form; the file part(s) `file` are s
                 Self { key: Ok(value.key) }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct PublicUrlResponse {
             url: ::std::result::Result<::std::string::String, ::std::string::String>,
         }
@@ -985,7 +989,7 @@ The text fields of the `multipart/form-data` form; the file part(s) `file` are s
                 Self { url: Ok(value.url) }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct RemoveBgRequest {
             input_key: ::std::result::Result<
                 ::std::string::String,
@@ -1053,7 +1057,7 @@ The text fields of the `multipart/form-data` form; the file part(s) `file` are s
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct RemoveBgResponse {
             output_keys: ::std::result::Result<
                 ::std::vec::Vec<::std::string::String>,
@@ -1098,7 +1102,7 @@ The text fields of the `multipart/form-data` form; the file part(s) `file` are s
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct UploadForm {
             key: ::std::result::Result<::std::string::String, ::std::string::String>,
         }
@@ -1136,7 +1140,7 @@ The text fields of the `multipart/form-data` form; the file part(s) `file` are s
                 Self { key: Ok(value.key) }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct UploadResponse {
             success: ::std::result::Result<
                 ::std::option::Option<bool>,
@@ -1175,6 +1179,171 @@ The text fields of the `multipart/form-data` form; the file part(s) `file` are s
         impl ::std::convert::From<super::UploadResponse> for UploadResponse {
             fn from(value: super::UploadResponse) -> Self {
                 Self { success: Ok(value.success) }
+            }
+        }
+        impl ::std::fmt::Debug for AiCutPoint {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("AiCutPoint")
+                    .field("x", &::cutout_runtime::validate::Redacted(&self.x))
+                    .field("y", &::cutout_runtime::validate::Redacted(&self.y))
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for AiCutRequest {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("AiCutRequest")
+                    .field(
+                        "background_points",
+                        &::cutout_runtime::validate::Redacted(&self.background_points),
+                    )
+                    .field(
+                        "foreground_points",
+                        &::cutout_runtime::validate::Redacted(&self.foreground_points),
+                    )
+                    .field(
+                        "input_key",
+                        &::cutout_runtime::validate::Redacted(&self.input_key),
+                    )
+                    .field(
+                        "output_key",
+                        &::cutout_runtime::validate::Redacted(&self.output_key),
+                    )
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for BackgroundCutError {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("BackgroundCutError")
+                    .field("detail", &::cutout_runtime::validate::Redacted(&self.detail))
+                    .field("error", &::cutout_runtime::validate::Redacted(&self.error))
+                    .field(
+                        "message",
+                        &::cutout_runtime::validate::Redacted(&self.message),
+                    )
+                    .field("extra", &::cutout_runtime::validate::Redacted(&self.extra))
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for MattingRequest {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("MattingRequest")
+                    .field(
+                        "input_key",
+                        &::cutout_runtime::validate::Redacted(&self.input_key),
+                    )
+                    .field(
+                        "output_compression",
+                        &::cutout_runtime::validate::Redacted(&self.output_compression),
+                    )
+                    .field(
+                        "output_key",
+                        &::cutout_runtime::validate::Redacted(&self.output_key),
+                    )
+                    .field(
+                        "output_type",
+                        &::cutout_runtime::validate::Redacted(&self.output_type),
+                    )
+                    .field(
+                        "trimap_key",
+                        &::cutout_runtime::validate::Redacted(&self.trimap_key),
+                    )
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for OutputKeyResponse {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("OutputKeyResponse")
+                    .field(
+                        "output_key",
+                        &::cutout_runtime::validate::Redacted(&self.output_key),
+                    )
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for OutputVariant {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("OutputVariant")
+                    .field(
+                        "autocrop",
+                        &::cutout_runtime::validate::Redacted(&self.autocrop),
+                    )
+                    .field(
+                        "background_color",
+                        &::cutout_runtime::validate::Redacted(&self.background_color),
+                    )
+                    .field("format", &::cutout_runtime::validate::Redacted(&self.format))
+                    .field(
+                        "max_resolution",
+                        &::cutout_runtime::validate::Redacted(&self.max_resolution),
+                    )
+                    .field(
+                        "output_compression",
+                        &::cutout_runtime::validate::Redacted(&self.output_compression),
+                    )
+                    .field(
+                        "output_key",
+                        &::cutout_runtime::validate::Redacted(&self.output_key),
+                    )
+                    .field(
+                        "quality",
+                        &::cutout_runtime::validate::Redacted(&self.quality),
+                    )
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for PublicUrlRequest {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("PublicUrlRequest")
+                    .field("key", &::cutout_runtime::validate::Redacted(&self.key))
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for PublicUrlResponse {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("PublicUrlResponse")
+                    .field("url", &::cutout_runtime::validate::Redacted(&self.url))
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for RemoveBgRequest {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("RemoveBgRequest")
+                    .field(
+                        "input_key",
+                        &::cutout_runtime::validate::Redacted(&self.input_key),
+                    )
+                    .field(
+                        "output_variants",
+                        &::cutout_runtime::validate::Redacted(&self.output_variants),
+                    )
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for RemoveBgResponse {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("RemoveBgResponse")
+                    .field(
+                        "output_keys",
+                        &::cutout_runtime::validate::Redacted(&self.output_keys),
+                    )
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for UploadForm {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("UploadForm")
+                    .field("key", &::cutout_runtime::validate::Redacted(&self.key))
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for UploadResponse {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("UploadResponse")
+                    .field(
+                        "success",
+                        &::cutout_runtime::validate::Redacted(&self.success),
+                    )
+                    .finish()
             }
         }
     }
@@ -1235,8 +1404,161 @@ The text fields of the `multipart/form-data` form; the file part(s) `file` are s
             }
         }
     }
+    impl ::std::fmt::Debug for AiCutPoint {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("AiCutPoint")
+                .field("x", &::cutout_runtime::validate::Redacted(&self.x))
+                .field("y", &::cutout_runtime::validate::Redacted(&self.y))
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for AiCutRequest {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("AiCutRequest")
+                .field(
+                    "background_points",
+                    &::cutout_runtime::validate::Redacted(&self.background_points),
+                )
+                .field(
+                    "foreground_points",
+                    &::cutout_runtime::validate::Redacted(&self.foreground_points),
+                )
+                .field(
+                    "input_key",
+                    &::cutout_runtime::validate::Redacted(&self.input_key),
+                )
+                .field(
+                    "output_key",
+                    &::cutout_runtime::validate::Redacted(&self.output_key),
+                )
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for BackgroundCutError {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("BackgroundCutError")
+                .field("detail", &::cutout_runtime::validate::Redacted(&self.detail))
+                .field("error", &::cutout_runtime::validate::Redacted(&self.error))
+                .field("message", &::cutout_runtime::validate::Redacted(&self.message))
+                .field("extra", &::cutout_runtime::validate::Redacted(&self.extra))
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for MattingRequest {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("MattingRequest")
+                .field(
+                    "input_key",
+                    &::cutout_runtime::validate::Redacted(&self.input_key),
+                )
+                .field(
+                    "output_compression",
+                    &::cutout_runtime::validate::Redacted(&self.output_compression),
+                )
+                .field(
+                    "output_key",
+                    &::cutout_runtime::validate::Redacted(&self.output_key),
+                )
+                .field(
+                    "output_type",
+                    &::cutout_runtime::validate::Redacted(&self.output_type),
+                )
+                .field(
+                    "trimap_key",
+                    &::cutout_runtime::validate::Redacted(&self.trimap_key),
+                )
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for OutputKeyResponse {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("OutputKeyResponse")
+                .field(
+                    "output_key",
+                    &::cutout_runtime::validate::Redacted(&self.output_key),
+                )
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for OutputVariant {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("OutputVariant")
+                .field("autocrop", &::cutout_runtime::validate::Redacted(&self.autocrop))
+                .field(
+                    "background_color",
+                    &::cutout_runtime::validate::Redacted(&self.background_color),
+                )
+                .field("format", &::cutout_runtime::validate::Redacted(&self.format))
+                .field(
+                    "max_resolution",
+                    &::cutout_runtime::validate::Redacted(&self.max_resolution),
+                )
+                .field(
+                    "output_compression",
+                    &::cutout_runtime::validate::Redacted(&self.output_compression),
+                )
+                .field(
+                    "output_key",
+                    &::cutout_runtime::validate::Redacted(&self.output_key),
+                )
+                .field("quality", &::cutout_runtime::validate::Redacted(&self.quality))
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for PublicUrlRequest {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("PublicUrlRequest")
+                .field("key", &::cutout_runtime::validate::Redacted(&self.key))
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for PublicUrlResponse {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("PublicUrlResponse")
+                .field("url", &::cutout_runtime::validate::Redacted(&self.url))
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for RemoveBgRequest {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("RemoveBgRequest")
+                .field(
+                    "input_key",
+                    &::cutout_runtime::validate::Redacted(&self.input_key),
+                )
+                .field(
+                    "output_variants",
+                    &::cutout_runtime::validate::Redacted(&self.output_variants),
+                )
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for RemoveBgResponse {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("RemoveBgResponse")
+                .field(
+                    "output_keys",
+                    &::cutout_runtime::validate::Redacted(&self.output_keys),
+                )
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for UploadForm {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("UploadForm")
+                .field("key", &::cutout_runtime::validate::Redacted(&self.key))
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for UploadResponse {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("UploadResponse")
+                .field("success", &::cutout_runtime::validate::Redacted(&self.success))
+                .finish()
+        }
+    }
 }
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 /**Client for BackgroundCut API
 
 BackgroundCut v3 (labelled beta by the provider): a per-account file space plus AI tools that read from it and write into it: trimap-guided matting, background removal with several output variants, and point-guided segmentation ("AI Cut").
@@ -1396,7 +1718,7 @@ pub mod builder {
     /**Builder for [`Client::get_public_url`]
 
 [`Client::get_public_url`]: super::Client::get_public_url*/
-    #[derive(Debug, Clone)]
+    #[derive(Clone)]
     pub struct GetPublicUrl<'a> {
         client: &'a super::Client,
         body: Result<types::builder::PublicUrlRequest, String>,
@@ -1502,7 +1824,7 @@ pub mod builder {
     /**Builder for [`Client::process_ai_cut`]
 
 [`Client::process_ai_cut`]: super::Client::process_ai_cut*/
-    #[derive(Debug, Clone)]
+    #[derive(Clone)]
     pub struct ProcessAiCut<'a> {
         client: &'a super::Client,
         body: Result<types::builder::AiCutRequest, String>,
@@ -1620,7 +1942,7 @@ pub mod builder {
     /**Builder for [`Client::process_matting`]
 
 [`Client::process_matting`]: super::Client::process_matting*/
-    #[derive(Debug, Clone)]
+    #[derive(Clone)]
     pub struct ProcessMatting<'a> {
         client: &'a super::Client,
         body: Result<types::builder::MattingRequest, String>,
@@ -1740,7 +2062,7 @@ pub mod builder {
     /**Builder for [`Client::process_remove_bg`]
 
 [`Client::process_remove_bg`]: super::Client::process_remove_bg*/
-    #[derive(Debug, Clone)]
+    #[derive(Clone)]
     pub struct ProcessRemoveBg<'a> {
         client: &'a super::Client,
         body: Result<types::builder::RemoveBgRequest, String>,
@@ -1860,7 +2182,7 @@ pub mod builder {
     /**Builder for [`Client::upload_file`]
 
 [`Client::upload_file`]: super::Client::upload_file*/
-    #[derive(Debug, Clone)]
+    #[derive(Clone)]
     pub struct UploadFile<'a> {
         client: &'a super::Client,
         file: Option<cutout_runtime::multipart::FilePart>,
@@ -2001,8 +2323,58 @@ pub mod builder {
             }
         }
     }
+    impl<'a> ::std::fmt::Debug for GetPublicUrl<'a> {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("GetPublicUrl")
+                .field("client", &::cutout_runtime::validate::Redacted(&self.client))
+                .field("body", &::cutout_runtime::validate::Redacted(&self.body))
+                .finish()
+        }
+    }
+    impl<'a> ::std::fmt::Debug for ProcessAiCut<'a> {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("ProcessAiCut")
+                .field("client", &::cutout_runtime::validate::Redacted(&self.client))
+                .field("body", &::cutout_runtime::validate::Redacted(&self.body))
+                .finish()
+        }
+    }
+    impl<'a> ::std::fmt::Debug for ProcessMatting<'a> {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("ProcessMatting")
+                .field("client", &::cutout_runtime::validate::Redacted(&self.client))
+                .field("body", &::cutout_runtime::validate::Redacted(&self.body))
+                .finish()
+        }
+    }
+    impl<'a> ::std::fmt::Debug for ProcessRemoveBg<'a> {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("ProcessRemoveBg")
+                .field("client", &::cutout_runtime::validate::Redacted(&self.client))
+                .field("body", &::cutout_runtime::validate::Redacted(&self.body))
+                .finish()
+        }
+    }
+    impl<'a> ::std::fmt::Debug for UploadFile<'a> {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("UploadFile")
+                .field("client", &::cutout_runtime::validate::Redacted(&self.client))
+                .field("file", &::cutout_runtime::validate::Redacted(&self.file))
+                .field("body", &::cutout_runtime::validate::Redacted(&self.body))
+                .finish()
+        }
+    }
 }
 /// Items consumers will typically use such as the Client.
 pub mod prelude {
     pub use self::super::Client;
+}
+impl ::std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("Client")
+            .field("baseurl", &::cutout_runtime::validate::Redacted(&self.baseurl))
+            .field("client", &::cutout_runtime::validate::Redacted(&self.client))
+            .field("inner", &::cutout_runtime::validate::Redacted(&self.inner))
+            .finish()
+    }
 }

@@ -138,10 +138,12 @@ pub trait ErrorBody {
 
 const BODY_LIMIT: usize = 4096;
 
-/// Keeps the first 4 KiB of a body, as text.
+/// Keeps the first 4 KiB of a body, as text, with the URLs in it shown without their userinfo
+/// and query (an answer that did not parse may still hold a presigned link).
 pub(crate) fn truncate_body(bytes: &[u8]) -> String {
     let end = bytes.len().min(BODY_LIMIT);
-    let mut text = String::from_utf8_lossy(&bytes[..end]).into_owned();
+    let mut text =
+        crate::validate::scrub_urls(&String::from_utf8_lossy(&bytes[..end])).into_owned();
     if bytes.len() > BODY_LIMIT {
         text.push('…');
     }

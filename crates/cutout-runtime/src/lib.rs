@@ -23,6 +23,7 @@ mod config;
 mod download;
 mod error;
 pub mod fs;
+pub mod lenient;
 pub mod multipart;
 pub mod probe;
 mod remover;

@@ -81,33 +81,42 @@ use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderE
 #[allow(clippy::all)]
 pub mod types {
     ///The queued request is still running; fetch again later. Unlike the first answer, `output` is a string here (usually empty).
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct FetchProcessing {
         ///Expected seconds until the result is ready. Documented as an integer; fractional values are accepted too.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub eta: ::std::option::Option<f64>,
         ///The URL of the fetch endpoint for this request.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub fetch_result: ::std::option::Option<::std::string::String>,
         ///Links where the result images will appear once ready.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub future_links: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub id: ::std::option::Option<FlexibleId>,
         ///A human readable note about the queued request.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub message: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub meta: ::std::option::Option<Meta>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub output: ::std::option::Option<PendingOutput>,
         ///CDN links where the result images will appear once ready.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub proxy_links: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
         ///Always `processing` in this shape.
         pub status: FetchProcessingStatus,
         ///A hint from the server about the queue.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub tip: ::std::option::Option<::std::string::String>,
     }
     impl FetchProcessing {
@@ -167,7 +176,7 @@ pub mod types {
         }
     }
     ///The body of a fetch. On the wire it holds only the API key (`key`), which the client adds to every body itself: the key is kept out of the request types so that their `Debug` output can never show it.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Default, PartialEq)]
     #[serde(deny_unknown_fields)]
     pub struct FetchRequest {}
     impl FetchRequest {
@@ -176,7 +185,7 @@ pub mod types {
         }
     }
     ///The answer of a fetch, told apart by `status`; any other status reads as `OtherAnswer`.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     #[serde(untagged)]
     pub enum FetchResponse {
         ResultSuccess(ResultSuccess),
@@ -205,7 +214,7 @@ pub mod types {
         }
     }
     ///An identifier that ModelsLab sends sometimes as a JSON number and sometimes as a string (documentation examples differ from live answers); both are accepted.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     #[serde(untagged)]
     pub enum FlexibleId {
         Integer(i64),
@@ -225,7 +234,7 @@ pub mod types {
         }
     }
     ///The parameters the request was run with, as the server reports them. Values mix strings and numbers (flags may come back as `"0"`/`"1"` or `"yes"`/`"no"`), so they are kept as raw JSON.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     #[serde(transparent)]
     pub struct Meta(pub ::serde_json::Map<::std::string::String, ::serde_json::Value>);
     impl ::std::ops::Deref for Meta {
@@ -252,16 +261,19 @@ pub mod types {
         }
     }
     ///A failed request: the `error` answer sent with HTTP 200, and the body of the HTTP error statuses (for 429 with `retry_after`). The text comes as `message`, or spelled `messege` by some older endpoints; both are accepted. Whether every HTTP error body carries `status` is not published, so it is optional here (in a 200 answer it is always present).
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Default, PartialEq)]
     pub struct ModelsLabError {
         ///What went wrong.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub message: ::std::option::Option<::std::string::String>,
         ///What went wrong, under the misspelt name some endpoints use.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub messege: ::std::option::Option<::std::string::String>,
         ///With HTTP 429, how many seconds to wait before sending again.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub retry_after: ::std::option::Option<i64>,
         ///`error` when present. It tells this shape apart from the success and processing answers of HTTP 200; bodies of HTTP error statuses may leave it out.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -324,23 +336,28 @@ pub mod types {
         }
     }
     ///An answer whose `status` is none of the documented ones (ModelsLab may add states such as `queued` without notice), or a documented one in a shape that does not match. It is the last member of each answer union, so an unknown status still decodes; the client treats an unknown status as still running and keeps polling. Only `status` is read for sure.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct OtherAnswer {
         ///Expected seconds until the result is ready, when the answer says.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub eta: ::std::option::Option<f64>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub id: ::std::option::Option<FlexibleId>,
         ///A human readable note, when the answer has one.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub message: ::std::option::Option<::std::string::String>,
         ///The same note under the misspelt name some endpoints use.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub messege: ::std::option::Option<::std::string::String>,
         ///The status word, as sent.
         pub status: ::std::string::String,
         ///A hint from the server, when the answer has one.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub tip: ::std::option::Option<::std::string::String>,
     }
     impl OtherAnswer {
@@ -349,7 +366,7 @@ pub mod types {
         }
     }
     ///The `output` of a request that is still running: an empty array in the first answer, a string (usually empty) in a fetch answer, as documented. Either form is accepted in either answer, since the two are easily swapped and neither carries a result. (A `null` reads as absent: the fields using it are optional.)
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     #[serde(untagged)]
     pub enum PendingOutput {
         String(::std::string::String),
@@ -361,32 +378,40 @@ pub mod types {
         }
     }
     ///The request was queued. Poll `fetchResult` with `id` (or wait for the webhook) until it succeeds or fails.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct RemovebgMaskProcessing {
         ///Expected seconds until the result is ready. Documented as an integer; fractional values are accepted too.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub eta: ::std::option::Option<f64>,
         ///The URL of the fetch endpoint for this request.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub fetch_result: ::std::option::Option<::std::string::String>,
         ///Links where the result images will appear once ready.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub future_links: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
         pub id: FlexibleId,
         ///A human readable note about the queued request.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub message: ::std::option::Option<::std::string::String>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub meta: ::std::option::Option<Meta>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub output: ::std::option::Option<PendingOutput>,
         ///CDN links where the result images will appear once ready.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub proxy_links: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
         ///Always `processing` in this shape.
         pub status: RemovebgMaskProcessingStatus,
         ///A hint from the server about the queue.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub tip: ::std::option::Option<::std::string::String>,
     }
     impl RemovebgMaskProcessing {
@@ -447,7 +472,7 @@ pub mod types {
         }
     }
     ///A background removal request. The API key travels in this body as `key`; the client adds it to every request itself, so it is not a field of this type (whose `Debug` output could otherwise show it).
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct RemovebgMaskRequest {
         ///Refine the cut-out's edges with alpha matting.
         #[serde(default)]
@@ -491,7 +516,7 @@ pub mod types {
         }
     }
     ///The answer of a background removal request, told apart by `status`; any other status reads as `OtherAnswer`.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     #[serde(untagged)]
     pub enum RemovebgMaskResponse {
         ResultSuccess(ResultSuccess),
@@ -520,22 +545,26 @@ pub mod types {
         }
     }
     ///The request is done and its images are ready.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct ResultSuccess {
         ///Processing time in seconds.
         #[serde(
             rename = "generationTime",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub generation_time: ::std::option::Option<f64>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub id: ::std::option::Option<FlexibleId>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub meta: ::std::option::Option<Meta>,
         ///Links to the result images (or base64 data when `base64` was requested).
         pub output: ::std::vec::Vec<::std::string::String>,
         ///The same images through ModelsLab's CDN.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub proxy_links: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
         ///Always `success` in this shape.
         pub status: ResultSuccessStatus,
@@ -597,16 +626,19 @@ pub mod types {
         }
     }
     ///What ModelsLab POSTs to the request's `webhook` when it fails.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct WebhookFailed {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub id: ::std::option::Option<FlexibleId>,
         ///Why the request failed.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub message: ::std::option::Option<::std::string::String>,
         ///Always `failed` in this shape.
         pub status: WebhookFailedStatus,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub track_id: ::std::option::Option<FlexibleId>,
     }
     impl WebhookFailed {
@@ -666,16 +698,19 @@ pub mod types {
         }
     }
     ///A webhook call whose `status` is none of the documented ones (or a documented one in a shape that does not match). The last member of the payload union, so such a call still reads; confirm with `fetchResult` before acting on it.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct WebhookOther {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub id: ::std::option::Option<FlexibleId>,
         ///A human readable note, when the call has one.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub message: ::std::option::Option<::std::string::String>,
         ///The status word, as sent.
         pub status: ::std::string::String,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub track_id: ::std::option::Option<FlexibleId>,
     }
     impl WebhookOther {
@@ -684,7 +719,7 @@ pub mod types {
         }
     }
     ///A webhook call, told apart by `status`; any other status reads as `WebhookOther`.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     #[serde(untagged)]
     pub enum WebhookPayload {
         Success(WebhookSuccess),
@@ -707,17 +742,20 @@ pub mod types {
         }
     }
     ///What ModelsLab POSTs to the request's `webhook` when it succeeds. Delivery is best effort (no retries, no signature).
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct WebhookSuccess {
         ///Processing time in seconds.
         #[serde(
             rename = "generationTime",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub generation_time: ::std::option::Option<f64>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub id: ::std::option::Option<FlexibleId>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub meta: ::std::option::Option<Meta>,
         ///Links to the result images.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -725,6 +763,7 @@ pub mod types {
         ///Always `success` in this shape.
         pub status: WebhookSuccessStatus,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub track_id: ::std::option::Option<FlexibleId>,
     }
     impl WebhookSuccess {
@@ -785,7 +824,7 @@ pub mod types {
     }
     /// Types for composing complex structures.
     pub mod builder {
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct FetchProcessing {
             eta: ::std::result::Result<
                 ::std::option::Option<f64>,
@@ -1003,7 +1042,7 @@ pub mod types {
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct FetchRequest {}
         impl ::std::default::Default for FetchRequest {
             fn default() -> Self {
@@ -1024,7 +1063,7 @@ pub mod types {
                 Self {}
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct ModelsLabError {
             message: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
@@ -1128,7 +1167,7 @@ pub mod types {
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct OtherAnswer {
             eta: ::std::result::Result<
                 ::std::option::Option<f64>,
@@ -1263,7 +1302,7 @@ pub mod types {
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct RemovebgMaskProcessing {
             eta: ::std::result::Result<
                 ::std::option::Option<f64>,
@@ -1480,7 +1519,7 @@ pub mod types {
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct RemovebgMaskRequest {
             alpha_matting: ::std::result::Result<bool, ::std::string::String>,
             alpha_matting_background_threshold: ::std::result::Result<
@@ -1734,7 +1773,7 @@ pub mod types {
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct ResultSuccess {
             generation_time: ::std::result::Result<
                 ::std::option::Option<f64>,
@@ -1876,7 +1915,7 @@ pub mod types {
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct WebhookFailed {
             id: ::std::result::Result<
                 ::std::option::Option<super::FlexibleId>,
@@ -1976,7 +2015,7 @@ pub mod types {
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct WebhookOther {
             id: ::std::result::Result<
                 ::std::option::Option<super::FlexibleId>,
@@ -2073,7 +2112,7 @@ pub mod types {
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct WebhookSuccess {
             generation_time: ::std::result::Result<
                 ::std::option::Option<f64>,
@@ -2213,6 +2252,223 @@ pub mod types {
                 }
             }
         }
+        impl ::std::fmt::Debug for FetchProcessing {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("FetchProcessing")
+                    .field("eta", &::cutout_runtime::validate::Redacted(&self.eta))
+                    .field(
+                        "fetch_result",
+                        &::cutout_runtime::validate::Redacted(&self.fetch_result),
+                    )
+                    .field(
+                        "future_links",
+                        &::cutout_runtime::validate::Redacted(&self.future_links),
+                    )
+                    .field("id", &::cutout_runtime::validate::Redacted(&self.id))
+                    .field(
+                        "message",
+                        &::cutout_runtime::validate::Redacted(&self.message),
+                    )
+                    .field("meta", &::cutout_runtime::validate::Redacted(&self.meta))
+                    .field("output", &::cutout_runtime::validate::Redacted(&self.output))
+                    .field(
+                        "proxy_links",
+                        &::cutout_runtime::validate::Redacted(&self.proxy_links),
+                    )
+                    .field("status", &::cutout_runtime::validate::Redacted(&self.status))
+                    .field("tip", &::cutout_runtime::validate::Redacted(&self.tip))
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for FetchRequest {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("FetchRequest").finish()
+            }
+        }
+        impl ::std::fmt::Debug for ModelsLabError {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("ModelsLabError")
+                    .field(
+                        "message",
+                        &::cutout_runtime::validate::Redacted(&self.message),
+                    )
+                    .field(
+                        "messege",
+                        &::cutout_runtime::validate::Redacted(&self.messege),
+                    )
+                    .field(
+                        "retry_after",
+                        &::cutout_runtime::validate::Redacted(&self.retry_after),
+                    )
+                    .field("status", &::cutout_runtime::validate::Redacted(&self.status))
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for OtherAnswer {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("OtherAnswer")
+                    .field("eta", &::cutout_runtime::validate::Redacted(&self.eta))
+                    .field("id", &::cutout_runtime::validate::Redacted(&self.id))
+                    .field(
+                        "message",
+                        &::cutout_runtime::validate::Redacted(&self.message),
+                    )
+                    .field(
+                        "messege",
+                        &::cutout_runtime::validate::Redacted(&self.messege),
+                    )
+                    .field("status", &::cutout_runtime::validate::Redacted(&self.status))
+                    .field("tip", &::cutout_runtime::validate::Redacted(&self.tip))
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for RemovebgMaskProcessing {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("RemovebgMaskProcessing")
+                    .field("eta", &::cutout_runtime::validate::Redacted(&self.eta))
+                    .field(
+                        "fetch_result",
+                        &::cutout_runtime::validate::Redacted(&self.fetch_result),
+                    )
+                    .field(
+                        "future_links",
+                        &::cutout_runtime::validate::Redacted(&self.future_links),
+                    )
+                    .field("id", &::cutout_runtime::validate::Redacted(&self.id))
+                    .field(
+                        "message",
+                        &::cutout_runtime::validate::Redacted(&self.message),
+                    )
+                    .field("meta", &::cutout_runtime::validate::Redacted(&self.meta))
+                    .field("output", &::cutout_runtime::validate::Redacted(&self.output))
+                    .field(
+                        "proxy_links",
+                        &::cutout_runtime::validate::Redacted(&self.proxy_links),
+                    )
+                    .field("status", &::cutout_runtime::validate::Redacted(&self.status))
+                    .field("tip", &::cutout_runtime::validate::Redacted(&self.tip))
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for RemovebgMaskRequest {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("RemovebgMaskRequest")
+                    .field(
+                        "alpha_matting",
+                        &::cutout_runtime::validate::Redacted(&self.alpha_matting),
+                    )
+                    .field(
+                        "alpha_matting_background_threshold",
+                        &::cutout_runtime::validate::Redacted(
+                            &self.alpha_matting_background_threshold,
+                        ),
+                    )
+                    .field(
+                        "alpha_matting_erode_size",
+                        &::cutout_runtime::validate::Redacted(
+                            &self.alpha_matting_erode_size,
+                        ),
+                    )
+                    .field(
+                        "alpha_matting_foreground_threshold",
+                        &::cutout_runtime::validate::Redacted(
+                            &self.alpha_matting_foreground_threshold,
+                        ),
+                    )
+                    .field("base64", &::cutout_runtime::validate::Redacted(&self.base64))
+                    .field("image", &::cutout_runtime::validate::Redacted(&self.image))
+                    .field(
+                        "inverse_mask",
+                        &::cutout_runtime::validate::Redacted(&self.inverse_mask),
+                    )
+                    .field(
+                        "only_mask",
+                        &::cutout_runtime::validate::Redacted(&self.only_mask),
+                    )
+                    .field(
+                        "post_process_mask",
+                        &::cutout_runtime::validate::Redacted(&self.post_process_mask),
+                    )
+                    .field("seed", &::cutout_runtime::validate::Redacted(&self.seed))
+                    .field(
+                        "track_id",
+                        &::cutout_runtime::validate::Redacted(&self.track_id),
+                    )
+                    .field(
+                        "webhook",
+                        &::cutout_runtime::validate::Redacted(&self.webhook),
+                    )
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for ResultSuccess {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("ResultSuccess")
+                    .field(
+                        "generation_time",
+                        &::cutout_runtime::validate::Redacted(&self.generation_time),
+                    )
+                    .field("id", &::cutout_runtime::validate::Redacted(&self.id))
+                    .field("meta", &::cutout_runtime::validate::Redacted(&self.meta))
+                    .field("output", &::cutout_runtime::validate::Redacted(&self.output))
+                    .field(
+                        "proxy_links",
+                        &::cutout_runtime::validate::Redacted(&self.proxy_links),
+                    )
+                    .field("status", &::cutout_runtime::validate::Redacted(&self.status))
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for WebhookFailed {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("WebhookFailed")
+                    .field("id", &::cutout_runtime::validate::Redacted(&self.id))
+                    .field(
+                        "message",
+                        &::cutout_runtime::validate::Redacted(&self.message),
+                    )
+                    .field("status", &::cutout_runtime::validate::Redacted(&self.status))
+                    .field(
+                        "track_id",
+                        &::cutout_runtime::validate::Redacted(&self.track_id),
+                    )
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for WebhookOther {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("WebhookOther")
+                    .field("id", &::cutout_runtime::validate::Redacted(&self.id))
+                    .field(
+                        "message",
+                        &::cutout_runtime::validate::Redacted(&self.message),
+                    )
+                    .field("status", &::cutout_runtime::validate::Redacted(&self.status))
+                    .field(
+                        "track_id",
+                        &::cutout_runtime::validate::Redacted(&self.track_id),
+                    )
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for WebhookSuccess {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("WebhookSuccess")
+                    .field(
+                        "generation_time",
+                        &::cutout_runtime::validate::Redacted(&self.generation_time),
+                    )
+                    .field("id", &::cutout_runtime::validate::Redacted(&self.id))
+                    .field("meta", &::cutout_runtime::validate::Redacted(&self.meta))
+                    .field("output", &::cutout_runtime::validate::Redacted(&self.output))
+                    .field("status", &::cutout_runtime::validate::Redacted(&self.status))
+                    .field(
+                        "track_id",
+                        &::cutout_runtime::validate::Redacted(&self.track_id),
+                    )
+                    .finish()
+            }
+        }
     }
     /// Generation of default values for serde.
     pub mod defaults {
@@ -2256,8 +2512,296 @@ pub mod types {
             }
         }
     }
+    impl ::std::fmt::Debug for FetchProcessing {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("FetchProcessing")
+                .field("eta", &::cutout_runtime::validate::Redacted(&self.eta))
+                .field(
+                    "fetch_result",
+                    &::cutout_runtime::validate::Redacted(&self.fetch_result),
+                )
+                .field(
+                    "future_links",
+                    &::cutout_runtime::validate::Redacted(&self.future_links),
+                )
+                .field("id", &::cutout_runtime::validate::Redacted(&self.id))
+                .field("message", &::cutout_runtime::validate::Redacted(&self.message))
+                .field("meta", &::cutout_runtime::validate::Redacted(&self.meta))
+                .field("output", &::cutout_runtime::validate::Redacted(&self.output))
+                .field(
+                    "proxy_links",
+                    &::cutout_runtime::validate::Redacted(&self.proxy_links),
+                )
+                .field("status", &::cutout_runtime::validate::Redacted(&self.status))
+                .field("tip", &::cutout_runtime::validate::Redacted(&self.tip))
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for FetchRequest {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("FetchRequest").finish()
+        }
+    }
+    impl ::std::fmt::Debug for FetchResponse {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match self {
+                Self::ResultSuccess(field0) => {
+                    f.debug_tuple("ResultSuccess")
+                        .field(&::cutout_runtime::validate::Redacted(field0))
+                        .finish()
+                }
+                Self::FetchProcessing(field0) => {
+                    f.debug_tuple("FetchProcessing")
+                        .field(&::cutout_runtime::validate::Redacted(field0))
+                        .finish()
+                }
+                Self::ModelsLabError(field0) => {
+                    f.debug_tuple("ModelsLabError")
+                        .field(&::cutout_runtime::validate::Redacted(field0))
+                        .finish()
+                }
+                Self::OtherAnswer(field0) => {
+                    f.debug_tuple("OtherAnswer")
+                        .field(&::cutout_runtime::validate::Redacted(field0))
+                        .finish()
+                }
+            }
+        }
+    }
+    impl ::std::fmt::Debug for FlexibleId {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match self {
+                Self::Integer(field0) => {
+                    f.debug_tuple("Integer")
+                        .field(&::cutout_runtime::validate::Redacted(field0))
+                        .finish()
+                }
+                Self::String(field0) => {
+                    f.debug_tuple("String")
+                        .field(&::cutout_runtime::validate::Redacted(field0))
+                        .finish()
+                }
+            }
+        }
+    }
+    impl ::std::fmt::Debug for Meta {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_tuple("Meta")
+                .field(&::cutout_runtime::validate::Redacted(&self.0))
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for ModelsLabError {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("ModelsLabError")
+                .field("message", &::cutout_runtime::validate::Redacted(&self.message))
+                .field("messege", &::cutout_runtime::validate::Redacted(&self.messege))
+                .field(
+                    "retry_after",
+                    &::cutout_runtime::validate::Redacted(&self.retry_after),
+                )
+                .field("status", &::cutout_runtime::validate::Redacted(&self.status))
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for OtherAnswer {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("OtherAnswer")
+                .field("eta", &::cutout_runtime::validate::Redacted(&self.eta))
+                .field("id", &::cutout_runtime::validate::Redacted(&self.id))
+                .field("message", &::cutout_runtime::validate::Redacted(&self.message))
+                .field("messege", &::cutout_runtime::validate::Redacted(&self.messege))
+                .field("status", &::cutout_runtime::validate::Redacted(&self.status))
+                .field("tip", &::cutout_runtime::validate::Redacted(&self.tip))
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for PendingOutput {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match self {
+                Self::String(field0) => {
+                    f.debug_tuple("String")
+                        .field(&::cutout_runtime::validate::Redacted(field0))
+                        .finish()
+                }
+                Self::Array(field0) => {
+                    f.debug_tuple("Array")
+                        .field(&::cutout_runtime::validate::Redacted(field0))
+                        .finish()
+                }
+            }
+        }
+    }
+    impl ::std::fmt::Debug for RemovebgMaskProcessing {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("RemovebgMaskProcessing")
+                .field("eta", &::cutout_runtime::validate::Redacted(&self.eta))
+                .field(
+                    "fetch_result",
+                    &::cutout_runtime::validate::Redacted(&self.fetch_result),
+                )
+                .field(
+                    "future_links",
+                    &::cutout_runtime::validate::Redacted(&self.future_links),
+                )
+                .field("id", &::cutout_runtime::validate::Redacted(&self.id))
+                .field("message", &::cutout_runtime::validate::Redacted(&self.message))
+                .field("meta", &::cutout_runtime::validate::Redacted(&self.meta))
+                .field("output", &::cutout_runtime::validate::Redacted(&self.output))
+                .field(
+                    "proxy_links",
+                    &::cutout_runtime::validate::Redacted(&self.proxy_links),
+                )
+                .field("status", &::cutout_runtime::validate::Redacted(&self.status))
+                .field("tip", &::cutout_runtime::validate::Redacted(&self.tip))
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for RemovebgMaskRequest {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("RemovebgMaskRequest")
+                .field(
+                    "alpha_matting",
+                    &::cutout_runtime::validate::Redacted(&self.alpha_matting),
+                )
+                .field(
+                    "alpha_matting_background_threshold",
+                    &::cutout_runtime::validate::Redacted(
+                        &self.alpha_matting_background_threshold,
+                    ),
+                )
+                .field(
+                    "alpha_matting_erode_size",
+                    &::cutout_runtime::validate::Redacted(&self.alpha_matting_erode_size),
+                )
+                .field(
+                    "alpha_matting_foreground_threshold",
+                    &::cutout_runtime::validate::Redacted(
+                        &self.alpha_matting_foreground_threshold,
+                    ),
+                )
+                .field("base64", &::cutout_runtime::validate::Redacted(&self.base64))
+                .field("image", &::cutout_runtime::validate::Redacted(&self.image))
+                .field(
+                    "inverse_mask",
+                    &::cutout_runtime::validate::Redacted(&self.inverse_mask),
+                )
+                .field(
+                    "only_mask",
+                    &::cutout_runtime::validate::Redacted(&self.only_mask),
+                )
+                .field(
+                    "post_process_mask",
+                    &::cutout_runtime::validate::Redacted(&self.post_process_mask),
+                )
+                .field("seed", &::cutout_runtime::validate::Redacted(&self.seed))
+                .field("track_id", &::cutout_runtime::validate::Redacted(&self.track_id))
+                .field("webhook", &::cutout_runtime::validate::Redacted(&self.webhook))
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for RemovebgMaskResponse {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match self {
+                Self::ResultSuccess(field0) => {
+                    f.debug_tuple("ResultSuccess")
+                        .field(&::cutout_runtime::validate::Redacted(field0))
+                        .finish()
+                }
+                Self::RemovebgMaskProcessing(field0) => {
+                    f.debug_tuple("RemovebgMaskProcessing")
+                        .field(&::cutout_runtime::validate::Redacted(field0))
+                        .finish()
+                }
+                Self::ModelsLabError(field0) => {
+                    f.debug_tuple("ModelsLabError")
+                        .field(&::cutout_runtime::validate::Redacted(field0))
+                        .finish()
+                }
+                Self::OtherAnswer(field0) => {
+                    f.debug_tuple("OtherAnswer")
+                        .field(&::cutout_runtime::validate::Redacted(field0))
+                        .finish()
+                }
+            }
+        }
+    }
+    impl ::std::fmt::Debug for ResultSuccess {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("ResultSuccess")
+                .field(
+                    "generation_time",
+                    &::cutout_runtime::validate::Redacted(&self.generation_time),
+                )
+                .field("id", &::cutout_runtime::validate::Redacted(&self.id))
+                .field("meta", &::cutout_runtime::validate::Redacted(&self.meta))
+                .field("output", &::cutout_runtime::validate::Redacted(&self.output))
+                .field(
+                    "proxy_links",
+                    &::cutout_runtime::validate::Redacted(&self.proxy_links),
+                )
+                .field("status", &::cutout_runtime::validate::Redacted(&self.status))
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for WebhookFailed {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("WebhookFailed")
+                .field("id", &::cutout_runtime::validate::Redacted(&self.id))
+                .field("message", &::cutout_runtime::validate::Redacted(&self.message))
+                .field("status", &::cutout_runtime::validate::Redacted(&self.status))
+                .field("track_id", &::cutout_runtime::validate::Redacted(&self.track_id))
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for WebhookOther {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("WebhookOther")
+                .field("id", &::cutout_runtime::validate::Redacted(&self.id))
+                .field("message", &::cutout_runtime::validate::Redacted(&self.message))
+                .field("status", &::cutout_runtime::validate::Redacted(&self.status))
+                .field("track_id", &::cutout_runtime::validate::Redacted(&self.track_id))
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for WebhookPayload {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match self {
+                Self::Success(field0) => {
+                    f.debug_tuple("Success")
+                        .field(&::cutout_runtime::validate::Redacted(field0))
+                        .finish()
+                }
+                Self::Failed(field0) => {
+                    f.debug_tuple("Failed")
+                        .field(&::cutout_runtime::validate::Redacted(field0))
+                        .finish()
+                }
+                Self::Other(field0) => {
+                    f.debug_tuple("Other")
+                        .field(&::cutout_runtime::validate::Redacted(field0))
+                        .finish()
+                }
+            }
+        }
+    }
+    impl ::std::fmt::Debug for WebhookSuccess {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("WebhookSuccess")
+                .field(
+                    "generation_time",
+                    &::cutout_runtime::validate::Redacted(&self.generation_time),
+                )
+                .field("id", &::cutout_runtime::validate::Redacted(&self.id))
+                .field("meta", &::cutout_runtime::validate::Redacted(&self.meta))
+                .field("output", &::cutout_runtime::validate::Redacted(&self.output))
+                .field("status", &::cutout_runtime::validate::Redacted(&self.status))
+                .field("track_id", &::cutout_runtime::validate::Redacted(&self.track_id))
+                .finish()
+        }
+    }
 }
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 /**Client for ModelsLab image editing API
 
 ModelsLab v6 image editing: background removal with an optional mask, and fetching the result of a request that was queued.
@@ -2375,7 +2919,7 @@ pub mod builder {
     /**Builder for [`Client::fetch_result`]
 
 [`Client::fetch_result`]: super::Client::fetch_result*/
-    #[derive(Debug, Clone)]
+    #[derive(Clone)]
     pub struct FetchResult<'a> {
         client: &'a super::Client,
         id: Result<i64, String>,
@@ -2519,7 +3063,7 @@ pub mod builder {
     /**Builder for [`Client::removebg_mask`]
 
 [`Client::removebg_mask`]: super::Client::removebg_mask*/
-    #[derive(Debug, Clone)]
+    #[derive(Clone)]
     pub struct RemovebgMask<'a> {
         client: &'a super::Client,
         body: Result<types::builder::RemovebgMaskRequest, String>,
@@ -2650,8 +3194,34 @@ pub mod builder {
             }
         }
     }
+    impl<'a> ::std::fmt::Debug for FetchResult<'a> {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("FetchResult")
+                .field("client", &::cutout_runtime::validate::Redacted(&self.client))
+                .field("id", &::cutout_runtime::validate::Redacted(&self.id))
+                .field("body", &::cutout_runtime::validate::Redacted(&self.body))
+                .finish()
+        }
+    }
+    impl<'a> ::std::fmt::Debug for RemovebgMask<'a> {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("RemovebgMask")
+                .field("client", &::cutout_runtime::validate::Redacted(&self.client))
+                .field("body", &::cutout_runtime::validate::Redacted(&self.body))
+                .finish()
+        }
+    }
 }
 /// Items consumers will typically use such as the Client.
 pub mod prelude {
     pub use self::super::Client;
+}
+impl ::std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("Client")
+            .field("baseurl", &::cutout_runtime::validate::Redacted(&self.baseurl))
+            .field("client", &::cutout_runtime::validate::Redacted(&self.client))
+            .field("inner", &::cutout_runtime::validate::Redacted(&self.inner))
+            .finish()
+    }
 }

@@ -82,13 +82,15 @@ use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderE
 #[allow(clippy::all)]
 pub mod types {
     ///The body of every error response of the Topaz Image API. Nothing is required: an error is reported from its HTTP status even when the body is empty or shaped otherwise.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Default, PartialEq)]
     pub struct ApiError {
         ///The HTTP status code.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub code: ::std::option::Option<i64>,
         ///A human readable error message.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub message: ::std::option::Option<::std::string::String>,
     }
     impl ApiError {
@@ -97,15 +99,17 @@ pub mod types {
         }
     }
     ///`AsyncResponse`
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct AsyncResponse {
         ///Estimated time of arrival (ETA) for the process to complete in Unix time.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub eta: ::std::option::Option<i64>,
         ///Unique identifier of the image processing job.
         pub process_id: ::std::string::String,
         ///Unique identifier of the source image.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub source_id: ::std::option::Option<::std::string::String>,
     }
     impl AsyncResponse {
@@ -114,10 +118,11 @@ pub mod types {
         }
     }
     ///How many job records were deleted. The count is not required: the HTTP status already confirms the deletion.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Default, PartialEq)]
     pub struct DeleteAllResponse {
         ///The number of job records deleted.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub deleted_count: ::std::option::Option<u64>,
     }
     impl DeleteAllResponse {
@@ -126,15 +131,17 @@ pub mod types {
         }
     }
     ///Presigned URLs for an image of a job. They are valid for one hour and carry their own authorisation: fetch them without the API key. Call the endpoint again for fresh links.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct DownloadResponse {
         ///Presigned GET URL of the image.
         pub download_url: ::std::string::String,
         ///When the URLs expire, in Unix seconds.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub expiry: ::std::option::Option<i64>,
         ///Presigned HEAD URL of the image.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub head_url: ::std::option::Option<::std::string::String>,
     }
     impl DownloadResponse {
@@ -193,7 +200,7 @@ pub mod types {
         }
     }
     ///The job to estimate.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct EstimateRequest {
         pub category: EstimateCategory,
         ///Height of the input image in pixels.
@@ -263,7 +270,7 @@ pub mod types {
         }
     }
     ///What a job would cost.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct EstimateResponse {
         ///Credits the job would charge.
         pub credits: i64,
@@ -278,7 +285,7 @@ pub mod types {
     ///Where a job is in its lifecycle. `Completed`, `Cancelled` and `Failed` are final.
     ///
     /// Read tolerantly: a value not listed here is kept, exactly as the server sent it, in [`JobStatus::Unknown`], and written back unchanged.
-    #[derive(Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(Clone, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[non_exhaustive]
     pub enum JobStatus {
         ///`Pending`
@@ -371,7 +378,7 @@ pub mod types {
         }
     }
     ///The text fields of the `multipart/form-data` form; the file part(s) `image` are set on the operation's builder.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct MattingGanRequest {
         ///`alpha` returns the binary mask of the subject; `segmentation` returns the cut-out subject as an RGBA image. Upstream this travels as a free-form model setting; it is given a typed field here.
         #[serde(default = "defaults::matting_gan_request_mode")]
@@ -596,12 +603,13 @@ If the webhook endpoint returns a 5xx server error, the system will retry the we
         }
     }
     ///Where the next page starts.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct Pagination {
         ///Whether another page follows.
         pub has_next_page: bool,
         ///Pass as `cursor` to fetch the next page; absent on the last page.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub next_cursor: ::std::option::Option<::std::string::String>,
     }
     impl Pagination {
@@ -610,7 +618,7 @@ If the webhook endpoint returns a 5xx server error, the system will retry the we
         }
     }
     ///Every job status, unpaginated.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     #[serde(transparent)]
     pub struct StatusArray(pub ::std::vec::Vec<StatusResponse>);
     impl ::std::ops::Deref for StatusArray {
@@ -630,7 +638,7 @@ If the webhook endpoint returns a 5xx server error, the system will retry the we
         }
     }
     ///The answer of `GET /status`: a plain array when `paginated` is false or absent, a page object when `paginated=true`.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     #[serde(untagged)]
     pub enum StatusList {
         Array(StatusArray),
@@ -647,7 +655,7 @@ If the webhook endpoint returns a 5xx server error, the system will retry the we
         }
     }
     ///One page of job statuses, returned when `paginated=true`.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct StatusPage {
         pub data: ::std::vec::Vec<StatusResponse>,
         pub pagination: Pagination,
@@ -658,76 +666,98 @@ If the webhook endpoint returns a 5xx server error, the system will retry the we
         }
     }
     ///The state and parameters of one processing job.
-    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     pub struct StatusResponse {
         ///The tool category of the job, `Matting` for jobs of this crate.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub category: ::std::option::Option<::std::string::String>,
         ///When the job was created, in Unix seconds.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub creation_time: ::std::option::Option<i64>,
         ///Credits charged for the job.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub credits: ::std::option::Option<i64>,
         ///Whether the output was cropped to fill the requested size.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub crop_to_fill: ::std::option::Option<bool>,
         ///When the job is expected to finish, in Unix seconds.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub eta: ::std::option::Option<i64>,
         ///Whether face enhancement was applied, when the model has it.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub face_enhancement: ::std::option::Option<bool>,
         ///Face enhancement creativity, when the model has it.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub face_enhancement_creativity: ::std::option::Option<f64>,
         ///Face enhancement strength, when the model has it.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub face_enhancement_strength: ::std::option::Option<f64>,
         ///The file name of the input image.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub filename: ::std::option::Option<::std::string::String>,
         ///The format of the input image.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub input_format: ::std::option::Option<::std::string::String>,
         ///Height of the input image in pixels.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub input_height: ::std::option::Option<i64>,
         ///Width of the input image in pixels.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub input_width: ::std::option::Option<i64>,
         ///The model that runs the job, such as `Object` or `RemoveBG`.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub model: ::std::option::Option<::std::string::String>,
         ///The kind of model that runs the job.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub model_type: ::std::option::Option<::std::string::String>,
         ///When the job last changed, in Unix seconds.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub modification_time: ::std::option::Option<i64>,
         ///The model settings of the job, as a JSON string.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub options_json: ::std::option::Option<::std::string::String>,
         ///The format of the output image.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub output_format: ::std::option::Option<::std::string::String>,
         ///Height of the output image in pixels.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub output_height: ::std::option::Option<i64>,
         ///Width of the output image in pixels.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub output_width: ::std::option::Option<i64>,
         ///Unique identifier (UUID) of the processing job.
         pub process_id: ::std::string::String,
         ///Progress of the job in percent.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub progress: ::std::option::Option<i64>,
         ///Unique identifier of the source image, reusable as `source_id` in a new job.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub source_id: ::std::option::Option<::std::string::String>,
         pub status: JobStatus,
         ///The subject detection setting used, when the model has one.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
         pub subject_detection: ::std::option::Option<::std::string::String>,
     }
     impl StatusResponse {
@@ -737,7 +767,7 @@ If the webhook endpoint returns a 5xx server error, the system will retry the we
     }
     /// Types for composing complex structures.
     pub mod builder {
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct ApiError {
             code: ::std::result::Result<
                 ::std::option::Option<i64>,
@@ -801,7 +831,7 @@ If the webhook endpoint returns a 5xx server error, the system will retry the we
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct AsyncResponse {
             eta: ::std::result::Result<
                 ::std::option::Option<i64>,
@@ -884,7 +914,7 @@ If the webhook endpoint returns a 5xx server error, the system will retry the we
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct DeleteAllResponse {
             deleted_count: ::std::result::Result<
                 ::std::option::Option<u64>,
@@ -929,7 +959,7 @@ If the webhook endpoint returns a 5xx server error, the system will retry the we
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct DownloadResponse {
             download_url: ::std::result::Result<
                 ::std::string::String,
@@ -1012,7 +1042,7 @@ If the webhook endpoint returns a 5xx server error, the system will retry the we
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct EstimateRequest {
             category: ::std::result::Result<
                 super::EstimateCategory,
@@ -1114,7 +1144,7 @@ If the webhook endpoint returns a 5xx server error, the system will retry the we
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct EstimateResponse {
             credits: ::std::result::Result<i64, ::std::string::String>,
             duration: ::std::result::Result<i64, ::std::string::String>,
@@ -1172,7 +1202,7 @@ If the webhook endpoint returns a 5xx server error, the system will retry the we
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct MattingGanRequest {
             mode: ::std::result::Result<
                 super::MattingGanRequestMode,
@@ -1341,7 +1371,7 @@ If the webhook endpoint returns a 5xx server error, the system will retry the we
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct Pagination {
             has_next_page: ::std::result::Result<bool, ::std::string::String>,
             next_cursor: ::std::result::Result<
@@ -1404,7 +1434,7 @@ If the webhook endpoint returns a 5xx server error, the system will retry the we
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct StatusPage {
             data: ::std::result::Result<
                 ::std::vec::Vec<super::StatusResponse>,
@@ -1465,7 +1495,7 @@ If the webhook endpoint returns a 5xx server error, the system will retry the we
                 }
             }
         }
-        #[derive(Clone, Debug)]
+        #[derive(Clone)]
         pub struct StatusResponse {
             category: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
@@ -1954,6 +1984,237 @@ If the webhook endpoint returns a 5xx server error, the system will retry the we
                 }
             }
         }
+        impl ::std::fmt::Debug for ApiError {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("ApiError")
+                    .field("code", &::cutout_runtime::validate::Redacted(&self.code))
+                    .field(
+                        "message",
+                        &::cutout_runtime::validate::Redacted(&self.message),
+                    )
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for AsyncResponse {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("AsyncResponse")
+                    .field("eta", &::cutout_runtime::validate::Redacted(&self.eta))
+                    .field(
+                        "process_id",
+                        &::cutout_runtime::validate::Redacted(&self.process_id),
+                    )
+                    .field(
+                        "source_id",
+                        &::cutout_runtime::validate::Redacted(&self.source_id),
+                    )
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for DeleteAllResponse {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("DeleteAllResponse")
+                    .field(
+                        "deleted_count",
+                        &::cutout_runtime::validate::Redacted(&self.deleted_count),
+                    )
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for DownloadResponse {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("DownloadResponse")
+                    .field(
+                        "download_url",
+                        &::cutout_runtime::validate::Redacted(&self.download_url),
+                    )
+                    .field("expiry", &::cutout_runtime::validate::Redacted(&self.expiry))
+                    .field(
+                        "head_url",
+                        &::cutout_runtime::validate::Redacted(&self.head_url),
+                    )
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for EstimateRequest {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("EstimateRequest")
+                    .field(
+                        "category",
+                        &::cutout_runtime::validate::Redacted(&self.category),
+                    )
+                    .field(
+                        "input_height",
+                        &::cutout_runtime::validate::Redacted(&self.input_height),
+                    )
+                    .field(
+                        "input_width",
+                        &::cutout_runtime::validate::Redacted(&self.input_width),
+                    )
+                    .field("model", &::cutout_runtime::validate::Redacted(&self.model))
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for EstimateResponse {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("EstimateResponse")
+                    .field(
+                        "credits",
+                        &::cutout_runtime::validate::Redacted(&self.credits),
+                    )
+                    .field(
+                        "duration",
+                        &::cutout_runtime::validate::Redacted(&self.duration),
+                    )
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for MattingGanRequest {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("MattingGanRequest")
+                    .field("mode", &::cutout_runtime::validate::Redacted(&self.mode))
+                    .field("model", &::cutout_runtime::validate::Redacted(&self.model))
+                    .field(
+                        "output_format",
+                        &::cutout_runtime::validate::Redacted(&self.output_format),
+                    )
+                    .field(
+                        "source_id",
+                        &::cutout_runtime::validate::Redacted(&self.source_id),
+                    )
+                    .field(
+                        "source_url",
+                        &::cutout_runtime::validate::Redacted(&self.source_url),
+                    )
+                    .field(
+                        "webhook_url",
+                        &::cutout_runtime::validate::Redacted(&self.webhook_url),
+                    )
+                    .field("extra", &::cutout_runtime::validate::Redacted(&self.extra))
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for Pagination {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("Pagination")
+                    .field(
+                        "has_next_page",
+                        &::cutout_runtime::validate::Redacted(&self.has_next_page),
+                    )
+                    .field(
+                        "next_cursor",
+                        &::cutout_runtime::validate::Redacted(&self.next_cursor),
+                    )
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for StatusPage {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("StatusPage")
+                    .field("data", &::cutout_runtime::validate::Redacted(&self.data))
+                    .field(
+                        "pagination",
+                        &::cutout_runtime::validate::Redacted(&self.pagination),
+                    )
+                    .finish()
+            }
+        }
+        impl ::std::fmt::Debug for StatusResponse {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("StatusResponse")
+                    .field(
+                        "category",
+                        &::cutout_runtime::validate::Redacted(&self.category),
+                    )
+                    .field(
+                        "creation_time",
+                        &::cutout_runtime::validate::Redacted(&self.creation_time),
+                    )
+                    .field(
+                        "credits",
+                        &::cutout_runtime::validate::Redacted(&self.credits),
+                    )
+                    .field(
+                        "crop_to_fill",
+                        &::cutout_runtime::validate::Redacted(&self.crop_to_fill),
+                    )
+                    .field("eta", &::cutout_runtime::validate::Redacted(&self.eta))
+                    .field(
+                        "face_enhancement",
+                        &::cutout_runtime::validate::Redacted(&self.face_enhancement),
+                    )
+                    .field(
+                        "face_enhancement_creativity",
+                        &::cutout_runtime::validate::Redacted(
+                            &self.face_enhancement_creativity,
+                        ),
+                    )
+                    .field(
+                        "face_enhancement_strength",
+                        &::cutout_runtime::validate::Redacted(
+                            &self.face_enhancement_strength,
+                        ),
+                    )
+                    .field(
+                        "filename",
+                        &::cutout_runtime::validate::Redacted(&self.filename),
+                    )
+                    .field(
+                        "input_format",
+                        &::cutout_runtime::validate::Redacted(&self.input_format),
+                    )
+                    .field(
+                        "input_height",
+                        &::cutout_runtime::validate::Redacted(&self.input_height),
+                    )
+                    .field(
+                        "input_width",
+                        &::cutout_runtime::validate::Redacted(&self.input_width),
+                    )
+                    .field("model", &::cutout_runtime::validate::Redacted(&self.model))
+                    .field(
+                        "model_type",
+                        &::cutout_runtime::validate::Redacted(&self.model_type),
+                    )
+                    .field(
+                        "modification_time",
+                        &::cutout_runtime::validate::Redacted(&self.modification_time),
+                    )
+                    .field(
+                        "options_json",
+                        &::cutout_runtime::validate::Redacted(&self.options_json),
+                    )
+                    .field(
+                        "output_format",
+                        &::cutout_runtime::validate::Redacted(&self.output_format),
+                    )
+                    .field(
+                        "output_height",
+                        &::cutout_runtime::validate::Redacted(&self.output_height),
+                    )
+                    .field(
+                        "output_width",
+                        &::cutout_runtime::validate::Redacted(&self.output_width),
+                    )
+                    .field(
+                        "process_id",
+                        &::cutout_runtime::validate::Redacted(&self.process_id),
+                    )
+                    .field(
+                        "progress",
+                        &::cutout_runtime::validate::Redacted(&self.progress),
+                    )
+                    .field(
+                        "source_id",
+                        &::cutout_runtime::validate::Redacted(&self.source_id),
+                    )
+                    .field("status", &::cutout_runtime::validate::Redacted(&self.status))
+                    .field(
+                        "subject_detection",
+                        &::cutout_runtime::validate::Redacted(&self.subject_detection),
+                    )
+                    .finish()
+            }
+        }
     }
     /// Generation of default values for serde.
     pub mod defaults {
@@ -1999,8 +2260,251 @@ If the webhook endpoint returns a 5xx server error, the system will retry the we
             }
         }
     }
+    impl ::std::fmt::Debug for ApiError {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("ApiError")
+                .field("code", &::cutout_runtime::validate::Redacted(&self.code))
+                .field("message", &::cutout_runtime::validate::Redacted(&self.message))
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for AsyncResponse {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("AsyncResponse")
+                .field("eta", &::cutout_runtime::validate::Redacted(&self.eta))
+                .field(
+                    "process_id",
+                    &::cutout_runtime::validate::Redacted(&self.process_id),
+                )
+                .field(
+                    "source_id",
+                    &::cutout_runtime::validate::Redacted(&self.source_id),
+                )
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for DeleteAllResponse {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("DeleteAllResponse")
+                .field(
+                    "deleted_count",
+                    &::cutout_runtime::validate::Redacted(&self.deleted_count),
+                )
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for DownloadResponse {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("DownloadResponse")
+                .field(
+                    "download_url",
+                    &::cutout_runtime::validate::Redacted(&self.download_url),
+                )
+                .field("expiry", &::cutout_runtime::validate::Redacted(&self.expiry))
+                .field("head_url", &::cutout_runtime::validate::Redacted(&self.head_url))
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for EstimateRequest {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("EstimateRequest")
+                .field("category", &::cutout_runtime::validate::Redacted(&self.category))
+                .field(
+                    "input_height",
+                    &::cutout_runtime::validate::Redacted(&self.input_height),
+                )
+                .field(
+                    "input_width",
+                    &::cutout_runtime::validate::Redacted(&self.input_width),
+                )
+                .field("model", &::cutout_runtime::validate::Redacted(&self.model))
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for EstimateResponse {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("EstimateResponse")
+                .field("credits", &::cutout_runtime::validate::Redacted(&self.credits))
+                .field("duration", &::cutout_runtime::validate::Redacted(&self.duration))
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for JobStatus {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match self {
+                Self::Pending => f.write_str("Pending"),
+                Self::Processing => f.write_str("Processing"),
+                Self::Completed => f.write_str("Completed"),
+                Self::Cancelled => f.write_str("Cancelled"),
+                Self::Failed => f.write_str("Failed"),
+                Self::Unknown(field0) => {
+                    f.debug_tuple("Unknown")
+                        .field(&::cutout_runtime::validate::Redacted(field0))
+                        .finish()
+                }
+            }
+        }
+    }
+    impl ::std::fmt::Debug for MattingGanRequest {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("MattingGanRequest")
+                .field("mode", &::cutout_runtime::validate::Redacted(&self.mode))
+                .field("model", &::cutout_runtime::validate::Redacted(&self.model))
+                .field(
+                    "output_format",
+                    &::cutout_runtime::validate::Redacted(&self.output_format),
+                )
+                .field(
+                    "source_id",
+                    &::cutout_runtime::validate::Redacted(&self.source_id),
+                )
+                .field(
+                    "source_url",
+                    &::cutout_runtime::validate::Redacted(&self.source_url),
+                )
+                .field(
+                    "webhook_url",
+                    &::cutout_runtime::validate::Redacted(&self.webhook_url),
+                )
+                .field("extra", &::cutout_runtime::validate::Redacted(&self.extra))
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for Pagination {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("Pagination")
+                .field(
+                    "has_next_page",
+                    &::cutout_runtime::validate::Redacted(&self.has_next_page),
+                )
+                .field(
+                    "next_cursor",
+                    &::cutout_runtime::validate::Redacted(&self.next_cursor),
+                )
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for StatusArray {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_tuple("StatusArray")
+                .field(&::cutout_runtime::validate::Redacted(&self.0))
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for StatusList {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            match self {
+                Self::Array(field0) => {
+                    f.debug_tuple("Array")
+                        .field(&::cutout_runtime::validate::Redacted(field0))
+                        .finish()
+                }
+                Self::Page(field0) => {
+                    f.debug_tuple("Page")
+                        .field(&::cutout_runtime::validate::Redacted(field0))
+                        .finish()
+                }
+            }
+        }
+    }
+    impl ::std::fmt::Debug for StatusPage {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("StatusPage")
+                .field("data", &::cutout_runtime::validate::Redacted(&self.data))
+                .field(
+                    "pagination",
+                    &::cutout_runtime::validate::Redacted(&self.pagination),
+                )
+                .finish()
+        }
+    }
+    impl ::std::fmt::Debug for StatusResponse {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("StatusResponse")
+                .field("category", &::cutout_runtime::validate::Redacted(&self.category))
+                .field(
+                    "creation_time",
+                    &::cutout_runtime::validate::Redacted(&self.creation_time),
+                )
+                .field("credits", &::cutout_runtime::validate::Redacted(&self.credits))
+                .field(
+                    "crop_to_fill",
+                    &::cutout_runtime::validate::Redacted(&self.crop_to_fill),
+                )
+                .field("eta", &::cutout_runtime::validate::Redacted(&self.eta))
+                .field(
+                    "face_enhancement",
+                    &::cutout_runtime::validate::Redacted(&self.face_enhancement),
+                )
+                .field(
+                    "face_enhancement_creativity",
+                    &::cutout_runtime::validate::Redacted(
+                        &self.face_enhancement_creativity,
+                    ),
+                )
+                .field(
+                    "face_enhancement_strength",
+                    &::cutout_runtime::validate::Redacted(
+                        &self.face_enhancement_strength,
+                    ),
+                )
+                .field("filename", &::cutout_runtime::validate::Redacted(&self.filename))
+                .field(
+                    "input_format",
+                    &::cutout_runtime::validate::Redacted(&self.input_format),
+                )
+                .field(
+                    "input_height",
+                    &::cutout_runtime::validate::Redacted(&self.input_height),
+                )
+                .field(
+                    "input_width",
+                    &::cutout_runtime::validate::Redacted(&self.input_width),
+                )
+                .field("model", &::cutout_runtime::validate::Redacted(&self.model))
+                .field(
+                    "model_type",
+                    &::cutout_runtime::validate::Redacted(&self.model_type),
+                )
+                .field(
+                    "modification_time",
+                    &::cutout_runtime::validate::Redacted(&self.modification_time),
+                )
+                .field(
+                    "options_json",
+                    &::cutout_runtime::validate::Redacted(&self.options_json),
+                )
+                .field(
+                    "output_format",
+                    &::cutout_runtime::validate::Redacted(&self.output_format),
+                )
+                .field(
+                    "output_height",
+                    &::cutout_runtime::validate::Redacted(&self.output_height),
+                )
+                .field(
+                    "output_width",
+                    &::cutout_runtime::validate::Redacted(&self.output_width),
+                )
+                .field(
+                    "process_id",
+                    &::cutout_runtime::validate::Redacted(&self.process_id),
+                )
+                .field("progress", &::cutout_runtime::validate::Redacted(&self.progress))
+                .field(
+                    "source_id",
+                    &::cutout_runtime::validate::Redacted(&self.source_id),
+                )
+                .field("status", &::cutout_runtime::validate::Redacted(&self.status))
+                .field(
+                    "subject_detection",
+                    &::cutout_runtime::validate::Redacted(&self.subject_detection),
+                )
+                .finish()
+        }
+    }
 }
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 /**Client for Image API
 
 Topaz Labs Image API: matting (subject extraction as an alpha mask or an RGBA cut-out) and the asynchronous job lifecycle around it: status, download, cancel and cost estimate.
@@ -2238,7 +2742,7 @@ pub mod builder {
     /**Builder for [`Client::cancel_task`]
 
 [`Client::cancel_task`]: super::Client::cancel_task*/
-    #[derive(Debug, Clone)]
+    #[derive(Clone)]
     pub struct CancelTask<'a> {
         client: &'a super::Client,
         process_id: Result<::std::string::String, String>,
@@ -2338,7 +2842,7 @@ pub mod builder {
     /**Builder for [`Client::get_download_input`]
 
 [`Client::get_download_input`]: super::Client::get_download_input*/
-    #[derive(Debug, Clone)]
+    #[derive(Clone)]
     pub struct GetDownloadInput<'a> {
         client: &'a super::Client,
         process_id: Result<::std::string::String, String>,
@@ -2434,7 +2938,7 @@ pub mod builder {
     /**Builder for [`Client::get_download_output`]
 
 [`Client::get_download_output`]: super::Client::get_download_output*/
-    #[derive(Debug, Clone)]
+    #[derive(Clone)]
     pub struct GetDownloadOutput<'a> {
         client: &'a super::Client,
         process_id: Result<::std::string::String, String>,
@@ -2536,7 +3040,7 @@ pub mod builder {
     /**Builder for [`Client::post_estimate`]
 
 [`Client::post_estimate`]: super::Client::post_estimate*/
-    #[derive(Debug, Clone)]
+    #[derive(Clone)]
     pub struct PostEstimate<'a> {
         client: &'a super::Client,
         body: Result<types::builder::EstimateRequest, String>,
@@ -2653,7 +3157,7 @@ pub mod builder {
     /**Builder for [`Client::get_all_statuses`]
 
 [`Client::get_all_statuses`]: super::Client::get_all_statuses*/
-    #[derive(Debug, Clone)]
+    #[derive(Clone)]
     pub struct GetAllStatuses<'a> {
         client: &'a super::Client,
         cursor: Result<Option<::std::string::String>, String>,
@@ -2786,7 +3290,7 @@ pub mod builder {
     /**Builder for [`Client::delete_all_statuses`]
 
 [`Client::delete_all_statuses`]: super::Client::delete_all_statuses*/
-    #[derive(Debug, Clone)]
+    #[derive(Clone)]
     pub struct DeleteAllStatuses<'a> {
         client: &'a super::Client,
     }
@@ -2855,7 +3359,7 @@ pub mod builder {
     /**Builder for [`Client::get_status`]
 
 [`Client::get_status`]: super::Client::get_status*/
-    #[derive(Debug, Clone)]
+    #[derive(Clone)]
     pub struct GetStatus<'a> {
         client: &'a super::Client,
         process_id: Result<::std::string::String, String>,
@@ -2964,7 +3468,7 @@ pub mod builder {
     /**Builder for [`Client::delete_status`]
 
 [`Client::delete_status`]: super::Client::delete_status*/
-    #[derive(Debug, Clone)]
+    #[derive(Clone)]
     pub struct DeleteStatus<'a> {
         client: &'a super::Client,
         process_id: Result<::std::string::String, String>,
@@ -3064,7 +3568,7 @@ pub mod builder {
     /**Builder for [`Client::post_matting`]
 
 [`Client::post_matting`]: super::Client::post_matting*/
-    #[derive(Debug, Clone)]
+    #[derive(Clone)]
     pub struct PostMatting<'a> {
         client: &'a super::Client,
         image: Option<cutout_runtime::multipart::FilePart>,
@@ -3282,8 +3786,113 @@ Accepted content types: image/jpeg, image/png, image/tiff.*/
             }
         }
     }
+    impl<'a> ::std::fmt::Debug for CancelTask<'a> {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("CancelTask")
+                .field("client", &::cutout_runtime::validate::Redacted(&self.client))
+                .field(
+                    "process_id",
+                    &::cutout_runtime::validate::Redacted(&self.process_id),
+                )
+                .finish()
+        }
+    }
+    impl<'a> ::std::fmt::Debug for GetDownloadInput<'a> {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("GetDownloadInput")
+                .field("client", &::cutout_runtime::validate::Redacted(&self.client))
+                .field(
+                    "process_id",
+                    &::cutout_runtime::validate::Redacted(&self.process_id),
+                )
+                .finish()
+        }
+    }
+    impl<'a> ::std::fmt::Debug for GetDownloadOutput<'a> {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("GetDownloadOutput")
+                .field("client", &::cutout_runtime::validate::Redacted(&self.client))
+                .field(
+                    "process_id",
+                    &::cutout_runtime::validate::Redacted(&self.process_id),
+                )
+                .finish()
+        }
+    }
+    impl<'a> ::std::fmt::Debug for PostEstimate<'a> {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("PostEstimate")
+                .field("client", &::cutout_runtime::validate::Redacted(&self.client))
+                .field("body", &::cutout_runtime::validate::Redacted(&self.body))
+                .finish()
+        }
+    }
+    impl<'a> ::std::fmt::Debug for GetAllStatuses<'a> {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("GetAllStatuses")
+                .field("client", &::cutout_runtime::validate::Redacted(&self.client))
+                .field("cursor", &::cutout_runtime::validate::Redacted(&self.cursor))
+                .field("limit", &::cutout_runtime::validate::Redacted(&self.limit))
+                .field(
+                    "paginated",
+                    &::cutout_runtime::validate::Redacted(&self.paginated),
+                )
+                .finish()
+        }
+    }
+    impl<'a> ::std::fmt::Debug for DeleteAllStatuses<'a> {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("DeleteAllStatuses")
+                .field("client", &::cutout_runtime::validate::Redacted(&self.client))
+                .finish()
+        }
+    }
+    impl<'a> ::std::fmt::Debug for GetStatus<'a> {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("GetStatus")
+                .field("client", &::cutout_runtime::validate::Redacted(&self.client))
+                .field(
+                    "process_id",
+                    &::cutout_runtime::validate::Redacted(&self.process_id),
+                )
+                .finish()
+        }
+    }
+    impl<'a> ::std::fmt::Debug for DeleteStatus<'a> {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("DeleteStatus")
+                .field("client", &::cutout_runtime::validate::Redacted(&self.client))
+                .field(
+                    "process_id",
+                    &::cutout_runtime::validate::Redacted(&self.process_id),
+                )
+                .finish()
+        }
+    }
+    impl<'a> ::std::fmt::Debug for PostMatting<'a> {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            f.debug_struct("PostMatting")
+                .field("client", &::cutout_runtime::validate::Redacted(&self.client))
+                .field("image", &::cutout_runtime::validate::Redacted(&self.image))
+                .field("body", &::cutout_runtime::validate::Redacted(&self.body))
+                .field(
+                    "extra_fields",
+                    &::cutout_runtime::validate::Redacted(&self.extra_fields),
+                )
+                .finish()
+        }
+    }
 }
 /// Items consumers will typically use such as the Client.
 pub mod prelude {
     pub use self::super::Client;
+}
+impl ::std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.debug_struct("Client")
+            .field("baseurl", &::cutout_runtime::validate::Redacted(&self.baseurl))
+            .field("client", &::cutout_runtime::validate::Redacted(&self.client))
+            .field("inner", &::cutout_runtime::validate::Redacted(&self.inner))
+            .finish()
+    }
 }
