@@ -31,10 +31,8 @@ fn rewrite_items(items: &mut Vec<syn::Item>) -> Result<(), String> {
                     rewrite_items(inner)?;
                 }
             }
-            syn::Item::Struct(item) => {
-                if take_debug_derive(&mut item.attrs)? {
-                    impls.push(struct_debug(item));
-                }
+            syn::Item::Struct(item) if take_debug_derive(&mut item.attrs)? => {
+                impls.push(struct_debug(item));
             }
             syn::Item::Enum(item) => {
                 let has_data = item.variants.iter().any(|v| !v.fields.is_empty());
@@ -68,7 +66,7 @@ fn take_debug_derive(attrs: &mut Vec<syn::Attribute>) -> Result<bool, String> {
         let before = paths.len();
         let rest: Vec<syn::Path> = paths
             .into_iter()
-            .filter(|path| !path.segments.last().is_some_and(|s| s.ident == "Debug"))
+            .filter(|path| path.segments.last().is_none_or(|s| s.ident != "Debug"))
             .collect();
         found |= rest.len() != before;
         if !rest.is_empty() {
