@@ -31,8 +31,11 @@ fn rewrite_items(items: &mut Vec<syn::Item>) -> Result<(), String> {
                     rewrite_items(inner)?;
                 }
             }
-            syn::Item::Struct(item) if take_debug_derive(&mut item.attrs)? => {
-                impls.push(struct_debug(item));
+            syn::Item::Struct(item) => {
+                let derived = take_debug_derive(&mut item.attrs)?;
+                if derived {
+                    impls.push(struct_debug(item));
+                }
             }
             syn::Item::Enum(item) => {
                 let has_data = item.variants.iter().any(|v| !v.fields.is_empty());
