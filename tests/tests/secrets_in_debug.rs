@@ -21,10 +21,9 @@ fn generated_types_never_print_secrets() {
     let with_password = "https://me:hunter2@img.example.com/a.jpg";
     let hook = "https://hooks.example.com/x?token=TOKEN-SECRET";
 
-    let download: topaz_image::types::DownloadResponse = serde_json::from_value(
-        json!({"download_url": signed, "head_url": signed, "expiry": 1}),
-    )
-    .unwrap();
+    let download: topaz_image::types::DownloadResponse =
+        serde_json::from_value(json!({"download_url": signed, "head_url": signed, "expiry": 1}))
+            .unwrap();
     let request: topaz_image::types::MattingGanRequest =
         serde_json::from_value(json!({"source_url": with_password, "webhook_url": hook})).unwrap();
     let artwork: artworks_seg::types::Artwork = serde_json::from_value(json!({
@@ -86,5 +85,8 @@ async fn an_answer_body_kept_in_an_error_shows_no_signature() {
     let error = client.job(ID).output_download_url().await.unwrap_err();
     assert_clean("Display", &error.to_string());
     assert_clean("Debug", &format!("{error:?}"));
-    assert!(error.to_string().contains("bucket.example/o.png"), "{error}");
+    assert!(
+        error.to_string().contains("bucket.example/o.png"),
+        "{error}"
+    );
 }

@@ -164,7 +164,8 @@ pub struct OutputArgs {
 /// How long to wait for jobs.
 #[derive(Debug, Args, Clone)]
 pub struct WaitArgs {
-    /// Give up waiting for a job after this many seconds (the job may still finish).
+    /// Give up on an input after this many seconds: uploading, waiting and downloading
+    /// included (a job that was started may still finish).
     #[arg(long, value_name = "SECS", default_value_t = 1800)]
     pub wait_timeout: u64,
 }
@@ -226,6 +227,9 @@ pub struct MatteArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub wait: WaitArgs,
 }
 
 const SEGMENT_AFTER_HELP: &str = "\

@@ -134,9 +134,13 @@ pub fn exists_message(path: &Path) -> String {
 /// Refuses an existing destination unless `force`. Anything at the path counts, a dangling
 /// symbolic link included: the no-clobber rename would refuse it after the work was paid for.
 pub fn precheck(path: &Path, force: bool) -> Result<(), String> {
-    cutout::runtime::fs::destination_free(path, force).map_err(|error| match error {
-        cutout::runtime::Error::InvalidInput { .. } => exists_message(path),
-        other => other.to_string(),
+    cutout::runtime::fs::destination_free(path, force).map_err(|error| {
+        let is_file = std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_dir());
+        match error {
+            cutout::runtime::Error::InvalidInput { .. } if is_file => exists_message(path),
+            // A folder in the way, or a path we may not look at: the runtime's words.
+            other => other.to_string(),
+        }
     })
 }
 
@@ -154,9 +158,6 @@ pub fn precheck_result(
     series: bool,
     force: bool,
 ) -> Result<(), String> {
-    if force {
-        return Ok(());
-    }
     match spec {
         OutSpec::File(file) => precheck(file, force)?,
         _ => {
@@ -165,12 +166,14 @@ pub fn precheck_result(
             }
         }
     }
-    if !series {
+    // A read-only or full output folder is found now, not after the job is paid for.
+    let first = spec.path(stem, suffix, "png");
+    cutout::runtime::fs::check_writable(&first).map_err(|error| error.to_string())?;
+    if force || !series {
         return Ok(());
     }
     // The numbered names: `<stem>.<suffix>-<n>.<ext>` in a folder, `<file stem>-<n>.<ext>`
     // beside a named file.
-    let first = spec.path(stem, suffix, "png");
     let (folder, prefix) = match spec {
         OutSpec::File(file) => (
             file.parent().map(Path::to_path_buf).unwrap_or_default(),
@@ -305,9 +308,22 @@ mod tests {
         precheck_result(&file, "ignored", "mask", true, false).unwrap();
         std::fs::write(dir.path().join("m-2.webp"), b"x").unwrap();
         assert!(precheck_result(&file, "ignored", "mask", true, false).is_err());
-        // A missing folder holds nothing.
+        // The commands create the folder first: one still missing cannot be written to.
         let missing = OutSpec::Dir(dir.path().join("new"));
-        precheck_result(&missing, "photo", "mask", true, false).unwrap();
+        let err = precheck_result(&missing, "photo", "mask", true, false).unwrap_err();
+        assert!(err.contains("create a temporary file in"), "{err}");
+        // A folder where the result would go is refused, even with --force.
+        std::fs::create_dir(dir.path().join("photo.cutout.png")).unwrap();
+        for force in [false, true] {
+            let err = precheck_result(&spec, "photo", "cutout", false, force).unwrap_err();
+            assert!(err.contains("is a folder"), "{err}");
+        }
+        // The writability probe leaves nothing behind.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().all(|n| !n.ends_with(".part")), "{names:?}");
     }
 
     #[cfg(unix)]

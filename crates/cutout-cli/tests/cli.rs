@@ -968,9 +968,9 @@ fn jobs_list_stops_on_a_cursor_cycle() {
 struct Tmpfs(PathBuf);
 
 impl Tmpfs {
-    fn mount(at: &Path, size: &str) -> Self {
+    fn mount(at: &Path, options: &str) -> Self {
         let status = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
             .arg(at)
             .status()
             .unwrap();
@@ -1003,7 +1003,7 @@ fn a_full_disk_fails_the_write_leaves_nothing_and_keeps_the_old_file() {
     let dir = workspace();
     let disk = dir.path().join("disk");
     std::fs::create_dir(&disk).unwrap();
-    let _mounted = Tmpfs::mount(&disk, "64k");
+    let _mounted = Tmpfs::mount(&disk, "size=64k");
     // The cut-out of the sample is about 25 KiB: leave less room than that.
     std::fs::write(disk.join("filler"), vec![0u8; 48 * 1024]).unwrap();
     let old = b"a good cut-out from an earlier run".to_vec();
@@ -1052,6 +1052,56 @@ fn a_full_disk_fails_the_write_leaves_nothing_and_keeps_the_old_file() {
     );
     assert_cutout(&disk.join("other.cutout.png"));
     assert_eq!(files(&disk), ["other.cutout.png"]);
+}
+
+/// Where the result cannot be written, the input fails before its job is submitted (paid for):
+/// a read-only output folder, or a folder in the result's place even with --force.
+#[test]
+fn an_unwritable_destination_fails_before_anything_is_submitted() {
+    let dir = workspace();
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    std::fs::create_dir(dir.path().join("out/subject.cutout.png")).unwrap();
+    for provider in ["topaz", "modelslab"] {
+        let output = run(
+            cutout(dir.path()).args([
+                "--sandbox",
+                "remove-bg",
+                "subject.jpg",
+                "--provider",
+                provider,
+                "-o",
+                "out/",
+                "--force",
+            ]),
+            1,
+        );
+        let err = stderr(&output);
+        assert!(err.contains("is a folder"), "{err}");
+        assert!(!err.contains("submitted"), "{err}");
+    }
+    if !is_root() {
+        eprintln!("not root: skipping the read-only mount");
+        return;
+    }
+    let readonly = dir.path().join("readonly");
+    std::fs::create_dir(&readonly).unwrap();
+    let _mounted = Tmpfs::mount(&readonly, "ro,size=64k");
+    let output = run(
+        cutout(dir.path()).args([
+            "--sandbox",
+            "remove-bg",
+            "subject.jpg",
+            "--provider",
+            "modelslab",
+            "-o",
+            "readonly/",
+        ]),
+        1,
+    );
+    let err = stderr(&output);
+    assert!(err.contains("Read-only file system"), "{err}");
+    assert!(!err.contains("submitted"), "{err}");
+    assert!(files(&readonly).is_empty());
 }
 
 #[test]

@@ -27,8 +27,18 @@ fn occupied(path: &Path) -> std::io::Result<bool> {
 /// Refuses an existing `path` unless `overwrite`, before any work is done: an
 /// [`Error::InvalidInput`] for `destination` (nothing was sent yet). A dangling symbolic link
 /// counts as existing, since the no-clobber rename would refuse it after the work was paid for.
-/// The write itself checks again, so a file created meanwhile is not clobbered either.
+/// A folder is refused even with `overwrite`: no file can be renamed over it. The write itself
+/// checks again, so a file created meanwhile is not clobbered either.
 pub fn destination_free(path: &Path, overwrite: bool) -> Result<(), Error> {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        return Err(Error::invalid(
+            "destination",
+            format!(
+                "`{}` is a folder; a result cannot replace it: choose a file name",
+                path.display()
+            ),
+        ));
+    }
     if overwrite {
         return Ok(());
     }
@@ -43,6 +53,16 @@ pub fn destination_free(path: &Path, overwrite: bool) -> Result<(), Error> {
         )),
         Err(e) => Err(Error::io("check", path, e)),
     }
+}
+
+/// Checks, before any work is paid for, that a file can be written beside `path`: a temporary
+/// file is created in its folder and removed again. A read-only or full folder, or one we may
+/// not write to, is an [`Error::Io`] naming it now rather than after the work is done.
+pub fn check_writable(path: &Path) -> Result<(), Error> {
+    let probe = temp_file_beside(path)?;
+    probe
+        .close()
+        .map_err(|e| Error::io("remove a temporary file in", path, e))
 }
 
 /// Like [`destination_free`], but an [`Error::Io`] of kind `AlreadyExists`: the check a write

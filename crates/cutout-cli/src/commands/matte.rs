@@ -26,7 +26,8 @@ pub async fn run(global: &Global, args: MatteArgs) -> Result<(), Failure> {
     spec.prepare()?;
     let ui = Ui::new(global, 1);
     let task = ui.task(&image.display());
-    let record = match matte(&client, &args, &image, &spec, &task, &ui).await {
+    let work = matte(&client, &args, &image, &spec, &task, &ui);
+    let record = match Backend::within_deadline(&backend.wait_policy(&args.wait), work).await {
         Ok(record) => record,
         Err(error) => Record::failed(image.display(), PROVIDER, &task, error),
     };
