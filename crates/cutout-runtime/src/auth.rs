@@ -332,6 +332,14 @@ mod tests {
         auth: AuthScheme::BodyField { field: "key" },
         submissions: &[],
         max_concurrent_jobs: None,
+        capabilities: crate::Capabilities {
+            outputs: &[crate::CutoutKind::Rgba],
+            accepts_local_files: true,
+            input_formats: &[],
+            max_upload_bytes: None,
+            max_side: None,
+            max_pixels: None,
+        },
     };
     static BACKGROUNDCUT: ProviderInfo = ProviderInfo {
         name: "backgroundcut",
@@ -344,6 +352,14 @@ mod tests {
         },
         submissions: &[],
         max_concurrent_jobs: None,
+        capabilities: crate::Capabilities {
+            outputs: &[crate::CutoutKind::Rgba],
+            accepts_local_files: true,
+            input_formats: &[],
+            max_upload_bytes: None,
+            max_side: None,
+            max_pixels: None,
+        },
     };
 
     fn context(provider: &'static ProviderInfo, key: &str) -> Context {

@@ -33,7 +33,7 @@ pub mod wait;
 
 pub use auth::{ApiKey, Context};
 pub use config::{
-    AuthScheme, ClientBuilder, FromParts, Limits, ProviderInfo, Timeouts, check_base_url,
+    AuthScheme, Capabilities, ClientBuilder, FromParts, Limits, ProviderInfo, Timeouts, check_base_url,
     is_loopback,
 };
 pub use download::Downloaded;

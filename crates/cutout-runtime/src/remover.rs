@@ -311,12 +311,12 @@ impl Cutout {
         provider: &'static str,
         job_id: Option<String>,
     ) -> Result<Self, Error> {
-        let info = probe_bytes(&bytes).ok_or_else(|| Error::UnexpectedResponse {
-            provider,
-            operation: "download",
-            status: None,
-            message: format!("the result ({} bytes) is not an image", bytes.len()),
-            body: None,
+        let info = probe_bytes(&bytes).ok_or_else(|| {
+            Error::unexpected(
+                provider,
+                "download",
+                format!("the result ({} bytes) is not an image", bytes.len()),
+            )
         })?;
         Ok(Self {
             bytes,

@@ -25,6 +25,14 @@ static HEADER_AUTH: ProviderInfo = ProviderInfo {
     },
     submissions: &["submit"],
     max_concurrent_jobs: None,
+    capabilities: cutout_runtime::Capabilities {
+        outputs: &[cutout_runtime::CutoutKind::Rgba],
+        accepts_local_files: true,
+        input_formats: &[],
+        max_upload_bytes: None,
+        max_side: None,
+        max_pixels: None,
+    },
 };
 
 static BODY_AUTH: ProviderInfo = ProviderInfo {
@@ -35,6 +43,14 @@ static BODY_AUTH: ProviderInfo = ProviderInfo {
     auth: AuthScheme::BodyField { field: "key" },
     submissions: &["submit"],
     max_concurrent_jobs: None,
+    capabilities: cutout_runtime::Capabilities {
+        outputs: &[cutout_runtime::CutoutKind::Rgba],
+        accepts_local_files: true,
+        input_formats: &[],
+        max_upload_bytes: None,
+        max_side: None,
+        max_pixels: None,
+    },
 };
 
 const KEY: &str = "sk-transport-test-secret";
@@ -555,6 +571,7 @@ async fn a_download_link_on_another_origin_gets_no_key() {
     assert!(storage.seen()[0].headers.get("x-api-key").is_none());
 }
 
+#[derive(serde::Deserialize)]
 struct Message(String);
 impl ErrorBody for Message {
     fn message(&self) -> Option<String> {
