@@ -123,6 +123,20 @@ impl Provider {
         self.info().name
     }
 
+    /// The API's name for people (`Topaz Labs Image API`, `Tengr.ai artworks API v2`, …).
+    pub fn title(self) -> &'static str {
+        match self {
+            #[cfg(feature = "topaz")]
+            Provider::Topaz => "Topaz Labs Image API",
+            #[cfg(feature = "backgroundcut")]
+            Provider::BackgroundCut => "BackgroundCut API v3",
+            #[cfg(feature = "modelslab")]
+            Provider::ModelsLab => "ModelsLab API v6",
+            #[cfg(feature = "artworks")]
+            Provider::Tengr => "Tengr.ai artworks API v2",
+        }
+    }
+
     /// What the runtime knows about it: key and base-URL variables, default base URL, paid
     /// operations (`submissions`), queue cap and [`Capabilities`], from `specs/providers.toml`.
     pub fn info(self) -> &'static runtime::ProviderInfo {

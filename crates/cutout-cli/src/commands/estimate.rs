@@ -2,7 +2,7 @@
 
 use cutout::runtime::ImageSource;
 use cutout::topaz::{Client, Model};
-use cutout_sandbox::Provider;
+use cutout::Provider;
 use serde::Serialize;
 
 use crate::backend::Backend;

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use cutout::runtime::{Cutout, CutoutKind, Progress, WaitPolicy};
 use cutout::topaz::types::StatusResponse;
 use cutout::topaz::{Client, Mode, Model};
-use cutout_sandbox::Provider;
+use cutout::Provider;
 use futures_util::StreamExt;
 use serde::Serialize;
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use backgroundcut::types::MattingOutputType;
 use cutout::runtime::probe::ImageFormat;
 use cutout::runtime::{CutoutKind, ImageSource};
-use cutout_sandbox::Provider;
+use cutout::Provider;
 
 use crate::backend::Backend;
 use crate::cli::{Global, MatteArgs};
