@@ -279,16 +279,7 @@ fn extension_of_url(url: &str) -> Option<&'static str> {
 }
 
 fn extension_of_content_type(content_type: &str) -> Option<&'static str> {
-    let mime = content_type.split(';').next()?.trim().to_ascii_lowercase();
-    Some(match mime.as_str() {
-        "image/png" => "png",
-        "image/webp" => "webp",
-        "image/jpeg" | "image/jpg" => "jpg",
-        "image/gif" => "gif",
-        "image/tiff" => "tiff",
-        "image/bmp" => "bmp",
-        _ => return None,
-    })
+    ImageFormat::from_mime_type(content_type).map(ImageFormat::extension)
 }
 
 impl Client {

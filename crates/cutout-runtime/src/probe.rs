@@ -50,6 +50,21 @@ impl ImageFormat {
         }
     }
 
+    /// The format a MIME type names (`image/png`, `image/jpeg; charset=…`, the non-standard
+    /// `image/jpg`), if any.
+    pub fn from_mime_type(mime: &str) -> Option<Self> {
+        let essence = mime.split(';').next()?.trim().to_ascii_lowercase();
+        Some(match essence.as_str() {
+            "image/jpeg" | "image/jpg" => ImageFormat::Jpeg,
+            "image/png" => ImageFormat::Png,
+            "image/webp" => ImageFormat::Webp,
+            "image/tiff" => ImageFormat::Tiff,
+            "image/gif" => ImageFormat::Gif,
+            "image/bmp" => ImageFormat::Bmp,
+            _ => return None,
+        })
+    }
+
     /// The format a file name's extension names, if any.
     pub fn from_extension(name: &str) -> Option<Self> {
         let extension = Path::new(name).extension()?.to_str()?.to_ascii_lowercase();
