@@ -298,11 +298,5 @@ pub(crate) fn shown(url: &str) -> String {
 
 /// A parsed URL for messages: without credentials, query or fragment.
 pub(crate) fn display(url: &Url) -> String {
-    let mut url = url.clone();
-    // Both fail only for URLs that cannot have credentials, which then have none to hide.
-    let _ = url.set_password(None);
-    let _ = url.set_username("");
-    url.set_query(None);
-    url.set_fragment(None);
-    url.into()
+    shown(url.as_str())
 }
