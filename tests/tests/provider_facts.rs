@@ -23,14 +23,21 @@ async fn a_loop_over_every_provider_with_a_local_file_stops_early_for_tengr() {
     let mut refused = Vec::new();
     for &provider in Provider::ALL {
         let answered = provider.check(&source, CutoutKind::Rgba);
-        assert_eq!(answered.is_ok(), provider.accepts_local_files(), "{provider}");
+        assert_eq!(
+            answered.is_ok(),
+            provider.accepts_local_files(),
+            "{provider}"
+        );
         if provider.accepts_local_files() {
             continue;
         }
         let error = answered.unwrap_err();
         assert!(matches!(error, Error::Unsupported { .. }), "{error:?}");
         let text = error.to_string();
-        assert!(text.contains("by URL only") && text.contains("photo.jpg"), "{text}");
+        assert!(
+            text.contains("by URL only") && text.contains("photo.jpg"),
+            "{text}"
+        );
 
         // The remover itself refuses before sending anything.
         let server = RecordingServer::start(Vec::new()).await;

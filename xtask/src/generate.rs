@@ -381,14 +381,17 @@ fn capability_tokens(capabilities: &Capabilities) -> TokenStream {
         Makes::Cutout => quote! { cutout_runtime::CutoutKind::Rgba },
         Makes::Mask => quote! { cutout_runtime::CutoutKind::Mask },
     });
-    let formats = capabilities.input_formats.iter().map(|format| match format {
-        Format::Jpeg => quote! { cutout_runtime::ImageFormat::Jpeg },
-        Format::Png => quote! { cutout_runtime::ImageFormat::Png },
-        Format::Webp => quote! { cutout_runtime::ImageFormat::Webp },
-        Format::Tiff => quote! { cutout_runtime::ImageFormat::Tiff },
-        Format::Gif => quote! { cutout_runtime::ImageFormat::Gif },
-        Format::Bmp => quote! { cutout_runtime::ImageFormat::Bmp },
-    });
+    let formats = capabilities
+        .input_formats
+        .iter()
+        .map(|format| match format {
+            Format::Jpeg => quote! { cutout_runtime::ImageFormat::Jpeg },
+            Format::Png => quote! { cutout_runtime::ImageFormat::Png },
+            Format::Webp => quote! { cutout_runtime::ImageFormat::Webp },
+            Format::Tiff => quote! { cutout_runtime::ImageFormat::Tiff },
+            Format::Gif => quote! { cutout_runtime::ImageFormat::Gif },
+            Format::Bmp => quote! { cutout_runtime::ImageFormat::Bmp },
+        });
     fn option<T: quote::ToTokens>(value: Option<T>) -> TokenStream {
         match value {
             Some(value) => quote! { Some(#value) },

@@ -347,8 +347,9 @@ fn general_advice(status: u16, provider: &crate::ProviderInfo) -> Option<String>
         },
         415 => match capabilities.formats_text() {
             Some(formats) => format!("the file type is not supported: send a {formats} image"),
-            None => "the file type is not supported: convert the image to another format"
-                .to_owned(),
+            None => {
+                "the file type is not supported: convert the image to another format".to_owned()
+            }
         },
         425 | 429 => "too many requests: slow down or retry later".to_owned(),
         500..=599 => "the service failed or is overloaded: retry later".to_owned(),

@@ -45,11 +45,11 @@ pub mod validate;
 pub mod wait;
 
 pub use auth::ApiKey;
-pub use context::Context;
 pub use config::{
-    AuthScheme, Capabilities, ClientBuilder, FromParts, Limits, ProviderInfo, Timeouts, check_base_url,
-    is_loopback,
+    AuthScheme, Capabilities, ClientBuilder, FromParts, Limits, ProviderInfo, Timeouts,
+    check_base_url, is_loopback,
 };
+pub use context::Context;
 pub use download::Downloaded;
 pub use error::{Error, ErrorBody, Result, ServiceError, TransportError};
 pub use fs::{write_atomically, write_atomically_blocking};
@@ -58,7 +58,7 @@ pub use remover::{
     BackgroundRemover, BoxFuture, Cutout, CutoutKind, MAX_RESULT_BYTES, Progress, ProgressFn,
     RemoveOptions,
 };
-pub use source::ImageSource;
 pub use retry::{RetryPolicy, parse_retry_after};
+pub use source::ImageSource;
 pub use validate::redact_url;
 pub use wait::{JobProgress, Poll, WaitPolicy, wait_for};

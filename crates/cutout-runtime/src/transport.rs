@@ -405,7 +405,8 @@ impl Context {
                         .filter(|own| own.message().is_some())
                         .map(|own| Box::new(own) as Box<dyn ErrorBody>)
                         .or_else(|| {
-                            GenericErrorBody::parse(&body).map(|g| Box::new(g) as Box<dyn ErrorBody>)
+                            GenericErrorBody::parse(&body)
+                                .map(|g| Box::new(g) as Box<dyn ErrorBody>)
                         });
                     Error::service(
                         provider,

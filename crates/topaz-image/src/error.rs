@@ -33,6 +33,9 @@ impl cutout_runtime::ErrorBody for types::ApiError {
 
 /// Adds what an HTTP 409 answer means for this operation (`explain`) as the error's advice,
 /// keeping Topaz's own words as its message and the status for programmatic checks.
-pub(crate) fn explain_conflict(error: CutoutError, explain: impl FnOnce() -> String) -> CutoutError {
+pub(crate) fn explain_conflict(
+    error: CutoutError,
+    explain: impl FnOnce() -> String,
+) -> CutoutError {
     error.with_advice(|service| (service.status == 409).then(explain))
 }

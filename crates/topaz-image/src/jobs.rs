@@ -471,7 +471,6 @@ impl Job {
     }
 }
 
-
 fn job_failed(process_id: &str, status: &types::JobStatus) -> CutoutError {
     let message = match status {
         types::JobStatus::Cancelled => "the job was cancelled before it finished".to_owned(),

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
+use cutout::Provider;
 use cutout::artworks::types::OutputFormat;
 use cutout::artworks::{ArtworkJob, Segmentation, SegmentationMode};
 use cutout::runtime::{Cutout, CutoutKind, Progress};
-use cutout::Provider;
 
 use crate::backend::Backend;
 use crate::cli::{Global, MaskFormat, SegmentArgs};
@@ -13,7 +13,6 @@ use crate::failure::Failure;
 use crate::inputs::Input;
 use crate::output::{self, OutSpec};
 use crate::report::{Record, Task, Ui};
-
 
 /// Runs the command.
 pub async fn run(global: &Global, args: SegmentArgs) -> Result<(), Failure> {
@@ -88,8 +87,13 @@ async fn segment(
     let mut record = Record::ok(image.display(), Provider::Tengr.name(), task);
     record.job_id = Some(id.clone());
     for (index, bytes) in results.into_iter().enumerate() {
-        let mask = Cutout::new(bytes, CutoutKind::Mask, Provider::Tengr.name(), Some(id.clone()))
-            .map_err(|e| e.to_string())?;
+        let mask = Cutout::new(
+            bytes,
+            CutoutKind::Mask,
+            Provider::Tengr.name(),
+            Some(id.clone()),
+        )
+        .map_err(|e| e.to_string())?;
         let path = spec.nth_path(&stem, "mask", mask.format.extension(), index + 1);
         if spec.is_file() {
             super::remove_bg::warn_extension(ui, &path, mask.format.extension());
