@@ -126,24 +126,8 @@ async fn the_415_advice_names_the_providers_own_formats() {
     assert!(text.contains("send a JPEG, PNG or TIFF image"), "{text}");
 
     // A provider that documents no formats is not told Topaz's.
-    let server = RecordingServer::start(vec![Route::json(
-        Method::POST,
-        "/image_editing/fetch/7",
-        415,
-        json!({"status": "error", "message": "unsupported"}),
-    )])
-    .await;
-    let client = modelslab::Client::builder()
-        .base_url(server.url())
-        .key("key-facts")
-        .retry(RetryPolicy::none())
-        .build()
-        .unwrap();
-    let error = client
-        .context()
-        .call("fetch_result", client.fetch_result().id(7).send())
-        .await
-        .unwrap_err();
+    let error =
+        modelslab_fetch_answered(415, json!({"status": "error", "message": "unsupported"})).await;
     let text = error.to_string();
     assert!(!text.contains("TIFF"), "{text}");
     assert!(text.contains("file type is not supported"), "{text}");
@@ -152,11 +136,24 @@ async fn the_415_advice_names_the_providers_own_formats() {
 #[tokio::test]
 async fn an_undocumented_status_is_read_with_the_providers_own_error_body() {
     // 418 is in no description; ModelsLab's older endpoints spell the field `messege`.
+    let error = modelslab_fetch_answered(
+        418,
+        json!({"status": "error", "messege": "Invalid API key"}),
+    )
+    .await;
+    assert_eq!(error.status(), Some(418));
+    assert_eq!(error.provider_message(), Some("Invalid API key"));
+    assert_eq!(error.raw_body(), None);
+}
+
+/// The error of ModelsLab's `fetch_result` (generated, through the runtime) when a loopback
+/// server answers `status` with `body`.
+async fn modelslab_fetch_answered(status: u16, body: serde_json::Value) -> Error {
     let server = RecordingServer::start(vec![Route::json(
         Method::POST,
         "/image_editing/fetch/7",
-        418,
-        json!({"status": "error", "messege": "Invalid API key"}),
+        status,
+        body,
     )])
     .await;
     let client = modelslab::Client::builder()
@@ -165,12 +162,9 @@ async fn an_undocumented_status_is_read_with_the_providers_own_error_body() {
         .retry(RetryPolicy::none())
         .build()
         .unwrap();
-    let error = client
+    client
         .context()
         .call("fetch_result", client.fetch_result().id(7).send())
         .await
-        .unwrap_err();
-    assert_eq!(error.status(), Some(418));
-    assert_eq!(error.provider_message(), Some("Invalid API key"));
-    assert_eq!(error.raw_body(), None);
+        .unwrap_err()
 }

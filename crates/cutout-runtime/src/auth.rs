@@ -219,7 +219,7 @@ fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::tests::TOPAZ;
+    use crate::config::tests::{CUTOUTS_ONLY, TOPAZ};
     use crate::{ProviderInfo, RetryPolicy, Timeouts};
 
     static MODELSLAB: ProviderInfo = ProviderInfo {
@@ -230,14 +230,7 @@ mod tests {
         auth: AuthScheme::BodyField { field: "key" },
         submissions: &[],
         max_concurrent_jobs: None,
-        capabilities: crate::Capabilities {
-            outputs: &[crate::CutoutKind::Rgba],
-            accepts_local_files: true,
-            input_formats: &[],
-            max_upload_bytes: None,
-            max_side: None,
-            max_pixels: None,
-        },
+        capabilities: CUTOUTS_ONLY,
     };
     static BACKGROUNDCUT: ProviderInfo = ProviderInfo {
         name: "backgroundcut",
@@ -250,14 +243,7 @@ mod tests {
         },
         submissions: &[],
         max_concurrent_jobs: None,
-        capabilities: crate::Capabilities {
-            outputs: &[crate::CutoutKind::Rgba],
-            accepts_local_files: true,
-            input_formats: &[],
-            max_upload_bytes: None,
-            max_side: None,
-            max_pixels: None,
-        },
+        capabilities: CUTOUTS_ONLY,
     };
 
     fn context(provider: &'static ProviderInfo, key: &str) -> Context {

@@ -485,6 +485,16 @@ pub fn is_loopback(url: &reqwest::Url) -> bool {
 pub(crate) mod tests {
     use super::*;
 
+    /// Capabilities of a test provider that documents nothing beyond making cut-outs.
+    pub(crate) const CUTOUTS_ONLY: Capabilities = Capabilities {
+        outputs: &[CutoutKind::Rgba],
+        accepts_local_files: true,
+        input_formats: &[],
+        max_upload_bytes: None,
+        max_side: None,
+        max_pixels: None,
+    };
+
     pub(crate) static TOPAZ: ProviderInfo = ProviderInfo {
         name: "topaz",
         key_env: "TOPAZ_API_KEY",
@@ -562,6 +572,61 @@ pub(crate) mod tests {
             err.to_string(),
             "configuration: no topaz API key: set TOPAZ_API_KEY (or pass one with `.key(...)`)"
         );
+    }
+
+    #[test]
+    fn capabilities_answer_before_anything_is_sent() {
+        static URLS_ONLY: ProviderInfo = ProviderInfo {
+            name: "tengr",
+            capabilities: Capabilities {
+                accepts_local_files: false,
+                ..CUTOUTS_ONLY
+            },
+            ..TOPAZ
+        };
+        let local = crate::ImageSource::path("photos/cat.jpg");
+        let url = crate::ImageSource::url("https://cdn.example.com/cat.jpg?sig=secret");
+        TOPAZ.check_source(&local).unwrap();
+        URLS_ONLY.check_source(&url).unwrap();
+        let error = URLS_ONLY.check_source(&local).unwrap_err();
+        assert!(matches!(
+            error,
+            Error::Unsupported {
+                provider: "tengr",
+                ..
+            }
+        ));
+        assert!(
+            error
+                .to_string()
+                .contains("`photos/cat.jpg` is a local image")
+                && error.to_string().contains("by URL only"),
+            "{error}"
+        );
+        assert!(
+            URLS_ONLY
+                .check_source(&crate::ImageSource::bytes(vec![1], "a.png"))
+                .is_err()
+        );
+
+        TOPAZ.check_output(CutoutKind::Mask).unwrap();
+        assert!(TOPAZ.makes_masks() && !URLS_ONLY.makes_masks());
+        let error = URLS_ONLY.check_output(CutoutKind::Mask).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "tengr: its background removal makes cut-outs only, not masks"
+        );
+
+        assert_eq!(
+            TOPAZ.capabilities.formats_text().as_deref(),
+            Some("JPEG, PNG or TIFF")
+        );
+        assert_eq!(CUTOUTS_ONLY.formats_text(), None);
+        let one = Capabilities {
+            input_formats: &[ImageFormat::Jpeg],
+            ..CUTOUTS_ONLY
+        };
+        assert_eq!(one.formats_text().as_deref(), Some("JPEG"));
     }
 
     #[test]

@@ -634,6 +634,80 @@ mod tests {
     }
 
     #[test]
+    fn advice_comes_from_the_providers_facts_and_can_be_replaced() {
+        static SMALL_UPLOADS: crate::ProviderInfo = crate::ProviderInfo {
+            capabilities: crate::Capabilities {
+                max_upload_bytes: Some(25 << 20),
+                ..crate::config::tests::CUTOUTS_ONLY
+            },
+            ..crate::config::tests::TOPAZ
+        };
+        let too_large = Error::service(&SMALL_UPLOADS, "upload", 413, None, None, None);
+        assert!(
+            too_large.to_string().ends_with(
+                "(the upload is too large for the API: send an \
+                 image of at most 25 MiB)"
+            ),
+            "{too_large}"
+        );
+        // Topaz documents its formats; a provider that documents none is not given Topaz's.
+        let topaz = Error::service(&crate::config::tests::TOPAZ, "m", 415, None, None, None);
+        assert!(
+            topaz.to_string().contains("send a JPEG, PNG or TIFF image"),
+            "{topaz}"
+        );
+        let other = Error::service(&SMALL_UPLOADS, "m", 415, None, None, None);
+        assert!(!other.to_string().contains("TIFF"), "{other}");
+
+        // A provider's own advice replaces the general one, for the statuses it chooses.
+        let explain = |error: Error| {
+            error.with_advice(|service| {
+                (service.status == 404).then(|| "files expire after 2 hours".to_owned())
+            })
+        };
+        let gone = explain(Error::service(
+            &SMALL_UPLOADS,
+            "get",
+            404,
+            Some(&Body("Not found.")),
+            None,
+            None,
+        ));
+        assert_eq!(
+            gone.to_string(),
+            "topaz get failed with HTTP 404: Not found. (files expire after 2 hours)"
+        );
+        assert_eq!(gone.provider_message(), Some("Not found."));
+        let kept = explain(Error::service(&SMALL_UPLOADS, "get", 402, None, None, None));
+        assert!(kept.to_string().contains("top up"), "{kept}");
+        let local = explain(Error::invalid("image", "too small"));
+        assert!(local.is_invalid_input());
+    }
+
+    #[test]
+    fn an_unexpected_answer_is_built_in_one_place() {
+        let error = Error::unexpected("topaz", "get_status", "no status")
+            .with_status(200)
+            .with_body(&[b'x'; 5000]);
+        assert_eq!(error.status(), Some(200));
+        assert_eq!(error.raw_body().map(|b| b.chars().count()), Some(4097));
+        assert!(
+            error
+                .to_string()
+                .starts_with("topaz get_status: unexpected answer (HTTP 200): no status; body: x"),
+            "{error}"
+        );
+        let bare = Error::unexpected("tengr", "webhook", "not JSON");
+        assert_eq!(
+            bare.to_string(),
+            "tengr webhook: unexpected answer: not JSON"
+        );
+        // Other errors pass through the setters unchanged.
+        let other = Error::config("x").with_status(500).with_body(b"y");
+        assert_eq!(other.status(), None);
+    }
+
+    #[test]
     fn long_bodies_are_truncated() {
         let text = truncate_body(&[b'a'; 5000]);
         assert_eq!(text.chars().count(), 4097);

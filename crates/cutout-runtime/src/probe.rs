@@ -466,6 +466,34 @@ mod tests {
     }
 
     #[test]
+    fn one_table_maps_formats_mime_types_and_extensions() {
+        for format in [
+            ImageFormat::Jpeg,
+            ImageFormat::Png,
+            ImageFormat::Webp,
+            ImageFormat::Tiff,
+            ImageFormat::Gif,
+            ImageFormat::Bmp,
+        ] {
+            assert_eq!(
+                ImageFormat::from_mime_type(format.mime_type()),
+                Some(format)
+            );
+            let name = format!("a.{}", format.extension());
+            assert_eq!(ImageFormat::from_extension(&name), Some(format));
+        }
+        assert_eq!(
+            ImageFormat::from_mime_type("Image/JPG; charset=binary"),
+            Some(ImageFormat::Jpeg)
+        );
+        assert_eq!(ImageFormat::from_mime_type("application/json"), None);
+        assert_eq!(
+            ImageFormat::from_extension("a.TIF"),
+            Some(ImageFormat::Tiff)
+        );
+    }
+
+    #[test]
     fn jpeg_size_and_components() {
         let info = probe_bytes(&jpeg_header(1024, 767, 1)).unwrap();
         assert_eq!(
