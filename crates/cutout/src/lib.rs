@@ -118,6 +118,12 @@ impl Provider {
         Provider::Tengr,
     ];
 
+    /// Its position in [`Provider::ALL`], for per-provider arrays.
+    pub fn index(self) -> usize {
+        // Every variant compiled in is in `ALL`.
+        Self::ALL.iter().position(|p| *p == self).unwrap_or_default()
+    }
+
     /// The short name (`topaz`, `backgroundcut`, `modelslab`, `tengr`).
     pub fn name(self) -> &'static str {
         self.info().name
@@ -297,6 +303,16 @@ mod tests {
                 .to_string()
                 .contains("topaz")
         );
+    }
+
+    #[test]
+    fn indexes_follow_all_and_facts_come_from_each_crate() {
+        for (position, provider) in Provider::ALL.iter().enumerate() {
+            assert_eq!(provider.index(), position);
+            assert_eq!(provider.info().name, provider.name());
+        }
+        assert!(!Provider::Tengr.accepts_local_files());
+        assert!(Provider::Topaz.accepts_local_files() && Provider::Topaz.makes_masks());
     }
 
     #[test]
