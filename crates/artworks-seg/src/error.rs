@@ -1,4 +1,4 @@
-//! How Tengr's error answers become [`CutoutError`](crate::CutoutError)s.
+//! How Tengr's error answers become [`CutoutError`]s.
 //!
 //! Every error answer of the artworks API has the documented shape `{message, statusCode,
 //! error?}` (read with every member optional) ([`types::TengrError`]). [`ErrorBody`] shows
