@@ -121,7 +121,10 @@ impl Provider {
     /// Its position in [`Provider::ALL`], for per-provider arrays.
     pub fn index(self) -> usize {
         // Every variant compiled in is in `ALL`.
-        Self::ALL.iter().position(|p| *p == self).unwrap_or_default()
+        Self::ALL
+            .iter()
+            .position(|p| *p == self)
+            .unwrap_or_default()
     }
 
     /// The short name (`topaz`, `backgroundcut`, `modelslab`, `tengr`).
