@@ -45,6 +45,56 @@ pub struct Provider {
     pub submissions: Vec<String>,
     /// The account's cap on queued jobs, if the provider documents one.
     pub max_concurrent_jobs: Option<usize>,
+    /// What the provider can do and take, as documented: emitted into `ProviderInfo`.
+    pub capabilities: Capabilities,
+}
+
+/// A provider's documented capabilities and limits (`[providers.<name>.capabilities]`). A limit
+/// left out is one the provider does not document: it is emitted as `None`, never guessed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capabilities {
+    /// What its one-call background removal makes: `cutout` and/or `mask`.
+    pub outputs: Vec<Output>,
+    /// Whether it takes local files (uploaded or sent inline); `false`: image URLs only.
+    pub local_files: bool,
+    /// The input formats it documents; empty when it documents none.
+    #[serde(default)]
+    pub input_formats: Vec<Format>,
+    /// The largest upload in bytes, when documented.
+    pub max_upload_bytes: Option<u64>,
+    /// The longest side in pixels, when documented.
+    pub max_side: Option<u32>,
+    /// The most pixels (width × height), when documented.
+    pub max_pixels: Option<u64>,
+}
+
+/// What a background removal can make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Output {
+    /// The subject on a transparent background.
+    Cutout,
+    /// A grayscale mask.
+    Mask,
+}
+
+/// An image format as named in the table (the runtime's `ImageFormat`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// JPEG.
+    Jpeg,
+    /// PNG.
+    Png,
+    /// WebP.
+    Webp,
+    /// TIFF.
+    Tiff,
+    /// GIF.
+    Gif,
+    /// BMP.
+    Bmp,
 }
 
 /// How a provider authenticates; emitted as the generated `auth()` function.

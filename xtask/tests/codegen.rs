@@ -58,6 +58,8 @@ fn items(code: &str, names: &[&str]) -> String {
     let mut found = Vec::new();
     collect(&file.items, names, &mut found);
     let mut out = file;
+    // The items only: the file's own attributes are checked by `generated_files_allow_missing_docs`.
+    out.attrs.clear();
     out.items = found;
     prettyplease::unparse(&out)
 }
@@ -76,6 +78,7 @@ fn client_method(code: &str, method: &str) -> String {
                     let mut only = imp.clone();
                     only.items = vec![inner.clone()];
                     let mut out = file.clone();
+                    out.attrs.clear();
                     out.items = vec![syn::Item::Impl(only)];
                     return prettyplease::unparse(&out);
                 }
@@ -83,6 +86,29 @@ fn client_method(code: &str, method: &str) -> String {
         }
     }
     panic!("no method {method}");
+}
+
+#[test]
+fn generated_files_allow_missing_docs_and_carry_the_capabilities() {
+    // The provider crates warn on missing docs; generated code is exempt by its own attribute.
+    let code = generated_code("multipart");
+    let file: syn::File = syn::parse_str(&code).unwrap();
+    let attributes: Vec<String> = file
+        .attrs
+        .iter()
+        .map(|a| quote::ToTokens::to_token_stream(a).to_string())
+        .collect();
+    assert_eq!(attributes, ["# ! [allow (missing_docs)]"]);
+    // `capabilities = { outputs = ["cutout"], local_files = true }`: nothing else documented.
+    for expected in [
+        "outputs: &[cutout_runtime::CutoutKind::Rgba]",
+        "accepts_local_files: true",
+        "input_formats: &[]",
+        "max_upload_bytes: None",
+        "max_side: None",
+    ] {
+        assert!(code.contains(expected), "{expected} in:\n{code}");
+    }
 }
 
 #[test]
@@ -160,6 +186,7 @@ fn type_with_impls(code: &str, names: &[&str]) -> String {
         .cloned()
         .collect();
     let mut out = file.clone();
+    out.attrs.clear();
     out.items = found;
     prettyplease::unparse(&out)
 }

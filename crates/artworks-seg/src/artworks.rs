@@ -46,6 +46,7 @@ use bytes::Bytes;
 use cutout_runtime::probe::{ImageFormat, probe_bytes};
 use cutout_runtime::{JobProgress, Poll, WaitPolicy, wait_for};
 
+use crate::error::explain;
 use crate::types::{self, ArtworkStatus};
 use crate::{Client, CutoutError, CutoutResult};
 
@@ -168,13 +169,12 @@ impl ArtworkJob {
         }
         match artwork.results.as_deref() {
             Some(results) if !results.is_empty() => Ok(results),
-            _ => Err(CutoutError::UnexpectedResponse {
-                provider: crate::PROVIDER.name,
-                operation: "get_artwork",
-                status: Some(200),
-                message: format!("artwork {} succeeded but lists no result URLs", artwork.id),
-                body: None,
-            }),
+            _ => Err(CutoutError::unexpected(
+                crate::PROVIDER.name,
+                "get_artwork",
+                format!("artwork {} succeeded but lists no result URLs", artwork.id),
+            )
+            .with_status(200)),
         }
     }
 
@@ -279,37 +279,7 @@ fn extension_of_url(url: &str) -> Option<&'static str> {
 }
 
 fn extension_of_content_type(content_type: &str) -> Option<&'static str> {
-    let mime = content_type.split(';').next()?.trim().to_ascii_lowercase();
-    Some(match mime.as_str() {
-        "image/png" => "png",
-        "image/webp" => "webp",
-        "image/jpeg" | "image/jpg" => "jpg",
-        "image/gif" => "gif",
-        "image/tiff" => "tiff",
-        "image/bmp" => "bmp",
-        _ => return None,
-    })
-}
-
-/// Says that artworks are deleted after 8 days when reading one answers 404.
-pub(crate) fn explain(mut error: CutoutError, id: Option<&str>) -> CutoutError {
-    if let CutoutError::Service(service) = &mut error
-        && service.status == 404
-    {
-        let subject = match id {
-            Some(id) => format!("no artwork `{id}`"),
-            None => "not found".to_owned(),
-        };
-        let advice = format!(
-            "{subject}: Tengr deletes artworks (records and images) 8 days after creation; check \
-             the id, or create the artwork again"
-        );
-        service.message = Some(match service.message.take() {
-            Some(original) => format!("{original}; {advice}"),
-            None => advice,
-        });
-    }
-    error
+    ImageFormat::from_mime_type(content_type).map(ImageFormat::extension)
 }
 
 impl Client {

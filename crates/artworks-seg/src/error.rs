@@ -1,8 +1,10 @@
-//! How Tengr's error answers become [`CutoutError`](crate::CutoutError)s.
+//! How Tengr's error answers become [`CutoutError`]s.
 //!
 //! Every error answer of the artworks API has the documented shape `{message, statusCode,
-//! error?}` (read with every member optional) ([`types::TengrError`]). [`ErrorBody`] shows `message`, followed by `error` when the
-//! server adds details there.
+//! error?}` (read with every member optional) ([`types::TengrError`]). [`ErrorBody`] shows
+//! `message`, followed by `error` when the server adds details there.
+//!
+//! The workflows add what a 404 means here: Tengr deletes artworks 8 days after creation.
 //!
 //! # Examples
 //!
@@ -20,7 +22,7 @@
 
 use cutout_runtime::ErrorBody;
 
-use crate::types;
+use crate::{CutoutError, types};
 
 impl ErrorBody for types::TengrError {
     fn message(&self) -> Option<String> {
@@ -41,4 +43,20 @@ impl ErrorBody for types::TengrError {
     fn code(&self) -> Option<i64> {
         self.status_code
     }
+}
+
+/// Says that artworks are deleted after 8 days when reading one answers 404.
+pub(crate) fn explain(error: CutoutError, id: Option<&str>) -> CutoutError {
+    error.with_advice(|service| {
+        let subject = match id {
+            Some(id) => format!("no artwork `{id}`"),
+            None => "not found".to_owned(),
+        };
+        (service.status == 404).then(|| {
+            format!(
+                "{subject}: Tengr deletes artworks (records and images) 8 days after creation; \
+                 check the id, or create the artwork again"
+            )
+        })
+    })
 }

@@ -2,6 +2,7 @@
 // Spec: specs/artworks-seg/openapi.yaml
 // Effective spec: crates/artworks-seg/openapi.effective.json (sha256 cd15718ae11c3f03808754b7b9c55bb8d22d7987f6db51cfcdeece77a94660bd)
 
+#![allow(missing_docs)]
 /// The production base URL of the API.
 pub const DEFAULT_BASE_URL: &str = "https://api.tengr.ai";
 /// What the shared runtime knows about this API. The API takes its key in the `Authorization: Bearer <key>` header.
@@ -16,6 +17,14 @@ pub static PROVIDER: cutout_runtime::ProviderInfo = cutout_runtime::ProviderInfo
     },
     submissions: &["create_segmentation", "create_remove_background"],
     max_concurrent_jobs: None,
+    capabilities: cutout_runtime::Capabilities {
+        outputs: &[cutout_runtime::CutoutKind::Rgba],
+        accepts_local_files: false,
+        input_formats: &[],
+        max_upload_bytes: None,
+        max_side: None,
+        max_pixels: None,
+    },
 };
 impl cutout_runtime::FromParts for Client {
     const PROVIDER: &'static cutout_runtime::ProviderInfo = &PROVIDER;

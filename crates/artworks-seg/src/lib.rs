@@ -93,6 +93,8 @@
 //! - [`remover`]: the provider-neutral [`BackgroundRemover`].
 //! - [`error`]: how Tengr's error bodies become [`CutoutError`]s.
 
+#![warn(missing_docs)]
+
 // Formatted by the xtask (prettyplease), not rustfmt: `--check` compares bytes.
 #[rustfmt::skip]
 mod generated;

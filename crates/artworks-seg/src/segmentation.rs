@@ -48,7 +48,8 @@
 
 use std::fmt;
 
-use crate::artworks::{ArtworkJob, explain};
+use crate::artworks::ArtworkJob;
+use crate::error::explain;
 use crate::types::{self, OutputFormat};
 use crate::{Client, CutoutError, CutoutResult, webhook};
 

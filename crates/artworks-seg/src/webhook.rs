@@ -58,12 +58,13 @@ use crate::{CutoutError, CutoutResult, types};
 
 /// Parses a webhook delivery: the final artwork, as JSON.
 pub fn parse(body: &[u8]) -> CutoutResult<types::Artwork> {
-    serde_json::from_slice(body).map_err(|e| CutoutError::UnexpectedResponse {
-        provider: crate::PROVIDER.name,
-        operation: "webhook",
-        status: None,
-        message: format!("the webhook body is not an artwork: {e}"),
-        body: Some(String::from_utf8_lossy(&body[..body.len().min(4096)]).into_owned()),
+    serde_json::from_slice(body).map_err(|e| {
+        CutoutError::unexpected(
+            crate::PROVIDER.name,
+            "webhook",
+            format!("the webhook body is not an artwork: {e}"),
+        )
+        .with_body(body)
     })
 }
 
@@ -297,11 +298,5 @@ pub(crate) fn shown(url: &str) -> String {
 
 /// A parsed URL for messages: without credentials, query or fragment.
 pub(crate) fn display(url: &Url) -> String {
-    let mut url = url.clone();
-    // Both fail only for URLs that cannot have credentials, which then have none to hide.
-    let _ = url.set_password(None);
-    let _ = url.set_username("");
-    url.set_query(None);
-    url.set_fragment(None);
-    url.into()
+    shown(url.as_str())
 }

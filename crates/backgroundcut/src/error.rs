@@ -55,9 +55,9 @@ impl ErrorBody for types::BackgroundCutError {
 /// Adds BackgroundCut's own explanation to errors whose status has a known cause here: a 404
 /// means a key is missing (files expire 2 hours after upload, and storage is regional), a 504 from
 /// a tool means it ran out of time on the server.
-pub(crate) fn explain(mut error: CutoutError, keys: &[&str]) -> CutoutError {
-    if let CutoutError::Service(service) = &mut error {
-        let advice = match service.status {
+pub(crate) fn explain(error: CutoutError, keys: &[&str]) -> CutoutError {
+    error.with_advice(|service| {
+        Some(match service.status {
             404 => {
                 let named = keys
                     .iter()
@@ -78,12 +78,7 @@ pub(crate) fn explain(mut error: CutoutError, keys: &[&str]) -> CutoutError {
                     it may have been taken: for matting, narrow the trimap's gray band and try \
                     again"
                 .to_owned(),
-            _ => return error,
-        };
-        service.message = Some(match service.message.take() {
-            Some(original) => format!("{original}; {advice}"),
-            None => advice,
-        });
-    }
-    error
+            _ => return None,
+        })
+    })
 }

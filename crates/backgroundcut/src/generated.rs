@@ -2,6 +2,7 @@
 // Spec: specs/backgroundcut/openapi.yaml
 // Effective spec: crates/backgroundcut/openapi.effective.json (sha256 cd9d32ef75dce4b6b28c5b1970d5d004b789848429c6ff3d4ed1c0ab29b5e1c2)
 
+#![allow(missing_docs)]
 /// The production base URL of the API.
 pub const DEFAULT_BASE_URL: &str = "https://api.backgroundcut.co";
 /// What the shared runtime knows about this API. The API takes its key in the `Authorization: Token <key>` header.
@@ -16,6 +17,14 @@ pub static PROVIDER: cutout_runtime::ProviderInfo = cutout_runtime::ProviderInfo
     },
     submissions: &["process_matting", "process_remove_bg", "process_ai_cut"],
     max_concurrent_jobs: None,
+    capabilities: cutout_runtime::Capabilities {
+        outputs: &[cutout_runtime::CutoutKind::Rgba],
+        accepts_local_files: true,
+        input_formats: &[],
+        max_upload_bytes: None,
+        max_side: None,
+        max_pixels: None,
+    },
 };
 impl cutout_runtime::FromParts for Client {
     const PROVIDER: &'static cutout_runtime::ProviderInfo = &PROVIDER;

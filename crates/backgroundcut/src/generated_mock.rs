@@ -4,7 +4,7 @@
 
 //! Typed [httpmock](https://docs.rs/httpmock) helpers for this crate's operations
 //! (feature `mock`): `server.post_matting(|when, then| { then.ok(&value); })`.
-#![allow(missing_debug_implementations, clippy::all)]
+#![allow(missing_debug_implementations, missing_docs, clippy::all)]
 pub mod operations {
     //! [`When`](::httpmock::When) and [`Then`](::httpmock::Then)
     //! wrappers for each operation. Each can be converted to

@@ -55,13 +55,12 @@ impl BackgroundRemover for Client {
                 job = job.on_progress(move |event| progress(event));
             }
             let output = job.run().await?.into_iter().next().ok_or_else(|| {
-                CutoutError::UnexpectedResponse {
-                    provider: crate::PROVIDER.name,
-                    operation: "process_remove_bg",
-                    status: Some(200),
-                    message: "the answer lists no output key".to_owned(),
-                    body: None,
-                }
+                CutoutError::unexpected(
+                    crate::PROVIDER.name,
+                    "process_remove_bg",
+                    "the answer lists no output key",
+                )
+                .with_status(200)
             })?;
             output.into_cutout(CutoutKind::Rgba)
         })

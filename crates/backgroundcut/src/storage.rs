@@ -278,13 +278,12 @@ impl Client {
             .into_inner();
         // HTTP 200 already says the file was stored; only an explicit `false` contradicts it.
         if answer.success == Some(false) {
-            return Err(CutoutError::UnexpectedResponse {
-                provider: crate::PROVIDER.name,
-                operation: "upload_file",
-                status: Some(200),
-                message: format!("the upload of `{key}` answered `success: false`"),
-                body: None,
-            });
+            return Err(CutoutError::unexpected(
+                crate::PROVIDER.name,
+                "upload_file",
+                format!("the upload of `{key}` answered `success: false`"),
+            )
+            .with_status(200));
         }
         Ok(())
     }

@@ -6,10 +6,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
-use cutout::runtime::{self, BackgroundRemover, ClientBuilder, FromParts, WaitPolicy};
-use cutout_sandbox::{Provider, Sandbox};
+use cutout::Provider;
+use cutout::runtime::{self, BackgroundRemover, ClientBuilder, FromParts, RetryPolicy, WaitPolicy};
+use cutout_sandbox::Sandbox;
 
-use crate::cli::{Global, ProviderArg, WaitArgs};
+use crate::cli::{Global, WaitArgs};
 use crate::failure::Failure;
 use crate::inputs::Input;
 
@@ -41,28 +42,31 @@ impl Backend {
     pub fn client<C: FromParts>(&self, provider: Provider) -> Result<C, Failure> {
         let builder = ClientBuilder::<C>::new();
         let builder = match &self.sandbox {
-            Some(sandbox) => builder
-                .base_url(sandbox.base_url(provider))
-                .key(sandbox.key(provider)),
+            Some(sandbox) => {
+                let simulated = simulator(provider)?;
+                builder
+                    .base_url(sandbox.base_url(simulated))
+                    .key(sandbox.key(simulated))
+            }
             None => builder.from_env(),
         };
         builder.build().map_err(|error| Failure::config(&error))
     }
 
-    /// The provider-neutral remover of `provider`.
-    pub fn remover(&self, provider: ProviderArg) -> Result<Box<dyn BackgroundRemover>, Failure> {
-        Ok(match provider {
-            ProviderArg::Topaz => Box::new(self.client::<cutout::topaz::Client>(Provider::Topaz)?),
-            ProviderArg::Backgroundcut => {
-                Box::new(self.client::<cutout::backgroundcut::Client>(Provider::BackgroundCut)?)
+    /// The provider-neutral remover of `provider`, made by the facade.
+    pub fn remover(&self, provider: Provider) -> Result<Box<dyn BackgroundRemover>, Failure> {
+        let remover = match &self.sandbox {
+            Some(sandbox) => {
+                let simulated = simulator(provider)?;
+                provider.remover(
+                    &sandbox.base_url(simulated),
+                    sandbox.key(simulated),
+                    RetryPolicy::default(),
+                )
             }
-            ProviderArg::Modelslab => {
-                Box::new(self.client::<cutout::modelslab::Client>(Provider::ModelsLab)?)
-            }
-            ProviderArg::Tengr => {
-                Box::new(self.client::<cutout::artworks::Client>(Provider::Tengr)?)
-            }
-        })
+            None => provider.remover_from_env(),
+        };
+        remover.map_err(|error| Failure::config(&error))
     }
 
     /// How to wait for jobs: the defaults against the real APIs; against the simulators, polls
@@ -105,7 +109,7 @@ impl Backend {
         &self,
         input: &Input,
         slot: usize,
-        provider: &'static str,
+        provider: Provider,
     ) -> Result<String, runtime::Error> {
         match input {
             Input::Url(url) => Ok(url.clone()),
@@ -118,11 +122,11 @@ impl Backend {
                     Ok(sandbox.host_file(&name, Bytes::from(bytes)).await)
                 }
                 None => Err(runtime::Error::Unsupported {
-                    provider,
+                    provider: provider.name(),
                     message: format!(
-                        "`{}` is a local file, but Tengr fetches images by URL: pass a public \
-                         http(s) URL to the image (or try it with --sandbox, which hosts local \
-                         files itself)",
+                        "`{}` is a local file, but {provider} fetches images by URL: pass a \
+                         public http(s) URL to the image (or try it with --sandbox, which hosts \
+                         local files itself)",
                         path.display()
                     ),
                 }),
@@ -164,13 +168,17 @@ pub async fn start_sandbox(job_duration: Duration, port_base: u16) -> Result<San
 
 /// The environment variables of each provider, for messages.
 pub fn env_vars(provider: Provider) -> (&'static str, &'static str) {
-    let info = match provider {
-        Provider::Topaz => &cutout::topaz::PROVIDER,
-        Provider::BackgroundCut => &cutout::backgroundcut::PROVIDER,
-        Provider::ModelsLab => &cutout::modelslab::PROVIDER,
-        Provider::Tengr => &cutout::artworks::PROVIDER,
-    };
+    let info = provider.info();
     (info.key_env, info.base_url_env)
+}
+
+/// The sandbox's simulator of `provider`, by name: the one place the CLI names the sandbox's
+/// own provider type.
+pub fn simulator(provider: Provider) -> Result<cutout_sandbox::Provider, Failure> {
+    cutout_sandbox::Provider::ALL
+        .into_iter()
+        .find(|simulated| simulated.name() == provider.name())
+        .ok_or_else(|| Failure::Setup(format!("the sandbox has no simulator of {provider}")))
 }
 
 #[cfg(test)]

@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use cutout::Provider;
 
 /// Shown under the top-level `--help`.
 const TOP_AFTER_HELP: &str = "\
@@ -74,7 +76,7 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Cut the subject out of images (or make their masks) with any provider.
-    #[command(name = "remove-bg", after_help = REMOVE_BG_AFTER_HELP)]
+    #[command(name = "remove-bg", after_help = remove_bg_after_help())]
     RemoveBg(RemoveBgArgs),
 
     /// Trimap-guided matting of one image with BackgroundCut.
@@ -102,19 +104,89 @@ pub enum Command {
     Sandbox(SandboxArgs),
 }
 
-const REMOVE_BG_AFTER_HELP: &str = "\
-Each input is a local file or an http(s) URL. Results are named <stem>.cutout.<ext>
-(--mask: <stem>.mask.<ext>), with the extension of the format the provider returned, in
-the current directory or in the folder given with -o.
+/// The text under `cutout remove-bg --help`; which providers make masks and which take URLs
+/// only comes from the providers' facts.
+fn remove_bg_after_help() -> String {
+    let names = |keep: fn(Provider) -> bool| -> Vec<&'static str> {
+        Provider::ALL
+            .iter()
+            .copied()
+            .filter(|p| keep(*p))
+            .map(Provider::name)
+            .collect()
+    };
+    let elsewhere: Vec<String> = Provider::ALL
+        .iter()
+        .filter_map(|p| mask_command(*p).map(|command| format!("for {p} use `{command}`")))
+        .collect();
+    let mut text = String::from(
+        "Each input is a local file or an http(s) URL. Results are named <stem>.cutout.<ext>\n\
+         (--mask: <stem>.mask.<ext>), with the extension of the format the provider returned, in\n\
+         the current directory or in the folder given with -o.\n\n",
+    );
+    text.push_str(&format!(
+        "Masks: {} make them; {}.\n",
+        names(Provider::makes_masks).join(" and "),
+        elsewhere.join(", ")
+    ));
+    for name in names(|p| !p.accepts_local_files()) {
+        text.push_str(&format!(
+            "{name} fetches images by URL: pass a public URL (with --sandbox a local file works \
+             too).\n"
+        ));
+    }
+    text.push_str(
+        "\nExamples:\n  cutout remove-bg photo.jpg\n  \
+         cutout remove-bg a.jpg b.png c.jpg --provider backgroundcut -o cutouts/\n  \
+         cutout remove-bg photo.jpg --provider modelslab --mask -o photo-mask.png",
+    );
+    text
+}
 
-Masks: topaz and modelslab make them; for backgroundcut use `cutout matte --mask`, for
-tengr `cutout segment`.
-Tengr fetches images by URL: pass a public URL (with --sandbox a local file works too).
+/// The command that makes a mask with a provider whose background removal does not.
+pub fn mask_command(provider: Provider) -> Option<&'static str> {
+    match provider {
+        Provider::BackgroundCut => Some("cutout matte --mask"),
+        Provider::Tengr => Some("cutout segment"),
+        _ => None,
+    }
+}
 
-Examples:
-  cutout remove-bg photo.jpg
-  cutout remove-bg a.jpg b.png c.jpg --provider backgroundcut -o cutouts/
-  cutout remove-bg photo.jpg --provider modelslab --mask -o photo-mask.png";
+/// `--provider`: the facade's providers by name, each with its title (and "URL inputs" where
+/// it takes no local files).
+fn provider_parser() -> impl TypedValueParser<Value = Provider> {
+    let values = Provider::ALL.iter().map(|provider| {
+        let mut help = provider.title().to_owned();
+        if !provider.accepts_local_files() {
+            help.push_str(" (URL inputs)");
+        }
+        PossibleValue::new(provider.name()).help(help)
+    });
+    PossibleValuesParser::new(values).try_map(|name: String| name.parse::<Provider>())
+}
+
+/// How many inputs run at once unless `--concurrency` says otherwise: the provider's queue cap
+/// where it documents one, else 4.
+pub fn default_concurrency(provider: Provider) -> usize {
+    provider.max_concurrent_jobs().unwrap_or(4)
+}
+
+fn concurrency_help() -> String {
+    let capped: Vec<String> = Provider::ALL
+        .iter()
+        .filter_map(|p| {
+            p.max_concurrent_jobs()
+                .map(|cap| format!("{cap} for {p} (its queue cap)"))
+        })
+        .collect();
+    let mut help = String::from("How many inputs run at once [default: ");
+    for cap in &capped {
+        help.push_str(cap);
+        help.push_str(", ");
+    }
+    help.push_str("4 otherwise]");
+    help
+}
 
 /// `cutout remove-bg`.
 #[derive(Debug, Args)]
@@ -127,18 +199,17 @@ pub struct RemoveBgArgs {
     #[arg(
         short,
         long,
-        value_enum,
-        default_value_t = ProviderArg::Topaz,
+        value_parser = provider_parser(),
+        default_value_t = Provider::Topaz,
         env = "CUTOUT_PROVIDER"
     )]
-    pub provider: ProviderArg,
+    pub provider: Provider,
 
     /// Write the subject's mask (white = subject) instead of the cut-out.
     #[arg(long)]
     pub mask: bool,
 
-    /// How many inputs run at once [default: 5 for modelslab (its queue cap), 4 otherwise].
-    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(short = 'j', long, value_name = "N", help = concurrency_help(), value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: Option<u16>,
 
     #[command(flatten)]
@@ -168,19 +239,6 @@ pub struct WaitArgs {
     /// included (a job that was started may still finish).
     #[arg(long, value_name = "SECS", default_value_t = 1800)]
     pub wait_timeout: u64,
-}
-
-/// A provider of `remove-bg`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ProviderArg {
-    /// Topaz Labs Image API (RemoveBG model).
-    Topaz,
-    /// BackgroundCut API v3.
-    Backgroundcut,
-    /// ModelsLab API v6.
-    Modelslab,
-    /// Tengr.ai artworks API v2 (URL inputs).
-    Tengr,
 }
 
 const MATTE_AFTER_HELP: &str = "\

@@ -602,7 +602,7 @@ fn tengr_needs_a_public_url_without_the_sandbox() {
             1,
         );
         let err = stderr(&output);
-        assert!(err.contains("Tengr fetches images by URL"), "{err}");
+        assert!(err.contains("tengr fetches images by URL"), "{err}");
         assert!(err.contains("public http(s) URL"), "{err}");
     }
     assert_eq!(files(dir.path()), ["subject.jpg"]);

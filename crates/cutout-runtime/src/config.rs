@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::{ApiKey, Context, Error, RetryPolicy};
+use crate::{ApiKey, Context, CutoutKind, Error, ImageFormat, RetryPolicy};
 
 /// What the shared runtime needs to know about a provider. Each provider crate has one, generated
 /// from `specs/providers.toml`, as `PROVIDER`.
@@ -29,6 +29,99 @@ pub struct ProviderInfo {
     /// How many jobs an account may have queued at once, when the provider caps it (ModelsLab: 5
     /// on the smallest plan). The client then holds back further jobs instead of being refused.
     pub max_concurrent_jobs: Option<usize>,
+    /// What the provider can make and take, as its documentation says.
+    pub capabilities: Capabilities,
+}
+
+/// What a provider can make and take, from `specs/providers.toml`. A limit that is `None` is
+/// one the provider does not document (not "unlimited"): the service may still refuse.
+#[derive(Debug, Clone, Copy)]
+pub struct Capabilities {
+    /// What its one-call background removal
+    /// ([`BackgroundRemover`](crate::BackgroundRemover)) makes.
+    pub outputs: &'static [CutoutKind],
+    /// Whether local files (paths, bytes) are accepted: uploaded or sent inline. `false`: the
+    /// provider fetches every input from a URL it can reach.
+    pub accepts_local_files: bool,
+    /// The input formats it documents; empty when it documents none.
+    pub input_formats: &'static [ImageFormat],
+    /// The largest upload, in bytes, when documented.
+    pub max_upload_bytes: Option<u64>,
+    /// The longest side of an input, in pixels, when documented.
+    pub max_side: Option<u32>,
+    /// The most pixels (width × height) of an input, when documented.
+    pub max_pixels: Option<u64>,
+}
+
+impl Capabilities {
+    /// Whether its background removal can make `kind`.
+    pub fn makes(&self, kind: CutoutKind) -> bool {
+        self.outputs.contains(&kind)
+    }
+
+    /// The documented input formats for messages (`JPEG, PNG or TIFF`); `None` when undocumented.
+    pub fn formats_text(&self) -> Option<String> {
+        let names: Vec<String> = self.input_formats.iter().map(ToString::to_string).collect();
+        match names.as_slice() {
+            [] => None,
+            [one] => Some(one.clone()),
+            [rest @ .., last] => Some(format!("{} or {last}", rest.join(", "))),
+        }
+    }
+}
+
+impl ProviderInfo {
+    /// Whether local files are accepted (see [`Capabilities::accepts_local_files`]).
+    pub fn accepts_local_files(&self) -> bool {
+        self.capabilities.accepts_local_files
+    }
+
+    /// Whether its background removal can make masks.
+    pub fn makes_masks(&self) -> bool {
+        self.capabilities.makes(CutoutKind::Mask)
+    }
+
+    /// Refuses, before anything is sent, an input this provider cannot take: a local file or
+    /// bytes for a provider that fetches images by URL only.
+    pub fn check_source(&self, source: &crate::ImageSource) -> Result<(), Error> {
+        if self.accepts_local_files() || matches!(source, crate::ImageSource::Url(_)) {
+            return Ok(());
+        }
+        Err(Error::Unsupported {
+            provider: self.name,
+            message: format!(
+                "`{}` is a local image, but {} fetches images by URL only: put it where the \
+                 service can reach it and pass its public http(s) URL (check with \
+                 `accepts_local_files()`)",
+                source.describe(),
+                self.name
+            ),
+        })
+    }
+
+    /// Refuses, before anything is sent, a background removal of a kind this provider does not
+    /// make (a mask from a provider that makes cut-outs only).
+    pub fn check_output(&self, kind: CutoutKind) -> Result<(), Error> {
+        if self.capabilities.makes(kind) {
+            return Ok(());
+        }
+        Err(Error::Unsupported {
+            provider: self.name,
+            message: format!(
+                "its background removal makes {} only, not {}",
+                kind_name(self.capabilities.outputs.first().copied()),
+                kind_name(Some(kind))
+            ),
+        })
+    }
+}
+
+fn kind_name(kind: Option<CutoutKind>) -> &'static str {
+    match kind {
+        Some(CutoutKind::Rgba) => "cut-outs",
+        Some(CutoutKind::Mask) => "masks",
+        None => "nothing",
+    }
 }
 
 /// How a provider expects its key.
@@ -392,6 +485,16 @@ pub fn is_loopback(url: &reqwest::Url) -> bool {
 pub(crate) mod tests {
     use super::*;
 
+    /// Capabilities of a test provider that documents nothing beyond making cut-outs.
+    pub(crate) const CUTOUTS_ONLY: Capabilities = Capabilities {
+        outputs: &[CutoutKind::Rgba],
+        accepts_local_files: true,
+        input_formats: &[],
+        max_upload_bytes: None,
+        max_side: None,
+        max_pixels: None,
+    };
+
     pub(crate) static TOPAZ: ProviderInfo = ProviderInfo {
         name: "topaz",
         key_env: "TOPAZ_API_KEY",
@@ -403,6 +506,14 @@ pub(crate) mod tests {
         },
         submissions: &["post_matting"],
         max_concurrent_jobs: None,
+        capabilities: Capabilities {
+            outputs: &[CutoutKind::Rgba, CutoutKind::Mask],
+            accepts_local_files: true,
+            input_formats: &[ImageFormat::Jpeg, ImageFormat::Png, ImageFormat::Tiff],
+            max_upload_bytes: None,
+            max_side: Some(32_000),
+            max_pixels: None,
+        },
     };
 
     #[derive(Debug)]
@@ -461,6 +572,61 @@ pub(crate) mod tests {
             err.to_string(),
             "configuration: no topaz API key: set TOPAZ_API_KEY (or pass one with `.key(...)`)"
         );
+    }
+
+    #[test]
+    fn capabilities_answer_before_anything_is_sent() {
+        static URLS_ONLY: ProviderInfo = ProviderInfo {
+            name: "tengr",
+            capabilities: Capabilities {
+                accepts_local_files: false,
+                ..CUTOUTS_ONLY
+            },
+            ..TOPAZ
+        };
+        let local = crate::ImageSource::path("photos/cat.jpg");
+        let url = crate::ImageSource::url("https://cdn.example.com/cat.jpg?sig=secret");
+        TOPAZ.check_source(&local).unwrap();
+        URLS_ONLY.check_source(&url).unwrap();
+        let error = URLS_ONLY.check_source(&local).unwrap_err();
+        assert!(matches!(
+            error,
+            Error::Unsupported {
+                provider: "tengr",
+                ..
+            }
+        ));
+        assert!(
+            error
+                .to_string()
+                .contains("`photos/cat.jpg` is a local image")
+                && error.to_string().contains("by URL only"),
+            "{error}"
+        );
+        assert!(
+            URLS_ONLY
+                .check_source(&crate::ImageSource::bytes(vec![1], "a.png"))
+                .is_err()
+        );
+
+        TOPAZ.check_output(CutoutKind::Mask).unwrap();
+        assert!(TOPAZ.makes_masks() && !URLS_ONLY.makes_masks());
+        let error = URLS_ONLY.check_output(CutoutKind::Mask).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "tengr: its background removal makes cut-outs only, not masks"
+        );
+
+        assert_eq!(
+            TOPAZ.capabilities.formats_text().as_deref(),
+            Some("JPEG, PNG or TIFF")
+        );
+        assert_eq!(CUTOUTS_ONLY.formats_text(), None);
+        let one = Capabilities {
+            input_formats: &[ImageFormat::Jpeg],
+            ..CUTOUTS_ONLY
+        };
+        assert_eq!(one.formats_text().as_deref(), Some("JPEG"));
     }
 
     #[test]

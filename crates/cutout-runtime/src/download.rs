@@ -149,13 +149,11 @@ impl Context {
     /// error (reading at most [`Limits::error_body`](crate::Limits::error_body) of its body).
     async fn get(&self, url: &str) -> Result<reqwest::Response, AttemptError> {
         let parsed = reqwest::Url::parse(url).map_err(|e| {
-            AttemptError::Fatal(Error::UnexpectedResponse {
-                provider: self.provider.name,
-                operation: "download",
-                status: None,
-                message: format!("the download link is not a URL: {e}"),
-                body: None,
-            })
+            AttemptError::Fatal(Error::unexpected(
+                self.provider.name,
+                "download",
+                format!("the download link is not a URL: {e}"),
+            ))
         })?;
         let mut request = reqwest::Request::new(reqwest::Method::GET, parsed);
         *request.timeout_mut() = Some(self.timeouts.download);
@@ -228,13 +226,14 @@ fn content_type(response: &reqwest::Response) -> Option<String> {
 
 fn check_length(context: &Context, expected: Option<u64>, got: u64) -> Result<(), AttemptError> {
     match expected {
-        Some(expected) if expected != got => Err(AttemptError::Retry(Error::UnexpectedResponse {
-            provider: context.provider.name,
-            operation: "download",
-            status: Some(200),
-            message: format!("the download stopped after {got} of {expected} bytes"),
-            body: None,
-        })),
+        Some(expected) if expected != got => Err(AttemptError::Retry(
+            Error::unexpected(
+                context.provider.name,
+                "download",
+                format!("the download stopped after {got} of {expected} bytes"),
+            )
+            .with_status(200),
+        )),
         _ => Ok(()),
     }
 }
@@ -249,29 +248,27 @@ fn transport(context: &Context, source: reqwest::Error) -> Error {
 }
 
 fn too_large(context: &Context, limit: u64) -> Error {
-    Error::UnexpectedResponse {
-        provider: context.provider.name,
-        operation: "download",
-        status: Some(200),
-        message: format!(
+    Error::unexpected(
+        context.provider.name,
+        "download",
+        format!(
             "the result is larger than {}, the limit for this download: stopped reading it \
              (download it to a file instead)",
             human_size(limit)
         ),
-        body: None,
-    }
+    )
+    .with_status(200)
 }
 
 fn too_large_for_file(context: &Context, limit: u64) -> Error {
-    Error::UnexpectedResponse {
-        provider: context.provider.name,
-        operation: "download",
-        status: Some(200),
-        message: format!(
+    Error::unexpected(
+        context.provider.name,
+        "download",
+        format!(
             "the result is larger than {}, the limit for a result file: stopped reading it \
              (raise `Limits::result_file` if such results are expected)",
             human_size(limit)
         ),
-        body: None,
-    }
+    )
+    .with_status(200)
 }

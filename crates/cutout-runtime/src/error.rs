@@ -120,6 +120,9 @@ pub struct ServiceError {
     pub raw_body: Option<String>,
     /// How long the provider asked to wait before trying again (`Retry-After`, `retry_after`).
     pub retry_after: Option<Duration>,
+    /// What the status means and what to do about it, shown after the message: the runtime's
+    /// general advice for the status, or the provider's own (set with [`Error::with_advice`]).
+    pub advice: Option<String>,
 }
 
 /// Implemented by each provider's error body type so that [`Error`] can show its message.
@@ -245,6 +248,60 @@ impl Error {
         matches!(self, Error::InvalidInput { .. })
     }
 
+    /// A well-formed answer that does not say what the API description promises: the one
+    /// constructor of [`Error::UnexpectedResponse`]. Add the status and body with
+    /// [`with_status`](Self::with_status) and [`with_body`](Self::with_body).
+    pub fn unexpected(
+        provider: &'static str,
+        operation: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::UnexpectedResponse {
+            provider,
+            operation,
+            status: None,
+            message: message.into(),
+            body: None,
+        }
+    }
+
+    /// Sets the HTTP status of an [`Error::UnexpectedResponse`] (other errors are unchanged).
+    pub fn with_status(mut self, status: impl Into<Option<u16>>) -> Self {
+        if let Error::UnexpectedResponse { status: slot, .. } = &mut self {
+            *slot = status.into();
+        }
+        self
+    }
+
+    /// Sets the body of an [`Error::UnexpectedResponse`], keeping its first 4 KiB (other errors
+    /// are unchanged).
+    pub fn with_body(mut self, body: &[u8]) -> Self {
+        if let Error::UnexpectedResponse { body: slot, .. } = &mut self {
+            *slot = Some(truncate_body(body));
+        }
+        self
+    }
+
+    /// The one way to add a provider's own explanation to an error answer: `advice` sees the
+    /// [`ServiceError`] and returns what the status means for this provider and operation (or
+    /// `None` to keep the general advice). Other errors pass through unchanged.
+    ///
+    /// ```
+    /// # fn demo(error: cutout_runtime::Error) -> cutout_runtime::Error {
+    /// error.with_advice(|service| {
+    ///     (service.status == 404).then(|| "files are deleted 2 hours after upload".to_owned())
+    /// })
+    /// # }
+    /// ```
+    pub fn with_advice(mut self, advice: impl FnOnce(&ServiceError) -> Option<String>) -> Self {
+        if let Error::Service(service) = &mut self
+            && let Some(advice) = advice(service)
+        {
+            service.advice = Some(advice);
+        }
+        self
+    }
+
     /// Builds the error for an answer whose status is an error.
     pub(crate) fn service(
         provider: &crate::ProviderInfo,
@@ -263,21 +320,39 @@ impl Error {
             message: parsed.and_then(|b| b.message()),
             raw_body,
             retry_after: retry_after_header.or_else(|| parsed.and_then(|b| b.retry_after())),
+            advice: general_advice(status, provider),
         }))
     }
 }
 
-fn hint(status: u16, key_variable: &str) -> Option<String> {
+/// What an error status means for any provider, with the provider's documented facts
+/// ([`Capabilities`](crate::Capabilities)) where they help.
+fn general_advice(status: u16, provider: &crate::ProviderInfo) -> Option<String> {
+    let capabilities = &provider.capabilities;
     Some(match status {
-        401 => format!("the API key is missing or not recognised: check {key_variable}"),
+        401 => format!(
+            "the API key is missing or not recognised: check {}",
+            provider.key_env
+        ),
         403 => "the key is not allowed to do this (check the account's plan and the key's scope)"
             .to_owned(),
         402 => "the account has no credits left: top up before retrying".to_owned(),
         404 => {
             "it does not exist (any more): uploads and jobs expire; check the id or key".to_owned()
         }
-        413 => "the upload is too large for the API: send a smaller image".to_owned(),
-        415 => "the file type is not supported: send a JPEG, PNG or TIFF image".to_owned(),
+        413 => match capabilities.max_upload_bytes {
+            Some(limit) => format!(
+                "the upload is too large for the API: send an image of at most {}",
+                human_size(limit)
+            ),
+            None => "the upload is too large for the API: send a smaller image".to_owned(),
+        },
+        415 => match capabilities.formats_text() {
+            Some(formats) => format!("the file type is not supported: send a {formats} image"),
+            None => {
+                "the file type is not supported: convert the image to another format".to_owned()
+            }
+        },
         425 | 429 => "too many requests: slow down or retry later".to_owned(),
         500..=599 => "the service failed or is overloaded: retry later".to_owned(),
         _ => return None,
@@ -318,8 +393,8 @@ impl fmt::Display for Error {
                 } else if let Some(body) = &e.raw_body {
                     write!(f, ": {body}")?;
                 }
-                if let Some(hint) = hint(e.status, e.key_variable) {
-                    write!(f, " ({hint})")?;
+                if let Some(advice) = &e.advice {
+                    write!(f, " ({advice})")?;
                 }
                 if let Some(wait) = e.retry_after {
                     write!(f, "; the provider asks to wait {} s", wait.as_secs())?;
@@ -558,6 +633,80 @@ mod tests {
         assert!(e.is_auth());
         assert!(e.to_string().contains("check TOPAZ_API_KEY"), "{e}");
         assert_eq!(e.raw_body(), Some("<html>"));
+    }
+
+    #[test]
+    fn advice_comes_from_the_providers_facts_and_can_be_replaced() {
+        static SMALL_UPLOADS: crate::ProviderInfo = crate::ProviderInfo {
+            capabilities: crate::Capabilities {
+                max_upload_bytes: Some(25 << 20),
+                ..crate::config::tests::CUTOUTS_ONLY
+            },
+            ..crate::config::tests::TOPAZ
+        };
+        let too_large = Error::service(&SMALL_UPLOADS, "upload", 413, None, None, None);
+        assert!(
+            too_large.to_string().ends_with(
+                "(the upload is too large for the API: send an \
+                 image of at most 25 MiB)"
+            ),
+            "{too_large}"
+        );
+        // Topaz documents its formats; a provider that documents none is not given Topaz's.
+        let topaz = Error::service(&crate::config::tests::TOPAZ, "m", 415, None, None, None);
+        assert!(
+            topaz.to_string().contains("send a JPEG, PNG or TIFF image"),
+            "{topaz}"
+        );
+        let other = Error::service(&SMALL_UPLOADS, "m", 415, None, None, None);
+        assert!(!other.to_string().contains("TIFF"), "{other}");
+
+        // A provider's own advice replaces the general one, for the statuses it chooses.
+        let explain = |error: Error| {
+            error.with_advice(|service| {
+                (service.status == 404).then(|| "files expire after 2 hours".to_owned())
+            })
+        };
+        let gone = explain(Error::service(
+            &SMALL_UPLOADS,
+            "get",
+            404,
+            Some(&Body("Not found.")),
+            None,
+            None,
+        ));
+        assert_eq!(
+            gone.to_string(),
+            "topaz get failed with HTTP 404: Not found. (files expire after 2 hours)"
+        );
+        assert_eq!(gone.provider_message(), Some("Not found."));
+        let kept = explain(Error::service(&SMALL_UPLOADS, "get", 402, None, None, None));
+        assert!(kept.to_string().contains("top up"), "{kept}");
+        let local = explain(Error::invalid("image", "too small"));
+        assert!(local.is_invalid_input());
+    }
+
+    #[test]
+    fn an_unexpected_answer_is_built_in_one_place() {
+        let error = Error::unexpected("topaz", "get_status", "no status")
+            .with_status(200)
+            .with_body(&[b'x'; 5000]);
+        assert_eq!(error.status(), Some(200));
+        assert_eq!(error.raw_body().map(|b| b.chars().count()), Some(4097));
+        assert!(
+            error
+                .to_string()
+                .starts_with("topaz get_status: unexpected answer (HTTP 200): no status; body: x"),
+            "{error}"
+        );
+        let bare = Error::unexpected("tengr", "webhook", "not JSON");
+        assert_eq!(
+            bare.to_string(),
+            "tengr webhook: unexpected answer: not JSON"
+        );
+        // Other errors pass through the setters unchanged.
+        let other = Error::config("x").with_status(500).with_body(b"y");
+        assert_eq!(other.status(), None);
     }
 
     #[test]

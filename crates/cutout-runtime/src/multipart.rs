@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use serde::Serialize;
 
+use crate::ImageFormat;
+
 /// Read size for streamed file parts.
 const CHUNK: usize = 64 * 1024;
 
@@ -187,20 +189,14 @@ impl From<&str> for FilePart {
     }
 }
 
-/// The content type for a file name, from its extension; `application/octet-stream` when unknown.
+/// The content type for a file name, from its extension ([`ImageFormat`]'s table);
+/// `application/octet-stream` when unknown.
 pub fn guess_content_type(file_name: &str) -> &'static str {
-    let extension = Path::new(file_name)
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase());
-    match extension.as_deref() {
-        Some("jpg" | "jpeg") => "image/jpeg",
-        Some("png") => "image/png",
-        Some("tif" | "tiff") => "image/tiff",
-        Some("webp") => "image/webp",
-        Some("gif") => "image/gif",
-        Some("bmp") => "image/bmp",
-        Some("heic") => "image/heic",
-        _ => "application/octet-stream",
+    match ImageFormat::from_extension(file_name) {
+        Some(format) => format.mime_type(),
+        // HEIC is not probed (no format check applies to it) but still travels under its type.
+        None if file_name.to_ascii_lowercase().ends_with(".heic") => "image/heic",
+        None => "application/octet-stream",
     }
 }
 

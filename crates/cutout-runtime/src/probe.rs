@@ -50,6 +50,21 @@ impl ImageFormat {
         }
     }
 
+    /// The format a MIME type names (`image/png`, `image/jpeg; charset=…`, the non-standard
+    /// `image/jpg`), if any.
+    pub fn from_mime_type(mime: &str) -> Option<Self> {
+        let essence = mime.split(';').next()?.trim().to_ascii_lowercase();
+        Some(match essence.as_str() {
+            "image/jpeg" | "image/jpg" => ImageFormat::Jpeg,
+            "image/png" => ImageFormat::Png,
+            "image/webp" => ImageFormat::Webp,
+            "image/tiff" => ImageFormat::Tiff,
+            "image/gif" => ImageFormat::Gif,
+            "image/bmp" => ImageFormat::Bmp,
+            _ => return None,
+        })
+    }
+
     /// The format a file name's extension names, if any.
     pub fn from_extension(name: &str) -> Option<Self> {
         let extension = Path::new(name).extension()?.to_str()?.to_ascii_lowercase();
@@ -448,6 +463,34 @@ mod tests {
         b.extend_from_slice(&width.to_be_bytes());
         b.push(components);
         b
+    }
+
+    #[test]
+    fn one_table_maps_formats_mime_types_and_extensions() {
+        for format in [
+            ImageFormat::Jpeg,
+            ImageFormat::Png,
+            ImageFormat::Webp,
+            ImageFormat::Tiff,
+            ImageFormat::Gif,
+            ImageFormat::Bmp,
+        ] {
+            assert_eq!(
+                ImageFormat::from_mime_type(format.mime_type()),
+                Some(format)
+            );
+            let name = format!("a.{}", format.extension());
+            assert_eq!(ImageFormat::from_extension(&name), Some(format));
+        }
+        assert_eq!(
+            ImageFormat::from_mime_type("Image/JPG; charset=binary"),
+            Some(ImageFormat::Jpeg)
+        );
+        assert_eq!(ImageFormat::from_mime_type("application/json"), None);
+        assert_eq!(
+            ImageFormat::from_extension("a.TIF"),
+            Some(ImageFormat::Tiff)
+        );
     }
 
     #[test]

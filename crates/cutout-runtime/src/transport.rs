@@ -304,7 +304,7 @@ impl Context {
     ) -> Result<ResponseValue<T>, Error>
     where
         F: Future<Output = Result<ResponseValue<T>, progenitor_client::Error<E>>>,
-        E: ErrorBody,
+        E: ErrorBody + serde::de::DeserializeOwned,
     {
         let span = tracing::info_span!("cutout.call", provider = self.provider.name, operation);
         let (result, status) = LAST_STATUS
@@ -321,7 +321,7 @@ impl Context {
     }
 
     /// The [`Error`] for a failed generated operation.
-    pub async fn convert<E: ErrorBody>(
+    pub async fn convert<E: ErrorBody + serde::de::DeserializeOwned>(
         &self,
         operation: &'static str,
         error: progenitor_client::Error<E>,
@@ -339,17 +339,16 @@ impl Context {
                 source: source.into(),
             },
             P::ResponseBodyError(source) => match too_large_in(&source) {
-                Some(limit) => Error::UnexpectedResponse {
-                    provider: provider.name,
+                Some(limit) => Error::unexpected(
+                    provider.name,
                     operation,
-                    status,
-                    message: format!(
+                    format!(
                         "the answer is larger than {}, the limit for an API answer: stopped \
                          reading it (raise `Limits::json_answer` if such answers are expected)",
                         human_size(limit)
                     ),
-                    body: None,
-                },
+                )
+                .with_status(status),
                 None => Error::Transport {
                     provider: provider.name,
                     operation,
@@ -382,13 +381,13 @@ impl Context {
                     Some(truncate_body(&bytes)),
                     None,
                 ),
-                status => Error::UnexpectedResponse {
-                    provider: provider.name,
+                status => Error::unexpected(
+                    provider.name,
                     operation,
-                    status,
-                    message: format!("the body does not match the API description: {parse_error}"),
-                    body: Some(truncate_body(&bytes)),
-                },
+                    format!("the body does not match the API description: {parse_error}"),
+                )
+                .with_status(status)
+                .with_body(&bytes),
             },
             P::UnexpectedResponse(response) => {
                 let status = response.status().as_u16();
@@ -399,22 +398,35 @@ impl Context {
                     .and_then(parse_retry_after);
                 let body = response.bytes().await.unwrap_or_default();
                 if status >= 400 {
-                    let parsed = GenericErrorBody::parse(&body);
+                    // A status the description does not list: the provider's own error body
+                    // first (it knows the provider's spellings), then a generic shape.
+                    let parsed: Option<Box<dyn ErrorBody>> = serde_json::from_slice::<E>(&body)
+                        .ok()
+                        .filter(|own| own.message().is_some())
+                        .map(|own| Box::new(own) as Box<dyn ErrorBody>)
+                        .or_else(|| {
+                            GenericErrorBody::parse(&body)
+                                .map(|g| Box::new(g) as Box<dyn ErrorBody>)
+                        });
                     Error::service(
                         provider,
                         operation,
                         status,
-                        parsed.as_ref().map(|p| p as &dyn ErrorBody),
+                        parsed.as_deref(),
                         parsed.is_none().then(|| truncate_body(&body)),
                         header_wait,
                     )
                 } else {
-                    Error::UnexpectedResponse {
-                        provider: provider.name,
+                    let error = Error::unexpected(
+                        provider.name,
                         operation,
-                        status: Some(status),
-                        message: "the API description does not list this status".to_owned(),
-                        body: (!body.is_empty()).then(|| truncate_body(&body)),
+                        "the API description does not list this status",
+                    )
+                    .with_status(status);
+                    if body.is_empty() {
+                        error
+                    } else {
+                        error.with_body(&body)
                     }
                 }
             }
@@ -422,7 +434,8 @@ impl Context {
     }
 }
 
-/// A JSON error body of unknown shape with a `message` (or `detail`, `error`) string.
+/// A JSON error body of unknown shape with a `message` (or `detail`, `error`) string, for an
+/// answer that the provider's own error body does not describe.
 struct GenericErrorBody {
     message: String,
     retry_after: Option<Duration>,
@@ -431,7 +444,7 @@ struct GenericErrorBody {
 impl GenericErrorBody {
     fn parse(body: &[u8]) -> Option<Self> {
         let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-        let message = ["message", "messege", "detail", "error"]
+        let message = ["message", "detail", "error"]
             .iter()
             .find_map(|k| value.get(*k).and_then(|v| v.as_str()))?;
         Some(Self {

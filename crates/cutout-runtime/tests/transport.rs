@@ -14,6 +14,16 @@ use cutout_runtime::{
     ApiKey, AuthScheme, Context, Error, ErrorBody, ProviderInfo, RetryPolicy, Timeouts,
 };
 
+/// A provider that documents nothing beyond making cut-outs.
+const CUTOUTS_ONLY: cutout_runtime::Capabilities = cutout_runtime::Capabilities {
+    outputs: &[cutout_runtime::CutoutKind::Rgba],
+    accepts_local_files: true,
+    input_formats: &[],
+    max_upload_bytes: None,
+    max_side: None,
+    max_pixels: None,
+};
+
 static HEADER_AUTH: ProviderInfo = ProviderInfo {
     name: "example",
     key_env: "EXAMPLE_API_KEY",
@@ -25,6 +35,7 @@ static HEADER_AUTH: ProviderInfo = ProviderInfo {
     },
     submissions: &["submit"],
     max_concurrent_jobs: None,
+    capabilities: CUTOUTS_ONLY,
 };
 
 static BODY_AUTH: ProviderInfo = ProviderInfo {
@@ -35,6 +46,7 @@ static BODY_AUTH: ProviderInfo = ProviderInfo {
     auth: AuthScheme::BodyField { field: "key" },
     submissions: &["submit"],
     max_concurrent_jobs: None,
+    capabilities: CUTOUTS_ONLY,
 };
 
 const KEY: &str = "sk-transport-test-secret";
@@ -555,6 +567,7 @@ async fn a_download_link_on_another_origin_gets_no_key() {
     assert!(storage.seen()[0].headers.get("x-api-key").is_none());
 }
 
+#[derive(serde::Deserialize)]
 struct Message(String);
 impl ErrorBody for Message {
     fn message(&self) -> Option<String> {

@@ -11,23 +11,39 @@
 //! All four are on by default; `default-features = false, features = ["topaz"]` keeps one.
 //! Depending on a provider crate directly works just as well; this crate only re-exports.
 //!
-//! # One line to change provider
+//! # One line to change provider, within what each provider takes
 //!
 //! Every provider's `Client` implements [`BackgroundRemover`]; [`Provider::remover_from_env`]
 //! picks one at run time (keys from `TOPAZ_API_KEY`, `BACKGROUNDCUT_API_KEY`,
-//! `MODELSLAB_API_KEY` or `TENGR_API_KEY`):
+//! `MODELSLAB_API_KEY` or `TENGR_API_KEY`). Changing provider is changing one line for an
+//! input every provider takes: an image **URL** the service can reach works everywhere, a
+//! **local file** works where [`Provider::accepts_local_files`] says so (Topaz, BackgroundCut
+//! and ModelsLab; Tengr fetches images by URL only), and a **mask** where
+//! [`Provider::makes_masks`] says so (Topaz, ModelsLab). Ask before sending with
+//! [`Provider::check`]; a remover given what its provider cannot take answers
+//! [`Error::Unsupported`] before any request.
 //!
 //! ```no_run
 //! use cutout::{ImageSource, Provider, RemoveOptions};
 //!
 //! # async fn run() -> Result<(), cutout::Error> {
-//! let remover = Provider::Topaz.remover_from_env()?; // or Provider::ModelsLab, …
-//! let cutout = remover
-//!     .remove_background(ImageSource::path("photo.jpg"), RemoveOptions::default())
-//!     .await?;
-//! cutout.save("photo.cutout.png", false).await?;
+//! let source = ImageSource::path("photo.jpg");
+//! for provider in Provider::ALL {
+//!     if provider.check(&source, cutout::CutoutKind::Rgba).is_err() {
+//!         continue; // Tengr: a local file needs a public URL first
+//!     }
+//!     let remover = provider.remover_from_env()?;
+//!     let cutout = remover
+//!         .remove_background(source.clone(), RemoveOptions::default())
+//!         .await?;
+//!     cutout.save(format!("photo.{provider}.png"), false).await?;
+//! }
 //! # Ok(()) }
 //! ```
+//!
+//! The facts behind these answers (accepted formats, documented limits, queue caps, which
+//! operations are paid) are [`Provider::info`]`().capabilities` and friends, generated from
+//! `specs/providers.toml`. The clients are `async` and need a [tokio](https://tokio.rs) runtime.
 //!
 //! # Everything a provider offers
 //!
@@ -43,14 +59,16 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 use std::fmt;
 use std::str::FromStr;
 
 /// What every provider crate shares (keys, retries, waiting, downloads, errors).
 pub use cutout_runtime as runtime;
 pub use cutout_runtime::{
-    ApiKey, BackgroundRemover, Cutout, CutoutKind, Error, ImageFormat, ImageSource, Progress,
-    RemoveOptions, RetryPolicy, Timeouts, WaitPolicy,
+    ApiKey, BackgroundRemover, Capabilities, Cutout, CutoutKind, Error, ImageFormat, ImageSource,
+    Progress, ProviderInfo, RemoveOptions, RetryPolicy, Timeouts, WaitPolicy,
 };
 
 /// Topaz Labs Image API: matting and its job lifecycle (crate `topaz-image`).
@@ -100,12 +118,36 @@ impl Provider {
         Provider::Tengr,
     ];
 
+    /// Its position in [`Provider::ALL`], for per-provider arrays.
+    pub fn index(self) -> usize {
+        // Every variant compiled in is in `ALL`.
+        Self::ALL
+            .iter()
+            .position(|p| *p == self)
+            .unwrap_or_default()
+    }
+
     /// The short name (`topaz`, `backgroundcut`, `modelslab`, `tengr`).
     pub fn name(self) -> &'static str {
         self.info().name
     }
 
-    /// What the runtime knows about it: key and base-URL variables, default base URL.
+    /// The API's name for people (`Topaz Labs Image API`, `Tengr.ai artworks API v2`, …).
+    pub fn title(self) -> &'static str {
+        match self {
+            #[cfg(feature = "topaz")]
+            Provider::Topaz => "Topaz Labs Image API",
+            #[cfg(feature = "backgroundcut")]
+            Provider::BackgroundCut => "BackgroundCut API v3",
+            #[cfg(feature = "modelslab")]
+            Provider::ModelsLab => "ModelsLab API v6",
+            #[cfg(feature = "artworks")]
+            Provider::Tengr => "Tengr.ai artworks API v2",
+        }
+    }
+
+    /// What the runtime knows about it: key and base-URL variables, default base URL, paid
+    /// operations (`submissions`), queue cap and [`Capabilities`], from `specs/providers.toml`.
     pub fn info(self) -> &'static runtime::ProviderInfo {
         match self {
             #[cfg(feature = "topaz")]
@@ -117,6 +159,37 @@ impl Provider {
             #[cfg(feature = "artworks")]
             Provider::Tengr => &artworks_seg::PROVIDER,
         }
+    }
+
+    /// What it can make and take (outputs, local files, formats, documented limits).
+    pub fn capabilities(self) -> &'static Capabilities {
+        &self.info().capabilities
+    }
+
+    /// Whether it takes local files ([`ImageSource::Path`], [`ImageSource::Bytes`]). `false`
+    /// (Tengr): it fetches every image from a URL, so a local file must be put somewhere the
+    /// service can reach first.
+    pub fn accepts_local_files(self) -> bool {
+        self.info().accepts_local_files()
+    }
+
+    /// Whether its background removal makes masks ([`CutoutKind::Mask`]).
+    pub fn makes_masks(self) -> bool {
+        self.info().makes_masks()
+    }
+
+    /// How many jobs an account may have queued at once, when the provider documents a cap.
+    pub fn max_concurrent_jobs(self) -> Option<usize> {
+        self.info().max_concurrent_jobs
+    }
+
+    /// Whether [`BackgroundRemover::remove_background`] of this provider can take `source` and
+    /// make `kind`, answered from its documented capabilities without any request: an
+    /// [`Error::Unsupported`] saying what to do otherwise.
+    pub fn check(self, source: &ImageSource, kind: CutoutKind) -> Result<(), Error> {
+        let info = self.info();
+        info.check_source(source)?;
+        info.check_output(kind)
     }
 
     /// A client configured from the environment, as a [`BackgroundRemover`].
@@ -233,6 +306,16 @@ mod tests {
                 .to_string()
                 .contains("topaz")
         );
+    }
+
+    #[test]
+    fn indexes_follow_all_and_facts_come_from_each_crate() {
+        for (position, provider) in Provider::ALL.iter().enumerate() {
+            assert_eq!(provider.index(), position);
+            assert_eq!(provider.info().name, provider.name());
+        }
+        assert!(!Provider::Tengr.accepts_local_files());
+        assert!(Provider::Topaz.accepts_local_files() && Provider::Topaz.makes_masks());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 // Spec: specs/modelslab/openapi.yaml
 // Effective spec: crates/modelslab/openapi.effective.json (sha256 782fb52fbeb8c9aed0255cfa5bfd810881ade81c415d9f11b6a4d31729d27b6e)
 
+#![allow(missing_docs)]
 /// The production base URL of the API.
 pub const DEFAULT_BASE_URL: &str = "https://modelslab.com/api/v6";
 /// What the shared runtime knows about this API. The API takes its key in the `key` field of every JSON body.
@@ -15,6 +16,14 @@ pub static PROVIDER: cutout_runtime::ProviderInfo = cutout_runtime::ProviderInfo
     },
     submissions: &["removebg_mask"],
     max_concurrent_jobs: Some(5usize),
+    capabilities: cutout_runtime::Capabilities {
+        outputs: &[cutout_runtime::CutoutKind::Rgba, cutout_runtime::CutoutKind::Mask],
+        accepts_local_files: true,
+        input_formats: &[],
+        max_upload_bytes: None,
+        max_side: None,
+        max_pixels: None,
+    },
 };
 impl cutout_runtime::FromParts for Client {
     const PROVIDER: &'static cutout_runtime::ProviderInfo = &PROVIDER;

@@ -119,6 +119,8 @@
 //! The API key is put on requests in one hook (`cutout_runtime::Context::authorize`), only
 //! towards the base URL; no type of this crate shows it in its `Debug` output.
 
+#![warn(missing_docs)]
+
 // Formatted by the xtask (prettyplease), not rustfmt: `--check` compares bytes.
 #[rustfmt::skip]
 mod generated;

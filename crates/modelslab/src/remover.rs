@@ -70,12 +70,13 @@ impl BackgroundRemover for Client {
                 MaskOutput::Urls(urls) => urls.first(),
                 MaskOutput::Base64(_) => None,
             }
-            .ok_or_else(|| CutoutError::UnexpectedResponse {
-                provider: PROVIDER.name,
-                operation: "removebg_mask",
-                status: Some(200),
-                message: "the result has no output link to download".to_owned(),
-                body: None,
+            .ok_or_else(|| {
+                CutoutError::unexpected(
+                    PROVIDER.name,
+                    "removebg_mask",
+                    "the result has no output link to download",
+                )
+                .with_status(200)
             })?;
             options.report(Progress::Downloading);
             let (bytes, _content_type) =

@@ -3,7 +3,8 @@
 //! Every error answer of the Topaz Image API has the same body, `{"code"?: int, "message": str}`
 //! ([`types::ApiError`], read with both members optional). Implementing [`cutout_runtime::ErrorBody`] for it lets
 //! [`Context::call`](cutout_runtime::Context::call) put the provider's message and code into the
-//! error the hand-written layer returns.
+//! error the hand-written layer returns. An HTTP 409 (a job in the wrong state for the
+//! operation) gets advice saying what the conflict is for that operation.
 //!
 //! # Examples
 //!
@@ -17,7 +18,7 @@
 //! # Ok::<(), serde_json::Error>(())
 //! ```
 
-use crate::types;
+use crate::{CutoutError, types};
 
 impl cutout_runtime::ErrorBody for types::ApiError {
     fn message(&self) -> Option<String> {
@@ -28,4 +29,13 @@ impl cutout_runtime::ErrorBody for types::ApiError {
     fn code(&self) -> Option<i64> {
         self.code
     }
+}
+
+/// Adds what an HTTP 409 answer means for this operation (`explain`) as the error's advice,
+/// keeping Topaz's own words as its message and the status for programmatic checks.
+pub(crate) fn explain_conflict(
+    error: CutoutError,
+    explain: impl FnOnce() -> String,
+) -> CutoutError {
+    error.with_advice(|service| (service.status == 409).then(explain))
 }

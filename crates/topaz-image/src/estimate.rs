@@ -66,16 +66,15 @@ impl Client {
             u64::try_from(answer.duration),
             u32::try_from(answer.credits),
         ) else {
-            return Err(CutoutError::UnexpectedResponse {
-                provider: PROVIDER.name,
-                operation: "post_estimate",
-                status: Some(200),
-                message: format!(
+            return Err(CutoutError::unexpected(
+                PROVIDER.name,
+                "post_estimate",
+                format!(
                     "the estimate has a negative or too large value (duration {}, credits {})",
                     answer.duration, answer.credits
                 ),
-                body: None,
-            });
+            )
+            .with_status(200));
         };
         Ok(Estimate {
             duration: Duration::from_secs(seconds),

@@ -2,6 +2,7 @@
 // Spec: specs/topaz-image/openapi.upstream.json + merge patch specs/topaz-image/patch.yaml
 // Effective spec: crates/topaz-image/openapi.effective.json (sha256 f21ca4c28a4b9a4fa7c9ab844fac8a08289a80dc4c6fd3ed032ea578a44b7762)
 
+#![allow(missing_docs)]
 /// The production base URL of the API.
 pub const DEFAULT_BASE_URL: &str = "https://api.topazlabs.com/image/v1";
 /// What the shared runtime knows about this API. The API takes its key in the `X-API-Key` header.
@@ -16,6 +17,18 @@ pub static PROVIDER: cutout_runtime::ProviderInfo = cutout_runtime::ProviderInfo
     },
     submissions: &["post_matting"],
     max_concurrent_jobs: None,
+    capabilities: cutout_runtime::Capabilities {
+        outputs: &[cutout_runtime::CutoutKind::Rgba, cutout_runtime::CutoutKind::Mask],
+        accepts_local_files: true,
+        input_formats: &[
+            cutout_runtime::ImageFormat::Jpeg,
+            cutout_runtime::ImageFormat::Png,
+            cutout_runtime::ImageFormat::Tiff,
+        ],
+        max_upload_bytes: None,
+        max_side: Some(32000u32),
+        max_pixels: None,
+    },
 };
 impl cutout_runtime::FromParts for Client {
     const PROVIDER: &'static cutout_runtime::ProviderInfo = &PROVIDER;

@@ -47,6 +47,7 @@ use cutout_runtime::{Downloaded, JobProgress, Poll, wait_for};
 use futures_util::{Stream, StreamExt, TryStreamExt, stream};
 use progenitor_client::ClientInfo;
 
+use crate::error::explain_conflict;
 use crate::{Client, CutoutError, CutoutResult, PROVIDER, WaitPolicy, types};
 
 /// A handle on one Topaz job. Cheap to clone.
@@ -200,12 +201,8 @@ impl CursorWalk {
 
     /// Accounts for following `cursor` to one more page, or says why not.
     fn follow(&mut self, cursor: &str) -> CutoutResult<()> {
-        let refuse = |message: String| CutoutError::UnexpectedResponse {
-            provider: PROVIDER.name,
-            operation: "get_all_statuses",
-            status: Some(200),
-            message,
-            body: None,
+        let refuse = |message: String| {
+            CutoutError::unexpected(PROVIDER.name, "get_all_statuses", message).with_status(200)
         };
         if self.pages >= self.max_pages {
             return Err(refuse(format!(
@@ -252,14 +249,12 @@ async fn fetch_page(
             let next = match (page.pagination.has_next_page, page.pagination.next_cursor) {
                 (true, Some(next)) => Some(next),
                 (true, None) => {
-                    return Err(CutoutError::UnexpectedResponse {
-                        provider: PROVIDER.name,
-                        operation: "get_all_statuses",
-                        status: Some(200),
-                        message: "the page says another follows but gives no `next_cursor`"
-                            .to_owned(),
-                        body: None,
-                    });
+                    return Err(CutoutError::unexpected(
+                        PROVIDER.name,
+                        "get_all_statuses",
+                        "the page says another follows but gives no `next_cursor`",
+                    )
+                    .with_status(200));
                 }
                 (false, _) => None,
             };
@@ -381,9 +376,9 @@ impl Job {
             .await
             .map(|answer| answer.into_inner())
             .map_err(|error| {
-                explain_conflict(error, |said| {
+                explain_conflict(error, || {
                     format!(
-                        "the output of job {} is not ready yet{said}: wait until its status is \
+                        "the output of job {} is not ready yet: wait until its status is \
                          Completed (`Job::wait`) before downloading",
                         self.process_id
                     )
@@ -445,10 +440,10 @@ impl Job {
             .await
             .map(|_| ())
             .map_err(|error| {
-                explain_conflict(error, |said| {
+                explain_conflict(error, || {
                     format!(
                         "job {} has already finished (Completed, Failed or Cancelled), so it \
-                         can no longer be cancelled{said}",
+                         can no longer be cancelled",
                         self.process_id
                     )
                 })
@@ -465,32 +460,15 @@ impl Job {
             .await
             .map(|_| ())
             .map_err(|error| {
-                explain_conflict(error, |said| {
+                explain_conflict(error, || {
                     format!(
-                        "job {} is still running{said}: cancel it (`Job::cancel`) or wait for it \
+                        "job {} is still running: cancel it (`Job::cancel`) or wait for it \
                          to finish before deleting its record",
                         self.process_id
                     )
                 })
             })
     }
-}
-
-/// Rewrites the message of an HTTP 409 answer to say what it means for this operation, keeping
-/// Topaz's own words in parentheses and the status for programmatic checks.
-fn explain_conflict(mut error: CutoutError, explain: impl FnOnce(&str) -> String) -> CutoutError {
-    if let CutoutError::Service(service) = &mut error
-        && service.status == 409
-    {
-        let said = service
-            .message
-            .take()
-            .or_else(|| service.raw_body.take())
-            .map(|said| format!(" (Topaz: {said})"))
-            .unwrap_or_default();
-        service.message = Some(explain(&said));
-    }
-    error
 }
 
 fn job_failed(process_id: &str, status: &types::JobStatus) -> CutoutError {

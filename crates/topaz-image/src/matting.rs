@@ -53,7 +53,7 @@ use cutout_runtime::multipart::{FilePart, UploadProgress};
 use cutout_runtime::probe::{ImageFormat, ImageInfo, probe_bytes, probe_file};
 use cutout_runtime::validate::{display_url, http_url as check_http_url};
 
-use crate::{Client, CutoutError, CutoutResult, ImageSource, Job};
+use crate::{Client, CutoutError, CutoutResult, ImageSource, Job, PROVIDER};
 
 /// The matting model (the generated [`crate::types::MattingGanRequestModel`]): `Object` extracts the
 /// main object; `RemoveBg` ("Background Removal") is tuned for clean subjects with fine edges.
@@ -76,9 +76,6 @@ const TYPED_FIELDS: &[&str] = &[
     "output_format",
     "webhook_url",
 ];
-
-/// The formats Topaz accepts for `image`.
-const ACCEPTED: &[ImageFormat] = &[ImageFormat::Jpeg, ImageFormat::Png, ImageFormat::Tiff];
 
 /// Where the image of a matting job comes from.
 #[derive(Clone)]
@@ -313,29 +310,28 @@ fn check_file(path: &Path) -> CutoutResult<ImageFormat> {
     check_format(probe_file(path)?, &path.display().to_string())
 }
 
-/// Topaz's documented limit on each side of an image (its estimate endpoint takes 1..=32000).
-const MAX_SIDE: u32 = 32_000;
-
-/// The image must be JPEG, PNG or TIFF and state a size Topaz accepts.
+/// The image must be in a format Topaz documents and state a size it accepts (both from
+/// `specs/providers.toml`, as `PROVIDER.capabilities`).
 fn check_format(info: Option<ImageInfo>, name: &str) -> CutoutResult<ImageFormat> {
+    let capabilities = &PROVIDER.capabilities;
+    let formats = capabilities.formats_text().unwrap_or_default();
     match info {
-        Some(info) if ACCEPTED.contains(&info.format) => {
-            info.check_dimensions("image", name, Some(("Topaz", MAX_SIDE)))?;
+        Some(info) if capabilities.input_formats.contains(&info.format) => {
+            let limit = capabilities.max_side.map(|side| ("Topaz", side));
+            info.check_dimensions("image", name, limit)?;
             Ok(info.format)
         }
         Some(info) => Err(CutoutError::invalid(
             "image",
             format!(
-                "`{name}` is a {}; Topaz accepts JPEG, PNG or TIFF: convert it to one of \
-                 those first",
+                "`{name}` is a {}; Topaz accepts {formats}: convert it to one of those first",
                 info.format
             ),
         )),
         None => Err(CutoutError::invalid(
             "image",
             format!(
-                "`{name}` is not an image (its header is not JPEG, PNG or TIFF); Topaz accepts \
-                 JPEG, PNG or TIFF"
+                "`{name}` is not an image (its header is not {formats}); Topaz accepts {formats}"
             ),
         )),
     }

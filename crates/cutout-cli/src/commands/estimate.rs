@@ -1,8 +1,8 @@
 //! `cutout estimate`: what Topaz would charge (and how long it would take) for matting images.
 
+use cutout::Provider;
 use cutout::runtime::ImageSource;
 use cutout::topaz::{Client, Model};
-use cutout_sandbox::Provider;
 use serde::Serialize;
 
 use crate::backend::Backend;

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use cutout::Provider;
 use cutout::runtime::{Cutout, CutoutKind, Progress, WaitPolicy};
 use cutout::topaz::types::StatusResponse;
 use cutout::topaz::{Client, Mode, Model};
-use cutout_sandbox::Provider;
 use futures_util::StreamExt;
 use serde::Serialize;
 

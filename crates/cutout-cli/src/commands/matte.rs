@@ -4,9 +4,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use backgroundcut::types::MattingOutputType;
+use cutout::Provider;
 use cutout::runtime::probe::ImageFormat;
 use cutout::runtime::{CutoutKind, ImageSource};
-use cutout_sandbox::Provider;
 
 use crate::backend::Backend;
 use crate::cli::{Global, MatteArgs};

@@ -3,39 +3,21 @@
 
 use std::sync::Arc;
 
+use cutout::Provider;
 use cutout::runtime::{BackgroundRemover, CutoutKind, ImageSource, RemoveOptions, WaitPolicy};
 use futures_util::StreamExt;
 
 use crate::backend::Backend;
-use crate::cli::{Global, ProviderArg, RemoveBgArgs};
+use crate::cli::{Global, RemoveBgArgs, default_concurrency, mask_command};
 use crate::failure::Failure;
 use crate::inputs::Input;
 use crate::output::{self, OutSpec};
 use crate::report::{Record, Task, Ui};
 
-/// How many inputs run at once unless `--concurrency` says otherwise: ModelsLab's smallest
-/// queue cap, 4 elsewhere.
-pub fn default_concurrency(provider: ProviderArg) -> usize {
-    match provider {
-        ProviderArg::Modelslab => 5,
-        _ => 4,
-    }
-}
-
-/// The provider's short name.
-pub fn provider_name(provider: ProviderArg) -> &'static str {
-    match provider {
-        ProviderArg::Topaz => "topaz",
-        ProviderArg::Backgroundcut => "backgroundcut",
-        ProviderArg::Modelslab => "modelslab",
-        ProviderArg::Tengr => "tengr",
-    }
-}
-
 struct Context<'a> {
     backend: &'a Backend,
     remover: &'a dyn BackgroundRemover,
-    provider: ProviderArg,
+    provider: Provider,
     spec: &'a OutSpec,
     suffix: &'static str,
     kind: CutoutKind,
@@ -54,25 +36,8 @@ pub async fn run(global: &Global, args: RemoveBgArgs) -> Result<(), Failure> {
         inputs.iter().map(|input| (input.display(), input.stem())),
         suffix,
     )?;
-    if args.mask {
-        match args.provider {
-            ProviderArg::Backgroundcut => {
-                return Err(Failure::Usage(
-                    "backgroundcut cannot make a mask from an image alone: use `cutout matte IMAGE \
-                     --trimap-from-mask MASK --mask` (matting with a trimap), or --provider topaz \
-                     or modelslab"
-                        .to_owned(),
-                ));
-            }
-            ProviderArg::Tengr => {
-                return Err(Failure::Usage(
-                    "tengr's background removal makes cut-outs only: use `cutout segment IMAGE \
-                     --prompt TEXT` (or --point X,Y) for a mask, or --provider topaz or modelslab"
-                        .to_owned(),
-                ));
-            }
-            ProviderArg::Topaz | ProviderArg::Modelslab => {}
-        }
+    if args.mask && !args.provider.makes_masks() {
+        return Err(Failure::Usage(no_mask(args.provider)));
     }
     let backend = Backend::new(global).await?;
     let remover = backend.remover(args.provider)?;
@@ -110,7 +75,7 @@ pub async fn run(global: &Global, args: RemoveBgArgs) -> Result<(), Failure> {
 
 async fn one(context: &Context<'_>, index: usize, input: &Input) -> (Arc<Task>, Record) {
     let task = context.ui.task(&input.display());
-    let provider = provider_name(context.provider);
+    let provider = context.provider.name();
     let work = process(context, index, input, &task);
     let record = match Backend::within_deadline(&context.wait, work).await {
         Ok(record) => record,
@@ -128,16 +93,17 @@ async fn process(
     input.check_local("input").map_err(|e| e.to_string())?;
     let stem = input.stem();
     output::precheck_result(context.spec, &stem, context.suffix, false, context.force)?;
-    let source = match context.provider {
-        // Tengr only fetches URLs: the sandbox hosts a local file, the real API cannot.
-        ProviderArg::Tengr => ImageSource::url(
+    let source = if context.provider.accepts_local_files() {
+        input.source()
+    } else {
+        // A provider that only fetches URLs: the sandbox hosts a local file, the real API cannot.
+        ImageSource::url(
             context
                 .backend
-                .url_for(input, index, provider_name(context.provider))
+                .url_for(input, index, context.provider)
                 .await
                 .map_err(|e| e.to_string())?,
-        ),
-        _ => input.source(),
+        )
     };
     let progress = Arc::clone(task);
     let options = RemoveOptions::default()
@@ -156,9 +122,24 @@ async fn process(
         warn_extension(context.ui, &path, cutout.format.extension());
     }
     output::write(&path, &cutout.bytes, context.force).await?;
-    let mut record = Record::ok(input.display(), provider_name(context.provider), task);
+    let mut record = Record::ok(input.display(), context.provider.name(), task);
     record.wrote(&path, &cutout);
     Ok(record)
+}
+
+/// Why `--mask` cannot be used with `provider`, and what makes the mask instead.
+fn no_mask(provider: Provider) -> String {
+    let makers: Vec<String> = Provider::ALL
+        .iter()
+        .filter(|p| p.makes_masks())
+        .map(|p| format!("--provider {p}"))
+        .collect();
+    let mut message = format!("{provider}'s background removal makes cut-outs only:");
+    if let Some(command) = mask_command(provider) {
+        message.push_str(&format!(" use `{command}` for a mask, or"));
+    }
+    message.push_str(&format!(" {}", makers.join(" or ")));
+    message
 }
 
 /// Says so when the file named with `-o` gets another format than its extension suggests.

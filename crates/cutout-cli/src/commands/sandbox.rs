@@ -1,9 +1,10 @@
 //! `cutout sandbox`: the simulators in the foreground, until Ctrl-C.
 
-use cutout_sandbox::{Provider, Sandbox};
+use cutout::Provider;
+use cutout_sandbox::Sandbox;
 use serde_json::{Map, Value, json};
 
-use crate::backend::{env_vars, job_duration, start_sandbox};
+use crate::backend::{env_vars, job_duration, simulator, start_sandbox};
 use crate::cli::{Global, SandboxArgs};
 use crate::failure::Failure;
 
@@ -11,9 +12,9 @@ use crate::failure::Failure;
 pub async fn run(global: &Global, args: SandboxArgs) -> Result<(), Failure> {
     let sandbox = start_sandbox(job_duration(global, args.job_ms), args.port_base).await?;
     if global.json {
-        crate::report::print_json(&endpoints(&sandbox));
+        crate::report::print_json(&endpoints(&sandbox)?);
     } else {
-        println!("{}", describe(&sandbox));
+        println!("{}", describe(&sandbox)?);
     }
     tokio::signal::ctrl_c()
         .await
@@ -26,25 +27,26 @@ pub async fn run(global: &Global, args: SandboxArgs) -> Result<(), Failure> {
 }
 
 /// `{"topaz": {"base_url", "key", "key_env", "base_url_env"}, …, "files_url"}`.
-fn endpoints(sandbox: &Sandbox) -> Value {
+fn endpoints(sandbox: &Sandbox) -> Result<Value, Failure> {
     let mut object = Map::new();
-    for provider in Provider::ALL {
+    for &provider in Provider::ALL {
         let (key_env, base_url_env) = env_vars(provider);
+        let simulated = simulator(provider)?;
         object.insert(
             provider.name().to_owned(),
             json!({
-                "base_url": sandbox.base_url(provider),
-                "key": sandbox.key(provider),
+                "base_url": sandbox.base_url(simulated),
+                "key": sandbox.key(simulated),
                 "key_env": key_env,
                 "base_url_env": base_url_env,
             }),
         );
     }
     object.insert("files_url".to_owned(), json!(sandbox.files_url()));
-    Value::Object(object)
+    Ok(Value::Object(object))
 }
 
-fn describe(sandbox: &Sandbox) -> String {
+fn describe(sandbox: &Sandbox) -> Result<String, Failure> {
     let mut text = String::from(
         "The cutout sandbox is running on 127.0.0.1 (Ctrl-C stops it; state is kept until then).\n\n",
     );
@@ -52,24 +54,26 @@ fn describe(sandbox: &Sandbox) -> String {
         "  {:<14} {:<40} {}\n",
         "provider", "base URL", "key"
     ));
-    for provider in Provider::ALL {
+    for &provider in Provider::ALL {
+        let simulated = simulator(provider)?;
         text.push_str(&format!(
             "  {:<14} {:<40} {}\n",
             provider.name(),
-            sandbox.base_url(provider),
-            sandbox.key(provider)
+            sandbox.base_url(simulated),
+            sandbox.key(simulated)
         ));
     }
     text.push_str(&format!("  {:<14} {}\n", "file host", sandbox.files_url()));
     text.push_str("\nUse it from another shell:\n");
-    for provider in Provider::ALL {
+    for &provider in Provider::ALL {
         let (key_env, base_url_env) = env_vars(provider);
+        let simulated = simulator(provider)?;
         text.push_str(&format!(
             "  export {base_url_env}={} {key_env}={}\n",
-            sandbox.base_url(provider),
-            sandbox.key(provider)
+            sandbox.base_url(simulated),
+            sandbox.key(simulated)
         ));
     }
     text.push_str("  cutout remove-bg photo.jpg && cutout jobs list");
-    text
+    Ok(text)
 }

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
+use cutout::Provider;
 use cutout::artworks::types::OutputFormat;
 use cutout::artworks::{ArtworkJob, Segmentation, SegmentationMode};
 use cutout::runtime::{Cutout, CutoutKind, Progress};
-use cutout_sandbox::Provider;
 
 use crate::backend::Backend;
 use crate::cli::{Global, MaskFormat, SegmentArgs};
@@ -13,8 +13,6 @@ use crate::failure::Failure;
 use crate::inputs::Input;
 use crate::output::{self, OutSpec};
 use crate::report::{Record, Task, Ui};
-
-const PROVIDER: &str = "tengr";
 
 /// Runs the command.
 pub async fn run(global: &Global, args: SegmentArgs) -> Result<(), Failure> {
@@ -28,7 +26,7 @@ pub async fn run(global: &Global, args: SegmentArgs) -> Result<(), Failure> {
     let work = segment(&backend, &client, &args, &image, &spec, &task, &ui);
     let record = match Backend::within_deadline(&backend.wait_policy(&args.wait), work).await {
         Ok(record) => record,
-        Err(error) => Record::failed(image.display(), PROVIDER, &task, error),
+        Err(error) => Record::failed(image.display(), Provider::Tengr.name(), &task, error),
     };
     ui.done(&task, record);
     ui.finish()
@@ -52,7 +50,7 @@ async fn segment(
     // Several masks may come back (`-2`, `-3`…), in the format asked for or another.
     output::precheck_result(spec, &stem, "mask", true, args.output.force)?;
     let url = backend
-        .url_for(image, 0, PROVIDER)
+        .url_for(image, 0, Provider::Tengr)
         .await
         .map_err(|e| e.to_string())?;
     let mut job = match &args.prompt {
@@ -86,11 +84,16 @@ async fn segment(
     .map_err(|e| e.to_string())?;
     task.on(&Progress::Downloading);
     let results = job.result_bytes().await.map_err(|e| e.to_string())?;
-    let mut record = Record::ok(image.display(), PROVIDER, task);
+    let mut record = Record::ok(image.display(), Provider::Tengr.name(), task);
     record.job_id = Some(id.clone());
     for (index, bytes) in results.into_iter().enumerate() {
-        let mask = Cutout::new(bytes, CutoutKind::Mask, PROVIDER, Some(id.clone()))
-            .map_err(|e| e.to_string())?;
+        let mask = Cutout::new(
+            bytes,
+            CutoutKind::Mask,
+            Provider::Tengr.name(),
+            Some(id.clone()),
+        )
+        .map_err(|e| e.to_string())?;
         let path = spec.nth_path(&stem, "mask", mask.format.extension(), index + 1);
         if spec.is_file() {
             super::remove_bg::warn_extension(ui, &path, mask.format.extension());
