@@ -49,10 +49,6 @@ use cutout_runtime::{JobProgress, Poll, WaitPolicy, wait_for};
 use crate::types::{self, ArtworkStatus};
 use crate::{Client, CutoutError, CutoutResult};
 
-/// The largest result kept in memory (512 MiB); larger ones are refused by
-/// [`ArtworkJob::result_bytes`] (use [`ArtworkJob::download_results`]).
-pub use cutout_runtime::MAX_RESULT_BYTES as RESULT_LIMIT;
-
 /// An artwork being followed: its last known record, and the client to read it again with.
 #[derive(Clone)]
 pub struct ArtworkJob {
@@ -200,7 +196,8 @@ impl ArtworkJob {
                     path
                 }
                 None => {
-                    let (bytes, content_type) = context.download_bytes(url, RESULT_LIMIT).await?;
+                    let (bytes, content_type) =
+                        context.download_bytes(url, crate::MAX_RESULT_BYTES).await?;
                     let extension = content_type
                         .as_deref()
                         .and_then(extension_of_content_type)
@@ -222,7 +219,7 @@ impl ArtworkJob {
         let context = self.client.context();
         let mut results = Vec::with_capacity(urls.len());
         for url in urls {
-            let (bytes, _) = context.download_bytes(url, RESULT_LIMIT).await?;
+            let (bytes, _) = context.download_bytes(url, crate::MAX_RESULT_BYTES).await?;
             results.push(bytes);
         }
         Ok(results)

@@ -1,7 +1,7 @@
 //! Trimap-guided matting in one call: check → upload → process → download.
 //!
-//! [`Client::matting`] takes the photo and its trimap and returns a [`MattingJob`] builder;
-//! [`MattingJob::run`] then
+//! [`Client::matting`] takes the photo and its trimap and returns a [`MattingRequest`] builder;
+//! [`MattingRequest::run`] then
 //!
 //! 1. checks everything the API would refuse, **before anything is uploaded**: the photo is an RGB
 //!    JPEG, the trimap is a grayscale JPEG of exactly the photo's size, the output key's extension
@@ -78,8 +78,8 @@ impl MattingFormat {
 
 /// A matting run being set up. Made by [`Client::matting`]; nothing is sent before
 /// [`run`](Self::run) or [`run_to`](Self::run_to).
-#[must_use = "a matting job does nothing until `run` or `run_to` is awaited"]
-pub struct MattingJob<'a> {
+#[must_use = "a matting request does nothing until `run` or `run_to` is awaited"]
+pub struct MattingRequest<'a> {
     client: &'a Client,
     image: ImageSource,
     trimap: ImageSource,
@@ -91,9 +91,9 @@ pub struct MattingJob<'a> {
     progress: Option<ProgressFn>,
 }
 
-impl fmt::Debug for MattingJob<'_> {
+impl fmt::Debug for MattingRequest<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MattingJob")
+        f.debug_struct("MattingRequest")
             .field("image", &self.image)
             .field("trimap", &self.trimap)
             .field("output_type", &self.output_type)
@@ -121,8 +121,8 @@ impl Client {
         &self,
         image: impl Into<ImageSource>,
         trimap: impl Into<ImageSource>,
-    ) -> MattingJob<'_> {
-        MattingJob {
+    ) -> MattingRequest<'_> {
+        MattingRequest {
             client: self,
             image: image.into(),
             trimap: trimap.into(),
@@ -136,7 +136,7 @@ impl Client {
     }
 }
 
-impl<'a> MattingJob<'a> {
+impl<'a> MattingRequest<'a> {
     /// `Rgba` (default): the colour cut-out on transparency. `Mask`: the grayscale matte, as a
     /// JPEG.
     pub fn output_type(mut self, output_type: MattingOutputType) -> Self {
@@ -166,7 +166,7 @@ impl<'a> MattingJob<'a> {
         self
     }
 
-    /// The start of every key this job makes (default `cutout/`). Keys are flat names: the slash
+    /// The start of every key this request makes (default `cutout/`). Keys are flat names: the slash
     /// is part of the key, not a folder.
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.key_prefix = prefix.into();
@@ -180,7 +180,7 @@ impl<'a> MattingJob<'a> {
         self
     }
 
-    /// Runs the job and downloads the result into memory.
+    /// Runs the request and downloads the result into memory.
     pub async fn run(self) -> CutoutResult<StoredOutput> {
         let checked = self.check().await?;
         let client = self.client;
@@ -189,7 +189,7 @@ impl<'a> MattingJob<'a> {
         client.fetch_output(output_key).await
     }
 
-    /// Runs the job and streams the result to `path` (a temporary file renamed into place). Without
+    /// Runs the request and streams the result to `path` (a temporary file renamed into place). Without
     /// `overwrite`, an existing `path` is refused before anything is uploaded.
     pub async fn run_to(
         self,

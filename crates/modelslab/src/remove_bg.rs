@@ -1,9 +1,11 @@
-//! Background removal in one call: `removebg_mask`, then `fetch` until the result is ready.
+//! Background removal requests (`removebg_mask`): [`Client::remove_bg`] → [`RemoveBgRequest`],
+//! checked locally, then [`run`](RemoveBgRequest::run) (send and wait for the result) or
+//! [`submit`](RemoveBgRequest::submit) (send, and get a [`RemoveBgJob`] on the first answer).
 //!
-//! [`Client::remove_background_mask`] takes an image (a URL ModelsLab downloads itself, a local
-//! file or bytes in memory) and returns a [`RemoveBgMask`] with typed options;
-//! [`RemoveBgMask::send`] sends it and, when ModelsLab queues the request (`processing`), polls
-//! [`Client::fetch`] at the announced ETA until the result is ready.
+//! [`Client::remove_bg`] takes an image (a URL ModelsLab downloads itself, a local file or bytes
+//! in memory) and returns a [`RemoveBgRequest`] with typed options; [`RemoveBgRequest::run`]
+//! sends it and, when ModelsLab queues the request (`processing`), polls [`Client::fetch`] at the
+//! announced ETA until the result is ready (see [`jobs`](crate::jobs)).
 //!
 //! # What is checked locally
 //!
@@ -22,27 +24,13 @@
 //!
 //! # The account's queue
 //!
-//! ModelsLab caps how many requests an account may have queued (5, 10 or 15 by plan). `send`
+//! ModelsLab caps how many requests an account may have queued (5, 10 or 15 by plan). `run`
 //! holds one of the client's job slots (see
 //! [`ClientBuilder::max_concurrent_jobs`](crate::ClientBuilder::max_concurrent_jobs); 5 by
 //! default) from before the request until the result is ready, so extra requests wait their turn
 //! locally instead of being refused with HTTP 429.
 //!
-//! # How outcomes map
-//!
-//! - `success`: a [`MaskResult`].
-//! - `processing`: polled through [`Client::fetch`]; the first progress report is the
-//!   submission's own answer (with its ETA), each later one a fetch. Both shapes of a queued
-//!   answer's `output` (an array from `removebg_mask`, a string, often empty, from `fetch`) are
-//!   accepted.
-//! - a status this client does not know (say `queued`): still running, polled like
-//!   `processing` (at its ETA when it gives one, else with backoff) and reported to
-//!   `on_progress` as ModelsLab sent it ([`Processing::status`]).
-//! - `error` (sent with HTTP 200): [`CutoutError::JobFailed`] with status `error` and ModelsLab's
-//!   message (read from `message` or `messege`); its `job_id` is the request id when ModelsLab had
-//!   queued the request, otherwise `(not queued)`.
-//! - HTTP error statuses: [`CutoutError::Service`]; a 429 is retried after the `retry_after` the
-//!   body asks for (within the client's [`RetryPolicy`](crate::RetryPolicy)).
+//! How ModelsLab's answers map to results and errors: see [`jobs`](crate::jobs).
 //!
 //! # Examples
 //!
@@ -52,21 +40,21 @@
 //! # async fn run() -> Result<(), modelslab::CutoutError> {
 //! let client = Client::from_env()?;
 //! let result = client
-//!     .remove_background_mask(ImageSource::url("https://example.com/portrait.jpg"))
+//!     .remove_bg(ImageSource::url("https://example.com/portrait.jpg"))
 //!     .only_mask(true)
 //!     .alpha_matting(true)
 //!     .foreground_threshold(230)
 //!     .wait(WaitPolicy::default())
 //!     .on_progress(|p| eprintln!("{} (eta {:?})", p.status, p.eta))
-//!     .send()
+//!     .run()
 //!     .await?;
 //! println!("mask at {:?}", result.output.urls().first());
 //!
 //! // A local file travels as a data URI; ask for base64 answers instead of links.
 //! let result = client
-//!     .remove_background_mask(ImageSource::path("portrait.png"))
+//!     .remove_bg(ImageSource::path("portrait.png"))
 //!     .base64(true)
-//!     .send()
+//!     .run()
 //!     .await?;
 //! let images: Vec<Vec<u8>> = result.decode_base64()?;
 //! # let _ = images;
@@ -75,16 +63,18 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use cutout_runtime::JobProgress;
 use cutout_runtime::probe::{ImageFormat, ImageInfo, probe_bytes, probe_file};
 use cutout_runtime::validate::{display_url, http_url as check_http_url};
-use cutout_runtime::{JobProgress, Poll, wait_for};
 
-use crate::error::{either_spelling, error_message};
-use crate::{Client, CutoutError, CutoutResult, ImageSource, PROVIDER, WaitPolicy, types};
+use crate::jobs::{
+    MaskState, PROCESSING, Processing, RemoveBgJob, failed, id_number, no_id, other_answer, seconds,
+};
+use crate::result::MaskResult;
+use crate::{Client, CutoutError, CutoutResult, ImageSource, WaitPolicy, types};
 
 /// The largest `alpha_matting_foreground_threshold`.
 pub const MAX_FOREGROUND_THRESHOLD: u32 = 240;
@@ -93,13 +83,13 @@ pub const MAX_BACKGROUND_THRESHOLD: u32 = 20;
 /// The largest `alpha_matting_erode_size`.
 pub const MAX_ERODE_SIZE: u32 = 5;
 
-/// Called with each state of a queued request while [`RemoveBgMask::send`] waits.
+/// Called with each state of a queued request while [`RemoveBgRequest::run`] waits.
 type OnProgress = Arc<dyn Fn(&JobProgress) + Send + Sync>;
 
-/// A background removal request being set up: made by [`Client::remove_background_mask`], sent
-/// by [`send`](Self::send) (wait for the result) or [`submit`](Self::submit) (first answer only).
-#[must_use = "nothing is sent until `send` or `submit` is awaited"]
-pub struct RemoveBgMask<'a> {
+/// A background removal request being set up: made by [`Client::remove_bg`], sent
+/// by [`run`](Self::run) (wait for the result) or [`submit`](Self::submit) (first answer only).
+#[must_use = "nothing is sent until `run` or `submit` is awaited"]
+pub struct RemoveBgRequest<'a> {
     client: &'a Client,
     image: ImageSource,
     alpha_matting: bool,
@@ -117,9 +107,9 @@ pub struct RemoveBgMask<'a> {
     on_progress: Option<OnProgress>,
 }
 
-impl fmt::Debug for RemoveBgMask<'_> {
+impl fmt::Debug for RemoveBgRequest<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RemoveBgMask")
+        f.debug_struct("RemoveBgRequest")
             .field("base_url", &self.client.baseurl)
             .field("image", &self.image)
             .field("alpha_matting", &self.alpha_matting)
@@ -143,9 +133,9 @@ impl fmt::Debug for RemoveBgMask<'_> {
 impl Client {
     /// Starts a background removal request for `image`: any [`ImageSource`] (a URL ModelsLab
     /// fetches, or a local file or bytes, sent inline as a data URI). Nothing is sent until
-    /// [`RemoveBgMask::send`] or [`RemoveBgMask::submit`].
-    pub fn remove_background_mask(&self, image: impl Into<ImageSource>) -> RemoveBgMask<'_> {
-        RemoveBgMask {
+    /// [`RemoveBgRequest::run`] or [`RemoveBgRequest::submit`].
+    pub fn remove_bg(&self, image: impl Into<ImageSource>) -> RemoveBgRequest<'_> {
+        RemoveBgRequest {
             client: self,
             image: image.into(),
             alpha_matting: false,
@@ -163,71 +153,9 @@ impl Client {
             on_progress: None,
         }
     }
-
-    /// Asks once for the outcome of a queued request (`POST /image_editing/fetch/{id}`). An
-    /// `error` answer is a [`CutoutError::JobFailed`].
-    pub async fn fetch(&self, id: i64) -> CutoutResult<MaskState> {
-        let answer = self
-            .context()
-            .call("fetch_result", self.fetch_result().id(id).send())
-            .await;
-        match answer.map(|answer| answer.into_inner()) {
-            Ok(types::FetchResponse::ResultSuccess(done)) => Ok(MaskState::Done(done.into())),
-            Ok(types::FetchResponse::FetchProcessing(queued)) => {
-                Ok(MaskState::Processing(Processing {
-                    id: queued.id.as_ref().and_then(id_number).unwrap_or(id),
-                    status: PROCESSING.to_owned(),
-                    eta: seconds(queued.eta),
-                    message: queued.message,
-                    tip: queued.tip,
-                    future_links: queued.future_links.unwrap_or_default(),
-                }))
-            }
-            Ok(types::FetchResponse::ModelsLabError(error)) => Err(failed(Some(id), &error)),
-            Ok(types::FetchResponse::OtherAnswer(other)) => {
-                other_answer(other, Some(id), "fetch_result")
-            }
-            Err(error) => Err(error),
-        }
-    }
-
-    /// Polls a queued request (from [`RemoveBgMask::submit`]) until it is done, at the ETA
-    /// ModelsLab announces (within `policy`'s bounds). The first report to `on_progress` is
-    /// `processing` itself; each later one is a fetch. An `error` answer is a
-    /// [`CutoutError::JobFailed`]; running past the deadline a [`CutoutError::Timeout`].
-    ///
-    /// This does not hold a job slot: hold one yourself
-    /// (`client.context().job_slot().await`) if you submit many requests.
-    pub async fn wait_for_mask(
-        &self,
-        processing: &Processing,
-        policy: &WaitPolicy,
-        on_progress: impl FnMut(&JobProgress),
-    ) -> CutoutResult<MaskResult> {
-        let id = processing.id;
-        let mut first = Some(processing.progress());
-        wait_for(
-            policy,
-            &format!("modelslab request {id}"),
-            move || {
-                let first = first.take();
-                async move {
-                    if let Some(first) = first {
-                        return Ok(Poll::Pending(first));
-                    }
-                    match self.fetch(id).await? {
-                        MaskState::Done(result) => Ok(Poll::Done(result)),
-                        MaskState::Processing(queued) => Ok(Poll::Pending(queued.progress())),
-                    }
-                }
-            },
-            on_progress,
-        )
-        .await
-    }
 }
 
-impl<'a> RemoveBgMask<'a> {
+impl<'a> RemoveBgRequest<'a> {
     /// Refine the cut-out's edges with alpha matting (default false). The three thresholds
     /// below tune it.
     pub fn alpha_matting(mut self, on: bool) -> Self {
@@ -300,13 +228,13 @@ impl<'a> RemoveBgMask<'a> {
         self
     }
 
-    /// How [`send`](Self::send) waits for a queued request (default [`WaitPolicy::default`]).
+    /// How [`run`](Self::run) waits for a queued request (default [`WaitPolicy::default`]).
     pub fn wait(mut self, policy: WaitPolicy) -> Self {
         self.wait = policy;
         self
     }
 
-    /// Called with each state of a queued request while [`send`](Self::send) waits.
+    /// Called with each state of a queued request while [`run`](Self::run) waits.
     pub fn on_progress(mut self, progress: impl Fn(&JobProgress) + Send + Sync + 'static) -> Self {
         self.on_progress = Some(Arc::new(progress));
         self
@@ -314,7 +242,7 @@ impl<'a> RemoveBgMask<'a> {
 
     /// Checks the inputs, sends the request and, if ModelsLab queues it, waits for the result.
     /// Holds one of the client's job slots from before the request until the result is ready.
-    pub async fn send(self) -> CutoutResult<MaskResult> {
+    pub async fn run(self) -> CutoutResult<MaskResult> {
         let client = self.client;
         let wait = self.wait.clone();
         let on_progress = self.on_progress.clone();
@@ -334,14 +262,16 @@ impl<'a> RemoveBgMask<'a> {
         }
     }
 
-    /// Checks the inputs and sends the request, returning ModelsLab's first answer without
-    /// waiting: the result, or a queued request to follow with [`Client::wait_for_mask`] (or
-    /// [`Client::fetch`], or the webhook). Holds a job slot only while the request is sent.
-    pub async fn submit(self) -> CutoutResult<MaskState> {
+    /// Checks the inputs and sends the request, returning a [`RemoveBgJob`] on ModelsLab's
+    /// first answer without waiting: already done, or queued (follow it with
+    /// [`RemoveBgJob::wait`], [`Client::fetch`] or the webhook). Holds a job slot only while the
+    /// request is sent.
+    pub async fn submit(self) -> CutoutResult<RemoveBgJob> {
         let client = self.client;
         let checked = self.check()?;
         let _slot = client.context().job_slot().await;
-        checked.post().await
+        let state = checked.post().await?;
+        Ok(RemoveBgJob::new(client.clone(), state))
     }
 
     /// Every local check; nothing is read beyond an image's header.
@@ -503,253 +433,6 @@ fn data_uri(format: ImageFormat, bytes: bytes::Bytes) -> CutoutResult<String> {
     Ok(uri)
 }
 
-/// ModelsLab's first (or a fetch's) answer.
-#[derive(Debug, Clone, PartialEq)]
-pub enum MaskState {
-    /// The result is ready.
-    Done(MaskResult),
-    /// ModelsLab queued the request: fetch it again after its ETA.
-    Processing(Processing),
-}
-
-/// A queued request.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct Processing {
-    /// The request's id, for [`Client::fetch`].
-    pub id: i64,
-    /// ModelsLab's status word: `processing`, or a state this client does not know (say
-    /// `queued`), which counts as still running.
-    pub status: String,
-    /// How long ModelsLab expects it to take from now.
-    pub eta: Option<Duration>,
-    /// ModelsLab's note about the request.
-    pub message: Option<String>,
-    /// ModelsLab's hint about the queue.
-    pub tip: Option<String>,
-    /// Links where the images will appear once ready.
-    pub future_links: Vec<String>,
-}
-
-impl Processing {
-    /// The state for the waiter.
-    fn progress(&self) -> JobProgress {
-        JobProgress::new(self.id.to_string(), self.status.as_str()).eta(self.eta)
-    }
-}
-
-/// A finished background removal.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct MaskResult {
-    /// ModelsLab's id of the request, when it gave one.
-    pub id: Option<i64>,
-    /// The images: links, or base64 text when `base64` was asked for.
-    pub output: MaskOutput,
-    /// The same images through ModelsLab's CDN.
-    pub proxy_links: Vec<String>,
-    /// How long the processing took.
-    pub generation_time: Option<Duration>,
-    /// The parameters the request ran with, as ModelsLab reports them (raw JSON values).
-    pub meta: Option<types::Meta>,
-}
-
-impl From<types::ResultSuccess> for MaskResult {
-    fn from(done: types::ResultSuccess) -> Self {
-        Self {
-            id: done.id.as_ref().and_then(id_number),
-            output: MaskOutput::from_items(done.output),
-            proxy_links: done.proxy_links.unwrap_or_default(),
-            generation_time: seconds(done.generation_time),
-            meta: done.meta,
-        }
-    }
-}
-
-impl MaskResult {
-    /// Decodes base64 output (with or without a `data:…;base64,` prefix) into image bytes. An
-    /// error when the output is links (download those instead) or not valid base64.
-    pub fn decode_base64(&self) -> CutoutResult<Vec<Vec<u8>>> {
-        let MaskOutput::Base64(items) = &self.output else {
-            return Err(CutoutError::invalid(
-                "output",
-                "the result holds links, not base64 data: download them, or send the request \
-                 with `.base64(true)`",
-            ));
-        };
-        items
-            .iter()
-            .map(|item| {
-                let data = match item.split_once(";base64,") {
-                    Some((prefix, data)) if prefix.starts_with("data:") => data,
-                    _ => item.as_str(),
-                };
-                STANDARD
-                    .decode(data.trim())
-                    .map_err(|e| CutoutError::UnexpectedResponse {
-                        provider: PROVIDER.name,
-                        operation: "removebg_mask",
-                        status: Some(200),
-                        message: format!("an output image is not valid base64: {e}"),
-                        body: None,
-                    })
-            })
-            .collect()
-    }
-}
-
-/// The images of a result.
-#[derive(Clone, PartialEq, Eq)]
-pub enum MaskOutput {
-    /// Links to the images.
-    Urls(Vec<String>),
-    /// The images as base64 text (possibly as `data:` URIs).
-    Base64(Vec<String>),
-}
-
-impl fmt::Debug for MaskOutput {
-    /// Base64 images are shown by length only.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            MaskOutput::Urls(urls) => f.debug_tuple("Urls").field(urls).finish(),
-            MaskOutput::Base64(items) => {
-                let lengths: Vec<String> = items
-                    .iter()
-                    .map(|item| format!("<{} base64 chars>", item.len()))
-                    .collect();
-                f.debug_tuple("Base64").field(&lengths).finish()
-            }
-        }
-    }
-}
-
-impl MaskOutput {
-    /// Links when every item is an `http(s)` URL (an empty list counts as links), base64
-    /// otherwise.
-    fn from_items(items: Vec<String>) -> Self {
-        if items
-            .iter()
-            .all(|item| item.starts_with("https://") || item.starts_with("http://"))
-        {
-            MaskOutput::Urls(items)
-        } else {
-            MaskOutput::Base64(items)
-        }
-    }
-
-    /// The links; empty for base64 output.
-    pub fn urls(&self) -> &[String] {
-        match self {
-            MaskOutput::Urls(urls) => urls,
-            MaskOutput::Base64(_) => &[],
-        }
-    }
-
-    /// How many images there are.
-    pub fn len(&self) -> usize {
-        match self {
-            MaskOutput::Urls(items) | MaskOutput::Base64(items) => items.len(),
-        }
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-/// An id as a number: ModelsLab sends ids as numbers, and sometimes as numeric strings.
-pub(crate) fn id_number(id: &types::FlexibleId) -> Option<i64> {
-    match id {
-        types::FlexibleId::Integer(id) => Some(*id),
-        types::FlexibleId::String(id) => id.trim().parse().ok(),
-    }
-}
-
-/// Seconds as a duration, when positive and finite.
-fn seconds(value: Option<f64>) -> Option<Duration> {
-    value
-        .filter(|s| *s > 0.0)
-        .and_then(|s| Duration::try_from_secs_f64(s).ok())
-}
-
-/// An `error` answer as an error.
-fn failed(id: Option<i64>, error: &types::ModelsLabError) -> CutoutError {
-    CutoutError::JobFailed {
-        provider: PROVIDER.name,
-        job_id: id.map_or_else(|| "(not queued)".to_owned(), |id| id.to_string()),
-        status: "error".to_owned(),
-        message: Some(
-            error_message(error)
-                .unwrap_or_else(|| "ModelsLab answered `error` without a message".to_owned()),
-        ),
-    }
-}
-
-fn no_id(id: Option<&types::FlexibleId>, status: &str) -> CutoutError {
-    CutoutError::UnexpectedResponse {
-        provider: PROVIDER.name,
-        operation: "removebg_mask",
-        status: Some(200),
-        message: match id {
-            Some(id) => format!(
-                "the request was answered `{status}` under the id `{id}`, which is not a number"
-            ),
-            None => format!("the request was answered `{status}` without an id to fetch it with"),
-        },
-        body: None,
-    }
-}
-
-/// The documented status of a queued request.
-const PROCESSING: &str = "processing";
-
-/// An answer that is none of the documented shapes ([`types::OtherAnswer`]): a status this
-/// client does not know is a request still running (polled like `processing`, at its ETA if it
-/// gives one); a documented status in a shape that does not match is reported as such. `id` is
-/// the request's id when it is already known (a fetch).
-fn other_answer(
-    other: types::OtherAnswer,
-    id: Option<i64>,
-    operation: &'static str,
-) -> CutoutResult<MaskState> {
-    let status = other.status.trim();
-    let message = either_spelling(&other.message, &other.messege);
-    match status {
-        "success" => Err(CutoutError::UnexpectedResponse {
-            provider: PROVIDER.name,
-            operation,
-            status: Some(200),
-            message: "ModelsLab answered `success` without the list of its `output` images"
-                .to_owned(),
-            body: None,
-        }),
-        // `failed` is how webhooks spell a failure.
-        "error" | "failed" => Err(CutoutError::JobFailed {
-            provider: PROVIDER.name,
-            job_id: id.map_or_else(|| "(not queued)".to_owned(), |id| id.to_string()),
-            status: status.to_owned(),
-            message: Some(
-                message
-                    .unwrap_or_else(|| format!("ModelsLab answered `{status}` without a message")),
-            ),
-        }),
-        _ => {
-            let Some(id) = other.id.as_ref().and_then(id_number).or(id) else {
-                return Err(no_id(other.id.as_ref(), status));
-            };
-            Ok(MaskState::Processing(Processing {
-                id,
-                status: status.to_owned(),
-                eta: seconds(other.eta),
-                message,
-                tip: other.tip,
-                future_links: Vec::new(),
-            }))
-        }
-    }
-}
-
 fn check_range(field: &str, value: Option<u32>, max: u32, meaning: &str) -> CutoutResult<()> {
     match value {
         Some(value) if value > max => Err(CutoutError::invalid(
@@ -797,14 +480,5 @@ mod tests {
             let data = uri.strip_prefix("data:image/png;base64,").unwrap();
             assert_eq!(STANDARD.decode(data).unwrap(), vec![7u8; len]);
         }
-    }
-
-    #[test]
-    fn output_kinds() {
-        let urls = MaskOutput::from_items(vec!["https://cdn.example.com/a.png".into()]);
-        assert_eq!(urls.urls().len(), 1);
-        let data = MaskOutput::from_items(vec!["iVBORw0KGgo=".into()]);
-        assert!(data.urls().is_empty());
-        assert_eq!(format!("{data:?}"), "Base64([\"<12 base64 chars>\"])");
     }
 }
