@@ -227,6 +227,53 @@ async fn the_one_call_flow_downloads_the_first_output_link() {
 }
 
 #[tokio::test]
+async fn submit_returns_a_job_handle_that_refreshes_and_waits() {
+    let mask = "https://cdn.example.com/mask.png";
+    let (server, client) = setup(vec![
+        Route::json(Method::POST, REMOVE, 200, queued(2)),
+        Route::json(Method::POST, &fetch_path(), 200, still_processing(1)).times(1),
+        Route::json(Method::POST, &fetch_path(), 200, success(JOB, mask)),
+    ])
+    .await;
+    let mut job = client
+        .remove_bg(ImageSource::url(URL))
+        .submit()
+        .await
+        .unwrap();
+    assert_eq!(job.id(), Some(JOB));
+    assert!(
+        matches!(job.state(), MaskState::Processing(p) if p.eta == Some(Duration::from_secs(2)))
+    );
+    assert_eq!(server.requests().len(), 1, "submit does not wait");
+    // One fetch: still processing, now with the fetch's ETA.
+    let state = job.refresh().await.unwrap();
+    assert!(matches!(state, MaskState::Processing(p) if p.eta == Some(Duration::from_secs(1))));
+    let result = job.wait(&fast_wait(), |_| {}).await.unwrap();
+    assert_eq!(result.output.urls(), [mask]);
+    let paths: Vec<_> = server.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(paths, [REMOVE.to_owned(), fetch_path(), fetch_path()]);
+
+    // Done at once: the handle holds the result; neither refresh nor wait asks again.
+    let (server, client) = setup(vec![Route::json(
+        Method::POST,
+        REMOVE,
+        200,
+        success(7, mask),
+    )])
+    .await;
+    let mut job = client
+        .remove_bg(ImageSource::url(URL))
+        .submit()
+        .await
+        .unwrap();
+    assert_eq!(job.id(), Some(7));
+    assert!(matches!(job.refresh().await.unwrap(), MaskState::Done(_)));
+    let result = job.wait(&fast_wait(), |_| {}).await.unwrap();
+    assert_eq!(result.id, Some(7));
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test]
 async fn both_output_shapes_of_a_queued_answer_are_accepted() {
     let mut string_output = queued(3);
     string_output["output"] = "".into();

@@ -233,6 +233,104 @@ async fn one_call_flow_uploads_polls_at_the_eta_and_downloads_from_another_origi
 }
 
 #[tokio::test]
+async fn run_submits_waits_at_the_policy_and_downloads_the_output_without_the_key() {
+    let result = png(4, 3);
+    let cdn = RecordingServer::start(vec![Route::bytes(
+        Method::GET,
+        "/out/mask.png",
+        200,
+        result.clone(),
+        "image/png",
+    )])
+    .await;
+    let presigned = format!("{}/out/mask.png?X-Amz-Signature=sig456", cdn.url());
+    let eta = now() + 30;
+    let (api, client) = setup(vec![
+        Route::json(Method::POST, "/matting/async", 200, accepted(eta)),
+        Route::json(
+            Method::GET,
+            &format!("/status/{ID}"),
+            200,
+            status_body("Processing", 40, eta),
+        )
+        .times(1),
+        Route::json(
+            Method::GET,
+            &format!("/status/{ID}"),
+            200,
+            status_body("Completed", 100, eta),
+        ),
+        Route::json(
+            Method::GET,
+            &format!("/download/{ID}"),
+            200,
+            links(&presigned),
+        ),
+    ])
+    .await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let bytes = client
+        .matting(ImageSource::bytes(png(4, 3), "a.png"))
+        .mode(Mode::Alpha)
+        .wait(fast_wait())
+        .on_progress(move |p| record.lock().unwrap().push((p.status.clone(), p.percent)))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(bytes.as_ref(), result.as_slice());
+    let paths: Vec<_> = api
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "POST /matting/async".to_owned(),
+            format!("GET /status/{ID}"),
+            format!("GET /status/{ID}"),
+            format!("GET /download/{ID}"),
+        ]
+    );
+    assert_eq!(api.requests()[0].part("mode").text(), "alpha");
+    // One poll answered "not yet"; the 30 s ETA was capped by the policy's 50 ms maximum.
+    assert_eq!(*seen.lock().unwrap(), [("Processing".to_owned(), Some(40))]);
+    assert_eq!(cdn.single().header("x-api-key"), None);
+}
+
+#[tokio::test]
+async fn run_on_a_failed_job_is_job_failed_and_downloads_nothing() {
+    let (api, client) = setup(vec![
+        Route::json(Method::POST, "/matting/async", 200, accepted(now() + 1)),
+        Route::json(
+            Method::GET,
+            &format!("/status/{ID}"),
+            200,
+            status_body("Failed", 50, now()),
+        ),
+    ])
+    .await;
+    let error = client
+        .matting(ImageSource::url("https://images.example.com/a.png"))
+        .wait(fast_wait())
+        .run()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, CutoutError::JobFailed { status, .. } if status == "Failed"),
+        "{error:?}"
+    );
+    assert!(
+        api.requests()
+            .iter()
+            .all(|r| !r.path.starts_with("/download")),
+        "{:?}",
+        api.requests()
+    );
+}
+
+#[tokio::test]
 async fn a_mask_from_bytes_sends_mode_alpha_and_the_typed_fields() {
     let (server, client) = setup(vec![Route::json(
         Method::POST,

@@ -89,7 +89,8 @@
 //!
 //! Hand-written:
 //!
-//! - [`matting`]: [`Client::matting`] → [`MattingRequest`] → [`Job`], with local checks.
+//! - [`matting`]: [`Client::matting`] → [`MattingRequest`] → [`Job`] ([`MattingRequest::submit`])
+//!   or the output ([`MattingRequest::run`]), with local checks.
 //! - [`jobs`]: [`Job`] (status, wait, download, cancel, delete), [`Client::job`],
 //!   [`Client::list_jobs`], [`Client::job_pages`], [`Client::delete_all_jobs`].
 //! - [`estimate`]: [`Client::estimate_matting`] and the local [`credits_for_output`].
