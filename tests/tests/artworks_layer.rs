@@ -299,11 +299,10 @@ async fn background_removal_artwork_flow() {
     )])
     .await;
     let job = client
-        .remove_background_artwork(
-            IMAGE,
-            Some(OutputFormat::Webp),
-            Some("https://hooks.example.com/x"),
-        )
+        .remove_bg(IMAGE)
+        .output_format(OutputFormat::Webp)
+        .webhook("https://hooks.example.com/x")
+        .submit()
         .await
         .unwrap();
     assert_eq!(job.id(), ID);
@@ -655,7 +654,7 @@ macro_rules! refused_webhooks {
             // The same rule guards background-removal artworks.
             let (api, client) = server(vec![]).await;
             let error = client
-                .remove_background_artwork(IMAGE, None, Some($url))
+                .remove_bg(IMAGE).webhook($url).submit()
                 .await
                 .unwrap_err();
             assert_invalid(&error, "webhook", $part);

@@ -123,7 +123,9 @@ async fn background_removal_results_download_in_the_requested_format() {
     let dir = tempfile::tempdir().unwrap();
 
     let mut png = client
-        .remove_background_artwork(&url, Some(OutputFormat::Png), None)
+        .remove_bg(&url)
+        .output_format(OutputFormat::Png)
+        .submit()
         .await
         .unwrap();
     assert_eq!(
@@ -145,11 +147,10 @@ async fn background_removal_results_download_in_the_requested_format() {
 
     // WebP, with a public HTTPS webhook (accepted, never called by the sandbox).
     let mut webp = client
-        .remove_background_artwork(
-            &url,
-            Some(OutputFormat::Webp),
-            Some("https://hooks.example.com/tengr?token=abc"),
-        )
+        .remove_bg(&url)
+        .output_format(OutputFormat::Webp)
+        .webhook("https://hooks.example.com/tengr?token=abc")
+        .submit()
         .await
         .unwrap();
     webp.wait(&sb::wait(), |_| {}).await.unwrap();
@@ -221,10 +222,7 @@ async fn artworks_are_gone_after_eight_days() {
     let sandbox = sb::start_sandbox().await;
     let client = sb::tengr(&sandbox);
     let url = hosted(&sandbox).await;
-    let mut job = client
-        .remove_background_artwork(&url, None, None)
-        .await
-        .unwrap();
+    let mut job = client.remove_bg(&url).submit().await.unwrap();
     let urls = job.wait(&sb::wait(), |_| {}).await.unwrap();
     sandbox.advance_clock(Duration::from_secs(8 * 24 * 3600 + 1));
 
@@ -360,7 +358,9 @@ async fn every_generated_operation_reaches_the_sandbox() {
     job.wait(&sb::wait(), |_| {}).await.unwrap(); // get_artwork
     assert_mask(&job.result_bytes().await.unwrap()[0], WIDTH, HEIGHT);
     let mut removal = client
-        .remove_background_artwork(&url, Some(OutputFormat::Png), None)
+        .remove_bg(&url)
+        .output_format(OutputFormat::Png)
+        .submit()
         .await
         .unwrap(); // create_remove_background
     removal.wait(&sb::wait(), |_| {}).await.unwrap();
@@ -482,15 +482,18 @@ async fn local_validation_sends_nothing() {
         .await;
     }
     expect_invalid(&sandbox, "webhook", "plain http://", || {
-        client.remove_background_artwork(url, None, Some("http://hooks.example.com/x"))
+        client
+            .remove_bg(url)
+            .webhook("http://hooks.example.com/x")
+            .submit()
     })
     .await;
     expect_invalid(&sandbox, "image_url", "scheme `ftp`", || {
-        client.remove_background_artwork("ftp://images.example.com/a.jpg", None, None)
+        client.remove_bg("ftp://images.example.com/a.jpg").submit()
     })
     .await;
     expect_unsupported(&sandbox, "local path", || {
-        client.remove_background_artwork("C:\\photos\\disc.jpg", None, None)
+        client.remove_bg("C:\\photos\\disc.jpg").submit()
     })
     .await;
     for limit in [0, 501] {

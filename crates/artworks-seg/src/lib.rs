@@ -85,8 +85,9 @@
 //! Hand-written, beside it:
 //!
 //! - [`segmentation`]: [`SegmentationRequest`] (text or points, checked locally) →
-//!   [`SegmentationRequest::submit`] → [`ArtworkJob`],
-//!   [`Client::remove_background_artwork`].
+//!   [`SegmentationRequest::submit`] → [`ArtworkJob`].
+//! - [`remove_bg`]: [`Client::remove_bg`] → [`RemoveBgRequest`] → [`ArtworkJob`], background
+//!   removal.
 //! - [`artworks`]: [`ArtworkJob`] (refresh, wait, download results), [`Client::artwork`],
 //!   [`Client::artworks`].
 //! - [`webhook`]: [`webhook::parse`] for deliveries, [`webhook::check_url`] for webhook URLs.
@@ -140,11 +141,13 @@ pub use generated::*;
 
 pub mod artworks;
 pub mod error;
+pub mod remove_bg;
 pub mod remover;
 pub mod segmentation;
 pub mod webhook;
 
 pub use artworks::ArtworkJob;
+pub use remove_bg::RemoveBgRequest;
 pub use segmentation::{PointsMode, SegmentationMode, SegmentationRequest, TextMode};
 
 // The runtime's types that appear in this crate's signatures, so that depending on this crate

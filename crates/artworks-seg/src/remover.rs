@@ -66,7 +66,9 @@ impl BackgroundRemover for Client {
                 }
             };
             let mut job = self
-                .remove_background_artwork(&url, Some(OutputFormat::Png), None)
+                .remove_bg(url.as_str())
+                .output_format(OutputFormat::Png)
+                .submit()
                 .await?;
             options.report(Progress::Submitted {
                 job_id: job.id().to_owned(),

@@ -466,35 +466,3 @@ impl<M: SegmentationMode> SegmentationRequest<M> {
         Ok(ArtworkJob::new(client.clone(), artwork))
     }
 }
-
-impl Client {
-    /// Creates a background-removal artwork for the image at `image_url` (an `http(s)://` URL Tengr
-    /// can fetch), with an optional result format and webhook (checked as in
-    /// [`webhook::check_url`](crate::webhook::check_url)).
-    pub async fn remove_background_artwork(
-        &self,
-        image_url: &str,
-        output_format: Option<OutputFormat>,
-        webhook: Option<&str>,
-    ) -> CutoutResult<ArtworkJob> {
-        check_image_url(image_url)?;
-        if let Some(url) = webhook {
-            webhook::check_url(url)?;
-        }
-        let request = types::RemoveBackgroundRequest {
-            image_url: image_url.trim().to_owned(),
-            output_format,
-            webhook: webhook.map(|url| url.trim().to_owned()),
-        };
-        let artwork = self
-            .context()
-            .call(
-                "create_remove_background",
-                self.create_remove_background().body(request).send(),
-            )
-            .await
-            .map_err(|error| explain(error, None))?
-            .into_inner();
-        Ok(ArtworkJob::new(self.clone(), artwork))
-    }
-}
