@@ -118,7 +118,7 @@
 //! - [`result`]: [`MaskResult`] and its [`MaskOutput`].
 //! - [`webhook`]: [`webhook::parse`] for the calls ModelsLab makes to a request's webhook.
 //! - [`remover`]: [`BackgroundRemover`] for [`Client`].
-//! - `error`: ModelsLab's error body ([`types::ModelsLabError`], `message` or `messege`, and
+//! - [`error`]: ModelsLab's error body ([`types::ModelsLabError`], `message` or `messege`, and
 //!   `retry_after`) feeding [`CutoutError`].
 //!
 //! The API key is put on requests in one hook (`cutout_runtime::Context::authorize`), only

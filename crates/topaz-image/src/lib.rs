@@ -96,7 +96,7 @@
 //! - [`estimate`]: [`Client::estimate_matting`] and the local [`credits_for_output`].
 //! - [`webhook`]: [`WebhookNotification`] and [`webhook::parse`].
 //! - [`remover`]: [`BackgroundRemover`] for [`Client`].
-//! - `error`: Topaz's error body ([`types::ApiError`]) feeding [`CutoutError`].
+//! - [`error`]: Topaz's error body ([`types::ApiError`]) feeding [`CutoutError`].
 //!
 //! The API key is put on requests in one hook (`cutout_runtime::Context::authorize`), only
 //! towards the base URL; no type of this crate shows it in its `Debug` output.
