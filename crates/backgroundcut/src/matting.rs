@@ -207,6 +207,26 @@ impl<'a> MattingRequest<'a> {
 
     /// Every local check, in the order a user would fix them; nothing is sent to the API.
     async fn check(&self) -> CutoutResult<Checked> {
+        let output_key = self.check_output()?;
+        let image = self
+            .client
+            .fetch_if_url(self.image.clone(), "image")
+            .await?;
+        let trimap = self
+            .client
+            .fetch_if_url(self.trimap.clone(), "trimap")
+            .await?;
+        check_inputs(&image, &trimap)?;
+        Ok(Checked {
+            image,
+            trimap,
+            output_key,
+        })
+    }
+
+    /// The output settings: compression, type and format, and the output key (given, or a fresh
+    /// one with the extension they imply).
+    fn check_output(&self) -> CutoutResult<String> {
         check_compression(self.output_compression, "output_compression")?;
         let (allowed, advice): (&[&str], &str) = match self.output_type {
             MattingOutputType::Rgba => (
@@ -229,38 +249,7 @@ impl<'a> MattingRequest<'a> {
         }
         let output_key = match &self.output_key {
             Some(key) => {
-                check_key(key, "output_key")?;
-                let extension = key_extension(key);
-                let fits = extension
-                    .as_deref()
-                    .is_some_and(|extension| allowed.contains(&extension));
-                if !fits {
-                    let has = match &extension {
-                        Some(extension) => format!("ends in .{extension}"),
-                        None => "has no extension".to_owned(),
-                    };
-                    return Err(CutoutError::invalid(
-                        "output_key",
-                        format!("output key `{key}` {has}, but {advice}"),
-                    ));
-                }
-                if let Some(format) = self.output_format {
-                    let matches = match format {
-                        MattingFormat::Png => extension.as_deref() == Some("png"),
-                        MattingFormat::Webp => extension.as_deref() == Some("webp"),
-                    };
-                    if !matches {
-                        return Err(CutoutError::invalid(
-                            "output_key",
-                            format!(
-                                "output key `{key}` does not end in .{} although output_format \
-                                 is {format:?}: make them agree (the key's extension decides \
-                                 the format)",
-                                format.extension()
-                            ),
-                        ));
-                    }
-                }
+                check_given_key(key, allowed, advice, self.output_format)?;
                 key.clone()
             }
             None => {
@@ -271,59 +260,7 @@ impl<'a> MattingRequest<'a> {
                 unique_key(&format!("{}matte-", self.key_prefix), extension)
             }
         };
-
-        let image = self
-            .client
-            .fetch_if_url(self.image.clone(), "image")
-            .await?;
-        let trimap = self
-            .client
-            .fetch_if_url(self.trimap.clone(), "trimap")
-            .await?;
-        let image_info = inputs::probe(&image, "image")?;
-        inputs::require_jpeg(&image_info, &image, "image", "matting", "image")?;
-        if matches!(
-            image_info.color,
-            ColorLayout::Gray | ColorLayout::GrayAlpha | ColorLayout::Cmyk
-        ) {
-            return Err(CutoutError::invalid(
-                "image",
-                format!(
-                    "BackgroundCut matting needs an RGB JPEG image; `{}` is {} JPEG: convert \
-                     it to RGB",
-                    image.describe(),
-                    inputs::layout_name(image_info.color)
-                ),
-            ));
-        }
-        let trimap_info = inputs::probe(&trimap, "trimap")?;
-        inputs::require_jpeg(&trimap_info, &trimap, "trimap", "matting", "trimap")?;
-        if trimap_info.color != ColorLayout::Gray {
-            return Err(CutoutError::invalid(
-                "trimap",
-                format!(
-                    "the trimap `{}` is {} JPEG, but matting needs a grayscale (single-channel) \
-                     JPEG: convert it to grayscale (255 foreground, 0 background, 128 unknown)",
-                    trimap.describe(),
-                    inputs::layout_name(trimap_info.color)
-                ),
-            ));
-        }
-        if (trimap_info.width, trimap_info.height) != (image_info.width, image_info.height) {
-            return Err(CutoutError::invalid(
-                "trimap",
-                format!(
-                    "trimap is {}×{} but the image is {}×{}: make the trimap exactly the image's \
-                     size",
-                    trimap_info.width, trimap_info.height, image_info.width, image_info.height
-                ),
-            ));
-        }
-        Ok(Checked {
-            image,
-            trimap,
-            output_key,
-        })
+        Ok(output_key)
     }
 
     /// Uploads both inputs at once, runs matting, and returns the key the result was written to.
@@ -367,4 +304,91 @@ impl<'a> MattingRequest<'a> {
         );
         Ok(answer.output_key)
     }
+}
+
+/// A given output key is a valid key whose extension fits the output type (`allowed`, with
+/// `advice` when it does not) and agrees with the output format, when one is set.
+fn check_given_key(
+    key: &str,
+    allowed: &[&str],
+    advice: &str,
+    output_format: Option<MattingFormat>,
+) -> CutoutResult<()> {
+    check_key(key, "output_key")?;
+    let extension = key_extension(key);
+    let fits = extension
+        .as_deref()
+        .is_some_and(|extension| allowed.contains(&extension));
+    if !fits {
+        let has = match &extension {
+            Some(extension) => format!("ends in .{extension}"),
+            None => "has no extension".to_owned(),
+        };
+        return Err(CutoutError::invalid(
+            "output_key",
+            format!("output key `{key}` {has}, but {advice}"),
+        ));
+    }
+    if let Some(format) = output_format {
+        let matches = match format {
+            MattingFormat::Png => extension.as_deref() == Some("png"),
+            MattingFormat::Webp => extension.as_deref() == Some("webp"),
+        };
+        if !matches {
+            return Err(CutoutError::invalid(
+                "output_key",
+                format!(
+                    "output key `{key}` does not end in .{} although output_format \
+                     is {format:?}: make them agree (the key's extension decides \
+                     the format)",
+                    format.extension()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The image is an RGB JPEG and the trimap a grayscale JPEG of exactly its size.
+fn check_inputs(image: &ImageSource, trimap: &ImageSource) -> CutoutResult<()> {
+    let image_info = inputs::probe(image, "image")?;
+    inputs::require_jpeg(&image_info, image, "image", "matting", "image")?;
+    if matches!(
+        image_info.color,
+        ColorLayout::Gray | ColorLayout::GrayAlpha | ColorLayout::Cmyk
+    ) {
+        return Err(CutoutError::invalid(
+            "image",
+            format!(
+                "BackgroundCut matting needs an RGB JPEG image; `{}` is {} JPEG: convert \
+                 it to RGB",
+                image.describe(),
+                inputs::layout_name(image_info.color)
+            ),
+        ));
+    }
+    let trimap_info = inputs::probe(trimap, "trimap")?;
+    inputs::require_jpeg(&trimap_info, trimap, "trimap", "matting", "trimap")?;
+    if trimap_info.color != ColorLayout::Gray {
+        return Err(CutoutError::invalid(
+            "trimap",
+            format!(
+                "the trimap `{}` is {} JPEG, but matting needs a grayscale (single-channel) \
+                 JPEG: convert it to grayscale (255 foreground, 0 background, 128 unknown)",
+                trimap.describe(),
+                inputs::layout_name(trimap_info.color)
+            ),
+        ));
+    }
+    if (trimap_info.width, trimap_info.height) != (image_info.width, image_info.height) {
+        return Err(CutoutError::invalid(
+            "trimap",
+            format!(
+                "trimap is {}×{} but the image is {}×{}: make the trimap exactly the image's \
+                 size",
+                trimap_info.width, trimap_info.height, image_info.width, image_info.height
+            ),
+        ));
+    }
+    Ok(())
 }
