@@ -298,31 +298,7 @@ impl<'a> RemoveBgRequest<'a> {
             Some(url) => Some(check_http_url("webhook", url)?),
             None => None,
         };
-        let image = match self.image {
-            ImageSource::Url(url) => Image::Url(check_image_url(&url)?),
-            ImageSource::Path(path) => {
-                if !path.is_file() {
-                    let what = if path.exists() {
-                        "is not a file"
-                    } else {
-                        "does not exist"
-                    };
-                    return Err(CutoutError::invalid(
-                        "image",
-                        format!(
-                            "`{}` {what}: pass the path of an image file",
-                            path.display()
-                        ),
-                    ));
-                }
-                check_image(probe_file(&path)?, &path.display().to_string())?;
-                Image::Local(ImageSource::Path(path))
-            }
-            ImageSource::Bytes { bytes, file_name } => {
-                check_image(probe_bytes(&bytes), &file_name)?;
-                Image::Local(ImageSource::Bytes { bytes, file_name })
-            }
-        };
+        let image = checked_image(self.image)?;
         let body = types::builder::RemovebgMaskRequest::default()
             .alpha_matting(self.alpha_matting)
             .post_process_mask(self.post_process_mask)
@@ -347,6 +323,36 @@ impl<'a> RemoveBgRequest<'a> {
             body,
         })
     }
+}
+
+/// The image as it will be sent: a URL or data URI as given (checked), or a local file or bytes
+/// whose header says it is an image (read later, when the request is sent).
+fn checked_image(image: ImageSource) -> CutoutResult<Image> {
+    Ok(match image {
+        ImageSource::Url(url) => Image::Url(check_image_url(&url)?),
+        ImageSource::Path(path) => {
+            if !path.is_file() {
+                let what = if path.exists() {
+                    "is not a file"
+                } else {
+                    "does not exist"
+                };
+                return Err(CutoutError::invalid(
+                    "image",
+                    format!(
+                        "`{}` {what}: pass the path of an image file",
+                        path.display()
+                    ),
+                ));
+            }
+            check_image(probe_file(&path)?, &path.display().to_string())?;
+            Image::Local(ImageSource::Path(path))
+        }
+        ImageSource::Bytes { bytes, file_name } => {
+            check_image(probe_bytes(&bytes), &file_name)?;
+            Image::Local(ImageSource::Bytes { bytes, file_name })
+        }
+    })
 }
 
 /// The image of a checked request.
