@@ -116,7 +116,7 @@ async fn create<M: SegmentationMode>(
         segmentation = segmentation.mask_expand(expand);
     }
     segmentation
-        .submit(&client)
+        .submit(client)
         .await
         .map_err(|e| e.to_string())
 }
