@@ -115,8 +115,5 @@ async fn create<M: SegmentationMode>(
     if expand != 0 {
         segmentation = segmentation.mask_expand(expand);
     }
-    segmentation
-        .submit(client)
-        .await
-        .map_err(|e| e.to_string())
+    segmentation.submit(client).await.map_err(|e| e.to_string())
 }
