@@ -241,6 +241,8 @@ async fn submit_returns_a_job_handle_that_refreshes_and_waits() {
         .await
         .unwrap();
     assert_eq!(job.id(), Some(JOB));
+    let shown = format!("{job:?}");
+    assert!(shown.contains("96709") && !shown.contains(KEY), "{shown}");
     assert!(
         matches!(job.state(), MaskState::Processing(p) if p.eta == Some(Duration::from_secs(2)))
     );

@@ -37,6 +37,7 @@
 //! # Ok(()) }
 //! ```
 
+use std::fmt;
 use std::time::Duration;
 
 use cutout_runtime::{JobProgress, Poll, wait_for};
@@ -47,11 +48,20 @@ use crate::{Client, CutoutError, CutoutResult, PROVIDER, WaitPolicy, types};
 
 /// A background removal ModelsLab has answered: done at once, or queued. Made by
 /// [`RemoveBgRequest::submit`](crate::RemoveBgRequest::submit); owns a clone of the client.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[must_use = "a queued request is only followed by `wait`"]
 pub struct RemoveBgJob {
     client: Client,
     state: MaskState,
+}
+
+impl fmt::Debug for RemoveBgJob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoveBgJob")
+            .field("state", &self.state)
+            .field("base_url", &self.client.baseurl)
+            .finish()
+    }
 }
 
 impl RemoveBgJob {
