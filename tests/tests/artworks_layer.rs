@@ -777,8 +777,19 @@ async fn debug_output_never_shows_the_key() {
             artworks_seg::ArtworkJob::new(client.clone(), artwork)
         ),
         format!("{:?}", Client::builder().key(KEY)),
+        format!("{:?}", client.remove_bg(IMAGE)),
     ];
     for text in shown {
         assert!(!text.contains(KEY), "{text}");
     }
+    let debug = format!(
+        "{:?}",
+        client
+            .remove_bg(IMAGE)
+            .webhook("https://h.example.com/x?token=secret")
+    );
+    assert!(
+        debug.contains("RemoveBgRequest") && !debug.contains("secret"),
+        "{debug}"
+    );
 }
