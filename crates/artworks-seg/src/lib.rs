@@ -103,7 +103,7 @@
 //! ```no_run
 //! use artworks_seg::{
 //!     ApiKey, AuthScheme, BackgroundRemover, BoxFuture, Client, ClientBuilder, ColorLayout,
-//!     Context, Cutout, CutoutError, CutoutKind, CutoutResult, Downloaded, ErrorBody,
+//!     Context, Cutout, CutoutError, CutoutKind, CutoutResult, Downloaded, ErrorBody, FromParts,
 //!     ImageFormat, ImageInfo, ImageSource, JobProgress, Limits, MAX_RESULT_BYTES, Progress,
 //!     ProgressFn, ProviderInfo, RemoveOptions, RetryPolicy, ServiceError, Timeouts,
 //!     TransportError, WaitPolicy,
@@ -112,6 +112,8 @@
 //! fn names(client: &Client) -> CutoutResult<()> {
 //!     let _: &Context = client.context();
 //!     let _: ClientBuilder<Client> = Client::builder();
+//!     fn buildable<C: FromParts>(_: ClientBuilder<C>) {}
+//!     buildable(Client::builder());
 //!     let _: &ProviderInfo = &artworks_seg::PROVIDER;
 //!     let _: u64 = MAX_RESULT_BYTES;
 //!     let _: Box<dyn BackgroundRemover> = Box::new(client.clone());
@@ -156,7 +158,7 @@ pub use cutout_runtime::Error as CutoutError;
 pub use cutout_runtime::probe::ColorLayout;
 pub use cutout_runtime::{
     ApiKey, AuthScheme, BackgroundRemover, BoxFuture, ClientBuilder, Context, Cutout, CutoutKind,
-    Downloaded, ErrorBody, ImageFormat, ImageInfo, ImageSource, JobProgress, Limits,
+    Downloaded, ErrorBody, FromParts, ImageFormat, ImageInfo, ImageSource, JobProgress, Limits,
     MAX_RESULT_BYTES, Progress, ProgressFn, ProviderInfo, RemoveOptions, RetryPolicy, ServiceError,
     Timeouts, TransportError, WaitPolicy,
 };

@@ -133,7 +133,7 @@
 //! ```no_run
 //! use modelslab::{
 //!     ApiKey, AuthScheme, BackgroundRemover, BoxFuture, Client, ClientBuilder, ColorLayout,
-//!     Context, Cutout, CutoutError, CutoutKind, CutoutResult, Downloaded, ErrorBody,
+//!     Context, Cutout, CutoutError, CutoutKind, CutoutResult, Downloaded, ErrorBody, FromParts,
 //!     ImageFormat, ImageInfo, ImageSource, JobProgress, Limits, MAX_RESULT_BYTES, Progress,
 //!     ProgressFn, ProviderInfo, RemoveOptions, RetryPolicy, ServiceError, Timeouts,
 //!     TransportError, WaitPolicy,
@@ -142,6 +142,8 @@
 //! fn names(client: &Client) -> CutoutResult<()> {
 //!     let _: &Context = client.context();
 //!     let _: ClientBuilder<Client> = Client::builder();
+//!     fn buildable<C: FromParts>(_: ClientBuilder<C>) {}
+//!     buildable(Client::builder());
 //!     let _: &ProviderInfo = &modelslab::PROVIDER;
 //!     let _: u64 = MAX_RESULT_BYTES;
 //!     let _: Box<dyn BackgroundRemover> = Box::new(client.clone());
@@ -182,7 +184,7 @@ pub use cutout_runtime::Error as CutoutError;
 pub use cutout_runtime::probe::ColorLayout;
 pub use cutout_runtime::{
     ApiKey, AuthScheme, BackgroundRemover, BoxFuture, ClientBuilder, Context, Cutout, CutoutKind,
-    Downloaded, ErrorBody, ImageFormat, ImageInfo, ImageSource, JobProgress, Limits,
+    Downloaded, ErrorBody, FromParts, ImageFormat, ImageInfo, ImageSource, JobProgress, Limits,
     MAX_RESULT_BYTES, Progress, ProgressFn, ProviderInfo, RemoveOptions, RetryPolicy, ServiceError,
     Timeouts, TransportError, WaitPolicy,
 };

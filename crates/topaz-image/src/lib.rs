@@ -110,7 +110,7 @@
 //! ```no_run
 //! use topaz_image::{
 //!     ApiKey, AuthScheme, BackgroundRemover, BoxFuture, Client, ClientBuilder, ColorLayout,
-//!     Context, Cutout, CutoutError, CutoutKind, CutoutResult, Downloaded, ErrorBody,
+//!     Context, Cutout, CutoutError, CutoutKind, CutoutResult, Downloaded, ErrorBody, FilePart, FromParts,
 //!     ImageFormat, ImageInfo, ImageSource, JobProgress, Limits, MAX_RESULT_BYTES, Progress,
 //!     ProgressFn, ProviderInfo, RemoveOptions, RetryPolicy, ServiceError, Timeouts,
 //!     TransportError, WaitPolicy,
@@ -119,6 +119,9 @@
 //! fn names(client: &Client) -> CutoutResult<()> {
 //!     let _: &Context = client.context();
 //!     let _: ClientBuilder<Client> = Client::builder();
+//!     fn buildable<C: FromParts>(_: ClientBuilder<C>) {}
+//!     buildable(Client::builder());
+//!     let _: FilePart = FilePart::path("a.jpg");
 //!     let _: &ProviderInfo = &topaz_image::PROVIDER;
 //!     let _: u64 = MAX_RESULT_BYTES;
 //!     let _: Box<dyn BackgroundRemover> = Box::new(client.clone());
@@ -156,10 +159,11 @@ pub use generated::*;
 // The runtime's types that appear in this crate's signatures, so that depending on this crate
 // alone is enough to name them (checked by the "Crate organization" doc test).
 pub use cutout_runtime::Error as CutoutError;
+pub use cutout_runtime::multipart::FilePart;
 pub use cutout_runtime::probe::ColorLayout;
 pub use cutout_runtime::{
     ApiKey, AuthScheme, BackgroundRemover, BoxFuture, ClientBuilder, Context, Cutout, CutoutKind,
-    Downloaded, ErrorBody, ImageFormat, ImageInfo, ImageSource, JobProgress, Limits,
+    Downloaded, ErrorBody, FromParts, ImageFormat, ImageInfo, ImageSource, JobProgress, Limits,
     MAX_RESULT_BYTES, Progress, ProgressFn, ProviderInfo, RemoveOptions, RetryPolicy, ServiceError,
     Timeouts, TransportError, WaitPolicy,
 };
