@@ -76,6 +76,26 @@ impl ArtworkJob {
         Self { client, artwork }
     }
 
+    /// Sends a request that creates an artwork (`operation`, through [`Context::call`]) and
+    /// follows it from the record the answer carries: segmentation and background removal.
+    ///
+    /// [`Context::call`]: crate::Context::call
+    pub(crate) async fn create(
+        client: &Client,
+        operation: &'static str,
+        send: impl Future<
+            Output = Result<crate::ResponseValue<types::Artwork>, crate::Error<types::TengrError>>,
+        >,
+    ) -> CutoutResult<Self> {
+        let artwork = client
+            .context()
+            .call(operation, send)
+            .await
+            .map_err(|error| explain(error, None))?
+            .into_inner();
+        Ok(Self::new(client.clone(), artwork))
+    }
+
     /// The artwork's id.
     pub fn id(&self) -> &str {
         &self.artwork.id

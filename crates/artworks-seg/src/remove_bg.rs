@@ -25,7 +25,7 @@
 
 use std::fmt;
 
-use crate::artworks::{ArtworkJob, explain};
+use crate::artworks::ArtworkJob;
 use crate::segmentation::check_image_url;
 use crate::types::{self, OutputFormat};
 use crate::{Client, CutoutResult, webhook};
@@ -91,16 +91,7 @@ impl RemoveBgRequest<'_> {
             output_format: self.output_format,
             webhook: self.webhook.map(|url| url.trim().to_owned()),
         };
-        let client = self.client;
-        let artwork = client
-            .context()
-            .call(
-                "create_remove_background",
-                client.create_remove_background().body(request).send(),
-            )
-            .await
-            .map_err(|error| explain(error, None))?
-            .into_inner();
-        Ok(ArtworkJob::new(client.clone(), artwork))
+        let send = self.client.create_remove_background().body(request).send();
+        ArtworkJob::create(self.client, "create_remove_background", send).await
     }
 }

@@ -48,7 +48,7 @@
 
 use std::fmt;
 
-use crate::artworks::{ArtworkJob, explain};
+use crate::artworks::ArtworkJob;
 use crate::types::{self, OutputFormat};
 use crate::{Client, CutoutError, CutoutResult, webhook};
 
@@ -454,15 +454,7 @@ impl<M: SegmentationMode> SegmentationRequest<M> {
     /// which may have created it.
     pub async fn submit(self, client: &Client) -> CutoutResult<ArtworkJob> {
         let request = self.to_request()?;
-        let artwork = client
-            .context()
-            .call(
-                "create_segmentation",
-                client.create_segmentation().body(request).send(),
-            )
-            .await
-            .map_err(|error| explain(error, None))?
-            .into_inner();
-        Ok(ArtworkJob::new(client.clone(), artwork))
+        let send = client.create_segmentation().body(request).send();
+        ArtworkJob::create(client, "create_segmentation", send).await
     }
 }
