@@ -98,6 +98,57 @@ async fn setup(routes: Vec<Route>) -> (RecordingServer, Client) {
     (server, client)
 }
 
+/// A file host on another origin serving `bytes` at `/out/{name}`, and the presigned link to it.
+async fn presigned_host(name: &str, bytes: Vec<u8>) -> (RecordingServer, String) {
+    let path = format!("/out/{name}");
+    let cdn = RecordingServer::start(vec![Route::bytes(
+        Method::GET,
+        &path,
+        200,
+        bytes,
+        "image/png",
+    )])
+    .await;
+    let presigned = format!("{}{path}?X-Amz-Signature=sig123", cdn.url());
+    (cdn, presigned)
+}
+
+/// A job accepted with `eta`, answering each of `not_yet` (status, progress) to one status read,
+/// then `Completed`, with download links to `presigned`.
+fn job_routes(eta: i64, not_yet: &[(&str, i64)], presigned: &str) -> Vec<Route> {
+    let status = format!("/status/{ID}");
+    let mut routes = vec![Route::json(
+        Method::POST,
+        "/matting/async",
+        200,
+        accepted(eta),
+    )];
+    for (state, progress) in not_yet {
+        routes.push(
+            Route::json(
+                Method::GET,
+                &status,
+                200,
+                status_body(state, *progress, eta),
+            )
+            .times(1),
+        );
+    }
+    routes.push(Route::json(
+        Method::GET,
+        &status,
+        200,
+        status_body("Completed", 100, eta),
+    ));
+    routes.push(Route::json(
+        Method::GET,
+        &format!("/download/{ID}"),
+        200,
+        links(presigned),
+    ));
+    routes
+}
+
 // ---------------------------------------------------------------------------------------------
 // The one-call flow
 
@@ -105,45 +156,13 @@ async fn setup(routes: Vec<Route>) -> (RecordingServer, Client) {
 async fn one_call_flow_uploads_polls_at_the_eta_and_downloads_from_another_origin_without_the_key()
 {
     let result = png(4, 3);
-    let cdn = RecordingServer::start(vec![Route::bytes(
-        Method::GET,
-        "/out/result.png",
-        200,
-        result.clone(),
-        "image/png",
-    )])
-    .await;
-    let presigned = format!("{}/out/result.png?X-Amz-Signature=sig123", cdn.url());
+    let (cdn, presigned) = presigned_host("result.png", result.clone()).await;
     let eta = now() + 30;
-    let (api, client) = setup(vec![
-        Route::json(Method::POST, "/matting/async", 200, accepted(eta)),
-        Route::json(
-            Method::GET,
-            &format!("/status/{ID}"),
-            200,
-            status_body("Pending", 10, eta),
-        )
-        .times(1),
-        Route::json(
-            Method::GET,
-            &format!("/status/{ID}"),
-            200,
-            status_body("Processing", 60, eta),
-        )
-        .times(1),
-        Route::json(
-            Method::GET,
-            &format!("/status/{ID}"),
-            200,
-            status_body("Completed", 100, eta),
-        ),
-        Route::json(
-            Method::GET,
-            &format!("/download/{ID}"),
-            200,
-            links(&presigned),
-        ),
-    ])
+    let (api, client) = setup(job_routes(
+        eta,
+        &[("Pending", 10), ("Processing", 60)],
+        &presigned,
+    ))
     .await;
     let dir = tempfile::tempdir().unwrap();
     let input = write(dir.path(), "portrait.png", &png(4, 3));
@@ -235,39 +254,8 @@ async fn one_call_flow_uploads_polls_at_the_eta_and_downloads_from_another_origi
 #[tokio::test]
 async fn run_submits_waits_at_the_policy_and_downloads_the_output_without_the_key() {
     let result = png(4, 3);
-    let cdn = RecordingServer::start(vec![Route::bytes(
-        Method::GET,
-        "/out/mask.png",
-        200,
-        result.clone(),
-        "image/png",
-    )])
-    .await;
-    let presigned = format!("{}/out/mask.png?X-Amz-Signature=sig456", cdn.url());
-    let eta = now() + 30;
-    let (api, client) = setup(vec![
-        Route::json(Method::POST, "/matting/async", 200, accepted(eta)),
-        Route::json(
-            Method::GET,
-            &format!("/status/{ID}"),
-            200,
-            status_body("Processing", 40, eta),
-        )
-        .times(1),
-        Route::json(
-            Method::GET,
-            &format!("/status/{ID}"),
-            200,
-            status_body("Completed", 100, eta),
-        ),
-        Route::json(
-            Method::GET,
-            &format!("/download/{ID}"),
-            200,
-            links(&presigned),
-        ),
-    ])
-    .await;
+    let (cdn, presigned) = presigned_host("mask.png", result.clone()).await;
+    let (api, client) = setup(job_routes(now() + 30, &[("Processing", 40)], &presigned)).await;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let record = seen.clone();
     let bytes = client
