@@ -120,8 +120,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let before = peak_rss_kib();
         let modelslab = modelslab::Client::with_base_url(&format!("{url}/api/v6"), "bench-key")?;
         let started = Instant::now();
-        modelslab
-            .remove_background_mask(modelslab::ImageSource::path(&image))
+        // The first answer is enough: what is measured is the request, not the job.
+        let _first_answer = modelslab
+            .remove_bg(modelslab::ImageSource::path(&image))
             .submit()
             .await?;
         let bytes = received.swap(0, Ordering::Relaxed);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use artworks_seg::types::{ArtworkStatus, OutputFormat, TengrError};
 use artworks_seg::{
     BackgroundRemover, Client, CutoutError, CutoutKind, ImageSource, Progress, RemoveOptions,
-    RetryPolicy, Segmentation, WaitPolicy, webhook,
+    RetryPolicy, SegmentationRequest, WaitPolicy, webhook,
 };
 use axum::http::Method;
 use cutout_runtime::{ErrorBody, JobProgress};
@@ -106,19 +106,17 @@ async fn text_segmentation_waits_and_downloads_results_without_the_key() {
     ))
     .await;
 
-    let mut job = client
-        .segment(
-            Segmentation::text(IMAGE, "the red car")
-                .confidence(0.35)
-                .max_detections(3)
-                .combine_masks(false)
-                .mask_expand(-8)
-                .mask_blur_sigma(2.5)
-                .mask_kernel_size(12)
-                .tapered_corners(true)
-                .output_format(OutputFormat::Png)
-                .webhook("https://hooks.example.com/tengr?secret=s3"),
-        )
+    let mut job = SegmentationRequest::text(IMAGE, "the red car")
+        .confidence(0.35)
+        .max_detections(3)
+        .combine_masks(false)
+        .mask_expand(-8)
+        .mask_blur_sigma(2.5)
+        .mask_kernel_size(12)
+        .tapered_corners(true)
+        .output_format(OutputFormat::Png)
+        .webhook("https://hooks.example.com/tengr?secret=s3")
+        .submit(&client)
         .await
         .unwrap();
     assert_eq!((job.id(), job.status()), (ID, ArtworkStatus::Starting));
@@ -205,16 +203,14 @@ async fn points_segmentation_sends_labelled_points() {
         artwork("succeeded", &[format!("{}/m.png", cdn.url())]),
     ))
     .await;
-    let mut job = client
-        .segment(
-            Segmentation::points(IMAGE)
-                .positive(0.25, 0.5)
-                .positive(1.0, 0.0)
-                .negative(0.9, 0.1)
-                .refinement_steps(3)
-                .multimask(false)
-                .best_mask(true),
-        )
+    let mut job = SegmentationRequest::points(IMAGE)
+        .positive(0.25, 0.5)
+        .positive(1.0, 0.0)
+        .negative(0.9, 0.1)
+        .refinement_steps(3)
+        .multimask(false)
+        .best_mask(true)
+        .submit(&client)
         .await
         .unwrap();
     job.wait(&quick(), |_| {}).await.unwrap();
@@ -246,8 +242,8 @@ async fn a_failed_artwork_is_job_failed() {
             artwork(last, &[]),
         ))
         .await;
-        let mut job = client
-            .segment(Segmentation::text(IMAGE, "a dog"))
+        let mut job = SegmentationRequest::text(IMAGE, "a dog")
+            .submit(&client)
             .await
             .unwrap();
         let error = job.wait(&quick(), |_| {}).await.unwrap_err();
@@ -281,8 +277,8 @@ async fn results_before_success_say_to_wait() {
         artwork("starting", &[]),
     )])
     .await;
-    let job = client
-        .segment(Segmentation::text(IMAGE, "a dog"))
+    let job = SegmentationRequest::text(IMAGE, "a dog")
+        .submit(&client)
         .await
         .unwrap();
     let error = job.result_bytes().await.unwrap_err();
@@ -303,11 +299,10 @@ async fn background_removal_artwork_flow() {
     )])
     .await;
     let job = client
-        .remove_background_artwork(
-            IMAGE,
-            Some(OutputFormat::Webp),
-            Some("https://hooks.example.com/x"),
-        )
+        .remove_bg(IMAGE)
+        .output_format(OutputFormat::Webp)
+        .webhook("https://hooks.example.com/x")
+        .submit()
         .await
         .unwrap();
     assert_eq!(job.id(), ID);
@@ -389,7 +384,7 @@ async fn the_remover_needs_a_url_and_makes_no_masks() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&error, CutoutError::Unsupported { message, .. } if message.contains("Client::segment")),
+        matches!(&error, CutoutError::Unsupported { message, .. } if message.contains("submit a `SegmentationRequest::text`")),
         "{error}"
     );
     assert!(api.requests().is_empty());
@@ -500,9 +495,11 @@ fn error_field(error: &CutoutError) -> &str {
 
 /// Sends `segmentation` to a server with no routes and returns the refusal, checking that
 /// nothing reached the server.
-async fn refused<M: artworks_seg::SegmentationMode>(segmentation: Segmentation<M>) -> CutoutError {
+async fn refused<M: artworks_seg::SegmentationMode>(
+    segmentation: SegmentationRequest<M>,
+) -> CutoutError {
     let (api, client) = server(vec![]).await;
-    let error = client.segment(segmentation).await.unwrap_err();
+    let error = segmentation.submit(&client).await.unwrap_err();
     assert!(api.requests().is_empty(), "{:#?}", api.requests());
     error
 }
@@ -528,7 +525,7 @@ async fn a_local_path_as_image_url_is_unsupported() {
         "file:///tmp/photo.jpg",
         r"C:\photo.jpg",
     ] {
-        let error = refused(Segmentation::text(path, "a dog")).await;
+        let error = refused(SegmentationRequest::text(path, "a dog")).await;
         match &error {
             CutoutError::Unsupported { provider, message } => {
                 assert_eq!(*provider, "tengr");
@@ -546,22 +543,26 @@ async fn a_local_path_as_image_url_is_unsupported() {
 
 #[tokio::test]
 async fn the_image_url_must_be_http() {
-    let error = refused(Segmentation::text("ftp://files.example.com/a.jpg", "a dog")).await;
+    let error = refused(SegmentationRequest::text(
+        "ftp://files.example.com/a.jpg",
+        "a dog",
+    ))
+    .await;
     assert_invalid(&error, "image_url", "has scheme `ftp`");
-    let error = refused(Segmentation::text("   ", "a dog")).await;
+    let error = refused(SegmentationRequest::text("   ", "a dog")).await;
     assert_invalid(&error, "image_url", "the image URL is empty");
 }
 
 #[tokio::test]
 async fn the_prompt_must_not_be_empty() {
-    let error = refused(Segmentation::text(IMAGE, "  ")).await;
+    let error = refused(SegmentationRequest::text(IMAGE, "  ")).await;
     assert_invalid(&error, "prompt", "the text prompt is empty");
 }
 
 #[tokio::test]
 async fn confidence_must_be_between_0_and_1() {
     for value in [1.5, -0.1, f64::NAN] {
-        let error = refused(Segmentation::text(IMAGE, "a dog").confidence(value)).await;
+        let error = refused(SegmentationRequest::text(IMAGE, "a dog").confidence(value)).await;
         assert_invalid(&error, "confidence", "is outside 0..=1");
     }
 }
@@ -569,14 +570,14 @@ async fn confidence_must_be_between_0_and_1() {
 #[tokio::test]
 async fn max_detections_must_be_between_minus_1_and_100() {
     for value in [-2, 101] {
-        let error = refused(Segmentation::text(IMAGE, "a dog").max_detections(value)).await;
+        let error = refused(SegmentationRequest::text(IMAGE, "a dog").max_detections(value)).await;
         assert_invalid(&error, "max_detections", "is outside -1..=100");
     }
 }
 
 #[tokio::test]
 async fn points_need_a_positive_point() {
-    let error = refused(Segmentation::points(IMAGE).negative(0.5, 0.5)).await;
+    let error = refused(SegmentationRequest::points(IMAGE).negative(0.5, 0.5)).await;
     assert_invalid(&error, "points_positive", "at least one positive point");
 }
 
@@ -589,7 +590,7 @@ async fn points_must_be_fractions_of_the_image() {
         (0.5, f64::NAN),
     ] {
         let error = refused(
-            Segmentation::points(IMAGE)
+            SegmentationRequest::points(IMAGE)
                 .positive(0.1, 0.1)
                 .positive(x, y),
         )
@@ -597,7 +598,7 @@ async fn points_must_be_fractions_of_the_image() {
         assert_invalid(&error, "points_positive[1]", "is not in 0.0..=1.0");
     }
     let error = refused(
-        Segmentation::points(IMAGE)
+        SegmentationRequest::points(IMAGE)
             .positive(0.1, 0.1)
             .negative(640.0, 480.0),
     )
@@ -612,7 +613,7 @@ async fn points_must_be_fractions_of_the_image() {
 #[tokio::test]
 async fn refinement_steps_are_at_most_10() {
     let error = refused(
-        Segmentation::points(IMAGE)
+        SegmentationRequest::points(IMAGE)
             .positive(0.5, 0.5)
             .refinement_steps(11),
     )
@@ -623,7 +624,7 @@ async fn refinement_steps_are_at_most_10() {
 #[tokio::test]
 async fn mask_expand_is_within_16384() {
     for value in [16385, -16385] {
-        let error = refused(Segmentation::text(IMAGE, "a dog").mask_expand(value)).await;
+        let error = refused(SegmentationRequest::text(IMAGE, "a dog").mask_expand(value)).await;
         assert_invalid(&error, "mask_expand", "is outside -16384..=16384");
     }
 }
@@ -631,14 +632,14 @@ async fn mask_expand_is_within_16384() {
 #[tokio::test]
 async fn mask_blur_sigma_is_between_0_1_and_100() {
     for value in [0.05, 100.5, f64::NAN] {
-        let error = refused(Segmentation::text(IMAGE, "a dog").mask_blur_sigma(value)).await;
+        let error = refused(SegmentationRequest::text(IMAGE, "a dog").mask_blur_sigma(value)).await;
         assert_invalid(&error, "mask_blur_sigma", "is outside 0.1..=100");
     }
 }
 
 #[tokio::test]
 async fn mask_kernel_size_is_at_most_100() {
-    let error = refused(Segmentation::text(IMAGE, "a dog").mask_kernel_size(101)).await;
+    let error = refused(SegmentationRequest::text(IMAGE, "a dog").mask_kernel_size(101)).await;
     assert_invalid(&error, "mask_kernel_size", "101 is above 100");
 }
 
@@ -648,12 +649,12 @@ macro_rules! refused_webhooks {
     ($($name:ident: $url:expr => $part:expr;)*) => {$(
         #[tokio::test]
         async fn $name() {
-            let error = refused(Segmentation::text(IMAGE, "a dog").webhook($url)).await;
+            let error = refused(SegmentationRequest::text(IMAGE, "a dog").webhook($url)).await;
             assert_invalid(&error, "webhook", $part);
             // The same rule guards background-removal artworks.
             let (api, client) = server(vec![]).await;
             let error = client
-                .remove_background_artwork(IMAGE, None, Some($url))
+                .remove_bg(IMAGE).webhook($url).submit()
                 .await
                 .unwrap_err();
             assert_invalid(&error, "webhook", $part);
@@ -728,7 +729,7 @@ fn public_webhooks_are_accepted_and_messages_hide_queries() {
         "https://198.20.0.1/hook",
     ] {
         webhook::check_url(url).unwrap_or_else(|e| panic!("{url}: {e}"));
-        let request = Segmentation::text(IMAGE, "x")
+        let request = SegmentationRequest::text(IMAGE, "x")
             .webhook(url)
             .to_request()
             .unwrap();
@@ -739,14 +740,14 @@ fn public_webhooks_are_accepted_and_messages_hide_queries() {
     assert!(!text.contains("secret") && !text.contains("pw"), "{text}");
     let debug = format!(
         "{:?}",
-        Segmentation::text(IMAGE, "x").webhook("https://h.example.com/x?token=secret")
+        SegmentationRequest::text(IMAGE, "x").webhook("https://h.example.com/x?token=secret")
     );
     assert!(!debug.contains("secret"), "{debug}");
 }
 
 #[test]
 fn defaults_match_the_documented_ones() {
-    let request = Segmentation::points(IMAGE)
+    let request = SegmentationRequest::points(IMAGE)
         .positive(0.0, 1.0)
         .to_request()
         .unwrap();
@@ -766,15 +767,29 @@ async fn debug_output_never_shows_the_key() {
     let shown = [
         format!("{client:?}"),
         format!("{:?}", client.context()),
-        format!("{:?}", Segmentation::text(IMAGE, "the red car")),
-        format!("{:?}", Segmentation::points(IMAGE).positive(0.5, 0.5)),
+        format!("{:?}", SegmentationRequest::text(IMAGE, "the red car")),
+        format!(
+            "{:?}",
+            SegmentationRequest::points(IMAGE).positive(0.5, 0.5)
+        ),
         format!(
             "{:?}",
             artworks_seg::ArtworkJob::new(client.clone(), artwork)
         ),
         format!("{:?}", Client::builder().key(KEY)),
+        format!("{:?}", client.remove_bg(IMAGE)),
     ];
     for text in shown {
         assert!(!text.contains(KEY), "{text}");
     }
+    let debug = format!(
+        "{:?}",
+        client
+            .remove_bg(IMAGE)
+            .webhook("https://h.example.com/x?token=secret")
+    );
+    assert!(
+        debug.contains("RemoveBgRequest") && !debug.contains("secret"),
+        "{debug}"
+    );
 }

@@ -12,12 +12,12 @@ use cutout_tests::sandbox::{
     expect_invalid, operations, requests_to,
 };
 use futures_util::future::join_all;
-use modelslab::removebg::{MaskOutput, MaskState};
 use modelslab::types::{self, WebhookPayload};
 use modelslab::{
     BackgroundRemover, Client, CutoutError, CutoutKind, ImageSource, Progress, RemoveOptions,
     webhook,
 };
+use modelslab::{MaskOutput, MaskState};
 
 fn write(dir: &tempfile::TempDir, name: &str, bytes: &[u8]) -> std::path::PathBuf {
     let path = dir.path().join(name);
@@ -44,11 +44,11 @@ async fn a_hosted_url_is_processed_then_fetched_until_success() {
     let seen: Arc<Mutex<Vec<JobProgress>>> = Arc::default();
     let record = seen.clone();
     let result = client
-        .remove_background_mask(ImageSource::url(url))
+        .remove_bg(ImageSource::url(url))
         .only_mask(true)
         .wait(sb::wait())
         .on_progress(move |p| record.lock().unwrap().push(p.clone()))
-        .send()
+        .run()
         .await
         .unwrap();
     let id = result.id.expect("the request id");
@@ -97,9 +97,9 @@ async fn a_local_file_travels_inline_as_a_data_uri() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(&dir, "disc.png", &sb::disc_png(WIDTH, HEIGHT));
     let result = client
-        .remove_background_mask(ImageSource::path(&file))
+        .remove_bg(ImageSource::path(&file))
         .wait(sb::wait())
-        .send()
+        .run()
         .await
         .unwrap();
     let url = result
@@ -116,10 +116,10 @@ async fn a_local_file_travels_inline_as_a_data_uri() {
 
     // Bytes in memory too, as a JPEG.
     let result = client
-        .remove_background_mask(ImageSource::bytes(sb::disc_jpeg(WIDTH, HEIGHT), "d.jpg"))
+        .remove_bg(ImageSource::bytes(sb::disc_jpeg(WIDTH, HEIGHT), "d.jpg"))
         .only_mask(true)
         .wait(sb::wait())
-        .send()
+        .run()
         .await
         .unwrap();
     let url = result
@@ -139,10 +139,11 @@ async fn submit_fetch_and_wait_for_mask_step_by_step() {
         .host_file("disc.jpg", sb::disc_jpeg(WIDTH, HEIGHT).into())
         .await;
     let state = client
-        .remove_background_mask(ImageSource::url(&url))
+        .remove_bg(ImageSource::url(&url))
         .submit()
         .await
-        .unwrap();
+        .unwrap()
+        .into_state();
     let MaskState::Processing(processing) = state else {
         panic!("a 150 ms job is queued first: {state:?}");
     };
@@ -202,10 +203,10 @@ async fn base64_results_decode_to_the_image() {
     let sandbox = sb::start_sandbox().await;
     let client = sb::modelslab(&sandbox);
     let result = client
-        .remove_background_mask(ImageSource::bytes(sb::disc_png(WIDTH, HEIGHT), "disc.png"))
+        .remove_bg(ImageSource::bytes(sb::disc_png(WIDTH, HEIGHT), "disc.png"))
         .base64(true)
         .wait(sb::wait())
-        .send()
+        .run()
         .await
         .unwrap();
     assert!(
@@ -220,9 +221,9 @@ async fn base64_results_decode_to_the_image() {
 
     // Links are not base64: a local error, nothing sent.
     let links = client
-        .remove_background_mask(ImageSource::bytes(sb::disc_png(WIDTH, HEIGHT), "disc.png"))
+        .remove_bg(ImageSource::bytes(sb::disc_png(WIDTH, HEIGHT), "disc.png"))
         .wait(sb::wait())
-        .send()
+        .run()
         .await
         .unwrap();
     sandbox.clear_requests();
@@ -236,14 +237,11 @@ async fn base64_results_decode_to_the_image() {
 }
 
 /// Sends `request` for a mask and returns the mask.
-async fn mask_of(
-    request: modelslab::removebg::RemoveBgMask<'_>,
-    client: &Client,
-) -> image::GrayImage {
+async fn mask_of(request: modelslab::RemoveBgRequest<'_>, client: &Client) -> image::GrayImage {
     let result = request
         .only_mask(true)
         .wait(sb::wait())
-        .send()
+        .run()
         .await
         .unwrap();
     let bytes = download(client, &result.output.urls()[0]).await;
@@ -259,9 +257,7 @@ async fn the_options_reach_the_server() {
         .await;
     // Inverted: the disc is black, the background white.
     let inverted = mask_of(
-        client
-            .remove_background_mask(ImageSource::url(&url))
-            .inverse_mask(true),
+        client.remove_bg(ImageSource::url(&url)).inverse_mask(true),
         &client,
     )
     .await;
@@ -270,7 +266,7 @@ async fn the_options_reach_the_server() {
     // Post-processed: hard edges, only black and white.
     let hard = mask_of(
         client
-            .remove_background_mask(ImageSource::url(&url))
+            .remove_bg(ImageSource::url(&url))
             .post_process_mask(true),
         &client,
     )
@@ -279,7 +275,7 @@ async fn the_options_reach_the_server() {
     // Alpha matting with explicit thresholds, at the edges of their ranges.
     let matted = mask_of(
         client
-            .remove_background_mask(ImageSource::url(&url))
+            .remove_bg(ImageSource::url(&url))
             .alpha_matting(true)
             .foreground_threshold(240)
             .background_threshold(0)
@@ -365,14 +361,15 @@ async fn the_queue_cap_refuses_a_sixth_queued_request_with_429() {
     let (sandbox, client, url) = unguarded().await;
     for _ in 0..5 {
         let state = client
-            .remove_background_mask(ImageSource::url(&url))
+            .remove_bg(ImageSource::url(&url))
             .submit()
             .await
-            .unwrap();
+            .unwrap()
+            .into_state();
         assert!(matches!(state, MaskState::Processing(_)), "{state:?}");
     }
     let error = client
-        .remove_background_mask(ImageSource::url(&url))
+        .remove_bg(ImageSource::url(&url))
         .submit()
         .await
         .unwrap_err();
@@ -385,12 +382,8 @@ async fn the_queue_cap_refuses_a_sixth_queued_request_with_429() {
 async fn concurrent_requests_cannot_overrun_the_queue_cap() {
     // Twelve requests at once, without job slots: ModelsLab queues 5 and refuses the rest.
     let (sandbox, client, url) = unguarded().await;
-    let answers = join_all((0..12).map(|_| {
-        client
-            .remove_background_mask(ImageSource::url(url.clone()))
-            .submit()
-    }))
-    .await;
+    let answers =
+        join_all((0..12).map(|_| client.remove_bg(ImageSource::url(url.clone())).submit())).await;
     let queued = answers.iter().filter(|a| a.is_ok()).count();
     assert_eq!(
         sandbox.submissions(Provider::ModelsLab),
@@ -409,11 +402,11 @@ async fn webhook_calls_parse() {
     let client = sb::modelslab(&sandbox);
     let receiver = WebhookReceiver::start(Vec::new()).await;
     let result = client
-        .remove_background_mask(ImageSource::bytes(sb::disc_jpeg(WIDTH, HEIGHT), "d.jpg"))
+        .remove_bg(ImageSource::bytes(sb::disc_jpeg(WIDTH, HEIGHT), "d.jpg"))
         .webhook(receiver.url())
         .track_id(42)
         .wait(sb::wait())
-        .send()
+        .run()
         .await
         .unwrap();
     sb::eventually("the webhook call", Duration::from_secs(10), || {
@@ -504,11 +497,7 @@ async fn a_wrong_key_is_an_auth_error_and_an_empty_account_402() {
 
     let client = sb::modelslab(&sandbox);
     sandbox.set_credits(Provider::ModelsLab, 0);
-    let error = client
-        .remove_background_mask(image())
-        .send()
-        .await
-        .unwrap_err();
+    let error = client.remove_bg(image()).run().await.unwrap_err();
     assert!(error.is_insufficient_credits(), "{error:?}");
     assert_eq!(sandbox.submissions(Provider::ModelsLab), 0);
     assert_eq!(sandbox.requests().len(), 2, "neither is retried");
@@ -522,20 +511,20 @@ async fn local_validation_sends_nothing() {
     let text = write(&dir, "notes.png", b"words, not pixels");
     let missing = dir.path().join("missing.png");
     let hosted = "http://127.0.0.1:9/disc.jpg";
-    let request = || client.remove_background_mask(ImageSource::url(hosted));
+    let request = || client.remove_bg(ImageSource::url(hosted));
 
     expect_invalid(
         &sandbox,
         "alpha_matting_foreground_threshold",
         "outside 0..=240",
-        || request().foreground_threshold(241).send(),
+        || request().foreground_threshold(241).run(),
     )
     .await;
     expect_invalid(
         &sandbox,
         "alpha_matting_background_threshold",
         "outside 0..=20",
-        || request().background_threshold(21).send(),
+        || request().background_threshold(21).run(),
     )
     .await;
     expect_invalid(
@@ -546,48 +535,46 @@ async fn local_validation_sends_nothing() {
     )
     .await;
     expect_invalid(&sandbox, "webhook", "not an absolute URL", || {
-        request().webhook("hooks.example.com/modelslab").send()
+        request().webhook("hooks.example.com/modelslab").run()
     })
     .await;
     expect_invalid(&sandbox, "webhook", "scheme `ftp`", || {
-        request()
-            .webhook("ftp://hooks.example.com/modelslab")
-            .send()
+        request().webhook("ftp://hooks.example.com/modelslab").run()
     })
     .await;
     expect_invalid(&sandbox, "image", "scheme `ftp`", || {
         client
-            .remove_background_mask(ImageSource::url("ftp://files.example.com/disc.jpg"))
-            .send()
+            .remove_bg(ImageSource::url("ftp://files.example.com/disc.jpg"))
+            .run()
     })
     .await;
     expect_invalid(&sandbox, "image", "scheme `data`", || {
         client
-            .remove_background_mask(ImageSource::url("data:text/plain;base64,aGk="))
-            .send()
+            .remove_bg(ImageSource::url("data:text/plain;base64,aGk="))
+            .run()
     })
     .await;
     expect_invalid(&sandbox, "image", "not an absolute URL", || {
         client
-            .remove_background_mask(ImageSource::url("images/disc.jpg"))
+            .remove_bg(ImageSource::url("images/disc.jpg"))
             .submit()
     })
     .await;
     expect_invalid(&sandbox, "image", "does not exist", || {
-        client.remove_background_mask(missing.as_path()).send()
+        client.remove_bg(missing.as_path()).run()
     })
     .await;
     expect_invalid(&sandbox, "image", "is not a file", || {
-        client.remove_background_mask(dir.path()).send()
+        client.remove_bg(dir.path()).run()
     })
     .await;
     expect_invalid(&sandbox, "image", "not an image", || {
-        client.remove_background_mask(text.as_path()).send()
+        client.remove_bg(text.as_path()).run()
     })
     .await;
     expect_invalid(&sandbox, "image", "not an image", || {
         client
-            .remove_background_mask(ImageSource::bytes(&b"\x00\x01\x02"[..], "x.png"))
+            .remove_bg(ImageSource::bytes(&b"\x00\x01\x02"[..], "x.png"))
             .submit()
     })
     .await;

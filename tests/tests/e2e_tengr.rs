@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use artworks_seg::types::{self, ArtworkStatus, OutputFormat};
 use artworks_seg::{
-    BackgroundRemover, Client, CutoutError, ImageSource, Progress, RemoveOptions, Segmentation,
-    webhook,
+    BackgroundRemover, Client, CutoutError, ImageSource, Progress, RemoveOptions,
+    SegmentationRequest, webhook,
 };
 use cutout_runtime::JobProgress;
 use cutout_tests::sandbox::{
@@ -27,14 +27,12 @@ async fn text_segmentation_masks_the_subject() {
     let sandbox = sb::start_sandbox().await;
     let client = sb::tengr(&sandbox);
     let url = hosted(&sandbox).await;
-    let mut job = client
-        .segment(
-            Segmentation::text(&url, "the orange disc")
-                .confidence(0.4)
-                .max_detections(1)
-                .combine_masks(true)
-                .output_format(OutputFormat::Png),
-        )
+    let mut job = SegmentationRequest::text(&url, "the orange disc")
+        .confidence(0.4)
+        .max_detections(1)
+        .combine_masks(true)
+        .output_format(OutputFormat::Png)
+        .submit(&client)
         .await
         .unwrap();
     assert_eq!(job.status(), ArtworkStatus::Starting);
@@ -69,8 +67,8 @@ async fn text_segmentation_masks_the_subject() {
     assert_eq!(parameters["outputFormat"], "png");
 
     // Without a format, the server's choice: WebP.
-    let mut auto = client
-        .segment(Segmentation::text(&url, "the disc"))
+    let mut auto = SegmentationRequest::text(&url, "the disc")
+        .submit(&client)
         .await
         .unwrap();
     let urls = auto.wait(&sb::wait(), |_| {}).await.unwrap();
@@ -86,21 +84,19 @@ async fn points_segmentation_in_webp() {
     let sandbox = sb::start_sandbox().await;
     let client = sb::tengr(&sandbox);
     let url = hosted(&sandbox).await;
-    let mut job = client
-        .segment(
-            Segmentation::points(&url)
-                .positive(0.5, 0.5)
-                .positive(0.45, 0.55)
-                .negative(0.02, 0.03)
-                .refinement_steps(2)
-                .multimask(false)
-                .best_mask(true)
-                .mask_expand(1)
-                .mask_blur_sigma(0.5)
-                .mask_kernel_size(3)
-                .tapered_corners(true)
-                .output_format(OutputFormat::Webp),
-        )
+    let mut job = SegmentationRequest::points(&url)
+        .positive(0.5, 0.5)
+        .positive(0.45, 0.55)
+        .negative(0.02, 0.03)
+        .refinement_steps(2)
+        .multimask(false)
+        .best_mask(true)
+        .mask_expand(1)
+        .mask_blur_sigma(0.5)
+        .mask_kernel_size(3)
+        .tapered_corners(true)
+        .output_format(OutputFormat::Webp)
+        .submit(&client)
         .await
         .unwrap();
     job.wait(&sb::wait(), |_| {}).await.unwrap();
@@ -127,7 +123,9 @@ async fn background_removal_results_download_in_the_requested_format() {
     let dir = tempfile::tempdir().unwrap();
 
     let mut png = client
-        .remove_background_artwork(&url, Some(OutputFormat::Png), None)
+        .remove_bg(&url)
+        .output_format(OutputFormat::Png)
+        .submit()
         .await
         .unwrap();
     assert_eq!(
@@ -149,11 +147,10 @@ async fn background_removal_results_download_in_the_requested_format() {
 
     // WebP, with a public HTTPS webhook (accepted, never called by the sandbox).
     let mut webp = client
-        .remove_background_artwork(
-            &url,
-            Some(OutputFormat::Webp),
-            Some("https://hooks.example.com/tengr?token=abc"),
-        )
+        .remove_bg(&url)
+        .output_format(OutputFormat::Webp)
+        .webhook("https://hooks.example.com/tengr?token=abc")
+        .submit()
         .await
         .unwrap();
     webp.wait(&sb::wait(), |_| {}).await.unwrap();
@@ -184,8 +181,8 @@ async fn the_list_is_newest_first_and_pages() {
     let url = hosted(&sandbox).await;
     let mut ids = Vec::new();
     for prompt in ["first", "second", "third"] {
-        let job = client
-            .segment(Segmentation::text(&url, prompt))
+        let job = SegmentationRequest::text(&url, prompt)
+            .submit(&client)
             .await
             .unwrap();
         ids.push(job.id().to_owned());
@@ -225,10 +222,7 @@ async fn artworks_are_gone_after_eight_days() {
     let sandbox = sb::start_sandbox().await;
     let client = sb::tengr(&sandbox);
     let url = hosted(&sandbox).await;
-    let mut job = client
-        .remove_background_artwork(&url, None, None)
-        .await
-        .unwrap();
+    let mut job = client.remove_bg(&url).submit().await.unwrap();
     let urls = job.wait(&sb::wait(), |_| {}).await.unwrap();
     sandbox.advance_clock(Duration::from_secs(8 * 24 * 3600 + 1));
 
@@ -251,11 +245,8 @@ async fn artworks_are_gone_after_eight_days() {
 async fn an_unreachable_image_fails_the_artwork_without_a_charge() {
     let sandbox = sb::start_sandbox().await;
     let client = sb::tengr(&sandbox);
-    let mut job = client
-        .segment(Segmentation::text(
-            "https://images.example.com/missing.jpg",
-            "anything",
-        ))
+    let mut job = SegmentationRequest::text("https://images.example.com/missing.jpg", "anything")
+        .submit(&client)
         .await
         .unwrap();
     let error = job.wait(&sb::wait(), |_| {}).await.unwrap_err();
@@ -308,7 +299,7 @@ async fn background_remover_makes_cutouts_from_urls_only() {
         )
     })
     .await;
-    expect_unsupported(&sandbox, "Client::segment", || {
+    expect_unsupported(&sandbox, "submit a `SegmentationRequest::text`", || {
         remover.remove_background(
             ImageSource::url("https://images.example.com/disc.jpg"),
             RemoveOptions::mask(),
@@ -323,8 +314,8 @@ async fn a_wrong_key_is_an_auth_error_and_an_empty_account_402() {
     let sandbox = sb::start_sandbox().await;
     let url = hosted(&sandbox).await;
     let wrong: Client = sb::with_wrong_key(&sandbox, Provider::Tengr);
-    let error = wrong
-        .segment(Segmentation::text(&url, "the disc"))
+    let error = SegmentationRequest::text(&url, "the disc")
+        .submit(&wrong)
         .await
         .unwrap_err();
     assert!(error.is_auth(), "{error:?}");
@@ -367,7 +358,9 @@ async fn every_generated_operation_reaches_the_sandbox() {
     job.wait(&sb::wait(), |_| {}).await.unwrap(); // get_artwork
     assert_mask(&job.result_bytes().await.unwrap()[0], WIDTH, HEIGHT);
     let mut removal = client
-        .remove_background_artwork(&url, Some(OutputFormat::Png), None)
+        .remove_bg(&url)
+        .output_format(OutputFormat::Png)
+        .submit()
         .await
         .unwrap(); // create_remove_background
     removal.wait(&sb::wait(), |_| {}).await.unwrap();
@@ -389,38 +382,40 @@ async fn local_validation_sends_nothing() {
     let sandbox = sb::start_sandbox().await;
     let client = sb::tengr(&sandbox);
     let url = "https://images.example.com/disc.jpg";
-    let text = || Segmentation::text(url, "the disc");
-    let points = || Segmentation::points(url).positive(0.5, 0.5);
+    let text = || SegmentationRequest::text(url, "the disc");
+    let points = || SegmentationRequest::points(url).positive(0.5, 0.5);
 
     expect_invalid(&sandbox, "image_url", "empty", || {
-        client.segment(Segmentation::text("  ", "the disc"))
+        SegmentationRequest::text("  ", "the disc").submit(&client)
     })
     .await;
     expect_invalid(&sandbox, "image_url", "scheme `ftp`", || {
-        client.segment(Segmentation::text("ftp://images.example.com/a.jpg", "x"))
+        SegmentationRequest::text("ftp://images.example.com/a.jpg", "x").submit(&client)
     })
     .await;
     expect_invalid(&sandbox, "image_url", "not a URL", || {
-        client.segment(Segmentation::points("http://").positive(0.5, 0.5))
+        SegmentationRequest::points("http://")
+            .positive(0.5, 0.5)
+            .submit(&client)
     })
     .await;
     expect_unsupported(&sandbox, "local path", || {
-        client.segment(Segmentation::text("photos/disc.jpg", "x"))
+        SegmentationRequest::text("photos/disc.jpg", "x").submit(&client)
     })
     .await;
     expect_invalid(&sandbox, "prompt", "empty", || {
-        client.segment(Segmentation::text(url, " "))
+        SegmentationRequest::text(url, " ").submit(&client)
     })
     .await;
     for confidence in [1.5, -0.1, f64::NAN] {
         expect_invalid(&sandbox, "confidence", "outside 0..=1", || {
-            client.segment(text().confidence(confidence))
+            text().confidence(confidence).submit(&client)
         })
         .await;
     }
     for max in [101, -2] {
         expect_invalid(&sandbox, "max_detections", "outside -1..=100", || {
-            client.segment(text().max_detections(max))
+            text().max_detections(max).submit(&client)
         })
         .await;
     }
@@ -428,31 +423,35 @@ async fn local_validation_sends_nothing() {
         &sandbox,
         "points_positive",
         "at least one positive point",
-        || client.segment(Segmentation::points(url).negative(0.1, 0.1)),
+        || {
+            SegmentationRequest::points(url)
+                .negative(0.1, 0.1)
+                .submit(&client)
+        },
     )
     .await;
     expect_invalid(&sandbox, "points_positive[1]", "not in 0.0..=1.0", || {
-        client.segment(points().positive(1.5, 0.5))
+        points().positive(1.5, 0.5).submit(&client)
     })
     .await;
     expect_invalid(&sandbox, "points_negative[0]", "not in 0.0..=1.0", || {
-        client.segment(points().negative(f64::INFINITY, 0.5))
+        points().negative(f64::INFINITY, 0.5).submit(&client)
     })
     .await;
     expect_invalid(&sandbox, "refinement_steps", "above 10", || {
-        client.segment(points().refinement_steps(11))
+        points().refinement_steps(11).submit(&client)
     })
     .await;
     expect_invalid(&sandbox, "mask_expand", "outside -16384..=16384", || {
-        client.segment(points().mask_expand(16_385))
+        points().mask_expand(16_385).submit(&client)
     })
     .await;
     expect_invalid(&sandbox, "mask_blur_sigma", "outside 0.1..=100", || {
-        client.segment(text().mask_blur_sigma(0.05))
+        text().mask_blur_sigma(0.05).submit(&client)
     })
     .await;
     expect_invalid(&sandbox, "mask_kernel_size", "above 100", || {
-        client.segment(text().mask_kernel_size(101))
+        text().mask_kernel_size(101).submit(&client)
     })
     .await;
     for (hook, hint) in [
@@ -478,20 +477,23 @@ async fn local_validation_sends_nothing() {
         ("not a url", "not a URL"),
     ] {
         expect_invalid(&sandbox, "webhook", hint, || {
-            client.segment(text().webhook(hook))
+            text().webhook(hook).submit(&client)
         })
         .await;
     }
     expect_invalid(&sandbox, "webhook", "plain http://", || {
-        client.remove_background_artwork(url, None, Some("http://hooks.example.com/x"))
+        client
+            .remove_bg(url)
+            .webhook("http://hooks.example.com/x")
+            .submit()
     })
     .await;
     expect_invalid(&sandbox, "image_url", "scheme `ftp`", || {
-        client.remove_background_artwork("ftp://images.example.com/a.jpg", None, None)
+        client.remove_bg("ftp://images.example.com/a.jpg").submit()
     })
     .await;
     expect_unsupported(&sandbox, "local path", || {
-        client.remove_background_artwork("C:\\photos\\disc.jpg", None, None)
+        client.remove_bg("C:\\photos\\disc.jpg").submit()
     })
     .await;
     for limit in [0, 501] {

@@ -128,11 +128,11 @@ async fn a_queued_request_is_fetched_at_its_eta_until_it_succeeds() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
     let result = client
-        .remove_background_mask(ImageSource::url(URL))
+        .remove_bg(ImageSource::url(URL))
         .only_mask(true)
         .wait(fast_wait())
         .on_progress(move |p| sink.lock().unwrap().push(p.clone()))
-        .send()
+        .run()
         .await
         .unwrap();
     assert_eq!(result.id, Some(JOB));
@@ -227,6 +227,55 @@ async fn the_one_call_flow_downloads_the_first_output_link() {
 }
 
 #[tokio::test]
+async fn submit_returns_a_job_handle_that_refreshes_and_waits() {
+    let mask = "https://cdn.example.com/mask.png";
+    let (server, client) = setup(vec![
+        Route::json(Method::POST, REMOVE, 200, queued(2)),
+        Route::json(Method::POST, &fetch_path(), 200, still_processing(1)).times(1),
+        Route::json(Method::POST, &fetch_path(), 200, success(JOB, mask)),
+    ])
+    .await;
+    let mut job = client
+        .remove_bg(ImageSource::url(URL))
+        .submit()
+        .await
+        .unwrap();
+    assert_eq!(job.id(), Some(JOB));
+    let shown = format!("{job:?}");
+    assert!(shown.contains("96709") && !shown.contains(KEY), "{shown}");
+    assert!(
+        matches!(job.state(), MaskState::Processing(p) if p.eta == Some(Duration::from_secs(2)))
+    );
+    assert_eq!(server.requests().len(), 1, "submit does not wait");
+    // One fetch: still processing, now with the fetch's ETA.
+    let state = job.refresh().await.unwrap();
+    assert!(matches!(state, MaskState::Processing(p) if p.eta == Some(Duration::from_secs(1))));
+    let result = job.wait(&fast_wait(), |_| {}).await.unwrap();
+    assert_eq!(result.output.urls(), [mask]);
+    let paths: Vec<_> = server.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(paths, [REMOVE.to_owned(), fetch_path(), fetch_path()]);
+
+    // Done at once: the handle holds the result; neither refresh nor wait asks again.
+    let (server, client) = setup(vec![Route::json(
+        Method::POST,
+        REMOVE,
+        200,
+        success(7, mask),
+    )])
+    .await;
+    let mut job = client
+        .remove_bg(ImageSource::url(URL))
+        .submit()
+        .await
+        .unwrap();
+    assert_eq!(job.id(), Some(7));
+    assert!(matches!(job.refresh().await.unwrap(), MaskState::Done(_)));
+    let result = job.wait(&fast_wait(), |_| {}).await.unwrap();
+    assert_eq!(result.id, Some(7));
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test]
 async fn both_output_shapes_of_a_queued_answer_are_accepted() {
     let mut string_output = queued(3);
     string_output["output"] = "".into();
@@ -238,10 +287,11 @@ async fn both_output_shapes_of_a_queued_answer_are_accepted() {
     ])
     .await;
     match client
-        .remove_background_mask(ImageSource::url(URL))
+        .remove_bg(ImageSource::url(URL))
         .submit()
         .await
         .unwrap()
+        .into_state()
     {
         MaskState::Processing(p) => {
             assert_eq!(p.id, JOB);
@@ -279,8 +329,8 @@ async fn an_error_answer_is_job_failed_with_the_message_under_either_spelling() 
     ])
     .await;
     let error = client
-        .remove_background_mask(ImageSource::url(URL))
-        .send()
+        .remove_bg(ImageSource::url(URL))
+        .run()
         .await
         .unwrap_err();
     match &error {
@@ -300,9 +350,9 @@ async fn an_error_answer_is_job_failed_with_the_message_under_either_spelling() 
     assert!(error.to_string().contains("Invalid API key"), "{error}");
 
     let error = client
-        .remove_background_mask(ImageSource::url(URL))
+        .remove_bg(ImageSource::url(URL))
         .wait(fast_wait())
-        .send()
+        .run()
         .await
         .unwrap_err();
     assert!(
@@ -323,8 +373,8 @@ async fn an_http_error_with_the_old_spelling_keeps_its_message() {
     )])
     .await;
     let error = client
-        .remove_background_mask(ImageSource::url(URL))
-        .send()
+        .remove_bg(ImageSource::url(URL))
+        .run()
         .await
         .unwrap_err();
     assert_eq!(error.status(), Some(401));
@@ -351,11 +401,7 @@ async fn a_429_is_sent_again_after_the_retry_after_of_its_body() {
         ),
     ])
     .await;
-    let result = client
-        .remove_background_mask(ImageSource::url(URL))
-        .send()
-        .await
-        .unwrap();
+    let result = client.remove_bg(ImageSource::url(URL)).run().await.unwrap();
     assert_eq!(result.id, Some(1));
     let requests = server.requests();
     assert_eq!(requests.len(), 2);
@@ -395,9 +441,9 @@ async fn base64_answers_decode_to_the_images() {
     )])
     .await;
     let result = client
-        .remove_background_mask(ImageSource::url(URL))
+        .remove_bg(ImageSource::url(URL))
         .base64(true)
-        .send()
+        .run()
         .await
         .unwrap();
     assert_eq!(server.single().json()["base64"], true);
@@ -425,8 +471,8 @@ async fn a_local_file_travels_as_a_data_uri() {
     let image = png(9, 7);
     let input = write(dir.path(), "no-extension", &image);
     client
-        .remove_background_mask(ImageSource::path(&input))
-        .send()
+        .remove_bg(ImageSource::path(&input))
+        .run()
         .await
         .unwrap();
     let body = server.single().json();
@@ -447,7 +493,7 @@ async fn the_key_is_in_the_body_once_and_never_in_debug_output() {
     )])
     .await;
     let request = client
-        .remove_background_mask(ImageSource::bytes(png(1, 1), "a.png"))
+        .remove_bg(ImageSource::bytes(png(1, 1), "a.png"))
         .alpha_matting(true)
         .webhook("https://hooks.example.com/ml?token=hook-secret")
         .track_id(8)
@@ -457,7 +503,7 @@ async fn the_key_is_in_the_body_once_and_never_in_debug_output() {
         !shown.contains(KEY) && !shown.contains("hook-secret"),
         "{shown}"
     );
-    let result = request.send().await.unwrap();
+    let result = request.run().await.unwrap();
 
     let recorded = server.single();
     let raw = String::from_utf8(recorded.body.clone()).unwrap();
@@ -490,9 +536,9 @@ async fn the_key_is_in_the_body_once_and_never_in_debug_output() {
 async fn a_foreground_threshold_above_240_is_refused_without_a_request() {
     let (server, client) = setup(vec![]).await;
     let result = client
-        .remove_background_mask(ImageSource::url(URL))
+        .remove_bg(ImageSource::url(URL))
         .foreground_threshold(241)
-        .send()
+        .run()
         .await;
     assert_refused(
         result,
@@ -506,7 +552,7 @@ async fn a_foreground_threshold_above_240_is_refused_without_a_request() {
 async fn a_background_threshold_above_20_is_refused_without_a_request() {
     let (server, client) = setup(vec![]).await;
     let result = client
-        .remove_background_mask(ImageSource::url(URL))
+        .remove_bg(ImageSource::url(URL))
         .background_threshold(21)
         .submit()
         .await;
@@ -522,9 +568,9 @@ async fn a_background_threshold_above_20_is_refused_without_a_request() {
 async fn an_erode_size_above_5_is_refused_without_a_request() {
     let (server, client) = setup(vec![]).await;
     let result = client
-        .remove_background_mask(ImageSource::url(URL))
+        .remove_bg(ImageSource::url(URL))
         .erode_size(6)
-        .send()
+        .run()
         .await;
     assert_refused(result, "alpha_matting_erode_size", "6 is outside 0..=5");
     assert!(server.requests().is_empty());
@@ -540,12 +586,12 @@ async fn the_bounds_themselves_are_accepted() {
     )])
     .await;
     client
-        .remove_background_mask(ImageSource::url(URL))
+        .remove_bg(ImageSource::url(URL))
         .foreground_threshold(0)
         .background_threshold(20)
         .erode_size(5)
         .seed(42)
-        .send()
+        .run()
         .await
         .unwrap();
     let body = server.single().json();
@@ -560,9 +606,9 @@ async fn a_webhook_that_is_not_an_http_url_is_refused_without_a_request() {
     let (server, client) = setup(vec![]).await;
     for url in ["hooks.example.com/ml", "mailto:me@example.com", ""] {
         let result = client
-            .remove_background_mask(ImageSource::url(URL))
+            .remove_bg(ImageSource::url(URL))
             .webhook(url)
-            .send()
+            .run()
             .await;
         assert_refused(result, "webhook", "http(s) URL");
     }
@@ -573,8 +619,8 @@ async fn a_webhook_that_is_not_an_http_url_is_refused_without_a_request() {
 async fn an_image_url_that_is_not_http_is_refused_without_a_request() {
     let (server, client) = setup(vec![]).await;
     let result = client
-        .remove_background_mask(ImageSource::url("file:///home/me/a.png"))
-        .send()
+        .remove_bg(ImageSource::url("file:///home/me/a.png"))
+        .run()
         .await;
     assert_refused(result, "image", "scheme `file`");
     assert!(server.requests().is_empty());
@@ -593,14 +639,11 @@ async fn an_image_of_zero_pixels_is_refused_without_a_request() {
     let (server, client) = setup(vec![]).await;
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "empty.png", &empty_png_header());
-    let result = client
-        .remove_background_mask(ImageSource::path(&path))
-        .send()
-        .await;
+    let result = client.remove_bg(ImageSource::path(&path)).run().await;
     assert_refused(result, "image", "says it is 0×0 pixels");
     let result = client
-        .remove_background_mask(ImageSource::bytes(empty_png_header(), "empty.png"))
-        .send()
+        .remove_bg(ImageSource::bytes(empty_png_header(), "empty.png"))
+        .run()
         .await;
     assert_refused(result, "image", "`empty.png` says it is 0×0 pixels");
     assert!(server.requests().is_empty());
@@ -611,14 +654,11 @@ async fn a_file_that_is_not_an_image_is_refused_without_a_request() {
     let (server, client) = setup(vec![]).await;
     let dir = tempfile::tempdir().unwrap();
     let text = write(dir.path(), "photo.png", b"definitely not pixels");
-    let result = client
-        .remove_background_mask(ImageSource::path(&text))
-        .send()
-        .await;
+    let result = client.remove_bg(ImageSource::path(&text)).run().await;
     assert_refused(result, "image", "is not an image");
     let result = client
-        .remove_background_mask(ImageSource::bytes(b"%PDF-1.7".to_vec(), "a.pdf"))
-        .send()
+        .remove_bg(ImageSource::bytes(b"%PDF-1.7".to_vec(), "a.pdf"))
+        .run()
         .await;
     assert_refused(result, "image", "`a.pdf` is not an image");
     assert!(server.requests().is_empty());
@@ -629,8 +669,8 @@ async fn a_missing_file_is_refused_without_a_request() {
     let (server, client) = setup(vec![]).await;
     let dir = tempfile::tempdir().unwrap();
     let result = client
-        .remove_background_mask(ImageSource::path(dir.path().join("gone.png")))
-        .send()
+        .remove_bg(ImageSource::path(dir.path().join("gone.png")))
+        .run()
         .await;
     assert_refused(result, "image", "does not exist");
     assert!(server.requests().is_empty());
@@ -680,8 +720,8 @@ async fn no_more_jobs_run_at_once_than_the_client_allows() {
         let client = capped.clone();
         async move {
             client
-                .remove_background_mask(ImageSource::url(format!("{URL}?n={i}")))
-                .send()
+                .remove_bg(ImageSource::url(format!("{URL}?n={i}")))
+                .run()
                 .await
         }
     });
@@ -711,11 +751,7 @@ async fn no_more_jobs_run_at_once_than_the_client_allows() {
         .max_concurrent_jobs(None)
         .build()
         .unwrap();
-    let jobs = (0..5).map(|_| {
-        uncapped
-            .remove_background_mask(ImageSource::url(URL))
-            .send()
-    });
+    let jobs = (0..5).map(|_| uncapped.remove_bg(ImageSource::url(URL)).run());
     for result in futures_util::future::join_all(jobs).await {
         result.unwrap();
     }

@@ -297,10 +297,11 @@ async fn modelslab_first_answer_in_an_unknown_state_is_a_queued_request_to_follo
         .build()
         .unwrap();
     let state = client
-        .remove_background_mask(ImageSource::url("https://images.example.com/a.jpg"))
+        .remove_bg(ImageSource::url("https://images.example.com/a.jpg"))
         .submit()
         .await
-        .unwrap();
+        .unwrap()
+        .into_state();
     match state {
         modelslab::MaskState::Processing(queued) => {
             assert_eq!(queued.id, 77);
@@ -327,7 +328,7 @@ async fn modelslab_unknown_state_without_an_id_cannot_be_followed_and_says_so() 
         .build()
         .unwrap();
     let err = client
-        .remove_background_mask(ImageSource::url("https://images.example.com/a.jpg"))
+        .remove_bg(ImageSource::url("https://images.example.com/a.jpg"))
         .submit()
         .await
         .unwrap_err();
@@ -440,13 +441,13 @@ async fn tengr_segmentation_waits_through_an_unknown_state() {
         .retry(retry())
         .build()
         .unwrap();
-    let mut job = client
-        .segment(artworks_seg::Segmentation::text(
-            "https://images.example.com/portrait.jpg",
-            "the person",
-        ))
-        .await
-        .unwrap();
+    let mut job = artworks_seg::SegmentationRequest::text(
+        "https://images.example.com/portrait.jpg",
+        "the person",
+    )
+    .submit(&client)
+    .await
+    .unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let record = seen.clone();
     let urls = job

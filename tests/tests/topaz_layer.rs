@@ -98,6 +98,57 @@ async fn setup(routes: Vec<Route>) -> (RecordingServer, Client) {
     (server, client)
 }
 
+/// A file host on another origin serving `bytes` at `/out/{name}`, and the presigned link to it.
+async fn presigned_host(name: &str, bytes: Vec<u8>) -> (RecordingServer, String) {
+    let path = format!("/out/{name}");
+    let cdn = RecordingServer::start(vec![Route::bytes(
+        Method::GET,
+        &path,
+        200,
+        bytes,
+        "image/png",
+    )])
+    .await;
+    let presigned = format!("{}{path}?X-Amz-Signature=sig123", cdn.url());
+    (cdn, presigned)
+}
+
+/// A job accepted with `eta`, answering each of `not_yet` (status, progress) to one status read,
+/// then `Completed`, with download links to `presigned`.
+fn job_routes(eta: i64, not_yet: &[(&str, i64)], presigned: &str) -> Vec<Route> {
+    let status = format!("/status/{ID}");
+    let mut routes = vec![Route::json(
+        Method::POST,
+        "/matting/async",
+        200,
+        accepted(eta),
+    )];
+    for (state, progress) in not_yet {
+        routes.push(
+            Route::json(
+                Method::GET,
+                &status,
+                200,
+                status_body(state, *progress, eta),
+            )
+            .times(1),
+        );
+    }
+    routes.push(Route::json(
+        Method::GET,
+        &status,
+        200,
+        status_body("Completed", 100, eta),
+    ));
+    routes.push(Route::json(
+        Method::GET,
+        &format!("/download/{ID}"),
+        200,
+        links(presigned),
+    ));
+    routes
+}
+
 // ---------------------------------------------------------------------------------------------
 // The one-call flow
 
@@ -105,45 +156,13 @@ async fn setup(routes: Vec<Route>) -> (RecordingServer, Client) {
 async fn one_call_flow_uploads_polls_at_the_eta_and_downloads_from_another_origin_without_the_key()
 {
     let result = png(4, 3);
-    let cdn = RecordingServer::start(vec![Route::bytes(
-        Method::GET,
-        "/out/result.png",
-        200,
-        result.clone(),
-        "image/png",
-    )])
-    .await;
-    let presigned = format!("{}/out/result.png?X-Amz-Signature=sig123", cdn.url());
+    let (cdn, presigned) = presigned_host("result.png", result.clone()).await;
     let eta = now() + 30;
-    let (api, client) = setup(vec![
-        Route::json(Method::POST, "/matting/async", 200, accepted(eta)),
-        Route::json(
-            Method::GET,
-            &format!("/status/{ID}"),
-            200,
-            status_body("Pending", 10, eta),
-        )
-        .times(1),
-        Route::json(
-            Method::GET,
-            &format!("/status/{ID}"),
-            200,
-            status_body("Processing", 60, eta),
-        )
-        .times(1),
-        Route::json(
-            Method::GET,
-            &format!("/status/{ID}"),
-            200,
-            status_body("Completed", 100, eta),
-        ),
-        Route::json(
-            Method::GET,
-            &format!("/download/{ID}"),
-            200,
-            links(&presigned),
-        ),
-    ])
+    let (api, client) = setup(job_routes(
+        eta,
+        &[("Pending", 10), ("Processing", 60)],
+        &presigned,
+    ))
     .await;
     let dir = tempfile::tempdir().unwrap();
     let input = write(dir.path(), "portrait.png", &png(4, 3));
@@ -230,6 +249,73 @@ async fn one_call_flow_uploads_polls_at_the_eta_and_downloads_from_another_origi
         );
     }
     assert_eq!(events.last(), Some(&Progress::Downloading));
+}
+
+#[tokio::test]
+async fn run_submits_waits_at_the_policy_and_downloads_the_output_without_the_key() {
+    let result = png(4, 3);
+    let (cdn, presigned) = presigned_host("mask.png", result.clone()).await;
+    let (api, client) = setup(job_routes(now() + 30, &[("Processing", 40)], &presigned)).await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let bytes = client
+        .matting(ImageSource::bytes(png(4, 3), "a.png"))
+        .mode(Mode::Alpha)
+        .wait(fast_wait())
+        .on_progress(move |p| record.lock().unwrap().push((p.status.clone(), p.percent)))
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(bytes.as_ref(), result.as_slice());
+    let paths: Vec<_> = api
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "POST /matting/async".to_owned(),
+            format!("GET /status/{ID}"),
+            format!("GET /status/{ID}"),
+            format!("GET /download/{ID}"),
+        ]
+    );
+    assert_eq!(api.requests()[0].part("mode").text(), "alpha");
+    // One poll answered "not yet"; the 30 s ETA was capped by the policy's 50 ms maximum.
+    assert_eq!(*seen.lock().unwrap(), [("Processing".to_owned(), Some(40))]);
+    assert_eq!(cdn.single().header("x-api-key"), None);
+}
+
+#[tokio::test]
+async fn run_on_a_failed_job_is_job_failed_and_downloads_nothing() {
+    let (api, client) = setup(vec![
+        Route::json(Method::POST, "/matting/async", 200, accepted(now() + 1)),
+        Route::json(
+            Method::GET,
+            &format!("/status/{ID}"),
+            200,
+            status_body("Failed", 50, now()),
+        ),
+    ])
+    .await;
+    let error = client
+        .matting(ImageSource::url("https://images.example.com/a.png"))
+        .wait(fast_wait())
+        .run()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, CutoutError::JobFailed { status, .. } if status == "Failed"),
+        "{error:?}"
+    );
+    assert!(
+        api.requests()
+            .iter()
+            .all(|r| !r.path.starts_with("/download")),
+        "{:?}",
+        api.requests()
+    );
 }
 
 #[tokio::test]

@@ -50,10 +50,6 @@ use crate::error::explain;
 use crate::types::{self, ArtworkStatus};
 use crate::{Client, CutoutError, CutoutResult};
 
-/// The largest result kept in memory (512 MiB); larger ones are refused by
-/// [`ArtworkJob::result_bytes`] (use [`ArtworkJob::download_results`]).
-pub use cutout_runtime::MAX_RESULT_BYTES as RESULT_LIMIT;
-
 /// An artwork being followed: its last known record, and the client to read it again with.
 #[derive(Clone)]
 pub struct ArtworkJob {
@@ -79,6 +75,26 @@ impl ArtworkJob {
     /// Follows `artwork` with `client`.
     pub fn new(client: Client, artwork: types::Artwork) -> Self {
         Self { client, artwork }
+    }
+
+    /// Sends a request that creates an artwork (`operation`, through [`Context::call`]) and
+    /// follows it from the record the answer carries: segmentation and background removal.
+    ///
+    /// [`Context::call`]: crate::Context::call
+    pub(crate) async fn create(
+        client: &Client,
+        operation: &'static str,
+        send: impl Future<
+            Output = Result<crate::ResponseValue<types::Artwork>, crate::Error<types::TengrError>>,
+        >,
+    ) -> CutoutResult<Self> {
+        let artwork = client
+            .context()
+            .call(operation, send)
+            .await
+            .map_err(|error| explain(error, None))?
+            .into_inner();
+        Ok(Self::new(client.clone(), artwork))
     }
 
     /// The artwork's id.
@@ -200,7 +216,8 @@ impl ArtworkJob {
                     path
                 }
                 None => {
-                    let (bytes, content_type) = context.download_bytes(url, RESULT_LIMIT).await?;
+                    let (bytes, content_type) =
+                        context.download_bytes(url, crate::MAX_RESULT_BYTES).await?;
                     let extension = content_type
                         .as_deref()
                         .and_then(extension_of_content_type)
@@ -222,7 +239,7 @@ impl ArtworkJob {
         let context = self.client.context();
         let mut results = Vec::with_capacity(urls.len());
         for url in urls {
-            let (bytes, _) = context.download_bytes(url, RESULT_LIMIT).await?;
+            let (bytes, _) = context.download_bytes(url, crate::MAX_RESULT_BYTES).await?;
             results.push(bytes);
         }
         Ok(results)

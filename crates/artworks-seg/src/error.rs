@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use artworks_seg::types::TengrError;
-//! use cutout_runtime::ErrorBody;
+//! use artworks_seg::ErrorBody;
 //!
 //! let body: TengrError = serde_json::from_str(
 //!     r#"{"message": "webhook must use https", "statusCode": 400, "error": "Bad Request"}"#,

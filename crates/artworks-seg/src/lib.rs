@@ -12,17 +12,16 @@
 //!
 //! # Quick start: one call
 //!
-//! A [`Segmentation`] is checked locally (URL, prompt, point coordinates, ranges, webhook host)
+//! A [`SegmentationRequest`] is checked locally (URL, prompt, point coordinates, ranges, webhook host)
 //! before it is sent; the [`ArtworkJob`] it starts is then waited for and its masks downloaded
 //! without the API key:
 //!
 //! ```no_run
-//! use artworks_seg::{Client, Segmentation, WaitPolicy};
+//! use artworks_seg::{Client, SegmentationRequest, WaitPolicy};
 //!
 //! # async fn run() -> Result<(), artworks_seg::CutoutError> {
 //! let client = Client::from_env()?; // TENGR_API_KEY
-//! let mut job = client
-//!     .segment(Segmentation::text("https://example.com/street.jpg", "the red car"))
+//! let mut job = SegmentationRequest::text("https://example.com/street.jpg", "the red car").submit(&client)
 //!     .await?;
 //! job.wait(&WaitPolicy::default(), |_| {}).await?;
 //! let files = job.download_results("masks", false).await?;
@@ -85,13 +84,49 @@
 //!
 //! Hand-written, beside it:
 //!
-//! - [`segmentation`]: [`Segmentation`] (text or points, checked locally), [`Client::segment`],
-//!   [`Client::remove_background_artwork`].
+//! - [`segmentation`]: [`SegmentationRequest`] (text or points, checked locally) →
+//!   [`SegmentationRequest::submit`] → [`ArtworkJob`].
+//! - [`remove_bg`]: [`Client::remove_bg`] → [`RemoveBgRequest`] → [`ArtworkJob`], background
+//!   removal.
 //! - [`artworks`]: [`ArtworkJob`] (refresh, wait, download results), [`Client::artwork`],
 //!   [`Client::artworks`].
 //! - [`webhook`]: [`webhook::parse`] for deliveries, [`webhook::check_url`] for webhook URLs.
 //! - [`remover`]: the provider-neutral [`BackgroundRemover`].
 //! - [`error`]: how Tengr's error bodies become [`CutoutError`]s.
+//!
+//! Everything here is `async` and runs on a [tokio](https://docs.rs/tokio) runtime (the HTTP
+//! client, timers and file I/O need one): call it from `#[tokio::main]` or a runtime you build.
+//!
+//! The runtime types that appear in this crate's signatures are re-exported here, so a program
+//! that depends on `artworks-seg` alone can name them all:
+//!
+//! ```no_run
+//! use artworks_seg::{
+//!     ApiKey, AuthScheme, BackgroundRemover, BoxFuture, Client, ClientBuilder, ColorLayout,
+//!     Context, Cutout, CutoutError, CutoutKind, CutoutResult, Downloaded, ErrorBody, FromParts,
+//!     ImageFormat, ImageInfo, ImageSource, JobProgress, Limits, MAX_RESULT_BYTES, Progress,
+//!     ProgressFn, ProviderInfo, RemoveOptions, RetryPolicy, ServiceError, Timeouts,
+//!     TransportError, WaitPolicy,
+//! };
+//!
+//! fn names(client: &Client) -> CutoutResult<()> {
+//!     let _: &Context = client.context();
+//!     let _: ClientBuilder<Client> = Client::builder();
+//!     fn buildable<C: FromParts>(_: ClientBuilder<C>) {}
+//!     buildable(Client::builder());
+//!     let _: &ProviderInfo = &artworks_seg::PROVIDER;
+//!     let _: u64 = MAX_RESULT_BYTES;
+//!     let _: Box<dyn BackgroundRemover> = Box::new(client.clone());
+//!     let _: BoxFuture<'_, Result<Cutout, CutoutError>> =
+//!         client.remove_background(ImageSource::path("a.jpg"), RemoveOptions::default());
+//!     let _: fn(&JobProgress) = |progress| drop(progress.status.clone());
+//!     let _: WaitPolicy = WaitPolicy::default();
+//!     if let Err(CutoutError::Service(service)) = Err::<(), _>(CutoutError::invalid("x", "y")) {
+//!         let _: ServiceError = *service;
+//!     }
+//!     Ok(())
+//! }
+//! ```
 
 #![warn(missing_docs)]
 
@@ -110,17 +145,24 @@ pub use generated::*;
 
 pub mod artworks;
 pub mod error;
+pub mod remove_bg;
 pub mod remover;
 pub mod segmentation;
 pub mod webhook;
 
 pub use artworks::ArtworkJob;
-pub use segmentation::{PointsMode, Segmentation, SegmentationMode, TextMode};
+pub use remove_bg::RemoveBgRequest;
+pub use segmentation::{PointsMode, SegmentationMode, SegmentationRequest, TextMode};
 
+// The runtime's types that appear in this crate's signatures, so that depending on this crate
+// alone is enough to name them (checked by the "Crate organization" doc test).
 pub use cutout_runtime::Error as CutoutError;
+pub use cutout_runtime::probe::ColorLayout;
 pub use cutout_runtime::{
-    ApiKey, BackgroundRemover, ClientBuilder, Cutout, CutoutKind, ImageSource, Progress,
-    RemoveOptions, RetryPolicy, Timeouts, WaitPolicy,
+    ApiKey, AuthScheme, BackgroundRemover, BoxFuture, ClientBuilder, Context, Cutout, CutoutKind,
+    Downloaded, ErrorBody, FromParts, ImageFormat, ImageInfo, ImageSource, JobProgress, Limits,
+    MAX_RESULT_BYTES, Progress, ProgressFn, ProviderInfo, RemoveOptions, RetryPolicy, ServiceError,
+    Timeouts, TransportError, WaitPolicy,
 };
 
 /// Result of the hand-written layer.

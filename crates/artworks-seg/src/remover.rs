@@ -6,7 +6,7 @@
 //! Tengr fetches its inputs by URL, so only [`ImageSource::Url`] is accepted; a local file or
 //! bytes is [`CutoutError::Unsupported`] (put the file somewhere public and pass its URL).
 //! [`CutoutKind::Mask`] is also unsupported: background removal makes cut-outs; for a mask, use
-//! [`Client::segment`] (by text or by points).
+//! [`SegmentationRequest::submit`](crate::SegmentationRequest::submit) (by text or by points).
 //!
 //! # Examples
 //!
@@ -47,8 +47,8 @@ impl BackgroundRemover for Client {
                 return Err(CutoutError::Unsupported {
                     provider: crate::PROVIDER.name,
                     message: "Tengr's background removal makes cut-outs, not masks: for a mask, \
-                              use `Client::segment` with `Segmentation::text` or \
-                              `Segmentation::points`"
+                              submit a `SegmentationRequest::text` or \
+                              `SegmentationRequest::points`"
                         .to_owned(),
                 });
             }
@@ -66,7 +66,9 @@ impl BackgroundRemover for Client {
                 }
             };
             let mut job = self
-                .remove_background_artwork(&url, Some(OutputFormat::Png), None)
+                .remove_bg(url.as_str())
+                .output_format(OutputFormat::Png)
+                .submit()
                 .await?;
             options.report(Progress::Submitted {
                 job_id: job.id().to_owned(),
@@ -80,7 +82,7 @@ impl BackgroundRemover for Client {
             let url = job.result_urls()?.first().cloned().unwrap_or_default();
             let (first, _) = self
                 .context()
-                .download_bytes(&url, crate::artworks::RESULT_LIMIT)
+                .download_bytes(&url, crate::MAX_RESULT_BYTES)
                 .await?;
             Cutout::new(
                 first,

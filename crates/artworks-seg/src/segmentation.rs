@@ -1,13 +1,13 @@
-//! Segmentation requests that are checked before they are sent.
+//! Segmentation requests ([`SegmentationRequest`]), checked before they are sent.
 //!
-//! A [`Segmentation`] is either by **text** ([`Segmentation::text`]: a prompt, with a detection
+//! A [`SegmentationRequest`] is either by **text** ([`SegmentationRequest::text`]: a prompt, with a detection
 //! confidence, a cap on detections and whether to merge their masks) or by **points**
-//! ([`Segmentation::points`]: positive and negative points, with refinement steps and candidate
+//! ([`SegmentationRequest::points`]: positive and negative points, with refinement steps and candidate
 //! mask choices). The mode is part of the type, so a text-only option cannot be set on a points
 //! request or the other way round. The mask post-processing (expand, blur, kernel, tapered
 //! corners), the output format and the webhook are common to both.
 //!
-//! [`Client::segment`] checks the whole request and sends nothing when a value is out of range:
+//! [`SegmentationRequest::submit`] checks the whole request and sends nothing when a value is out of range:
 //!
 //! - the image URL is an absolute `http(s)://` URL (a local path is
 //!   [`CutoutError::Unsupported`]: Tengr fetches images by URL);
@@ -24,24 +24,24 @@
 //! # Examples
 //!
 //! ```no_run
-//! use artworks_seg::{Client, Segmentation, WaitPolicy, types::OutputFormat};
+//! use artworks_seg::{Client, SegmentationRequest, WaitPolicy, types::OutputFormat};
 //!
 //! # async fn run() -> Result<(), artworks_seg::CutoutError> {
 //! let client = Client::from_env()?;
-//! let by_text = Segmentation::text("https://example.com/street.jpg", "the red car")
+//! let by_text = SegmentationRequest::text("https://example.com/street.jpg", "the red car")
 //!     .confidence(0.4)
 //!     .max_detections(1)
 //!     .output_format(OutputFormat::Png);
-//! let mut job = client.segment(by_text).await?;
+//! let mut job = by_text.submit(&client).await?;
 //! job.wait(&WaitPolicy::default(), |p| println!("{}", p.status)).await?;
 //! let files = job.download_results("masks", false).await?;
 //!
-//! let by_points = Segmentation::points("https://example.com/street.jpg")
+//! let by_points = SegmentationRequest::points("https://example.com/street.jpg")
 //!     .positive(0.42, 0.61)
 //!     .negative(0.10, 0.15)
 //!     .mask_expand(4)
 //!     .webhook("https://hooks.example.com/tengr");
-//! let job = client.segment(by_points).await?;
+//! let job = by_points.submit(&client).await?;
 //! println!("artwork {} is {}", job.id(), job.status());
 //! # Ok(()) }
 //! ```
@@ -49,11 +49,10 @@
 use std::fmt;
 
 use crate::artworks::ArtworkJob;
-use crate::error::explain;
 use crate::types::{self, OutputFormat};
 use crate::{Client, CutoutError, CutoutResult, webhook};
 
-/// What a text segmentation looks for. Made by [`Segmentation::text`].
+/// What a text segmentation looks for. Made by [`SegmentationRequest::text`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextMode {
     prompt: String,
@@ -62,7 +61,7 @@ pub struct TextMode {
     combine_masks: Option<bool>,
 }
 
-/// Where a points segmentation looks. Made by [`Segmentation::points`].
+/// Where a points segmentation looks. Made by [`SegmentationRequest::points`].
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PointsMode {
     positive: Vec<(f64, f64)>,
@@ -86,11 +85,11 @@ pub trait SegmentationMode: sealed::Sealed + Clone + fmt::Debug + Send + Sync {}
 impl SegmentationMode for TextMode {}
 impl SegmentationMode for PointsMode {}
 
-/// A segmentation request: by text ([`Segmentation::text`]) or by points
-/// ([`Segmentation::points`]). Send it with [`Client::segment`]; check it without sending with
+/// A segmentation request: by text ([`SegmentationRequest::text`]) or by points
+/// ([`SegmentationRequest::points`]). Send it with [`submit`](Self::submit); check it without sending with
 /// [`to_request`](Self::to_request).
 #[derive(Clone, PartialEq)]
-pub struct Segmentation<M> {
+pub struct SegmentationRequest<M> {
     image_url: String,
     mode: M,
     mask_expand: Option<i64>,
@@ -101,9 +100,9 @@ pub struct Segmentation<M> {
     webhook: Option<String>,
 }
 
-impl<M: fmt::Debug> fmt::Debug for Segmentation<M> {
+impl<M: fmt::Debug> fmt::Debug for SegmentationRequest<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Segmentation")
+        f.debug_struct("SegmentationRequest")
             .field("image_url", &webhook::shown(&self.image_url))
             .field("mode", &self.mode)
             .field("mask_expand", &self.mask_expand)
@@ -117,7 +116,7 @@ impl<M: fmt::Debug> fmt::Debug for Segmentation<M> {
     }
 }
 
-impl<M> Segmentation<M> {
+impl<M> SegmentationRequest<M> {
     fn with_mode(image_url: String, mode: M) -> Self {
         Self {
             image_url,
@@ -169,7 +168,7 @@ impl<M> Segmentation<M> {
     }
 }
 
-impl Segmentation<TextMode> {
+impl SegmentationRequest<TextMode> {
     /// Segments what `prompt` describes in the image at `image_url` (an `http(s)://` URL Tengr can
     /// fetch).
     pub fn text(image_url: impl Into<String>, prompt: impl Into<String>) -> Self {
@@ -203,7 +202,7 @@ impl Segmentation<TextMode> {
     }
 }
 
-impl Segmentation<PointsMode> {
+impl SegmentationRequest<PointsMode> {
     /// Segments what the points added next mark in the image at `image_url` (an `http(s)://` URL
     /// Tengr can fetch). At least one [`positive`](Self::positive) point is needed.
     pub fn points(image_url: impl Into<String>) -> Self {
@@ -242,7 +241,7 @@ impl Segmentation<PointsMode> {
     }
 }
 
-impl<M: SegmentationMode> Segmentation<M> {
+impl<M: SegmentationMode> SegmentationRequest<M> {
     /// Checks every value and makes the wire request, without sending anything.
     pub fn to_request(&self) -> CutoutResult<types::SegmentationRequest> {
         check_image_url(&self.image_url)?;
@@ -448,54 +447,14 @@ pub(crate) fn check_image_url(url: &str) -> CutoutResult<()> {
     }
 }
 
-impl Client {
-    /// Checks `segmentation` (see the [module docs](crate::segmentation)) and creates the artwork.
-    /// The answer comes at once, usually with status `starting`; [`ArtworkJob::wait`] follows it
-    /// to the end. Not re-sent after a timeout or a 502/504, which may have created it.
-    pub async fn segment<M: SegmentationMode>(
-        &self,
-        segmentation: Segmentation<M>,
-    ) -> CutoutResult<ArtworkJob> {
-        let request = segmentation.to_request()?;
-        let artwork = self
-            .context()
-            .call(
-                "create_segmentation",
-                self.create_segmentation().body(request).send(),
-            )
-            .await
-            .map_err(|error| explain(error, None))?
-            .into_inner();
-        Ok(ArtworkJob::new(self.clone(), artwork))
-    }
-
-    /// Creates a background-removal artwork for the image at `image_url` (an `http(s)://` URL Tengr
-    /// can fetch), with an optional result format and webhook (checked as in
-    /// [`webhook::check_url`](crate::webhook::check_url)).
-    pub async fn remove_background_artwork(
-        &self,
-        image_url: &str,
-        output_format: Option<OutputFormat>,
-        webhook: Option<&str>,
-    ) -> CutoutResult<ArtworkJob> {
-        check_image_url(image_url)?;
-        if let Some(url) = webhook {
-            webhook::check_url(url)?;
-        }
-        let request = types::RemoveBackgroundRequest {
-            image_url: image_url.trim().to_owned(),
-            output_format,
-            webhook: webhook.map(|url| url.trim().to_owned()),
-        };
-        let artwork = self
-            .context()
-            .call(
-                "create_remove_background",
-                self.create_remove_background().body(request).send(),
-            )
-            .await
-            .map_err(|error| explain(error, None))?
-            .into_inner();
-        Ok(ArtworkJob::new(self.clone(), artwork))
+impl<M: SegmentationMode> SegmentationRequest<M> {
+    /// Checks the request (see the [module docs](crate::segmentation)) and creates the artwork
+    /// with `client`. The answer comes at once, usually with status `starting`;
+    /// [`ArtworkJob::wait`] follows it to the end. Not re-sent after a timeout or a 502/504,
+    /// which may have created it.
+    pub async fn submit(self, client: &Client) -> CutoutResult<ArtworkJob> {
+        let request = self.to_request()?;
+        let send = client.create_segmentation().body(request).send();
+        ArtworkJob::create(client, "create_segmentation", send).await
     }
 }

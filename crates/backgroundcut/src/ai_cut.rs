@@ -1,8 +1,8 @@
 //! AI Cut: a mask from foreground and background clicks, in one call.
 //!
-//! [`Client::ai_cut`] takes a JPEG and returns an [`AiCutJob`]; add points with
-//! [`foreground`](AiCutJob::foreground) and [`background`](AiCutJob::background), then
-//! [`run`](AiCutJob::run) uploads the image under a fresh `.jpg` key, segments it, and downloads the
+//! [`Client::ai_cut`] takes a JPEG and returns an [`AiCutRequest`]; add points with
+//! [`foreground`](AiCutRequest::foreground) and [`background`](AiCutRequest::background), then
+//! [`run`](AiCutRequest::run) uploads the image under a fresh `.jpg` key, segments it, and downloads the
 //! mask (a JPEG). (The generated [`Client::ai_cut`] is the raw operation; this is the workflow.)
 //!
 //! Checked before anything is sent: the image is a JPEG (both keys must end in `.jpg`/`.jpeg`, and
@@ -10,7 +10,7 @@
 //! point is a finite, non-negative pixel position inside the image.
 //!
 //! The tool keeps no state between calls: to refine a mask, run again with every point placed so
-//! far, not only the new one (clone the job before `run` to keep its points).
+//! far, not only the new one (clone the request before `run` to keep its points).
 //!
 //! # Examples
 //!
@@ -44,8 +44,8 @@ use crate::{Client, CutoutError, CutoutResult, ImageSource};
 /// A point-guided segmentation being set up. Made by [`Client::ai_cut`]; nothing is sent
 /// before [`run`](Self::run) or [`run_to`](Self::run_to).
 #[derive(Clone)]
-#[must_use = "an AI Cut job does nothing until `run` or `run_to` is awaited"]
-pub struct AiCutJob<'a> {
+#[must_use = "an AI Cut request does nothing until `run` or `run_to` is awaited"]
+pub struct AiCutRequest<'a> {
     client: &'a Client,
     image: ImageSource,
     foreground: Vec<(f64, f64)>,
@@ -55,9 +55,9 @@ pub struct AiCutJob<'a> {
     progress: Option<ProgressFn>,
 }
 
-impl fmt::Debug for AiCutJob<'_> {
+impl fmt::Debug for AiCutRequest<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AiCutJob")
+        f.debug_struct("AiCutRequest")
             .field("image", &self.image)
             .field("foreground", &self.foreground)
             .field("background", &self.background)
@@ -69,10 +69,10 @@ impl fmt::Debug for AiCutJob<'_> {
 }
 
 impl Client {
-    /// Segments `image` (a JPEG) from the points added to the returned job. See the
+    /// Segments `image` (a JPEG) from the points added to the returned request. See the
     /// [module docs](crate::ai_cut).
-    pub fn ai_cut(&self, image: impl Into<ImageSource>) -> AiCutJob<'_> {
-        AiCutJob {
+    pub fn ai_cut(&self, image: impl Into<ImageSource>) -> AiCutRequest<'_> {
+        AiCutRequest {
             client: self,
             image: image.into(),
             foreground: Vec::new(),
@@ -84,7 +84,7 @@ impl Client {
     }
 }
 
-impl<'a> AiCutJob<'a> {
+impl<'a> AiCutRequest<'a> {
     /// A point on the subject to keep, in pixels from the top-left corner.
     pub fn foreground(mut self, x: f64, y: f64) -> Self {
         self.foreground.push((x, y));
@@ -103,7 +103,7 @@ impl<'a> AiCutJob<'a> {
         self
     }
 
-    /// The start of every key this job makes (default `cutout/`; the slash is part of the key).
+    /// The start of every key this request makes (default `cutout/`; the slash is part of the key).
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.key_prefix = prefix.into();
         self

@@ -14,7 +14,7 @@
 //!
 //! ```
 //! use backgroundcut::types::BackgroundCutError;
-//! use cutout_runtime::ErrorBody;
+//! use backgroundcut::ErrorBody;
 //!
 //! let body: BackgroundCutError =
 //!     serde_json::from_str(r#"{"detail": "Invalid token."}"#).unwrap();

@@ -97,14 +97,49 @@
 //!
 //! - [`storage`]: [`Client::upload`], [`Client::public_url`], [`storage::unique_key`], and what
 //!   the key space's rules mean (flat names, 2-hour expiry).
-//! - [`matting`]: [`Client::matting`] → [`MattingJob`], the whole trimap-matting flow.
-//! - [`remove_bg`]: [`Client::remove_bg`] → [`RemoveBgJob`], background removal into
+//! - [`matting`]: [`Client::matting`] → [`MattingRequest`], the whole trimap-matting flow.
+//! - [`remove_bg`]: [`Client::remove_bg`] → [`RemoveBgRequest`], background removal into
 //!   [`Variant`]s.
-//! - [`ai_cut`]: [`Client::ai_cut`] → [`AiCutJob`], a mask from foreground and background
+//! - [`ai_cut`]: [`Client::ai_cut`] → [`AiCutRequest`], a mask from foreground and background
 //!   points.
 //! - `trimap` (feature `image`, off by default): trimaps from masks, encoded as grayscale JPEG.
 //! - [`remover`]: the provider-neutral [`BackgroundRemover`].
 //! - [`error`]: how BackgroundCut's error bodies become [`CutoutError`]s.
+//!
+//! Everything here is `async` and runs on a [tokio](https://docs.rs/tokio) runtime (the HTTP
+//! client, timers and file I/O need one): call it from `#[tokio::main]` or a runtime you build.
+//!
+//! The runtime types that appear in this crate's signatures are re-exported here, so a program
+//! that depends on `backgroundcut` alone can name them all:
+//!
+//! ```no_run
+//! use backgroundcut::{
+//!     ApiKey, AuthScheme, BackgroundRemover, BoxFuture, Client, ClientBuilder, ColorLayout,
+//!     Context, Cutout, CutoutError, CutoutKind, CutoutResult, Downloaded, ErrorBody, FilePart, FromParts,
+//!     ImageFormat, ImageInfo, ImageSource, JobProgress, Limits, MAX_RESULT_BYTES, Progress,
+//!     ProgressFn, ProviderInfo, RemoveOptions, RetryPolicy, ServiceError, Timeouts,
+//!     TransportError, WaitPolicy,
+//! };
+//!
+//! fn names(client: &Client) -> CutoutResult<()> {
+//!     let _: &Context = client.context();
+//!     let _: ClientBuilder<Client> = Client::builder();
+//!     fn buildable<C: FromParts>(_: ClientBuilder<C>) {}
+//!     buildable(Client::builder());
+//!     let _: FilePart = FilePart::path("a.jpg");
+//!     let _: &ProviderInfo = &backgroundcut::PROVIDER;
+//!     let _: u64 = MAX_RESULT_BYTES;
+//!     let _: Box<dyn BackgroundRemover> = Box::new(client.clone());
+//!     let _: BoxFuture<'_, Result<Cutout, CutoutError>> =
+//!         client.remove_background(ImageSource::path("a.jpg"), RemoveOptions::default());
+//!     let _: fn(&JobProgress) = |progress| drop(progress.status.clone());
+//!     let _: WaitPolicy = WaitPolicy::default();
+//!     if let Err(CutoutError::Service(service)) = Err::<(), _>(CutoutError::invalid("x", "y")) {
+//!         let _: ServiceError = *service;
+//!     }
+//!     Ok(())
+//! }
+//! ```
 
 #![warn(missing_docs)]
 
@@ -131,19 +166,25 @@ pub mod storage;
 #[cfg(feature = "image")]
 pub mod trimap;
 
-pub use ai_cut::AiCutJob;
-pub use matting::{MattingFormat, MattingJob};
-pub use remove_bg::{RemoveBgJob, Variant, VariantFormat};
+pub use ai_cut::AiCutRequest;
+pub use matting::{MattingFormat, MattingRequest};
+pub use remove_bg::{RemoveBgRequest, Variant, VariantFormat};
 pub use storage::{SavedOutput, StoredOutput};
 
 /// The `image` crate, as the `trimap` functions use it (feature `image`).
 #[cfg(feature = "image")]
 pub use image;
 
+// The runtime's types that appear in this crate's signatures, so that depending on this crate
+// alone is enough to name them (checked by the "Crate organization" doc test).
 pub use cutout_runtime::Error as CutoutError;
+pub use cutout_runtime::multipart::FilePart;
+pub use cutout_runtime::probe::ColorLayout;
 pub use cutout_runtime::{
-    ApiKey, BackgroundRemover, ClientBuilder, Cutout, CutoutKind, ImageSource, Progress,
-    RemoveOptions, RetryPolicy, Timeouts, WaitPolicy,
+    ApiKey, AuthScheme, BackgroundRemover, BoxFuture, ClientBuilder, Context, Cutout, CutoutKind,
+    Downloaded, ErrorBody, FromParts, ImageFormat, ImageInfo, ImageSource, JobProgress, Limits,
+    MAX_RESULT_BYTES, Progress, ProgressFn, ProviderInfo, RemoveOptions, RetryPolicy, ServiceError,
+    Timeouts, TransportError, WaitPolicy,
 };
 
 /// Result of the hand-written layer.

@@ -1,7 +1,7 @@
 //! Trimap-guided matting in one call: check → upload → process → download.
 //!
-//! [`Client::matting`] takes the photo and its trimap and returns a [`MattingJob`] builder;
-//! [`MattingJob::run`] then
+//! [`Client::matting`] takes the photo and its trimap and returns a [`MattingRequest`] builder;
+//! [`MattingRequest::run`] then
 //!
 //! 1. checks everything the API would refuse, **before anything is uploaded**: the photo is an RGB
 //!    JPEG, the trimap is a grayscale JPEG of exactly the photo's size, the output key's extension
@@ -78,8 +78,8 @@ impl MattingFormat {
 
 /// A matting run being set up. Made by [`Client::matting`]; nothing is sent before
 /// [`run`](Self::run) or [`run_to`](Self::run_to).
-#[must_use = "a matting job does nothing until `run` or `run_to` is awaited"]
-pub struct MattingJob<'a> {
+#[must_use = "a matting request does nothing until `run` or `run_to` is awaited"]
+pub struct MattingRequest<'a> {
     client: &'a Client,
     image: ImageSource,
     trimap: ImageSource,
@@ -91,9 +91,9 @@ pub struct MattingJob<'a> {
     progress: Option<ProgressFn>,
 }
 
-impl fmt::Debug for MattingJob<'_> {
+impl fmt::Debug for MattingRequest<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MattingJob")
+        f.debug_struct("MattingRequest")
             .field("image", &self.image)
             .field("trimap", &self.trimap)
             .field("output_type", &self.output_type)
@@ -121,8 +121,8 @@ impl Client {
         &self,
         image: impl Into<ImageSource>,
         trimap: impl Into<ImageSource>,
-    ) -> MattingJob<'_> {
-        MattingJob {
+    ) -> MattingRequest<'_> {
+        MattingRequest {
             client: self,
             image: image.into(),
             trimap: trimap.into(),
@@ -136,7 +136,7 @@ impl Client {
     }
 }
 
-impl<'a> MattingJob<'a> {
+impl<'a> MattingRequest<'a> {
     /// `Rgba` (default): the colour cut-out on transparency. `Mask`: the grayscale matte, as a
     /// JPEG.
     pub fn output_type(mut self, output_type: MattingOutputType) -> Self {
@@ -166,7 +166,7 @@ impl<'a> MattingJob<'a> {
         self
     }
 
-    /// The start of every key this job makes (default `cutout/`). Keys are flat names: the slash
+    /// The start of every key this request makes (default `cutout/`). Keys are flat names: the slash
     /// is part of the key, not a folder.
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.key_prefix = prefix.into();
@@ -180,7 +180,7 @@ impl<'a> MattingJob<'a> {
         self
     }
 
-    /// Runs the job and downloads the result into memory.
+    /// Runs the request and downloads the result into memory.
     pub async fn run(self) -> CutoutResult<StoredOutput> {
         let checked = self.check().await?;
         let client = self.client;
@@ -189,7 +189,7 @@ impl<'a> MattingJob<'a> {
         client.fetch_output(output_key).await
     }
 
-    /// Runs the job and streams the result to `path` (a temporary file renamed into place). Without
+    /// Runs the request and streams the result to `path` (a temporary file renamed into place). Without
     /// `overwrite`, an existing `path` is refused before anything is uploaded.
     pub async fn run_to(
         self,
@@ -207,6 +207,26 @@ impl<'a> MattingJob<'a> {
 
     /// Every local check, in the order a user would fix them; nothing is sent to the API.
     async fn check(&self) -> CutoutResult<Checked> {
+        let output_key = self.check_output()?;
+        let image = self
+            .client
+            .fetch_if_url(self.image.clone(), "image")
+            .await?;
+        let trimap = self
+            .client
+            .fetch_if_url(self.trimap.clone(), "trimap")
+            .await?;
+        check_inputs(&image, &trimap)?;
+        Ok(Checked {
+            image,
+            trimap,
+            output_key,
+        })
+    }
+
+    /// The output settings: compression, type and format, and the output key (given, or a fresh
+    /// one with the extension they imply).
+    fn check_output(&self) -> CutoutResult<String> {
         check_compression(self.output_compression, "output_compression")?;
         let (allowed, advice): (&[&str], &str) = match self.output_type {
             MattingOutputType::Rgba => (
@@ -229,38 +249,7 @@ impl<'a> MattingJob<'a> {
         }
         let output_key = match &self.output_key {
             Some(key) => {
-                check_key(key, "output_key")?;
-                let extension = key_extension(key);
-                let fits = extension
-                    .as_deref()
-                    .is_some_and(|extension| allowed.contains(&extension));
-                if !fits {
-                    let has = match &extension {
-                        Some(extension) => format!("ends in .{extension}"),
-                        None => "has no extension".to_owned(),
-                    };
-                    return Err(CutoutError::invalid(
-                        "output_key",
-                        format!("output key `{key}` {has}, but {advice}"),
-                    ));
-                }
-                if let Some(format) = self.output_format {
-                    let matches = match format {
-                        MattingFormat::Png => extension.as_deref() == Some("png"),
-                        MattingFormat::Webp => extension.as_deref() == Some("webp"),
-                    };
-                    if !matches {
-                        return Err(CutoutError::invalid(
-                            "output_key",
-                            format!(
-                                "output key `{key}` does not end in .{} although output_format \
-                                 is {format:?}: make them agree (the key's extension decides \
-                                 the format)",
-                                format.extension()
-                            ),
-                        ));
-                    }
-                }
+                check_given_key(key, allowed, advice, self.output_format)?;
                 key.clone()
             }
             None => {
@@ -271,59 +260,7 @@ impl<'a> MattingJob<'a> {
                 unique_key(&format!("{}matte-", self.key_prefix), extension)
             }
         };
-
-        let image = self
-            .client
-            .fetch_if_url(self.image.clone(), "image")
-            .await?;
-        let trimap = self
-            .client
-            .fetch_if_url(self.trimap.clone(), "trimap")
-            .await?;
-        let image_info = inputs::probe(&image, "image")?;
-        inputs::require_jpeg(&image_info, &image, "image", "matting", "image")?;
-        if matches!(
-            image_info.color,
-            ColorLayout::Gray | ColorLayout::GrayAlpha | ColorLayout::Cmyk
-        ) {
-            return Err(CutoutError::invalid(
-                "image",
-                format!(
-                    "BackgroundCut matting needs an RGB JPEG image; `{}` is {} JPEG: convert \
-                     it to RGB",
-                    image.describe(),
-                    inputs::layout_name(image_info.color)
-                ),
-            ));
-        }
-        let trimap_info = inputs::probe(&trimap, "trimap")?;
-        inputs::require_jpeg(&trimap_info, &trimap, "trimap", "matting", "trimap")?;
-        if trimap_info.color != ColorLayout::Gray {
-            return Err(CutoutError::invalid(
-                "trimap",
-                format!(
-                    "the trimap `{}` is {} JPEG, but matting needs a grayscale (single-channel) \
-                     JPEG: convert it to grayscale (255 foreground, 0 background, 128 unknown)",
-                    trimap.describe(),
-                    inputs::layout_name(trimap_info.color)
-                ),
-            ));
-        }
-        if (trimap_info.width, trimap_info.height) != (image_info.width, image_info.height) {
-            return Err(CutoutError::invalid(
-                "trimap",
-                format!(
-                    "trimap is {}×{} but the image is {}×{}: make the trimap exactly the image's \
-                     size",
-                    trimap_info.width, trimap_info.height, image_info.width, image_info.height
-                ),
-            ));
-        }
-        Ok(Checked {
-            image,
-            trimap,
-            output_key,
-        })
+        Ok(output_key)
     }
 
     /// Uploads both inputs at once, runs matting, and returns the key the result was written to.
@@ -367,4 +304,91 @@ impl<'a> MattingJob<'a> {
         );
         Ok(answer.output_key)
     }
+}
+
+/// A given output key is a valid key whose extension fits the output type (`allowed`, with
+/// `advice` when it does not) and agrees with the output format, when one is set.
+fn check_given_key(
+    key: &str,
+    allowed: &[&str],
+    advice: &str,
+    output_format: Option<MattingFormat>,
+) -> CutoutResult<()> {
+    check_key(key, "output_key")?;
+    let extension = key_extension(key);
+    let fits = extension
+        .as_deref()
+        .is_some_and(|extension| allowed.contains(&extension));
+    if !fits {
+        let has = match &extension {
+            Some(extension) => format!("ends in .{extension}"),
+            None => "has no extension".to_owned(),
+        };
+        return Err(CutoutError::invalid(
+            "output_key",
+            format!("output key `{key}` {has}, but {advice}"),
+        ));
+    }
+    if let Some(format) = output_format {
+        let matches = match format {
+            MattingFormat::Png => extension.as_deref() == Some("png"),
+            MattingFormat::Webp => extension.as_deref() == Some("webp"),
+        };
+        if !matches {
+            return Err(CutoutError::invalid(
+                "output_key",
+                format!(
+                    "output key `{key}` does not end in .{} although output_format \
+                     is {format:?}: make them agree (the key's extension decides \
+                     the format)",
+                    format.extension()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The image is an RGB JPEG and the trimap a grayscale JPEG of exactly its size.
+fn check_inputs(image: &ImageSource, trimap: &ImageSource) -> CutoutResult<()> {
+    let image_info = inputs::probe(image, "image")?;
+    inputs::require_jpeg(&image_info, image, "image", "matting", "image")?;
+    if matches!(
+        image_info.color,
+        ColorLayout::Gray | ColorLayout::GrayAlpha | ColorLayout::Cmyk
+    ) {
+        return Err(CutoutError::invalid(
+            "image",
+            format!(
+                "BackgroundCut matting needs an RGB JPEG image; `{}` is {} JPEG: convert \
+                 it to RGB",
+                image.describe(),
+                inputs::layout_name(image_info.color)
+            ),
+        ));
+    }
+    let trimap_info = inputs::probe(trimap, "trimap")?;
+    inputs::require_jpeg(&trimap_info, trimap, "trimap", "matting", "trimap")?;
+    if trimap_info.color != ColorLayout::Gray {
+        return Err(CutoutError::invalid(
+            "trimap",
+            format!(
+                "the trimap `{}` is {} JPEG, but matting needs a grayscale (single-channel) \
+                 JPEG: convert it to grayscale (255 foreground, 0 background, 128 unknown)",
+                trimap.describe(),
+                inputs::layout_name(trimap_info.color)
+            ),
+        ));
+    }
+    if (trimap_info.width, trimap_info.height) != (image_info.width, image_info.height) {
+        return Err(CutoutError::invalid(
+            "trimap",
+            format!(
+                "trimap is {}×{} but the image is {}×{}: make the trimap exactly the image's \
+                 size",
+                trimap_info.width, trimap_info.height, image_info.width, image_info.height
+            ),
+        ));
+    }
+    Ok(())
 }

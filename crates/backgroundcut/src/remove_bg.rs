@@ -139,7 +139,7 @@ impl Variant {
 /// A background removal being set up. Made by [`Client::remove_bg`]; nothing is sent before
 /// [`run`](Self::run).
 #[must_use = "a background removal does nothing until `run` is awaited"]
-pub struct RemoveBgJob<'a> {
+pub struct RemoveBgRequest<'a> {
     client: &'a Client,
     image: ImageSource,
     variants: Vec<Variant>,
@@ -147,9 +147,9 @@ pub struct RemoveBgJob<'a> {
     progress: Option<ProgressFn>,
 }
 
-impl fmt::Debug for RemoveBgJob<'_> {
+impl fmt::Debug for RemoveBgRequest<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RemoveBgJob")
+        f.debug_struct("RemoveBgRequest")
             .field("image", &self.image)
             .field("variants", &self.variants)
             .field("key_prefix", &self.key_prefix)
@@ -160,10 +160,10 @@ impl fmt::Debug for RemoveBgJob<'_> {
 
 impl Client {
     /// Removes the background of `image` into the variants added with
-    /// [`RemoveBgJob::variant`] (one PNG when none is added). See the
+    /// [`RemoveBgRequest::variant`] (one PNG when none is added). See the
     /// [module docs](crate::remove_bg).
-    pub fn remove_bg(&self, image: impl Into<ImageSource>) -> RemoveBgJob<'_> {
-        RemoveBgJob {
+    pub fn remove_bg(&self, image: impl Into<ImageSource>) -> RemoveBgRequest<'_> {
+        RemoveBgRequest {
             client: self,
             image: image.into(),
             variants: Vec::new(),
@@ -173,14 +173,14 @@ impl Client {
     }
 }
 
-impl<'a> RemoveBgJob<'a> {
+impl<'a> RemoveBgRequest<'a> {
     /// Adds an output variant.
     pub fn variant(mut self, variant: Variant) -> Self {
         self.variants.push(variant);
         self
     }
 
-    /// The start of every key this job makes (default `cutout/`; the slash is part of the key).
+    /// The start of every key this request makes (default `cutout/`; the slash is part of the key).
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.key_prefix = prefix.into();
         self

@@ -46,10 +46,6 @@ use crate::{Client, CutoutError, CutoutResult, ImageSource};
 /// The largest input fetched from a URL before it is uploaded (64 MiB).
 pub const URL_INPUT_LIMIT: u64 = 64 * 1024 * 1024;
 
-/// The largest result downloaded into memory (512 MiB). Use the `run_to` methods to stream a
-/// result to a file instead.
-pub use cutout_runtime::MAX_RESULT_BYTES as RESULT_LIMIT;
-
 /// A fresh key: `prefix`, the time in milliseconds, a process-wide counter and 48 random bits,
 /// then `.extension` (given with or without its dot; an empty extension adds none).
 ///
@@ -175,12 +171,13 @@ impl Client {
         Ok(answer.into_inner().url)
     }
 
-    /// Downloads the public URL of a key into memory, refusing more than [`RESULT_LIMIT`].
+    /// Downloads the public URL of a key into memory, refusing more than [`MAX_RESULT_BYTES`](crate::MAX_RESULT_BYTES)
+    /// (use the `run_to` methods to stream a result to a file instead).
     pub(crate) async fn fetch_output(&self, output_key: String) -> CutoutResult<StoredOutput> {
         let public_url = self.public_url(&output_key).await?;
         let (bytes, content_type) = self
             .context()
-            .download_bytes(&public_url, RESULT_LIMIT)
+            .download_bytes(&public_url, crate::MAX_RESULT_BYTES)
             .await
             .map_err(|error| explain(error, &[&output_key]))?;
         Ok(StoredOutput {

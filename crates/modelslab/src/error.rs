@@ -8,7 +8,7 @@
 //! # Examples
 //!
 //! ```
-//! use cutout_runtime::ErrorBody;
+//! use modelslab::ErrorBody;
 //! use modelslab::types::ModelsLabError;
 //! use std::time::Duration;
 //!

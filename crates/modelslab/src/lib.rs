@@ -28,7 +28,8 @@
 //! ```
 //!
 //! With every option of the API, still checked locally before anything is sent
-//! ([`Client::remove_background_mask`]):
+//! ([`Client::remove_bg`] → [`RemoveBgRequest`]; [`run`](RemoveBgRequest::run) waits for the
+//! result, [`submit`](RemoveBgRequest::submit) returns a [`RemoveBgJob`] on the first answer):
 //!
 //! ```no_run
 //! use modelslab::{Client, ImageSource};
@@ -36,11 +37,11 @@
 //! # async fn run() -> Result<(), modelslab::CutoutError> {
 //! let client = Client::from_env()?;
 //! let result = client
-//!     .remove_background_mask(ImageSource::url("https://example.com/portrait.jpg"))
+//!     .remove_bg(ImageSource::url("https://example.com/portrait.jpg"))
 //!     .only_mask(true)
 //!     .alpha_matting(true)
 //!     .erode_size(3)
-//!     .send()
+//!     .run()
 //!     .await?;
 //! println!("{:?}", result.output.urls());
 //! # Ok(()) }
@@ -109,15 +110,53 @@
 //!
 //! Hand-written:
 //!
-//! - [`removebg`]: [`Client::remove_background_mask`] → [`RemoveBgMask`] → [`MaskResult`],
+//! - [`remove_bg`]: [`Client::remove_bg`] → [`RemoveBgRequest`] (options and local checks;
+//!   local images sent inline as data URIs); [`RemoveBgRequest::run`] waits for the result,
+//!   [`RemoveBgRequest::submit`] returns a [`RemoveBgJob`].
+//! - [`jobs`]: [`RemoveBgJob`] (state, refresh, wait), [`MaskState`], [`Processing`],
 //!   [`Client::fetch`], [`Client::wait_for_mask`].
+//! - [`result`]: [`MaskResult`] and its [`MaskOutput`].
 //! - [`webhook`]: [`webhook::parse`] for the calls ModelsLab makes to a request's webhook.
 //! - [`remover`]: [`BackgroundRemover`] for [`Client`].
-//! - `error`: ModelsLab's error body ([`types::ModelsLabError`], `message` or `messege`, and
+//! - [`error`]: ModelsLab's error body ([`types::ModelsLabError`], `message` or `messege`, and
 //!   `retry_after`) feeding [`CutoutError`].
 //!
 //! The API key is put on requests in one hook (`cutout_runtime::Context::authorize`), only
 //! towards the base URL; no type of this crate shows it in its `Debug` output.
+//!
+//! Everything here is `async` and runs on a [tokio](https://docs.rs/tokio) runtime (the HTTP
+//! client, timers and file I/O need one): call it from `#[tokio::main]` or a runtime you build.
+//!
+//! The runtime types that appear in this crate's signatures are re-exported here, so a program
+//! that depends on `modelslab` alone can name them all:
+//!
+//! ```no_run
+//! use modelslab::{
+//!     ApiKey, AuthScheme, BackgroundRemover, BoxFuture, Client, ClientBuilder, ColorLayout,
+//!     Context, Cutout, CutoutError, CutoutKind, CutoutResult, Downloaded, ErrorBody, FromParts,
+//!     ImageFormat, ImageInfo, ImageSource, JobProgress, Limits, MAX_RESULT_BYTES, Progress,
+//!     ProgressFn, ProviderInfo, RemoveOptions, RetryPolicy, ServiceError, Timeouts,
+//!     TransportError, WaitPolicy,
+//! };
+//!
+//! fn names(client: &Client) -> CutoutResult<()> {
+//!     let _: &Context = client.context();
+//!     let _: ClientBuilder<Client> = Client::builder();
+//!     fn buildable<C: FromParts>(_: ClientBuilder<C>) {}
+//!     buildable(Client::builder());
+//!     let _: &ProviderInfo = &modelslab::PROVIDER;
+//!     let _: u64 = MAX_RESULT_BYTES;
+//!     let _: Box<dyn BackgroundRemover> = Box::new(client.clone());
+//!     let _: BoxFuture<'_, Result<Cutout, CutoutError>> =
+//!         client.remove_background(ImageSource::path("a.jpg"), RemoveOptions::default());
+//!     let _: fn(&JobProgress) = |progress| drop(progress.status.clone());
+//!     let _: WaitPolicy = WaitPolicy::default();
+//!     if let Err(CutoutError::Service(service)) = Err::<(), _>(CutoutError::invalid("x", "y")) {
+//!         let _: ServiceError = *service;
+//!     }
+//!     Ok(())
+//! }
+//! ```
 
 #![warn(missing_docs)]
 
@@ -132,19 +171,28 @@ mod generated;
 #[path = "generated_mock.rs"]
 pub mod mock;
 
-mod error;
-pub mod removebg;
+pub mod error;
+pub mod jobs;
+pub mod remove_bg;
 pub mod remover;
+pub mod result;
 pub mod webhook;
 
 pub use generated::*;
 
+// The runtime's types that appear in this crate's signatures, so that depending on this crate
+// alone is enough to name them (checked by the "Crate organization" doc test).
 pub use cutout_runtime::Error as CutoutError;
+pub use cutout_runtime::probe::ColorLayout;
 pub use cutout_runtime::{
-    ApiKey, BackgroundRemover, ClientBuilder, Cutout, CutoutKind, ImageSource, Progress,
-    RemoveOptions, RetryPolicy, Timeouts, WaitPolicy,
+    ApiKey, AuthScheme, BackgroundRemover, BoxFuture, ClientBuilder, Context, Cutout, CutoutKind,
+    Downloaded, ErrorBody, FromParts, ImageFormat, ImageInfo, ImageSource, JobProgress, Limits,
+    MAX_RESULT_BYTES, Progress, ProgressFn, ProviderInfo, RemoveOptions, RetryPolicy, ServiceError,
+    Timeouts, TransportError, WaitPolicy,
 };
-pub use removebg::{MaskOutput, MaskResult, MaskState, Processing, RemoveBgMask};
+pub use jobs::{MaskState, Processing, RemoveBgJob};
+pub use remove_bg::RemoveBgRequest;
+pub use result::{MaskOutput, MaskResult};
 
 /// Result of the hand-written layer.
 pub type CutoutResult<T> = Result<T, CutoutError>;

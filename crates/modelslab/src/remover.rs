@@ -2,7 +2,7 @@
 //!
 //! `remove_background` sends `removebg_mask` with `only_mask` for [`CutoutKind::Mask`] (the cut-out
 //! otherwise), waits for a queued request at ModelsLab's ETA, and downloads the first output link
-//! into memory (at most [`MAX_RESULT_BYTES`]). It holds one of the client's job slots until the
+//! into memory (at most [`MAX_RESULT_BYTES`](crate::MAX_RESULT_BYTES)). It holds one of the client's job slots until the
 //! result is ready, and reports [`Progress::Submitted`] once ModelsLab has an id for the request,
 //! [`Progress::Waiting`] at every poll and [`Progress::Downloading`] before the download. Local
 //! images travel inside the JSON body, so there is no upload progress to report.
@@ -23,11 +23,8 @@
 
 use cutout_runtime::{BoxFuture, Cutout, CutoutKind, ImageSource, Progress, RemoveOptions};
 
-use crate::removebg::{MaskOutput, MaskState};
 use crate::{BackgroundRemover, Client, CutoutError, PROVIDER};
-
-/// The largest result `remove_background` downloads into memory (512 MiB).
-pub use cutout_runtime::MAX_RESULT_BYTES;
+use crate::{MaskOutput, MaskState};
 
 impl BackgroundRemover for Client {
     fn provider_name(&self) -> &'static str {
@@ -41,7 +38,7 @@ impl BackgroundRemover for Client {
     ) -> BoxFuture<'a, Result<Cutout, CutoutError>> {
         Box::pin(async move {
             let checked = self
-                .remove_background_mask(source)
+                .remove_bg(source)
                 .only_mask(options.kind == CutoutKind::Mask)
                 .check()?;
             let slot = self.context().job_slot().await;
@@ -79,8 +76,10 @@ impl BackgroundRemover for Client {
                 .with_status(200)
             })?;
             options.report(Progress::Downloading);
-            let (bytes, _content_type) =
-                self.context().download_bytes(url, MAX_RESULT_BYTES).await?;
+            let (bytes, _content_type) = self
+                .context()
+                .download_bytes(url, crate::MAX_RESULT_BYTES)
+                .await?;
             Cutout::new(
                 bytes,
                 options.kind,

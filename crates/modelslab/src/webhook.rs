@@ -1,6 +1,6 @@
 //! The calls ModelsLab makes to a request's `webhook`.
 //!
-//! When a request was sent with [`RemoveBgMask::webhook`](crate::RemoveBgMask::webhook),
+//! When a request was sent with [`RemoveBgRequest::webhook`](crate::RemoveBgRequest::webhook),
 //! ModelsLab POSTs its outcome there as JSON: `{status: "success", id, output, generationTime,
 //! track_id, meta}` or `{status: "failed", id, message, track_id}`. [`parse`] reads one into the
 //! generated [`types::WebhookPayload`]; a call with a status ModelsLab has not documented reads as
@@ -52,5 +52,5 @@ pub fn parse(body: &[u8]) -> CutoutResult<types::WebhookPayload> {
 
 /// An id (`id` or `track_id`) as a number, whether ModelsLab sent a number or a numeric string.
 pub fn id_number(id: &types::FlexibleId) -> Option<i64> {
-    crate::removebg::id_number(id)
+    crate::jobs::id_number(id)
 }

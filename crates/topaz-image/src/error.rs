@@ -1,15 +1,15 @@
 //! How Topaz error bodies feed [`CutoutError`](crate::CutoutError).
 //!
 //! Every error answer of the Topaz Image API has the same body, `{"code"?: int, "message": str}`
-//! ([`types::ApiError`], read with both members optional). Implementing [`cutout_runtime::ErrorBody`] for it lets
-//! [`Context::call`](cutout_runtime::Context::call) put the provider's message and code into the
+//! ([`types::ApiError`], read with both members optional). Implementing [`ErrorBody`](crate::ErrorBody) for it lets
+//! [`Context::call`](crate::Context::call) put the provider's message and code into the
 //! error the hand-written layer returns. An HTTP 409 (a job in the wrong state for the
 //! operation) gets advice saying what the conflict is for that operation.
 //!
 //! # Examples
 //!
 //! ```
-//! use cutout_runtime::ErrorBody;
+//! use topaz_image::ErrorBody;
 //! use topaz_image::types::ApiError;
 //!
 //! let body: ApiError = serde_json::from_str(r#"{"code": 402, "message": "Not enough credits"}"#)?;

@@ -89,16 +89,52 @@
 //!
 //! Hand-written:
 //!
-//! - [`matting`]: [`Client::matting`] → [`MattingRequest`] → [`Job`], with local checks.
+//! - [`matting`]: [`Client::matting`] → [`MattingRequest`] → [`Job`] ([`MattingRequest::submit`])
+//!   or the output ([`MattingRequest::run`]), with local checks.
 //! - [`jobs`]: [`Job`] (status, wait, download, cancel, delete), [`Client::job`],
 //!   [`Client::list_jobs`], [`Client::job_pages`], [`Client::delete_all_jobs`].
 //! - [`estimate`]: [`Client::estimate_matting`] and the local [`credits_for_output`].
 //! - [`webhook`]: [`WebhookNotification`] and [`webhook::parse`].
 //! - [`remover`]: [`BackgroundRemover`] for [`Client`].
-//! - `error`: Topaz's error body ([`types::ApiError`]) feeding [`CutoutError`].
+//! - [`error`]: Topaz's error body ([`types::ApiError`]) feeding [`CutoutError`].
 //!
 //! The API key is put on requests in one hook (`cutout_runtime::Context::authorize`), only
 //! towards the base URL; no type of this crate shows it in its `Debug` output.
+//!
+//! Everything here is `async` and runs on a [tokio](https://docs.rs/tokio) runtime (the HTTP
+//! client, timers and file I/O need one): call it from `#[tokio::main]` or a runtime you build.
+//!
+//! The runtime types that appear in this crate's signatures are re-exported here, so a program
+//! that depends on `topaz-image` alone can name them all:
+//!
+//! ```no_run
+//! use topaz_image::{
+//!     ApiKey, AuthScheme, BackgroundRemover, BoxFuture, Client, ClientBuilder, ColorLayout,
+//!     Context, Cutout, CutoutError, CutoutKind, CutoutResult, Downloaded, ErrorBody, FilePart, FromParts,
+//!     ImageFormat, ImageInfo, ImageSource, JobProgress, Limits, MAX_RESULT_BYTES, Progress,
+//!     ProgressFn, ProviderInfo, RemoveOptions, RetryPolicy, ServiceError, Timeouts,
+//!     TransportError, WaitPolicy,
+//! };
+//!
+//! fn names(client: &Client) -> CutoutResult<()> {
+//!     let _: &Context = client.context();
+//!     let _: ClientBuilder<Client> = Client::builder();
+//!     fn buildable<C: FromParts>(_: ClientBuilder<C>) {}
+//!     buildable(Client::builder());
+//!     let _: FilePart = FilePart::path("a.jpg");
+//!     let _: &ProviderInfo = &topaz_image::PROVIDER;
+//!     let _: u64 = MAX_RESULT_BYTES;
+//!     let _: Box<dyn BackgroundRemover> = Box::new(client.clone());
+//!     let _: BoxFuture<'_, Result<Cutout, CutoutError>> =
+//!         client.remove_background(ImageSource::path("a.jpg"), RemoveOptions::default());
+//!     let _: fn(&JobProgress) = |progress| drop(progress.status.clone());
+//!     let _: WaitPolicy = WaitPolicy::default();
+//!     if let Err(CutoutError::Service(service)) = Err::<(), _>(CutoutError::invalid("x", "y")) {
+//!         let _: ServiceError = *service;
+//!     }
+//!     Ok(())
+//! }
+//! ```
 
 #![warn(missing_docs)]
 
@@ -113,7 +149,7 @@ mod generated;
 #[path = "generated_mock.rs"]
 pub mod mock;
 
-mod error;
+pub mod error;
 pub mod estimate;
 pub mod jobs;
 pub mod matting;
@@ -122,10 +158,16 @@ pub mod webhook;
 
 pub use generated::*;
 
+// The runtime's types that appear in this crate's signatures, so that depending on this crate
+// alone is enough to name them (checked by the "Crate organization" doc test).
 pub use cutout_runtime::Error as CutoutError;
+pub use cutout_runtime::multipart::FilePart;
+pub use cutout_runtime::probe::ColorLayout;
 pub use cutout_runtime::{
-    ApiKey, BackgroundRemover, ClientBuilder, Cutout, CutoutKind, ImageSource, Progress,
-    RemoveOptions, RetryPolicy, Timeouts, WaitPolicy,
+    ApiKey, AuthScheme, BackgroundRemover, BoxFuture, ClientBuilder, Context, Cutout, CutoutKind,
+    Downloaded, ErrorBody, FromParts, ImageFormat, ImageInfo, ImageSource, JobProgress, Limits,
+    MAX_RESULT_BYTES, Progress, ProgressFn, ProviderInfo, RemoveOptions, RetryPolicy, ServiceError,
+    Timeouts, TransportError, WaitPolicy,
 };
 pub use estimate::{Estimate, credits_for_output};
 pub use jobs::{Job, MAX_JOB_PAGES};

@@ -2,7 +2,8 @@
 //!
 //! [`Client::matting`] takes an image (a local file, bytes in memory, or a URL Topaz fetches
 //! itself) and returns a [`MattingRequest`]; [`MattingRequest::submit`] uploads it and returns a
-//! [`Job`] to wait for and download. [`Client::matting_from_source_id`] reuses an image uploaded
+//! [`Job`] to wait for and download, and [`MattingRequest::run`] does all three: submit, wait
+//! (under [`wait`](MattingRequest::wait)'s policy) and download the output into memory. [`Client::matting_from_source_id`] reuses an image uploaded
 //! by an earlier job.
 //!
 //! Checked locally, before any request (each failure is a [`CutoutError::InvalidInput`]):
@@ -41,6 +42,15 @@
 //! job.wait(&WaitPolicy::default(), |p| eprintln!("{}: {:?}%", p.status, p.percent))
 //!     .await?;
 //! job.download_to("portrait.mask.png", false).await?;
+//!
+//! // Or submit, wait and download in one call:
+//! let png = client
+//!     .matting(ImageSource::path("portrait.jpg"))
+//!     .wait(WaitPolicy::default())
+//!     .on_progress(|p| eprintln!("{}: {:?}%", p.status, p.percent))
+//!     .run()
+//!     .await?;
+//! # let _ = png;
 //! # Ok(()) }
 //! ```
 
@@ -53,7 +63,12 @@ use cutout_runtime::multipart::{FilePart, UploadProgress};
 use cutout_runtime::probe::{ImageFormat, ImageInfo, probe_bytes, probe_file};
 use cutout_runtime::validate::{display_url, http_url as check_http_url};
 
-use crate::{Client, CutoutError, CutoutResult, ImageSource, Job, PROVIDER};
+use crate::{
+    Client, CutoutError, CutoutResult, ImageSource, Job, JobProgress, PROVIDER, WaitPolicy,
+};
+
+/// Called with each state of the job while [`MattingRequest::run`] waits.
+type OnProgress = Arc<dyn Fn(&JobProgress) + Send + Sync>;
 
 /// The matting model (the generated [`crate::types::MattingGanRequestModel`]): `Object` extracts the
 /// main object; `RemoveBg` ("Background Removal") is tuned for clean subjects with fine edges.
@@ -85,7 +100,8 @@ enum Input {
 }
 
 /// A matting job being set up: made by [`Client::matting`] or
-/// [`Client::matting_from_source_id`], sent by [`submit`](Self::submit).
+/// [`Client::matting_from_source_id`], sent by [`submit`](Self::submit) (returns the [`Job`]) or
+/// [`run`](Self::run) (submits, waits and downloads the output).
 pub struct MattingRequest<'a> {
     client: &'a Client,
     input: Input,
@@ -95,6 +111,8 @@ pub struct MattingRequest<'a> {
     webhook_url: Option<String>,
     settings: Vec<(String, String)>,
     progress: Option<UploadProgress>,
+    wait: WaitPolicy,
+    on_progress: Option<OnProgress>,
 }
 
 impl fmt::Debug for MattingRequest<'_> {
@@ -113,6 +131,8 @@ impl fmt::Debug for MattingRequest<'_> {
             .field("webhook_url", &self.webhook_url.as_deref().map(display_url))
             .field("settings", &self.settings)
             .field("on_upload_progress", &self.progress.is_some())
+            .field("wait", &self.wait)
+            .field("on_progress", &self.on_progress.is_some())
             .finish()
     }
 }
@@ -141,6 +161,8 @@ impl Client {
             webhook_url: None,
             settings: Vec::new(),
             progress: None,
+            wait: WaitPolicy::default(),
+            on_progress: None,
         }
     }
 }
@@ -187,6 +209,37 @@ impl<'a> MattingRequest<'a> {
     ) -> Self {
         self.progress = Some(Arc::new(progress));
         self
+    }
+
+    /// How [`run`](Self::run) waits for the job (default [`WaitPolicy::default`]).
+    pub fn wait(mut self, policy: WaitPolicy) -> Self {
+        self.wait = policy;
+        self
+    }
+
+    /// Called with each state of the job (status, percentage, ETA) while [`run`](Self::run)
+    /// waits.
+    pub fn on_progress(mut self, progress: impl Fn(&JobProgress) + Send + Sync + 'static) -> Self {
+        self.on_progress = Some(Arc::new(progress));
+        self
+    }
+
+    /// Submits the job ([`submit`](Self::submit)), waits until it is `Completed`
+    /// ([`Job::wait`], under [`wait`](Self::wait)'s policy) and downloads the output into memory
+    /// (at most [`MAX_RESULT_BYTES`](crate::MAX_RESULT_BYTES)) without sending the key to the
+    /// download host. A failed or cancelled job is a [`CutoutError::JobFailed`]; use
+    /// [`submit`](Self::submit) to keep the [`Job`] (to stream the output to a file, cancel it…).
+    pub async fn run(self) -> CutoutResult<bytes::Bytes> {
+        let wait = self.wait.clone();
+        let on_progress = self.on_progress.clone();
+        let job = self.submit().await?;
+        job.wait(&wait, |progress| {
+            if let Some(on_progress) = &on_progress {
+                on_progress(progress);
+            }
+        })
+        .await?;
+        job.download_bytes(crate::MAX_RESULT_BYTES).await
     }
 
     /// Checks the inputs, uploads the image and starts the job. Returns as soon as Topaz has

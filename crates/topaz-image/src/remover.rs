@@ -4,7 +4,7 @@
 //! `segmentation` (the subject on a transparent background) for [`CutoutKind::Rgba`]. It reports
 //! [`Progress::Uploading`] while a local image streams out, [`Progress::Submitted`] once Topaz
 //! has the job, [`Progress::Waiting`] at every poll and [`Progress::Downloading`] before the
-//! result (at most [`MAX_RESULT_BYTES`]) is fetched into memory.
+//! result (at most [`MAX_RESULT_BYTES`](crate::MAX_RESULT_BYTES)) is fetched into memory.
 //!
 //! # Examples
 //!
@@ -28,9 +28,6 @@
 use cutout_runtime::{BoxFuture, Cutout, CutoutKind, ImageSource, Progress, RemoveOptions};
 
 use crate::{BackgroundRemover, Client, CutoutError, Mode, Model, PROVIDER};
-
-/// The largest result `remove_background` downloads into memory (512 MiB).
-pub use cutout_runtime::MAX_RESULT_BYTES;
 
 impl BackgroundRemover for Client {
     fn provider_name(&self) -> &'static str {
@@ -62,7 +59,7 @@ impl BackgroundRemover for Client {
             })
             .await?;
             options.report(Progress::Downloading);
-            let bytes = job.download_bytes(MAX_RESULT_BYTES).await?;
+            let bytes = job.download_bytes(crate::MAX_RESULT_BYTES).await?;
             Cutout::new(
                 bytes,
                 options.kind,

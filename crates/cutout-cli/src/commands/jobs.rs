@@ -19,8 +19,8 @@ use crate::report::{Record, Task, Ui, print_json};
 
 const PROVIDER: &str = "topaz";
 
-/// The largest result downloaded (512 MiB).
-const RESULT_LIMIT: u64 = 512 << 20;
+/// The largest result downloaded (the runtime's in-memory cap, 512 MiB).
+const RESULT_LIMIT: u64 = cutout_runtime::MAX_RESULT_BYTES;
 
 /// How many downloads or submissions run at once.
 const CONCURRENCY: usize = 4;

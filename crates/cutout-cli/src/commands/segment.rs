@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use cutout::Provider;
 use cutout::artworks::types::OutputFormat;
-use cutout::artworks::{ArtworkJob, Segmentation, SegmentationMode};
+use cutout::artworks::{ArtworkJob, SegmentationMode, SegmentationRequest};
 use cutout::runtime::{Cutout, CutoutKind, Progress};
 
 use crate::backend::Backend;
@@ -57,14 +57,14 @@ async fn segment(
         Some(prompt) => {
             create(
                 client,
-                Segmentation::text(url, prompt.clone()),
+                SegmentationRequest::text(url, prompt.clone()),
                 format,
                 args.expand,
             )
             .await?
         }
         None => {
-            let mut points = Segmentation::points(url);
+            let mut points = SegmentationRequest::points(url);
             for point in &args.points {
                 points = if point.foreground {
                     points.positive(point.x, point.y)
@@ -110,7 +110,7 @@ async fn segment(
 
 async fn create<M: SegmentationMode>(
     client: &cutout::artworks::Client,
-    segmentation: Segmentation<M>,
+    segmentation: SegmentationRequest<M>,
     format: OutputFormat,
     expand: i64,
 ) -> Result<ArtworkJob, String> {
@@ -118,8 +118,5 @@ async fn create<M: SegmentationMode>(
     if expand != 0 {
         segmentation = segmentation.mask_expand(expand);
     }
-    client
-        .segment(segmentation)
-        .await
-        .map_err(|e| e.to_string())
+    segmentation.submit(client).await.map_err(|e| e.to_string())
 }
