@@ -355,3 +355,36 @@ async fn a_redirect_from_the_api_to_outside_its_base_path_drops_the_key() {
     assert!(seen[1].path.starts_with("/elsewhere/"));
     assert!(!seen[1].has_key(), "{:?}", seen[1]);
 }
+
+/// A caller's own `reqwest::ClientBuilder` cannot make the client follow redirects behind the
+/// runtime's back (reqwest would forward `X-API-Key` to another origin): its redirect policy is
+/// replaced, and the runtime's own redirect handling drops the key.
+#[tokio::test]
+async fn a_callers_reqwest_builder_does_not_forward_the_key_on_a_redirect() {
+    use cutout_tests::{RecordingServer, Route};
+    let elsewhere = RecordingServer::start(vec![Route::json(
+        Method::GET,
+        "/status-copy",
+        200,
+        json!({"process_id": ID, "status": "Processing"}),
+    )])
+    .await;
+    let api = RecordingServer::start(vec![
+        Route::json(Method::GET, &format!("/status/{ID}"), 307, json!({}))
+            .header("location", &format!("{}/status-copy", elsewhere.url())),
+    ])
+    .await;
+    let client = topaz_image::Client::builder()
+        .base_url(api.url())
+        .key(KEY)
+        // reqwest's default policy follows redirects itself.
+        .reqwest_client(reqwest::Client::builder())
+        .build()
+        .unwrap();
+    let status = client.job(ID).status().await.unwrap();
+    assert_eq!(status.status.as_str(), "Processing");
+    assert_eq!(api.requests()[0].header("x-api-key").as_deref(), Some(KEY));
+    let moved = elsewhere.requests();
+    assert_eq!(moved.len(), 1);
+    assert_eq!(moved[0].header("x-api-key"), None, "{:?}", moved[0].headers);
+}

@@ -316,7 +316,7 @@ async fn lists_come_in_both_shapes_and_delete_all_keeps_running_jobs() {
     }
     sandbox.advance_clock(Duration::from_secs(31));
 
-    // Unpaginated: one request, a JSON array.
+    // list_jobs: pages of 100, so one request here.
     sandbox.clear_requests();
     let listed: Vec<String> = client
         .list_jobs()
@@ -328,7 +328,7 @@ async fn lists_come_in_both_shapes_and_delete_all_keeps_running_jobs() {
     assert_eq!(listed, ids);
     let log = sandbox.requests();
     assert_eq!(log.len(), 1);
-    assert_eq!(log[0].query, None);
+    assert_eq!(log[0].query.as_deref(), Some("limit=100&paginated=true"));
 
     // Paginated, two at a time: three pages following the cursor.
     sandbox.clear_requests();

@@ -441,3 +441,153 @@ async fn retry_after_extremes_neither_panic_nor_hang() {
         );
     }
 }
+
+/// A job list whose pages are each within the answer cap but which never ends, with fresh
+/// cursors and bulky jobs, stops at the memory budget of `list_jobs` (64 MiB of jobs) instead of
+/// growing until the process dies. Every request asks for pages of 100 (a busy account's
+/// unpaginated list could exceed the answer cap).
+#[tokio::test]
+async fn an_endless_list_of_bulky_jobs_stops_at_the_memory_budget() {
+    let pages = Arc::new(AtomicU64::new(0));
+    let queries = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (counter, seen) = (pages.clone(), queries.clone());
+    let app = axum::Router::new().fallback(move |request: Request| {
+        let (counter, seen) = (counter.clone(), seen.clone());
+        async move {
+            seen.lock()
+                .unwrap()
+                .push(request.uri().query().unwrap_or_default().to_owned());
+            let page = counter.fetch_add(1, Ordering::SeqCst);
+            // 100 jobs of about 60 KB each: a 6 MB page, under the 8 MiB answer cap.
+            let filler = "x".repeat(60_000);
+            let jobs: Vec<serde_json::Value> = (0..100)
+                .map(|n| {
+                    serde_json::json!({"process_id": format!("{page}-{n}"), "status": "Completed",
+                                       "filename": filler})
+                })
+                .collect();
+            axum::Json(serde_json::json!({
+                "data": jobs,
+                "pagination": {"has_next_page": true, "next_cursor": format!("c{page}")}
+            }))
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let client = topaz(
+        &url,
+        quick_retries(1),
+        Timeouts::default(),
+        Limits::default(),
+    );
+    let started = Instant::now();
+    let error = client.list_jobs().await.unwrap_err();
+    assert!(error.to_string().contains("larger than 64 MiB"), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(60));
+    // 64 MiB of 6 MB pages: the walk stopped after about a dozen pages, not 10 000.
+    let fetched = pages.load(Ordering::SeqCst);
+    assert!((10..=13).contains(&fetched), "{fetched} pages");
+    for query in queries.lock().unwrap().iter() {
+        assert!(
+            query.contains("paginated=true") && query.contains("limit=100"),
+            "{query}"
+        );
+    }
+}
+
+/// An artwork that lists far more results than a segmentation can make is refused before any
+/// result is downloaded.
+#[tokio::test]
+async fn an_artwork_listing_a_thousand_results_downloads_none() {
+    const ARTWORK: &str = "0d6f8a52-91c4-4a7e-b1f3-5c2e7d9a0b18";
+    let downloads = Arc::new(AtomicU64::new(0));
+    let counter = downloads.clone();
+    let (url, _) = serve(move |path, _| {
+        if path.starts_with("/r/") {
+            counter.fetch_add(1, Ordering::SeqCst);
+            return response(200, &[("content-type", "image/png")], Body::from("png"));
+        }
+        response(404, &[], Body::empty())
+    })
+    .await;
+    let results: Vec<String> = (0..1000).map(|n| format!("{url}/r/{n}.png")).collect();
+    let api = cutout_tests::RecordingServer::start(vec![cutout_tests::Route::json(
+        axum::http::Method::GET,
+        &format!("/v2/artworks/{ARTWORK}"),
+        200,
+        serde_json::json!({"id": ARTWORK, "status": "succeeded", "results": results}),
+    )])
+    .await;
+    let client = artworks_seg::Client::builder()
+        .base_url(api.url())
+        .key(KEY)
+        .build()
+        .unwrap();
+    let job = client.artwork(ARTWORK).await.unwrap();
+    let error = job.result_bytes().await.unwrap_err();
+    assert!(error.to_string().contains("1000 results"), "{error}");
+    let dir = tempfile::tempdir().unwrap();
+    assert!(job.download_results(dir.path(), false).await.is_err());
+    assert_eq!(downloads.load(Ordering::SeqCst), 0);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+/// A remove-bg answer listing more output keys than variants were asked for: only the asked-for
+/// outputs are fetched.
+#[tokio::test]
+async fn backgroundcut_fetches_only_the_outputs_it_asked_for() {
+    use cutout_runtime::{BackgroundRemover, ImageSource, RemoveOptions};
+    let png = cutout_tests::sandbox::disc_png(5, 4);
+    let served = png.clone();
+    let (host, _) = serve(move |_, _| {
+        response(
+            200,
+            &[("content-type", "image/png")],
+            Body::from(served.clone()),
+        )
+    })
+    .await;
+    let keys: Vec<String> = (0..200).map(|n| format!("out/{n}.png")).collect();
+    let api = cutout_tests::RecordingServer::start(vec![
+        cutout_tests::Route::json(
+            axum::http::Method::POST,
+            "/v3/file-ops/upload/",
+            200,
+            serde_json::json!({"success": true}),
+        ),
+        cutout_tests::Route::json(
+            axum::http::Method::POST,
+            "/v3/tools/ai/remove-bg/process/",
+            200,
+            serde_json::json!({"output_keys": keys}),
+        ),
+        cutout_tests::Route::json(
+            axum::http::Method::POST,
+            "/v3/file-ops/get-public-url/",
+            200,
+            serde_json::json!({"url": format!("{host}/f/result.png")}),
+        ),
+    ])
+    .await;
+    let client = backgroundcut::Client::builder()
+        .base_url(api.url())
+        .key(KEY)
+        .build()
+        .unwrap();
+    let cutout = client
+        .remove_background(
+            ImageSource::bytes(png.clone(), "portrait.png"),
+            RemoveOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(cutout.bytes.as_ref(), png.as_slice());
+    let public_url_calls = api
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v3/file-ops/get-public-url/")
+        .count();
+    assert_eq!(public_url_calls, 1);
+}

@@ -184,6 +184,18 @@ impl ArtworkJob {
             }
         }
         match artwork.results.as_deref() {
+            // One mask per detection: the text mode's documented maximum is 100.
+            Some(results) if results.len() > MAX_RESULTS => Err(CutoutError::unexpected(
+                crate::PROVIDER.name,
+                "get_artwork",
+                format!(
+                    "artwork {} lists {} results, more than the {MAX_RESULTS} a segmentation \
+                     can make: not downloading them",
+                    artwork.id,
+                    results.len()
+                ),
+            )
+            .with_status(200)),
             Some(results) if !results.is_empty() => Ok(results),
             _ => Err(CutoutError::unexpected(
                 crate::PROVIDER.name,
@@ -233,18 +245,26 @@ impl ArtworkJob {
         Ok(written)
     }
 
-    /// Downloads every result of a succeeded artwork into memory, in order.
+    /// Downloads every result of a succeeded artwork into memory, in order:
+    /// [`MAX_RESULT_BYTES`](crate::MAX_RESULT_BYTES) in all (more is an error;
+    /// [`download_results`](Self::download_results) writes them to files instead).
     pub async fn result_bytes(&self) -> CutoutResult<Vec<Bytes>> {
         let urls = self.result_urls()?;
         let context = self.client.context();
         let mut results = Vec::with_capacity(urls.len());
+        let mut left = crate::MAX_RESULT_BYTES;
         for url in urls {
-            let (bytes, _) = context.download_bytes(url, crate::MAX_RESULT_BYTES).await?;
+            let (bytes, _) = context.download_bytes(url, left).await?;
+            left = left.saturating_sub(bytes.len() as u64);
             results.push(bytes);
         }
         Ok(results)
     }
 }
+
+/// The most results an artwork is read with. A segmentation makes one mask per detection, at
+/// most 100 (`textMaxDetections`), plus a combined one; a longer list is not a real answer.
+pub const MAX_RESULTS: usize = 128;
 
 /// Done, failed, or still running. A status Tengr added after this client was written
 /// ([`ArtworkStatus::Unknown`]) counts as still running, reported as sent.

@@ -238,8 +238,10 @@ impl<'a> RemoveBgRequest<'a> {
             );
         }
         report(&self.progress, Progress::Downloading);
-        let mut outputs = Vec::with_capacity(answer.output_keys.len());
-        for key in answer.output_keys {
+        // One output per variant asked for: keys beyond those are not downloaded (a server
+        // listing thousands must not make us fetch thousands).
+        let mut outputs = Vec::with_capacity(variants.len());
+        for key in answer.output_keys.into_iter().take(variants.len()) {
             outputs.push(client.fetch_output(key).await?);
         }
         Ok(outputs)

@@ -264,7 +264,7 @@ pub struct ClientBuilder<C> {
     retry: RetryPolicy,
     timeouts: Timeouts,
     limits: Limits,
-    http: Option<reqwest::Client>,
+    http: Option<reqwest::ClientBuilder>,
     lookup: Option<EnvLookup>,
     max_concurrent_jobs: Option<usize>,
     client: PhantomData<fn() -> C>,
@@ -354,10 +354,12 @@ impl<C: FromParts> ClientBuilder<C> {
         self
     }
 
-    /// Uses your own `reqwest::Client` (proxies, TLS roots, connection pool). Configure it with
-    /// `.redirect(reqwest::redirect::Policy::none())` so the runtime can check each redirect;
-    /// the connect timeout of [`Timeouts`] does not apply to it.
-    pub fn reqwest_client(mut self, http: reqwest::Client) -> Self {
+    /// Builds the HTTP client from your own `reqwest::ClientBuilder` (proxies, TLS roots,
+    /// connection pool, timeouts). Its redirect policy is replaced by "follow none": the runtime
+    /// follows redirects itself, so that it can take the key off one that leaves the API (a
+    /// client following them on its own would forward a custom header such as `X-API-Key`).
+    /// The connect timeout of [`Timeouts`] does not apply to it.
+    pub fn reqwest_client(mut self, http: reqwest::ClientBuilder) -> Self {
         self.http = Some(http);
         self
     }
@@ -412,7 +414,10 @@ impl<C: FromParts> ClientBuilder<C> {
             (None, None) => provider.default_base_url.to_owned(),
         };
         let http = match self.http {
-            Some(http) => http,
+            Some(http) => http
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| Error::config(format!("cannot build the HTTP client: {e}")))?,
             None => default_http_client(provider, &self.timeouts)?,
         };
         let context = Context::new(provider, Some(key), self.retry, self.timeouts, http.clone())

@@ -81,29 +81,54 @@ impl Client {
         }
     }
 
-    /// Every job of the account. Asks for the unpaginated list; if the server answers with
-    /// pages anyway, follows them to the end, for at most [`MAX_JOB_PAGES`] pages (see
-    /// [`list_jobs_up_to`](Self::list_jobs_up_to)).
+    /// Every job of the account, read 100 at a time (a busy account's unpaginated list could
+    /// be larger than an API answer may be), for at most [`MAX_JOB_PAGES`] pages and
+    /// [`MAX_LISTED_BYTES`] of jobs (see [`list_jobs_up_to`](Self::list_jobs_up_to));
+    /// [`job_pages`](Self::job_pages) streams a list of any length instead.
     pub async fn list_jobs(&self) -> CutoutResult<Vec<types::StatusResponse>> {
         self.list_jobs_up_to(MAX_JOB_PAGES).await
     }
 
     /// [`list_jobs`](Self::list_jobs), following at most `max_pages` pages. A server that
-    /// repeats a cursor (any earlier one, not only the last) or has more pages is an
-    /// [`CutoutError::UnexpectedResponse`] instead of an endless walk.
+    /// repeats a cursor (any earlier one, not only the last), has more pages, or lists more
+    /// than [`MAX_LISTED_BYTES`] of jobs is an [`CutoutError::UnexpectedResponse`] instead of an
+    /// endless walk or a list that outgrows memory.
     pub async fn list_jobs_up_to(
         &self,
         max_pages: usize,
     ) -> CutoutResult<Vec<types::StatusResponse>> {
         let mut walk = CursorWalk::new(max_pages);
-        let (mut jobs, mut next) = fetch_page(self, None, None).await?;
-        while let Some(cursor) = next {
-            walk.follow(&cursor)?;
-            let (more, after) = fetch_page(self, Some(100), Some(cursor.as_str())).await?;
-            jobs.extend(more);
-            next = after;
+        let mut jobs = Vec::new();
+        let mut listed = 0usize;
+        let mut cursor = None;
+        loop {
+            let (more, next) = fetch_page(self, Some(100), cursor.as_deref()).await?;
+            for job in more {
+                // The size the job had on the wire, near enough: what keeping it costs.
+                listed += serde_json::to_vec(&job).map_or(0, |bytes| bytes.len());
+                if listed > MAX_LISTED_BYTES {
+                    return Err(CutoutError::unexpected(
+                        PROVIDER.name,
+                        "get_all_statuses",
+                        format!(
+                            "the job list is larger than {} MiB after {} jobs: stopped there \
+                             (read it page by page with `job_pages`)",
+                            MAX_LISTED_BYTES >> 20,
+                            jobs.len()
+                        ),
+                    )
+                    .with_status(200));
+                }
+                jobs.push(job);
+            }
+            match next {
+                Some(next) => {
+                    walk.follow(&next)?;
+                    cursor = Some(next);
+                }
+                None => return Ok(jobs),
+            }
         }
-        Ok(jobs)
     }
 
     /// Every job of the account, fetched `limit` at a time (`1..=100`) as the stream is read,
@@ -182,12 +207,23 @@ impl Client {
 /// page, far beyond any account, yet a bound on a server whose cursors never end.
 pub const MAX_JOB_PAGES: usize = 10_000;
 
+/// How much of a job list [`Client::list_jobs`] keeps in memory (64 MiB, some 100 000
+/// ordinary jobs) before it stops with an error; [`Client::job_pages`] has no such limit.
+pub const MAX_LISTED_BYTES: usize = 64 << 20;
+
 /// The cursors followed so far in one walk through the job list: a server that hands out a
 /// cursor again (A → B → A) or never stops would otherwise be followed forever.
 struct CursorWalk {
-    seen: HashSet<String>,
+    /// Hashes of the cursors followed: a hostile server's cursors may be megabytes long.
+    seen: HashSet<u64>,
     pages: usize,
     max_pages: usize,
+}
+
+/// A cursor's hash, the same in every run (a collision would only stop a listing early).
+fn cursor_hash(cursor: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(cursor)
 }
 
 impl CursorWalk {
@@ -211,7 +247,7 @@ impl CursorWalk {
                 self.max_pages
             )));
         }
-        if !self.seen.insert(cursor.to_owned()) {
+        if !self.seen.insert(cursor_hash(cursor)) {
             let shown: String = cursor.chars().take(64).collect();
             return Err(refuse(format!(
                 "page {} of the job list hands out the cursor `{shown}` again: stopped rather \

@@ -170,7 +170,7 @@ pub use cutout_runtime::{
     Timeouts, TransportError, WaitPolicy,
 };
 pub use estimate::{Estimate, credits_for_output};
-pub use jobs::{Job, MAX_JOB_PAGES};
+pub use jobs::{Job, MAX_JOB_PAGES, MAX_LISTED_BYTES};
 pub use matting::{MattingRequest, Mode, Model, OutputFormat};
 pub use webhook::WebhookNotification;
 
