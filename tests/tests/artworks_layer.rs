@@ -711,6 +711,11 @@ refused_webhooks! {
     webhook_to_a_name_with_a_trailing_dot: "https://hooks.example.com./tengr" => "a name ending in a dot";
     webhook_to_internal_with_a_dot: "https://metadata.google.internal./" => "the cloud metadata host";
     webhook_to_loopback_in_hex: "https://0x7f.1/" => "a loopback address (127.0.0.0/8)";
+    // Found by review after the table was written.
+    webhook_to_segment_routing: "https://[5f00::1]/" => "a segment-routing address (5f00::/16)";
+    webhook_to_orchid: "https://[2001:10::1]/" => "a deprecated ORCHID address (2001:10::/28)";
+    webhook_to_ipv4_translated_loopback: "https://[::ffff:0:7f00:1]/" => "an IPv4-translated form (::ffff:0:0/96) of a loopback address";
+    webhook_to_home_arpa: "https://router.home.arpa/hook" => "a home-network name (*.home.arpa)";
 }
 
 #[test]

@@ -18,7 +18,7 @@ fn modelslab_removebg_mask_answers() {
     assert!(matches!(error, R::ModelsLabError(_)));
     let old_spelling: R = parse("modelslab/error.messege.json");
     assert!(
-        matches!(&old_spelling, R::ModelsLabError(e) if e.messege.as_deref() == Some("Invalid API key"))
+        matches!(&old_spelling, R::ModelsLabError(e) if e.messege.as_ref().and_then(|m| m.as_str()) == Some("Invalid API key"))
     );
     insta::assert_debug_snapshot!((success, processing, error, old_spelling));
 }

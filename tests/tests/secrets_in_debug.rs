@@ -90,3 +90,16 @@ async fn an_answer_body_kept_in_an_error_shows_no_signature() {
         "{error}"
     );
 }
+
+/// The hand-written results of ModelsLab print their links without their query.
+#[test]
+fn modelslab_results_never_print_signatures() {
+    let signed = "https://pub.example/x.png?X-Amz-Signature=SIGNATURE-SECRET";
+    let success: modelslab::types::ResultSuccess = serde_json::from_value(json!({
+        "status": "success", "output": [signed], "proxy_links": [signed], "id": 7
+    }))
+    .unwrap();
+    let result = modelslab::MaskResult::from(success);
+    assert_clean("MaskResult", &format!("{result:?}"));
+    assert!(format!("{result:?}").contains("https://pub.example/x.png"));
+}

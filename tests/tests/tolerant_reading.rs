@@ -697,3 +697,40 @@ async fn optional_members_of_an_undocumented_type_read_as_absent() {
     let error = client.job(TOPAZ_ID).status().await.unwrap_err();
     assert!(error.to_string().contains("process_id"), "{error}");
 }
+
+/// ModelsLab validation failures have been seen to send `message` as an object of fields and
+/// their messages: the error is still a failed job whose message says what was wrong.
+#[tokio::test]
+async fn a_modelslab_error_whose_message_is_an_object_is_a_failed_job_with_the_text() {
+    let api = RecordingServer::start(vec![Route::json(
+        Method::POST,
+        "/image_editing/removebg_mask",
+        200,
+        json!({"status": "error",
+               "message": {"image": ["The image must be a valid URL."], "seed": []}}),
+    )])
+    .await;
+    let client = modelslab::Client::builder()
+        .base_url(api.url())
+        .key(KEY)
+        .retry(retry())
+        .build()
+        .unwrap();
+    let error = client
+        .remove_background(
+            ImageSource::url("https://images.example.com/portrait.jpg"),
+            RemoveOptions::default().wait(fast_wait()),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, cutout_runtime::Error::JobFailed { .. }),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("image: The image must be a valid URL."),
+        "{error}"
+    );
+}

@@ -192,6 +192,14 @@ const V6_BLOCKS: &[(Ipv6Net, &str)] = &[
         "a benchmarking address (2001:2::/48)",
     ),
     (
+        v6([0x2001, 0x10, 0, 0, 0, 0, 0, 0], 28),
+        "a deprecated ORCHID address (2001:10::/28)",
+    ),
+    (
+        v6([0x5f00, 0, 0, 0, 0, 0, 0, 0], 16),
+        "a segment-routing address (5f00::/16)",
+    ),
+    (
         v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32),
         "a documentation address (2001:db8::/32)",
     ),
@@ -235,8 +243,8 @@ fn ipv4_category(ip: Ipv4Addr) -> Option<&'static str> {
 }
 
 /// What makes an IPv6 address unreachable from the internet, if anything. Addresses that carry
-/// an IPv4 address are judged by it: IPv4-mapped (`::ffff:a.b.c.d`), NAT64 (`64:ff9b::/96`) and
-/// 6to4 (`2002::/16`); the deprecated IPv4-compatible form (`::a.b.c.d`) is refused outright.
+/// an IPv4 address are judged by it: IPv4-mapped (`::ffff:a.b.c.d`), IPv4-translated
+/// (`::ffff:0:a.b.c.d`), NAT64 (`64:ff9b::/96`) and 6to4 (`2002::/16`); the deprecated IPv4-compatible form (`::a.b.c.d`) is refused outright.
 fn ipv6_category(ip: Ipv6Addr) -> Option<String> {
     let [s0, s1, s2, s3, s4, s5, s6, s7] = ip.segments();
     let embedded = |high: u16, low: u16| {
@@ -255,6 +263,10 @@ fn ipv6_category(ip: Ipv6Addr) -> Option<String> {
             "a deprecated IPv4-compatible address (::/96, here {})",
             embedded(s6, s7)
         ));
+    }
+    if [s0, s1, s2, s3, s4, s5] == [0, 0, 0, 0, 0xffff, 0] {
+        return ipv4_category(embedded(s6, s7))
+            .map(|category| format!("an IPv4-translated form (::ffff:0:0/96) of {category}"));
     }
     if [s0, s1, s2, s3, s4, s5] == [0x64, 0xff9b, 0, 0, 0, 0] {
         return ipv4_category(embedded(s6, s7))
@@ -276,6 +288,8 @@ fn name_category(name: &str) -> Option<String> {
         "the cloud metadata host (metadata.google.internal)"
     } else if trimmed.ends_with(".internal") {
         "an internal name (*.internal)"
+    } else if trimmed == "home.arpa" || trimmed.ends_with(".home.arpa") {
+        "a home-network name (*.home.arpa)"
     } else if trimmed.ends_with(".local") {
         "a local-network name (*.local)"
     } else if !trimmed.contains('.') {

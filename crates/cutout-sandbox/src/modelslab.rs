@@ -51,7 +51,7 @@ pub(crate) fn is_submission(method: &Method, path: &str) -> bool {
 
 fn error_body(message: impl Into<String>) -> ModelsLabError {
     ModelsLabError {
-        message: Some(message.into()),
+        message: Some(serde_json::Value::String(message.into())),
         messege: None,
         retry_after: None,
         status: Some(ModelsLabErrorStatus::Error),

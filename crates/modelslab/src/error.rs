@@ -40,15 +40,43 @@ pub(crate) fn error_message(error: &types::ModelsLabError) -> Option<String> {
     either_spelling(&error.message, &error.messege)
 }
 
-/// The first non-blank of `message` and its misspelling `messege`, trimmed.
+/// The first non-blank of `message` and its misspelling `messege`, as text: a string as it is
+/// (trimmed), anything else (validation failures send an object of fields and their messages)
+/// flattened to `field: message; …`.
 pub(crate) fn either_spelling(
-    message: &Option<String>,
-    messege: &Option<String>,
+    message: &Option<serde_json::Value>,
+    messege: &Option<serde_json::Value>,
 ) -> Option<String> {
     [message, messege]
         .into_iter()
         .flatten()
-        .map(|text| text.trim())
+        .map(as_text)
         .find(|text| !text.is_empty())
-        .map(str::to_owned)
+}
+
+/// A JSON value as one line of text: strings as they are, arrays joined with `; `, objects as
+/// `key: value` pairs.
+fn as_text(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::Null => String::new(),
+        Value::String(text) => text.trim().to_owned(),
+        Value::Array(items) => join(items.iter().map(as_text)),
+        Value::Object(fields) => join(fields.iter().map(|(key, value)| {
+            let text = as_text(value);
+            if text.is_empty() {
+                key.clone()
+            } else {
+                format!("{key}: {text}")
+            }
+        })),
+        other => other.to_string(),
+    }
+}
+
+fn join(parts: impl Iterator<Item = String>) -> String {
+    parts
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
 }

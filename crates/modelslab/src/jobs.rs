@@ -187,8 +187,8 @@ pub enum MaskState {
     Processing(Processing),
 }
 
-/// A queued request.
-#[derive(Debug, Clone, PartialEq)]
+/// A queued request. Its `Debug` shows the future links without their query.
+#[derive(Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Processing {
     /// The request's id, for [`Client::fetch`].
@@ -204,6 +204,22 @@ pub struct Processing {
     pub tip: Option<String>,
     /// Links where the images will appear once ready.
     pub future_links: Vec<String>,
+}
+
+impl std::fmt::Debug for Processing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Processing")
+            .field("id", &self.id)
+            .field("status", &self.status)
+            .field("eta", &self.eta)
+            .field("message", &self.message)
+            .field("tip", &self.tip)
+            .field(
+                "future_links",
+                &cutout_runtime::validate::Redacted(&self.future_links),
+            )
+            .finish()
+    }
 }
 
 impl Processing {

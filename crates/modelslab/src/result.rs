@@ -10,8 +10,9 @@ use base64::engine::general_purpose::STANDARD;
 use crate::jobs::{id_number, seconds};
 use crate::{CutoutError, CutoutResult, PROVIDER, types};
 
-/// A finished background removal.
-#[derive(Debug, Clone, PartialEq)]
+/// A finished background removal. Its `Debug` shows the links without their query (they may
+/// be presigned).
+#[derive(Clone, PartialEq)]
 #[non_exhaustive]
 pub struct MaskResult {
     /// ModelsLab's id of the request, when it gave one.
@@ -24,6 +25,19 @@ pub struct MaskResult {
     pub generation_time: Option<Duration>,
     /// The parameters the request ran with, as ModelsLab reports them (raw JSON values).
     pub meta: Option<types::Meta>,
+}
+
+impl fmt::Debug for MaskResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use cutout_runtime::validate::Redacted;
+        f.debug_struct("MaskResult")
+            .field("id", &self.id)
+            .field("output", &Redacted(&self.output))
+            .field("proxy_links", &Redacted(&self.proxy_links))
+            .field("generation_time", &self.generation_time)
+            .field("meta", &self.meta)
+            .finish()
+    }
 }
 
 impl From<types::ResultSuccess> for MaskResult {
