@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -30,7 +30,7 @@ use crate::files::{Access, Blob};
 use crate::imaging::{self, OutFormat};
 use crate::provider::Provider;
 use crate::state::Shared;
-use crate::util::{BodyError, Rejection, blocking, read_body, reason};
+use crate::util::{BodyError, Rejection, blocking, multipart_parts, read_body, reason};
 
 /// Files are deleted this long after they were written.
 const FILE_TTL: Duration = Duration::from_secs(2 * 3600);
@@ -216,44 +216,23 @@ async fn run_upload(
 ) -> Result<Response, Rejection> {
     let limit = app.shared.config.max_upload_bytes;
     let body = read_body(body, limit).await.map_err(|e| match e {
-        BodyError::TooLarge => bad_request(format!("the file is larger than {limit} bytes")),
+        BodyError::TooLarge => Rejection::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the upload is larger than {limit} bytes"),
+        ),
         BodyError::Io(e) => bad_request(format!("could not read the request: {e}")),
     })?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let request = axum::http::Request::builder()
-        .header(header::CONTENT_TYPE, content_type)
-        .body(Body::from(body))
-        .map_err(|e| bad_request(format!("malformed request: {e}")))?;
-    let mut multipart = Multipart::from_request(request, &()).await.map_err(|e| {
-        bad_request(format!(
-            "expected a multipart/form-data body: {}",
-            e.body_text()
-        ))
-    })?;
+        .and_then(|v| v.to_str().ok());
     let (mut file, mut key) = (None::<Bytes>, None::<String>);
-    while let Some(field) = multipart
-        .next_field()
+    for part in multipart_parts(content_type, body)
         .await
-        .map_err(|e| bad_request(format!("malformed multipart body: {}", e.body_text())))?
+        .map_err(|e| bad_request(e.message))?
     {
-        match field.name() {
-            Some("file") => {
-                let bytes = field.bytes().await.map_err(|e| {
-                    bad_request(format!("could not read `file`: {}", e.body_text()))
-                })?;
-                file = Some(bytes);
-            }
-            Some("key") => {
-                let text = field
-                    .text()
-                    .await
-                    .map_err(|e| bad_request(format!("could not read `key`: {}", e.body_text())))?;
-                key = Some(text);
-            }
+        match part.name.as_str() {
+            "file" => file = Some(part.bytes),
+            "key" => key = Some(part.text().map_err(|e| bad_request(e.message))?),
             _ => {}
         }
     }

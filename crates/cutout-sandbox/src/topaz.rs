@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State};
+use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -33,7 +33,9 @@ use crate::files::{Access, Blob};
 use crate::imaging::{self, DecodeError, OutFormat};
 use crate::provider::Provider;
 use crate::state::Shared;
-use crate::util::{BodyError, Rejection, blocking, lock, parse_query, query_value, read_body};
+use crate::util::{
+    BodyError, Rejection, blocking, lock, multipart_parts, parse_query, query_value, read_body,
+};
 use crate::webhooks::Retry;
 
 /// Where the API is mounted on its port.
@@ -434,54 +436,16 @@ struct Form {
 async fn read_form(headers: &HeaderMap, body: Bytes) -> Result<Form, Rejection> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !content_type
-        .to_ascii_lowercase()
-        .starts_with("multipart/form-data")
-    {
-        return Err(Rejection::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "the request must be multipart/form-data",
-        ));
-    }
-    let request = match axum::http::Request::builder()
-        .header(header::CONTENT_TYPE, content_type)
-        .body(Body::from(body))
-    {
-        Ok(request) => request,
-        Err(e) => return Err(Rejection::bad_request(format!("malformed request: {e}"))),
-    };
-    let mut multipart = Multipart::from_request(request, &()).await.map_err(|e| {
-        Rejection::bad_request(format!("malformed multipart body: {}", e.body_text()))
-    })?;
+        .and_then(|v| v.to_str().ok());
     let mut form = Form::default();
-    loop {
-        let field = match multipart.next_field().await {
-            Ok(Some(field)) => field,
-            Ok(None) => break,
-            Err(e) => {
-                return Err(Rejection::bad_request(format!(
-                    "malformed multipart body: {}",
-                    e.body_text()
-                )));
-            }
-        };
-        let Some(name) = field.name().map(str::to_owned) else {
-            continue;
-        };
-        if name == "image" {
-            let filename = field.file_name().unwrap_or("image").to_owned();
-            let bytes = field.bytes().await.map_err(|e| {
-                Rejection::bad_request(format!("could not read the image part: {}", e.body_text()))
-            })?;
-            form.image = Some((bytes, filename));
+    for part in multipart_parts(content_type, body).await? {
+        if part.name == "image" {
+            let filename = part.file_name.clone().unwrap_or_else(|| "image".into());
+            form.image = Some((part.bytes, filename));
             continue;
         }
-        let value = field.text().await.map_err(|e| {
-            Rejection::bad_request(format!("field `{name}` is not text: {}", e.body_text()))
-        })?;
-        match name.as_str() {
+        let value = part.text()?;
+        match part.name.as_str() {
             "source_url" => form.source_url = Some(value),
             "source_id" => form.source_id = Some(value),
             "model" => form.model = Some(value),
@@ -489,7 +453,7 @@ async fn read_form(headers: &HeaderMap, body: Bytes) -> Result<Form, Rejection> 
             "output_format" => form.output_format = Some(value),
             "webhook_url" => form.webhook_url = Some(value),
             _ => {
-                form.settings.insert(name, value);
+                form.settings.insert(part.name, value);
             }
         }
     }

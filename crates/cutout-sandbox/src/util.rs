@@ -75,6 +75,84 @@ pub(crate) async fn read_body(body: Body, limit: u64) -> Result<Bytes, BodyError
     }
 }
 
+/// One part of a `multipart/form-data` body.
+#[derive(Debug)]
+pub(crate) struct Part {
+    /// The part's `name`.
+    pub(crate) name: String,
+    /// The part's `filename`, for file parts.
+    pub(crate) file_name: Option<String>,
+    /// The part's content.
+    pub(crate) bytes: Bytes,
+}
+
+impl Part {
+    /// The content as text (a form value).
+    pub(crate) fn text(&self) -> Result<String, Rejection> {
+        String::from_utf8(self.bytes.to_vec())
+            .map_err(|_| Rejection::bad_request(format!("field `{}` is not UTF-8 text", self.name)))
+    }
+}
+
+/// Splits a `multipart/form-data` body that [`read_body`] already read (so already within the
+/// upload cap) into its named parts. Unnamed parts are skipped.
+///
+/// axum's `Multipart` applies a 2 MiB default limit to any request that did not pass through
+/// a `DefaultBodyLimit` layer; the body is already bounded here, so the limit is lifted for
+/// this one parse (an ordinary phone photo is 5 MB or more).
+pub(crate) async fn multipart_parts(
+    content_type: Option<&str>,
+    body: Bytes,
+) -> Result<Vec<Part>, Rejection> {
+    use axum::extract::{DefaultBodyLimit, FromRequest, Multipart};
+    use tower::{Layer, ServiceExt};
+
+    let content_type = content_type.unwrap_or("");
+    if !content_type
+        .to_ascii_lowercase()
+        .starts_with("multipart/form-data")
+    {
+        return Err(Rejection::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the request must be multipart/form-data",
+        ));
+    }
+    let request = axum::http::Request::builder()
+        .header(axum::http::header::CONTENT_TYPE, content_type)
+        .body(Body::from(body))
+        .map_err(|e| Rejection::bad_request(format!("malformed request: {e}")))?;
+    let malformed = |e: &dyn std::fmt::Display| {
+        Rejection::bad_request(format!("malformed multipart body: {e}"))
+    };
+    let parse = tower::service_fn(move |request: axum::extract::Request| async move {
+        let mut multipart = Multipart::from_request(request, &())
+            .await
+            .map_err(|e| malformed(&e.body_text()))?;
+        let mut parts = Vec::new();
+        while let Some(field) = multipart
+            .next_field()
+            .await
+            .map_err(|e| malformed(&e.body_text()))?
+        {
+            let Some(name) = field.name().map(str::to_owned) else {
+                continue;
+            };
+            let file_name = field.file_name().map(str::to_owned);
+            let bytes = field
+                .bytes()
+                .await
+                .map_err(|e| malformed(&e.body_text()))?;
+            parts.push(Part {
+                name,
+                file_name,
+                bytes,
+            });
+        }
+        Ok::<_, Rejection>(parts)
+    });
+    DefaultBodyLimit::disable().layer(parse).oneshot(request).await
+}
+
 /// Runs CPU-bound image work off the async workers.
 pub(crate) async fn blocking<T, F>(f: F) -> Result<T, String>
 where
