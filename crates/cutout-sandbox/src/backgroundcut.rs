@@ -30,12 +30,16 @@ use crate::files::{Access, Blob};
 use crate::imaging::{self, OutFormat};
 use crate::provider::Provider;
 use crate::state::Shared;
-use crate::util::{BodyError, Rejection, blocking, multipart_parts, read_body, reason};
+use crate::util::{
+    Answer, BodyError, Rejection, blocking, multipart_parts, read_body, reason,
+};
 
 /// Files are deleted this long after they were written.
 const FILE_TTL: Duration = Duration::from_secs(2 * 3600);
 /// Public URLs are short-lived (the provider does not say how short; 15 minutes here).
 const LINK_TTL: i64 = 15 * 60;
+/// BackgroundCut's documented processing limit (on the sandbox clock).
+const PROCESSING_LIMIT: Duration = Duration::from_secs(30);
 /// JSON bodies of the tools are small.
 const JSON_LIMIT: u64 = 1 << 20;
 
@@ -61,8 +65,8 @@ fn bad_request(message: impl Into<String>) -> Rejection {
 }
 
 /// Renders a handler's outcome.
-fn reply(result: Result<Response, Rejection>) -> Response {
-    result.unwrap_or_else(|r| error(r.status, r.message))
+fn pixels(image: &DynamicImage) -> u64 {
+    u64::from(image.width()) * u64::from(image.height())
 }
 
 fn storage_path(key: &str) -> String {
@@ -109,6 +113,33 @@ impl BackgroundCut {
             })
     }
 
+    /// BackgroundCut stops a tool after about 30 s and answers 504. The simulated processing
+    /// time is `backgroundcut_per_megapixel` per megapixel of `work`; when it is over the
+    /// limit, the answer is a 504 once the sandbox clock has moved by the limit.
+    async fn within_processing_limit(&self, work: u64) -> Result<(), Rejection> {
+        let needed = self
+            .shared
+            .config
+            .backgroundcut_per_megapixel
+            .mul_f64(work as f64 / 1e6);
+        if needed <= PROCESSING_LIMIT {
+            return Ok(());
+        }
+        let started = self.shared.now();
+        while self.shared.now().since(started) < PROCESSING_LIMIT {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Err(Rejection::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "processing timed out after {} s (this request needed about {} s); \
+                 a smaller image or a tighter gray band in the trimap helps",
+                PROCESSING_LIMIT.as_secs(),
+                needed.as_secs()
+            ),
+        ))
+    }
+
     fn charge(&self, cost: i64) -> Result<(), Rejection> {
         if self.shared.try_charge(Provider::BackgroundCut, cost) {
             Ok(())
@@ -131,9 +162,9 @@ pub(crate) fn router(app: Arc<BackgroundCut>) -> Router {
         .route(AI_CUT, post(ai_cut))
         .route_layer(middleware::from_fn_with_state(app.clone(), require_key))
         .method_not_allowed_fallback(|| async {
-            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+            Rejection::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         })
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "not found") })
+        .fallback(|| async { Rejection::new(StatusCode::NOT_FOUND, "not found") })
         .with_state(app)
 }
 
@@ -196,24 +227,25 @@ fn optional_bool(body: &Map<String, Value>, field: &str, default: bool) -> Resul
 }
 
 /// Decodes a stored JPEG, insisting on the format (the matting tool takes JPEG only).
-fn decode_jpeg(field: &str, key: &str, bytes: &[u8]) -> Result<DynamicImage, Rejection> {
+fn decode_jpeg(
+    field: &str,
+    key: &str,
+    bytes: &[u8],
+    budget: u64,
+) -> Result<DynamicImage, Rejection> {
     if imaging::sniff(bytes) != Some(ImageFormat::Jpeg) {
         return Err(bad_request(format!("{field} `{key}` is not a JPEG")));
     }
-    imaging::decode(bytes)
+    imaging::decode(bytes, budget)
         .map(|d| d.image)
         .map_err(|e| bad_request(format!("{field} `{key}`: {e}")))
 }
 
-async fn upload(State(app): State<Arc<BackgroundCut>>, headers: HeaderMap, body: Body) -> Response {
-    reply(run_upload(&app, &headers, body).await)
-}
-
-async fn run_upload(
-    app: &BackgroundCut,
-    headers: &HeaderMap,
+async fn upload(
+    State(app): State<Arc<BackgroundCut>>,
+    headers: HeaderMap,
     body: Body,
-) -> Result<Response, Rejection> {
+) -> Answer {
     let limit = app.shared.config.max_upload_bytes;
     let body = read_body(body, limit).await.map_err(|e| match e {
         BodyError::TooLarge => Rejection::new(
@@ -244,11 +276,7 @@ async fn run_upload(
     Ok(axum::Json(json!({ "success": true })).into_response())
 }
 
-async fn public_url(State(app): State<Arc<BackgroundCut>>, body: Body) -> Response {
-    reply(run_public_url(&app, body).await)
-}
-
-async fn run_public_url(app: &BackgroundCut, body: Body) -> Result<Response, Rejection> {
+async fn public_url(State(app): State<Arc<BackgroundCut>>, body: Body) -> Answer {
     let body = json_body(body).await?;
     let key = required_str(&body, "key")?;
     let now = app.shared.now();
@@ -261,11 +289,7 @@ async fn run_public_url(app: &BackgroundCut, body: Body) -> Result<Response, Rej
     Ok(axum::Json(json!({ "url": url })).into_response())
 }
 
-async fn matting(State(app): State<Arc<BackgroundCut>>, body: Body) -> Response {
-    reply(run_matting(&app, body).await)
-}
-
-async fn run_matting(app: &BackgroundCut, body: Body) -> Result<Response, Rejection> {
+async fn matting(State(app): State<Arc<BackgroundCut>>, body: Body) -> Answer {
     let body = json_body(body).await?;
     let input_key = required_str(&body, "input_key")?;
     let trimap_key = required_str(&body, "trimap_key")?;
@@ -306,15 +330,16 @@ async fn run_matting(app: &BackgroundCut, body: Body) -> Result<Response, Reject
     let input = app.load("input_key", input_key, now)?;
     let trimap = app.load("trimap_key", trimap_key, now)?;
     let (input_key, trimap_key) = (input_key.to_owned(), trimap_key.to_owned());
+    let budget = app.shared.config.max_pixels;
     let checked = blocking(move || -> Result<(RgbImage, image::GrayImage), Rejection> {
-        let input = decode_jpeg("input_key", &input_key, &input)?;
+        let input = decode_jpeg("input_key", &input_key, &input, budget)?;
         let DynamicImage::ImageRgb8(input) = input else {
             return Err(bad_request(format!(
                 "input_key `{input_key}` must be an RGB JPEG (it is {:?})",
                 input.color()
             )));
         };
-        let trimap = decode_jpeg("trimap_key", &trimap_key, &trimap)?;
+        let trimap = decode_jpeg("trimap_key", &trimap_key, &trimap, budget)?;
         let DynamicImage::ImageLuma8(trimap) = trimap else {
             return Err(bad_request(format!(
                 "trimap_key `{trimap_key}` must be a grayscale JPEG (it is {:?})",
@@ -335,6 +360,8 @@ async fn run_matting(app: &BackgroundCut, body: Body) -> Result<Response, Reject
     .await
     .map_err(Rejection::internal)?;
     let (input, trimap) = checked?;
+    app.within_processing_limit(imaging::unknown_band(&trimap))
+        .await?;
     app.charge(1)?;
     let encoded = blocking(move || {
         let matte = imaging::trimap_matte(&input, &trimap);
@@ -443,11 +470,7 @@ fn parse_variant(index: usize, value: &Value) -> Result<Variant, Rejection> {
     })
 }
 
-async fn remove_bg(State(app): State<Arc<BackgroundCut>>, body: Body) -> Response {
-    reply(run_remove_bg(&app, body).await)
-}
-
-async fn run_remove_bg(app: &BackgroundCut, body: Body) -> Result<Response, Rejection> {
+async fn remove_bg(State(app): State<Arc<BackgroundCut>>, body: Body) -> Answer {
     let body = json_body(body).await?;
     let input_key = required_str(&body, "input_key")?.to_owned();
     let variants = match body.get("output_variants") {
@@ -462,10 +485,12 @@ async fn run_remove_bg(app: &BackgroundCut, body: Body) -> Result<Response, Reje
     };
     let now = app.shared.now();
     let input = app.load("input_key", &input_key, now)?;
-    let decoded = blocking(move || imaging::decode(&input))
+    let budget = app.shared.config.max_pixels;
+    let decoded = blocking(move || imaging::decode(&input, budget))
         .await
         .map_err(Rejection::internal)?
         .map_err(|e| bad_request(format!("input_key `{input_key}`: {e}")))?;
+    app.within_processing_limit(pixels(&decoded.image)).await?;
     let cost = variants.len() as i64;
     app.charge(cost)?;
     let results = blocking(move || {
@@ -536,11 +561,7 @@ fn parse_points(body: &Map<String, Value>, field: &str) -> Result<Vec<(f64, f64)
         .collect()
 }
 
-async fn ai_cut(State(app): State<Arc<BackgroundCut>>, body: Body) -> Response {
-    reply(run_ai_cut(&app, body).await)
-}
-
-async fn run_ai_cut(app: &BackgroundCut, body: Body) -> Result<Response, Rejection> {
+async fn ai_cut(State(app): State<Arc<BackgroundCut>>, body: Body) -> Answer {
     let body = json_body(body).await?;
     let input_key = required_str(&body, "input_key")?.to_owned();
     let output_key = required_str(&body, "output_key")?.to_owned();
@@ -556,10 +577,12 @@ async fn run_ai_cut(app: &BackgroundCut, body: Body) -> Result<Response, Rejecti
     }
     let now = app.shared.now();
     let input = app.load("input_key", &input_key, now)?;
-    let decoded = blocking(move || imaging::decode(&input))
+    let budget = app.shared.config.max_pixels;
+    let decoded = blocking(move || imaging::decode(&input, budget))
         .await
         .map_err(Rejection::internal)?
         .map_err(|e| bad_request(format!("input_key `{input_key}`: {e}")))?;
+    app.within_processing_limit(pixels(&decoded.image)).await?;
     let (w, h) = (
         f64::from(decoded.image.width()),
         f64::from(decoded.image.height()),

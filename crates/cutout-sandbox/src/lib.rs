@@ -75,5 +75,5 @@ mod webhooks;
 pub use faults::{FaultKind, FaultRates, Faults};
 pub use log::LoggedRequest;
 pub use provider::{Provider, UnknownProvider};
-pub use sandbox::{Sandbox, SandboxBuilder, SandboxKeys, SandboxPorts};
+pub use sandbox::{DEFAULT_MAX_PIXELS, Sandbox, SandboxBuilder, SandboxKeys, SandboxPorts};
 pub use webhooks::WebhookDelivery;

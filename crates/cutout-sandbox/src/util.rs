@@ -4,6 +4,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use axum::body::Body;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
@@ -13,13 +14,18 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// A refused request: the status and message a handler answers instead of a result. Each
-/// simulator renders it in its provider's error shape. (Kept small: a whole `Response` is too
-/// big to pass around as an error value.)
-#[derive(Debug)]
+/// The one error type of every handler: a refused request, answered with a status and a
+/// message instead of a result. Handlers return `Result<Response, Rejection>` and use `?`.
+///
+/// As a response it is only a marker: [`crate::server`] renders it in the error shape of the
+/// provider whose port answered (the same rendering as injected faults), so a handler never
+/// needs to know how its provider spells errors.
+#[derive(Clone, Debug)]
 pub(crate) struct Rejection {
     pub(crate) status: StatusCode,
     pub(crate) message: String,
+    /// Seconds for `Retry-After` (and ModelsLab's `retry_after`), on 429 answers.
+    pub(crate) retry_after: Option<u64>,
 }
 
 impl Rejection {
@@ -27,6 +33,7 @@ impl Rejection {
         Self {
             status,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -37,7 +44,31 @@ impl Rejection {
     pub(crate) fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
     }
+
+    /// An error answer with HTTP 200, as ModelsLab gives for validation problems.
+    pub(crate) fn answer(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::OK, message)
+    }
+
+    /// HTTP 429 with a retry delay.
+    pub(crate) fn too_many(message: impl Into<String>, retry_after: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, message)
+        }
+    }
 }
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        let mut response = self.status.into_response();
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+/// What every handler returns.
+pub(crate) type Answer = Result<Response, Rejection>;
 
 /// Why a request body could not be read.
 #[derive(Debug)]
