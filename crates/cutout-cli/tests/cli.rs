@@ -1184,17 +1184,19 @@ fn a_nine_megabyte_photo_goes_through_every_provider() {
         );
         // Printed for the record (`cargo test -- --nocapture`): the time per provider.
         eprintln!("{provider}: {:.2?} for {size} bytes", started.elapsed());
-        let result = image_of_size(
-            &dir.path().join(&out).join("photo.cutout.png"),
-            4000,
-            3000,
-        )
-        .to_rgba8();
-        assert!(result.get_pixel(2000, 1500).0[3] > 235, "{provider}: centre");
+        let result =
+            image_of_size(&dir.path().join(&out).join("photo.cutout.png"), 4000, 3000).to_rgba8();
+        assert!(
+            result.get_pixel(2000, 1500).0[3] > 235,
+            "{provider}: centre"
+        );
         let corner_alpha: u32 = (0..50)
             .flat_map(|x| (0..50).map(move |y| (x, y)))
             .map(|(x, y)| u32::from(result.get_pixel(x, y).0[3]))
             .sum();
-        assert!(corner_alpha < 2500 * 20, "{provider}: corner {corner_alpha}");
+        assert!(
+            corner_alpha < 2500 * 20,
+            "{provider}: corner {corner_alpha}"
+        );
     }
 }

@@ -30,9 +30,7 @@ use crate::files::{Access, Blob};
 use crate::imaging::{self, OutFormat};
 use crate::provider::Provider;
 use crate::state::Shared;
-use crate::util::{
-    Answer, BodyError, Rejection, blocking, multipart_parts, read_body, reason,
-};
+use crate::util::{Answer, BodyError, Rejection, blocking, multipart_parts, read_body, reason};
 
 /// Files are deleted this long after they were written.
 const FILE_TTL: Duration = Duration::from_secs(2 * 3600);
@@ -241,11 +239,7 @@ fn decode_jpeg(
         .map_err(|e| bad_request(format!("{field} `{key}`: {e}")))
 }
 
-async fn upload(
-    State(app): State<Arc<BackgroundCut>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Answer {
+async fn upload(State(app): State<Arc<BackgroundCut>>, headers: HeaderMap, body: Body) -> Answer {
     let limit = app.shared.config.max_upload_bytes;
     let body = read_body(body, limit).await.map_err(|e| match e {
         BodyError::TooLarge => Rejection::new(

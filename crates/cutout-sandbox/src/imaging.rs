@@ -665,7 +665,10 @@ mod tests {
             let back = decode(&bytes, 1000).expect("decodes");
             assert_eq!(back.image.width(), 16);
         }
-        assert!(matches!(decode(b"hello", 1000), Err(DecodeError::NotAnImage)));
+        assert!(matches!(
+            decode(b"hello", 1000),
+            Err(DecodeError::NotAnImage)
+        ));
         assert!(matches!(
             decode(b"\x89PNG\r\n\x1a\nbroken", 1000),
             Err(DecodeError::Corrupt(_))

@@ -377,7 +377,8 @@ impl MaskRequest {
     }
 }
 
-/// `meta` as the seed example shows it: flags as "0"/"1", numbers as numbers.
+/// `meta` as the documented example shows it (the same keys; `inverse_mask` is not among
+/// them): flags as "0"/"1", numbers as numbers.
 fn meta_of(request: &MaskRequest, file_prefix: &str) -> Meta {
     let flag = |b: bool| json!(if b { "1" } else { "0" });
     let image_url = if request.image.starts_with("data:") {
@@ -405,7 +406,6 @@ fn meta_of(request: &MaskRequest, file_prefix: &str) -> Meta {
     );
     meta.insert("file_prefix".into(), json!(file_prefix));
     meta.insert("image_url".into(), json!(image_url));
-    meta.insert("inverse_mask".into(), flag(request.inverse_mask));
     meta.insert("n_samples".into(), json!(1));
     meta.insert("only_mask".into(), flag(request.only_mask));
     meta.insert("outdir".into(), json!("out"));

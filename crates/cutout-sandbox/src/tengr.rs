@@ -39,9 +39,7 @@ use crate::files::{Access, Blob};
 use crate::imaging::{self, DecodeError, OutFormat};
 use crate::provider::Provider;
 use crate::state::Shared;
-use crate::util::{
-    Answer, Rejection, blocking, lock, parse_query, query_value, read_body, reason,
-};
+use crate::util::{Answer, Rejection, blocking, lock, parse_query, query_value, read_body, reason};
 
 /// Artworks are deleted this long after creation.
 const RETENTION: Duration = Duration::from_secs(8 * 24 * 3600);
@@ -507,9 +505,16 @@ fn parse_segmentation(body: &Map<String, Value>) -> Result<(String, OutFormat, T
 /// The input of an artwork, fetched and decoded now. A picture over the pixel budget is a 400
 /// at once; any other problem (unreachable, not an image) makes the artwork fail later, as
 /// the work is asynchronous.
-async fn load_input(app: &Tengr, image_url: &str, now: SimTime) -> Result<Result<DynamicImage, String>, Rejection> {
+async fn load_input(
+    app: &Tengr,
+    image_url: &str,
+    now: SimTime,
+) -> Result<Result<DynamicImage, String>, Rejection> {
     let shared = &app.shared;
-    let blob = match shared.files.fetch(image_url, now, shared.clock.unix_secs(now)) {
+    let blob = match shared
+        .files
+        .fetch(image_url, now, shared.clock.unix_secs(now))
+    {
         Ok(blob) => blob,
         Err(e) => return Ok(Err(e.to_string())),
     };
@@ -606,7 +611,8 @@ async fn get_artwork(
 }
 
 async fn list(State(app): State<Arc<Tengr>>, RawQuery(query): RawQuery) -> Answer {
-    let pairs = parse_query(query.as_deref()).ok_or_else(|| bad_request("malformed query string"))?;
+    let pairs =
+        parse_query(query.as_deref()).ok_or_else(|| bad_request("malformed query string"))?;
     let offset = match query_value(&pairs, "offset") {
         None => 0,
         Some(text) => text

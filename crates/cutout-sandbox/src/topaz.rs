@@ -584,11 +584,16 @@ async fn decode_input(app: &Topaz, bytes: Bytes) -> Result<imaging::Decoded, Rej
         .await
         .map_err(Rejection::internal)?
         .map_err(|e| match e {
-            DecodeError::Corrupt(_) => Rejection::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+            DecodeError::Corrupt(_) => {
+                Rejection::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+            }
             DecodeError::TooManyPixels { .. } => {
                 Rejection::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
             }
-            _ => Rejection::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("{e}; {FORMATS}")),
+            _ => Rejection::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("{e}; {FORMATS}"),
+            ),
         })?;
     if !matches!(
         decoded.format,

@@ -169,10 +169,7 @@ pub(crate) async fn multipart_parts(
                 continue;
             };
             let file_name = field.file_name().map(str::to_owned);
-            let bytes = field
-                .bytes()
-                .await
-                .map_err(|e| malformed(&e.body_text()))?;
+            let bytes = field.bytes().await.map_err(|e| malformed(&e.body_text()))?;
             parts.push(Part {
                 name,
                 file_name,
@@ -181,7 +178,10 @@ pub(crate) async fn multipart_parts(
         }
         Ok::<_, Rejection>(parts)
     });
-    DefaultBodyLimit::disable().layer(parse).oneshot(request).await
+    DefaultBodyLimit::disable()
+        .layer(parse)
+        .oneshot(request)
+        .await
 }
 
 /// Runs CPU-bound image work off the async workers.
