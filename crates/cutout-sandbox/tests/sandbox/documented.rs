@@ -92,7 +92,7 @@ async fn modelslab_answers_the_documented_example_to_the_documented_request() {
         .start()
         .await
         .expect("starts");
-    let mut body = fixture("modelslab/removebg_mask.request.json");
+    let mut body = fixture("modelslab/removebg_mask.request.documented.json");
     body["key"] = json!(sandbox.key(Provider::ModelsLab));
     body["image"] = json!(sandbox.host_file("subject.png", disc_png()).await);
     let url = format!(
@@ -101,7 +101,7 @@ async fn modelslab_answers_the_documented_example_to_the_documented_request() {
     );
     let (status, answer) = json(http().post(url).json(&body).send().await.expect("sent")).await;
     assert_eq!(status, 200, "{answer}");
-    let example = fixture("modelslab/removebg_mask.success.json");
+    let example = fixture("modelslab/removebg_mask.success.documented.json");
     assert_shape(&example, &answer, "$", &[]);
 }
 
@@ -165,13 +165,13 @@ async fn backgroundcut_answers_the_documented_example_to_the_documented_request(
     let response = http()
         .post(format!("{base}/v3/tools/ai/matting/process/"))
         .header("Authorization", &auth)
-        .json(&fixture("backgroundcut/matting.request.json"))
+        .json(&fixture("backgroundcut/matting.request.documented.json"))
         .send()
         .await
         .expect("sent");
     let (status, answer) = json(response).await;
     assert_eq!(status, 200, "{answer}");
-    let example = fixture("backgroundcut/matting.response.json");
+    let example = fixture("backgroundcut/matting.response.documented.json");
     assert_shape(&example, &answer, "$", &[]);
     assert_eq!(answer, example, "the output key is the one asked for");
 }
@@ -219,7 +219,7 @@ async fn tengr_answers_a_segmentation_and_an_error_as_documented() {
         .expect("sent");
     let (status, answer) = json(response).await;
     assert_eq!(status, 202, "{answer}");
-    let example = fixture("tengr/segmentation.response.json");
+    let example = fixture("tengr/artwork.segmentation.documented.json");
     assert_shape(&example, &answer, "$", &["parameters"]);
 
     let response = http()
