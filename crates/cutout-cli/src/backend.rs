@@ -164,12 +164,7 @@ pub async fn start_sandbox(job_duration: Duration, port_base: u16) -> Result<San
 
 /// The environment variables of each provider, for messages.
 pub fn env_vars(provider: Provider) -> (&'static str, &'static str) {
-    let info = match provider {
-        Provider::Topaz => &cutout::topaz::PROVIDER,
-        Provider::BackgroundCut => &cutout::backgroundcut::PROVIDER,
-        Provider::ModelsLab => &cutout::modelslab::PROVIDER,
-        Provider::Tengr => &cutout::artworks::PROVIDER,
-    };
+    let info = provider.info();
     (info.key_env, info.base_url_env)
 }
 

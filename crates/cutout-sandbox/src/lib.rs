@@ -72,8 +72,8 @@ mod topaz;
 mod util;
 mod webhooks;
 
+pub use cutout::{Provider, UnknownProvider};
 pub use faults::{FaultKind, FaultRates, Faults};
 pub use log::LoggedRequest;
-pub use provider::{Provider, UnknownProvider};
 pub use sandbox::{DEFAULT_MAX_PIXELS, Sandbox, SandboxBuilder, SandboxKeys, SandboxPorts};
 pub use webhooks::WebhookDelivery;

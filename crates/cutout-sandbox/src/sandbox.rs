@@ -13,7 +13,7 @@ use crate::files::{self, Access, Blob};
 use crate::imaging;
 use crate::log::LoggedRequest;
 use crate::modelslab::{self, ModelsLab};
-use crate::provider::Provider;
+use crate::provider::{self, Provider};
 use crate::server;
 use crate::state::{Config, Shared, Urls};
 use crate::tengr::{self, Tengr};
@@ -59,12 +59,7 @@ impl SandboxPorts {
     }
 
     fn get(&self, provider: Provider) -> u16 {
-        match provider {
-            Provider::Topaz => self.topaz,
-            Provider::BackgroundCut => self.backgroundcut,
-            Provider::ModelsLab => self.modelslab,
-            Provider::Tengr => self.tengr,
-        }
+        [self.topaz, self.backgroundcut, self.modelslab, self.tengr][provider::index(provider)]
     }
 }
 
@@ -94,11 +89,17 @@ impl Default for SandboxKeys {
 
 impl SandboxKeys {
     fn slot(&mut self, provider: Provider) -> &mut String {
-        match provider {
-            Provider::Topaz => &mut self.topaz,
-            Provider::BackgroundCut => &mut self.backgroundcut,
-            Provider::ModelsLab => &mut self.modelslab,
-            Provider::Tengr => &mut self.tengr,
+        let [topaz, backgroundcut, modelslab, tengr] = [
+            &mut self.topaz,
+            &mut self.backgroundcut,
+            &mut self.modelslab,
+            &mut self.tengr,
+        ];
+        match provider::index(provider) {
+            0 => topaz,
+            1 => backgroundcut,
+            2 => modelslab,
+            _ => tengr,
         }
     }
 }

@@ -94,6 +94,7 @@ fn classify(provider: Option<Provider>, method: &Method, path: &str) -> Category
         Some(Provider::BackgroundCut) => backgroundcut::is_submission(method, path),
         Some(Provider::ModelsLab) => modelslab::is_submission(method, path),
         Some(Provider::Tengr) => tengr::is_submission(method, path),
+        Some(_) => false,
     };
     if submission {
         Category::Submission
@@ -131,6 +132,7 @@ fn render(provider: Option<Provider>, rejection: Rejection) -> Response<Body> {
         Some(Provider::BackgroundCut) => backgroundcut::error(status, message),
         Some(Provider::ModelsLab) => modelslab::error(status, message, retry_after),
         Some(Provider::Tengr) => tengr::error(status, message),
+        Some(_) => plain_text(status, &message),
     };
     if let Some(secs) = retry_after {
         response

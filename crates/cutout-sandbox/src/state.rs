@@ -11,7 +11,7 @@ use crate::clock::{Clock, SimTime};
 use crate::faults::{FaultState, Prng};
 use crate::files::FileHost;
 use crate::log::RequestLog;
-use crate::provider::Provider;
+use crate::provider::{self, Provider};
 use crate::util::lock;
 use crate::webhooks::Webhooks;
 
@@ -98,17 +98,17 @@ impl Shared {
     }
 
     pub(crate) fn key(&self, provider: Provider) -> &str {
-        &self.config.keys[provider.index()]
+        &self.config.keys[provider::index(provider)]
     }
 
     pub(crate) fn base_url(&self, provider: Provider) -> &str {
-        &self.urls.base[provider.index()]
+        &self.urls.base[provider::index(provider)]
     }
 
     /// Takes `cost` credits if the account has them; `false` (and nothing taken) otherwise.
     pub(crate) fn try_charge(&self, provider: Provider, cost: i64) -> bool {
         let mut credits = lock(&self.credits);
-        let balance = &mut credits[provider.index()];
+        let balance = &mut credits[provider::index(provider)];
         if *balance < cost || *balance <= 0 {
             return false;
         }
@@ -119,24 +119,25 @@ impl Shared {
     /// Gives back credits of a job that could not be completed.
     pub(crate) fn refund(&self, provider: Provider, cost: i64) {
         let mut credits = lock(&self.credits);
-        credits[provider.index()] = credits[provider.index()].saturating_add(cost);
+        credits[provider::index(provider)] =
+            credits[provider::index(provider)].saturating_add(cost);
     }
 
     pub(crate) fn credits(&self, provider: Provider) -> i64 {
-        lock(&self.credits)[provider.index()]
+        lock(&self.credits)[provider::index(provider)]
     }
 
     pub(crate) fn set_credits(&self, provider: Provider, credits: i64) {
-        lock(&self.credits)[provider.index()] = credits;
+        lock(&self.credits)[provider::index(provider)] = credits;
     }
 
     /// Counts one accepted paid job.
     pub(crate) fn record_submission(&self, provider: Provider) {
-        self.submissions[provider.index()].fetch_add(1, Ordering::SeqCst);
+        self.submissions[provider::index(provider)].fetch_add(1, Ordering::SeqCst);
     }
 
     pub(crate) fn submissions(&self, provider: Provider) -> usize {
-        self.submissions[provider.index()].load(Ordering::SeqCst)
+        self.submissions[provider::index(provider)].load(Ordering::SeqCst)
     }
 
     /// A new random-looking (version 4 layout) UUID from the seeded generator.

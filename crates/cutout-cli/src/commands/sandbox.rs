@@ -28,7 +28,7 @@ pub async fn run(global: &Global, args: SandboxArgs) -> Result<(), Failure> {
 /// `{"topaz": {"base_url", "key", "key_env", "base_url_env"}, …, "files_url"}`.
 fn endpoints(sandbox: &Sandbox) -> Value {
     let mut object = Map::new();
-    for provider in Provider::ALL {
+    for provider in Provider::ALL.iter().copied() {
         let (key_env, base_url_env) = env_vars(provider);
         object.insert(
             provider.name().to_owned(),
@@ -52,7 +52,7 @@ fn describe(sandbox: &Sandbox) -> String {
         "  {:<14} {:<40} {}\n",
         "provider", "base URL", "key"
     ));
-    for provider in Provider::ALL {
+    for provider in Provider::ALL.iter().copied() {
         text.push_str(&format!(
             "  {:<14} {:<40} {}\n",
             provider.name(),
@@ -62,7 +62,7 @@ fn describe(sandbox: &Sandbox) -> String {
     }
     text.push_str(&format!("  {:<14} {}\n", "file host", sandbox.files_url()));
     text.push_str("\nUse it from another shell:\n");
-    for provider in Provider::ALL {
+    for provider in Provider::ALL.iter().copied() {
         let (key_env, base_url_env) = env_vars(provider);
         text.push_str(&format!(
             "  export {base_url_env}={} {key_env}={}\n",

@@ -163,7 +163,7 @@ async fn the_pixel_budget_is_answered_as_each_provider_documents() {
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["statusCode"], 400);
 
-    for provider in Provider::ALL {
+    for provider in Provider::ALL.iter().copied() {
         assert_eq!(sandbox.submissions(provider), 0, "{provider}");
         assert_eq!(sandbox.credits(provider), credits, "{provider} charged");
     }
