@@ -283,11 +283,11 @@ async fn public_url(State(app): State<Arc<BackgroundCut>>, body: Body) -> Answer
     Ok(axum::Json(json!({ "url": url })).into_response())
 }
 
-async fn matting(State(app): State<Arc<BackgroundCut>>, body: Body) -> Answer {
-    let body = json_body(body).await?;
-    let input_key = required_str(&body, "input_key")?;
-    let trimap_key = required_str(&body, "trimap_key")?;
-    let output_key = required_str(&body, "output_key")?;
+/// How a matting result is written: a mask or a cut-out, its format and its quality.
+fn matting_output(
+    body: &Map<String, Value>,
+    output_key: &str,
+) -> Result<(bool, OutFormat, i64), Rejection> {
     let mask = match body.get("output_type") {
         None | Some(Value::Null) => false,
         Some(Value::String(t)) if t == "rgba" => false,
@@ -298,7 +298,7 @@ async fn matting(State(app): State<Arc<BackgroundCut>>, body: Body) -> Answer {
             )));
         }
     };
-    let quality = optional_int(&body, "output_compression", 95)?;
+    let quality = optional_int(body, "output_compression", 95)?;
     if !(1..=100).contains(&quality) {
         return Err(bad_request(format!(
             "`output_compression` must be from 1 to 100, not {quality}"
@@ -320,12 +320,18 @@ async fn matting(State(app): State<Arc<BackgroundCut>>, body: Body) -> Answer {
             "`output_key` must end in .png or .webp when output_type is \"rgba\"",
         ));
     };
-    let now = app.shared.now();
-    let input = app.load("input_key", input_key, now)?;
-    let trimap = app.load("trimap_key", trimap_key, now)?;
+    Ok((mask, format, quality))
+}
+
+/// Decodes matting's input (an RGB JPEG) and trimap (a grayscale JPEG of the same size), as
+/// BackgroundCut requires them, within the pixel budget.
+async fn decode_matting_inputs(
+    (input_key, input): (&str, Bytes),
+    (trimap_key, trimap): (&str, Bytes),
+    budget: u64,
+) -> Result<(RgbImage, image::GrayImage), Rejection> {
     let (input_key, trimap_key) = (input_key.to_owned(), trimap_key.to_owned());
-    let budget = app.shared.config.max_pixels;
-    let checked = blocking(move || -> Result<(RgbImage, image::GrayImage), Rejection> {
+    blocking(move || -> Result<(RgbImage, image::GrayImage), Rejection> {
         let input = decode_jpeg("input_key", &input_key, &input, budget)?;
         let DynamicImage::ImageRgb8(input) = input else {
             return Err(bad_request(format!(
@@ -352,8 +358,24 @@ async fn matting(State(app): State<Arc<BackgroundCut>>, body: Body) -> Answer {
         Ok((input, trimap))
     })
     .await
-    .map_err(Rejection::internal)?;
-    let (input, trimap) = checked?;
+    .map_err(Rejection::internal)?
+}
+
+async fn matting(State(app): State<Arc<BackgroundCut>>, body: Body) -> Answer {
+    let body = json_body(body).await?;
+    let input_key = required_str(&body, "input_key")?;
+    let trimap_key = required_str(&body, "trimap_key")?;
+    let output_key = required_str(&body, "output_key")?;
+    let (mask, format, quality) = matting_output(&body, output_key)?;
+    let now = app.shared.now();
+    let input = app.load("input_key", input_key, now)?;
+    let trimap = app.load("trimap_key", trimap_key, now)?;
+    let (input, trimap) = decode_matting_inputs(
+        (input_key, input),
+        (trimap_key, trimap),
+        app.shared.config.max_pixels,
+    )
+    .await?;
     app.within_processing_limit(imaging::unknown_band(&trimap))
         .await?;
     app.charge(1)?;
