@@ -216,6 +216,22 @@ fn optional_int(body: &Map<String, Value>, field: &str, default: i64) -> Result<
     }
 }
 
+/// Refuses a field BackgroundCut's documentation does not list for this call (`what` names
+/// the object, e.g. `output_variants[0]`).
+fn only_documented(
+    body: &Map<String, Value>,
+    documented: &[&str],
+    what: &str,
+) -> Result<(), Rejection> {
+    match body.keys().find(|k| !documented.contains(&k.as_str())) {
+        Some(unknown) => Err(bad_request(format!(
+            "unknown field `{unknown}` in {what} (expected one of: {})",
+            documented.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn optional_bool(body: &Map<String, Value>, field: &str, default: bool) -> Result<bool, Rejection> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(default),
@@ -272,6 +288,7 @@ async fn upload(State(app): State<Arc<BackgroundCut>>, headers: HeaderMap, body:
 
 async fn public_url(State(app): State<Arc<BackgroundCut>>, body: Body) -> Answer {
     let body = json_body(body).await?;
+    only_documented(&body, &["key"], "the request")?;
     let key = required_str(&body, "key")?;
     let now = app.shared.now();
     app.load("key", key, now)?;
@@ -363,6 +380,14 @@ async fn decode_matting_inputs(
 
 async fn matting(State(app): State<Arc<BackgroundCut>>, body: Body) -> Answer {
     let body = json_body(body).await?;
+    let documented = [
+        "input_key",
+        "trimap_key",
+        "output_key",
+        "output_type",
+        "output_compression",
+    ];
+    only_documented(&body, &documented, "the request")?;
     let input_key = required_str(&body, "input_key")?;
     let trimap_key = required_str(&body, "trimap_key")?;
     let output_key = required_str(&body, "output_key")?;
@@ -416,6 +441,16 @@ fn parse_variant(index: usize, value: &Value) -> Result<Variant, Rejection> {
             "output_variants[{index}] must be an object"
         )));
     };
+    let documented = [
+        "output_key",
+        "format",
+        "max_resolution",
+        "quality",
+        "background_color",
+        "output_compression",
+        "autocrop",
+    ];
+    only_documented(v, &documented, &format!("output_variants[{index}]"))?;
     let field = |name: &str| format!("output_variants[{index}].{name}");
     let output_key = required_str(v, "output_key")
         .map_err(|_| {
@@ -488,6 +523,7 @@ fn parse_variant(index: usize, value: &Value) -> Result<Variant, Rejection> {
 
 async fn remove_bg(State(app): State<Arc<BackgroundCut>>, body: Body) -> Answer {
     let body = json_body(body).await?;
+    only_documented(&body, &["input_key", "output_variants"], "the request")?;
     let input_key = required_str(&body, "input_key")?.to_owned();
     let variants = match body.get("output_variants") {
         Some(Value::Array(items)) if !items.is_empty() => items
@@ -579,6 +615,13 @@ fn parse_points(body: &Map<String, Value>, field: &str) -> Result<Vec<(f64, f64)
 
 async fn ai_cut(State(app): State<Arc<BackgroundCut>>, body: Body) -> Answer {
     let body = json_body(body).await?;
+    let documented = [
+        "input_key",
+        "output_key",
+        "foreground_points",
+        "background_points",
+    ];
+    only_documented(&body, &documented, "the request")?;
     let input_key = required_str(&body, "input_key")?.to_owned();
     let output_key = required_str(&body, "output_key")?.to_owned();
     for (field, key) in [("input_key", &input_key), ("output_key", &output_key)] {

@@ -452,7 +452,41 @@ async fn json_object(body: Body) -> Result<Map<String, Value>, Rejection> {
     }
 }
 
+/// The documented fields of `remove-background`.
+const REMOVE_BACKGROUND_FIELDS: &[&str] = &["imageUrl", "webhook", "outputFormat"];
+
+/// The documented fields of `segmentation` (camelCase on the wire).
+const SEGMENTATION_FIELDS: &[&str] = &[
+    "imageUrl",
+    "webhook",
+    "outputFormat",
+    "method",
+    "maskExpand",
+    "maskTaperedCorners",
+    "maskBlurSigma",
+    "maskKernelSize",
+    "textPrompt",
+    "textConfidence",
+    "textMaxDetections",
+    "textCombineMasks",
+    "pointsPositive",
+    "pointsNegative",
+    "pointsRefinementSteps",
+    "pointsMultimask",
+    "pointsBestMask",
+];
+
+/// Refuses a field the documentation does not list, as a whitelisting validator answers
+/// (Tengr's errors are NestJS-shaped: `{message, statusCode, error}`).
+fn only_documented(body: &Map<String, Value>, documented: &[&str]) -> Result<(), Rejection> {
+    match body.keys().find(|k| !documented.contains(&k.as_str())) {
+        Some(unknown) => Err(bad_request(format!("property {unknown} should not exist"))),
+        None => Ok(()),
+    }
+}
+
 fn parse_segmentation(body: &Map<String, Value>) -> Result<(String, OutFormat, Task), Rejection> {
+    only_documented(body, SEGMENTATION_FIELDS)?;
     let fields = Fields(body);
     let (image_url, format) = fields.common()?;
     let expand = fields.integer("maskExpand", Some(-16384), 16384, 0)?;
@@ -534,6 +568,7 @@ async fn create(app: &Tengr, artwork_type: &'static str, body: Body) -> Answer {
     let (image_url, format, task) = if artwork_type == "segmentation" {
         parse_segmentation(&body)?
     } else {
+        only_documented(&body, REMOVE_BACKGROUND_FIELDS)?;
         let (image_url, format) = Fields(&body).common()?;
         (image_url, format, Task::RemoveBackground)
     };

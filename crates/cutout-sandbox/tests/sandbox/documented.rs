@@ -233,3 +233,65 @@ async fn tengr_answers_a_segmentation_and_an_error_as_documented() {
     assert_eq!(status, 400);
     assert_shape(&fixture("tengr/error.json"), &answer, "$", &[]);
 }
+
+#[tokio::test]
+async fn backgroundcut_and_tengr_refuse_field_names_that_are_not_in_their_documentation() {
+    let sandbox = Sandbox::start().await.expect("starts");
+    let bc = sandbox.base_url(Provider::BackgroundCut);
+    let token = format!("Token {}", sandbox.key(Provider::BackgroundCut));
+    let cases = [
+        (
+            "/v3/tools/ai/matting/process/",
+            json!({"input_key": "a.jpg", "trimap_key": "t.jpg", "output_key": "o.png",
+                   "outputType": "rgba"}),
+            "outputType",
+        ),
+        (
+            "/v3/tools/ai/remove-bg/process/",
+            json!({"input_key": "a.jpg", "output_variants": [{"output_key": "o.png",
+                   "max_resolution": 100, "bg_color": "#fff"}]}),
+            "bg_color",
+        ),
+        (
+            "/v3/tools/ai/ai-cut/segment/",
+            json!({"input_key": "a.jpg", "output_key": "o.jpg",
+                   "foreground_points": [{"x": 1, "y": 1}], "points": []}),
+            "points",
+        ),
+    ];
+    for (path, body, name) in cases {
+        let response = http()
+            .post(format!("{bc}{path}"))
+            .header("Authorization", &token)
+            .json(&body)
+            .send()
+            .await
+            .expect("sent");
+        let (status, answer) = json(response).await;
+        assert_eq!(status, 400, "{path}: {answer}");
+        let message = answer["message"].as_str().unwrap_or_default();
+        assert!(message.contains(name), "{path}: {message}");
+    }
+
+    let image = sandbox.host_file("street.png", disc_png()).await;
+    let response = http()
+        .post(format!(
+            "{}/v2/artworks/remove-background",
+            sandbox.base_url(Provider::Tengr)
+        ))
+        .header(
+            "Authorization",
+            format!("Bearer {}", sandbox.key(Provider::Tengr)),
+        )
+        .json(&json!({"imageUrl": image, "output_format": "png"}))
+        .send()
+        .await
+        .expect("sent");
+    let (status, answer) = json(response).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_shape(&fixture("tengr/error.json"), &answer, "$", &[]);
+    assert_eq!(answer["message"], "property output_format should not exist");
+    for provider in [Provider::BackgroundCut, Provider::Tengr] {
+        assert_eq!(sandbox.submissions(provider), 0, "{provider}");
+    }
+}
