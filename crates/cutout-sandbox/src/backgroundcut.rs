@@ -521,6 +521,38 @@ fn parse_variant(index: usize, value: &Value) -> Result<Variant, Rejection> {
     })
 }
 
+/// The remove-bg model: one cut-out, written once per output variant.
+fn render_variants(
+    image: &DynamicImage,
+    variants: Vec<Variant>,
+) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let rgb = image.to_rgb8();
+    let alpha = imaging::background_alpha(&rgb, imaging::REMOVE_BG);
+    let cut = imaging::cutout(&rgb, &alpha);
+    variants
+        .into_iter()
+        .map(|variant| {
+            let rgba = if variant.autocrop {
+                imaging::autocrop(&cut)
+            } else {
+                cut.clone()
+            };
+            // JPEG has no transparency: without a colour the background becomes white.
+            let background = match (variant.background, variant.format) {
+                (None, OutFormat::Jpeg) => Some([255, 255, 255]),
+                (bg, _) => bg,
+            };
+            let image = match background {
+                Some(color) => DynamicImage::ImageRgb8(imaging::flatten(&rgba, color)),
+                None => DynamicImage::ImageRgba8(rgba),
+            };
+            let image = imaging::limit_pixels(image, variant.max_resolution);
+            imaging::encode(&image, variant.format, variant.quality)
+                .map(|bytes| (variant.output_key, bytes))
+        })
+        .collect::<Result<Vec<_>, _>>()
+}
+
 async fn remove_bg(State(app): State<Arc<BackgroundCut>>, body: Body) -> Answer {
     let body = json_body(body).await?;
     only_documented(&body, &["input_key", "output_variants"], "the request")?;
@@ -545,35 +577,10 @@ async fn remove_bg(State(app): State<Arc<BackgroundCut>>, body: Body) -> Answer 
     app.within_processing_limit(pixels(&decoded.image)).await?;
     let cost = variants.len() as i64;
     app.charge(cost)?;
-    let results = blocking(move || {
-        let rgb = decoded.image.to_rgb8();
-        let alpha = imaging::background_alpha(&rgb, imaging::REMOVE_BG);
-        let cut = imaging::cutout(&rgb, &alpha);
-        variants
-            .into_iter()
-            .map(|variant| {
-                let rgba = if variant.autocrop {
-                    imaging::autocrop(&cut)
-                } else {
-                    cut.clone()
-                };
-                // JPEG has no transparency: without a colour the background becomes white.
-                let background = match (variant.background, variant.format) {
-                    (None, OutFormat::Jpeg) => Some([255, 255, 255]),
-                    (bg, _) => bg,
-                };
-                let image = match background {
-                    Some(color) => DynamicImage::ImageRgb8(imaging::flatten(&rgba, color)),
-                    None => DynamicImage::ImageRgba8(rgba),
-                };
-                let image = imaging::limit_pixels(image, variant.max_resolution);
-                imaging::encode(&image, variant.format, variant.quality)
-                    .map(|bytes| (variant.output_key, bytes))
-            })
-            .collect::<Result<Vec<_>, _>>()
-    })
-    .await
-    .and_then(|r| r);
+    let image = decoded.image;
+    let results = blocking(move || render_variants(&image, variants))
+        .await
+        .and_then(|r| r);
     let results = results.map_err(|e| {
         app.shared.refund(Provider::BackgroundCut, cost);
         Rejection::internal(e)
@@ -613,6 +620,27 @@ fn parse_points(body: &Map<String, Value>, field: &str) -> Result<Vec<(f64, f64)
         .collect()
 }
 
+/// AI Cut's points, which are pixel coordinates of the input: outside it is a 400.
+fn in_pixels(
+    points: &[(f64, f64)],
+    (width, height): (u32, u32),
+    field: &str,
+) -> Result<Vec<(u32, u32)>, Rejection> {
+    let (w, h) = (f64::from(width), f64::from(height));
+    points
+        .iter()
+        .map(|&(x, y)| {
+            if (0.0..w).contains(&x) && (0.0..h).contains(&y) {
+                Ok((x as u32, y as u32))
+            } else {
+                Err(bad_request(format!(
+                    "{field} point ({x}, {y}) is outside the {w}x{h} image (points are pixels)"
+                )))
+            }
+        })
+        .collect()
+}
+
 async fn ai_cut(State(app): State<Arc<BackgroundCut>>, body: Body) -> Answer {
     let body = json_body(body).await?;
     let documented = [
@@ -642,27 +670,9 @@ async fn ai_cut(State(app): State<Arc<BackgroundCut>>, body: Body) -> Answer {
         .map_err(Rejection::internal)?
         .map_err(|e| bad_request(format!("input_key `{input_key}`: {e}")))?;
     app.within_processing_limit(pixels(&decoded.image)).await?;
-    let (w, h) = (
-        f64::from(decoded.image.width()),
-        f64::from(decoded.image.height()),
-    );
-    // Points are pixel coordinates of the input.
-    let to_pixels = |points: &[(f64, f64)], field: &str| -> Result<Vec<(u32, u32)>, Rejection> {
-        points
-            .iter()
-            .map(|&(x, y)| {
-                if (0.0..w).contains(&x) && (0.0..h).contains(&y) {
-                    Ok((x as u32, y as u32))
-                } else {
-                    Err(bad_request(format!(
-                        "{field} point ({x}, {y}) is outside the {w}x{h} image (points are pixels)"
-                    )))
-                }
-            })
-            .collect()
-    };
-    let foreground = to_pixels(&foreground, "foreground")?;
-    let background = to_pixels(&background, "background")?;
+    let size = (decoded.image.width(), decoded.image.height());
+    let foreground = in_pixels(&foreground, size, "foreground")?;
+    let background = in_pixels(&background, size, "background")?;
     app.charge(1)?;
     let encoded = blocking(move || {
         let rgb = decoded.image.to_rgb8();
