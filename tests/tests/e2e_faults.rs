@@ -337,6 +337,7 @@ async fn remover_and_input(
             Box::new(sb::tengr(sandbox)),
             ImageSource::url(sandbox.host_file("disc.jpg", bytes.into()).await),
         ),
+        other => panic!("no simulator for {other}"),
     }
 }
 
@@ -363,7 +364,7 @@ fn on_submissions(rates: FaultRates) -> Faults {
 
 #[tokio::test]
 async fn a_dropped_submission_is_never_sent_again() {
-    for provider in Provider::ALL {
+    for provider in Provider::ALL.iter().copied() {
         let (error, sandbox, log) = fail_once(
             provider,
             on_submissions(FaultRates {
@@ -400,7 +401,7 @@ async fn a_dropped_submission_is_never_sent_again() {
 
 #[tokio::test]
 async fn a_submission_whose_answer_is_lost_was_accepted_once_and_is_never_sent_again() {
-    for provider in Provider::ALL {
+    for provider in Provider::ALL.iter().copied() {
         let (error, sandbox, log) = fail_once(
             provider,
             on_submissions(FaultRates {
@@ -435,7 +436,7 @@ async fn a_submission_whose_answer_is_lost_was_accepted_once_and_is_never_sent_a
 
 #[tokio::test]
 async fn a_502_on_a_submission_is_not_sent_again_but_a_503_is() {
-    for provider in Provider::ALL {
+    for provider in Provider::ALL.iter().copied() {
         let (error, sandbox, log) = fail_once(
             provider,
             on_submissions(FaultRates {
@@ -469,7 +470,7 @@ async fn a_502_on_a_submission_is_not_sent_again_but_a_503_is() {
 
 #[tokio::test]
 async fn a_500_surfaces_as_an_error() {
-    for provider in Provider::ALL {
+    for provider in Provider::ALL.iter().copied() {
         // On the paid request.
         let (error, sandbox, log) = fail_once(
             provider,

@@ -42,12 +42,9 @@ impl Backend {
     pub fn client<C: FromParts>(&self, provider: Provider) -> Result<C, Failure> {
         let builder = ClientBuilder::<C>::new();
         let builder = match &self.sandbox {
-            Some(sandbox) => {
-                let simulated = simulator(provider)?;
-                builder
-                    .base_url(sandbox.base_url(simulated))
-                    .key(sandbox.key(simulated))
-            }
+            Some(sandbox) => builder
+                .base_url(sandbox.base_url(provider))
+                .key(sandbox.key(provider)),
             None => builder.from_env(),
         };
         builder.build().map_err(|error| Failure::config(&error))
@@ -56,14 +53,11 @@ impl Backend {
     /// The provider-neutral remover of `provider`, made by the facade.
     pub fn remover(&self, provider: Provider) -> Result<Box<dyn BackgroundRemover>, Failure> {
         let remover = match &self.sandbox {
-            Some(sandbox) => {
-                let simulated = simulator(provider)?;
-                provider.remover(
-                    &sandbox.base_url(simulated),
-                    sandbox.key(simulated),
-                    RetryPolicy::default(),
-                )
-            }
+            Some(sandbox) => provider.remover(
+                &sandbox.base_url(provider),
+                sandbox.key(provider),
+                RetryPolicy::default(),
+            ),
             None => provider.remover_from_env(),
         };
         remover.map_err(|error| Failure::config(&error))
@@ -170,15 +164,6 @@ pub async fn start_sandbox(job_duration: Duration, port_base: u16) -> Result<San
 pub fn env_vars(provider: Provider) -> (&'static str, &'static str) {
     let info = provider.info();
     (info.key_env, info.base_url_env)
-}
-
-/// The sandbox's simulator of `provider`, by name: the one place the CLI names the sandbox's
-/// own provider type.
-pub fn simulator(provider: Provider) -> Result<cutout_sandbox::Provider, Failure> {
-    cutout_sandbox::Provider::ALL
-        .into_iter()
-        .find(|simulated| simulated.name() == provider.name())
-        .ok_or_else(|| Failure::Setup(format!("the sandbox has no simulator of {provider}")))
 }
 
 #[cfg(test)]

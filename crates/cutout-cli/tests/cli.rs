@@ -1179,3 +1179,74 @@ fn a_dangling_symlink_or_another_format_at_the_destination_is_refused_before_sen
     assert!(!err.contains("submitted"), "nothing was sent: {err}");
     assert_eq!(files(&out), ["subject.cutout.webp"]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// A real-sized photo
+
+/// A 4000x3000 JPEG of about 9 MB: a red disc on a green background, both covered in seeded
+/// per-pixel noise so the file does not compress small (like a phone photo of a textured scene).
+fn noisy_photo(path: &Path) {
+    let (w, h) = (4000u32, 3000u32);
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut noise = move || {
+        // xorshift64: a fixed seed, so the file is the same on every run.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % 25) as i16 - 12
+    };
+    let (cx, cy, r) = (w as f32 / 2.0, h as f32 / 2.0, h as f32 / 3.0);
+    let image = image::RgbImage::from_fn(w, h, |x, y| {
+        let d = ((x as f32 - cx).powi(2) + (y as f32 - cy).powi(2)).sqrt();
+        let base: [i16; 3] = if d < r { [220, 30, 40] } else { [30, 160, 60] };
+        image::Rgb(base.map(|c| (c + noise()).clamp(0, 255) as u8))
+    });
+    let file = std::fs::File::create(path).unwrap();
+    let encoder =
+        image::codecs::jpeg::JpegEncoder::new_with_quality(std::io::BufWriter::new(file), 95);
+    image.write_with_encoder(encoder).unwrap();
+}
+
+#[test]
+fn a_nine_megabyte_photo_goes_through_every_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("photo.jpg");
+    noisy_photo(&photo);
+    let size = std::fs::metadata(&photo).unwrap().len();
+    assert!(
+        (7_000_000..12_000_000).contains(&size),
+        "the photo should be about 9 MB, not {size} bytes"
+    );
+    for provider in ["topaz", "backgroundcut", "modelslab", "tengr"] {
+        let out = format!("out/{provider}/");
+        let started = std::time::Instant::now();
+        run(
+            cutout(dir.path()).args([
+                "--sandbox",
+                "remove-bg",
+                "photo.jpg",
+                "--provider",
+                provider,
+                "-o",
+                &out,
+            ]),
+            0,
+        );
+        // Printed for the record (`cargo test -- --nocapture`): the time per provider.
+        eprintln!("{provider}: {:.2?} for {size} bytes", started.elapsed());
+        let result =
+            image_of_size(&dir.path().join(&out).join("photo.cutout.png"), 4000, 3000).to_rgba8();
+        assert!(
+            result.get_pixel(2000, 1500).0[3] > 235,
+            "{provider}: centre"
+        );
+        let corner_alpha: u32 = (0..50)
+            .flat_map(|x| (0..50).map(move |y| (x, y)))
+            .map(|(x, y)| u32::from(result.get_pixel(x, y).0[3]))
+            .sum();
+        assert!(
+            corner_alpha < 2500 * 20,
+            "{provider}: corner {corner_alpha}"
+        );
+    }
+}

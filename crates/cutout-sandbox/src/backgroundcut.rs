@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -30,12 +30,14 @@ use crate::files::{Access, Blob};
 use crate::imaging::{self, OutFormat};
 use crate::provider::Provider;
 use crate::state::Shared;
-use crate::util::{BodyError, Rejection, blocking, read_body, reason};
+use crate::util::{Answer, BodyError, Rejection, blocking, multipart_parts, read_body, reason};
 
 /// Files are deleted this long after they were written.
 const FILE_TTL: Duration = Duration::from_secs(2 * 3600);
 /// Public URLs are short-lived (the provider does not say how short; 15 minutes here).
 const LINK_TTL: i64 = 15 * 60;
+/// BackgroundCut's documented processing limit (on the sandbox clock).
+const PROCESSING_LIMIT: Duration = Duration::from_secs(30);
 /// JSON bodies of the tools are small.
 const JSON_LIMIT: u64 = 1 << 20;
 
@@ -61,8 +63,8 @@ fn bad_request(message: impl Into<String>) -> Rejection {
 }
 
 /// Renders a handler's outcome.
-fn reply(result: Result<Response, Rejection>) -> Response {
-    result.unwrap_or_else(|r| error(r.status, r.message))
+fn pixels(image: &DynamicImage) -> u64 {
+    u64::from(image.width()) * u64::from(image.height())
 }
 
 fn storage_path(key: &str) -> String {
@@ -109,6 +111,33 @@ impl BackgroundCut {
             })
     }
 
+    /// BackgroundCut stops a tool after about 30 s and answers 504. The simulated processing
+    /// time is `backgroundcut_per_megapixel` per megapixel of `work`; when it is over the
+    /// limit, the answer is a 504 once the sandbox clock has moved by the limit.
+    async fn within_processing_limit(&self, work: u64) -> Result<(), Rejection> {
+        let needed = self
+            .shared
+            .config
+            .backgroundcut_per_megapixel
+            .mul_f64(work as f64 / 1e6);
+        if needed <= PROCESSING_LIMIT {
+            return Ok(());
+        }
+        let started = self.shared.now();
+        while self.shared.now().since(started) < PROCESSING_LIMIT {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Err(Rejection::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "processing timed out after {} s (this request needed about {} s); \
+                 a smaller image or a tighter gray band in the trimap helps",
+                PROCESSING_LIMIT.as_secs(),
+                needed.as_secs()
+            ),
+        ))
+    }
+
     fn charge(&self, cost: i64) -> Result<(), Rejection> {
         if self.shared.try_charge(Provider::BackgroundCut, cost) {
             Ok(())
@@ -131,9 +160,9 @@ pub(crate) fn router(app: Arc<BackgroundCut>) -> Router {
         .route(AI_CUT, post(ai_cut))
         .route_layer(middleware::from_fn_with_state(app.clone(), require_key))
         .method_not_allowed_fallback(|| async {
-            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+            Rejection::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         })
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "not found") })
+        .fallback(|| async { Rejection::new(StatusCode::NOT_FOUND, "not found") })
         .with_state(app)
 }
 
@@ -187,6 +216,22 @@ fn optional_int(body: &Map<String, Value>, field: &str, default: i64) -> Result<
     }
 }
 
+/// Refuses a field BackgroundCut's documentation does not list for this call (`what` names
+/// the object, e.g. `output_variants[0]`).
+fn only_documented(
+    body: &Map<String, Value>,
+    documented: &[&str],
+    what: &str,
+) -> Result<(), Rejection> {
+    match body.keys().find(|k| !documented.contains(&k.as_str())) {
+        Some(unknown) => Err(bad_request(format!(
+            "unknown field `{unknown}` in {what} (expected one of: {})",
+            documented.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn optional_bool(body: &Map<String, Value>, field: &str, default: bool) -> Result<bool, Rejection> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(default),
@@ -196,64 +241,40 @@ fn optional_bool(body: &Map<String, Value>, field: &str, default: bool) -> Resul
 }
 
 /// Decodes a stored JPEG, insisting on the format (the matting tool takes JPEG only).
-fn decode_jpeg(field: &str, key: &str, bytes: &[u8]) -> Result<DynamicImage, Rejection> {
+fn decode_jpeg(
+    field: &str,
+    key: &str,
+    bytes: &[u8],
+    budget: u64,
+) -> Result<DynamicImage, Rejection> {
     if imaging::sniff(bytes) != Some(ImageFormat::Jpeg) {
         return Err(bad_request(format!("{field} `{key}` is not a JPEG")));
     }
-    imaging::decode(bytes)
+    imaging::decode(bytes, budget)
         .map(|d| d.image)
         .map_err(|e| bad_request(format!("{field} `{key}`: {e}")))
 }
 
-async fn upload(State(app): State<Arc<BackgroundCut>>, headers: HeaderMap, body: Body) -> Response {
-    reply(run_upload(&app, &headers, body).await)
-}
-
-async fn run_upload(
-    app: &BackgroundCut,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Response, Rejection> {
+async fn upload(State(app): State<Arc<BackgroundCut>>, headers: HeaderMap, body: Body) -> Answer {
     let limit = app.shared.config.max_upload_bytes;
     let body = read_body(body, limit).await.map_err(|e| match e {
-        BodyError::TooLarge => bad_request(format!("the file is larger than {limit} bytes")),
+        BodyError::TooLarge => Rejection::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the upload is larger than {limit} bytes"),
+        ),
         BodyError::Io(e) => bad_request(format!("could not read the request: {e}")),
     })?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let request = axum::http::Request::builder()
-        .header(header::CONTENT_TYPE, content_type)
-        .body(Body::from(body))
-        .map_err(|e| bad_request(format!("malformed request: {e}")))?;
-    let mut multipart = Multipart::from_request(request, &()).await.map_err(|e| {
-        bad_request(format!(
-            "expected a multipart/form-data body: {}",
-            e.body_text()
-        ))
-    })?;
+        .and_then(|v| v.to_str().ok());
     let (mut file, mut key) = (None::<Bytes>, None::<String>);
-    while let Some(field) = multipart
-        .next_field()
+    for part in multipart_parts(content_type, body)
         .await
-        .map_err(|e| bad_request(format!("malformed multipart body: {}", e.body_text())))?
+        .map_err(|e| bad_request(e.message))?
     {
-        match field.name() {
-            Some("file") => {
-                let bytes = field.bytes().await.map_err(|e| {
-                    bad_request(format!("could not read `file`: {}", e.body_text()))
-                })?;
-                file = Some(bytes);
-            }
-            Some("key") => {
-                let text = field
-                    .text()
-                    .await
-                    .map_err(|e| bad_request(format!("could not read `key`: {}", e.body_text())))?;
-                key = Some(text);
-            }
+        match part.name.as_str() {
+            "file" => file = Some(part.bytes),
+            "key" => key = Some(part.text().map_err(|e| bad_request(e.message))?),
             _ => {}
         }
     }
@@ -265,12 +286,9 @@ async fn run_upload(
     Ok(axum::Json(json!({ "success": true })).into_response())
 }
 
-async fn public_url(State(app): State<Arc<BackgroundCut>>, body: Body) -> Response {
-    reply(run_public_url(&app, body).await)
-}
-
-async fn run_public_url(app: &BackgroundCut, body: Body) -> Result<Response, Rejection> {
+async fn public_url(State(app): State<Arc<BackgroundCut>>, body: Body) -> Answer {
     let body = json_body(body).await?;
+    only_documented(&body, &["key"], "the request")?;
     let key = required_str(&body, "key")?;
     let now = app.shared.now();
     app.load("key", key, now)?;
@@ -282,15 +300,11 @@ async fn run_public_url(app: &BackgroundCut, body: Body) -> Result<Response, Rej
     Ok(axum::Json(json!({ "url": url })).into_response())
 }
 
-async fn matting(State(app): State<Arc<BackgroundCut>>, body: Body) -> Response {
-    reply(run_matting(&app, body).await)
-}
-
-async fn run_matting(app: &BackgroundCut, body: Body) -> Result<Response, Rejection> {
-    let body = json_body(body).await?;
-    let input_key = required_str(&body, "input_key")?;
-    let trimap_key = required_str(&body, "trimap_key")?;
-    let output_key = required_str(&body, "output_key")?;
+/// How a matting result is written: a mask or a cut-out, its format and its quality.
+fn matting_output(
+    body: &Map<String, Value>,
+    output_key: &str,
+) -> Result<(bool, OutFormat, i64), Rejection> {
     let mask = match body.get("output_type") {
         None | Some(Value::Null) => false,
         Some(Value::String(t)) if t == "rgba" => false,
@@ -301,7 +315,7 @@ async fn run_matting(app: &BackgroundCut, body: Body) -> Result<Response, Reject
             )));
         }
     };
-    let quality = optional_int(&body, "output_compression", 95)?;
+    let quality = optional_int(body, "output_compression", 95)?;
     if !(1..=100).contains(&quality) {
         return Err(bad_request(format!(
             "`output_compression` must be from 1 to 100, not {quality}"
@@ -323,19 +337,26 @@ async fn run_matting(app: &BackgroundCut, body: Body) -> Result<Response, Reject
             "`output_key` must end in .png or .webp when output_type is \"rgba\"",
         ));
     };
-    let now = app.shared.now();
-    let input = app.load("input_key", input_key, now)?;
-    let trimap = app.load("trimap_key", trimap_key, now)?;
+    Ok((mask, format, quality))
+}
+
+/// Decodes matting's input (an RGB JPEG) and trimap (a grayscale JPEG of the same size), as
+/// BackgroundCut requires them, within the pixel budget.
+async fn decode_matting_inputs(
+    (input_key, input): (&str, Bytes),
+    (trimap_key, trimap): (&str, Bytes),
+    budget: u64,
+) -> Result<(RgbImage, image::GrayImage), Rejection> {
     let (input_key, trimap_key) = (input_key.to_owned(), trimap_key.to_owned());
-    let checked = blocking(move || -> Result<(RgbImage, image::GrayImage), Rejection> {
-        let input = decode_jpeg("input_key", &input_key, &input)?;
+    blocking(move || -> Result<(RgbImage, image::GrayImage), Rejection> {
+        let input = decode_jpeg("input_key", &input_key, &input, budget)?;
         let DynamicImage::ImageRgb8(input) = input else {
             return Err(bad_request(format!(
                 "input_key `{input_key}` must be an RGB JPEG (it is {:?})",
                 input.color()
             )));
         };
-        let trimap = decode_jpeg("trimap_key", &trimap_key, &trimap)?;
+        let trimap = decode_jpeg("trimap_key", &trimap_key, &trimap, budget)?;
         let DynamicImage::ImageLuma8(trimap) = trimap else {
             return Err(bad_request(format!(
                 "trimap_key `{trimap_key}` must be a grayscale JPEG (it is {:?})",
@@ -354,8 +375,34 @@ async fn run_matting(app: &BackgroundCut, body: Body) -> Result<Response, Reject
         Ok((input, trimap))
     })
     .await
-    .map_err(Rejection::internal)?;
-    let (input, trimap) = checked?;
+    .map_err(Rejection::internal)?
+}
+
+async fn matting(State(app): State<Arc<BackgroundCut>>, body: Body) -> Answer {
+    let body = json_body(body).await?;
+    let documented = [
+        "input_key",
+        "trimap_key",
+        "output_key",
+        "output_type",
+        "output_compression",
+    ];
+    only_documented(&body, &documented, "the request")?;
+    let input_key = required_str(&body, "input_key")?;
+    let trimap_key = required_str(&body, "trimap_key")?;
+    let output_key = required_str(&body, "output_key")?;
+    let (mask, format, quality) = matting_output(&body, output_key)?;
+    let now = app.shared.now();
+    let input = app.load("input_key", input_key, now)?;
+    let trimap = app.load("trimap_key", trimap_key, now)?;
+    let (input, trimap) = decode_matting_inputs(
+        (input_key, input),
+        (trimap_key, trimap),
+        app.shared.config.max_pixels,
+    )
+    .await?;
+    app.within_processing_limit(imaging::unknown_band(&trimap))
+        .await?;
     app.charge(1)?;
     let encoded = blocking(move || {
         let matte = imaging::trimap_matte(&input, &trimap);
@@ -394,6 +441,16 @@ fn parse_variant(index: usize, value: &Value) -> Result<Variant, Rejection> {
             "output_variants[{index}] must be an object"
         )));
     };
+    let documented = [
+        "output_key",
+        "format",
+        "max_resolution",
+        "quality",
+        "background_color",
+        "output_compression",
+        "autocrop",
+    ];
+    only_documented(v, &documented, &format!("output_variants[{index}]"))?;
     let field = |name: &str| format!("output_variants[{index}].{name}");
     let output_key = required_str(v, "output_key")
         .map_err(|_| {
@@ -464,12 +521,41 @@ fn parse_variant(index: usize, value: &Value) -> Result<Variant, Rejection> {
     })
 }
 
-async fn remove_bg(State(app): State<Arc<BackgroundCut>>, body: Body) -> Response {
-    reply(run_remove_bg(&app, body).await)
+/// The remove-bg model: one cut-out, written once per output variant.
+fn render_variants(
+    image: &DynamicImage,
+    variants: Vec<Variant>,
+) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let rgb = image.to_rgb8();
+    let alpha = imaging::background_alpha(&rgb, imaging::REMOVE_BG);
+    let cut = imaging::cutout(&rgb, &alpha);
+    variants
+        .into_iter()
+        .map(|variant| {
+            let rgba = if variant.autocrop {
+                imaging::autocrop(&cut)
+            } else {
+                cut.clone()
+            };
+            // JPEG has no transparency: without a colour the background becomes white.
+            let background = match (variant.background, variant.format) {
+                (None, OutFormat::Jpeg) => Some([255, 255, 255]),
+                (bg, _) => bg,
+            };
+            let image = match background {
+                Some(color) => DynamicImage::ImageRgb8(imaging::flatten(&rgba, color)),
+                None => DynamicImage::ImageRgba8(rgba),
+            };
+            let image = imaging::limit_pixels(image, variant.max_resolution);
+            imaging::encode(&image, variant.format, variant.quality)
+                .map(|bytes| (variant.output_key, bytes))
+        })
+        .collect::<Result<Vec<_>, _>>()
 }
 
-async fn run_remove_bg(app: &BackgroundCut, body: Body) -> Result<Response, Rejection> {
+async fn remove_bg(State(app): State<Arc<BackgroundCut>>, body: Body) -> Answer {
     let body = json_body(body).await?;
+    only_documented(&body, &["input_key", "output_variants"], "the request")?;
     let input_key = required_str(&body, "input_key")?.to_owned();
     let variants = match body.get("output_variants") {
         Some(Value::Array(items)) if !items.is_empty() => items
@@ -483,41 +569,18 @@ async fn run_remove_bg(app: &BackgroundCut, body: Body) -> Result<Response, Reje
     };
     let now = app.shared.now();
     let input = app.load("input_key", &input_key, now)?;
-    let decoded = blocking(move || imaging::decode(&input))
+    let budget = app.shared.config.max_pixels;
+    let decoded = blocking(move || imaging::decode(&input, budget))
         .await
         .map_err(Rejection::internal)?
         .map_err(|e| bad_request(format!("input_key `{input_key}`: {e}")))?;
+    app.within_processing_limit(pixels(&decoded.image)).await?;
     let cost = variants.len() as i64;
     app.charge(cost)?;
-    let results = blocking(move || {
-        let rgb = decoded.image.to_rgb8();
-        let alpha = imaging::background_alpha(&rgb, imaging::REMOVE_BG);
-        let cut = imaging::cutout(&rgb, &alpha);
-        variants
-            .into_iter()
-            .map(|variant| {
-                let rgba = if variant.autocrop {
-                    imaging::autocrop(&cut)
-                } else {
-                    cut.clone()
-                };
-                // JPEG has no transparency: without a colour the background becomes white.
-                let background = match (variant.background, variant.format) {
-                    (None, OutFormat::Jpeg) => Some([255, 255, 255]),
-                    (bg, _) => bg,
-                };
-                let image = match background {
-                    Some(color) => DynamicImage::ImageRgb8(imaging::flatten(&rgba, color)),
-                    None => DynamicImage::ImageRgba8(rgba),
-                };
-                let image = imaging::limit_pixels(image, variant.max_resolution);
-                imaging::encode(&image, variant.format, variant.quality)
-                    .map(|bytes| (variant.output_key, bytes))
-            })
-            .collect::<Result<Vec<_>, _>>()
-    })
-    .await
-    .and_then(|r| r);
+    let image = decoded.image;
+    let results = blocking(move || render_variants(&image, variants))
+        .await
+        .and_then(|r| r);
     let results = results.map_err(|e| {
         app.shared.refund(Provider::BackgroundCut, cost);
         Rejection::internal(e)
@@ -557,12 +620,36 @@ fn parse_points(body: &Map<String, Value>, field: &str) -> Result<Vec<(f64, f64)
         .collect()
 }
 
-async fn ai_cut(State(app): State<Arc<BackgroundCut>>, body: Body) -> Response {
-    reply(run_ai_cut(&app, body).await)
+/// AI Cut's points, which are pixel coordinates of the input: outside it is a 400.
+fn in_pixels(
+    points: &[(f64, f64)],
+    (width, height): (u32, u32),
+    field: &str,
+) -> Result<Vec<(u32, u32)>, Rejection> {
+    let (w, h) = (f64::from(width), f64::from(height));
+    points
+        .iter()
+        .map(|&(x, y)| {
+            if (0.0..w).contains(&x) && (0.0..h).contains(&y) {
+                Ok((x as u32, y as u32))
+            } else {
+                Err(bad_request(format!(
+                    "{field} point ({x}, {y}) is outside the {w}x{h} image (points are pixels)"
+                )))
+            }
+        })
+        .collect()
 }
 
-async fn run_ai_cut(app: &BackgroundCut, body: Body) -> Result<Response, Rejection> {
+async fn ai_cut(State(app): State<Arc<BackgroundCut>>, body: Body) -> Answer {
     let body = json_body(body).await?;
+    let documented = [
+        "input_key",
+        "output_key",
+        "foreground_points",
+        "background_points",
+    ];
+    only_documented(&body, &documented, "the request")?;
     let input_key = required_str(&body, "input_key")?.to_owned();
     let output_key = required_str(&body, "output_key")?.to_owned();
     for (field, key) in [("input_key", &input_key), ("output_key", &output_key)] {
@@ -577,31 +664,15 @@ async fn run_ai_cut(app: &BackgroundCut, body: Body) -> Result<Response, Rejecti
     }
     let now = app.shared.now();
     let input = app.load("input_key", &input_key, now)?;
-    let decoded = blocking(move || imaging::decode(&input))
+    let budget = app.shared.config.max_pixels;
+    let decoded = blocking(move || imaging::decode(&input, budget))
         .await
         .map_err(Rejection::internal)?
         .map_err(|e| bad_request(format!("input_key `{input_key}`: {e}")))?;
-    let (w, h) = (
-        f64::from(decoded.image.width()),
-        f64::from(decoded.image.height()),
-    );
-    // Points are pixel coordinates of the input.
-    let to_pixels = |points: &[(f64, f64)], field: &str| -> Result<Vec<(u32, u32)>, Rejection> {
-        points
-            .iter()
-            .map(|&(x, y)| {
-                if (0.0..w).contains(&x) && (0.0..h).contains(&y) {
-                    Ok((x as u32, y as u32))
-                } else {
-                    Err(bad_request(format!(
-                        "{field} point ({x}, {y}) is outside the {w}x{h} image (points are pixels)"
-                    )))
-                }
-            })
-            .collect()
-    };
-    let foreground = to_pixels(&foreground, "foreground")?;
-    let background = to_pixels(&background, "background")?;
+    app.within_processing_limit(pixels(&decoded.image)).await?;
+    let size = (decoded.image.width(), decoded.image.height());
+    let foreground = in_pixels(&foreground, size, "foreground")?;
+    let background = in_pixels(&background, size, "background")?;
     app.charge(1)?;
     let encoded = blocking(move || {
         let rgb = decoded.image.to_rgb8();

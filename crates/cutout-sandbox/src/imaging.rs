@@ -35,6 +35,15 @@ pub(crate) enum DecodeError {
     Unsupported(ImageFormat),
     /// The signature is right but the data is broken.
     Corrupt(String),
+    /// More pixels than the sandbox's pixel budget (checked from the header, before decoding).
+    TooManyPixels {
+        /// Width in the image's header.
+        width: u32,
+        /// Height in the image's header.
+        height: u32,
+        /// The budget, in pixels.
+        budget: u64,
+    },
 }
 
 impl std::fmt::Display for DecodeError {
@@ -49,6 +58,16 @@ impl std::fmt::Display for DecodeError {
                 )
             }
             DecodeError::Corrupt(e) => write!(f, "the image could not be decoded: {e}"),
+            DecodeError::TooManyPixels {
+                width,
+                height,
+                budget,
+            } => write!(
+                f,
+                "the image is {width}x{height} ({:.1} MP), over the limit of {:.1} MP",
+                f64::from(*width) * f64::from(*height) / 1e6,
+                *budget as f64 / 1e6
+            ),
         }
     }
 }
@@ -58,11 +77,23 @@ pub(crate) fn sniff(bytes: &[u8]) -> Option<ImageFormat> {
     image::guess_format(bytes).ok()
 }
 
-/// Decodes an image, telling "not an image", "unsupported format" and "corrupt" apart.
-pub(crate) fn decode(bytes: &[u8]) -> Result<Decoded, DecodeError> {
+/// Decodes an image, telling "not an image", "unsupported format", "corrupt" and "too many
+/// pixels" apart. The size is read from the header first, so an image over `max_pixels` costs
+/// no decoding (a 140 KB PNG can declare 12000x12000).
+pub(crate) fn decode(bytes: &[u8], max_pixels: u64) -> Result<Decoded, DecodeError> {
     let format = sniff(bytes).ok_or(DecodeError::NotAnImage)?;
     if !format.reading_enabled() {
         return Err(DecodeError::Unsupported(format));
+    }
+    let (width, height) = image::ImageReader::with_format(Cursor::new(bytes), format)
+        .into_dimensions()
+        .map_err(|e| DecodeError::Corrupt(e.to_string()))?;
+    if u64::from(width) * u64::from(height) > max_pixels {
+        return Err(DecodeError::TooManyPixels {
+            width,
+            height,
+            budget: max_pixels,
+        });
     }
     let image = image::load_from_memory_with_format(bytes, format)
         .map_err(|e| DecodeError::Corrupt(e.to_string()))?;
@@ -273,6 +304,15 @@ const TRIMAP_FG: u8 = 192;
 const TRIMAP_BG: u8 = 63;
 /// How far (in pixels) an unknown pixel looks for known foreground and background.
 const TRIMAP_WINDOW: f32 = 40.0;
+
+/// How many pixels of a trimap are in its unknown (gray) band: the work of trimap matting.
+pub(crate) fn unknown_band(trimap: &GrayImage) -> u64 {
+    trimap
+        .as_raw()
+        .iter()
+        .filter(|v| (TRIMAP_BG + 1..TRIMAP_FG).contains(*v))
+        .count() as u64
+}
 
 /// Trimap-guided matting. `trimap` must have the dimensions of `img`.
 pub(crate) fn trimap_matte(img: &RgbImage, trimap: &GrayImage) -> GrayImage {
@@ -622,13 +662,25 @@ mod tests {
         let img = DynamicImage::ImageRgb8(disc(16, 12));
         for format in [OutFormat::Png, OutFormat::Jpeg, OutFormat::WebP] {
             let bytes = encode(&img, format, 90).expect("encodes");
-            let back = decode(&bytes).expect("decodes");
+            let back = decode(&bytes, 1000).expect("decodes");
             assert_eq!(back.image.width(), 16);
         }
-        assert!(matches!(decode(b"hello"), Err(DecodeError::NotAnImage)));
         assert!(matches!(
-            decode(b"\x89PNG\r\n\x1a\nbroken"),
+            decode(b"hello", 1000),
+            Err(DecodeError::NotAnImage)
+        ));
+        assert!(matches!(
+            decode(b"\x89PNG\r\n\x1a\nbroken", 1000),
             Err(DecodeError::Corrupt(_))
+        ));
+        let png = encode(&img, OutFormat::Png, 90).expect("encodes");
+        assert!(matches!(
+            decode(&png, 16 * 12 - 1),
+            Err(DecodeError::TooManyPixels {
+                width: 16,
+                height: 12,
+                budget: 191
+            })
         ));
     }
 }

@@ -27,8 +27,12 @@
 //! # What the simulators do
 //!
 //! They follow each provider's documentation: paths (trailing slashes included), field names,
-//! status codes and error shapes; the response bodies are the provider crates' own generated
-//! types. Results are computed from the input by small deterministic algorithms (colour-distance
+//! status codes and error shapes. Requests are read by the documented field names (raw JSON and
+//! multipart), never with the clients' request types, so a wrong name in a client's spec fails
+//! here too; the response bodies are the provider crates' own generated types, checked against
+//! documented examples by tests. Uploads are accepted up to [`SandboxBuilder::max_upload_bytes`]
+//! and images up to [`SandboxBuilder::max_pixels`] (50 MP by default); each simulator refuses
+//! more the way its provider documents. Results are computed from the input by small deterministic algorithms (colour-distance
 //! background removal, trimap matting, region growing from points), never echoed, in the
 //! requested format.
 //!
@@ -49,8 +53,10 @@
 //!
 //! # Modules
 //!
-//! `topaz`, `backgroundcut`, `modelslab`, `tengr`: one simulator each. Shared: `server`
-//! (connections, fault injection, logging), `faults`, `clock`, `log`, `files` (the file host and
+//! `topaz`, `backgroundcut`, `modelslab`, `tengr`: one simulator each; every handler returns
+//! `Result<Response, Rejection>`, and `server` renders a `Rejection` in the error shape of the
+//! provider whose port answered. Shared: `server` (connections, fault injection, logging,
+//! error rendering), `faults`, `clock`, `log`, `files` (the file host and
 //! presigned URLs), `imaging`, `auth`, `webhooks`, `state`.
 
 #![warn(missing_docs)]
@@ -72,8 +78,9 @@ mod topaz;
 mod util;
 mod webhooks;
 
+/// The simulated providers are the facade's (one provider enum for the workspace).
+pub use cutout::{Provider, UnknownProvider};
 pub use faults::{FaultKind, FaultRates, Faults};
 pub use log::LoggedRequest;
-pub use provider::{Provider, UnknownProvider};
-pub use sandbox::{Sandbox, SandboxBuilder, SandboxKeys, SandboxPorts};
+pub use sandbox::{DEFAULT_MAX_PIXELS, Sandbox, SandboxBuilder, SandboxKeys, SandboxPorts};
 pub use webhooks::WebhookDelivery;

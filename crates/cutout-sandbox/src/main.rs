@@ -96,13 +96,14 @@ fn auth_hint(provider: Provider) -> &'static str {
         Provider::BackgroundCut => "header Authorization: Token <key>",
         Provider::ModelsLab => "JSON body member \"key\": <key>",
         Provider::Tengr => "header Authorization: Bearer <key>",
+        _ => "see the provider's documentation",
     }
 }
 
 fn describe(sandbox: &Sandbox, json: bool) -> String {
     if json {
         let mut object = serde_json::Map::new();
-        for provider in Provider::ALL {
+        for provider in Provider::ALL.iter().copied() {
             object.insert(
                 provider.name().to_owned(),
                 serde_json::json!({
@@ -115,7 +116,7 @@ fn describe(sandbox: &Sandbox, json: bool) -> String {
         return serde_json::Value::Object(object).to_string();
     }
     let mut text = String::from("cutout-sandbox is serving (Ctrl-C to stop)\n");
-    for provider in Provider::ALL {
+    for provider in Provider::ALL.iter().copied() {
         text.push_str(&format!(
             "  {:<14} {:<36} key {:<28} ({})\n",
             provider.name(),

@@ -15,19 +15,19 @@ use std::sync::{Arc, Mutex};
 
 use ::modelslab::types::{
     FetchProcessing, FetchProcessingStatus, FlexibleId, Meta, ModelsLabError, ModelsLabErrorStatus,
-    RemovebgMaskProcessing, RemovebgMaskProcessingStatus, RemovebgMaskRequest, ResultSuccess,
-    ResultSuccessStatus, WebhookSuccess, WebhookSuccessStatus,
+    RemovebgMaskProcessing, RemovebgMaskProcessingStatus, ResultSuccess, ResultSuccessStatus,
+    WebhookSuccess, WebhookSuccessStatus,
 };
 use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine as _;
 use image::DynamicImage;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::auth;
 use crate::clock::SimTime;
@@ -35,7 +35,7 @@ use crate::files::{Access, Blob};
 use crate::imaging::{self, OutFormat};
 use crate::provider::Provider;
 use crate::state::Shared;
-use crate::util::{BodyError, blocking, lock, read_body};
+use crate::util::{Answer, BodyError, Rejection, blocking, lock, read_body};
 use crate::webhooks::Retry;
 
 /// Where the API is mounted on its port.
@@ -49,34 +49,20 @@ pub(crate) fn is_submission(method: &Method, path: &str) -> bool {
     method == Method::POST && path == format!("{BASE_PATH}/image_editing/removebg_mask")
 }
 
-fn error_body(message: impl Into<String>) -> ModelsLabError {
-    ModelsLabError {
+/// An error in ModelsLab's shape, `{status: "error", message}`, with `retry_after` in the body
+/// when given (the 429 of a full queue). HTTP 200 is the `error` answer of the API proper.
+pub(crate) fn error(
+    status: StatusCode,
+    message: impl Into<String>,
+    retry_after: Option<u64>,
+) -> Response {
+    let body = ModelsLabError {
         message: Some(serde_json::Value::String(message.into())),
         messege: None,
-        retry_after: None,
+        retry_after: retry_after.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
         status: Some(ModelsLabErrorStatus::Error),
-    }
-}
-
-/// An error with an HTTP error status: `{status: "error", message}`.
-pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, axum::Json(error_body(message))).into_response()
-}
-
-/// The `error` answer of the API proper (HTTP 200).
-fn answer_error(message: impl Into<String>) -> Response {
-    error(StatusCode::OK, message)
-}
-
-/// HTTP 429 with `retry_after` in the body and in a `Retry-After` header.
-pub(crate) fn too_many(message: impl Into<String>, retry_after: u64) -> Response {
-    let mut body = error_body(message);
-    body.retry_after = Some(i64::try_from(retry_after).unwrap_or(i64::MAX));
-    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-    response
+    };
+    (status, axum::Json(body)).into_response()
 }
 
 #[derive(Clone, Debug)]
@@ -214,53 +200,35 @@ pub(crate) fn router(app: Arc<ModelsLab>) -> Router {
             post(fetch),
         )
         .method_not_allowed_fallback(|| async {
-            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+            Rejection::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         })
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "not found") })
+        .fallback(|| async { Rejection::new(StatusCode::NOT_FOUND, "not found") })
         .with_state(app)
 }
 
 /// Reads a JSON object body and checks its `key`.
-async fn authorized_body(app: &ModelsLab, body: Body) -> Result<Value, Response> {
-    let bytes = match read_body(body, app.shared.config.max_upload_bytes).await {
-        Ok(bytes) => bytes,
-        Err(BodyError::TooLarge) => {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                "the request body is too large",
-            ));
-        }
-        Err(BodyError::Io(e)) => {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                format!("could not read the request: {e}"),
-            ));
-        }
-    };
-    let value: Value = match serde_json::from_slice(&bytes) {
-        Ok(value @ Value::Object(_)) => value,
-        Ok(_) => {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                "the body must be a JSON object",
-            ));
-        }
+async fn authorized_body(app: &ModelsLab, body: Body) -> Result<Map<String, Value>, Rejection> {
+    let bytes = read_body(body, app.shared.config.max_upload_bytes)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge => Rejection::bad_request("the request body is too large"),
+            BodyError::Io(e) => Rejection::bad_request(format!("could not read the request: {e}")),
+        })?;
+    let value = match serde_json::from_slice(&bytes) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => return Err(Rejection::bad_request("the body must be a JSON object")),
         Err(e) => {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                format!("the body is not valid JSON: {e}"),
-            ));
+            return Err(Rejection::bad_request(format!(
+                "the body is not valid JSON: {e}"
+            )));
         }
     };
-    match auth::body_key(&value, app.shared.key(Provider::ModelsLab)).rejection() {
+    match auth::body_key(value.get("key"), app.shared.key(Provider::ModelsLab)).rejection() {
         None => Ok(value),
-        Some((status, message)) => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::UNAUTHORIZED);
-            Err(error(
-                status,
-                format!("{message}: send it as `key` in the JSON body"),
-            ))
-        }
+        Some((status, message)) => Err(Rejection::new(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::UNAUTHORIZED),
+            format!("{message}: send it as `key` in the JSON body"),
+        )),
     }
 }
 
@@ -286,8 +254,132 @@ fn decode_data_uri(uri: &str) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("the data URI's base64 is invalid: {e}"))
 }
 
-/// `meta` as the seed example shows it: flags as "0"/"1", numbers as numbers.
-fn meta_of(request: &RemovebgMaskRequest, file_prefix: &str) -> Meta {
+/// The fields of a `removebg_mask` body, by the names in ModelsLab's documentation (read
+/// here by hand, never with the client's request type: a misspelled field in our spec must
+/// fail against the sandbox as it would against ModelsLab).
+#[derive(Clone, Debug)]
+struct MaskRequest {
+    image: String,
+    alpha_matting: bool,
+    post_process_mask: bool,
+    only_mask: bool,
+    inverse_mask: bool,
+    base64: bool,
+    seed: Option<i64>,
+    alpha_matting_foreground_threshold: i64,
+    alpha_matting_background_threshold: i64,
+    alpha_matting_erode_size: i64,
+    webhook: Option<String>,
+    track_id: Option<i64>,
+}
+
+/// Every field the documentation lists for `removebg_mask` (`key` included).
+const MASK_FIELDS: &[&str] = &[
+    "key",
+    "image",
+    "alpha_matting",
+    "post_process_mask",
+    "only_mask",
+    "inverse_mask",
+    "base64",
+    "seed",
+    "alpha_matting_foreground_threshold",
+    "alpha_matting_background_threshold",
+    "alpha_matting_erode_size",
+    "webhook",
+    "track_id",
+];
+
+/// A field that is absent or `null` (the documented examples send `null` for "not set").
+fn field<'a>(body: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    body.get(name).filter(|v| !v.is_null())
+}
+
+fn wrong_type(name: &str, expected: &str) -> Rejection {
+    Rejection::bad_request(format!("The {name} field must be {expected}."))
+}
+
+fn flag(body: &Map<String, Value>, name: &str) -> Result<bool, Rejection> {
+    field(body, name).map_or(Ok(false), |v| {
+        v.as_bool().ok_or_else(|| wrong_type(name, "true or false"))
+    })
+}
+
+fn integer(body: &Map<String, Value>, name: &str) -> Result<Option<i64>, Rejection> {
+    field(body, name)
+        .map(|v| v.as_i64().ok_or_else(|| wrong_type(name, "an integer")))
+        .transpose()
+}
+
+/// An integer option with a documented range `0..=max`; the default is `max`. Out of range is
+/// an `error` answer (HTTP 200), as ModelsLab's validation answers are.
+fn bounded(body: &Map<String, Value>, name: &str, max: i64) -> Result<i64, Rejection> {
+    let value = integer(body, name)?.unwrap_or(max);
+    if (0..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(Rejection::answer(format!(
+            "The {name} must be between 0 and {max}."
+        )))
+    }
+}
+
+impl MaskRequest {
+    /// Reads the documented fields; an undocumented one is refused (HTTP 400), naming it.
+    fn parse(body: &Map<String, Value>) -> Result<Self, Rejection> {
+        if let Some(unknown) = body.keys().find(|k| !MASK_FIELDS.contains(&k.as_str())) {
+            return Err(Rejection::bad_request(format!(
+                "The {unknown} field is not a parameter of removebg_mask."
+            )));
+        }
+        let image = match field(body, "image") {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(Value::String(_)) | None => {
+                return Err(Rejection::answer(
+                    "The image field is required (a URL or a data URI).",
+                ));
+            }
+            Some(_) => return Err(wrong_type("image", "a string")),
+        };
+        let webhook = match field(body, "webhook") {
+            None => None,
+            Some(Value::String(s)) if s.is_empty() => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => return Err(wrong_type("webhook", "a URL")),
+        };
+        if let Some(url) = &webhook
+            && !reqwest::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+        {
+            return Err(Rejection::answer("The webhook must be a valid URL."));
+        }
+        Ok(Self {
+            image,
+            alpha_matting: flag(body, "alpha_matting")?,
+            post_process_mask: flag(body, "post_process_mask")?,
+            only_mask: flag(body, "only_mask")?,
+            inverse_mask: flag(body, "inverse_mask")?,
+            base64: flag(body, "base64")?,
+            seed: integer(body, "seed")?,
+            alpha_matting_foreground_threshold: bounded(
+                body,
+                "alpha_matting_foreground_threshold",
+                240,
+            )?,
+            alpha_matting_background_threshold: bounded(
+                body,
+                "alpha_matting_background_threshold",
+                20,
+            )?,
+            alpha_matting_erode_size: bounded(body, "alpha_matting_erode_size", 5)?,
+            webhook,
+            track_id: integer(body, "track_id")?,
+        })
+    }
+}
+
+/// `meta` as the documented example shows it (the same keys; `inverse_mask` is not among
+/// them): flags as "0"/"1", numbers as numbers.
+fn meta_of(request: &MaskRequest, file_prefix: &str) -> Meta {
     let flag = |b: bool| json!(if b { "1" } else { "0" });
     let image_url = if request.image.starts_with("data:") {
         "data URI".to_owned()
@@ -314,7 +406,6 @@ fn meta_of(request: &RemovebgMaskRequest, file_prefix: &str) -> Meta {
     );
     meta.insert("file_prefix".into(), json!(file_prefix));
     meta.insert("image_url".into(), json!(image_url));
-    meta.insert("inverse_mask".into(), flag(request.inverse_mask));
     meta.insert("n_samples".into(), json!(1));
     meta.insert("only_mask".into(), flag(request.only_mask));
     meta.insert("outdir".into(), json!("out"));
@@ -324,172 +415,28 @@ fn meta_of(request: &RemovebgMaskRequest, file_prefix: &str) -> Meta {
     Meta(meta)
 }
 
-async fn removebg_mask(State(app): State<Arc<ModelsLab>>, body: Body) -> Response {
-    match run_removebg_mask(&app, body).await {
-        Ok(response) | Err(response) => response,
-    }
-}
-
-async fn run_removebg_mask(app: &ModelsLab, body: Body) -> Result<Response, Response> {
-    let shared = &app.shared;
-    let value = authorized_body(app, body).await?;
-    let has_image = value
-        .get("image")
-        .and_then(Value::as_str)
-        .is_some_and(|s| !s.is_empty());
-    if !has_image {
-        return Err(answer_error(
-            "The image field is required (a URL or a data URI).",
-        ));
-    }
-    let request: RemovebgMaskRequest = serde_json::from_value(value)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("invalid request: {e}")))?;
-    let ranges = [
-        (
-            "alpha_matting_foreground_threshold",
-            request.alpha_matting_foreground_threshold,
-            240,
-        ),
-        (
-            "alpha_matting_background_threshold",
-            request.alpha_matting_background_threshold,
-            20,
-        ),
-        (
-            "alpha_matting_erode_size",
-            request.alpha_matting_erode_size,
-            5,
-        ),
-    ];
-    for (name, value, max) in ranges {
-        if !(0..=max).contains(&value) {
-            return Err(answer_error(format!(
-                "The {name} must be between 0 and {max}."
-            )));
-        }
-    }
-    let webhook = request.webhook.clone().filter(|w| !w.is_empty());
-    if let Some(url) = &webhook
-        && !reqwest::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
-    {
-        return Err(answer_error("The webhook must be a valid URL."));
-    }
-
-    let now = shared.now();
-    let duration = shared.config.job_duration;
-    // The count and the reservation happen under one lock: a request that passes the cap holds
-    // its place while its image is decoded, so concurrent requests cannot all slip through.
-    let reservation = if duration.is_zero() {
-        None
-    } else {
-        let queued = {
-            let state = lock(&app.state);
-            state.jobs.values().filter(|j| now < j.done_at).count() + state.reserved
-        };
-        if queued >= shared.config.modelslab_queue_cap {
-            return Err(too_many(
-                format!(
-                    "Too many requests in queue: at most {} may be processing at once.",
-                    shared.config.modelslab_queue_cap
-                ),
-                shared.config.modelslab_retry_after,
-            ));
-        }
-        Some(Reservation::take(&app.state))
-    };
-
-    let bytes = if request.image.starts_with("data:") {
-        decode_data_uri(&request.image).map_err(answer_error)?
-    } else {
-        let now_unix = shared.clock.unix_secs(now);
-        shared
-            .files
-            .fetch(&request.image, now, now_unix)
-            .map_err(|e| answer_error(format!("Failed to load the image: {e}")))?
-            .bytes
-            .to_vec()
-    };
-    let decoded = blocking(move || imaging::decode(&bytes))
-        .await
-        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e))?
-        .map_err(|e| answer_error(format!("Failed to load the image: {e}")))?;
-
-    if !shared.try_charge(Provider::ModelsLab, 1) {
-        return Err(error(
+async fn removebg_mask(State(app): State<Arc<ModelsLab>>, body: Body) -> Answer {
+    let body = authorized_body(&app, body).await?;
+    let request = MaskRequest::parse(&body)?;
+    let now = app.shared.now();
+    let reservation = app.reserve(now)?;
+    let image = app.load_image(&request.image, now).await?;
+    if !app.shared.try_charge(Provider::ModelsLab, 1) {
+        return Err(Rejection::new(
             StatusCode::PAYMENT_REQUIRED,
             "Insufficient balance: please top up your wallet.",
         ));
     }
     let options = request.clone();
-    let encoded = blocking(move || {
-        let rgb = decoded.image.to_rgb8();
-        let mut alpha = imaging::background_alpha(&rgb, imaging::REMOVE_BG);
-        if options.alpha_matting {
-            // The ranges were checked above, so these conversions cannot fail.
-            let fg = u8::try_from(options.alpha_matting_foreground_threshold).unwrap_or(240);
-            let bg = u8::try_from(options.alpha_matting_background_threshold).unwrap_or(20);
-            let erode = u32::try_from(options.alpha_matting_erode_size).unwrap_or(5);
-            alpha = imaging::erode(&imaging::clamp_thresholds(&alpha, fg, bg), erode);
-        }
-        if options.post_process_mask {
-            alpha = imaging::binarize(&alpha);
-        }
-        if options.inverse_mask {
-            alpha = imaging::invert(&alpha);
-        }
-        let result = if options.only_mask {
-            DynamicImage::ImageLuma8(alpha)
-        } else {
-            DynamicImage::ImageRgba8(imaging::cutout(&rgb, &alpha))
-        };
-        imaging::encode(&result, OutFormat::Png, 100)
-    })
-    .await
-    .and_then(|r| r);
-    let encoded = match encoded {
-        Ok(encoded) => encoded,
-        Err(e) => {
-            shared.refund(Provider::ModelsLab, 1);
-            return Err(error(StatusCode::INTERNAL_SERVER_ERROR, e));
-        }
-    };
-
-    let file_prefix = shared.uuid();
-    let path = format!("modelslab/generations/{file_prefix}.png");
-    let done_at = now + duration;
-    let link = shared.files.url(&path);
-    let output = if request.base64 {
-        base64::engine::general_purpose::STANDARD.encode(&encoded)
-    } else {
-        link.clone()
-    };
-    shared.files.put(
-        &path,
-        Blob::new(encoded, OutFormat::Png.mime(), Access::Public).available_at(done_at),
-    );
-    let job = {
-        let mut state = lock(&app.state);
-        if let Some(reservation) = reservation {
-            reservation.fulfil(&mut state);
-        }
-        let id = state.next_id;
-        state.next_id += 1;
-        let job = Job {
-            id,
-            done_at,
-            output: vec![output],
-            links: vec![link],
-            meta: meta_of(&request, &file_prefix),
-            webhook,
-            track_id: request.track_id,
-            notified: false,
-        };
-        state.jobs.insert(id, job.clone());
-        job
-    };
-    shared.record_submission(Provider::ModelsLab);
-    shared.wake.notify_one();
-    if duration.is_zero() {
+    let encoded = blocking(move || remove_background(&image, &options))
+        .await
+        .and_then(|r| r)
+        .map_err(|e| {
+            app.shared.refund(Provider::ModelsLab, 1);
+            Rejection::internal(e)
+        })?;
+    let job = app.queue(&request, encoded, reservation, now);
+    if app.shared.config.job_duration.is_zero() {
         return Ok(axum::Json(app.success(&job)).into_response());
     }
     let processing = RemovebgMaskProcessing {
@@ -509,28 +456,143 @@ async fn run_removebg_mask(app: &ModelsLab, body: Body) -> Result<Response, Resp
     Ok(axum::Json(processing).into_response())
 }
 
+/// The model: background removal with the request's options, encoded as PNG.
+fn remove_background(image: &DynamicImage, options: &MaskRequest) -> Result<Vec<u8>, String> {
+    let rgb = image.to_rgb8();
+    let mut alpha = imaging::background_alpha(&rgb, imaging::REMOVE_BG);
+    if options.alpha_matting {
+        // The ranges were checked when the request was read, so these cannot fail.
+        let fg = u8::try_from(options.alpha_matting_foreground_threshold).unwrap_or(240);
+        let bg = u8::try_from(options.alpha_matting_background_threshold).unwrap_or(20);
+        let erode = u32::try_from(options.alpha_matting_erode_size).unwrap_or(5);
+        alpha = imaging::erode(&imaging::clamp_thresholds(&alpha, fg, bg), erode);
+    }
+    if options.post_process_mask {
+        alpha = imaging::binarize(&alpha);
+    }
+    if options.inverse_mask {
+        alpha = imaging::invert(&alpha);
+    }
+    let result = if options.only_mask {
+        DynamicImage::ImageLuma8(alpha)
+    } else {
+        DynamicImage::ImageRgba8(imaging::cutout(&rgb, &alpha))
+    };
+    imaging::encode(&result, OutFormat::Png, 100)
+}
+
+impl ModelsLab {
+    /// Takes a queue place when jobs take time, or answers 429 when the queue is full. The
+    /// count and the reservation happen under one lock: a request that passes the cap holds its
+    /// place while its image is decoded, so concurrent requests cannot all slip through.
+    fn reserve(&self, now: SimTime) -> Result<Option<Reservation<'_>>, Rejection> {
+        if self.shared.config.job_duration.is_zero() {
+            return Ok(None);
+        }
+        let cap = self.shared.config.modelslab_queue_cap;
+        let queued = {
+            let state = lock(&self.state);
+            state.jobs.values().filter(|j| now < j.done_at).count() + state.reserved
+        };
+        if queued >= cap {
+            return Err(Rejection::too_many(
+                format!("Too many requests in queue: at most {cap} may be processing at once."),
+                self.shared.config.modelslab_retry_after,
+            ));
+        }
+        Ok(Some(Reservation::take(&self.state)))
+    }
+
+    /// The request's `image` (a data URI or a file-host URL), decoded within the pixel budget.
+    async fn load_image(&self, image: &str, now: SimTime) -> Result<DynamicImage, Rejection> {
+        let shared = &self.shared;
+        let bytes = if image.starts_with("data:") {
+            decode_data_uri(image).map_err(Rejection::answer)?
+        } else {
+            let now_unix = shared.clock.unix_secs(now);
+            shared
+                .files
+                .fetch(image, now, now_unix)
+                .map_err(|e| Rejection::answer(format!("Failed to load the image: {e}")))?
+                .bytes
+                .to_vec()
+        };
+        let budget = shared.config.max_pixels;
+        blocking(move || imaging::decode(&bytes, budget))
+            .await
+            .map_err(Rejection::internal)?
+            .map(|decoded| decoded.image)
+            .map_err(|e| Rejection::answer(format!("Failed to load the image: {e}")))
+    }
+
+    /// Stores the result (revealed when the job is done) and queues the job.
+    fn queue(
+        &self,
+        request: &MaskRequest,
+        encoded: Vec<u8>,
+        reservation: Option<Reservation<'_>>,
+        now: SimTime,
+    ) -> Job {
+        let shared = &self.shared;
+        let file_prefix = shared.uuid();
+        let path = format!("modelslab/generations/{file_prefix}.png");
+        let done_at = now + shared.config.job_duration;
+        let link = shared.files.url(&path);
+        let output = if request.base64 {
+            base64::engine::general_purpose::STANDARD.encode(&encoded)
+        } else {
+            link.clone()
+        };
+        shared.files.put(
+            &path,
+            Blob::new(encoded, OutFormat::Png.mime(), Access::Public).available_at(done_at),
+        );
+        let job = {
+            let mut state = lock(&self.state);
+            if let Some(reservation) = reservation {
+                reservation.fulfil(&mut state);
+            }
+            let id = state.next_id;
+            state.next_id += 1;
+            let job = Job {
+                id,
+                done_at,
+                output: vec![output],
+                links: vec![link],
+                meta: meta_of(request, &file_prefix),
+                webhook: request.webhook.clone(),
+                track_id: request.track_id,
+                notified: false,
+            };
+            state.jobs.insert(id, job.clone());
+            job
+        };
+        shared.record_submission(Provider::ModelsLab);
+        shared.wake.notify_one();
+        job
+    }
+}
+
 async fn fetch(
     State(app): State<Arc<ModelsLab>>,
     id: Result<Path<String>, PathRejection>,
     body: Body,
-) -> Response {
-    if let Err(response) = authorized_body(&app, body).await {
-        return response;
-    }
+) -> Answer {
+    authorized_body(&app, body).await?;
     let id = id.map(|Path(id)| id).unwrap_or_default();
     let Ok(id) = id.parse::<i64>() else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("the id `{id}` is not an integer"),
-        );
+        return Err(Rejection::bad_request(format!(
+            "the id `{id}` is not an integer"
+        )));
     };
     let now = app.shared.now();
     let state = lock(&app.state);
-    let Some(job) = state.jobs.get(&id) else {
-        return answer_error(format!("Request id {id} not found."));
-    };
+    let job = state
+        .jobs
+        .get(&id)
+        .ok_or_else(|| Rejection::answer(format!("Request id {id} not found.")))?;
     if now >= job.done_at {
-        return axum::Json(app.success(job)).into_response();
+        return Ok(axum::Json(app.success(job)).into_response());
     }
     let processing = FetchProcessing {
         eta: Some(ModelsLab::eta(job, now)),
@@ -544,7 +606,7 @@ async fn fetch(
         status: FetchProcessingStatus::Processing,
         tip: Some("Your image is processing in background".into()),
     };
-    axum::Json(processing).into_response()
+    Ok(axum::Json(processing).into_response())
 }
 
 #[cfg(test)]

@@ -23,6 +23,9 @@ use crate::webhooks::{WebhookDelivery, Webhooks};
 /// How often the ticker looks for status changes and due webhooks (real time).
 const TICK: Duration = Duration::from_millis(10);
 
+/// The default pixel budget of an input image: 50 megapixels.
+pub const DEFAULT_MAX_PIXELS: u64 = 50_000_000;
+
 /// Ports to listen on (127.0.0.1). 0 picks a free ephemeral port.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SandboxPorts {
@@ -56,12 +59,7 @@ impl SandboxPorts {
     }
 
     fn get(&self, provider: Provider) -> u16 {
-        match provider {
-            Provider::Topaz => self.topaz,
-            Provider::BackgroundCut => self.backgroundcut,
-            Provider::ModelsLab => self.modelslab,
-            Provider::Tengr => self.tengr,
-        }
+        [self.topaz, self.backgroundcut, self.modelslab, self.tengr][provider.index()]
     }
 }
 
@@ -91,11 +89,17 @@ impl Default for SandboxKeys {
 
 impl SandboxKeys {
     fn slot(&mut self, provider: Provider) -> &mut String {
-        match provider {
-            Provider::Topaz => &mut self.topaz,
-            Provider::BackgroundCut => &mut self.backgroundcut,
-            Provider::ModelsLab => &mut self.modelslab,
-            Provider::Tengr => &mut self.tengr,
+        let [topaz, backgroundcut, modelslab, tengr] = [
+            &mut self.topaz,
+            &mut self.backgroundcut,
+            &mut self.modelslab,
+            &mut self.tengr,
+        ];
+        match provider.index() {
+            0 => topaz,
+            1 => backgroundcut,
+            2 => modelslab,
+            _ => tengr,
         }
     }
 }
@@ -110,6 +114,8 @@ pub struct SandboxBuilder {
     modelslab_queue_cap: usize,
     modelslab_retry_after: u64,
     max_upload_bytes: u64,
+    max_pixels: u64,
+    backgroundcut_per_megapixel: Duration,
     ports: SandboxPorts,
     keys: SandboxKeys,
     webhook_backoff_scale: f64,
@@ -125,6 +131,8 @@ impl Default for SandboxBuilder {
             modelslab_queue_cap: 5,
             modelslab_retry_after: 30,
             max_upload_bytes: 64 << 20,
+            max_pixels: DEFAULT_MAX_PIXELS,
+            backgroundcut_per_megapixel: Duration::from_secs(2),
             ports: SandboxPorts::default(),
             keys: SandboxKeys::default(),
             webhook_backoff_scale: 1.0,
@@ -170,10 +178,29 @@ impl SandboxBuilder {
         self
     }
 
-    /// Largest request body accepted (default 64 MiB): Topaz answers 413 above it,
-    /// BackgroundCut and ModelsLab 400.
+    /// Largest request body accepted (default 64 MiB): Topaz and BackgroundCut answer 413 above
+    /// it, ModelsLab and Tengr 400 (their JSON bodies).
     pub fn max_upload_bytes(mut self, bytes: u64) -> Self {
         self.max_upload_bytes = bytes;
+        self
+    }
+
+    /// The pixel budget of an input image, width x height (default [`DEFAULT_MAX_PIXELS`],
+    /// 50 MP). Over it, each simulator answers as its provider documents for a too-large
+    /// image: Topaz 413, BackgroundCut 400, ModelsLab an `error` answer, Tengr 400. The size
+    /// is read from the image header, so a small file declaring a huge image costs nothing.
+    pub fn max_pixels(mut self, pixels: u64) -> Self {
+        self.max_pixels = pixels;
+        self
+    }
+
+    /// BackgroundCut's simulated processing time per megapixel of work (default 2 s): the
+    /// input's pixels, or for matting only the trimap's unknown band. Over BackgroundCut's
+    /// 30 s processing limit (on the sandbox clock) the tool answers 504 once the sandbox clock
+    /// has moved 30 s, as BackgroundCut documents; [`Sandbox::advance_clock`] makes that
+    /// immediate in tests.
+    pub fn backgroundcut_per_megapixel(mut self, time: Duration) -> Self {
+        self.backgroundcut_per_megapixel = time;
         self
     }
 
@@ -239,6 +266,8 @@ impl SandboxBuilder {
             modelslab_queue_cap: self.modelslab_queue_cap,
             modelslab_retry_after: self.modelslab_retry_after,
             max_upload_bytes: self.max_upload_bytes,
+            max_pixels: self.max_pixels,
+            backgroundcut_per_megapixel: self.backgroundcut_per_megapixel,
         };
         let shared = Arc::new(Shared::new(
             config,

@@ -23,7 +23,7 @@ use crate::faults::{Category, FaultKind};
 use crate::log::LoggedRequest;
 use crate::provider::Provider;
 use crate::state::Shared;
-use crate::util::read_body;
+use crate::util::{Rejection, read_body};
 use crate::{backgroundcut, modelslab, tengr, topaz};
 
 /// How long a truncated body stalls before the connection is cut.
@@ -94,6 +94,7 @@ fn classify(provider: Option<Provider>, method: &Method, path: &str) -> Category
         Some(Provider::BackgroundCut) => backgroundcut::is_submission(method, path),
         Some(Provider::ModelsLab) => modelslab::is_submission(method, path),
         Some(Provider::Tengr) => tengr::is_submission(method, path),
+        Some(_) => false,
     };
     if submission {
         Category::Submission
@@ -111,22 +112,43 @@ fn fault_response(provider: Option<Provider>, status: u16, retry_after: u64) -> 
         StatusCode::BAD_GATEWAY => "bad gateway",
         _ => "internal server error",
     };
+    let mut rejection = Rejection::new(status, message);
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        rejection.retry_after = Some(retry_after);
+    }
+    render(provider, rejection)
+}
+
+/// A refused request in the error shape of the provider whose port answered.
+fn render(provider: Option<Provider>, rejection: Rejection) -> Response<Body> {
+    let Rejection {
+        status,
+        message,
+        retry_after,
+    } = rejection;
     let mut response = match provider {
-        None => plain_text(status, message),
+        None => plain_text(status, &message),
         Some(Provider::Topaz) => topaz::error(status, message),
         Some(Provider::BackgroundCut) => backgroundcut::error(status, message),
-        Some(Provider::ModelsLab) if status == StatusCode::TOO_MANY_REQUESTS => {
-            modelslab::too_many(message, retry_after)
-        }
-        Some(Provider::ModelsLab) => modelslab::error(status, message),
+        Some(Provider::ModelsLab) => modelslab::error(status, message, retry_after),
         Some(Provider::Tengr) => tengr::error(status, message),
+        Some(_) => plain_text(status, &message),
     };
-    if status == StatusCode::TOO_MANY_REQUESTS {
+    if let Some(secs) = retry_after {
         response
             .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     response
+}
+
+/// Renders a handler's [`Rejection`] (carried in the response's extensions); any other
+/// response passes unchanged.
+fn render_rejection(provider: Option<Provider>, mut response: Response<Body>) -> Response<Body> {
+    match response.extensions_mut().remove::<Rejection>() {
+        Some(rejection) => render(provider, rejection),
+        None => response,
+    }
 }
 
 /// The file host's errors are plain text, like a static file server's.
@@ -196,7 +218,7 @@ async fn handle(
         let response: Result<Response<Body>, Infallible> =
             router.oneshot(request.map(Body::new)).await;
         match response {
-            Ok(response) => response,
+            Ok(response) => render_rejection(provider, response),
             Err(never) => match never {},
         }
     };

@@ -23,6 +23,10 @@ pub(crate) struct Config {
     pub(crate) modelslab_queue_cap: usize,
     pub(crate) modelslab_retry_after: u64,
     pub(crate) max_upload_bytes: u64,
+    /// The pixel budget of an input image (width x height).
+    pub(crate) max_pixels: u64,
+    /// BackgroundCut's simulated processing time per megapixel of work.
+    pub(crate) backgroundcut_per_megapixel: Duration,
 }
 
 /// Where each server listens.

@@ -36,10 +36,10 @@ use serde_json::{Map, Value};
 use crate::auth;
 use crate::clock::SimTime;
 use crate::files::{Access, Blob};
-use crate::imaging::{self, OutFormat};
+use crate::imaging::{self, DecodeError, OutFormat};
 use crate::provider::Provider;
 use crate::state::Shared;
-use crate::util::{Rejection, blocking, lock, parse_query, query_value, read_body, reason};
+use crate::util::{Answer, Rejection, blocking, lock, parse_query, query_value, read_body, reason};
 
 /// Artworks are deleted this long after creation.
 const RETENTION: Duration = Duration::from_secs(8 * 24 * 3600);
@@ -69,10 +69,6 @@ fn bad_request(message: impl Into<String>) -> Rejection {
 }
 
 /// Renders a handler's outcome.
-fn reply(result: Result<Response, Rejection>) -> Response {
-    result.unwrap_or_else(|r| error(r.status, r.message))
-}
-
 #[derive(Clone, Debug)]
 struct Record {
     id: String,
@@ -152,9 +148,9 @@ pub(crate) fn router(app: Arc<Tengr>) -> Router {
         .route("/v2/artworks/{id}", get(get_artwork))
         .route_layer(middleware::from_fn_with_state(app.clone(), require_key))
         .method_not_allowed_fallback(|| async {
-            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+            Rejection::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         })
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "Cannot find this route") })
+        .fallback(|| async { Rejection::new(StatusCode::NOT_FOUND, "Cannot find this route") })
         .with_state(app)
 }
 
@@ -456,7 +452,41 @@ async fn json_object(body: Body) -> Result<Map<String, Value>, Rejection> {
     }
 }
 
+/// The documented fields of `remove-background`.
+const REMOVE_BACKGROUND_FIELDS: &[&str] = &["imageUrl", "webhook", "outputFormat"];
+
+/// The documented fields of `segmentation` (camelCase on the wire).
+const SEGMENTATION_FIELDS: &[&str] = &[
+    "imageUrl",
+    "webhook",
+    "outputFormat",
+    "method",
+    "maskExpand",
+    "maskTaperedCorners",
+    "maskBlurSigma",
+    "maskKernelSize",
+    "textPrompt",
+    "textConfidence",
+    "textMaxDetections",
+    "textCombineMasks",
+    "pointsPositive",
+    "pointsNegative",
+    "pointsRefinementSteps",
+    "pointsMultimask",
+    "pointsBestMask",
+];
+
+/// Refuses a field the documentation does not list, as a whitelisting validator answers
+/// (Tengr's errors are NestJS-shaped: `{message, statusCode, error}`).
+fn only_documented(body: &Map<String, Value>, documented: &[&str]) -> Result<(), Rejection> {
+    match body.keys().find(|k| !documented.contains(&k.as_str())) {
+        Some(unknown) => Err(bad_request(format!("property {unknown} should not exist"))),
+        None => Ok(()),
+    }
+}
+
 fn parse_segmentation(body: &Map<String, Value>) -> Result<(String, OutFormat, Task), Rejection> {
+    only_documented(body, SEGMENTATION_FIELDS)?;
     let fields = Fields(body);
     let (image_url, format) = fields.common()?;
     let expand = fields.integer("maskExpand", Some(-16384), 16384, 0)?;
@@ -506,41 +536,59 @@ fn parse_segmentation(body: &Map<String, Value>) -> Result<(String, OutFormat, T
     Ok((image_url, format, task))
 }
 
-async fn create(
+/// The input of an artwork, fetched and decoded now. A picture over the pixel budget is a 400
+/// at once; any other problem (unreachable, not an image) makes the artwork fail later, as
+/// the work is asynchronous.
+async fn load_input(
     app: &Tengr,
-    artwork_type: &'static str,
-    body: Body,
-) -> Result<Response, Rejection> {
+    image_url: &str,
+    now: SimTime,
+) -> Result<Result<DynamicImage, String>, Rejection> {
+    let shared = &app.shared;
+    let blob = match shared
+        .files
+        .fetch(image_url, now, shared.clock.unix_secs(now))
+    {
+        Ok(blob) => blob,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let budget = shared.config.max_pixels;
+    match blocking(move || imaging::decode(&blob.bytes, budget))
+        .await
+        .map_err(Rejection::internal)?
+    {
+        Ok(decoded) => Ok(Ok(decoded.image)),
+        Err(e @ DecodeError::TooManyPixels { .. }) => Err(bad_request(e.to_string())),
+        Err(e) => Ok(Err(e.to_string())),
+    }
+}
+
+async fn create(app: &Tengr, artwork_type: &'static str, body: Body) -> Answer {
     let body = json_object(body).await?;
     let (image_url, format, task) = if artwork_type == "segmentation" {
         parse_segmentation(&body)?
     } else {
+        only_documented(&body, REMOVE_BACKGROUND_FIELDS)?;
         let (image_url, format) = Fields(&body).common()?;
         (image_url, format, Task::RemoveBackground)
     };
     let shared = &app.shared;
+    let now = shared.now();
+    let input = load_input(app, &image_url, now).await?;
     if !shared.try_charge(Provider::Tengr, 1) {
         return Err(Rejection::new(
             StatusCode::PAYMENT_REQUIRED,
             "Insufficient credits",
         ));
     }
-    let now = shared.now();
     let id = shared.uuid();
     let duration = shared.config.job_duration;
-    // Fetch and compute now; the outcome is revealed when the job's time is up.
-    let fetched = shared
-        .files
-        .fetch(&image_url, now, shared.clock.unix_secs(now));
-    let rendered = match fetched {
-        Err(e) => Err(e.to_string()),
-        Ok(blob) => blocking(move || {
-            imaging::decode(&blob.bytes)
-                .map_err(|e| e.to_string())
-                .and_then(|d| render(&d.image, &task, format))
-        })
-        .await
-        .and_then(|r| r),
+    // Compute now; the outcome is revealed when the job's time is up.
+    let rendered = match input {
+        Err(e) => Err(e),
+        Ok(image) => blocking(move || render(&image, &task, format))
+            .await
+            .and_then(|r| r),
     };
     let results = match rendered {
         Ok(bytes) => {
@@ -573,56 +621,46 @@ async fn create(
     Ok((StatusCode::ACCEPTED, axum::Json(artwork)).into_response())
 }
 
-async fn segmentation(State(app): State<Arc<Tengr>>, body: Body) -> Response {
-    reply(create(&app, "segmentation", body).await)
+async fn segmentation(State(app): State<Arc<Tengr>>, body: Body) -> Answer {
+    create(&app, "segmentation", body).await
 }
 
-async fn remove_background(State(app): State<Arc<Tengr>>, body: Body) -> Response {
-    reply(create(&app, "remove_background", body).await)
+async fn remove_background(State(app): State<Arc<Tengr>>, body: Body) -> Answer {
+    create(&app, "remove_background", body).await
 }
 
 async fn get_artwork(
     State(app): State<Arc<Tengr>>,
     id: Result<Path<String>, PathRejection>,
-) -> Response {
+) -> Answer {
     let Ok(Path(id)) = id else {
-        return error(StatusCode::NOT_FOUND, "Artwork not found");
+        return Err(Rejection::new(StatusCode::NOT_FOUND, "Artwork not found"));
     };
     let now = app.shared.now();
     let artworks = lock(&app.artworks);
-    match artworks.iter().find(|a| a.id == id && !a.expired(now)) {
-        Some(record) => axum::Json(app.artwork(record, now)).into_response(),
-        None => error(StatusCode::NOT_FOUND, format!("Artwork {id} not found")),
-    }
+    let record = artworks
+        .iter()
+        .find(|a| a.id == id && !a.expired(now))
+        .ok_or_else(|| Rejection::new(StatusCode::NOT_FOUND, format!("Artwork {id} not found")))?;
+    Ok(axum::Json(app.artwork(record, now)).into_response())
 }
 
-async fn list(State(app): State<Arc<Tengr>>, RawQuery(query): RawQuery) -> Response {
-    let Some(pairs) = parse_query(query.as_deref()) else {
-        return error(StatusCode::BAD_REQUEST, "malformed query string");
-    };
+async fn list(State(app): State<Arc<Tengr>>, RawQuery(query): RawQuery) -> Answer {
+    let pairs =
+        parse_query(query.as_deref()).ok_or_else(|| bad_request("malformed query string"))?;
     let offset = match query_value(&pairs, "offset") {
         None => 0,
-        Some(text) => match text.parse::<usize>() {
-            Ok(n) => n,
-            Err(_) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "offset must be a non-negative integer",
-                );
-            }
-        },
+        Some(text) => text
+            .parse::<usize>()
+            .map_err(|_| bad_request("offset must be a non-negative integer"))?,
     };
     let limit = match query_value(&pairs, "limit") {
         None => 10,
-        Some(text) => match text.parse::<usize>() {
-            Ok(n) if (1..=500).contains(&n) => n,
-            _ => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "limit must be an integer between 1 and 500",
-                );
-            }
-        },
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=500).contains(n))
+            .ok_or_else(|| bad_request("limit must be an integer between 1 and 500"))?,
     };
     let now = app.shared.now();
     let artworks = lock(&app.artworks);
@@ -634,7 +672,7 @@ async fn list(State(app): State<Arc<Tengr>>, RawQuery(query): RawQuery) -> Respo
         .take(limit)
         .map(|a| app.artwork(a, now))
         .collect();
-    axum::Json(page).into_response()
+    Ok(axum::Json(page).into_response())
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State};
+use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -33,7 +33,10 @@ use crate::files::{Access, Blob};
 use crate::imaging::{self, DecodeError, OutFormat};
 use crate::provider::Provider;
 use crate::state::Shared;
-use crate::util::{BodyError, Rejection, blocking, lock, parse_query, query_value, read_body};
+use crate::util::{
+    Answer, BodyError, Rejection, blocking, lock, multipart_parts, parse_query, query_value,
+    read_body,
+};
 use crate::webhooks::Retry;
 
 /// Where the API is mounted on its port.
@@ -63,13 +66,8 @@ pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response 
     (status, axum::Json(body)).into_response()
 }
 
-fn bad_request(message: impl Into<String>) -> Response {
-    error(StatusCode::BAD_REQUEST, message)
-}
-
-/// Renders a refusal of one of the helpers below.
-fn reject(rejection: Rejection) -> Response {
-    error(rejection.status, rejection.message)
+fn bad_request(message: impl Into<String>) -> Rejection {
+    Rejection::bad_request(message)
 }
 
 /// The matting model of a job.
@@ -387,9 +385,9 @@ pub(crate) fn router(app: Arc<Topaz>) -> Router {
         .route(&p("/estimate"), post(estimate))
         .route_layer(middleware::from_fn_with_state(app.clone(), require_key))
         .method_not_allowed_fallback(|| async {
-            error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+            Rejection::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         })
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "not found") })
+        .fallback(|| async { Rejection::new(StatusCode::NOT_FOUND, "not found") })
         .with_state(app)
 }
 
@@ -434,54 +432,16 @@ struct Form {
 async fn read_form(headers: &HeaderMap, body: Bytes) -> Result<Form, Rejection> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !content_type
-        .to_ascii_lowercase()
-        .starts_with("multipart/form-data")
-    {
-        return Err(Rejection::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "the request must be multipart/form-data",
-        ));
-    }
-    let request = match axum::http::Request::builder()
-        .header(header::CONTENT_TYPE, content_type)
-        .body(Body::from(body))
-    {
-        Ok(request) => request,
-        Err(e) => return Err(Rejection::bad_request(format!("malformed request: {e}"))),
-    };
-    let mut multipart = Multipart::from_request(request, &()).await.map_err(|e| {
-        Rejection::bad_request(format!("malformed multipart body: {}", e.body_text()))
-    })?;
+        .and_then(|v| v.to_str().ok());
     let mut form = Form::default();
-    loop {
-        let field = match multipart.next_field().await {
-            Ok(Some(field)) => field,
-            Ok(None) => break,
-            Err(e) => {
-                return Err(Rejection::bad_request(format!(
-                    "malformed multipart body: {}",
-                    e.body_text()
-                )));
-            }
-        };
-        let Some(name) = field.name().map(str::to_owned) else {
-            continue;
-        };
-        if name == "image" {
-            let filename = field.file_name().unwrap_or("image").to_owned();
-            let bytes = field.bytes().await.map_err(|e| {
-                Rejection::bad_request(format!("could not read the image part: {}", e.body_text()))
-            })?;
-            form.image = Some((bytes, filename));
+    for part in multipart_parts(content_type, body).await? {
+        if part.name == "image" {
+            let filename = part.file_name.clone().unwrap_or_else(|| "image".into());
+            form.image = Some((part.bytes, filename));
             continue;
         }
-        let value = field.text().await.map_err(|e| {
-            Rejection::bad_request(format!("field `{name}` is not text: {}", e.body_text()))
-        })?;
-        match name.as_str() {
+        let value = part.text()?;
+        match part.name.as_str() {
             "source_url" => form.source_url = Some(value),
             "source_id" => form.source_id = Some(value),
             "model" => form.model = Some(value),
@@ -489,7 +449,7 @@ async fn read_form(headers: &HeaderMap, body: Bytes) -> Result<Form, Rejection> 
             "output_format" => form.output_format = Some(value),
             "webhook_url" => form.webhook_url = Some(value),
             _ => {
-                form.settings.insert(name, value);
+                form.settings.insert(part.name, value);
             }
         }
     }
@@ -551,134 +511,147 @@ fn resolve_input(app: &Topaz, form: &mut Form, now: SimTime) -> Result<Input, Re
     ))
 }
 
-async fn submit(State(app): State<Arc<Topaz>>, headers: HeaderMap, body: Body) -> Response {
-    let shared = &app.shared;
-    let body = match read_body(body, shared.config.max_upload_bytes).await {
-        Ok(body) => body,
-        Err(BodyError::TooLarge) => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "the request is larger than {} bytes",
-                    shared.config.max_upload_bytes
-                ),
-            );
-        }
-        Err(BodyError::Io(e)) => return bad_request(format!("could not read the request: {e}")),
-    };
-    let mut form = match read_form(&headers, body).await {
-        Ok(form) => form,
-        Err(rejection) => return reject(rejection),
-    };
-    let model = match form.model.as_deref() {
-        None | Some("") => Model::Object,
-        Some(text) => match Model::parse(text) {
-            Some(model) => model,
-            None => {
-                return bad_request(format!(
-                    "unknown model `{text}` (expected Object or RemoveBG)"
-                ));
-            }
-        },
-    };
-    let mode = match form.mode.as_deref() {
-        None | Some("") | Some("segmentation") => Mode::Segmentation,
-        Some("alpha") => Mode::Alpha,
-        Some(other) => {
-            return bad_request(format!(
-                "unknown mode `{other}` (expected alpha or segmentation)"
-            ));
-        }
-    };
-    if let Some(format) = form
-        .output_format
-        .as_deref()
-        .filter(|f| !f.is_empty() && *f != "png")
-    {
-        return bad_request(format!(
-            "unsupported output_format `{format}` (expected png)"
-        ));
-    }
-    let webhook_url = form.webhook_url.clone().filter(|u| !u.is_empty());
-    if let Some(url) = &webhook_url {
-        let valid = reqwest::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
-        if !valid {
-            return bad_request(format!("webhook_url `{url}` is not an http(s) URL"));
-        }
-    }
-    let now = shared.now();
-    let input = match resolve_input(&app, &mut form, now) {
-        Ok(input) => input,
-        Err(rejection) => return reject(rejection),
-    };
+/// What a submission asks for, besides its input.
+struct Options {
+    model: Model,
+    mode: Mode,
+    webhook_url: Option<String>,
+}
 
-    let bytes = input.bytes.clone();
-    let decoded = match blocking(move || imaging::decode(&bytes)).await {
-        Ok(Ok(decoded)) => decoded,
-        Ok(Err(DecodeError::Corrupt(e))) => {
-            return error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("the image could not be decoded: {e}"),
-            );
+impl Options {
+    fn parse(form: &Form) -> Result<Self, Rejection> {
+        let model = match form.model.as_deref() {
+            None | Some("") => Model::Object,
+            Some(text) => Model::parse(text).ok_or_else(|| {
+                bad_request(format!(
+                    "unknown model `{text}` (expected Object or RemoveBG)"
+                ))
+            })?,
+        };
+        let mode = match form.mode.as_deref() {
+            None | Some("" | "segmentation") => Mode::Segmentation,
+            Some("alpha") => Mode::Alpha,
+            Some(other) => {
+                return Err(bad_request(format!(
+                    "unknown mode `{other}` (expected alpha or segmentation)"
+                )));
+            }
+        };
+        if let Some(format) = form
+            .output_format
+            .as_deref()
+            .filter(|f| !f.is_empty() && *f != "png")
+        {
+            return Err(bad_request(format!(
+                "unsupported output_format `{format}` (expected png)"
+            )));
         }
-        Ok(Err(e)) => {
-            return error(
+        let webhook_url = form.webhook_url.clone().filter(|u| !u.is_empty());
+        if let Some(url) = &webhook_url
+            && !reqwest::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+        {
+            return Err(bad_request(format!(
+                "webhook_url `{url}` is not an http(s) URL"
+            )));
+        }
+        Ok(Self {
+            model,
+            mode,
+            webhook_url,
+        })
+    }
+}
+
+/// Reads the multipart body within the upload cap (413 above it, as Topaz documents).
+async fn read_submission(app: &Topaz, headers: &HeaderMap, body: Body) -> Result<Form, Rejection> {
+    let limit = app.shared.config.max_upload_bytes;
+    let body = read_body(body, limit).await.map_err(|e| match e {
+        BodyError::TooLarge => Rejection::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request is larger than {limit} bytes"),
+        ),
+        BodyError::Io(e) => bad_request(format!("could not read the request: {e}")),
+    })?;
+    read_form(headers, body).await
+}
+
+/// Decodes the input as Topaz answers: 413 over the pixel budget, 422 when the data is broken,
+/// 415 for any format but JPEG, PNG and TIFF.
+async fn decode_input(app: &Topaz, bytes: Bytes) -> Result<imaging::Decoded, Rejection> {
+    const FORMATS: &str = "supported formats are jpeg, png and tiff";
+    let budget = app.shared.config.max_pixels;
+    let decoded = blocking(move || imaging::decode(&bytes, budget))
+        .await
+        .map_err(Rejection::internal)?
+        .map_err(|e| match e {
+            DecodeError::Corrupt(_) => {
+                Rejection::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
+            }
+            DecodeError::TooManyPixels { .. } => {
+                Rejection::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
+            }
+            _ => Rejection::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!("{e}; supported formats are jpeg, png and tiff"),
-            );
-        }
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e),
-    };
+                format!("{e}; {FORMATS}"),
+            ),
+        })?;
     if !matches!(
         decoded.format,
         ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::Tiff
     ) {
-        return error(
+        return Err(Rejection::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!(
-                "the {} image format is not supported; supported formats are jpeg, png and tiff",
+                "the {} image format is not supported; {FORMATS}",
                 imaging::format_name(decoded.format)
             ),
-        );
+        ));
     }
-    let (width, height) = (decoded.image.width(), decoded.image.height());
-    let cost = credits_for(width, height);
-    if !shared.try_charge(Provider::Topaz, cost) {
-        return error(
-            StatusCode::PAYMENT_REQUIRED,
-            format!("not enough credits: this job needs {cost}"),
-        );
-    }
+    Ok(decoded)
+}
 
+/// The model: the cut-out (segmentation) or the mask (alpha), as PNG.
+fn matte(image: &image::DynamicImage, model: Model, mode: Mode) -> Result<Vec<u8>, String> {
     let params = match model {
         Model::Object => imaging::OBJECT,
         Model::RemoveBg => imaging::REMOVE_BG,
     };
-    let image = decoded.image;
-    let output = blocking(move || {
-        let rgb = image.to_rgb8();
-        let alpha = imaging::background_alpha(&rgb, params);
-        let result = match mode {
-            Mode::Alpha => image::DynamicImage::ImageLuma8(alpha),
-            Mode::Segmentation => image::DynamicImage::ImageRgba8(imaging::cutout(&rgb, &alpha)),
-        };
-        imaging::encode(&result, OutFormat::Png, 100)
-    })
-    .await
-    .and_then(|r| r);
-    let output = match output {
-        Ok(output) => output,
-        Err(e) => {
-            shared.refund(Provider::Topaz, cost);
-            return error(StatusCode::INTERNAL_SERVER_ERROR, e);
-        }
+    let rgb = image.to_rgb8();
+    let alpha = imaging::background_alpha(&rgb, params);
+    let result = match mode {
+        Mode::Alpha => image::DynamicImage::ImageLuma8(alpha),
+        Mode::Segmentation => image::DynamicImage::ImageRgba8(imaging::cutout(&rgb, &alpha)),
     };
+    imaging::encode(&result, OutFormat::Png, 100)
+}
 
-    let process_id = shared.uuid();
-    let source_id = input.source_id.clone().unwrap_or_else(|| shared.uuid());
+async fn submit(State(app): State<Arc<Topaz>>, headers: HeaderMap, body: Body) -> Answer {
+    let shared = &app.shared;
+    let mut form = read_submission(&app, &headers, body).await?;
+    let options = Options::parse(&form)?;
+    let now = shared.now();
+    let input = resolve_input(&app, &mut form, now)?;
+    let decoded = decode_input(&app, input.bytes.clone()).await?;
+    let (width, height) = (decoded.image.width(), decoded.image.height());
+    let cost = credits_for(width, height);
+    if !shared.try_charge(Provider::Topaz, cost) {
+        return Err(Rejection::new(
+            StatusCode::PAYMENT_REQUIRED,
+            format!("not enough credits: this job needs {cost}"),
+        ));
+    }
+    let (model, mode) = (options.model, options.mode);
+    let image = decoded.image;
+    let output = blocking(move || matte(&image, model, mode))
+        .await
+        .and_then(|r| r)
+        .map_err(|e| {
+            shared.refund(Provider::Topaz, cost);
+            Rejection::internal(e)
+        })?;
     let job = Job {
-        process_id: process_id.clone(),
-        source_id: source_id.clone(),
+        process_id: shared.uuid(),
+        source_id: input.source_id.clone().unwrap_or_else(|| shared.uuid()),
         filename: input.filename.clone(),
         input_format: decoded.format,
         width,
@@ -690,47 +663,11 @@ async fn submit(State(app): State<Arc<Topaz>>, headers: HeaderMap, body: Body) -
         created: now,
         duration: shared.config.job_duration,
         cancelled_at: None,
-        webhook_url,
+        webhook_url: options.webhook_url,
         notified: None,
     };
-    let expires = now + RETENTION;
-    shared.files.put(
-        &job.input_path(),
-        Blob::new(
-            input.bytes.clone(),
-            decoded.format.to_mime_type(),
-            Access::Signed,
-        )
-        .expires_at(expires),
-    );
-    shared.files.put(
-        &job.output_path(),
-        Blob::new(output, "image/png", Access::Signed)
-            .available_at(job.done_at())
-            .expires_at(expires),
-    );
-    let eta = shared.clock.unix_secs_ceil(job.done_at());
-    {
-        let mut state = lock(&app.state);
-        if input.source_id.is_none() {
-            state.sources.insert(
-                source_id.clone(),
-                Source {
-                    bytes: input.bytes,
-                    filename: input.filename,
-                    expires,
-                },
-            );
-        }
-        let mut job = job;
-        app.notify(&job, JobStatus::Pending, now, now);
-        if job.webhook_url.is_some() {
-            job.notified = Some(JobStatus::Pending);
-        }
-        state.jobs.push(job);
-    }
-    shared.record_submission(Provider::Topaz);
-    shared.wake.notify_one();
+    let (process_id, source_id) = (job.process_id.clone(), job.source_id.clone());
+    let eta = app.start(job, input, output, now);
     let headers = [
         ("x-process-id", process_id.clone()),
         ("x-source-id", source_id.clone()),
@@ -741,26 +678,64 @@ async fn submit(State(app): State<Arc<Topaz>>, headers: HeaderMap, body: Body) -
         process_id,
         source_id: Some(source_id),
     };
-    (StatusCode::OK, headers, axum::Json(body)).into_response()
+    Ok((StatusCode::OK, headers, axum::Json(body)).into_response())
 }
 
-async fn status(
-    State(app): State<Arc<Topaz>>,
-    id: Result<Path<String>, PathRejection>,
-) -> Response {
-    let id = match path_id(id) {
-        Ok(id) => id,
-        Err(rejection) => return reject(rejection),
-    };
+impl Topaz {
+    /// Stores the input and the output (revealed when the job completes), remembers a new
+    /// source, queues the job and sends its first webhook. Returns the job's ETA (Unix seconds).
+    fn start(&self, mut job: Job, input: Input, output: Vec<u8>, now: SimTime) -> i64 {
+        let shared = &self.shared;
+        let expires = now + RETENTION;
+        let mime = job.input_format.to_mime_type();
+        shared.files.put(
+            &job.input_path(),
+            Blob::new(input.bytes.clone(), mime, Access::Signed).expires_at(expires),
+        );
+        shared.files.put(
+            &job.output_path(),
+            Blob::new(output, "image/png", Access::Signed)
+                .available_at(job.done_at())
+                .expires_at(expires),
+        );
+        let eta = shared.clock.unix_secs_ceil(job.done_at());
+        {
+            let mut state = lock(&self.state);
+            if input.source_id.is_none() {
+                let source = Source {
+                    bytes: input.bytes,
+                    filename: input.filename,
+                    expires,
+                };
+                state.sources.insert(job.source_id.clone(), source);
+            }
+            self.notify(&job, JobStatus::Pending, now, now);
+            if job.webhook_url.is_some() {
+                job.notified = Some(JobStatus::Pending);
+            }
+            state.jobs.push(job);
+        }
+        shared.record_submission(Provider::Topaz);
+        shared.wake.notify_one();
+        eta
+    }
+}
+
+async fn status(State(app): State<Arc<Topaz>>, id: Result<Path<String>, PathRejection>) -> Answer {
+    let id = path_id(id)?;
     if uuid::Uuid::parse_str(&id).is_err() {
-        return bad_request(format!("`{id}` is not a valid process_id (a UUID)"));
+        return Err(bad_request(format!(
+            "`{id}` is not a valid process_id (a UUID)"
+        )));
     }
     let now = app.shared.now();
     let state = lock(&app.state);
-    match state.job(&id) {
-        Some(job) => axum::Json(app.status_of(job, now)).into_response(),
-        None => error(StatusCode::NOT_FOUND, format!("no process `{id}`")),
-    }
+    let job = state.job(&id).ok_or_else(|| no_process(&id))?;
+    Ok(axum::Json(app.status_of(job, now)).into_response())
+}
+
+fn no_process(id: &str) -> Rejection {
+    Rejection::new(StatusCode::NOT_FOUND, format!("no process `{id}`"))
 }
 
 /// Cursors are opaque to clients; here they encode the offset of the next page.
@@ -779,41 +754,45 @@ fn decode_cursor(cursor: &str) -> Option<usize> {
         .ok()
 }
 
-async fn list(State(app): State<Arc<Topaz>>, RawQuery(query): RawQuery) -> Response {
-    let Some(pairs) = parse_query(query.as_deref()) else {
-        return bad_request("malformed query string");
-    };
+/// The query of `GET /status`: whether to page, the page size and where to start.
+fn list_query(query: Option<&str>) -> Result<(bool, usize, usize), Rejection> {
+    let pairs = parse_query(query).ok_or_else(|| bad_request("malformed query string"))?;
     let paginated = match query_value(&pairs, "paginated") {
-        None => false,
+        None | Some("false" | "0") => false,
         Some("true" | "1") => true,
-        Some("false" | "0") => false,
         Some(other) => {
-            return bad_request(format!("`paginated` must be true or false, not `{other}`"));
+            return Err(bad_request(format!(
+                "`paginated` must be true or false, not `{other}`"
+            )));
         }
     };
     let limit = match query_value(&pairs, "limit") {
         None => DEFAULT_PAGE,
-        Some(text) => match text.parse::<usize>() {
-            Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
-            _ => {
-                return bad_request(format!(
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                bad_request(format!(
                     "`limit` must be an integer from 1 to {MAX_PAGE}, not `{text}`"
-                ));
-            }
-        },
+                ))
+            })?,
     };
     let offset = match query_value(&pairs, "cursor") {
         None | Some("") => 0,
-        Some(cursor) => match decode_cursor(cursor) {
-            Some(offset) => offset,
-            None => return bad_request(format!("invalid cursor `{cursor}`")),
-        },
+        Some(cursor) => decode_cursor(cursor)
+            .ok_or_else(|| bad_request(format!("invalid cursor `{cursor}`")))?,
     };
+    Ok((paginated, limit, offset))
+}
+
+async fn list(State(app): State<Arc<Topaz>>, RawQuery(query): RawQuery) -> Answer {
+    let (paginated, limit, offset) = list_query(query.as_deref())?;
     let now = app.shared.now();
     let state = lock(&app.state);
     let all: Vec<StatusResponse> = state.jobs.iter().map(|j| app.status_of(j, now)).collect();
     if !paginated {
-        return axum::Json(all).into_response();
+        return Ok(axum::Json(all).into_response());
     }
     let end = offset.saturating_add(limit).min(all.len());
     let data = all.get(offset.min(end)..end).unwrap_or_default().to_vec();
@@ -825,35 +804,34 @@ async fn list(State(app): State<Arc<Topaz>>, RawQuery(query): RawQuery) -> Respo
             next_cursor: has_next_page.then(|| encode_cursor(end)),
         },
     };
-    axum::Json(page).into_response()
+    Ok(axum::Json(page).into_response())
 }
 
 async fn delete_one(
     State(app): State<Arc<Topaz>>,
     id: Result<Path<String>, PathRejection>,
-) -> Response {
-    let id = match path_id(id) {
-        Ok(id) => id,
-        Err(rejection) => return reject(rejection),
-    };
+) -> Answer {
+    let id = path_id(id)?;
     let now = app.shared.now();
     let mut state = lock(&app.state);
-    let Some(index) = state.jobs.iter().position(|j| j.process_id == id) else {
-        return error(StatusCode::NOT_FOUND, format!("no process `{id}`"));
-    };
+    let index = state
+        .jobs
+        .iter()
+        .position(|j| j.process_id == id)
+        .ok_or_else(|| no_process(&id))?;
     if state.jobs[index].running(now) {
-        return error(
+        return Err(Rejection::new(
             StatusCode::CONFLICT,
             "the job is still running; cancel it first",
-        );
+        ));
     }
     let job = state.jobs.remove(index);
     app.shared.files.remove(&job.input_path());
     app.shared.files.remove(&job.output_path());
-    StatusCode::NO_CONTENT.into_response()
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn delete_all(State(app): State<Arc<Topaz>>) -> Response {
+async fn delete_all(State(app): State<Arc<Topaz>>) -> Answer {
     let now = app.shared.now();
     let mut state = lock(&app.state);
     // Running jobs cannot be deleted (as with DELETE /status/{id}); they are kept.
@@ -865,126 +843,109 @@ async fn delete_all(State(app): State<Arc<Topaz>>) -> Response {
         app.shared.files.remove(&job.input_path());
         app.shared.files.remove(&job.output_path());
     }
-    axum::Json(DeleteAllResponse {
+    let body = DeleteAllResponse {
         deleted_count: Some(done.len() as u64),
-    })
-    .into_response()
+    };
+    Ok(axum::Json(body).into_response())
 }
 
 async fn download_output(
     State(app): State<Arc<Topaz>>,
     id: Result<Path<String>, PathRejection>,
-) -> Response {
-    let id = match path_id(id) {
-        Ok(id) => id,
-        Err(rejection) => return reject(rejection),
-    };
+) -> Answer {
+    let id = path_id(id)?;
     let now = app.shared.now();
     let state = lock(&app.state);
-    let Some(job) = state.job(&id) else {
-        return error(StatusCode::NOT_FOUND, format!("no process `{id}`"));
-    };
+    let job = state.job(&id).ok_or_else(|| no_process(&id))?;
     let (status, _, _) = job.phase(now);
     if status != JobStatus::Completed {
-        return error(
+        return Err(Rejection::new(
             StatusCode::CONFLICT,
             format!("the output is not ready: the job is {status}"),
-        );
+        ));
     }
     if now >= job.created + RETENTION {
-        return error(
+        return Err(Rejection::new(
             StatusCode::NOT_FOUND,
             "the output has expired (kept 7 days)",
-        );
+        ));
     }
-    axum::Json(app.links(&job.output_path(), now)).into_response()
+    Ok(axum::Json(app.links(&job.output_path(), now)).into_response())
 }
 
 async fn download_input(
     State(app): State<Arc<Topaz>>,
     id: Result<Path<String>, PathRejection>,
-) -> Response {
-    let id = match path_id(id) {
-        Ok(id) => id,
-        Err(rejection) => return reject(rejection),
-    };
+) -> Answer {
+    let id = path_id(id)?;
     let now = app.shared.now();
     let state = lock(&app.state);
-    match state.job(&id) {
-        Some(job) if now < job.created + RETENTION => {
-            axum::Json(app.links(&job.input_path(), now)).into_response()
-        }
-        Some(_) => error(StatusCode::NOT_FOUND, "the input has expired (kept 7 days)"),
-        None => error(StatusCode::NOT_FOUND, format!("no process `{id}`")),
+    let job = state.job(&id).ok_or_else(|| no_process(&id))?;
+    if now >= job.created + RETENTION {
+        return Err(Rejection::new(
+            StatusCode::NOT_FOUND,
+            "the input has expired (kept 7 days)",
+        ));
     }
+    Ok(axum::Json(app.links(&job.input_path(), now)).into_response())
 }
 
-async fn cancel(
-    State(app): State<Arc<Topaz>>,
-    id: Result<Path<String>, PathRejection>,
-) -> Response {
-    let id = match path_id(id) {
-        Ok(id) => id,
-        Err(rejection) => return reject(rejection),
-    };
+async fn cancel(State(app): State<Arc<Topaz>>, id: Result<Path<String>, PathRejection>) -> Answer {
+    let id = path_id(id)?;
     let now = app.shared.now();
     let mut state = lock(&app.state);
-    let Some(job) = state.jobs.iter_mut().find(|j| j.process_id == id) else {
-        return error(StatusCode::NOT_FOUND, format!("no process `{id}`"));
-    };
+    let job = state
+        .jobs
+        .iter_mut()
+        .find(|j| j.process_id == id)
+        .ok_or_else(|| no_process(&id))?;
     let (status, _, _) = job.phase(now);
     if !matches!(status, JobStatus::Pending | JobStatus::Processing) {
-        return error(
+        return Err(Rejection::new(
             StatusCode::CONFLICT,
             format!("the job can no longer be cancelled: it is {status}"),
-        );
+        ));
     }
     job.cancelled_at = Some(now);
     app.shared.files.remove(&job.output_path());
     app.catch_up(job, now);
-    StatusCode::NO_CONTENT.into_response()
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn estimate(State(app): State<Arc<Topaz>>, body: Body) -> Response {
-    let body = match read_body(body, 1 << 20).await {
-        Ok(body) => body,
-        Err(_) => return bad_request("could not read the request body"),
-    };
-    let value: serde_json::Value = match serde_json::from_slice(&body) {
-        Ok(value) => value,
-        Err(e) => return bad_request(format!("the body is not valid JSON: {e}")),
-    };
+async fn estimate(State(app): State<Arc<Topaz>>, body: Body) -> Answer {
+    let body = read_body(body, 1 << 20)
+        .await
+        .map_err(|_| bad_request("could not read the request body"))?;
+    let value: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| bad_request(format!("the body is not valid JSON: {e}")))?;
     match value.get("category").and_then(|v| v.as_str()) {
         Some("Matting") => {}
-        Some(other) => return bad_request(format!("unsupported category `{other}`")),
-        None => return bad_request("`category` is required"),
+        Some(other) => return Err(bad_request(format!("unsupported category `{other}`"))),
+        None => return Err(bad_request("`category` is required")),
     }
     match value.get("model").and_then(|v| v.as_str()) {
         Some(m) if Model::parse(m).is_some() => {}
-        Some(other) => return bad_request(format!("unknown model `{other}`")),
-        None => return bad_request("`model` is required"),
+        Some(other) => return Err(bad_request(format!("unknown model `{other}`"))),
+        None => return Err(bad_request("`model` is required")),
     }
     let dimension = |name: &str| -> Result<u32, Rejection> {
         match value.get(name).and_then(|v| v.as_i64()) {
             Some(n) if (1..=32000).contains(&n) => Ok(n as u32),
-            Some(n) => Err(Rejection::bad_request(format!(
+            Some(n) => Err(bad_request(format!(
                 "`{name}` must be from 1 to 32000, not {n}"
             ))),
-            None => Err(Rejection::bad_request(format!(
+            None => Err(bad_request(format!(
                 "`{name}` is required and must be an integer"
             ))),
         }
     };
-    let (height, width) = match (dimension("input_height"), dimension("input_width")) {
-        (Ok(h), Ok(w)) => (h, w),
-        (Err(rejection), _) | (_, Err(rejection)) => return reject(rejection),
-    };
+    let (height, width) = (dimension("input_height")?, dimension("input_width")?);
     let duration = app.shared.config.job_duration.as_secs_f64().ceil() as i64;
-    axum::Json(EstimateResponse {
+    let body = EstimateResponse {
         credits: credits_for(width, height),
         duration,
-    })
-    .into_response()
+    };
+    Ok(axum::Json(body).into_response())
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use axum::body::Body;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
@@ -13,13 +14,18 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// A refused request: the status and message a handler answers instead of a result. Each
-/// simulator renders it in its provider's error shape. (Kept small: a whole `Response` is too
-/// big to pass around as an error value.)
-#[derive(Debug)]
+/// The one error type of every handler: a refused request, answered with a status and a
+/// message instead of a result. Handlers return `Result<Response, Rejection>` and use `?`.
+///
+/// As a response it is only a marker: [`crate::server`] renders it in the error shape of the
+/// provider whose port answered (the same rendering as injected faults), so a handler never
+/// needs to know how its provider spells errors.
+#[derive(Clone, Debug)]
 pub(crate) struct Rejection {
     pub(crate) status: StatusCode,
     pub(crate) message: String,
+    /// Seconds for `Retry-After` (and ModelsLab's `retry_after`), on 429 answers.
+    pub(crate) retry_after: Option<u64>,
 }
 
 impl Rejection {
@@ -27,6 +33,7 @@ impl Rejection {
         Self {
             status,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -37,7 +44,31 @@ impl Rejection {
     pub(crate) fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
     }
+
+    /// An error answer with HTTP 200, as ModelsLab gives for validation problems.
+    pub(crate) fn answer(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::OK, message)
+    }
+
+    /// HTTP 429 with a retry delay.
+    pub(crate) fn too_many(message: impl Into<String>, retry_after: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, message)
+        }
+    }
 }
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        let mut response = self.status.into_response();
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+/// What every handler returns.
+pub(crate) type Answer = Result<Response, Rejection>;
 
 /// Why a request body could not be read.
 #[derive(Debug)]
@@ -73,6 +104,84 @@ pub(crate) async fn read_body(body: Body, limit: u64) -> Result<Bytes, BodyError
     } else {
         Ok(buf.freeze())
     }
+}
+
+/// One part of a `multipart/form-data` body.
+#[derive(Debug)]
+pub(crate) struct Part {
+    /// The part's `name`.
+    pub(crate) name: String,
+    /// The part's `filename`, for file parts.
+    pub(crate) file_name: Option<String>,
+    /// The part's content.
+    pub(crate) bytes: Bytes,
+}
+
+impl Part {
+    /// The content as text (a form value).
+    pub(crate) fn text(&self) -> Result<String, Rejection> {
+        String::from_utf8(self.bytes.to_vec())
+            .map_err(|_| Rejection::bad_request(format!("field `{}` is not UTF-8 text", self.name)))
+    }
+}
+
+/// Splits a `multipart/form-data` body that [`read_body`] already read (so already within the
+/// upload cap) into its named parts. Unnamed parts are skipped.
+///
+/// axum's `Multipart` applies a 2 MiB default limit to any request that did not pass through
+/// a `DefaultBodyLimit` layer; the body is already bounded here, so the limit is lifted for
+/// this one parse (an ordinary phone photo is 5 MB or more).
+pub(crate) async fn multipart_parts(
+    content_type: Option<&str>,
+    body: Bytes,
+) -> Result<Vec<Part>, Rejection> {
+    use axum::extract::{DefaultBodyLimit, FromRequest, Multipart};
+    use tower::{Layer, ServiceExt};
+
+    let content_type = content_type.unwrap_or("");
+    if !content_type
+        .to_ascii_lowercase()
+        .starts_with("multipart/form-data")
+    {
+        return Err(Rejection::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the request must be multipart/form-data",
+        ));
+    }
+    let request = axum::http::Request::builder()
+        .header(axum::http::header::CONTENT_TYPE, content_type)
+        .body(Body::from(body))
+        .map_err(|e| Rejection::bad_request(format!("malformed request: {e}")))?;
+    let malformed = |e: &dyn std::fmt::Display| {
+        Rejection::bad_request(format!("malformed multipart body: {e}"))
+    };
+    let parse = tower::service_fn(move |request: axum::extract::Request| async move {
+        let mut multipart = Multipart::from_request(request, &())
+            .await
+            .map_err(|e| malformed(&e.body_text()))?;
+        let mut parts = Vec::new();
+        while let Some(field) = multipart
+            .next_field()
+            .await
+            .map_err(|e| malformed(&e.body_text()))?
+        {
+            let Some(name) = field.name().map(str::to_owned) else {
+                continue;
+            };
+            let file_name = field.file_name().map(str::to_owned);
+            let bytes = field.bytes().await.map_err(|e| malformed(&e.body_text()))?;
+            parts.push(Part {
+                name,
+                file_name,
+                bytes,
+            });
+        }
+        Ok::<_, Rejection>(parts)
+    });
+    DefaultBodyLimit::disable()
+        .layer(parse)
+        .oneshot(request)
+        .await
 }
 
 /// Runs CPU-bound image work off the async workers.

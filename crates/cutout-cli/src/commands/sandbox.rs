@@ -4,7 +4,7 @@ use cutout::Provider;
 use cutout_sandbox::Sandbox;
 use serde_json::{Map, Value, json};
 
-use crate::backend::{env_vars, job_duration, simulator, start_sandbox};
+use crate::backend::{env_vars, job_duration, start_sandbox};
 use crate::cli::{Global, SandboxArgs};
 use crate::failure::Failure;
 
@@ -31,12 +31,11 @@ fn endpoints(sandbox: &Sandbox) -> Result<Value, Failure> {
     let mut object = Map::new();
     for &provider in Provider::ALL {
         let (key_env, base_url_env) = env_vars(provider);
-        let simulated = simulator(provider)?;
         object.insert(
             provider.name().to_owned(),
             json!({
-                "base_url": sandbox.base_url(simulated),
-                "key": sandbox.key(simulated),
+                "base_url": sandbox.base_url(provider),
+                "key": sandbox.key(provider),
                 "key_env": key_env,
                 "base_url_env": base_url_env,
             }),
@@ -55,23 +54,21 @@ fn describe(sandbox: &Sandbox) -> Result<String, Failure> {
         "provider", "base URL", "key"
     ));
     for &provider in Provider::ALL {
-        let simulated = simulator(provider)?;
         text.push_str(&format!(
             "  {:<14} {:<40} {}\n",
             provider.name(),
-            sandbox.base_url(simulated),
-            sandbox.key(simulated)
+            sandbox.base_url(provider),
+            sandbox.key(provider)
         ));
     }
     text.push_str(&format!("  {:<14} {}\n", "file host", sandbox.files_url()));
     text.push_str("\nUse it from another shell:\n");
     for &provider in Provider::ALL {
         let (key_env, base_url_env) = env_vars(provider);
-        let simulated = simulator(provider)?;
         text.push_str(&format!(
             "  export {base_url_env}={} {key_env}={}\n",
-            sandbox.base_url(simulated),
-            sandbox.key(simulated)
+            sandbox.base_url(provider),
+            sandbox.key(provider)
         ));
     }
     text.push_str("  cutout remove-bg photo.jpg && cutout jobs list");

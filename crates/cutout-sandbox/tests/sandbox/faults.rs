@@ -335,7 +335,7 @@ async fn no_credits_means_402_and_no_job() {
         .send();
     assert_eq!(response.await.expect("sent").status(), 402);
 
-    for provider in Provider::ALL {
+    for provider in Provider::ALL.iter().copied() {
         assert_eq!(sandbox.submissions(provider), 0, "{provider}");
     }
     // Topping up makes the same request succeed.

@@ -3,7 +3,9 @@
 
 mod backgroundcut;
 mod common;
+mod documented;
 mod faults;
+mod limits;
 mod modelslab;
 mod tengr;
 mod topaz;
