@@ -1,4 +1,4 @@
-//! How Topaz error bodies feed [`CutoutError`](crate::CutoutError).
+//! How Topaz error bodies feed [`CutoutError`].
 //!
 //! Every error answer of the Topaz Image API has the same body, `{"code"?: int, "message": str}`
 //! ([`types::ApiError`], read with both members optional). Implementing [`ErrorBody`](crate::ErrorBody) for it lets
