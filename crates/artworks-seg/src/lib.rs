@@ -102,7 +102,7 @@
 //!
 //! ```no_run
 //! use artworks_seg::{
-//!     ApiKey, AuthScheme, BackgroundRemover, BoxFuture, Client, ClientBuilder, ColorLayout,
+//!     ApiKey, AuthScheme, BackgroundRemover, BoxFuture, Capabilities, Client, ClientBuilder, ColorLayout,
 //!     Context, Cutout, CutoutError, CutoutKind, CutoutResult, Downloaded, ErrorBody, FromParts,
 //!     ImageFormat, ImageInfo, ImageSource, JobProgress, Limits, MAX_RESULT_BYTES, Progress,
 //!     ProgressFn, ProviderInfo, RemoveOptions, RetryPolicy, ServiceError, Timeouts,
@@ -115,6 +115,7 @@
 //!     fn buildable<C: FromParts>(_: ClientBuilder<C>) {}
 //!     buildable(Client::builder());
 //!     let _: &ProviderInfo = &artworks_seg::PROVIDER;
+//!     let _: &Capabilities = &artworks_seg::PROVIDER.capabilities;
 //!     let _: u64 = MAX_RESULT_BYTES;
 //!     let _: Box<dyn BackgroundRemover> = Box::new(client.clone());
 //!     let _: BoxFuture<'_, Result<Cutout, CutoutError>> =
@@ -159,10 +160,10 @@ pub use segmentation::{PointsMode, SegmentationMode, SegmentationRequest, TextMo
 pub use cutout_runtime::Error as CutoutError;
 pub use cutout_runtime::probe::ColorLayout;
 pub use cutout_runtime::{
-    ApiKey, AuthScheme, BackgroundRemover, BoxFuture, ClientBuilder, Context, Cutout, CutoutKind,
-    Downloaded, ErrorBody, FromParts, ImageFormat, ImageInfo, ImageSource, JobProgress, Limits,
-    MAX_RESULT_BYTES, Progress, ProgressFn, ProviderInfo, RemoveOptions, RetryPolicy, ServiceError,
-    Timeouts, TransportError, WaitPolicy,
+    ApiKey, AuthScheme, BackgroundRemover, BoxFuture, Capabilities, ClientBuilder, Context, Cutout,
+    CutoutKind, Downloaded, ErrorBody, FromParts, ImageFormat, ImageInfo, ImageSource, JobProgress,
+    Limits, MAX_RESULT_BYTES, Progress, ProgressFn, ProviderInfo, RemoveOptions, RetryPolicy,
+    ServiceError, Timeouts, TransportError, WaitPolicy,
 };
 
 /// Result of the hand-written layer.

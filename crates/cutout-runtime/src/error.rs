@@ -353,7 +353,9 @@ fn general_advice(status: u16, provider: &crate::ProviderInfo) -> Option<String>
                 "the file type is not supported: convert the image to another format".to_owned()
             }
         },
-        425 | 429 => "too many requests: slow down or retry later".to_owned(),
+        // Topaz documents 425 as "too early to reserve credits": a short wait is the cure too.
+        425 => "the service is not ready to take this yet: retry in a moment".to_owned(),
+        429 => "too many requests: slow down or retry later".to_owned(),
         500..=599 => "the service failed or is overloaded: retry later".to_owned(),
         _ => return None,
     })

@@ -59,7 +59,9 @@ impl SandboxPorts {
     }
 
     fn get(&self, provider: Provider) -> u16 {
-        [self.topaz, self.backgroundcut, self.modelslab, self.tengr][provider.index()]
+        let ports: [u16; crate::provider::COUNT] =
+            [self.topaz, self.backgroundcut, self.modelslab, self.tengr];
+        ports[provider.index()]
     }
 }
 
@@ -89,18 +91,17 @@ impl Default for SandboxKeys {
 
 impl SandboxKeys {
     fn slot(&mut self, provider: Provider) -> &mut String {
-        let [topaz, backgroundcut, modelslab, tengr] = [
+        let slots: [&mut String; crate::provider::COUNT] = [
             &mut self.topaz,
             &mut self.backgroundcut,
             &mut self.modelslab,
             &mut self.tengr,
         ];
-        match provider.index() {
-            0 => topaz,
-            1 => backgroundcut,
-            2 => modelslab,
-            _ => tengr,
-        }
+        // `index()` is below `COUNT`, the length of `slots`.
+        slots
+            .into_iter()
+            .nth(provider.index())
+            .expect("every provider has a slot")
     }
 }
 
@@ -274,7 +275,7 @@ impl SandboxBuilder {
             urls,
             FaultState::new(self.faults, self.seed),
             self.seed,
-            [self.credits; 4],
+            [self.credits; crate::provider::COUNT],
             Webhooks::new(self.webhook_backoff_scale),
         ));
         let topaz_app = Arc::new(Topaz::new(shared.clone()));

@@ -18,7 +18,7 @@ use crate::webhooks::Webhooks;
 /// Settings fixed when the sandbox starts.
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
-    pub(crate) keys: [String; 4],
+    pub(crate) keys: [String; crate::provider::COUNT],
     pub(crate) job_duration: Duration,
     pub(crate) modelslab_queue_cap: usize,
     pub(crate) modelslab_retry_after: u64,
@@ -33,7 +33,7 @@ pub(crate) struct Config {
 #[derive(Clone, Debug)]
 pub(crate) struct Urls {
     /// Base URL per provider, indexed by [`Provider::index`].
-    pub(crate) base: [String; 4],
+    pub(crate) base: [String; crate::provider::COUNT],
     /// Origin of the file host (`http://127.0.0.1:PORT`).
     pub(crate) files: String,
 }
@@ -59,8 +59,8 @@ pub(crate) struct Shared {
     /// Wakes the background ticker early (after a clock jump).
     pub(crate) wake: Notify,
     ids: Mutex<IdGen>,
-    credits: Mutex<[i64; 4]>,
-    submissions: [AtomicUsize; 4],
+    credits: Mutex<[i64; crate::provider::COUNT]>,
+    submissions: [AtomicUsize; crate::provider::COUNT],
 }
 
 impl Shared {
@@ -69,7 +69,7 @@ impl Shared {
         urls: Urls,
         faults: FaultState,
         seed: u64,
-        credits: [i64; 4],
+        credits: [i64; crate::provider::COUNT],
         webhooks: Webhooks,
     ) -> Self {
         // Separate streams for ids and signatures keep the fault sequence independent of them.

@@ -132,7 +132,7 @@
 //!
 //! ```no_run
 //! use modelslab::{
-//!     ApiKey, AuthScheme, BackgroundRemover, BoxFuture, Client, ClientBuilder, ColorLayout,
+//!     ApiKey, AuthScheme, BackgroundRemover, BoxFuture, Capabilities, Client, ClientBuilder, ColorLayout,
 //!     Context, Cutout, CutoutError, CutoutKind, CutoutResult, Downloaded, ErrorBody, FromParts,
 //!     ImageFormat, ImageInfo, ImageSource, JobProgress, Limits, MAX_RESULT_BYTES, Progress,
 //!     ProgressFn, ProviderInfo, RemoveOptions, RetryPolicy, ServiceError, Timeouts,
@@ -145,6 +145,7 @@
 //!     fn buildable<C: FromParts>(_: ClientBuilder<C>) {}
 //!     buildable(Client::builder());
 //!     let _: &ProviderInfo = &modelslab::PROVIDER;
+//!     let _: &Capabilities = &modelslab::PROVIDER.capabilities;
 //!     let _: u64 = MAX_RESULT_BYTES;
 //!     let _: Box<dyn BackgroundRemover> = Box::new(client.clone());
 //!     let _: BoxFuture<'_, Result<Cutout, CutoutError>> =
@@ -185,10 +186,10 @@ pub use generated::*;
 pub use cutout_runtime::Error as CutoutError;
 pub use cutout_runtime::probe::ColorLayout;
 pub use cutout_runtime::{
-    ApiKey, AuthScheme, BackgroundRemover, BoxFuture, ClientBuilder, Context, Cutout, CutoutKind,
-    Downloaded, ErrorBody, FromParts, ImageFormat, ImageInfo, ImageSource, JobProgress, Limits,
-    MAX_RESULT_BYTES, Progress, ProgressFn, ProviderInfo, RemoveOptions, RetryPolicy, ServiceError,
-    Timeouts, TransportError, WaitPolicy,
+    ApiKey, AuthScheme, BackgroundRemover, BoxFuture, Capabilities, ClientBuilder, Context, Cutout,
+    CutoutKind, Downloaded, ErrorBody, FromParts, ImageFormat, ImageInfo, ImageSource, JobProgress,
+    Limits, MAX_RESULT_BYTES, Progress, ProgressFn, ProviderInfo, RemoveOptions, RetryPolicy,
+    ServiceError, Timeouts, TransportError, WaitPolicy,
 };
 pub use jobs::{MaskState, Processing, RemoveBgJob};
 pub use remove_bg::RemoveBgRequest;

@@ -510,9 +510,14 @@ impl Job {
 fn job_failed(process_id: &str, status: &types::JobStatus) -> CutoutError {
     let message = match status {
         types::JobStatus::Cancelled => "the job was cancelled before it finished".to_owned(),
-        _ => "Topaz could not process the image; check that it is a readable JPEG, PNG or TIFF \
-              and submit it again"
-            .to_owned(),
+        _ => format!(
+            "Topaz could not process the image; check that it is a readable {} and submit it \
+             again",
+            PROVIDER
+                .capabilities
+                .formats_text()
+                .unwrap_or_else(|| "image".to_owned())
+        ),
     };
     CutoutError::JobFailed {
         provider: PROVIDER.name,

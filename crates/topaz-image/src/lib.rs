@@ -109,8 +109,8 @@
 //!
 //! ```no_run
 //! use topaz_image::{
-//!     ApiKey, AuthScheme, BackgroundRemover, BoxFuture, Client, ClientBuilder, ColorLayout,
-//!     Context, Cutout, CutoutError, CutoutKind, CutoutResult, Downloaded, ErrorBody, FilePart, FromParts,
+//!     ApiKey, AuthScheme, BackgroundRemover, BoxFuture, Capabilities, Client, ClientBuilder, ColorLayout,
+//!     Context, Cutout, CutoutError, CutoutKind, CutoutResult, Downloaded, ErrorBody, FilePart, FromParts, UploadProgress,
 //!     ImageFormat, ImageInfo, ImageSource, JobProgress, Limits, MAX_RESULT_BYTES, Progress,
 //!     ProgressFn, ProviderInfo, RemoveOptions, RetryPolicy, ServiceError, Timeouts,
 //!     TransportError, WaitPolicy,
@@ -121,8 +121,10 @@
 //!     let _: ClientBuilder<Client> = Client::builder();
 //!     fn buildable<C: FromParts>(_: ClientBuilder<C>) {}
 //!     buildable(Client::builder());
-//!     let _: FilePart = FilePart::path("a.jpg");
+//!     let _: FilePart = FilePart::path("a.jpg")
+//!         .on_progress(std::sync::Arc::new(|_sent: u64, _total: u64| {}) as UploadProgress);
 //!     let _: &ProviderInfo = &topaz_image::PROVIDER;
+//!     let _: &Capabilities = &topaz_image::PROVIDER.capabilities;
 //!     let _: u64 = MAX_RESULT_BYTES;
 //!     let _: Box<dyn BackgroundRemover> = Box::new(client.clone());
 //!     let _: BoxFuture<'_, Result<Cutout, CutoutError>> =
@@ -161,13 +163,13 @@ pub use generated::*;
 // The runtime's types that appear in this crate's signatures, so that depending on this crate
 // alone is enough to name them (checked by the "Crate organization" doc test).
 pub use cutout_runtime::Error as CutoutError;
-pub use cutout_runtime::multipart::FilePart;
+pub use cutout_runtime::multipart::{FilePart, UploadProgress};
 pub use cutout_runtime::probe::ColorLayout;
 pub use cutout_runtime::{
-    ApiKey, AuthScheme, BackgroundRemover, BoxFuture, ClientBuilder, Context, Cutout, CutoutKind,
-    Downloaded, ErrorBody, FromParts, ImageFormat, ImageInfo, ImageSource, JobProgress, Limits,
-    MAX_RESULT_BYTES, Progress, ProgressFn, ProviderInfo, RemoveOptions, RetryPolicy, ServiceError,
-    Timeouts, TransportError, WaitPolicy,
+    ApiKey, AuthScheme, BackgroundRemover, BoxFuture, Capabilities, ClientBuilder, Context, Cutout,
+    CutoutKind, Downloaded, ErrorBody, FromParts, ImageFormat, ImageInfo, ImageSource, JobProgress,
+    Limits, MAX_RESULT_BYTES, Progress, ProgressFn, ProviderInfo, RemoveOptions, RetryPolicy,
+    ServiceError, Timeouts, TransportError, WaitPolicy,
 };
 pub use estimate::{Estimate, credits_for_output};
 pub use jobs::{Job, MAX_JOB_PAGES, MAX_LISTED_BYTES};

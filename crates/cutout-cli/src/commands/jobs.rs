@@ -20,7 +20,6 @@ use crate::report::{Record, Task, Ui, print_json};
 const PROVIDER: &str = "topaz";
 
 /// The largest result downloaded (the runtime's in-memory cap, 512 MiB).
-const RESULT_LIMIT: u64 = cutout_runtime::MAX_RESULT_BYTES;
 
 /// How many downloads or submissions run at once.
 const CONCURRENCY: usize = 4;
@@ -277,7 +276,7 @@ async fn download_one(
     .map_err(|e| e.to_string())?;
     task.on(&Progress::Downloading);
     let bytes = job
-        .download_bytes(RESULT_LIMIT)
+        .download_bytes(cutout::runtime::MAX_RESULT_BYTES)
         .await
         .map_err(|e| e.to_string())?;
     let result = Cutout::new(bytes, CutoutKind::Rgba, PROVIDER, Some(id.to_owned()))
