@@ -19,8 +19,6 @@ use crate::report::{Record, Task, Ui, print_json};
 
 const PROVIDER: &str = "topaz";
 
-/// The largest result downloaded (the runtime's in-memory cap, 512 MiB).
-
 /// How many downloads or submissions run at once.
 const CONCURRENCY: usize = 4;
 
