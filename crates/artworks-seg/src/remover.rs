@@ -43,7 +43,9 @@ impl BackgroundRemover for Client {
         options: RemoveOptions,
     ) -> BoxFuture<'a, CutoutResult<Cutout>> {
         Box::pin(async move {
-            if options.kind == CutoutKind::Mask {
+            // What the provider makes and takes is decided by its facts (providers.toml); the
+            // messages add what to use instead.
+            if crate::PROVIDER.check_output(options.kind).is_err() {
                 return Err(CutoutError::Unsupported {
                     provider: crate::PROVIDER.name,
                     message: "Tengr's background removal makes cut-outs, not masks: for a mask, \

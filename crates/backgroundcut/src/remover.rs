@@ -41,7 +41,9 @@ impl BackgroundRemover for Client {
         options: RemoveOptions,
     ) -> BoxFuture<'a, CutoutResult<Cutout>> {
         Box::pin(async move {
-            if options.kind == CutoutKind::Mask {
+            // What the provider makes is decided by its facts (providers.toml); the message
+            // adds what to use instead.
+            if crate::PROVIDER.check_output(options.kind).is_err() {
                 return Err(CutoutError::Unsupported {
                     provider: crate::PROVIDER.name,
                     message: "BackgroundCut's background removal makes cut-outs, not masks: for a \
