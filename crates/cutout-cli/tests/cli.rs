@@ -349,13 +349,27 @@ fn a_missing_key_is_a_configuration_error_naming_the_variable() {
         ("tengr", "TENGR_API_KEY"),
     ] {
         let output = run(
-            cutout(dir.path()).args(["remove-bg", "subject.jpg", "--provider", provider]),
+            cutout(dir.path()).args([
+                "remove-bg",
+                "subject.jpg",
+                "https://images.example.com/a.jpg",
+                "--provider",
+                provider,
+            ]),
             3,
         );
         let err = stderr(&output);
         assert!(err.contains(&format!("set {variable}")), "{err}");
         assert!(err.contains("--sandbox"), "{err}");
     }
+    // Only local files for a provider that fetches URLs: said first, since no key would help.
+    let output = run(
+        cutout(dir.path()).args(["remove-bg", "subject.jpg", "--provider", "tengr"]),
+        2,
+    );
+    let err = stderr(&output);
+    assert!(err.contains("fetches images by URL"), "{err}");
+    assert!(!err.contains("TENGR_API_KEY"), "{err}");
     let output = run(cutout(dir.path()).args(["jobs", "list"]), 3);
     assert!(stderr(&output).contains("TOPAZ_API_KEY"));
     assert_eq!(files(dir.path()), ["subject.jpg"]);
@@ -589,9 +603,10 @@ fn segment_by_points() {
 #[test]
 fn tengr_needs_a_public_url_without_the_sandbox() {
     let dir = workspace();
-    for args in [
-        &["segment", "subject.jpg", "--prompt", "apple"][..],
-        &["remove-bg", "subject.jpg", "--provider", "tengr"][..],
+    // remove-bg with only local files is a usage error (2): no input could work.
+    for (args, code) in [
+        (&["segment", "subject.jpg", "--prompt", "apple"][..], 1),
+        (&["remove-bg", "subject.jpg", "--provider", "tengr"][..], 2),
     ] {
         let output = run(
             cutout(dir.path())
@@ -599,7 +614,7 @@ fn tengr_needs_a_public_url_without_the_sandbox() {
                 // Nothing listens there, and nothing must be sent anyway.
                 .env("TENGR_BASE_URL", "http://127.0.0.1:9")
                 .args(args),
-            1,
+            code,
         );
         let err = stderr(&output);
         assert!(err.contains("tengr fetches images by URL"), "{err}");

@@ -40,6 +40,17 @@ pub async fn run(global: &Global, args: RemoveBgArgs) -> Result<(), Failure> {
         return Err(Failure::Usage(no_mask(args.provider)));
     }
     let backend = Backend::new(global).await?;
+    // Said before the key is asked for: no key would make local files work for this provider.
+    if !backend.is_sandbox()
+        && !args.provider.accepts_local_files()
+        && inputs.iter().all(|input| matches!(input, Input::Path(_)))
+    {
+        return Err(Failure::Usage(format!(
+            "{} fetches images by URL: pass public http(s) URLs to the images (or try it with \
+             --sandbox, which hosts local files itself)",
+            args.provider
+        )));
+    }
     let remover = backend.remover(args.provider)?;
     spec.prepare()?;
     let concurrency = args
