@@ -200,6 +200,7 @@ pub struct RemoveBgArgs {
         short,
         long,
         value_parser = provider_parser(),
+        ignore_case = true,
         default_value_t = Provider::Topaz,
         env = "CUTOUT_PROVIDER"
     )]
