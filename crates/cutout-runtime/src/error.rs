@@ -223,6 +223,28 @@ impl Error {
         }
     }
 
+    /// After a failed job submission: whether the provider may have accepted (and charged for)
+    /// the job anyway, so that sending it again could pay twice.
+    ///
+    /// `false` when it surely did not: the request was refused before it was sent (invalid
+    /// input, configuration, unsupported, a local file), the connection was never established,
+    /// or the provider answered with a refusal (4xx, 503) or a definite failure. `true` after a
+    /// timeout, a reset connection, a 500/502/504, or an answer that could not be read.
+    pub fn may_have_been_taken(&self) -> bool {
+        match self {
+            Error::Config { .. }
+            | Error::MissingKey { .. }
+            | Error::InvalidInput { .. }
+            | Error::Io { .. }
+            | Error::Unsupported { .. }
+            | Error::JobFailed { .. } => false,
+            Error::Service(e) => !matches!(e.status, 400..=499 | 503),
+            Error::Transport { maybe_sent, .. } => *maybe_sent,
+            Error::UnexpectedResponse { status, .. } => !matches!(status, Some(400..=499 | 503)),
+            Error::Timeout { .. } => true,
+        }
+    }
+
     /// The account has no credits left for this (HTTP 402). Not retryable: top up first.
     pub fn is_insufficient_credits(&self) -> bool {
         self.status() == Some(402)

@@ -56,8 +56,8 @@ pub use error::{Error, ErrorBody, Result, ServiceError, TransportError};
 pub use fs::{write_atomically, write_atomically_blocking};
 pub use probe::{ImageFormat, ImageInfo};
 pub use remover::{
-    BackgroundRemover, BoxFuture, Cutout, CutoutKind, MAX_RESULT_BYTES, Progress, ProgressFn,
-    RemoveOptions,
+    BackgroundRemover, BoxFuture, Cutout, CutoutKind, JobTicket, MAX_RESULT_BYTES, Progress,
+    ProgressFn, RemoveOptions,
 };
 pub use retry::{RetryPolicy, parse_retry_after};
 pub use source::ImageSource;

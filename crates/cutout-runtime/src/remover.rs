@@ -185,10 +185,103 @@ impl Cutout {
     }
 }
 
+/// A paid job the provider has accepted: what is needed to pick it up again, in this process or
+/// after a crash, without submitting (and paying for) it a second time.
+///
+/// Made by [`BackgroundRemover::submit_removal`], consumed by
+/// [`BackgroundRemover::resume_removal`]. It serialises (serde) so that a journal can keep it.
+/// Its `Debug` hides the query of `result_url` (a presigned link may carry a token).
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct JobTicket {
+    /// The provider's short name (`topaz`, `backgroundcut`, `modelslab`, `tengr`).
+    pub provider: String,
+    /// The provider's id of the job: Topaz's process id, ModelsLab's request id, Tengr's
+    /// artwork id, BackgroundCut's output key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    /// Where the result already is, when the provider's first answer said so (ModelsLab may
+    /// answer `success` with the output link at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_url: Option<String>,
+}
+
+impl JobTicket {
+    /// A ticket for the job `job_id` of `provider`.
+    pub fn new(provider: impl Into<String>, job_id: impl Into<String>) -> Self {
+        Self {
+            provider: provider.into(),
+            job_id: Some(job_id.into()),
+            result_url: None,
+        }
+    }
+
+    /// Adds the link of a result that is ready already.
+    pub fn with_result_url(mut self, url: impl Into<String>) -> Self {
+        self.result_url = Some(url.into());
+        self
+    }
+}
+
+impl fmt::Debug for JobTicket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobTicket")
+            .field("provider", &self.provider)
+            .field("job_id", &self.job_id)
+            .field(
+                "result_url",
+                &self.result_url.as_deref().map(crate::validate::display_url),
+            )
+            .finish()
+    }
+}
+
 /// Removes the background of an image. Implemented by every provider crate's `Client`.
+///
+/// The work is two steps, so that a caller who must never pay twice (a batch journal) can record
+/// the paid job between them: [`submit_removal`](Self::submit_removal) sends the paid request and
+/// returns a [`JobTicket`] as soon as the provider has accepted it;
+/// [`resume_removal`](Self::resume_removal) waits for that job and downloads its result, and
+/// never submits anything. [`remove_background`](Self::remove_background) does both.
 pub trait BackgroundRemover: Send + Sync {
     /// The provider's short name (`topaz`, `backgroundcut`, `modelslab`, `tengr`).
     fn provider_name(&self) -> &'static str;
+
+    /// Sends `source` to the provider (the paid request) and returns the accepted job, without
+    /// waiting for it. Reports [`Progress::Uploading`] and [`Progress::Submitted`].
+    ///
+    /// When this fails, [`Error::may_have_been_taken`] says whether the provider may have
+    /// accepted (and charged for) the job anyway.
+    fn submit_removal<'a>(
+        &'a self,
+        source: ImageSource,
+        options: RemoveOptions,
+    ) -> BoxFuture<'a, Result<JobTicket, Error>> {
+        let _ = (source, options);
+        Box::pin(async move {
+            Err(Error::Unsupported {
+                provider: self.provider_name(),
+                message: "this remover cannot submit without waiting".to_owned(),
+            })
+        })
+    }
+
+    /// Waits for the job of `ticket` (made by [`submit_removal`](Self::submit_removal), maybe
+    /// by another process) and downloads its result. Never submits anything. Reports
+    /// [`Progress::Waiting`] and [`Progress::Downloading`].
+    fn resume_removal<'a>(
+        &'a self,
+        ticket: JobTicket,
+        options: RemoveOptions,
+    ) -> BoxFuture<'a, Result<Cutout, Error>> {
+        let _ = (ticket, options);
+        Box::pin(async move {
+            Err(Error::Unsupported {
+                provider: self.provider_name(),
+                message: "this remover cannot resume jobs".to_owned(),
+            })
+        })
+    }
 
     /// Sends `source` to the provider, waits for the job and downloads the result.
     fn remove_background<'a>(
