@@ -1,7 +1,9 @@
-//! [`BackgroundRemover`] for Tengr: the provider-neutral one-call cut-out.
+//! [`BackgroundRemover`] for Tengr: the provider-neutral cut-out, in one call or two.
 //!
-//! It creates a background-removal artwork with PNG output, waits for it with the options'
-//! [`WaitPolicy`](crate::WaitPolicy), and downloads the first result as a [`Cutout`].
+//! `submit_removal` creates a background-removal artwork with PNG output and returns a
+//! [`JobTicket`] holding the artwork id; `resume_removal` reads that artwork again
+//! ([`Client::artwork`]), waits for it with the options' [`WaitPolicy`](crate::WaitPolicy), and
+//! downloads the first result as a [`Cutout`]. `remove_background` is the two in a row.
 //!
 //! Tengr fetches its inputs by URL, so only [`ImageSource::Url`] is accepted; a local file or
 //! bytes is [`CutoutError::Unsupported`] (put the file somewhere public and pass its URL).
@@ -22,11 +24,19 @@
 //!     )
 //!     .await?;
 //! cutout.save("photo.cutout.png", false).await?;
+//!
+//! // In two steps: keep the ticket (it serialises), resume later without paying again.
+//! let ticket = client
+//!     .submit_removal(ImageSource::url("https://example.com/car.jpg"), RemoveOptions::default())
+//!     .await?;
+//! let cutout = client.resume_removal(ticket, RemoveOptions::default()).await?;
+//! # let _ = cutout;
 //! # Ok(()) }
 //! ```
 
 use cutout_runtime::{
-    BackgroundRemover, BoxFuture, Cutout, CutoutKind, ImageSource, Progress, RemoveOptions,
+    BackgroundRemover, BoxFuture, Cutout, CutoutKind, ImageSource, JobTicket, Progress,
+    RemoveOptions,
 };
 
 use crate::types::OutputFormat;
@@ -37,11 +47,11 @@ impl BackgroundRemover for Client {
         crate::PROVIDER.name
     }
 
-    fn remove_background<'a>(
+    fn submit_removal<'a>(
         &'a self,
         source: ImageSource,
         options: RemoveOptions,
-    ) -> BoxFuture<'a, CutoutResult<Cutout>> {
+    ) -> BoxFuture<'a, CutoutResult<JobTicket>> {
         Box::pin(async move {
             // What the provider makes and takes is decided by its facts (providers.toml); the
             // messages add what to use instead.
@@ -67,7 +77,7 @@ impl BackgroundRemover for Client {
                     });
                 }
             };
-            let mut job = self
+            let job = self
                 .remove_bg(url.as_str())
                 .output_format(OutputFormat::Png)
                 .submit()
@@ -75,6 +85,18 @@ impl BackgroundRemover for Client {
             options.report(Progress::Submitted {
                 job_id: job.id().to_owned(),
             });
+            Ok(JobTicket::new(crate::PROVIDER.name, job.id()))
+        })
+    }
+
+    fn resume_removal<'a>(
+        &'a self,
+        ticket: JobTicket,
+        options: RemoveOptions,
+    ) -> BoxFuture<'a, CutoutResult<Cutout>> {
+        Box::pin(async move {
+            let id = ticket.require_job_id(crate::PROVIDER.name)?;
+            let mut job = self.artwork(id).await?;
             job.wait(&options.wait, |progress| {
                 options.report(Progress::Waiting(progress.clone()))
             })

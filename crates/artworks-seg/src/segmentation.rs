@@ -45,6 +45,28 @@
 //! println!("artwork {} is {}", job.id(), job.status());
 //! # Ok(()) }
 //! ```
+//!
+//! Every submission is paid. To survive a crash without paying twice, keep the artwork id as
+//! soon as `submit` returns, and re-attach to it later with [`Client::artwork`] (it reads the
+//! artwork; nothing is created):
+//!
+//! ```no_run
+//! use artworks_seg::{Client, SegmentationRequest, WaitPolicy};
+//!
+//! # async fn run() -> Result<(), artworks_seg::CutoutError> {
+//! let client = Client::from_env()?;
+//! let job = SegmentationRequest::text("https://example.com/street.jpg", "the red car")
+//!     .submit(&client)
+//!     .await?;
+//! let id = job.id().to_owned(); // store it (a journal, a database row) before waiting
+//!
+//! // … later, maybe after a restart:
+//! let mut job = client.artwork(&id).await?;
+//! job.wait(&WaitPolicy::default(), |_| {}).await?;
+//! let masks = job.result_bytes().await?;
+//! # let _ = masks;
+//! # Ok(()) }
+//! ```
 
 use std::fmt;
 

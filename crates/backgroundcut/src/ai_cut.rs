@@ -120,7 +120,7 @@ impl<'a> AiCutRequest<'a> {
     pub async fn run(self) -> CutoutResult<StoredOutput> {
         let output_key = self.segment().await?;
         report(&self.progress, Progress::Downloading);
-        self.client.fetch_output(output_key).await
+        self.client.download_output(&output_key).await
     }
 
     /// Runs the segmentation and streams the mask to `path`. Without `overwrite`, an existing

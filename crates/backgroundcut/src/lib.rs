@@ -171,7 +171,7 @@ pub mod trimap;
 pub use ai_cut::AiCutRequest;
 pub use matting::{MattingFormat, MattingRequest};
 pub use remove_bg::{RemoveBgRequest, Variant, VariantFormat};
-pub use storage::{SavedOutput, StoredOutput};
+pub use storage::{OutputJob, SavedOutput, StoredOutput};
 
 /// The `image` crate, as the `trimap` functions use it (feature `image`).
 #[cfg(feature = "image")]
@@ -185,8 +185,8 @@ pub use cutout_runtime::probe::ColorLayout;
 pub use cutout_runtime::{
     ApiKey, AuthScheme, BackgroundRemover, BoxFuture, Capabilities, ClientBuilder, Context, Cutout,
     CutoutKind, Downloaded, ErrorBody, FromParts, ImageFormat, ImageInfo, ImageSource, JobProgress,
-    Limits, MAX_RESULT_BYTES, Progress, ProgressFn, ProviderInfo, RemoveOptions, RetryPolicy,
-    ServiceError, Timeouts, TransportError, WaitPolicy,
+    JobTicket, Limits, MAX_RESULT_BYTES, Progress, ProgressFn, ProviderInfo, RemoveOptions,
+    RetryPolicy, ServiceError, Timeouts, TransportError, WaitPolicy,
 };
 
 /// Result of the hand-written layer.

@@ -11,6 +11,9 @@
 //! 3. runs matting (not retried after a 504 or a broken connection: the job may have been taken);
 //! 4. mints a public link for the result and downloads it, without the API key.
 //!
+//! [`MattingRequest::submit`] stops after step 3 and returns an [`OutputJob`] holding the output
+//! key: keep the key, and download the result later with [`Client::output`] (no paid request).
+//!
 //! Inputs given as [`ImageSource::Url`] are downloaded first (BackgroundCut reads only its own
 //! store), then checked and uploaded like local files.
 //!
@@ -53,7 +56,7 @@ use cutout_runtime::{Progress, ProgressFn};
 
 use crate::error::explain;
 use crate::inputs::{self, UploadMeter, check_compression, key_extension, report};
-use crate::storage::{SavedOutput, StoredOutput, check_key, source_len, unique_key};
+use crate::storage::{OutputJob, SavedOutput, StoredOutput, check_key, source_len, unique_key};
 use crate::types::{self, MattingOutputType};
 use crate::{Client, CutoutError, CutoutResult, ImageSource};
 
@@ -77,8 +80,8 @@ impl MattingFormat {
 }
 
 /// A matting run being set up. Made by [`Client::matting`]; nothing is sent before
-/// [`run`](Self::run) or [`run_to`](Self::run_to).
-#[must_use = "a matting request does nothing until `run` or `run_to` is awaited"]
+/// [`run`](Self::run), [`run_to`](Self::run_to) or [`submit`](Self::submit).
+#[must_use = "a matting request does nothing until `run`, `run_to` or `submit` is awaited"]
 pub struct MattingRequest<'a> {
     client: &'a Client,
     image: ImageSource,
@@ -180,13 +183,13 @@ impl<'a> MattingRequest<'a> {
         self
     }
 
-    /// Runs the request and downloads the result into memory.
+    /// Runs the request and downloads the result into memory: [`submit`](Self::submit), then
+    /// [`OutputJob::download`].
     pub async fn run(self) -> CutoutResult<StoredOutput> {
-        let checked = self.check().await?;
-        let client = self.client;
-        let output_key = self.process(checked).await?;
-        report(&self.progress, Progress::Downloading);
-        client.fetch_output(output_key).await
+        let progress = self.progress.clone();
+        let job = self.submit().await?;
+        report(&progress, Progress::Downloading);
+        job.download().await
     }
 
     /// Runs the request and streams the result to `path` (a temporary file renamed into place). Without
@@ -198,11 +201,34 @@ impl<'a> MattingRequest<'a> {
     ) -> CutoutResult<SavedOutput> {
         let path = path.as_ref();
         cutout_runtime::validate::destination_free(path, overwrite)?;
+        let progress = self.progress.clone();
+        let job = self.submit().await?;
+        report(&progress, Progress::Downloading);
+        job.download_to(path, overwrite).await
+    }
+
+    /// Checks, uploads and runs matting (the paid step), without downloading: the returned
+    /// [`OutputJob`] holds the output key. Keep it to download the result later
+    /// ([`Client::output`]), even from another process, within the 2 hours BackgroundCut keeps
+    /// it.
+    ///
+    /// ```no_run
+    /// # async fn run(client: backgroundcut::Client) -> Result<(), backgroundcut::CutoutError> {
+    /// use backgroundcut::ImageSource;
+    /// let job = client
+    ///     .matting(ImageSource::path("photo.jpg"), ImageSource::path("trimap.jpg"))
+    ///     .submit()
+    ///     .await?;
+    /// let key = job.output_key().unwrap_or_default().to_owned(); // store it before downloading
+    ///
+    /// // … later, maybe after a restart:
+    /// client.output([key]).download_to("photo.cutout.png", false).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn submit(self) -> CutoutResult<OutputJob> {
         let checked = self.check().await?;
-        let client = self.client;
         let output_key = self.process(checked).await?;
-        report(&self.progress, Progress::Downloading);
-        client.save_output(output_key, path, overwrite).await
+        Ok(self.client.output([output_key]))
     }
 
     /// Every local check, in the order a user would fix them; nothing is sent to the API.

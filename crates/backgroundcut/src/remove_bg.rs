@@ -41,7 +41,7 @@ use cutout_runtime::{Progress, ProgressFn};
 
 use crate::error::explain;
 use crate::inputs::{self, UploadMeter, check_compression, report};
-use crate::storage::{StoredOutput, check_key, source_len, unique_key};
+use crate::storage::{OutputJob, StoredOutput, check_key, source_len, unique_key};
 use crate::types;
 use crate::{Client, CutoutError, CutoutResult, ImageSource};
 
@@ -137,8 +137,8 @@ impl Variant {
 }
 
 /// A background removal being set up. Made by [`Client::remove_bg`]; nothing is sent before
-/// [`run`](Self::run).
-#[must_use = "a background removal does nothing until `run` is awaited"]
+/// [`run`](Self::run) or [`submit`](Self::submit).
+#[must_use = "a background removal does nothing until `run` or `submit` is awaited"]
 pub struct RemoveBgRequest<'a> {
     client: &'a Client,
     image: ImageSource,
@@ -193,8 +193,32 @@ impl<'a> RemoveBgRequest<'a> {
         self
     }
 
-    /// Uploads, processes, and downloads every output, in the order of the variants.
+    /// Uploads, processes, and downloads every output, in the order of the variants:
+    /// [`submit`](Self::submit), then [`OutputJob::download_all`].
     pub async fn run(self) -> CutoutResult<Vec<StoredOutput>> {
+        let progress = self.progress.clone();
+        let job = self.submit().await?;
+        report(&progress, Progress::Downloading);
+        job.download_all().await
+    }
+
+    /// Uploads and processes (the paid step), without downloading: the returned [`OutputJob`]
+    /// holds the output keys, in the order of the variants. Keep them to download the results
+    /// later ([`Client::output`]), even from another process, within the 2 hours BackgroundCut
+    /// keeps them.
+    ///
+    /// ```no_run
+    /// # async fn run(client: backgroundcut::Client) -> Result<(), backgroundcut::CutoutError> {
+    /// use backgroundcut::ImageSource;
+    /// let job = client.remove_bg(ImageSource::path("photo.jpg")).submit().await?;
+    /// let key = job.output_key().unwrap_or_default().to_owned(); // store it before downloading
+    ///
+    /// // … later, maybe after a restart:
+    /// let cutout = client.output([key]).download().await?;
+    /// cutout.save("photo.cutout.png", false).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn submit(self) -> CutoutResult<OutputJob> {
         let variants = if self.variants.is_empty() {
             vec![Variant::png()]
         } else {
@@ -229,22 +253,28 @@ impl<'a> RemoveBgRequest<'a> {
             .await
             .map_err(|error| explain(error, &[&input_key]))?
             .into_inner();
-        if let Some(first) = answer.output_keys.first() {
-            report(
-                &self.progress,
-                Progress::Submitted {
-                    job_id: first.clone(),
-                },
-            );
-        }
-        report(&self.progress, Progress::Downloading);
-        // One output per variant asked for: keys beyond those are not downloaded (a server
-        // listing thousands must not make us fetch thousands).
-        let mut outputs = Vec::with_capacity(variants.len());
-        for key in answer.output_keys.into_iter().take(variants.len()) {
-            outputs.push(client.fetch_output(key).await?);
-        }
-        Ok(outputs)
+        // One output per variant asked for: keys beyond those are not kept (a server listing
+        // thousands must not make us fetch thousands).
+        let keys: Vec<String> = answer
+            .output_keys
+            .into_iter()
+            .take(variants.len())
+            .collect();
+        let Some(first) = keys.first() else {
+            return Err(CutoutError::unexpected(
+                crate::PROVIDER.name,
+                "process_remove_bg",
+                "the answer lists no output key",
+            )
+            .with_status(200));
+        };
+        report(
+            &self.progress,
+            Progress::Submitted {
+                job_id: first.clone(),
+            },
+        );
+        Ok(client.output(keys))
     }
 
     /// Checks one variant and makes its wire form.

@@ -1,8 +1,12 @@
-//! [`BackgroundRemover`] for BackgroundCut: the provider-neutral one-call cut-out.
+//! [`BackgroundRemover`] for BackgroundCut: the provider-neutral cut-out, in one call or two.
 //!
-//! It runs [`Client::remove_bg`] with one PNG variant and returns the result as a [`Cutout`].
-//! Local files are streamed, bytes are sent as they are, and URLs are downloaded first
-//! (BackgroundCut reads only its own store).
+//! `submit_removal` runs [`RemoveBgRequest::submit`](crate::RemoveBgRequest::submit) with one
+//! PNG variant (upload and processing: BackgroundCut answers with the output key once the work
+//! is done) and returns a [`JobTicket`] holding that key. `resume_removal` downloads the result
+//! under the key ([`Client::output`]: a minted public link, fetched without the API key), so it
+//! sends no paid request; BackgroundCut keeps outputs for 2 hours, after which the key answers
+//! 404. `remove_background` is the two in a row. Local files are streamed, bytes are sent as
+//! they are, and URLs are downloaded first (BackgroundCut reads only its own store).
 //!
 //! [`CutoutKind::Mask`] is refused with [`CutoutError::Unsupported`]: BackgroundCut's background
 //! removal makes cut-outs, not masks, and its mask-making tools need more than an image (matting
@@ -20,11 +24,19 @@
 //!     .remove_background(ImageSource::path("photo.jpg"), RemoveOptions::default())
 //!     .await?;
 //! cutout.save("photo.cutout.png", false).await?;
+//!
+//! // In two steps: keep the ticket (it serialises), download later without paying again.
+//! let ticket = client
+//!     .submit_removal(ImageSource::path("car.jpg"), RemoveOptions::default())
+//!     .await?;
+//! let cutout = client.resume_removal(ticket, RemoveOptions::default()).await?;
+//! # let _ = cutout;
 //! # Ok(()) }
 //! ```
 
 use cutout_runtime::{
-    BackgroundRemover, BoxFuture, Cutout, CutoutKind, ImageSource, RemoveOptions,
+    BackgroundRemover, BoxFuture, Cutout, CutoutKind, ImageSource, JobTicket, Progress,
+    RemoveOptions,
 };
 
 use crate::remove_bg::Variant;
@@ -35,11 +47,11 @@ impl BackgroundRemover for Client {
         crate::PROVIDER.name
     }
 
-    fn remove_background<'a>(
+    fn submit_removal<'a>(
         &'a self,
         source: ImageSource,
         options: RemoveOptions,
-    ) -> BoxFuture<'a, CutoutResult<Cutout>> {
+    ) -> BoxFuture<'a, CutoutResult<JobTicket>> {
         Box::pin(async move {
             // What the provider makes is decided by its facts (providers.toml); the message
             // adds what to use instead.
@@ -52,18 +64,27 @@ impl BackgroundRemover for Client {
                         .to_owned(),
                 });
             }
-            let mut job = self.remove_bg(source).variant(Variant::png());
+            let mut request = self.remove_bg(source).variant(Variant::png());
             if let Some(progress) = options.progress.clone() {
-                job = job.on_progress(move |event| progress(event));
+                // `submit` reports Uploading and Submitted; the download is `resume_removal`'s.
+                request = request.on_progress(move |event| progress(event));
             }
-            let output = job.run().await?.into_iter().next().ok_or_else(|| {
-                CutoutError::unexpected(
-                    crate::PROVIDER.name,
-                    "process_remove_bg",
-                    "the answer lists no output key",
-                )
-                .with_status(200)
-            })?;
+            let job = request.submit().await?;
+            // `submit` refuses an answer without an output key.
+            let key = job.output_key().unwrap_or_default();
+            Ok(JobTicket::new(crate::PROVIDER.name, key))
+        })
+    }
+
+    fn resume_removal<'a>(
+        &'a self,
+        ticket: JobTicket,
+        options: RemoveOptions,
+    ) -> BoxFuture<'a, CutoutResult<Cutout>> {
+        Box::pin(async move {
+            let key = ticket.require_job_id(crate::PROVIDER.name)?;
+            options.report(Progress::Downloading);
+            let output = self.download_output(key).await?;
             output.into_cutout(CutoutKind::Rgba)
         })
     }

@@ -70,6 +70,76 @@ pub fn unique_key(prefix: &str, extension: &str) -> String {
     format!("{prefix}{millis}-{count}-{random:012x}{dot}{extension}")
 }
 
+/// Results a tool has written to storage, not downloaded yet: what a processing call
+/// ([`RemoveBgRequest::submit`](crate::RemoveBgRequest::submit),
+/// [`MattingRequest::submit`](crate::MattingRequest::submit)) returns, or a re-attachment by key
+/// ([`Client::output`]). The processing was paid for already; downloading costs nothing.
+///
+/// Keep [`output_keys`](Self::output_keys) to download the results later, even from another
+/// process, within the 2 hours BackgroundCut keeps them.
+#[derive(Clone)]
+#[must_use = "the results are only fetched by `download`"]
+pub struct OutputJob {
+    client: Client,
+    output_keys: Vec<String>,
+}
+
+impl std::fmt::Debug for OutputJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutputJob")
+            .field("output_keys", &self.output_keys)
+            .field("base_url", &self.client.baseurl)
+            .finish()
+    }
+}
+
+impl OutputJob {
+    /// The keys the results were written to, in the order of the outputs asked for.
+    pub fn output_keys(&self) -> &[String] {
+        &self.output_keys
+    }
+
+    /// The first (for matting, the only) output key: the id to keep for a later
+    /// [`Client::output`].
+    pub fn output_key(&self) -> Option<&str> {
+        self.output_keys.first().map(String::as_str)
+    }
+
+    /// Downloads the first result into memory (see [`Client::download_output`]).
+    pub async fn download(&self) -> CutoutResult<StoredOutput> {
+        self.client.download_output(self.first_key()?).await
+    }
+
+    /// Downloads every result into memory, in order.
+    pub async fn download_all(&self) -> CutoutResult<Vec<StoredOutput>> {
+        let mut outputs = Vec::with_capacity(self.output_keys.len());
+        for key in &self.output_keys {
+            outputs.push(self.client.download_output(key).await?);
+        }
+        Ok(outputs)
+    }
+
+    /// Streams the first result to `path` (a temporary file, a length check and a rename).
+    /// Without `overwrite`, an existing `path` is an error and stays as it is.
+    pub async fn download_to(
+        &self,
+        path: impl AsRef<std::path::Path>,
+        overwrite: bool,
+    ) -> CutoutResult<SavedOutput> {
+        let key = self.first_key()?.to_owned();
+        self.client.save_output(key, path.as_ref(), overwrite).await
+    }
+
+    fn first_key(&self) -> CutoutResult<&str> {
+        self.output_key().ok_or_else(|| {
+            CutoutError::invalid(
+                "output_keys",
+                "no output key: pass the key(s) the processing call answered",
+            )
+        })
+    }
+}
+
 /// A result written to storage by a tool, and downloaded.
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -171,9 +241,23 @@ impl Client {
         Ok(answer.into_inner().url)
     }
 
-    /// Downloads the public URL of a key into memory, refusing more than [`MAX_RESULT_BYTES`](crate::MAX_RESULT_BYTES)
-    /// (use the `run_to` methods to stream a result to a file instead).
-    pub(crate) async fn fetch_output(&self, output_key: String) -> CutoutResult<StoredOutput> {
+    /// Re-attaches to results a tool already wrote under `output_keys` (kept from an
+    /// [`OutputJob`], maybe by another process): nothing is sent until one is downloaded, and
+    /// downloading one sends no paid request. Outputs are deleted 2 hours after they were
+    /// written; after that a download answers 404.
+    pub fn output(&self, output_keys: impl IntoIterator<Item = impl Into<String>>) -> OutputJob {
+        OutputJob {
+            client: self.clone(),
+            output_keys: output_keys.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// Downloads the result under `output_key` into memory: mints its public link (an API call
+    /// that costs nothing) and fetches it without the API key, refusing more than
+    /// [`MAX_RESULT_BYTES`](crate::MAX_RESULT_BYTES) (use [`OutputJob::download_to`] to stream a
+    /// result to a file instead).
+    pub async fn download_output(&self, output_key: &str) -> CutoutResult<StoredOutput> {
+        let output_key = output_key.to_owned();
         let public_url = self.public_url(&output_key).await?;
         let (bytes, content_type) = self
             .context()

@@ -733,6 +733,84 @@ mod tests {
         assert_eq!(other.status(), None);
     }
 
+    /// A transport error of the given kind (built without a network: a URL reqwest refuses).
+    fn transport(maybe_sent: bool) -> Error {
+        let source = reqwest::Client::new()
+            .get("not a url")
+            .build()
+            .expect_err("a relative URL is refused");
+        Error::Transport {
+            provider: "topaz",
+            operation: "post_matting",
+            maybe_sent,
+            source: TransportError::new(source),
+        }
+    }
+
+    #[test]
+    fn only_failures_after_the_request_left_may_have_been_taken() {
+        let service = |status| {
+            Error::service(
+                &crate::config::tests::TOPAZ,
+                "post",
+                status,
+                None,
+                None,
+                None,
+            )
+        };
+        // Refusals: the provider answered that it did not take the job.
+        for status in [400, 401, 402, 403, 404, 409, 413, 415, 422, 429, 503] {
+            assert!(!service(status).may_have_been_taken(), "HTTP {status}");
+        }
+        // Failures behind the door: it may have started (and charged) before failing.
+        for status in [500, 502, 504] {
+            assert!(service(status).may_have_been_taken(), "HTTP {status}");
+        }
+        assert!(transport(true).may_have_been_taken());
+        assert!(!transport(false).may_have_been_taken());
+        let timeout = Error::Timeout {
+            what: "topaz job".into(),
+            waited: Duration::from_secs(1),
+        };
+        assert!(timeout.may_have_been_taken());
+        // An answer we could not read: only a refusal status rules the job out.
+        let unreadable = || Error::unexpected("modelslab", "removebg_mask", "not JSON");
+        assert!(unreadable().may_have_been_taken());
+        assert!(unreadable().with_status(200).may_have_been_taken());
+        assert!(unreadable().with_status(502).may_have_been_taken());
+        assert!(!unreadable().with_status(400).may_have_been_taken());
+        assert!(!unreadable().with_status(503).may_have_been_taken());
+        // Refused before anything was sent.
+        let local = [
+            Error::invalid("image", "not an image"),
+            Error::config("no base URL"),
+            Error::MissingKey {
+                provider: "topaz",
+                variable: "TOPAZ_API_KEY",
+                empty: true,
+            },
+            Error::Unsupported {
+                provider: "tengr",
+                message: "masks".into(),
+            },
+            Error::io(
+                "read",
+                "photo.jpg",
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            ),
+            Error::JobFailed {
+                provider: "topaz",
+                job_id: "1".into(),
+                status: "Failed".into(),
+                message: None,
+            },
+        ];
+        for error in local {
+            assert!(!error.may_have_been_taken(), "{error:?}");
+        }
+    }
+
     #[test]
     fn long_bodies_are_truncated() {
         let text = truncate_body(&[b'a'; 5000]);

@@ -12,6 +12,34 @@
 //! cutout.save("photo.cutout.png", false).await?;
 //! # Ok(()) }
 //! ```
+//!
+//! # Resumable work: never pay twice
+//!
+//! Every submission costs money. A program that must survive a crash splits the call in two and
+//! keeps the [`JobTicket`] in between (a journal, a database row, a file): once the ticket is
+//! stored, a later run resumes the job instead of submitting it again.
+//!
+//! ```no_run
+//! # async fn demo(remover: &dyn cutout_runtime::BackgroundRemover) -> Result<(), Box<dyn std::error::Error>> {
+//! use cutout_runtime::{ImageSource, JobTicket, RemoveOptions};
+//! let options = RemoveOptions::default();
+//! let ticket = match remover.submit_removal(ImageSource::path("photo.jpg"), options.clone()).await {
+//!     Ok(ticket) => ticket,
+//!     Err(error) => {
+//!         // After a timeout or a 502 the provider may have charged for the job: record it as
+//!         // uncertain rather than sending it again.
+//!         eprintln!("uncertain: {}", error.may_have_been_taken());
+//!         return Err(error.into());
+//!     }
+//! };
+//! std::fs::write("photo.ticket.json", serde_json::to_vec(&ticket)?)?;
+//!
+//! // … later, maybe in another process, with a new client:
+//! let ticket: JobTicket = serde_json::from_slice(&std::fs::read("photo.ticket.json")?)?;
+//! let cutout = remover.resume_removal(ticket, options).await?; // sends no paid request
+//! cutout.save("photo.cutout.png", false).await?;
+//! # Ok(()) }
+//! ```
 
 use std::fmt;
 use std::future::Future;
@@ -216,10 +244,64 @@ impl JobTicket {
         }
     }
 
+    /// A ticket for a result that is ready already at `result_url`, when the provider gave the
+    /// job no id.
+    pub fn ready(provider: impl Into<String>, result_url: impl Into<String>) -> Self {
+        Self {
+            provider: provider.into(),
+            job_id: None,
+            result_url: Some(result_url.into()),
+        }
+    }
+
     /// Adds the link of a result that is ready already.
     pub fn with_result_url(mut self, url: impl Into<String>) -> Self {
         self.result_url = Some(url.into());
         self
+    }
+
+    /// Checks, before anything is sent, that this ticket was made by `provider` and names a job
+    /// or a result: otherwise an [`Error::InvalidInput`] for the field `ticket` saying what is
+    /// wrong. The one check every provider's
+    /// [`resume_removal`](BackgroundRemover::resume_removal) starts with.
+    pub fn check_provider(&self, provider: &str) -> Result<(), Error> {
+        if self.provider != provider {
+            return Err(Error::invalid(
+                "ticket",
+                format!(
+                    "this ticket belongs to the provider `{}`, not `{provider}`: resume it with \
+                     a {} client",
+                    self.provider, self.provider
+                ),
+            ));
+        }
+        let named = |value: &Option<String>| value.as_deref().is_some_and(|v| !v.trim().is_empty());
+        if !named(&self.job_id) && !named(&self.result_url) {
+            return Err(Error::invalid(
+                "ticket",
+                format!(
+                    "this {provider} ticket has neither a job id nor a result link: there is \
+                     nothing to resume (submit the job again only if it was never accepted)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// [`check_provider`](Self::check_provider), then the job id, for providers that can only
+    /// resume by id: a ticket without one is an [`Error::InvalidInput`] (field `ticket`).
+    pub fn require_job_id(&self, provider: &str) -> Result<&str, Error> {
+        self.check_provider(provider)?;
+        match self.job_id.as_deref().filter(|id| !id.trim().is_empty()) {
+            Some(id) => Ok(id),
+            None => Err(Error::invalid(
+                "ticket",
+                format!(
+                    "this {provider} ticket has no job id, and {provider} jobs are resumed by \
+                     their id"
+                ),
+            )),
+        }
     }
 }
 
@@ -256,37 +338,31 @@ pub trait BackgroundRemover: Send + Sync {
         &'a self,
         source: ImageSource,
         options: RemoveOptions,
-    ) -> BoxFuture<'a, Result<JobTicket, Error>> {
-        let _ = (source, options);
-        Box::pin(async move {
-            Err(Error::Unsupported {
-                provider: self.provider_name(),
-                message: "this remover cannot submit without waiting".to_owned(),
-            })
-        })
-    }
+    ) -> BoxFuture<'a, Result<JobTicket, Error>>;
 
     /// Waits for the job of `ticket` (made by [`submit_removal`](Self::submit_removal), maybe
     /// by another process) and downloads its result. Never submits anything. Reports
     /// [`Progress::Waiting`] and [`Progress::Downloading`].
+    ///
+    /// A ticket of another provider, or one with neither a job id nor a result link, is an
+    /// [`Error::InvalidInput`] (field `ticket`) before any request is sent.
     fn resume_removal<'a>(
         &'a self,
         ticket: JobTicket,
         options: RemoveOptions,
-    ) -> BoxFuture<'a, Result<Cutout, Error>> {
-        let _ = (ticket, options);
-        Box::pin(async move {
-            Err(Error::Unsupported {
-                provider: self.provider_name(),
-                message: "this remover cannot resume jobs".to_owned(),
-            })
-        })
-    }
+    ) -> BoxFuture<'a, Result<Cutout, Error>>;
 
-    /// Sends `source` to the provider, waits for the job and downloads the result.
+    /// Sends `source` to the provider, waits for the job and downloads the result:
+    /// [`submit_removal`](Self::submit_removal) then [`resume_removal`](Self::resume_removal),
+    /// so the one-call and the resumable use share one code path.
     fn remove_background<'a>(
         &'a self,
         source: ImageSource,
         options: RemoveOptions,
-    ) -> BoxFuture<'a, Result<Cutout, Error>>;
+    ) -> BoxFuture<'a, Result<Cutout, Error>> {
+        Box::pin(async move {
+            let ticket = self.submit_removal(source, options.clone()).await?;
+            self.resume_removal(ticket, options).await
+        })
+    }
 }

@@ -188,8 +188,8 @@ pub use cutout_runtime::probe::ColorLayout;
 pub use cutout_runtime::{
     ApiKey, AuthScheme, BackgroundRemover, BoxFuture, Capabilities, ClientBuilder, Context, Cutout,
     CutoutKind, Downloaded, ErrorBody, FromParts, ImageFormat, ImageInfo, ImageSource, JobProgress,
-    Limits, MAX_RESULT_BYTES, Progress, ProgressFn, ProviderInfo, RemoveOptions, RetryPolicy,
-    ServiceError, Timeouts, TransportError, WaitPolicy,
+    JobTicket, Limits, MAX_RESULT_BYTES, Progress, ProgressFn, ProviderInfo, RemoveOptions,
+    RetryPolicy, ServiceError, Timeouts, TransportError, WaitPolicy,
 };
 pub use jobs::{MaskState, Processing, RemoveBgJob};
 pub use remove_bg::RemoveBgRequest;

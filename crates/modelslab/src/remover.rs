@@ -1,11 +1,18 @@
-//! [`BackgroundRemover`] for the ModelsLab [`Client`]: the provider-neutral one-call path.
+//! [`BackgroundRemover`] for the ModelsLab [`Client`]: the provider-neutral path, in one call or
+//! two.
 //!
-//! `remove_background` sends `removebg_mask` with `only_mask` for [`CutoutKind::Mask`] (the cut-out
-//! otherwise), waits for a queued request at ModelsLab's ETA, and downloads the first output link
-//! into memory (at most [`MAX_RESULT_BYTES`](crate::MAX_RESULT_BYTES)). It holds one of the client's job slots until the
-//! result is ready, and reports [`Progress::Submitted`] once ModelsLab has an id for the request,
-//! [`Progress::Waiting`] at every poll and [`Progress::Downloading`] before the download. Local
-//! images travel inside the JSON body, so there is no upload progress to report.
+//! `submit_removal` sends `removebg_mask` with `only_mask` for [`CutoutKind::Mask`] (the cut-out
+//! otherwise), holding one of the client's job slots while the request is sent, and reports
+//! [`Progress::Submitted`] once ModelsLab has an id for it. Its [`JobTicket`] holds the request
+//! id of a queued request, or, when ModelsLab answers `success` at once, the first output link
+//! (and the id when there is one). Local images travel inside the JSON body, so there is no
+//! upload progress to report.
+//!
+//! `resume_removal` downloads the ticket's result link when it has one (no API call at all);
+//! otherwise it fetches the request by id, waits for it at ModelsLab's ETA while holding a job
+//! slot (reporting [`Progress::Waiting`] at every poll), and downloads the first output link
+//! into memory (at most [`MAX_RESULT_BYTES`](crate::MAX_RESULT_BYTES)) after
+//! [`Progress::Downloading`]. `remove_background` is the two in a row.
 //!
 //! # Examples
 //!
@@ -18,74 +25,120 @@
 //!     .remove_background(ImageSource::path("portrait.jpg"), RemoveOptions::mask())
 //!     .await?;
 //! mask.save("portrait.mask.png", false).await?;
+//!
+//! // In two steps: keep the ticket (it serialises), resume later without paying again.
+//! let ticket = client
+//!     .submit_removal(ImageSource::path("group.jpg"), RemoveOptions::mask())
+//!     .await?;
+//! let mask = client.resume_removal(ticket, RemoveOptions::mask()).await?;
+//! # let _ = mask;
 //! # Ok(()) }
 //! ```
 
-use cutout_runtime::{BoxFuture, Cutout, CutoutKind, ImageSource, Progress, RemoveOptions};
+use cutout_runtime::{
+    BoxFuture, Cutout, CutoutKind, ImageSource, JobTicket, Progress, RemoveOptions,
+};
 
 use crate::{BackgroundRemover, Client, CutoutError, PROVIDER};
-use crate::{MaskOutput, MaskState};
+use crate::{MaskResult, MaskState};
 
 impl BackgroundRemover for Client {
     fn provider_name(&self) -> &'static str {
         PROVIDER.name
     }
 
-    fn remove_background<'a>(
+    fn submit_removal<'a>(
         &'a self,
         source: ImageSource,
         options: RemoveOptions,
-    ) -> BoxFuture<'a, Result<Cutout, CutoutError>> {
+    ) -> BoxFuture<'a, Result<JobTicket, CutoutError>> {
         Box::pin(async move {
             let checked = self
                 .remove_bg(source)
                 .only_mask(options.kind == CutoutKind::Mask)
                 .check()?;
             let slot = self.context().job_slot().await;
-            let result = match checked.post().await? {
+            let answer = checked.post().await;
+            drop(slot);
+            let ticket = match answer? {
                 MaskState::Done(result) => {
-                    if let Some(id) = result.id {
-                        options.report(Progress::Submitted {
-                            job_id: id.to_string(),
-                        });
+                    let url = first_link(&result)?;
+                    match result.id {
+                        Some(id) => JobTicket::new(PROVIDER.name, id.to_string()),
+                        None => JobTicket::ready(PROVIDER.name, url.as_str()),
                     }
-                    result
+                    .with_result_url(url)
                 }
                 MaskState::Processing(processing) => {
-                    options.report(Progress::Submitted {
-                        job_id: processing.id.to_string(),
-                    });
-                    self.wait_for_mask(&processing, &options.wait, |progress| {
-                        options.report(Progress::Waiting(progress.clone()));
-                    })
-                    .await?
+                    JobTicket::new(PROVIDER.name, processing.id.to_string())
                 }
             };
-            // The request is out of the account's queue: the slot is free for the next one.
-            drop(slot);
-            let url = match &result.output {
-                MaskOutput::Urls(urls) => urls.first(),
-                MaskOutput::Base64(_) => None,
+            if let Some(id) = &ticket.job_id {
+                options.report(Progress::Submitted { job_id: id.clone() });
             }
-            .ok_or_else(|| {
-                CutoutError::unexpected(
-                    PROVIDER.name,
-                    "removebg_mask",
-                    "the result has no output link to download",
-                )
-                .with_status(200)
-            })?;
+            Ok(ticket)
+        })
+    }
+
+    fn resume_removal<'a>(
+        &'a self,
+        ticket: JobTicket,
+        options: RemoveOptions,
+    ) -> BoxFuture<'a, Result<Cutout, CutoutError>> {
+        Box::pin(async move {
+            ticket.check_provider(PROVIDER.name)?;
+            let url = match &ticket.result_url {
+                // The result was ready in the first answer: nothing to ask ModelsLab.
+                Some(url) => url.clone(),
+                None => {
+                    let id = request_id(&ticket)?;
+                    // A queued request still counts against the account's queue: hold a slot
+                    // until it is out of it.
+                    let slot = self.context().job_slot().await;
+                    let result = match self.fetch(id).await? {
+                        MaskState::Done(result) => result,
+                        MaskState::Processing(processing) => {
+                            self.wait_for_mask(&processing, &options.wait, |progress| {
+                                options.report(Progress::Waiting(progress.clone()));
+                            })
+                            .await?
+                        }
+                    };
+                    drop(slot);
+                    first_link(&result)?
+                }
+            };
             options.report(Progress::Downloading);
             let (bytes, _content_type) = self
                 .context()
-                .download_bytes(url, crate::MAX_RESULT_BYTES)
+                .download_bytes(&url, crate::MAX_RESULT_BYTES)
                 .await?;
-            Cutout::new(
-                bytes,
-                options.kind,
-                PROVIDER.name,
-                result.id.map(|id| id.to_string()),
-            )
+            Cutout::new(bytes, options.kind, PROVIDER.name, ticket.job_id.clone())
         })
     }
+}
+
+/// The first output link of a finished request.
+fn first_link(result: &MaskResult) -> Result<String, CutoutError> {
+    result.output.urls().first().cloned().ok_or_else(|| {
+        CutoutError::unexpected(
+            PROVIDER.name,
+            "removebg_mask",
+            "the result has no output link to download",
+        )
+        .with_status(200)
+    })
+}
+
+/// The ticket's request id, as the number ModelsLab fetches by.
+fn request_id(ticket: &JobTicket) -> Result<i64, CutoutError> {
+    let id = ticket.require_job_id(PROVIDER.name)?;
+    id.trim().parse().map_err(|_| {
+        CutoutError::invalid(
+            "ticket",
+            format!(
+                "`{id}` is not a ModelsLab request id: they are numbers (from `submit_removal`)"
+            ),
+        )
+    })
 }

@@ -168,8 +168,8 @@ pub use cutout_runtime::probe::ColorLayout;
 pub use cutout_runtime::{
     ApiKey, AuthScheme, BackgroundRemover, BoxFuture, Capabilities, ClientBuilder, Context, Cutout,
     CutoutKind, Downloaded, ErrorBody, FromParts, ImageFormat, ImageInfo, ImageSource, JobProgress,
-    Limits, MAX_RESULT_BYTES, Progress, ProgressFn, ProviderInfo, RemoveOptions, RetryPolicy,
-    ServiceError, Timeouts, TransportError, WaitPolicy,
+    JobTicket, Limits, MAX_RESULT_BYTES, Progress, ProgressFn, ProviderInfo, RemoveOptions,
+    RetryPolicy, ServiceError, Timeouts, TransportError, WaitPolicy,
 };
 pub use estimate::{Estimate, credits_for_output};
 pub use jobs::{Job, MAX_JOB_PAGES, MAX_LISTED_BYTES};

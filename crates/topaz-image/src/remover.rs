@@ -1,10 +1,13 @@
-//! [`BackgroundRemover`] for the Topaz [`Client`]: the provider-neutral one-call path.
+//! [`BackgroundRemover`] for the Topaz [`Client`]: the provider-neutral path, in one call or two.
 //!
-//! `remove_background` runs the `RemoveBG` model: mode `alpha` for [`CutoutKind::Mask`],
+//! `submit_removal` runs the `RemoveBG` model: mode `alpha` for [`CutoutKind::Mask`],
 //! `segmentation` (the subject on a transparent background) for [`CutoutKind::Rgba`]. It reports
-//! [`Progress::Uploading`] while a local image streams out, [`Progress::Submitted`] once Topaz
-//! has the job, [`Progress::Waiting`] at every poll and [`Progress::Downloading`] before the
-//! result (at most [`MAX_RESULT_BYTES`](crate::MAX_RESULT_BYTES)) is fetched into memory.
+//! [`Progress::Uploading`] while a local image streams out and [`Progress::Submitted`] once Topaz
+//! has the job; its [`JobTicket`] holds the process id. `resume_removal` re-attaches to that
+//! process id ([`Client::job`]), reports [`Progress::Waiting`] at every poll and
+//! [`Progress::Downloading`] before the result (at most
+//! [`MAX_RESULT_BYTES`](crate::MAX_RESULT_BYTES)) is fetched into memory. `remove_background`
+//! is the two in a row.
 //!
 //! # Examples
 //!
@@ -19,13 +22,22 @@
 //!     }
 //! });
 //! let mask = client
-//!     .remove_background(ImageSource::path("portrait.jpg"), options)
+//!     .remove_background(ImageSource::path("portrait.jpg"), options.clone())
 //!     .await?;
 //! mask.save("portrait.mask.png", false).await?;
+//!
+//! // In two steps: keep the ticket (it serialises), resume later without paying again.
+//! let ticket = client
+//!     .submit_removal(ImageSource::path("group.jpg"), options.clone())
+//!     .await?;
+//! let mask = client.resume_removal(ticket, options).await?;
+//! # let _ = mask;
 //! # Ok(()) }
 //! ```
 
-use cutout_runtime::{BoxFuture, Cutout, CutoutKind, ImageSource, Progress, RemoveOptions};
+use cutout_runtime::{
+    BoxFuture, Cutout, CutoutKind, ImageSource, JobTicket, Progress, RemoveOptions,
+};
 
 use crate::{BackgroundRemover, Client, CutoutError, Mode, Model, PROVIDER};
 
@@ -34,11 +46,11 @@ impl BackgroundRemover for Client {
         PROVIDER.name
     }
 
-    fn remove_background<'a>(
+    fn submit_removal<'a>(
         &'a self,
         source: ImageSource,
         options: RemoveOptions,
-    ) -> BoxFuture<'a, Result<Cutout, CutoutError>> {
+    ) -> BoxFuture<'a, Result<JobTicket, CutoutError>> {
         Box::pin(async move {
             let mode = match options.kind {
                 CutoutKind::Mask => Mode::Alpha,
@@ -54,6 +66,17 @@ impl BackgroundRemover for Client {
             options.report(Progress::Submitted {
                 job_id: job.process_id().to_owned(),
             });
+            Ok(JobTicket::new(PROVIDER.name, job.process_id()))
+        })
+    }
+
+    fn resume_removal<'a>(
+        &'a self,
+        ticket: JobTicket,
+        options: RemoveOptions,
+    ) -> BoxFuture<'a, Result<Cutout, CutoutError>> {
+        Box::pin(async move {
+            let job = self.job(ticket.require_job_id(PROVIDER.name)?);
             job.wait(&options.wait, |progress| {
                 options.report(Progress::Waiting(progress.clone()));
             })
