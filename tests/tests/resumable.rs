@@ -415,6 +415,30 @@ async fn modelslab_a_result_ready_at_once_is_resumed_without_any_api_call() {
 }
 
 #[tokio::test]
+async fn modelslab_a_request_the_provider_no_longer_knows_is_not_found() {
+    let api = RecordingServer::start(vec![Route::json(
+        Method::POST,
+        &modelslab_fetch(),
+        404,
+        json!({"status": "error", "message": "Request not found"}),
+    )])
+    .await;
+    let client = build(modelslab::Client::builder(), api.url());
+    let error = client
+        .resume_removal(
+            JobTicket::new("modelslab", MODELSLAB_ID.to_string()),
+            RemoveOptions::default().wait(quick()),
+        )
+        .await
+        .unwrap_err();
+    assert!(error.is_not_found(), "{error}");
+    assert_eq!(
+        lines(&api.requests()),
+        [format!("POST {}", modelslab_fetch())]
+    );
+}
+
+#[tokio::test]
 async fn modelslab_a_ticket_id_that_is_not_a_number_is_refused_before_sending() {
     let api = RecordingServer::start(vec![]).await;
     let client = build(modelslab::Client::builder(), api.url());

@@ -96,7 +96,8 @@
 //! Hand-written, beside it:
 //!
 //! - [`storage`]: [`Client::upload`], [`Client::public_url`], [`storage::unique_key`], and what
-//!   the key space's rules mean (flat names, 2-hour expiry).
+//!   the key space's rules mean (flat names, 2-hour expiry); [`OutputJob`], the outputs of a
+//!   `submit` (processed, not downloaded), and [`Client::output`] to re-attach to them by key.
 //! - [`matting`]: [`Client::matting`] → [`MattingRequest`], the whole trimap-matting flow.
 //! - [`remove_bg`]: [`Client::remove_bg`] → [`RemoveBgRequest`], background removal into
 //!   [`Variant`]s.

@@ -3,7 +3,8 @@
 //! [`Client::remove_bg`] uploads the image under a fresh key, asks BackgroundCut for every
 //! [`Variant`] (format, size limit, quality, background colour, compression, cropping), then mints a
 //! link for each output and downloads it. Without a variant, one PNG cut-out on transparency is
-//! made.
+//! made. [`RemoveBgRequest::submit`] stops before the downloads and returns the output keys in an
+//! [`OutputJob`], to download now or later ([`Client::output`]).
 //!
 //! Checked before anything is sent: the input is an image, each `output_compression` is in
 //! 1..=100, each `max_resolution` is at least 1, explicit output keys are not empty. Other

@@ -16,6 +16,12 @@
 //! [`Client::ai_cut`]) upload, process and download for you; the functions here are for
 //! flows of your own.
 //!
+//! Processing is the paid step, and BackgroundCut answers it only once the output is written.
+//! `submit` ([`MattingRequest::submit`](crate::MattingRequest::submit),
+//! [`RemoveBgRequest::submit`](crate::RemoveBgRequest::submit)) stops there and returns an
+//! [`OutputJob`] holding the output keys; keep them, and [`Client::output`] re-attaches to the
+//! results later (downloading sends no paid request), within the 2 hours they are kept.
+//!
 //! # Examples
 //!
 //! ```no_run

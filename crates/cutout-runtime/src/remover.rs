@@ -366,3 +366,43 @@ pub trait BackgroundRemover: Send + Sync {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_and_message(error: Error) -> (String, String) {
+        match error {
+            Error::InvalidInput { field, message } => (field, message),
+            other => panic!("not invalid input: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_ticket_is_checked_for_its_provider_and_its_contents() {
+        let ticket = JobTicket::new("topaz", "id-1");
+        assert!(ticket.check_provider("topaz").is_ok());
+        assert_eq!(ticket.require_job_id("topaz").unwrap(), "id-1");
+
+        let (field, message) = field_and_message(ticket.check_provider("tengr").unwrap_err());
+        assert_eq!(field, "ticket");
+        assert!(
+            message.contains("`topaz`") && message.contains("tengr"),
+            "{message}"
+        );
+
+        // A ready result is enough to resume, but not for a provider that resumes by id.
+        let ready = JobTicket::ready("modelslab", "https://cdn.example.com/a.png");
+        assert!(ready.check_provider("modelslab").is_ok());
+        let (_, message) = field_and_message(ready.require_job_id("modelslab").unwrap_err());
+        assert!(message.contains("no job id"), "{message}");
+
+        // Blank ids name nothing.
+        let blank = JobTicket::new("tengr", "  ");
+        let (_, message) = field_and_message(blank.check_provider("tengr").unwrap_err());
+        assert!(
+            message.contains("neither a job id nor a result link"),
+            "{message}"
+        );
+    }
+}
