@@ -258,16 +258,17 @@ Examples:
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("guide").required(true).args(["trimap", "trimap_from_mask"]))]
 pub struct MatteArgs {
-    /// The photo: an RGB JPEG.
-    #[arg(value_name = "IMAGE")]
-    pub image: String,
+    /// The photos (RGB JPEGs): files, folders or glob patterns.
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
 
-    /// The trimap: a grayscale JPEG of the photo's size (255 subject, 0 background, 128 unknown).
+    /// The trimap: a grayscale JPEG of the photo's size (255 subject, 0 background, 128
+    /// unknown); with several photos, a folder of them paired by name.
     #[arg(long, value_name = "TRIMAP")]
     pub trimap: Option<String>,
 
     /// Make the trimap from this mask (PNG, JPEG or WebP of the photo's size; white or opaque =
-    /// subject) instead of passing one.
+    /// subject) instead of passing one; with several photos, a folder of them paired by name.
     #[arg(long, value_name = "MASK")]
     pub trimap_from_mask: Option<PathBuf>,
 
@@ -283,6 +284,9 @@ pub struct MatteArgs {
     /// Write the matte (a grayscale JPEG, white = subject) instead of the cut-out.
     #[arg(long)]
     pub mask: bool,
+
+    #[arg(short = 'j', long, value_name = "N", help = concurrency_help(), value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: Option<u16>,
 
     #[command(flatten)]
     pub output: OutputArgs,
@@ -307,9 +311,9 @@ Examples:
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("how").required(true).args(["prompt", "points"]))]
 pub struct SegmentArgs {
-    /// The image: a public http(s) URL (a local file with --sandbox).
-    #[arg(value_name = "IMAGE_URL")]
-    pub image: String,
+    /// Images: public http(s) URLs (local files, folders and glob patterns with --sandbox).
+    #[arg(required = true, value_name = "IMAGE_URL")]
+    pub images: Vec<String>,
 
     /// What to segment, in words ("the dog", "red car").
     #[arg(long, value_name = "TEXT")]
@@ -332,6 +336,9 @@ pub struct SegmentArgs {
         allow_negative_numbers = true
     )]
     pub expand: i64,
+
+    #[arg(short = 'j', long, value_name = "N", help = concurrency_help(), value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: Option<u16>,
 
     #[command(flatten)]
     pub output: OutputArgs,
