@@ -482,3 +482,172 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod expansion_tests {
+    use super::*;
+
+    fn image(path: &Path) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        // The format from the extension; anything else is written as a PNG.
+        let format = image::ImageFormat::from_path(path).unwrap_or(image::ImageFormat::Png);
+        image::RgbImage::from_pixel(4, 3, image::Rgb([200, 10, 10]))
+            .save_with_format(path, format)
+            .unwrap();
+    }
+
+    fn text(path: &Path) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, "not an image").unwrap();
+    }
+
+    fn args(paths: &[&Path]) -> Vec<String> {
+        paths.iter().map(|p| p.display().to_string()).collect()
+    }
+
+    fn names(expansion: &Expansion) -> Vec<String> {
+        expansion.entries.iter().map(Entry::name).collect()
+    }
+
+    #[test]
+    fn a_folder_is_walked_in_order_keeping_images_and_counting_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let photos = dir.path().join("photos");
+        image(&photos.join("b.jpg"));
+        image(&photos.join("a/z.png"));
+        image(&photos.join("a/deep/y.webp"));
+        // Named like an image, but it is not one; an image named like text is one.
+        text(&photos.join("a/fake.jpg"));
+        image(&photos.join("a/real.txt"));
+        text(&photos.join("notes.pdf"));
+        text(&photos.join(".DS_Store"));
+        // The tool's own files are never inputs, nor counted.
+        text(&photos.join(".cutout-journal.sqlite"));
+        image(&photos.join(".cutout/cache.png"));
+        let expansion = expand(&args(&[&photos]), "input", None).unwrap();
+        assert_eq!(names(&expansion), ["a/deep/y", "a/real", "a/z", "b"]);
+        assert_eq!(
+            expansion.entries[0].input,
+            Input::Path(photos.join("a/deep/y.webp"))
+        );
+        assert_eq!(expansion.skipped.len(), 3, "{:?}", expansion.skipped);
+        let note = expansion.skip_note().unwrap();
+        assert!(
+            note.starts_with("skipped 3 files that are not images (e.g. "),
+            "{note}"
+        );
+        assert!(note.contains("fake.jpg"), "{note}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symbolic_links_to_folders_are_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let photos = dir.path().join("photos");
+        image(&photos.join("a.png"));
+        image(&dir.path().join("elsewhere/b.png"));
+        std::os::unix::fs::symlink(dir.path().join("elsewhere"), photos.join("link")).unwrap();
+        std::os::unix::fs::symlink(photos.join("a.png"), photos.join("c.png")).unwrap();
+        let expansion = expand(&args(&[&photos]), "input", None).unwrap();
+        assert_eq!(names(&expansion), ["a", "c"]);
+    }
+
+    #[test]
+    fn the_output_folder_is_never_scanned() {
+        let dir = tempfile::tempdir().unwrap();
+        image(&dir.path().join("a.png"));
+        image(&dir.path().join("sub/b.png"));
+        image(&dir.path().join("out/a.cutout.png"));
+        image(&dir.path().join("out/x/b.cutout.png"));
+        let out = dir.path().join("out");
+        let expansion = expand(&args(&[dir.path()]), "input", Some(&out)).unwrap();
+        assert_eq!(names(&expansion), ["a", "sub/b"]);
+        // The same through a glob.
+        let pattern = format!("{}/**/*.png", dir.path().display());
+        let expansion = expand(&[pattern], "input", Some(&out)).unwrap();
+        assert_eq!(names(&expansion), ["a", "sub/b"]);
+        // Results written beside the inputs (no -o, scanning the current folder) are not
+        // inputs of the next run; other images there are.
+        image(&dir.path().join("sub/b.mask-2.png"));
+        image(&dir.path().join("sub/c.mask.jpg"));
+        let expansion = expand(&args(&[dir.path()]), "input", Some(dir.path())).unwrap();
+        assert_eq!(names(&expansion), ["a", "sub/b"]);
+        assert_eq!(expansion.earlier_results, 4);
+    }
+
+    #[test]
+    fn globs_are_named_relative_to_their_literal_base() {
+        let dir = tempfile::tempdir().unwrap();
+        let photos = dir.path().join("photos");
+        image(&photos.join("a/b.jpg"));
+        image(&photos.join("c.jpg"));
+        image(&photos.join("c.png"));
+        text(&photos.join("d.jpg"));
+        let pattern = format!("{}/**/*.jpg", photos.display());
+        let expansion = expand(std::slice::from_ref(&pattern), "input", None).unwrap();
+        assert_eq!(names(&expansion), ["a/b", "c"]);
+        assert_eq!(expansion.skipped, [photos.join("d.jpg")]);
+        assert_eq!(glob_base("photos/**/*.jpg"), PathBuf::from("photos"));
+        assert_eq!(glob_base("*.jpg"), PathBuf::from("."));
+        // Nothing matched, or nothing but non-images: errors naming the pattern.
+        let none = format!("{}/*.gif", photos.display());
+        let err = expand(std::slice::from_ref(&none), "input", None).unwrap_err();
+        assert!(err.to_string().contains("matches no files"), "{err}");
+        assert!(err.to_string().contains(&none), "{err}");
+        let only_text = format!("{}/d.*", photos.display());
+        let err = expand(&[only_text], "input", None).unwrap_err();
+        assert!(err.to_string().contains("matches no images"), "{err}");
+    }
+
+    #[test]
+    fn same_relative_names_collide_and_identical_files_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        image(&dir.path().join("a.jpg"));
+        image(&dir.path().join("a.png"));
+        image(&dir.path().join("copy.jpg"));
+        let expansion = expand(&args(&[dir.path()]), "input", None).unwrap();
+        let spec = crate::output::OutSpec::Cwd;
+        let err =
+            crate::output::check_collisions(&spec, &expansion.entries, "cutout").unwrap_err();
+        assert!(err.to_string().contains("a.jpg"), "{err}");
+        assert!(err.to_string().contains("a.png"), "{err}");
+        let one = dir.path().join("a.jpg");
+        let twice = expand(&args(&[&one, &one]), "input", None).unwrap();
+        assert!(crate::output::check_collisions(&spec, &twice.entries, "cutout").is_err());
+        let different = expand(&args(&[&one, &dir.path().join("copy.jpg")]), "input", None)
+            .unwrap();
+        crate::output::check_collisions(&spec, &different.entries, "cutout").unwrap();
+    }
+
+    #[test]
+    fn explicit_files_must_be_images_and_folders_must_hold_some() {
+        let dir = tempfile::tempdir().unwrap();
+        let notes = dir.path().join("notes.txt");
+        text(&notes);
+        let err = expand(&args(&[&notes]), "input", None).unwrap_err();
+        assert_eq!(err.code(), crate::failure::EXIT_USAGE);
+        assert!(err.to_string().contains("notes.txt` is not a JPEG"), "{err}");
+        let missing = dir.path().join("missing.jpg");
+        let err = expand(&args(&[&missing]), "input", None).unwrap_err();
+        assert!(err.to_string().contains("does not exist"), "{err}");
+        let empty = dir.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        let err = expand(&args(&[&empty]), "input", None).unwrap_err();
+        assert!(err.to_string().contains("holds no images"), "{err}");
+        let err = expand(&args(&[dir.path()]), "input", None).unwrap_err();
+        assert!(err.to_string().contains("holds no images"), "{err}");
+        // URLs pass through, named by their stem.
+        let url = expand(&["https://example.com/x/y.jpg?t=1".to_owned()], "input", None).unwrap();
+        assert_eq!(names(&url), ["y"]);
+    }
+
+    #[test]
+    fn results_are_recognised_by_name() {
+        for name in ["a.cutout.png", "a.b.mask.jpg", "a.mask-12.webp", "x.cutout.PNG"] {
+            assert!(looks_like_result(name), "{name}");
+        }
+        for name in ["a.png", "cutout.png", "a.mask-x.png", "a.mask-.png", "a.cutout.gif"] {
+            assert!(!looks_like_result(name), "{name}");
+        }
+    }
+}
