@@ -607,15 +607,14 @@ mod expansion_tests {
         image(&dir.path().join("copy.jpg"));
         let expansion = expand(&args(&[dir.path()]), "input", None).unwrap();
         let spec = crate::output::OutSpec::Cwd;
-        let err =
-            crate::output::check_collisions(&spec, &expansion.entries, "cutout").unwrap_err();
+        let err = crate::output::check_collisions(&spec, &expansion.entries, "cutout").unwrap_err();
         assert!(err.to_string().contains("a.jpg"), "{err}");
         assert!(err.to_string().contains("a.png"), "{err}");
         let one = dir.path().join("a.jpg");
         let twice = expand(&args(&[&one, &one]), "input", None).unwrap();
         assert!(crate::output::check_collisions(&spec, &twice.entries, "cutout").is_err());
-        let different = expand(&args(&[&one, &dir.path().join("copy.jpg")]), "input", None)
-            .unwrap();
+        let different =
+            expand(&args(&[&one, &dir.path().join("copy.jpg")]), "input", None).unwrap();
         crate::output::check_collisions(&spec, &different.entries, "cutout").unwrap();
     }
 
@@ -626,7 +625,10 @@ mod expansion_tests {
         text(&notes);
         let err = expand(&args(&[&notes]), "input", None).unwrap_err();
         assert_eq!(err.code(), crate::failure::EXIT_USAGE);
-        assert!(err.to_string().contains("notes.txt` is not a JPEG"), "{err}");
+        assert!(
+            err.to_string().contains("notes.txt` is not a JPEG"),
+            "{err}"
+        );
         let missing = dir.path().join("missing.jpg");
         let err = expand(&args(&[&missing]), "input", None).unwrap_err();
         assert!(err.to_string().contains("does not exist"), "{err}");
@@ -637,16 +639,32 @@ mod expansion_tests {
         let err = expand(&args(&[dir.path()]), "input", None).unwrap_err();
         assert!(err.to_string().contains("holds no images"), "{err}");
         // URLs pass through, named by their stem.
-        let url = expand(&["https://example.com/x/y.jpg?t=1".to_owned()], "input", None).unwrap();
+        let url = expand(
+            &["https://example.com/x/y.jpg?t=1".to_owned()],
+            "input",
+            None,
+        )
+        .unwrap();
         assert_eq!(names(&url), ["y"]);
     }
 
     #[test]
     fn results_are_recognised_by_name() {
-        for name in ["a.cutout.png", "a.b.mask.jpg", "a.mask-12.webp", "x.cutout.PNG"] {
+        for name in [
+            "a.cutout.png",
+            "a.b.mask.jpg",
+            "a.mask-12.webp",
+            "x.cutout.PNG",
+        ] {
             assert!(looks_like_result(name), "{name}");
         }
-        for name in ["a.png", "cutout.png", "a.mask-x.png", "a.mask-.png", "a.cutout.gif"] {
+        for name in [
+            "a.png",
+            "cutout.png",
+            "a.mask-x.png",
+            "a.mask-.png",
+            "a.cutout.gif",
+        ] {
             assert!(!looks_like_result(name), "{name}");
         }
     }

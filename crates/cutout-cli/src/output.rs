@@ -193,7 +193,8 @@ pub fn precheck_result(
             folder = folder.parent().map(Path::to_path_buf).unwrap_or_default();
         }
     }
-    cutout::runtime::fs::check_writable(&folder.join("probe")).map_err(|error| error.to_string())?;
+    cutout::runtime::fs::check_writable(&folder.join("probe"))
+        .map_err(|error| error.to_string())?;
     if force || !series {
         return Ok(());
     }
@@ -246,7 +247,10 @@ pub async fn write(path: &Path, bytes: &[u8], force: bool) -> Result<(), String>
         && !parent.as_os_str().is_empty()
     {
         tokio::fs::create_dir_all(parent).await.map_err(|e| {
-            format!("cannot create the output folder `{}`: {e}", parent.display())
+            format!(
+                "cannot create the output folder `{}`: {e}",
+                parent.display()
+            )
         })?;
     }
     cutout::runtime::write_atomically(path, bytes, force)
@@ -304,7 +308,10 @@ mod tests {
             PathBuf::from("photo.mask.jpg")
         );
         let file = OutSpec::File(PathBuf::from("x/m.webp"));
-        assert_eq!(file.path(Path::new("photo"), "mask", "png"), PathBuf::from("x/m.webp"));
+        assert_eq!(
+            file.path(Path::new("photo"), "mask", "png"),
+            PathBuf::from("x/m.webp")
+        );
         assert_eq!(
             file.nth_path(Path::new("photo"), "mask", "png", 3),
             PathBuf::from("x/m-3.webp")
@@ -352,7 +359,8 @@ mod tests {
         // A folder where the result would go is refused, even with --force.
         std::fs::create_dir(dir.path().join("photo.cutout.png")).unwrap();
         for force in [false, true] {
-            let err = precheck_result(&spec, Path::new("photo"), "cutout", false, force).unwrap_err();
+            let err =
+                precheck_result(&spec, Path::new("photo"), "cutout", false, force).unwrap_err();
             assert!(err.contains("is a folder"), "{err}");
         }
         // The writability probe leaves nothing behind.

@@ -1325,7 +1325,9 @@ fn a_folder_of_nested_images_is_mirrored_under_the_output_folder() {
     );
     let err = stderr(&output);
     assert!(
-        err.contains("skipped 2 files that are not images (e.g. photos/.DS_Store, photos/a/readme.txt)"),
+        err.contains(
+            "skipped 2 files that are not images (e.g. photos/.DS_Store, photos/a/readme.txt)"
+        ),
         "{err}"
     );
     assert_eq!(
@@ -1433,7 +1435,10 @@ fn matte_pairs_images_with_a_trimap_folder_by_name() {
         2,
     );
     let err = stderr(&output);
-    assert!(err.contains("no trimap in `trimaps` for 1 image: photos/sub/c.jpg"), "{err}");
+    assert!(
+        err.contains("no trimap in `trimaps` for 1 image: photos/sub/c.jpg"),
+        "{err}"
+    );
     assert!(!dir.path().join("out").exists());
     std::fs::remove_file(dir.path().join("photos/sub/c.jpg")).unwrap();
     run(
@@ -1507,6 +1512,10 @@ fn segment_writes_each_images_masks_under_its_mirrored_name() {
     let masks = tree(&dir.path().join("masks"));
     assert!(masks.contains(&"a.mask.png".to_owned()), "{masks:?}");
     assert!(masks.contains(&"deep/a.mask.png".to_owned()), "{masks:?}");
-    assert!(masks.iter().all(|m| m.starts_with("a.mask") || m.starts_with("deep/a.mask")));
+    assert!(
+        masks
+            .iter()
+            .all(|m| m.starts_with("a.mask") || m.starts_with("deep/a.mask"))
+    );
     assert_mask(&dir.path().join("masks/deep/a.mask.png"));
 }

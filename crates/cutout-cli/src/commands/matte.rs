@@ -99,7 +99,10 @@ fn pair(entries: Vec<Entry>, args: &MatteArgs) -> Result<Vec<(Entry, Guide)>, Fa
             Some(trimap) => Guide::Trimap(Input::parse(trimap)),
             None => Guide::Mask(given),
         };
-        return Ok(entries.into_iter().map(|entry| (entry, guide.clone())).collect());
+        return Ok(entries
+            .into_iter()
+            .map(|entry| (entry, guide.clone()))
+            .collect());
     }
     let canonical = |path: &Path| path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
     let found: Vec<Option<PathBuf>> = entries
