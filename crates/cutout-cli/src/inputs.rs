@@ -147,22 +147,30 @@ pub struct Expansion {
 impl Expansion {
     /// The note about skipped files, if any were.
     pub fn skip_note(&self) -> Option<String> {
-        if self.skipped.is_empty() {
-            return None;
+        let mut parts = Vec::new();
+        if !self.skipped.is_empty() {
+            let examples: Vec<String> = self
+                .skipped
+                .iter()
+                .take(3)
+                .map(|path| path.display().to_string())
+                .collect();
+            let count = self.skipped.len();
+            parts.push(format!(
+                "skipped {count} file{} that {} not images (e.g. {})",
+                if count == 1 { "" } else { "s" },
+                if count == 1 { "is" } else { "are" },
+                examples.join(", ")
+            ));
         }
-        let examples: Vec<String> = self
-            .skipped
-            .iter()
-            .take(3)
-            .map(|path| path.display().to_string())
-            .collect();
-        let count = self.skipped.len();
-        Some(format!(
-            "skipped {count} file{} that {} not images (e.g. {})",
-            if count == 1 { "" } else { "s" },
-            if count == 1 { "is" } else { "are" },
-            examples.join(", ")
-        ))
+        if self.earlier_results > 0 {
+            let count = self.earlier_results;
+            parts.push(format!(
+                "left out {count} result{} of earlier runs in the output folder",
+                if count == 1 { "" } else { "s" }
+            ));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
     }
 }
 
@@ -195,12 +203,15 @@ pub fn expand(
             Input::Path(path) => path.clone(),
         };
         if path.is_dir() {
+            let skipped_before = expansion.skipped.len();
             let found = walk(&path, &path, out.as_deref(), &mut expansion)?;
             if found == 0 {
+                let others = expansion.skipped.len() - skipped_before;
                 return Err(Failure::Usage(format!(
                     "the folder `{}` holds no images (JPEG, PNG, WebP, TIFF, GIF or BMP, found \
-                     by their content): check the path",
-                    path.display()
+                     by their content; {others} other file{} skipped): check the path",
+                    path.display(),
+                    if others == 1 { " was" } else { "s were" }
                 )));
             }
         } else if path.exists() {
@@ -573,6 +584,10 @@ mod expansion_tests {
         let expansion = expand(&args(&[dir.path()]), "input", Some(dir.path())).unwrap();
         assert_eq!(names(&expansion), ["a", "sub/b"]);
         assert_eq!(expansion.earlier_results, 4);
+        assert_eq!(
+            expansion.skip_note().unwrap(),
+            "left out 4 results of earlier runs in the output folder"
+        );
     }
 
     #[test]
@@ -637,7 +652,11 @@ mod expansion_tests {
         let err = expand(&args(&[&empty]), "input", None).unwrap_err();
         assert!(err.to_string().contains("holds no images"), "{err}");
         let err = expand(&args(&[dir.path()]), "input", None).unwrap_err();
-        assert!(err.to_string().contains("holds no images"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("by their content; 1 other file was skipped"),
+            "{err}"
+        );
         // URLs pass through, named by their stem.
         let url = expand(
             &["https://example.com/x/y.jpg?t=1".to_owned()],
