@@ -79,11 +79,11 @@ pub enum Command {
     #[command(name = "remove-bg", after_help = remove_bg_after_help())]
     RemoveBg(RemoveBgArgs),
 
-    /// Trimap-guided matting of one image with BackgroundCut.
+    /// Trimap-guided matting of images with BackgroundCut.
     #[command(after_help = MATTE_AFTER_HELP)]
     Matte(MatteArgs),
 
-    /// Segment an image by a text prompt or by points with Tengr.ai; writes the mask.
+    /// Segment images by a text prompt or by points with Tengr.ai; writes the masks.
     #[command(after_help = SEGMENT_AFTER_HELP)]
     Segment(SegmentArgs),
 
@@ -120,9 +120,14 @@ fn remove_bg_after_help() -> String {
         .filter_map(|p| mask_command(*p).map(|command| format!("for {p} use `{command}`")))
         .collect();
     let mut text = String::from(
-        "Each input is a local file or an http(s) URL. Results are named <stem>.cutout.<ext>\n\
-         (--mask: <stem>.mask.<ext>), with the extension of the format the provider returned, in\n\
-         the current directory or in the folder given with -o.\n\n",
+        "Each input is a local file, an http(s) URL, a folder (walked recursively: images are\n\
+         recognised by their content, other files are skipped and counted) or a glob pattern\n\
+         (quoted or expanded by the shell). Results are named <name>.cutout.<ext> (--mask:\n\
+         <name>.mask.<ext>), with the extension of the format the provider returned, in the\n\
+         current directory or in the folder given with -o. <name> is the file's stem, or for\n\
+         an image of a folder its path under the folder, so the structure is mirrored:\n\
+         photos/a/b.jpg given as `photos` becomes OUT/a/b.cutout.png. The output folder is\n\
+         never read as input.\n\n",
     );
     text.push_str(&format!(
         "Masks: {} make them; {}.\n",
@@ -138,6 +143,8 @@ fn remove_bg_after_help() -> String {
     text.push_str(
         "\nExamples:\n  cutout remove-bg photo.jpg\n  \
          cutout remove-bg a.jpg b.png c.jpg --provider backgroundcut -o cutouts/\n  \
+         cutout remove-bg photos/ -o cutouts/\n  \
+         cutout remove-bg 'photos/**/*.jpg' -j 8 -o cutouts/\n  \
          cutout remove-bg photo.jpg --provider modelslab --mask -o photo-mask.png",
     );
     text
@@ -188,10 +195,18 @@ fn concurrency_help() -> String {
     help
 }
 
+/// `-j` of a command that always uses `provider`.
+fn provider_concurrency_help(provider: Provider) -> String {
+    format!(
+        "How many images run at once [default: {}]",
+        default_concurrency(provider)
+    )
+}
+
 /// `cutout remove-bg`.
 #[derive(Debug, Args)]
 pub struct RemoveBgArgs {
-    /// Images: local files (JPEG, PNG, WebP, TIFF…) or http(s) URLs.
+    /// Images: local files (JPEG, PNG, WebP, TIFF…), folders, glob patterns or http(s) URLs.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
 
@@ -250,24 +265,32 @@ along the edge. Pass a trimap you made, or a mask to make one from (--trimap-fro
 
 The result is <stem>.cutout.png (--mask: the matte as <stem>.mask.jpg).
 
+Several photos (files, folders, glob patterns) need --trimap or --trimap-from-mask to be a
+folder: each photo is paired by name, so the photo named a/b (photos/a/b.jpg given as
+`photos`) takes TRIMAPS/a/b.trimap.<ext> or TRIMAPS/a/b.<ext> (masks: MASKS/a/b.mask.<ext> or
+MASKS/a/b.<ext>), and its result goes to OUT/a/b.cutout.png. Photos without their pair are
+listed before anything is sent. The folders may be one and the same.
+
 Examples:
   cutout matte photo.jpg --trimap photo.trimap.jpg
-  cutout matte photo.jpg --trimap-from-mask photo.mask.png --band 12 --mask";
+  cutout matte photo.jpg --trimap-from-mask photo.mask.png --band 12 --mask
+  cutout matte photos/ --trimap trimaps/ -o cutouts/";
 
 /// `cutout matte`.
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("guide").required(true).args(["trimap", "trimap_from_mask"]))]
 pub struct MatteArgs {
-    /// The photo: an RGB JPEG.
-    #[arg(value_name = "IMAGE")]
-    pub image: String,
+    /// The photos (RGB JPEGs): files, folders or glob patterns.
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<String>,
 
-    /// The trimap: a grayscale JPEG of the photo's size (255 subject, 0 background, 128 unknown).
+    /// The trimap: a grayscale JPEG of the photo's size (255 subject, 0 background, 128
+    /// unknown); with several photos, a folder of them paired by name.
     #[arg(long, value_name = "TRIMAP")]
     pub trimap: Option<String>,
 
     /// Make the trimap from this mask (PNG, JPEG or WebP of the photo's size; white or opaque =
-    /// subject) instead of passing one.
+    /// subject) instead of passing one; with several photos, a folder of them paired by name.
     #[arg(long, value_name = "MASK")]
     pub trimap_from_mask: Option<PathBuf>,
 
@@ -284,6 +307,9 @@ pub struct MatteArgs {
     #[arg(long)]
     pub mask: bool,
 
+    #[arg(short = 'j', long, value_name = "N", help = provider_concurrency_help(Provider::BackgroundCut), value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: Option<u16>,
+
     #[command(flatten)]
     pub output: OutputArgs,
 
@@ -295,8 +321,10 @@ const SEGMENT_AFTER_HELP: &str = "\
 Points are fractions of the image's width and height, from 0 to 1 (0.5,0.5 is the centre),
 marking the subject (fg, the default) or what to leave out (bg). At least one fg point.
 
-Tengr fetches the image itself, so IMAGE is a public http(s) URL; with --sandbox a local file
-works too. The mask is written as <stem>.mask.png (more masks: <stem>.mask-2.png, …).
+Tengr fetches the image itself, so IMAGE is a public http(s) URL; with --sandbox local files,
+folders and glob patterns work too. The mask is written as <name>.mask.png (more masks:
+<name>.mask-2.png, …), <name> being the stem, or for an image of a folder its path under the
+folder (mirrored under -o).
 
 Examples:
   cutout segment https://example.com/street.jpg --prompt \"the red car\"
@@ -307,9 +335,9 @@ Examples:
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("how").required(true).args(["prompt", "points"]))]
 pub struct SegmentArgs {
-    /// The image: a public http(s) URL (a local file with --sandbox).
-    #[arg(value_name = "IMAGE_URL")]
-    pub image: String,
+    /// Images: public http(s) URLs (local files, folders and glob patterns with --sandbox).
+    #[arg(required = true, value_name = "IMAGE_URL")]
+    pub images: Vec<String>,
 
     /// What to segment, in words ("the dog", "red car").
     #[arg(long, value_name = "TEXT")]
@@ -332,6 +360,9 @@ pub struct SegmentArgs {
         allow_negative_numbers = true
     )]
     pub expand: i64,
+
+    #[arg(short = 'j', long, value_name = "N", help = provider_concurrency_help(Provider::Tengr), value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: Option<u16>,
 
     #[command(flatten)]
     pub output: OutputArgs,

@@ -2,7 +2,8 @@
 //!
 //! `-o` is a folder (an existing one, or any path ending in `/`, created if missing) or, with a
 //! single input, a file. Without `-o` results go to the current directory. Inside a folder a
-//! result is named `<stem>.<suffix>.<ext>` (`photo.cutout.png`, `photo.mask.png`), the extension
+//! result is named `<relative>.<suffix>.<ext>` (`photo.cutout.png`, `a/b.mask.png` for the
+//! image `a/b.jpg` of a folder given as input: the folder's structure is mirrored), the extension
 //! being that of the format the provider actually returned.
 //!
 //! An existing file is never replaced unless `--force`: it is checked before anything is sent
@@ -13,6 +14,7 @@ use std::collections::HashMap;
 use std::path::{MAIN_SEPARATOR, Path, PathBuf};
 
 use crate::failure::Failure;
+use crate::inputs::Entry;
 
 /// The `-o` of a command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,9 +65,23 @@ impl OutSpec {
         })
     }
 
-    /// The path of the result of the input named `stem`.
-    pub fn path(&self, stem: &str, suffix: &str, extension: &str) -> PathBuf {
-        let name = format!("{stem}.{suffix}.{extension}");
+    /// The folder that holds the results, when `-o` is not a file: the one never scanned for
+    /// inputs. Known from the flag alone, before the inputs are counted.
+    pub fn folder_of(output: Option<&Path>) -> Option<PathBuf> {
+        match output {
+            None => Some(PathBuf::from(".")),
+            Some(output) => {
+                let text = output.to_string_lossy();
+                (text.ends_with('/') || text.ends_with(MAIN_SEPARATOR) || output.is_dir())
+                    .then(|| output.to_path_buf())
+            }
+        }
+    }
+
+    /// The path of the result of the input whose outputs are named `relative` (`photo`, `a/b`).
+    pub fn path(&self, relative: &Path, suffix: &str, extension: &str) -> PathBuf {
+        let mut name = relative.as_os_str().to_owned();
+        name.push(format!(".{suffix}.{extension}"));
         match self {
             OutSpec::Cwd => PathBuf::from(name),
             OutSpec::Dir(dir) => dir.join(name),
@@ -75,9 +91,9 @@ impl OutSpec {
 
     /// The path of the `n`th (from 1) of several results of one input: the first is
     /// [`path`](Self::path), the next ones get `-2`, `-3`… before the extension.
-    pub fn nth_path(&self, stem: &str, suffix: &str, extension: &str, n: usize) -> PathBuf {
+    pub fn nth_path(&self, relative: &Path, suffix: &str, extension: &str, n: usize) -> PathBuf {
         if n <= 1 {
-            return self.path(stem, suffix, extension);
+            return self.path(relative, suffix, extension);
         }
         match self {
             OutSpec::File(file) => {
@@ -91,7 +107,7 @@ impl OutSpec {
                     .unwrap_or_else(|| extension.to_owned());
                 file.with_file_name(format!("{stem}-{n}.{extension}"))
             }
-            _ => self.path(stem, &format!("{suffix}-{n}"), extension),
+            _ => self.path(relative, &format!("{suffix}-{n}"), extension),
         }
     }
 
@@ -101,24 +117,23 @@ impl OutSpec {
     }
 }
 
-/// Two inputs with the same stem would write the same file: refuse before starting.
-pub fn check_collisions(
-    spec: &OutSpec,
-    inputs: impl IntoIterator<Item = (String, String)>,
-    suffix: &str,
-) -> Result<(), Failure> {
+/// Two inputs with the same relative name would write the same files: refused before starting,
+/// naming both (a same file given twice included).
+pub fn check_collisions(spec: &OutSpec, entries: &[Entry], suffix: &str) -> Result<(), Failure> {
     if spec.is_file() {
         return Ok(());
     }
-    let mut seen: HashMap<String, String> = HashMap::new();
-    for (shown, stem) in inputs {
-        if let Some(first) = seen.get(&stem) {
+    let mut seen: HashMap<&Path, &Entry> = HashMap::new();
+    for entry in entries {
+        if let Some(first) = seen.insert(&entry.relative, entry) {
             return Err(Failure::Usage(format!(
-                "`{first}` and `{shown}` would both be written as {stem}.{suffix}.*: rename one \
-                 of them or run them separately with different -o folders"
+                "`{}` and `{}` would both be written as {}.{suffix}.*: rename one of them or run \
+                 them separately with different -o folders",
+                first.input.display(),
+                entry.input.display(),
+                entry.name()
             )));
         }
-        seen.insert(stem, shown);
     }
     Ok(())
 }
@@ -148,12 +163,12 @@ pub fn precheck(path: &Path, force: bool) -> Result<(), String> {
 /// actually arrives, so every one of them is checked before anything is sent.
 pub const RESULT_EXTENSIONS: [&str; 3] = ["png", "webp", "jpg"];
 
-/// Checks every name the result(s) of the input named `stem` may be written under, before
+/// Checks every name the result(s) of the input named `relative` may be written under, before
 /// anything is sent: one per possible format, and with `series` (a job that may answer with
 /// several results, named `-2`, `-3`…) also any numbered name already in the folder.
 pub fn precheck_result(
     spec: &OutSpec,
-    stem: &str,
+    relative: &Path,
     suffix: &str,
     series: bool,
     force: bool,
@@ -162,13 +177,24 @@ pub fn precheck_result(
         OutSpec::File(file) => precheck(file, force)?,
         _ => {
             for extension in RESULT_EXTENSIONS {
-                precheck(&spec.path(stem, suffix, extension), force)?;
+                precheck(&spec.path(relative, suffix, extension), force)?;
             }
         }
     }
-    // A read-only or full output folder is found now, not after the job is paid for.
-    let first = spec.path(stem, suffix, "png");
-    cutout::runtime::fs::check_writable(&first).map_err(|error| error.to_string())?;
+    // A read-only or full output folder is found now, not after the job is paid for. Mirrored
+    // subfolders are made at the write: until then their nearest existing parent is checked.
+    let first = spec.path(relative, suffix, "png");
+    let mut folder = first.parent().map(Path::to_path_buf).unwrap_or_default();
+    if !spec.is_file() {
+        for _ in 1..relative.components().count() {
+            if folder.as_os_str().is_empty() || folder.is_dir() {
+                break;
+            }
+            folder = folder.parent().map(Path::to_path_buf).unwrap_or_default();
+        }
+    }
+    cutout::runtime::fs::check_writable(&folder.join("probe"))
+        .map_err(|error| error.to_string())?;
     if force || !series {
         return Ok(());
     }
@@ -184,7 +210,10 @@ pub fn precheck_result(
         ),
         _ => (
             first.parent().map(Path::to_path_buf).unwrap_or_default(),
-            format!("{stem}.{suffix}-"),
+            format!(
+                "{}.{suffix}-",
+                relative.file_name().unwrap_or_default().to_string_lossy()
+            ),
         ),
     };
     let folder = if folder.as_os_str().is_empty() {
@@ -213,6 +242,17 @@ pub fn precheck_result(
 /// file (even one created meanwhile) is left as it is and the write fails.
 pub async fn write(path: &Path, bytes: &[u8], force: bool) -> Result<(), String> {
     precheck(path, force)?;
+    // A mirrored subfolder of the output folder.
+    if let Some(parent) = path.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        tokio::fs::create_dir_all(parent).await.map_err(|e| {
+            format!(
+                "cannot create the output folder `{}`: {e}",
+                parent.display()
+            )
+        })?;
+    }
     cutout::runtime::write_atomically(path, bytes, force)
         .await
         .map_err(|error| {
@@ -256,32 +296,36 @@ mod tests {
     fn names_follow_the_stem_suffix_and_format() {
         let spec = OutSpec::Dir(PathBuf::from("out"));
         assert_eq!(
-            spec.path("photo", "cutout", "png"),
+            spec.path(Path::new("photo"), "cutout", "png"),
             PathBuf::from("out/photo.cutout.png")
         );
         assert_eq!(
-            spec.nth_path("photo", "mask", "png", 2),
+            spec.nth_path(Path::new("photo"), "mask", "png", 2),
             PathBuf::from("out/photo.mask-2.png")
         );
         assert_eq!(
-            OutSpec::Cwd.path("photo", "mask", "jpg"),
+            OutSpec::Cwd.path(Path::new("photo"), "mask", "jpg"),
             PathBuf::from("photo.mask.jpg")
         );
         let file = OutSpec::File(PathBuf::from("x/m.webp"));
-        assert_eq!(file.path("photo", "mask", "png"), PathBuf::from("x/m.webp"));
         assert_eq!(
-            file.nth_path("photo", "mask", "png", 3),
+            file.path(Path::new("photo"), "mask", "png"),
+            PathBuf::from("x/m.webp")
+        );
+        assert_eq!(
+            file.nth_path(Path::new("photo"), "mask", "png", 3),
             PathBuf::from("x/m-3.webp")
         );
     }
 
     #[test]
     fn colliding_stems_are_refused() {
-        let inputs = vec![
-            ("a/x.jpg".to_owned(), "x".to_owned()),
-            ("b/x.png".to_owned(), "x".to_owned()),
-        ];
-        let err = check_collisions(&OutSpec::Cwd, inputs, "cutout").unwrap_err();
+        let entry = |path: &str, relative: &str| Entry {
+            input: crate::inputs::Input::parse(path),
+            relative: PathBuf::from(relative),
+        };
+        let inputs = vec![entry("a/x.jpg", "x"), entry("b/x.png", "x")];
+        let err = check_collisions(&OutSpec::Cwd, &inputs, "cutout").unwrap_err();
         assert!(err.to_string().contains("a/x.jpg"), "{err}");
     }
 
@@ -289,33 +333,34 @@ mod tests {
     fn every_name_a_result_may_get_is_checked() {
         let dir = tempfile::tempdir().unwrap();
         let spec = OutSpec::Dir(dir.path().to_path_buf());
-        precheck_result(&spec, "photo", "mask", true, false).unwrap();
+        precheck_result(&spec, Path::new("photo"), "mask", true, false).unwrap();
         // The provider may answer WebP although PNG is expected.
         std::fs::write(dir.path().join("photo.mask.webp"), b"x").unwrap();
-        let err = precheck_result(&spec, "photo", "mask", false, false).unwrap_err();
+        let err = precheck_result(&spec, Path::new("photo"), "mask", false, false).unwrap_err();
         assert!(err.contains("photo.mask.webp"), "{err}");
-        precheck_result(&spec, "photo", "mask", false, true).unwrap();
-        precheck_result(&spec, "other", "mask", true, false).unwrap();
+        precheck_result(&spec, Path::new("photo"), "mask", false, true).unwrap();
+        precheck_result(&spec, Path::new("other"), "mask", true, false).unwrap();
         // A second mask of a series.
         std::fs::write(dir.path().join("other.mask-3.png"), b"x").unwrap();
-        let err = precheck_result(&spec, "other", "mask", true, false).unwrap_err();
+        let err = precheck_result(&spec, Path::new("other"), "mask", true, false).unwrap_err();
         assert!(err.contains("other.mask-3.png"), "{err}");
-        precheck_result(&spec, "other", "mask", false, false).unwrap();
+        precheck_result(&spec, Path::new("other"), "mask", false, false).unwrap();
         std::fs::write(dir.path().join("other.mask-x.png"), b"x").unwrap();
-        precheck_result(&spec, "oth", "mask", true, false).unwrap();
+        precheck_result(&spec, Path::new("oth"), "mask", true, false).unwrap();
         // Beside a named file.
         let file = OutSpec::File(dir.path().join("m.png"));
-        precheck_result(&file, "ignored", "mask", true, false).unwrap();
+        precheck_result(&file, Path::new("ignored"), "mask", true, false).unwrap();
         std::fs::write(dir.path().join("m-2.webp"), b"x").unwrap();
-        assert!(precheck_result(&file, "ignored", "mask", true, false).is_err());
+        assert!(precheck_result(&file, Path::new("ignored"), "mask", true, false).is_err());
         // The commands create the folder first: one still missing cannot be written to.
         let missing = OutSpec::Dir(dir.path().join("new"));
-        let err = precheck_result(&missing, "photo", "mask", true, false).unwrap_err();
+        let err = precheck_result(&missing, Path::new("photo"), "mask", true, false).unwrap_err();
         assert!(err.contains("create a temporary file in"), "{err}");
         // A folder where the result would go is refused, even with --force.
         std::fs::create_dir(dir.path().join("photo.cutout.png")).unwrap();
         for force in [false, true] {
-            let err = precheck_result(&spec, "photo", "cutout", false, force).unwrap_err();
+            let err =
+                precheck_result(&spec, Path::new("photo"), "cutout", false, force).unwrap_err();
             assert!(err.contains("is a folder"), "{err}");
         }
         // The writability probe leaves nothing behind.

@@ -142,6 +142,14 @@ impl Ui {
         }
     }
 
+    /// The note about files of folders and globs that were skipped (stderr, not with
+    /// `--quiet`).
+    pub fn expanded(&self, expansion: &crate::inputs::Expansion) {
+        if let Some(note) = expansion.skip_note() {
+            self.note(&note);
+        }
+    }
+
     /// Starts showing the progress of `input`.
     pub fn task(&self, input: &str) -> Arc<Task> {
         let bar = match &self.display {

@@ -249,14 +249,17 @@ fn many_inputs_run_together_and_default_names_go_to_the_current_directory() {
 #[test]
 fn json_lines_have_one_object_per_input() {
     let dir = workspace();
-    std::fs::write(dir.path().join("notes.txt"), "not an image").unwrap();
+    // One input fails on its own: its result exists already.
+    std::fs::copy(sample("subject.jpg"), dir.path().join("taken.jpg")).unwrap();
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    std::fs::write(dir.path().join("out/taken.cutout.png"), "kept").unwrap();
     let output = run(
         cutout(dir.path()).args([
             "--sandbox",
             "--json",
             "remove-bg",
             "subject.jpg",
-            "notes.txt",
+            "taken.jpg",
             "-o",
             "out/",
         ]),
@@ -286,7 +289,14 @@ fn json_lines_have_one_object_per_input() {
         "{}",
         stderr(&output)
     );
-    assert_eq!(files(&dir.path().join("out")), ["subject.cutout.png"]);
+    assert_eq!(
+        files(&dir.path().join("out")),
+        ["subject.cutout.png", "taken.cutout.png"]
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("out/taken.cutout.png")).unwrap(),
+        b"kept"
+    );
 }
 
 #[test]
@@ -377,26 +387,28 @@ fn a_missing_key_is_a_configuration_error_naming_the_variable() {
 
 #[test]
 fn a_file_that_is_not_an_image_fails_before_anything_is_sent() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workspace();
     std::fs::write(dir.path().join("notes.txt"), "hello").unwrap();
+    // Named explicitly, a non-image is a usage error: the good image beside it is not sent
+    // either.
     let output = run(
-        cutout(dir.path()).args(["--sandbox", "remove-bg", "notes.txt"]),
-        1,
+        cutout(dir.path()).args(["--sandbox", "remove-bg", "subject.jpg", "notes.txt"]),
+        2,
     );
     let err = stderr(&output);
     assert!(
         err.contains(
-            "error: notes.txt: invalid `input`: `notes.txt` is not a JPEG, PNG, WebP, TIFF, GIF \
-             or BMP image (nothing was sent)"
+            "error: invalid `input`: `notes.txt` is not a JPEG, PNG, WebP, TIFF, GIF or BMP \
+             image (nothing was sent)"
         ),
         "{err}"
     );
     let output = run(
-        cutout(dir.path()).args(["--sandbox", "remove-bg", "missing.jpg"]),
-        1,
+        cutout(dir.path()).args(["--sandbox", "remove-bg", "subject.jpg", "missing.jpg"]),
+        2,
     );
-    assert!(stderr(&output).contains("does not exist"));
-    assert_eq!(files(dir.path()), ["notes.txt"]);
+    assert!(stderr(&output).contains("`missing.jpg` does not exist"));
+    assert_eq!(files(dir.path()), ["notes.txt", "subject.jpg"]);
 }
 
 #[test]
@@ -1264,4 +1276,246 @@ fn a_nine_megabyte_photo_goes_through_every_provider() {
             "{provider}: corner {corner_alpha}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Folders, globs and mirrored outputs
+
+/// Copies the sample `name` to `dir/to`, making its folders.
+fn place(dir: &Path, name: &str, to: &str) {
+    let path = dir.join(to);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::copy(sample(name), path).unwrap();
+}
+
+/// Every file under `dir`, as sorted `/`-separated relative paths.
+fn tree(dir: &Path) -> Vec<String> {
+    fn visit(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                visit(root, &path, out);
+            } else {
+                let relative = path.strip_prefix(root).unwrap();
+                let parts: Vec<_> = relative
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                out.push(parts.join("/"));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    visit(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn a_folder_of_nested_images_is_mirrored_under_the_output_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    place(dir.path(), "subject.jpg", "photos/top.jpg");
+    place(dir.path(), "subject.jpg", "photos/a/one.jpg");
+    place(dir.path(), "subject.jpg", "photos/a/b/two.jpg");
+    std::fs::write(dir.path().join("photos/a/readme.txt"), "text").unwrap();
+    std::fs::write(dir.path().join("photos/.DS_Store"), [0u8; 16]).unwrap();
+    let output = run(
+        cutout(dir.path()).args(["--sandbox", "remove-bg", "photos", "-o", "out/"]),
+        0,
+    );
+    let err = stderr(&output);
+    assert!(
+        err.contains(
+            "skipped 2 files that are not images (e.g. photos/.DS_Store, photos/a/readme.txt)"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        tree(&dir.path().join("out")),
+        ["a/b/two.cutout.png", "a/one.cutout.png", "top.cutout.png"]
+    );
+    for name in ["a/b/two", "a/one", "top"] {
+        assert_cutout(&dir.path().join(format!("out/{name}.cutout.png")));
+    }
+    // With --quiet the note is not printed; with --json it goes to stderr, not stdout.
+    let output = run(
+        cutout(dir.path()).args(["--sandbox", "-q", "remove-bg", "photos", "-o", "q/"]),
+        0,
+    );
+    assert!(!stderr(&output).contains("skipped"), "{}", stderr(&output));
+    let output = run(
+        cutout(dir.path()).args(["--sandbox", "--json", "remove-bg", "photos", "-o", "j/"]),
+        0,
+    );
+    assert!(stderr(&output).contains("skipped 2 files"));
+    let lines: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines.iter().any(|l| l["output"] == "j/a/b/two.cutout.png"));
+}
+
+#[test]
+fn the_output_folder_inside_the_input_folder_is_not_an_input() {
+    let dir = workspace();
+    place(dir.path(), "subject.jpg", "sub/other.jpg");
+    run(
+        cutout(dir.path()).args(["--sandbox", "remove-bg", ".", "-o", "out/"]),
+        0,
+    );
+    let expected = ["out/sub/other.cutout.png", "out/subject.cutout.png"];
+    let outputs = |dir: &Path| -> Vec<String> {
+        tree(dir)
+            .into_iter()
+            .filter(|name| name.starts_with("out/"))
+            .collect()
+    };
+    assert_eq!(outputs(dir.path()), expected);
+    // Again: the results of the first run are not inputs of the second.
+    run(
+        cutout(dir.path()).args(["--sandbox", "remove-bg", ".", "-o", "out/", "--force"]),
+        0,
+    );
+    assert_eq!(outputs(dir.path()), expected);
+}
+
+#[test]
+fn a_quoted_glob_is_expanded_relative_to_its_base() {
+    let dir = tempfile::tempdir().unwrap();
+    place(dir.path(), "subject.jpg", "photos/x/a.jpg");
+    place(dir.path(), "subject.jpg", "photos/b.jpg");
+    place(dir.path(), "subject-mask.png", "photos/c.png");
+    run(
+        cutout(dir.path()).args([
+            "--sandbox",
+            "remove-bg",
+            "photos/**/*.jpg",
+            "--provider",
+            "backgroundcut",
+            "-o",
+            "out/",
+        ]),
+        0,
+    );
+    assert_eq!(
+        tree(&dir.path().join("out")),
+        ["b.cutout.png", "x/a.cutout.png"]
+    );
+    let output = run(
+        cutout(dir.path()).args(["--sandbox", "remove-bg", "photos/*.gif"]),
+        2,
+    );
+    assert!(
+        stderr(&output).contains("`photos/*.gif` matches no files"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn matte_pairs_images_with_a_trimap_folder_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    place(dir.path(), "subject.jpg", "photos/a.jpg");
+    place(dir.path(), "subject.jpg", "photos/sub/b.jpg");
+    place(dir.path(), "subject-trimap.jpg", "trimaps/a.trimap.jpg");
+    place(dir.path(), "subject-trimap.jpg", "trimaps/sub/b.jpg");
+    // One photo without its trimap: refused up front, naming it, nothing written.
+    place(dir.path(), "subject.jpg", "photos/sub/c.jpg");
+    let output = run(
+        cutout(dir.path()).args([
+            "--sandbox",
+            "matte",
+            "photos",
+            "--trimap",
+            "trimaps",
+            "-o",
+            "out/",
+        ]),
+        2,
+    );
+    let err = stderr(&output);
+    assert!(
+        err.contains("no trimap in `trimaps` for 1 image: photos/sub/c.jpg"),
+        "{err}"
+    );
+    assert!(!dir.path().join("out").exists());
+    std::fs::remove_file(dir.path().join("photos/sub/c.jpg")).unwrap();
+    run(
+        cutout(dir.path()).args([
+            "--sandbox",
+            "matte",
+            "photos",
+            "--trimap",
+            "trimaps",
+            "-j",
+            "2",
+            "-o",
+            "out/",
+        ]),
+        0,
+    );
+    assert_eq!(
+        tree(&dir.path().join("out")),
+        ["a.cutout.png", "sub/b.cutout.png"]
+    );
+    assert_cutout(&dir.path().join("out/sub/b.cutout.png"));
+    // Masks beside the photos, in the same folder: the masks are not photos to matte.
+    place(dir.path(), "subject.jpg", "mixed/p.jpg");
+    place(dir.path(), "subject-mask.png", "mixed/p.mask.png");
+    run(
+        cutout(dir.path()).args([
+            "--sandbox",
+            "matte",
+            "mixed",
+            "--trimap-from-mask",
+            "mixed",
+            "--mask",
+            "-o",
+            "mattes/",
+        ]),
+        0,
+    );
+    assert_eq!(tree(&dir.path().join("mattes")), ["p.mask.jpg"]);
+    // A single trimap file for several photos is a usage error.
+    let output = run(
+        cutout(dir.path()).args([
+            "--sandbox",
+            "matte",
+            "photos",
+            "--trimap",
+            "trimaps/a.trimap.jpg",
+        ]),
+        2,
+    );
+    assert!(stderr(&output).contains("is one file, but there are 2 images"));
+}
+
+#[test]
+fn segment_writes_each_images_masks_under_its_mirrored_name() {
+    let dir = tempfile::tempdir().unwrap();
+    place(dir.path(), "subject.jpg", "photos/a.jpg");
+    place(dir.path(), "subject.jpg", "photos/deep/a.jpg");
+    std::fs::write(dir.path().join("photos/list.csv"), "a,b").unwrap();
+    run(
+        cutout(dir.path()).args([
+            "--sandbox",
+            "segment",
+            "photos",
+            "--point",
+            "0.5,0.5",
+            "-o",
+            "masks/",
+        ]),
+        0,
+    );
+    let masks = tree(&dir.path().join("masks"));
+    assert!(masks.contains(&"a.mask.png".to_owned()), "{masks:?}");
+    assert!(masks.contains(&"deep/a.mask.png".to_owned()), "{masks:?}");
+    assert!(
+        masks
+            .iter()
+            .all(|m| m.starts_with("a.mask") || m.starts_with("deep/a.mask"))
+    );
+    assert_mask(&dir.path().join("masks/deep/a.mask.png"));
 }

@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use crate::backend::Backend;
 use crate::cli::{Global, RemoveBgArgs, default_concurrency, mask_command};
 use crate::failure::Failure;
-use crate::inputs::Input;
+use crate::inputs::{self, Entry, Input};
 use crate::output::{self, OutSpec};
 use crate::report::{Record, Task, Ui};
 
@@ -28,14 +28,15 @@ struct Context<'a> {
 
 /// Runs the command.
 pub async fn run(global: &Global, args: RemoveBgArgs) -> Result<(), Failure> {
-    let inputs: Vec<Input> = args.inputs.iter().map(|text| Input::parse(text)).collect();
-    let spec = OutSpec::new(args.output.output.as_deref(), inputs.len())?;
-    let suffix = if args.mask { "mask" } else { "cutout" };
-    output::check_collisions(
-        &spec,
-        inputs.iter().map(|input| (input.display(), input.stem())),
-        suffix,
+    let expansion = inputs::expand(
+        &args.inputs,
+        "input",
+        OutSpec::folder_of(args.output.output.as_deref()).as_deref(),
     )?;
+    let entries = &expansion.entries;
+    let spec = OutSpec::new(args.output.output.as_deref(), entries.len())?;
+    let suffix = if args.mask { "mask" } else { "cutout" };
+    output::check_collisions(&spec, entries, suffix)?;
     if args.mask && !args.provider.makes_masks() {
         return Err(Failure::Usage(no_mask(args.provider)));
     }
@@ -43,7 +44,9 @@ pub async fn run(global: &Global, args: RemoveBgArgs) -> Result<(), Failure> {
     // Said before the key is asked for: no key would make local files work for this provider.
     if !backend.is_sandbox()
         && !args.provider.accepts_local_files()
-        && inputs.iter().all(|input| matches!(input, Input::Path(_)))
+        && entries
+            .iter()
+            .all(|entry| matches!(entry.input, Input::Path(_)))
     {
         return Err(Failure::Usage(format!(
             "{} fetches images by URL: pass public http(s) URLs to the images (or try it with \
@@ -57,7 +60,8 @@ pub async fn run(global: &Global, args: RemoveBgArgs) -> Result<(), Failure> {
         .concurrency
         .map(usize::from)
         .unwrap_or_else(|| default_concurrency(args.provider));
-    let ui = Ui::new(global, inputs.len());
+    let ui = Ui::new(global, entries.len());
+    ui.expanded(&expansion);
     let context = Context {
         backend: &backend,
         remover: remover.as_ref(),
@@ -73,8 +77,8 @@ pub async fn run(global: &Global, args: RemoveBgArgs) -> Result<(), Failure> {
         force: args.output.force,
         ui: &ui,
     };
-    futures_util::stream::iter(inputs.iter().enumerate())
-        .map(|(index, input)| one(&context, index, input))
+    futures_util::stream::iter(entries.iter().enumerate())
+        .map(|(index, entry)| one(&context, index, entry))
         .buffer_unordered(concurrency)
         .for_each(|(task, record)| {
             ui.done(&task, record);
@@ -84,10 +88,11 @@ pub async fn run(global: &Global, args: RemoveBgArgs) -> Result<(), Failure> {
     ui.finish()
 }
 
-async fn one(context: &Context<'_>, index: usize, input: &Input) -> (Arc<Task>, Record) {
+async fn one(context: &Context<'_>, index: usize, entry: &Entry) -> (Arc<Task>, Record) {
+    let input = &entry.input;
     let task = context.ui.task(&input.display());
     let provider = context.provider.name();
-    let work = process(context, index, input, &task);
+    let work = process(context, index, entry, &task);
     let record = match Backend::within_deadline(&context.wait, work).await {
         Ok(record) => record,
         Err(error) => Record::failed(input.display(), provider, &task, error),
@@ -98,12 +103,13 @@ async fn one(context: &Context<'_>, index: usize, input: &Input) -> (Arc<Task>, 
 async fn process(
     context: &Context<'_>,
     index: usize,
-    input: &Input,
+    entry: &Entry,
     task: &Arc<Task>,
 ) -> Result<Record, String> {
+    let input = &entry.input;
     input.check_local("input").map_err(|e| e.to_string())?;
-    let stem = input.stem();
-    output::precheck_result(context.spec, &stem, context.suffix, false, context.force)?;
+    let relative = &entry.relative;
+    output::precheck_result(context.spec, relative, context.suffix, false, context.force)?;
     let source = if context.provider.accepts_local_files() {
         input.source()
     } else {
@@ -128,7 +134,7 @@ async fn process(
         .map_err(|e| e.to_string())?;
     let path = context
         .spec
-        .path(&stem, context.suffix, cutout.format.extension());
+        .path(relative, context.suffix, cutout.format.extension());
     if context.spec.is_file() {
         warn_extension(context.ui, &path, cutout.format.extension());
     }

@@ -28,7 +28,7 @@ pub async fn run(global: &Global, args: TrimapArgs) -> Result<(), Failure> {
     let ui = Ui::new(global, 1);
     let mask = Input::Path(args.mask.clone());
     let task = ui.task(&mask.display());
-    let path = spec.path(&mask.stem(), "trimap", "jpg");
+    let path = spec.path(std::path::Path::new(&mask.stem()), "trimap", "jpg");
     let outcome = make(args.mask.clone(), args.band, path.clone(), args.force).await;
     let record = match outcome {
         Ok((bytes, width, height)) => {
