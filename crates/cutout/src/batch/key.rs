@@ -15,12 +15,7 @@ pub struct WorkKey(String);
 
 impl WorkKey {
     /// The key of the work on sources with these content hashes ([`content_hash`]).
-    pub fn new(
-        content_hashes: &[String],
-        provider: &str,
-        params: &str,
-        output_kind: &str,
-    ) -> Self {
+    pub fn new(content_hashes: &[String], provider: &str, params: &str, output_kind: &str) -> Self {
         let mut hasher = Sha256::new();
         let mut field = |bytes: &[u8]| {
             hasher.update((bytes.len() as u64).to_be_bytes());

@@ -135,11 +135,7 @@ fn groups(outputs: &[OutputRecord]) -> Vec<&[OutputRecord]> {
 
 /// Plans `units`: reads the journal once and checks the files on disk (recorded outputs are
 /// hashed to prove they are intact). Sends nothing and writes nothing. Blocking.
-pub fn plan(
-    store: &dyn Store,
-    units: &[Unit],
-    options: PlanOptions,
-) -> Result<Plan, JournalError> {
+pub fn plan(store: &dyn Store, units: &[Unit], options: PlanOptions) -> Result<Plan, JournalError> {
     let rows: HashMap<WorkKey, Row> = store
         .rows()?
         .into_iter()
@@ -188,13 +184,15 @@ pub fn plan(
                         .filter(|o| unit.output.is_result(&o.path, o.index as usize))
                         .collect();
                     let elsewhere = groups(&row.outputs).into_iter().find(|g| {
-                        !g.iter().any(|o| unit.output.is_result(&o.path, o.index as usize))
+                        !g.iter()
+                            .any(|o| unit.output.is_result(&o.path, o.index as usize))
                             && g.iter().all(|o| owned.contains(&o.path))
                     });
                     if !mine.is_empty() && mine.iter().all(|o| owned.contains(&o.path)) {
                         Action::Skip
-                    } else if let Some(changed) =
-                        mine.iter().find(|o| exists(&o.path) && !owned.contains(&o.path))
+                    } else if let Some(changed) = mine
+                        .iter()
+                        .find(|o| exists(&o.path) && !owned.contains(&o.path))
                     {
                         Action::Blocked(format!(
                             "`{}` changed since this journal wrote it; pass force to replace it",

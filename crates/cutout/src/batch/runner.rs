@@ -339,11 +339,12 @@ impl Batch {
                     Some((_, Outcome::Done { outputs })) => {
                         ctx.copy(&units[i], outputs.clone()).await
                     }
-                    Some((_, Outcome::Skipped)) => match ctx.recorded_outputs(&units[first]).await
-                    {
-                        Ok(outputs) => ctx.copy(&units[i], outputs).await,
-                        Err(outcome) => outcome,
-                    },
+                    Some((_, Outcome::Skipped)) => {
+                        match ctx.recorded_outputs(&units[first]).await {
+                            Ok(outputs) => ctx.copy(&units[i], outputs).await,
+                            Err(outcome) => outcome,
+                        }
+                    }
                     Some((_, other)) => other.clone(),
                     None => Outcome::Failed {
                         error: "its first unit did not run".to_owned(),

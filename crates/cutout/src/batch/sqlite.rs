@@ -237,8 +237,12 @@ fn check_file(path: &Path) -> Result<(), JournalError> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             // A folder we may not create files in (read-only mount, permissions): say so now.
-            cutout_runtime::fs::check_writable(path)
-                .map_err(|e| read_only(format!("no file can be created in `{}` ({e})", folder.display())))
+            cutout_runtime::fs::check_writable(path).map_err(|e| {
+                read_only(format!(
+                    "no file can be created in `{}` ({e})",
+                    folder.display()
+                ))
+            })
         }
         Err(e) => Err(read_only(format!("it cannot be used ({e})"))),
     }
@@ -266,11 +270,7 @@ const COLUMNS: &str = "key, display, provider, params, output_kind, state, ticke
 
 fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     let bad = |i: usize, what: String| {
-        rusqlite::Error::FromSqlConversionFailure(
-            i,
-            rusqlite::types::Type::Text,
-            what.into(),
-        )
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, what.into())
     };
     let state: String = r.get(5)?;
     let ticket: Option<String> = r.get(6)?;
@@ -315,7 +315,9 @@ impl Store for SqliteStore {
     fn rows(&self) -> Result<Vec<Row>, JournalError> {
         let connection = self.connection.lock().expect("journal lock poisoned");
         connection
-            .prepare(&format!("SELECT {COLUMNS} FROM units ORDER BY display, key"))
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM units ORDER BY display, key"
+            ))
             .and_then(|mut s| s.query_map([], read_row)?.collect())
             .map_err(self.err("read"))
     }
@@ -391,9 +393,11 @@ impl Store for SqliteStore {
     fn add_outputs(&self, key: &WorkKey, outputs: &[OutputRecord]) -> Result<(), JournalError> {
         let changed = self.write("record copied results", |tx| {
             let current: Option<String> = tx
-                .query_row("SELECT outputs FROM units WHERE key = ?1", [key.as_str()], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    "SELECT outputs FROM units WHERE key = ?1",
+                    [key.as_str()],
+                    |r| r.get(0),
+                )
                 .optional()?;
             let Some(current) = current else {
                 return Ok(0);
