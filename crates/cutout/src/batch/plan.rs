@@ -218,19 +218,19 @@ pub fn plan(store: &dyn Store, units: &[Unit], options: PlanOptions) -> Result<P
             first_of.insert(&unit.key, i);
         }
         // Results written to a new place must not replace a file the journal did not write.
-        if !options.force && !matches!(action, Action::Skip | Action::Blocked(_)) {
-            if let Some(foreign) = unit
+        if !options.force
+            && !matches!(action, Action::Skip | Action::Blocked(_))
+            && let Some(foreign) = unit
                 .output
                 .first_candidates()
                 .into_iter()
                 .find(|p| exists(p) && !owned.contains(p))
-            {
-                action = Action::Blocked(format!(
-                    "`{}` already exists and was not written by this journal; \
-                     move it away or pass force to replace it",
-                    foreign.display()
-                ));
-            }
+        {
+            action = Action::Blocked(format!(
+                "`{}` already exists and was not written by this journal; \
+                 move it away or pass force to replace it",
+                foreign.display()
+            ));
         }
         actions.push(action);
     }

@@ -197,11 +197,11 @@ impl Budget {
         if self.exhausted {
             return false;
         }
-        if let Some(limit) = self.limit {
-            if self.spent + u64::from(credits) > limit {
-                self.exhausted = true;
-                return false;
-            }
+        if let Some(limit) = self.limit
+            && self.spent + u64::from(credits) > limit
+        {
+            self.exhausted = true;
+            return false;
         }
         self.spent += u64::from(credits);
         true
