@@ -715,3 +715,74 @@ fn an_aborted_process_leaves_the_last_committed_state() {
     );
     assert!(summary(&*store).is_ok());
 }
+
+#[tokio::test]
+async fn events_say_what_is_submitted_and_carry_every_paid_job() {
+    use cutout::batch::Event;
+    let s = setup();
+    let fake = Fake::default();
+    fake.resume_as("b", Behaviour::JobFailed);
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    Batch::new(s.store())
+        .concurrency(1)
+        .on_event(move |e| seen.lock().unwrap().push(e.clone()))
+        .run(&fake, three(&s))
+        .await
+        .unwrap();
+    let events = events.lock().unwrap();
+    let planned = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::Planned {
+                    action: Action::Submit,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(planned, 3);
+    let mut finished = Vec::new();
+    for e in events.iter() {
+        if let Event::Finished {
+            display,
+            provider,
+            ticket,
+            outcome,
+            ..
+        } = e
+        {
+            assert_eq!(provider, "fake");
+            let job = ticket.as_ref().and_then(|t| t.job_id.clone());
+            finished.push((display.clone(), job.is_some(), outcome.name()));
+        }
+    }
+    finished.sort();
+    assert_eq!(
+        finished,
+        [
+            ("a".to_owned(), true, "done"),
+            ("b".to_owned(), true, "failed"),
+            ("c".to_owned(), true, "done"),
+        ]
+    );
+    // `Submitting` comes before `Submitted` for each unit.
+    for name in ["a", "b", "c"] {
+        let at = |want: fn(&Event) -> Option<&String>| {
+            events
+                .iter()
+                .position(|e| want(e).is_some_and(|d| d == name))
+        };
+        let submitting = at(|e| match e {
+            Event::Submitting { display, .. } => Some(display),
+            _ => None,
+        });
+        let submitted = at(|e| match e {
+            Event::Submitted { display, .. } => Some(display),
+            _ => None,
+        });
+        assert!(submitting.unwrap() < submitted.unwrap(), "{name}");
+    }
+}

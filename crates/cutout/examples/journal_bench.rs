@@ -53,7 +53,9 @@ fn units(dir: &std::path::Path, n: usize) -> Vec<Unit> {
 
 /// A loopback HTTP/1.1 server answering every request with a small JSON body, keep-alive.
 async fn serve() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let address = listener.local_addr().expect("address");
     tokio::spawn(async move {
         loop {
@@ -64,7 +66,9 @@ async fn serve() -> String {
                 let mut buffer = vec![0u8; 8192];
                 let mut pending = Vec::new();
                 loop {
-                    let Ok(n) = socket.read(&mut buffer).await else { return };
+                    let Ok(n) = socket.read(&mut buffer).await else {
+                        return;
+                    };
                     if n == 0 {
                         return;
                     }
@@ -106,7 +110,11 @@ async fn main() {
         bytes.extend_from_slice(format!("{i}").as_bytes());
         std::fs::write(root.join("in").join(format!("{i:05}.png")), bytes).expect("write");
     }
-    println!("{n} inputs of {} bytes each in {}", png.len(), root.display());
+    println!(
+        "{n} inputs of {} bytes each in {}",
+        png.len(),
+        root.display()
+    );
 
     // Planning against an empty journal: hash + probe + lookups.
     let store = Arc::new(SqliteStore::open(root.join("journal.sqlite")).expect("journal"));
@@ -171,15 +179,20 @@ async fn main() {
     let mut sync_cost = Vec::new();
     for mode in ["NORMAL", "FULL"] {
         let c = rusqlite::Connection::open(root.join(format!("sync-{mode}.sqlite"))).expect("open");
-        c.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(())).expect("wal");
+        c.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))
+            .expect("wal");
         c.pragma_update(None, "synchronous", mode).expect("sync");
-        c.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, s TEXT)").expect("table");
+        c.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, s TEXT)")
+            .expect("table");
         let mut samples = Vec::new();
         for k in 0..500 {
             let start = Instant::now();
-            c.execute("INSERT INTO t VALUES (?1, 'submitting')", [k]).expect("insert");
-            c.execute("UPDATE t SET s = 'submitted' WHERE k = ?1", [k]).expect("update");
-            c.execute("UPDATE t SET s = 'done' WHERE k = ?1", [k]).expect("update");
+            c.execute("INSERT INTO t VALUES (?1, 'submitting')", [k])
+                .expect("insert");
+            c.execute("UPDATE t SET s = 'submitted' WHERE k = ?1", [k])
+                .expect("update");
+            c.execute("UPDATE t SET s = 'done' WHERE k = ?1", [k])
+                .expect("update");
             samples.push(start.elapsed());
         }
         sync_cost.push((mode, median(samples)));
@@ -191,7 +204,14 @@ async fn main() {
     let mut warm = Vec::new();
     for _ in 0..500 {
         let start = Instant::now();
-        let body = client.get(&url).send().await.expect("get").bytes().await.expect("body");
+        let body = client
+            .get(&url)
+            .send()
+            .await
+            .expect("get")
+            .bytes()
+            .await
+            .expect("body");
         assert!(!body.is_empty());
         warm.push(start.elapsed());
     }
@@ -200,7 +220,14 @@ async fn main() {
     for _ in 0..200 {
         let client = reqwest::Client::new();
         let start = Instant::now();
-        client.get(&url).send().await.expect("get").bytes().await.expect("body");
+        client
+            .get(&url)
+            .send()
+            .await
+            .expect("get")
+            .bytes()
+            .await
+            .expect("body");
         cold.push(start.elapsed());
     }
     let http_cold = median(cold);
@@ -209,14 +236,40 @@ async fn main() {
     println!();
     println!("| measurement (median) | time |");
     println!("|---|---|");
-    println!("| plan {n} inputs, empty journal (hash + probe + lookups) | {:.0} ms ({:.1} µs/input) |", ms(plan_new), ms(plan_new) * 1000.0 / n as f64);
-    println!("| plan {n} inputs, all done (also hashes every output) | {:.0} ms ({:.1} µs/input) |", ms(plan_done), ms(plan_done) * 1000.0 / n as f64);
-    println!("| journal per job (submitting + submitted + done, synchronous=FULL) | {:.3} ms |", ms(journal_job));
+    println!(
+        "| plan {n} inputs, empty journal (hash + probe + lookups) | {:.0} ms ({:.1} µs/input) |",
+        ms(plan_new),
+        ms(plan_new) * 1000.0 / n as f64
+    );
+    println!(
+        "| plan {n} inputs, all done (also hashes every output) | {:.0} ms ({:.1} µs/input) |",
+        ms(plan_done),
+        ms(plan_done) * 1000.0 / n as f64
+    );
+    println!(
+        "| journal per job (submitting + submitted + done, synchronous=FULL) | {:.3} ms |",
+        ms(journal_job)
+    );
     for (mode, d) in &sync_cost {
-        println!("| 3 bare WAL transactions, synchronous={mode} | {:.3} ms |", ms(*d));
+        println!(
+            "| 3 bare WAL transactions, synchronous={mode} | {:.3} ms |",
+            ms(*d)
+        );
     }
-    println!("| loopback HTTP round trip, kept-alive connection | {:.3} ms |", ms(http_warm));
-    println!("| loopback HTTP round trip, new connection | {:.3} ms |", ms(http_cold));
-    println!("| ratio journal per job / kept-alive round trip | {:.2} |", ms(journal_job) / ms(http_warm));
-    println!("| ratio journal per job / new-connection round trip | {:.2} |", ms(journal_job) / ms(http_cold));
+    println!(
+        "| loopback HTTP round trip, kept-alive connection | {:.3} ms |",
+        ms(http_warm)
+    );
+    println!(
+        "| loopback HTTP round trip, new connection | {:.3} ms |",
+        ms(http_cold)
+    );
+    println!(
+        "| ratio journal per job / kept-alive round trip | {:.2} |",
+        ms(journal_job) / ms(http_warm)
+    );
+    println!(
+        "| ratio journal per job / new-connection round trip | {:.2} |",
+        ms(journal_job) / ms(http_cold)
+    );
 }
