@@ -618,6 +618,17 @@ fn a_read_only_folder_or_file_is_refused_clearly() {
 }
 
 #[test]
+fn a_journal_in_a_new_folder_is_created_with_its_folder() {
+    let s = setup();
+    let path = s.root.join("new/nested/journal.sqlite");
+    let store = SqliteStore::open(&path).unwrap();
+    assert!(store.rows().unwrap().is_empty());
+    drop(store);
+    // Reopened: it is ours.
+    SqliteStore::open(&path).unwrap();
+}
+
+#[test]
 fn a_second_run_on_one_journal_is_refused() {
     let s = setup();
     let first = s.store();

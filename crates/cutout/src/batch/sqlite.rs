@@ -59,9 +59,19 @@ fn now_ms() -> i64 {
 }
 
 impl SqliteStore {
-    /// Opens the journal at `path`, creating it (and its schema) when there is no file yet.
+    /// Opens the journal at `path`, creating it (its folder, and its schema) when there is no
+    /// file yet.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, JournalError> {
         let path = path.as_ref().to_path_buf();
+        // The default journal lives in the output folder, which a first run has not made yet.
+        if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty())
+            && !folder.exists()
+        {
+            std::fs::create_dir_all(folder).map_err(|e| JournalError::ReadOnly {
+                path: path.clone(),
+                what: format!("its folder `{}` cannot be created ({e})", folder.display()),
+            })?;
+        }
         check_file(&path)?;
         let db = |action: &'static str| {
             let path = path.clone();
