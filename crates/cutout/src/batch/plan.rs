@@ -104,6 +104,28 @@ pub struct Plan {
     pub(crate) owned: HashSet<PathBuf>,
 }
 
+/// The journal's files, checked lazily.
+#[derive(Default)]
+struct Owned {
+    recorded: HashMap<PathBuf, Vec<OutputRecord>>,
+    checked: HashMap<PathBuf, bool>,
+}
+
+impl Owned {
+    /// Whether the journal wrote `path` and it is intact.
+    fn owns(&mut self, path: &Path) -> bool {
+        if let Some(&known) = self.checked.get(path) {
+            return known;
+        }
+        let intact = self
+            .recorded
+            .get(path)
+            .is_some_and(|records| records.iter().any(intact));
+        self.checked.insert(path.to_path_buf(), intact);
+        intact
+    }
+}
+
 /// Whether the recorded file is at its place with its recorded size and hash.
 fn intact(record: &OutputRecord) -> bool {
     match std::fs::metadata(&record.path) {
@@ -141,19 +163,17 @@ pub fn plan(store: &dyn Store, units: &[Unit], options: PlanOptions) -> Result<P
         .into_iter()
         .map(|row| (row.key.clone(), row))
         .collect();
-    // Every intact file the journal wrote, for any key: a run may overwrite those.
-    let mut owned = HashSet::new();
-    let mut checked: HashMap<PathBuf, bool> = HashMap::new();
-    let mut is_intact = |record: &OutputRecord| -> bool {
-        *checked
-            .entry(record.path.clone())
-            .or_insert_with(|| intact(record))
-    };
+    // The files the journal wrote, for any key; a run may overwrite those that are intact.
+    // Checked (hashed) only when a unit of this batch needs to know, so a small batch against a
+    // large journal does not read every output the journal ever wrote.
+    let mut owned = Owned::default();
     for row in rows.values() {
         for record in &row.outputs {
-            if is_intact(record) {
-                owned.insert(record.path.clone());
-            }
+            owned
+                .recorded
+                .entry(record.path.clone())
+                .or_default()
+                .push(record.clone());
         }
     }
 
@@ -186,13 +206,13 @@ pub fn plan(store: &dyn Store, units: &[Unit], options: PlanOptions) -> Result<P
                     let elsewhere = groups(&row.outputs).into_iter().find(|g| {
                         !g.iter()
                             .any(|o| unit.output.is_result(&o.path, o.index as usize))
-                            && g.iter().all(|o| owned.contains(&o.path))
+                            && g.iter().all(|o| owned.owns(&o.path))
                     });
-                    if !mine.is_empty() && mine.iter().all(|o| owned.contains(&o.path)) {
+                    if !mine.is_empty() && mine.iter().all(|o| owned.owns(&o.path)) {
                         Action::Skip
                     } else if let Some(changed) = mine
                         .iter()
-                        .find(|o| exists(&o.path) && !owned.contains(&o.path))
+                        .find(|o| exists(&o.path) && !owned.owns(&o.path))
                     {
                         Action::Blocked(format!(
                             "`{}` changed since this journal wrote it; pass force to replace it",
@@ -224,7 +244,7 @@ pub fn plan(store: &dyn Store, units: &[Unit], options: PlanOptions) -> Result<P
                 .output
                 .first_candidates()
                 .into_iter()
-                .find(|p| exists(p) && !owned.contains(p))
+                .find(|p| exists(p) && !owned.owns(p))
         {
             action = Action::Blocked(format!(
                 "`{}` already exists and was not written by this journal; \
@@ -247,6 +267,10 @@ pub fn plan(store: &dyn Store, units: &[Unit], options: PlanOptions) -> Result<P
         actions,
         totals,
         estimated_credits,
-        owned,
+        owned: owned
+            .checked
+            .into_iter()
+            .filter_map(|(path, intact)| intact.then_some(path))
+            .collect(),
     })
 }
