@@ -245,6 +245,11 @@ async fn rerun_after_success_skips_everything_and_redoes_only_a_deleted_output()
         .unwrap();
     assert_eq!(fake.submits(), 3, "a finished batch is not paid again");
     assert_eq!(report.actions.get("skip"), Some(&3), "{report:#?}");
+    // The jobs paid for before are still named.
+    assert!(
+        report.units.iter().all(|u| u.ticket.is_some()),
+        "{report:#?}"
+    );
     assert!(report.all_succeeded());
 
     std::fs::remove_file(s.output("b")).unwrap();

@@ -102,6 +102,8 @@ pub struct Plan {
     pub estimated_credits: u64,
     /// Output files the journal wrote (intact), which a run may overwrite.
     pub(crate) owned: HashSet<PathBuf>,
+    /// Per unit, the job a previous run paid for, if the journal has it.
+    pub(crate) previous: Vec<Option<JobTicket>>,
 }
 
 /// The journal's files, checked lazily.
@@ -179,8 +181,10 @@ pub fn plan(store: &dyn Store, units: &[Unit], options: PlanOptions) -> Result<P
 
     let mut first_of: HashMap<&WorkKey, usize> = HashMap::new();
     let mut actions = Vec::with_capacity(units.len());
+    let mut previous = Vec::with_capacity(units.len());
     for (i, unit) in units.iter().enumerate() {
         let row = rows.get(&unit.key);
+        previous.push(row.and_then(|r| r.ticket.clone()));
         let mut action = match row {
             _ if options.force => Action::Submit,
             None => Action::Submit,
@@ -272,5 +276,6 @@ pub fn plan(store: &dyn Store, units: &[Unit], options: PlanOptions) -> Result<P
             .into_iter()
             .filter_map(|(path, intact)| intact.then_some(path))
             .collect(),
+        previous,
     })
 }

@@ -398,7 +398,8 @@ impl RunCtx<'_> {
     async fn run_unit(&self, index: usize, unit: &Unit) -> (Option<JobTicket>, Outcome) {
         let action = &self.plan.actions[index];
         let (ticket, outcome) = match action {
-            Action::Skip => (None, Outcome::Skipped),
+            // The job a previous run paid for, so that a report names it.
+            Action::Skip => (self.plan.previous[index].clone(), Outcome::Skipped),
             Action::Blocked(reason) => (
                 None,
                 Outcome::Failed {
