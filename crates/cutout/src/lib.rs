@@ -71,6 +71,10 @@ pub use cutout_runtime::{
     Progress, ProviderInfo, RemoveOptions, RetryPolicy, Timeouts, WaitPolicy,
 };
 
+/// The crash-safe batch journal and runner (feature `batch`).
+#[cfg(feature = "batch")]
+pub mod batch;
+
 /// Topaz Labs Image API: matting and its job lifecycle (crate `topaz-image`).
 #[cfg(feature = "topaz")]
 pub use topaz_image as topaz;

@@ -1,0 +1,281 @@
+//! Planning: what a run would do with each unit, from the journal and the files on disk,
+//! sending nothing.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use cutout_runtime::JobTicket;
+
+use super::key::{WorkKey, hash_file};
+use super::store::{JournalError, OutputRecord, Row, State, Store};
+use super::work::Unit;
+
+/// What a run does with one unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Done, and every output it recorded here is present and intact: nothing to do.
+    Skip,
+    /// Done, but this unit's output is missing while an intact copy of the same work's results
+    /// exists elsewhere: copy them here, nothing paid.
+    Copy {
+        /// The intact results, in order.
+        from: Vec<PathBuf>,
+    },
+    /// Submitted (paid) before: pick the job up again, never submit it again.
+    Reattach(JobTicket),
+    /// Left `submitting` by a crash: the provider may or may not have the job. Submitted again
+    /// only with `resubmit_uncertain` (`resubmit`), since that may pay twice.
+    Uncertain {
+        /// Whether this run submits it again.
+        resubmit: bool,
+    },
+    /// New, or failed without being paid, or done but its outputs are gone (or `force`).
+    Submit,
+    /// Failed after being paid (or it is not known whether it was): submitted again, paid
+    /// again. Shown apart so that a plan says so.
+    Retry,
+    /// The same work as an earlier unit of this batch (index into the batch): paid once, the
+    /// results copied.
+    Duplicate(usize),
+    /// Cannot run without `force`: a file is where its results would go that the journal did
+    /// not write (or that changed since). Refused before anything is paid.
+    Blocked(String),
+}
+
+impl Action {
+    /// A short name: `skip`, `copy`, `reattach`, `uncertain`, `submit`, `retry`, `duplicate`,
+    /// `blocked`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Skip => "skip",
+            Action::Copy { .. } => "copy",
+            Action::Reattach(_) => "reattach",
+            Action::Uncertain { .. } => "uncertain",
+            Action::Submit => "submit",
+            Action::Retry => "retry",
+            Action::Duplicate(_) => "duplicate",
+            Action::Blocked(_) => "blocked",
+        }
+    }
+
+    /// Whether the action sends a paid request.
+    pub fn pays(&self) -> bool {
+        matches!(
+            self,
+            Action::Submit | Action::Retry | Action::Uncertain { resubmit: true }
+        )
+    }
+}
+
+/// Options of [`plan`].
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct PlanOptions {
+    /// Redo and overwrite everything: every unit is submitted (duplicates still paid once).
+    pub force: bool,
+    /// Submit again the units a crash left `submitting` (may pay twice).
+    pub resubmit_uncertain: bool,
+}
+
+impl PlanOptions {
+    /// Sets `force`.
+    pub fn force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+    /// Sets `resubmit_uncertain`.
+    pub fn resubmit_uncertain(mut self, resubmit: bool) -> Self {
+        self.resubmit_uncertain = resubmit;
+        self
+    }
+}
+
+/// What a run would do with a batch.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Plan {
+    /// One action per unit, in the order of the units.
+    pub actions: Vec<Action>,
+    /// How many units get each action ([`Action::name`]).
+    pub totals: BTreeMap<&'static str, usize>,
+    /// The estimated credits of what would be submitted (sum of the units' `credits`).
+    pub estimated_credits: u64,
+    /// Output files the journal wrote (intact), which a run may overwrite.
+    pub(crate) owned: HashSet<PathBuf>,
+    /// Per unit, the job a previous run paid for, if the journal has it.
+    pub(crate) previous: Vec<Option<JobTicket>>,
+}
+
+/// The journal's files, checked lazily.
+#[derive(Default)]
+struct Owned {
+    recorded: HashMap<PathBuf, Vec<OutputRecord>>,
+    checked: HashMap<PathBuf, bool>,
+}
+
+impl Owned {
+    /// Whether the journal wrote `path` and it is intact.
+    fn owns(&mut self, path: &Path) -> bool {
+        if let Some(&known) = self.checked.get(path) {
+            return known;
+        }
+        let intact = self
+            .recorded
+            .get(path)
+            .is_some_and(|records| records.iter().any(intact));
+        self.checked.insert(path.to_path_buf(), intact);
+        intact
+    }
+}
+
+/// Whether the recorded file is at its place with its recorded size and hash.
+fn intact(record: &OutputRecord) -> bool {
+    match std::fs::metadata(&record.path) {
+        Ok(m) if m.is_file() && m.len() == record.size => {
+            hash_file(&record.path).is_ok_and(|(_, hash)| hash == record.sha256)
+        }
+        _ => false,
+    }
+}
+
+fn exists(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
+
+/// The groups of a row's outputs (one per place the job's results were written), in order.
+fn groups(outputs: &[OutputRecord]) -> Vec<&[OutputRecord]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..=outputs.len() {
+        if i == outputs.len() || outputs[i].index == 0 {
+            if start < i {
+                out.push(&outputs[start..i]);
+            }
+            start = i;
+        }
+    }
+    out
+}
+
+/// Plans `units`: reads the journal once and checks the files on disk (recorded outputs are
+/// hashed to prove they are intact). Sends nothing and writes nothing. Blocking.
+pub fn plan(store: &dyn Store, units: &[Unit], options: PlanOptions) -> Result<Plan, JournalError> {
+    let rows: HashMap<WorkKey, Row> = store
+        .rows()?
+        .into_iter()
+        .map(|row| (row.key.clone(), row))
+        .collect();
+    // The files the journal wrote, for any key; a run may overwrite those that are intact.
+    // Checked (hashed) only when a unit of this batch needs to know, so a small batch against a
+    // large journal does not read every output the journal ever wrote.
+    let mut owned = Owned::default();
+    for row in rows.values() {
+        for record in &row.outputs {
+            owned
+                .recorded
+                .entry(record.path.clone())
+                .or_default()
+                .push(record.clone());
+        }
+    }
+
+    let mut first_of: HashMap<&WorkKey, usize> = HashMap::new();
+    let mut actions = Vec::with_capacity(units.len());
+    let mut previous = Vec::with_capacity(units.len());
+    for (i, unit) in units.iter().enumerate() {
+        let row = rows.get(&unit.key);
+        previous.push(row.and_then(|r| r.ticket.clone()));
+        let mut action = match row {
+            _ if options.force => Action::Submit,
+            None => Action::Submit,
+            Some(row) => match row.state {
+                State::Planned => Action::Submit,
+                State::Submitting => Action::Uncertain {
+                    resubmit: options.resubmit_uncertain,
+                },
+                State::Submitted => match &row.ticket {
+                    Some(ticket) => Action::Reattach(ticket.clone()),
+                    None => Action::Uncertain {
+                        resubmit: options.resubmit_uncertain,
+                    },
+                },
+                State::Failed if row.paid == Some(false) => Action::Submit,
+                State::Failed => Action::Retry,
+                State::Done => {
+                    let mine: Vec<&OutputRecord> = row
+                        .outputs
+                        .iter()
+                        .filter(|o| unit.output.is_result(&o.path, o.index as usize))
+                        .collect();
+                    let elsewhere = groups(&row.outputs).into_iter().find(|g| {
+                        !g.iter()
+                            .any(|o| unit.output.is_result(&o.path, o.index as usize))
+                            && g.iter().all(|o| owned.owns(&o.path))
+                    });
+                    if !mine.is_empty() && mine.iter().all(|o| owned.owns(&o.path)) {
+                        Action::Skip
+                    } else if let Some(changed) = mine
+                        .iter()
+                        .find(|o| exists(&o.path) && !owned.owns(&o.path))
+                    {
+                        Action::Blocked(format!(
+                            "`{}` changed since this journal wrote it; pass force to replace it",
+                            changed.path.display()
+                        ))
+                    } else if let Some(group) = elsewhere {
+                        Action::Copy {
+                            from: group.iter().map(|o| o.path.clone()).collect(),
+                        }
+                    } else {
+                        Action::Submit
+                    }
+                }
+            },
+        };
+        // The same work twice in one batch: paid once (by the first), copied here, unless this
+        // copy is already in place.
+        if let Some(&first) = first_of.get(&unit.key) {
+            if action != Action::Skip {
+                action = Action::Duplicate(first);
+            }
+        } else {
+            first_of.insert(&unit.key, i);
+        }
+        // Results written to a new place must not replace a file the journal did not write.
+        if !options.force
+            && !matches!(action, Action::Skip | Action::Blocked(_))
+            && let Some(foreign) = unit
+                .output
+                .first_candidates()
+                .into_iter()
+                .find(|p| exists(p) && !owned.owns(p))
+        {
+            action = Action::Blocked(format!(
+                "`{}` already exists and was not written by this journal; \
+                 move it away or pass force to replace it",
+                foreign.display()
+            ));
+        }
+        actions.push(action);
+    }
+
+    let mut totals = BTreeMap::new();
+    let mut estimated_credits = 0u64;
+    for (action, unit) in actions.iter().zip(units) {
+        *totals.entry(action.name()).or_insert(0) += 1;
+        if action.pays() {
+            estimated_credits += u64::from(unit.credits);
+        }
+    }
+    Ok(Plan {
+        actions,
+        totals,
+        estimated_credits,
+        owned: owned
+            .checked
+            .into_iter()
+            .filter_map(|(path, intact)| intact.then_some(path))
+            .collect(),
+        previous,
+    })
+}

@@ -1,0 +1,655 @@
+//! The batch runner: runs a [`Plan`] against a [`Work`], keeping the journal one step ahead of
+//! every paid request.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use cutout_runtime::{Cutout, Error, JobTicket};
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+
+use super::key::hex;
+use super::plan::{Action, Plan, PlanOptions, plan};
+use super::store::{JournalError, OutputRecord, Store};
+use super::work::{Unit, Work};
+
+/// How one unit ended in a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// Its results were already in place.
+    Skipped,
+    /// Its results were written (after a submission, a re-attach, or a copy).
+    Done {
+        /// The files written.
+        outputs: Vec<PathBuf>,
+    },
+    /// Submitted, but the job had not finished within the wait deadline; the next run
+    /// re-attaches it (nothing is paid again).
+    StillRunning {
+        /// Why waiting stopped.
+        error: String,
+    },
+    /// The provider may or may not have accepted it (a crash, or an answer lost in transit):
+    /// not submitted again unless `resubmit_uncertain`.
+    Uncertain {
+        /// What happened, when this run saw it.
+        error: Option<String>,
+    },
+    /// Not submitted: the budget would have been passed.
+    OverBudget,
+    /// It failed.
+    Failed {
+        /// Why.
+        error: String,
+        /// Whether it was paid for (`None`: unknown).
+        paid: Option<bool>,
+    },
+}
+
+impl Outcome {
+    /// A short name: `skipped`, `done`, `still_running`, `uncertain`, `over_budget`, `failed`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Skipped => "skipped",
+            Outcome::Done { .. } => "done",
+            Outcome::StillRunning { .. } => "still_running",
+            Outcome::Uncertain { .. } => "uncertain",
+            Outcome::OverBudget => "over_budget",
+            Outcome::Failed { .. } => "failed",
+        }
+    }
+
+    /// Whether the unit's results are in place.
+    pub fn is_success(&self) -> bool {
+        matches!(self, Outcome::Skipped | Outcome::Done { .. })
+    }
+}
+
+/// Something that happened to a unit during a run: enough for a line per unit, and for
+/// `--json` lines carrying the provider and job id of every paid job.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Event {
+    /// The run decided what to do with the unit.
+    Planned {
+        /// Index of the unit in the batch.
+        index: usize,
+        /// Its display name.
+        display: String,
+        /// The action.
+        action: Action,
+    },
+    /// The paid request is about to be sent (the journal says so already).
+    Submitting {
+        /// Index of the unit.
+        index: usize,
+        /// Its display name.
+        display: String,
+    },
+    /// The provider accepted the job (the journal has its ticket).
+    Submitted {
+        /// Index of the unit.
+        index: usize,
+        /// Its display name.
+        display: String,
+        /// The job.
+        ticket: JobTicket,
+    },
+    /// The unit ended.
+    Finished {
+        /// Index of the unit.
+        index: usize,
+        /// Its display name.
+        display: String,
+        /// Provider short name.
+        provider: String,
+        /// The job, when one was paid for (in this run or before).
+        ticket: Option<JobTicket>,
+        /// How it ended.
+        outcome: Outcome,
+    },
+}
+
+/// Called with every [`Event`].
+pub type EventFn = Arc<dyn Fn(&Event) + Send + Sync>;
+
+/// One unit's line of a [`Report`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct UnitReport {
+    /// Index of the unit in the batch.
+    pub index: usize,
+    /// Its display name.
+    pub display: String,
+    /// Provider short name.
+    pub provider: String,
+    /// What the plan said.
+    pub action: Action,
+    /// The paid job, if any.
+    pub ticket: Option<JobTicket>,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Report {
+    /// One per unit, in the order of the units.
+    pub units: Vec<UnitReport>,
+    /// Units per planned action.
+    pub actions: BTreeMap<&'static str, usize>,
+    /// Units per outcome.
+    pub outcomes: BTreeMap<&'static str, usize>,
+    /// Estimated credits of what this run submitted.
+    pub spent_credits: u64,
+    /// Whether the budget stopped new submissions.
+    pub budget_exhausted: bool,
+}
+
+impl Report {
+    /// Whether every unit's results are in place.
+    pub fn all_succeeded(&self) -> bool {
+        self.units.iter().all(|u| u.outcome.is_success())
+    }
+
+    /// The units left uncertain.
+    pub fn uncertain(&self) -> impl Iterator<Item = &UnitReport> {
+        self.units
+            .iter()
+            .filter(|u| matches!(u.outcome, Outcome::Uncertain { .. }))
+    }
+}
+
+/// Runs batches of [`Unit`]s through a [`Work`], with a journal, so that nothing is paid twice.
+#[derive(Clone)]
+pub struct Batch {
+    store: Arc<dyn Store>,
+    concurrency: usize,
+    max_credits: Option<u64>,
+    resubmit_uncertain: bool,
+    force: bool,
+    on_event: Option<EventFn>,
+}
+
+impl std::fmt::Debug for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch")
+            .field("concurrency", &self.concurrency)
+            .field("max_credits", &self.max_credits)
+            .field("resubmit_uncertain", &self.resubmit_uncertain)
+            .field("force", &self.force)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Budget {
+    limit: Option<u64>,
+    spent: u64,
+    exhausted: bool,
+}
+
+impl Budget {
+    /// Reserves `credits`, or says no (and no to everything after).
+    fn take(&mut self, credits: u32) -> bool {
+        if self.exhausted {
+            return false;
+        }
+        if let Some(limit) = self.limit
+            && self.spent + u64::from(credits) > limit
+        {
+            self.exhausted = true;
+            return false;
+        }
+        self.spent += u64::from(credits);
+        true
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, JournalError> + Send + 'static,
+) -> Result<T, JournalError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+/// A journal error ends the unit (and is reported), but never leads to paying without a record.
+fn journal_failed(e: JournalError, paid: Option<bool>) -> Outcome {
+    Outcome::Failed {
+        error: e.to_string(),
+        paid,
+    }
+}
+
+impl Batch {
+    /// A runner over `store`: 4 units at a time, no budget, no force.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Batch {
+            store,
+            concurrency: 4,
+            max_credits: None,
+            resubmit_uncertain: false,
+            force: false,
+            on_event: None,
+        }
+    }
+    /// How many units are worked on at once (at least 1).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+    /// Stops submitting new work once the estimate would pass `credits`.
+    pub fn max_credits(mut self, credits: Option<u64>) -> Self {
+        self.max_credits = credits;
+        self
+    }
+    /// Submits again the units a crash left `submitting` (may pay twice).
+    pub fn resubmit_uncertain(mut self, yes: bool) -> Self {
+        self.resubmit_uncertain = yes;
+        self
+    }
+    /// Redo and overwrite everything.
+    pub fn force(mut self, yes: bool) -> Self {
+        self.force = yes;
+        self
+    }
+    /// Called with every event.
+    pub fn on_event(mut self, f: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.on_event = Some(Arc::new(f));
+        self
+    }
+
+    fn emit(&self, event: Event) {
+        if let Some(f) = &self.on_event {
+            f(&event);
+        }
+    }
+
+    fn plan_options(&self) -> PlanOptions {
+        PlanOptions::default()
+            .force(self.force)
+            .resubmit_uncertain(self.resubmit_uncertain)
+    }
+
+    /// What [`run`](Self::run) would do, sending nothing (a dry run).
+    pub async fn plan(&self, units: Arc<Vec<Unit>>) -> Result<Plan, JournalError> {
+        let store = self.store.clone();
+        let options = self.plan_options();
+        blocking(move || plan(&*store, &units, options)).await
+    }
+
+    /// Plans `units` and runs the plan. Dropping the future (Ctrl-C) leaves the journal
+    /// consistent: each state is durable before the step it announces.
+    pub async fn run(&self, work: &dyn Work, units: Vec<Unit>) -> Result<Report, JournalError> {
+        let units = Arc::new(units);
+        let plan = self.plan(units.clone()).await?;
+        let to_record: Vec<usize> = (0..units.len())
+            .filter(|&i| plan.actions[i].pays())
+            .collect();
+        if !to_record.is_empty() {
+            let store = self.store.clone();
+            let units = units.clone();
+            blocking(move || {
+                let list: Vec<&Unit> = to_record.iter().map(|&i| &units[i]).collect();
+                store.record_planned(&list)
+            })
+            .await?;
+        }
+        for (index, (unit, action)) in units.iter().zip(&plan.actions).enumerate() {
+            self.emit(Event::Planned {
+                index,
+                display: unit.display.clone(),
+                action: action.clone(),
+            });
+        }
+        let budget = Mutex::new(Budget {
+            limit: self.max_credits,
+            spent: 0,
+            exhausted: false,
+        });
+        let ctx = RunCtx {
+            batch: self,
+            work,
+            plan: &plan,
+            budget: &budget,
+        };
+
+        // First every unit but the duplicates, then the duplicates copy their first's results.
+        let mut results: Vec<Option<(Option<JobTicket>, Outcome)>> = vec![None; units.len()];
+        let firsts = futures_util::stream::iter(
+            (0..units.len()).filter(|&i| !matches!(plan.actions[i], Action::Duplicate(_))),
+        )
+        .map(|i| {
+            let ctx = &ctx;
+            let unit = &units[i];
+            async move { (i, ctx.run_unit(i, unit).await) }
+        })
+        .buffer_unordered(self.concurrency)
+        .collect::<Vec<_>>()
+        .await;
+        for (i, result) in firsts {
+            results[i] = Some(result);
+        }
+        for i in 0..units.len() {
+            if let Action::Duplicate(first) = plan.actions[i] {
+                let outcome = match &results[first] {
+                    Some((_, Outcome::Done { outputs })) => {
+                        ctx.copy(&units[i], outputs.clone()).await
+                    }
+                    Some((_, Outcome::Skipped)) => {
+                        match ctx.recorded_outputs(&units[first]).await {
+                            Ok(outputs) => ctx.copy(&units[i], outputs).await,
+                            Err(outcome) => outcome,
+                        }
+                    }
+                    Some((_, other)) => other.clone(),
+                    None => Outcome::Failed {
+                        error: "its first unit did not run".to_owned(),
+                        paid: Some(false),
+                    },
+                };
+                let ticket = results[first].as_ref().and_then(|(t, _)| t.clone());
+                self.emit(Event::Finished {
+                    index: i,
+                    display: units[i].display.clone(),
+                    provider: units[i].provider.clone(),
+                    ticket: ticket.clone(),
+                    outcome: outcome.clone(),
+                });
+                results[i] = Some((ticket, outcome));
+            }
+        }
+
+        let budget = budget.into_inner().expect("budget lock poisoned");
+        let mut report = Report {
+            units: Vec::with_capacity(units.len()),
+            actions: plan.totals.clone(),
+            outcomes: BTreeMap::new(),
+            spent_credits: budget.spent,
+            budget_exhausted: budget.exhausted,
+        };
+        for (index, (unit, result)) in units.iter().zip(results).enumerate() {
+            let (ticket, outcome) = result.expect("every unit ran");
+            *report.outcomes.entry(outcome.name()).or_insert(0) += 1;
+            report.units.push(UnitReport {
+                index,
+                display: unit.display.clone(),
+                provider: unit.provider.clone(),
+                action: plan.actions[index].clone(),
+                ticket,
+                outcome,
+            });
+        }
+        Ok(report)
+    }
+}
+
+struct RunCtx<'a> {
+    batch: &'a Batch,
+    work: &'a dyn Work,
+    plan: &'a Plan,
+    budget: &'a Mutex<Budget>,
+}
+
+impl RunCtx<'_> {
+    async fn run_unit(&self, index: usize, unit: &Unit) -> (Option<JobTicket>, Outcome) {
+        let action = &self.plan.actions[index];
+        let (ticket, outcome) = match action {
+            // The job a previous run paid for, so that a report names it.
+            Action::Skip => (self.plan.previous[index].clone(), Outcome::Skipped),
+            Action::Blocked(reason) => (
+                None,
+                Outcome::Failed {
+                    error: reason.clone(),
+                    paid: Some(false),
+                },
+            ),
+            Action::Uncertain { resubmit: false } => (
+                None,
+                Outcome::Uncertain {
+                    error: Some(
+                        "a previous run was stopped while submitting it; the provider may \
+                         have the job: check its dashboard, or resubmit (may pay twice)"
+                            .to_owned(),
+                    ),
+                },
+            ),
+            Action::Copy { from } => (None, self.copy(unit, from.clone()).await),
+            Action::Reattach(ticket) => {
+                let outcome = self.resume(unit, ticket.clone()).await;
+                (Some(ticket.clone()), outcome)
+            }
+            Action::Submit | Action::Retry | Action::Uncertain { resubmit: true } => {
+                self.submit(index, unit).await
+            }
+            Action::Duplicate(_) => unreachable!("duplicates run after their first"),
+        };
+        self.batch.emit(Event::Finished {
+            index,
+            display: unit.display.clone(),
+            provider: unit.provider.clone(),
+            ticket: ticket.clone(),
+            outcome: outcome.clone(),
+        });
+        (ticket, outcome)
+    }
+
+    async fn submit(&self, index: usize, unit: &Unit) -> (Option<JobTicket>, Outcome) {
+        if !self
+            .budget
+            .lock()
+            .expect("budget lock poisoned")
+            .take(unit.credits)
+        {
+            return (None, Outcome::OverBudget);
+        }
+        let refund = || {
+            self.budget.lock().expect("budget lock poisoned").spent -= u64::from(unit.credits);
+        };
+        // Durable before the request is sent: a crash from here on leaves an uncertain row,
+        // never a forgotten paid job.
+        let store = self.batch.store.clone();
+        let owned = unit.clone();
+        if let Err(e) = blocking(move || store.begin_submit(&owned)).await {
+            refund();
+            return (None, journal_failed(e, Some(false)));
+        }
+        self.batch.emit(Event::Submitting {
+            index,
+            display: unit.display.clone(),
+        });
+        let ticket = match self.work.submit(unit).await {
+            Ok(ticket) => ticket,
+            Err(e) if e.may_have_been_taken() => {
+                // The row stays `submitting`: the next run reports it as uncertain.
+                return (
+                    None,
+                    Outcome::Uncertain {
+                        error: Some(e.to_string()),
+                    },
+                );
+            }
+            Err(e) => {
+                refund();
+                let error = e.to_string();
+                let store = self.batch.store.clone();
+                let key = unit.key.clone();
+                let reason = error.clone();
+                if let Err(je) =
+                    blocking(move || store.mark_failed(&key, &reason, Some(false))).await
+                {
+                    return (None, journal_failed(je, Some(false)));
+                }
+                return (
+                    None,
+                    Outcome::Failed {
+                        error,
+                        paid: Some(false),
+                    },
+                );
+            }
+        };
+        // Durable before the first poll: the job can be picked up again after a crash.
+        let store = self.batch.store.clone();
+        let key = unit.key.clone();
+        let stored = ticket.clone();
+        if let Err(e) = blocking(move || store.mark_submitted(&key, &stored)).await {
+            return (Some(ticket), journal_failed(e, Some(true)));
+        }
+        self.batch.emit(Event::Submitted {
+            index,
+            display: unit.display.clone(),
+            ticket: ticket.clone(),
+        });
+        let outcome = self.resume(unit, ticket.clone()).await;
+        (Some(ticket), outcome)
+    }
+
+    async fn resume(&self, unit: &Unit, ticket: JobTicket) -> Outcome {
+        let store = self.batch.store.clone();
+        let key = unit.key.clone();
+        match self.work.resume(unit, ticket).await {
+            Ok(cutouts) => match self.write_results(unit, &cutouts).await {
+                Ok(records) => {
+                    let paths = records.iter().map(|r| r.path.clone()).collect();
+                    match blocking(move || store.mark_done(&key, &records)).await {
+                        Ok(()) => Outcome::Done { outputs: paths },
+                        Err(e) => journal_failed(e, Some(true)),
+                    }
+                }
+                Err(e) => self.fail_paid(unit, e.to_string()).await,
+            },
+            // The job may still finish: the row stays `submitted`, re-attached next time.
+            Err(e @ Error::Timeout { .. }) => Outcome::StillRunning {
+                error: e.to_string(),
+            },
+            Err(e) => self.fail_paid(unit, e.to_string()).await,
+        }
+    }
+
+    async fn fail_paid(&self, unit: &Unit, error: String) -> Outcome {
+        let store = self.batch.store.clone();
+        let key = unit.key.clone();
+        let reason = error.clone();
+        match blocking(move || store.mark_failed(&key, &reason, Some(true))).await {
+            Ok(()) => Outcome::Failed {
+                error,
+                paid: Some(true),
+            },
+            Err(e) => journal_failed(e, Some(true)),
+        }
+    }
+
+    fn may_overwrite(&self, path: &std::path::Path) -> bool {
+        self.batch.force || self.plan.owned.contains(path)
+    }
+
+    /// Writes every result atomically; a file the journal did not write is never replaced
+    /// (without force).
+    async fn write_results(
+        &self,
+        unit: &Unit,
+        cutouts: &[Cutout],
+    ) -> Result<Vec<OutputRecord>, Error> {
+        if cutouts.is_empty() {
+            return Err(Error::invalid(
+                "result",
+                format!("the job of `{}` returned no image", unit.display),
+            ));
+        }
+        let mut records = Vec::with_capacity(cutouts.len());
+        for (i, cutout) in cutouts.iter().enumerate() {
+            let path = unit.output.path_for(i, cutout.format.extension());
+            write_file(&path, &cutout.bytes, self.may_overwrite(&path)).await?;
+            records.push(OutputRecord {
+                size: cutout.bytes.len() as u64,
+                sha256: hex(&Sha256::digest(&cutout.bytes)),
+                path,
+                index: i as u32,
+            });
+        }
+        Ok(records)
+    }
+
+    async fn recorded_outputs(&self, unit: &Unit) -> Result<Vec<PathBuf>, Outcome> {
+        let store = self.batch.store.clone();
+        let key = unit.key.clone();
+        let output = unit.output.clone();
+        match blocking(move || store.get(&key)).await {
+            Ok(Some(row)) => Ok(row
+                .outputs
+                .iter()
+                .filter(|o| output.is_result(&o.path, o.index as usize))
+                .map(|o| o.path.clone())
+                .collect()),
+            Ok(None) => Err(Outcome::Failed {
+                error: "its first unit has no journal row".to_owned(),
+                paid: Some(false),
+            }),
+            Err(e) => Err(journal_failed(e, Some(false))),
+        }
+    }
+
+    /// Copies a done unit's results (same key) to this unit's place; nothing is paid.
+    async fn copy(&self, unit: &Unit, from: Vec<PathBuf>) -> Outcome {
+        let mut records = Vec::with_capacity(from.len());
+        for (i, source) in from.iter().enumerate() {
+            let bytes = match tokio::fs::read(source).await {
+                Ok(b) => b,
+                Err(e) => {
+                    return Outcome::Failed {
+                        error: Error::io("read", source, e).to_string(),
+                        paid: Some(false),
+                    };
+                }
+            };
+            let ext = source
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or("png")
+                .to_owned();
+            let path = unit.output.path_for(i, &ext);
+            if path == *source {
+                records.push(OutputRecord {
+                    size: bytes.len() as u64,
+                    sha256: hex(&Sha256::digest(&bytes)),
+                    path,
+                    index: i as u32,
+                });
+                continue;
+            }
+            if let Err(e) = write_file(&path, &bytes, self.may_overwrite(&path)).await {
+                return Outcome::Failed {
+                    error: e.to_string(),
+                    paid: Some(false),
+                };
+            }
+            records.push(OutputRecord {
+                size: bytes.len() as u64,
+                sha256: hex(&Sha256::digest(&bytes)),
+                path,
+                index: i as u32,
+            });
+        }
+        let paths = records.iter().map(|r| r.path.clone()).collect();
+        let store = self.batch.store.clone();
+        let key = unit.key.clone();
+        match blocking(move || store.add_outputs(&key, &records)).await {
+            Ok(()) => Outcome::Done { outputs: paths },
+            Err(e) => journal_failed(e, Some(false)),
+        }
+    }
+}
+
+/// Creates the folder and writes the file atomically.
+async fn write_file(path: &std::path::Path, bytes: &[u8], overwrite: bool) -> Result<(), Error> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(|e| Error::io("create the folder", parent, e))?;
+    }
+    cutout_runtime::write_atomically(path, bytes, overwrite).await
+}

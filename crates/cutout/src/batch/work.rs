@@ -1,0 +1,142 @@
+//! Units of paid work, and the [`Work`] that submits and resumes them.
+
+use cutout_runtime::{
+    BackgroundRemover, BoxFuture, Cutout, Error, ImageSource, JobTicket, RemoveOptions,
+};
+
+use super::key::{OutputName, WorkKey, content_hash};
+
+/// One unit of paid work: one submission, one or more result images.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Unit {
+    /// The image, then its companions (a trimap…).
+    pub sources: Vec<ImageSource>,
+    /// How it is shown to users (no secrets: use [`ImageSource::describe`]).
+    pub display: String,
+    /// Provider short name.
+    pub provider: String,
+    /// Normalised parameters (the caller normalises, e.g. sorted `k=v` pairs).
+    pub params: String,
+    /// `cutout`, `mask`…
+    pub output_kind: String,
+    /// Where the results go.
+    pub output: OutputName,
+    /// The caller's estimate of its cost (Topaz from its megapixel table; others 1).
+    pub credits: u32,
+    /// Its identity: same key, same paid work.
+    pub key: WorkKey,
+}
+
+impl Unit {
+    /// A unit, its key computed from the sources' contents ([`content_hash`]: local files are
+    /// read, streamed; URLs are not downloaded). Blocking: call it from `spawn_blocking` in
+    /// async code.
+    pub fn new(
+        sources: Vec<ImageSource>,
+        provider: impl Into<String>,
+        params: impl Into<String>,
+        output_kind: impl Into<String>,
+        output: OutputName,
+        credits: u32,
+    ) -> Result<Self, Error> {
+        let hashes = sources
+            .iter()
+            .map(content_hash)
+            .collect::<Result<Vec<_>, _>>()?;
+        let provider = provider.into();
+        let params = params.into();
+        let output_kind = output_kind.into();
+        let key = WorkKey::new(&hashes, &provider, &params, &output_kind);
+        let display = sources
+            .first()
+            .map(ImageSource::describe)
+            .unwrap_or_default();
+        Ok(Unit {
+            sources,
+            display,
+            provider,
+            params,
+            output_kind,
+            output,
+            credits,
+            key,
+        })
+    }
+
+    /// Sets how the unit is shown.
+    pub fn display(mut self, display: impl Into<String>) -> Self {
+        self.display = display.into();
+        self
+    }
+}
+
+/// What a batch does with a unit: submit it (the paid step) and resume it. Object safe, with
+/// boxed futures like [`BackgroundRemover`].
+pub trait Work: Send + Sync {
+    /// Sends the unit (the paid request) and returns the accepted job without waiting for it.
+    /// On failure, [`Error::may_have_been_taken`] says whether the job may have been accepted.
+    fn submit<'a>(&'a self, unit: &'a Unit) -> BoxFuture<'a, Result<JobTicket, Error>>;
+    /// Waits for an accepted job and downloads its results (one or more images). Never submits.
+    fn resume<'a>(
+        &'a self,
+        unit: &'a Unit,
+        ticket: JobTicket,
+    ) -> BoxFuture<'a, Result<Vec<Cutout>, Error>>;
+}
+
+/// [`Work`] over a [`BackgroundRemover`]: one source, one cut-out (or mask, by `options.kind`).
+pub struct RemoverWork<R> {
+    remover: R,
+    options: RemoveOptions,
+}
+
+impl<R> std::fmt::Debug for RemoverWork<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoverWork")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R> RemoverWork<R>
+where
+    R: std::ops::Deref + Send + Sync,
+    R::Target: BackgroundRemover,
+{
+    /// Wraps `remover` (a `Box<dyn BackgroundRemover>`, an `Arc`, or a `&dyn …`).
+    pub fn new(remover: R, options: RemoveOptions) -> Self {
+        RemoverWork { remover, options }
+    }
+}
+
+impl<R> Work for RemoverWork<R>
+where
+    R: std::ops::Deref + Send + Sync,
+    R::Target: BackgroundRemover,
+{
+    fn submit<'a>(&'a self, unit: &'a Unit) -> BoxFuture<'a, Result<JobTicket, Error>> {
+        Box::pin(async move {
+            let source = unit.sources.first().cloned().ok_or_else(|| {
+                Error::invalid("sources", format!("`{}` has no image", unit.display))
+            })?;
+            self.remover
+                .submit_removal(source, self.options.clone())
+                .await
+        })
+    }
+
+    fn resume<'a>(
+        &'a self,
+        _unit: &'a Unit,
+        ticket: JobTicket,
+    ) -> BoxFuture<'a, Result<Vec<Cutout>, Error>> {
+        Box::pin(async move {
+            let cutout = self
+                .remover
+                .resume_removal(ticket, self.options.clone())
+                .await?;
+            Ok(vec![cutout])
+        })
+    }
+}

@@ -1,0 +1,804 @@
+//! `cutout::batch`: the journal and the runner, with a fake `Work` that counts what it is asked
+//! to do and can fail in every way a provider can.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cutout::batch::{
+    Action, Batch, JournalError, OutputName, SqliteStore, State, Store, Unit, Work, WorkKey,
+    content_hash, plan, summary,
+};
+use cutout::runtime::{BoxFuture, Cutout, CutoutKind, Error, ImageSource, JobTicket};
+
+/// What the fake does when asked to submit or resume a unit (by display name).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Behaviour {
+    Ok,
+    /// Refused: surely not taken (`may_have_been_taken() == false`).
+    Refuse,
+    /// Lost in transit: may have been taken.
+    Lost,
+    /// Never answers (the run is dropped meanwhile).
+    Hang,
+    /// Resume only: the job failed at the provider.
+    JobFailed,
+    /// Resume only: the wait deadline passed.
+    Timeout,
+}
+
+#[derive(Default)]
+struct Fake {
+    submits: AtomicUsize,
+    resumes: AtomicUsize,
+    submit: Mutex<HashMap<String, Behaviour>>,
+    resume: Mutex<HashMap<String, Behaviour>>,
+    submitted: Mutex<Vec<String>>,
+}
+
+impl Fake {
+    fn submit_as(&self, display: &str, b: Behaviour) {
+        self.submit.lock().unwrap().insert(display.to_owned(), b);
+    }
+    fn resume_as(&self, display: &str, b: Behaviour) {
+        self.resume.lock().unwrap().insert(display.to_owned(), b);
+    }
+    fn submits(&self) -> usize {
+        self.submits.load(Ordering::SeqCst)
+    }
+    fn resumes(&self) -> usize {
+        self.resumes.load(Ordering::SeqCst)
+    }
+}
+
+fn png(seed: u8) -> Vec<u8> {
+    let image = image::RgbaImage::from_pixel(2, 2, image::Rgba([seed, 255 - seed, 7, 128]));
+    let mut out = Vec::new();
+    image::DynamicImage::ImageRgba8(image)
+        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .unwrap();
+    out
+}
+
+impl Work for Fake {
+    fn submit<'a>(&'a self, unit: &'a Unit) -> BoxFuture<'a, Result<JobTicket, Error>> {
+        Box::pin(async move {
+            let b = *self
+                .submit
+                .lock()
+                .unwrap()
+                .get(&unit.display)
+                .unwrap_or(&Behaviour::Ok);
+            if b == Behaviour::Hang {
+                std::future::pending::<()>().await;
+            }
+            self.submits.fetch_add(1, Ordering::SeqCst);
+            match b {
+                Behaviour::Refuse => Err(Error::invalid("image", "refused by the fake")),
+                Behaviour::Lost => Err(Error::Timeout {
+                    what: "the submission's answer".to_owned(),
+                    waited: Duration::from_secs(30),
+                }),
+                _ => {
+                    let n = self.submits();
+                    self.submitted.lock().unwrap().push(unit.display.clone());
+                    Ok(JobTicket::new("fake", format!("job-{n}")))
+                }
+            }
+        })
+    }
+
+    fn resume<'a>(
+        &'a self,
+        unit: &'a Unit,
+        ticket: JobTicket,
+    ) -> BoxFuture<'a, Result<Vec<Cutout>, Error>> {
+        Box::pin(async move {
+            let b = *self
+                .resume
+                .lock()
+                .unwrap()
+                .get(&unit.display)
+                .unwrap_or(&Behaviour::Ok);
+            if b == Behaviour::Hang {
+                std::future::pending::<()>().await;
+            }
+            self.resumes.fetch_add(1, Ordering::SeqCst);
+            let job_id = ticket.job_id.clone().unwrap_or_default();
+            match b {
+                Behaviour::JobFailed => Err(Error::JobFailed {
+                    provider: "fake",
+                    job_id,
+                    status: "failed".to_owned(),
+                    message: Some("the fake failed it".to_owned()),
+                }),
+                Behaviour::Timeout => Err(Error::Timeout {
+                    what: format!("job {job_id}"),
+                    waited: Duration::from_secs(1),
+                }),
+                _ => {
+                    let seed = unit.display.bytes().fold(0u8, u8::wrapping_add);
+                    Ok(vec![Cutout::new(
+                        png(seed).into(),
+                        CutoutKind::Rgba,
+                        "fake",
+                        Some(job_id),
+                    )?])
+                }
+            }
+        })
+    }
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    journal: PathBuf,
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    std::fs::create_dir_all(root.join("in")).unwrap();
+    std::fs::create_dir_all(root.join("out")).unwrap();
+    Setup {
+        journal: root.join("out/journal.sqlite"),
+        root,
+        _dir: dir,
+    }
+}
+
+impl Setup {
+    /// Input files `names` (contents from the name, or `content` when given) and their units.
+    fn units(&self, names: &[(&str, &str)]) -> Vec<Unit> {
+        names
+            .iter()
+            .map(|(name, content)| {
+                let input = self.root.join("in").join(name);
+                std::fs::write(&input, content.as_bytes()).unwrap();
+                Unit::new(
+                    vec![ImageSource::path(&input)],
+                    "fake",
+                    "model=x",
+                    "cutout",
+                    OutputName::Stem(self.root.join("out").join(name)),
+                    1,
+                )
+                .unwrap()
+                .display(*name)
+            })
+            .collect()
+    }
+    fn output(&self, name: &str) -> PathBuf {
+        self.root.join("out").join(format!("{name}.png"))
+    }
+    fn store(&self) -> Arc<SqliteStore> {
+        Arc::new(SqliteStore::open(&self.journal).unwrap())
+    }
+}
+
+fn three(s: &Setup) -> Vec<Unit> {
+    s.units(&[("a", "image a"), ("b", "image b"), ("c", "image c")])
+}
+
+#[test]
+fn work_keys_separate_fields_and_hash_content() {
+    let k = |h: &[&str], p: &str, q: &str, o: &str| {
+        WorkKey::new(
+            &h.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            p,
+            q,
+            o,
+        )
+    };
+    assert_ne!(k(&["ab"], "c", "", "x"), k(&["a"], "bc", "", "x"));
+    assert_ne!(k(&["a", "b"], "", "", "x"), k(&["ab"], "", "", "x"));
+    assert_ne!(
+        k(&["a"], "p", "k=1", "cutout"),
+        k(&["a"], "p", "k=1", "mask")
+    );
+    assert_eq!(
+        k(&["a"], "p", "k=1", "cutout"),
+        k(&["a"], "p", "k=1", "cutout")
+    );
+    assert_eq!(k(&["a"], "p", "", "").as_str().len(), 64);
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("x.jpg");
+    std::fs::write(&file, b"same bytes").unwrap();
+    // A file and bytes with the same content hash alike; a URL is hashed as its text.
+    assert_eq!(
+        content_hash(&ImageSource::path(&file)).unwrap(),
+        content_hash(&ImageSource::bytes(&b"same bytes"[..], "y.png")).unwrap()
+    );
+    assert_ne!(
+        content_hash(&ImageSource::url("https://example.com/a.jpg")).unwrap(),
+        content_hash(&ImageSource::url("https://example.com/b.jpg")).unwrap()
+    );
+    let missing = content_hash(&ImageSource::path(dir.path().join("missing.jpg")));
+    assert!(matches!(missing, Err(Error::Io { .. })), "{missing:?}");
+}
+
+#[tokio::test]
+async fn rerun_after_success_skips_everything_and_redoes_only_a_deleted_output() {
+    let s = setup();
+    let store = s.store();
+    let fake = Fake::default();
+    let report = Batch::new(store.clone())
+        .run(&fake, three(&s))
+        .await
+        .unwrap();
+    assert!(report.all_succeeded(), "{report:#?}");
+    assert_eq!(fake.submits(), 3);
+    for name in ["a", "b", "c"] {
+        assert!(s.output(name).is_file());
+        let row = store.get(&three(&s)[0].key).unwrap().unwrap();
+        assert_eq!(row.state, State::Done);
+    }
+
+    let report = Batch::new(store.clone())
+        .run(&fake, three(&s))
+        .await
+        .unwrap();
+    assert_eq!(fake.submits(), 3, "a finished batch is not paid again");
+    assert_eq!(report.actions.get("skip"), Some(&3), "{report:#?}");
+    // The jobs paid for before are still named.
+    assert!(
+        report.units.iter().all(|u| u.ticket.is_some()),
+        "{report:#?}"
+    );
+    assert!(report.all_succeeded());
+
+    std::fs::remove_file(s.output("b")).unwrap();
+    let report = Batch::new(store.clone())
+        .run(&fake, three(&s))
+        .await
+        .unwrap();
+    assert_eq!(fake.submits(), 4, "only the deleted output is redone");
+    assert_eq!(report.units[1].action, Action::Submit);
+    assert_eq!(report.actions.get("skip"), Some(&2));
+    assert!(s.output("b").is_file());
+
+    // A result edited by hand is not overwritten without force, and nothing is paid for it.
+    std::fs::write(s.output("c"), b"edited").unwrap();
+    let report = Batch::new(store.clone())
+        .run(&fake, three(&s))
+        .await
+        .unwrap();
+    assert!(
+        matches!(report.units[2].action, Action::Blocked(_)),
+        "{report:#?}"
+    );
+    assert_eq!(fake.submits(), 4);
+    assert_eq!(std::fs::read(s.output("c")).unwrap(), b"edited");
+    let report = Batch::new(store.clone())
+        .force(true)
+        .run(&fake, three(&s))
+        .await
+        .unwrap();
+    assert!(report.all_succeeded());
+    assert_eq!(fake.submits(), 7, "force redoes everything");
+    assert_ne!(std::fs::read(s.output("c")).unwrap(), b"edited");
+}
+
+#[tokio::test]
+async fn a_foreign_output_file_is_refused_before_paying() {
+    let s = setup();
+    std::fs::write(s.output("a"), b"mine").unwrap();
+    let fake = Fake::default();
+    let report = Batch::new(s.store()).run(&fake, three(&s)).await.unwrap();
+    assert!(matches!(&report.units[0].action, Action::Blocked(m) if m.contains("a.png")));
+    assert_eq!(fake.submits(), 2);
+    assert_eq!(std::fs::read(s.output("a")).unwrap(), b"mine");
+}
+
+#[tokio::test]
+async fn drop_after_submit_returned_reattaches_without_submitting() {
+    let s = setup();
+    let store = s.store();
+    let fake = Fake::default();
+    fake.resume_as("b", Behaviour::Hang);
+    let batch = Batch::new(store.clone());
+    let run = batch.run(&fake, three(&s));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), run)
+            .await
+            .is_err(),
+        "b's resume hangs, so the run cannot finish"
+    );
+    let b = &three(&s)[1];
+    let row = store.get(&b.key).unwrap().unwrap();
+    assert_eq!(row.state, State::Submitted);
+    let ticket = row.ticket.clone().unwrap();
+    assert_eq!(fake.submits(), 3);
+
+    let fresh = Fake::default();
+    let report = Batch::new(store.clone())
+        .run(&fresh, three(&s))
+        .await
+        .unwrap();
+    assert_eq!(report.units[1].action, Action::Reattach(ticket.clone()));
+    assert_eq!(
+        fresh.submits(),
+        0,
+        "a submitted job is never submitted again"
+    );
+    assert_eq!(fresh.resumes(), 1);
+    assert_eq!(report.units[1].ticket, Some(ticket));
+    assert!(report.all_succeeded(), "{report:#?}");
+    assert!(s.output("b").is_file());
+}
+
+#[tokio::test]
+async fn drop_while_submitting_is_uncertain_and_only_resubmitted_when_asked() {
+    let s = setup();
+    let store = s.store();
+    let fake = Fake::default();
+    fake.submit_as("c", Behaviour::Hang);
+    let batch = Batch::new(store.clone());
+    let run = batch.run(&fake, three(&s));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), run)
+            .await
+            .is_err()
+    );
+    let c = &three(&s)[2];
+    assert_eq!(store.get(&c.key).unwrap().unwrap().state, State::Submitting);
+
+    let fresh = Fake::default();
+    let report = Batch::new(store.clone())
+        .run(&fresh, three(&s))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.units[2].action,
+        Action::Uncertain { resubmit: false }
+    );
+    assert!(matches!(
+        report.units[2].outcome,
+        cutout::batch::Outcome::Uncertain { .. }
+    ));
+    assert_eq!(report.uncertain().count(), 1);
+    assert_eq!(fresh.submits(), 0);
+    assert!(!s.output("c").exists());
+    let sum = summary(&*store).unwrap();
+    assert_eq!(sum.uncertain.len(), 1);
+    assert_eq!(sum.uncertain[0].display, "c");
+
+    let report = Batch::new(store.clone())
+        .resubmit_uncertain(true)
+        .run(&fresh, three(&s))
+        .await
+        .unwrap();
+    assert_eq!(fresh.submits(), 1);
+    assert!(report.all_succeeded(), "{report:#?}");
+}
+
+#[tokio::test]
+async fn a_submission_lost_in_transit_stays_uncertain_a_refused_one_is_retried() {
+    let s = setup();
+    let store = s.store();
+    let fake = Fake::default();
+    fake.submit_as("a", Behaviour::Lost);
+    fake.submit_as("b", Behaviour::Refuse);
+    let report = Batch::new(store.clone())
+        .run(&fake, three(&s))
+        .await
+        .unwrap();
+    let keys: Vec<_> = three(&s).into_iter().map(|u| u.key).collect();
+    assert!(matches!(
+        &report.units[0].outcome,
+        cutout::batch::Outcome::Uncertain { error: Some(e) } if e.contains("submission")
+    ));
+    assert_eq!(
+        store.get(&keys[0]).unwrap().unwrap().state,
+        State::Submitting
+    );
+    let b = store.get(&keys[1]).unwrap().unwrap();
+    assert_eq!((b.state, b.paid), (State::Failed, Some(false)));
+    assert_eq!(report.spent_credits, 2, "the refused unit cost nothing");
+
+    let fresh = Fake::default();
+    let report = Batch::new(store.clone())
+        .run(&fresh, three(&s))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.units[1].action,
+        Action::Submit,
+        "failed unpaid → submitted again"
+    );
+    assert_eq!(fresh.submitted.lock().unwrap().as_slice(), ["b"]);
+}
+
+#[tokio::test]
+async fn a_paid_failure_is_a_retry_and_a_timeout_is_reattached() {
+    let s = setup();
+    let store = s.store();
+    let fake = Fake::default();
+    fake.resume_as("a", Behaviour::JobFailed);
+    fake.resume_as("b", Behaviour::Timeout);
+    let report = Batch::new(store.clone())
+        .run(&fake, three(&s))
+        .await
+        .unwrap();
+    assert!(matches!(
+        report.units[0].outcome,
+        cutout::batch::Outcome::Failed {
+            paid: Some(true),
+            ..
+        }
+    ));
+    // Every paid job carries its ticket in the report, success or failure.
+    for unit in &report.units {
+        assert!(
+            unit.ticket
+                .as_ref()
+                .and_then(|t| t.job_id.as_ref())
+                .is_some()
+        );
+    }
+    assert!(matches!(
+        report.units[1].outcome,
+        cutout::batch::Outcome::StillRunning { .. }
+    ));
+    let keys: Vec<_> = three(&s).into_iter().map(|u| u.key).collect();
+    assert_eq!(
+        store.get(&keys[1]).unwrap().unwrap().state,
+        State::Submitted
+    );
+
+    let fresh = Fake::default();
+    let report = Batch::new(store.clone())
+        .run(&fresh, three(&s))
+        .await
+        .unwrap();
+    assert_eq!(report.units[0].action, Action::Retry);
+    assert!(matches!(report.units[1].action, Action::Reattach(_)));
+    assert_eq!(report.units[2].action, Action::Skip);
+    assert_eq!(fresh.submits(), 1);
+    assert!(report.all_succeeded());
+}
+
+#[tokio::test]
+async fn identical_inputs_are_paid_once_and_copied() {
+    let s = setup();
+    let store = s.store();
+    let fake = Fake::default();
+    let units = s.units(&[("a", "same"), ("b", "same"), ("c", "other")]);
+    let report = Batch::new(store.clone()).run(&fake, units).await.unwrap();
+    assert_eq!(fake.submits(), 2);
+    assert_eq!(report.units[1].action, Action::Duplicate(0));
+    assert!(report.all_succeeded(), "{report:#?}");
+    assert_eq!(
+        std::fs::read(s.output("a")).unwrap(),
+        std::fs::read(s.output("b")).unwrap()
+    );
+    // Again: both copies are the journal's and intact.
+    let units = s.units(&[("a", "same"), ("b", "same"), ("c", "other")]);
+    let report = Batch::new(store.clone()).run(&fake, units).await.unwrap();
+    assert_eq!(report.actions.get("skip"), Some(&3), "{report:#?}");
+    // The same image under a new output name: copied from the journal's result, not paid.
+    let units = s.units(&[("d", "same")]);
+    let report = Batch::new(store.clone()).run(&fake, units).await.unwrap();
+    assert!(
+        matches!(report.units[0].action, Action::Copy { .. }),
+        "{report:#?}"
+    );
+    assert_eq!(fake.submits(), 2);
+    assert!(s.output("d").is_file());
+}
+
+#[tokio::test]
+async fn the_budget_stops_new_submissions() {
+    let s = setup();
+    let store = s.store();
+    let fake = Fake::default();
+    let names: Vec<(String, String)> = (0..6)
+        .map(|i| (format!("u{i}"), format!("image {i}")))
+        .collect();
+    let refs: Vec<(&str, &str)> = names
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let units: Vec<Unit> = s
+        .units(&refs)
+        .into_iter()
+        .map(|mut u| {
+            u.credits = 2;
+            u
+        })
+        .collect();
+    let dry = plan(&*store, &units, Default::default()).unwrap();
+    assert_eq!(dry.estimated_credits, 12);
+    assert_eq!(fake.submits(), 0, "planning sends nothing");
+
+    let report = Batch::new(store.clone())
+        .concurrency(2)
+        .max_credits(Some(7))
+        .run(&fake, units.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        fake.submits(),
+        3,
+        "3 × 2 credits fit in 7, a fourth would not"
+    );
+    assert!(report.budget_exhausted);
+    assert_eq!(report.spent_credits, 6);
+    assert_eq!(report.outcomes.get("over_budget"), Some(&3));
+
+    let report = Batch::new(store.clone())
+        .max_credits(Some(100))
+        .run(&fake, units)
+        .await
+        .unwrap();
+    assert_eq!(fake.submits(), 6);
+    assert!(!report.budget_exhausted);
+    assert_eq!(report.actions.get("skip"), Some(&3));
+}
+
+// ---- the journal file ----
+
+fn expect_err(path: &Path) -> JournalError {
+    SqliteStore::open(path).expect_err("must be refused")
+}
+
+#[test]
+fn a_foreign_database_is_refused() {
+    let s = setup();
+    let other = s.root.join("other.db");
+    let c = rusqlite::Connection::open(&other).unwrap();
+    c.execute_batch("CREATE TABLE photos (id INTEGER); INSERT INTO photos VALUES (1);")
+        .unwrap();
+    drop(c);
+    let e = expect_err(&other);
+    assert!(
+        matches!(&e, JournalError::ForeignDatabase { path } if path == &other),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("other.db"), "{e}");
+    // Left as it was.
+    let c = rusqlite::Connection::open(&other).unwrap();
+    let n: i64 = c
+        .query_row("SELECT count(*) FROM photos", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn a_newer_schema_is_refused() {
+    let s = setup();
+    drop(s.store());
+    let c = rusqlite::Connection::open(&s.journal).unwrap();
+    c.pragma_update(None, "user_version", 99).unwrap();
+    drop(c);
+    let e = expect_err(&s.journal);
+    assert!(
+        matches!(&e, JournalError::NewerSchema { found: 99, path, .. } if path == &s.journal),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("newer cutout"), "{e}");
+}
+
+#[test]
+fn a_file_that_is_not_sqlite_is_refused_and_kept() {
+    let s = setup();
+    std::fs::write(&s.journal, b"name,size\nphoto.jpg,12\n").unwrap();
+    let e = expect_err(&s.journal);
+    assert!(
+        matches!(&e, JournalError::NotADatabase { path } if path == &s.journal),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("journal.sqlite"), "{e}");
+    assert_eq!(
+        std::fs::read(&s.journal).unwrap(),
+        b"name,size\nphoto.jpg,12\n"
+    );
+}
+
+#[test]
+fn a_read_only_folder_or_file_is_refused_clearly() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = setup();
+    let folder = s.root.join("locked");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let e = expect_err(&folder.join("journal.sqlite"));
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(matches!(&e, JournalError::ReadOnly { .. }), "{e:?}");
+    assert!(e.to_string().contains("locked"), "{e}");
+    assert!(!e.to_string().contains("readonly database"), "{e}");
+
+    drop(s.store());
+    std::fs::set_permissions(&s.journal, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let e = expect_err(&s.journal);
+    assert!(
+        matches!(&e, JournalError::ReadOnly { what, .. } if what.contains("read-only")),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn a_journal_in_a_new_folder_is_created_with_its_folder() {
+    let s = setup();
+    let path = s.root.join("new/nested/journal.sqlite");
+    let store = SqliteStore::open(&path).unwrap();
+    assert!(store.rows().unwrap().is_empty());
+    drop(store);
+    // Reopened: it is ours.
+    SqliteStore::open(&path).unwrap();
+}
+
+#[test]
+fn a_second_run_on_one_journal_is_refused() {
+    let s = setup();
+    let first = s.store();
+    let e = expect_err(&s.journal);
+    assert!(
+        matches!(&e, JournalError::InUse { path } if path == &s.journal),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("another cutout run"), "{e}");
+    drop(first);
+    s.store();
+}
+
+/// The child half of `an_aborted_process_leaves_the_last_committed_state`: moves units
+/// through their states, printing after each commit, until it is aborted.
+#[test]
+fn child_process_writing_until_aborted() {
+    let Some(journal) = std::env::var_os("CUTOUT_BATCH_CHILD_JOURNAL") else {
+        return; // Only meaningful as the child of the test below.
+    };
+    let store = SqliteStore::open(PathBuf::from(journal)).unwrap();
+    std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_millis(300));
+        std::process::abort();
+    });
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0.. {
+        let unit = Unit::new(
+            vec![ImageSource::bytes(
+                format!("image {i}").into_bytes(),
+                "x.png",
+            )],
+            "fake",
+            "",
+            "cutout",
+            OutputName::Stem(dir.path().join(format!("u{i}"))),
+            1,
+        )
+        .unwrap()
+        .display(format!("u{i}"));
+        store.begin_submit(&unit).unwrap();
+        println!("committed {i} submitting");
+        store
+            .mark_submitted(&unit.key, &JobTicket::new("fake", format!("job-{i}")))
+            .unwrap();
+        println!("committed {i} submitted");
+        store.mark_done(&unit.key, &[]).unwrap();
+        println!("committed {i} done");
+    }
+}
+
+#[test]
+fn an_aborted_process_leaves_the_last_committed_state() {
+    let s = setup();
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_process_writing_until_aborted",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("CUTOUT_BATCH_CHILD_JOURNAL", &s.journal)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut last: Option<(usize, String)> = None;
+    let mut child = child;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("committed ") {
+            let (i, state) = rest.split_once(' ').unwrap();
+            last = Some((i.parse().unwrap(), state.to_owned()));
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(
+        !status.success(),
+        "the child must have been aborted: {status:?}"
+    );
+    let (last_i, last_state) = last.expect("the child committed something");
+
+    let store = s.store();
+    let rows = store.rows().unwrap();
+    let by_display: HashMap<String, State> =
+        rows.iter().map(|r| (r.display.clone(), r.state)).collect();
+    for i in 0..last_i {
+        assert_eq!(by_display.get(&format!("u{i}")), Some(&State::Done), "u{i}");
+    }
+    let at_least = State::parse(&last_state).unwrap();
+    let state = by_display[&format!("u{last_i}")];
+    assert!(state >= at_least, "u{last_i}: {state} < {at_least}");
+    assert!(
+        rows.len() <= last_i + 2,
+        "at most one row beyond the last printed"
+    );
+    assert!(summary(&*store).is_ok());
+}
+
+#[tokio::test]
+async fn events_say_what_is_submitted_and_carry_every_paid_job() {
+    use cutout::batch::Event;
+    let s = setup();
+    let fake = Fake::default();
+    fake.resume_as("b", Behaviour::JobFailed);
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    Batch::new(s.store())
+        .concurrency(1)
+        .on_event(move |e| seen.lock().unwrap().push(e.clone()))
+        .run(&fake, three(&s))
+        .await
+        .unwrap();
+    let events = events.lock().unwrap();
+    let planned = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::Planned {
+                    action: Action::Submit,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(planned, 3);
+    let mut finished = Vec::new();
+    for e in events.iter() {
+        if let Event::Finished {
+            display,
+            provider,
+            ticket,
+            outcome,
+            ..
+        } = e
+        {
+            assert_eq!(provider, "fake");
+            let job = ticket.as_ref().and_then(|t| t.job_id.clone());
+            finished.push((display.clone(), job.is_some(), outcome.name()));
+        }
+    }
+    finished.sort();
+    assert_eq!(
+        finished,
+        [
+            ("a".to_owned(), true, "done"),
+            ("b".to_owned(), true, "failed"),
+            ("c".to_owned(), true, "done"),
+        ]
+    );
+    // `Submitting` comes before `Submitted` for each unit.
+    for name in ["a", "b", "c"] {
+        let at = |want: fn(&Event) -> Option<&String>| {
+            events
+                .iter()
+                .position(|e| want(e).is_some_and(|d| d == name))
+        };
+        let submitting = at(|e| match e {
+            Event::Submitting { display, .. } => Some(display),
+            _ => None,
+        });
+        let submitted = at(|e| match e {
+            Event::Submitted { display, .. } => Some(display),
+            _ => None,
+        });
+        assert!(submitting.unwrap() < submitted.unwrap(), "{name}");
+    }
+}
