@@ -68,7 +68,7 @@ use std::str::FromStr;
 pub use cutout_runtime as runtime;
 pub use cutout_runtime::{
     ApiKey, BackgroundRemover, Capabilities, Cutout, CutoutKind, Error, ImageFormat, ImageSource,
-    Progress, ProviderInfo, RemoveOptions, RetryPolicy, Timeouts, WaitPolicy,
+    JobTicket, Progress, ProviderInfo, RemoveOptions, RetryPolicy, Timeouts, WaitPolicy,
 };
 
 /// The crash-safe batch journal and runner (feature `batch`).

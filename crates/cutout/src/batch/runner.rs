@@ -363,7 +363,9 @@ impl Batch {
             }
         }
 
-        let budget = budget.into_inner().expect("budget lock poisoned");
+        let budget = budget
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut report = Report {
             units: Vec::with_capacity(units.len()),
             actions: plan.totals.clone(),
@@ -441,13 +443,16 @@ impl RunCtx<'_> {
         if !self
             .budget
             .lock()
-            .expect("budget lock poisoned")
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take(unit.credits)
         {
             return (None, Outcome::OverBudget);
         }
         let refund = || {
-            self.budget.lock().expect("budget lock poisoned").spent -= u64::from(unit.credits);
+            self.budget
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .spent -= u64::from(unit.credits);
         };
         // Durable before the request is sent: a crash from here on leaves an uncertain row,
         // never a forgotten paid job.

@@ -118,7 +118,10 @@ impl SqliteStore {
     /// Tells a new file from our journal, another program's database, or a newer schema; and
     /// takes the exclusive lock (an empty write transaction).
     fn check_schema(&self) -> Result<(), JournalError> {
-        let mut connection = self.connection.lock().expect("journal lock poisoned");
+        let mut connection = self
+            .connection
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let tx = connection
             .transaction_with_behavior(TransactionBehavior::Exclusive)
             .map_err(self.err("lock"))?;
@@ -170,7 +173,10 @@ impl SqliteStore {
         action: &'static str,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T, JournalError> {
-        let mut connection = self.connection.lock().expect("journal lock poisoned");
+        let mut connection = self
+            .connection
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let tx = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(self.err(action))?;
@@ -315,7 +321,10 @@ fn to_json<T: serde::Serialize>(value: &T) -> rusqlite::Result<String> {
 
 impl Store for SqliteStore {
     fn get(&self, key: &WorkKey) -> Result<Option<Row>, JournalError> {
-        let connection = self.connection.lock().expect("journal lock poisoned");
+        let connection = self
+            .connection
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         connection
             .prepare_cached(&format!("SELECT {COLUMNS} FROM units WHERE key = ?1"))
             .and_then(|mut s| s.query_row([key.as_str()], read_row).optional())
@@ -323,7 +332,10 @@ impl Store for SqliteStore {
     }
 
     fn rows(&self) -> Result<Vec<Row>, JournalError> {
-        let connection = self.connection.lock().expect("journal lock poisoned");
+        let connection = self
+            .connection
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         connection
             .prepare(&format!(
                 "SELECT {COLUMNS} FROM units ORDER BY display, key"
