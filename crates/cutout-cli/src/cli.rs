@@ -478,7 +478,7 @@ Examples:
   cutout jobs list
   cutout jobs download 4b0bd1f4-6c5a-4d5e-9f1e-2f4c9c6f0a11 -o results/
   cutout jobs status -p modelslab 81234567
-  cutout jobs download -p backgroundcut cutout/1764300000000-0-3fa85f64a1b2.png";
+  cutout jobs download -p backgroundcut cutout/cutout-1764300000000-0-3fa85f64a1b2.png";
 
 /// `--provider` of the `jobs` commands: whose job ids these are.
 #[derive(Debug, Args, Clone, Copy)]
@@ -501,8 +501,16 @@ pub struct JobsProvider {
 pub enum JobsCommand {
     /// List the account's jobs (Topaz: newest first; Tengr: its artworks).
     List {
-        #[command(flatten)]
-        provider: JobsProvider,
+        /// Topaz (its jobs) or Tengr (its artworks); the others keep no list to read.
+        #[arg(
+            short,
+            long,
+            value_parser = provider_parser(),
+            ignore_case = true,
+            default_value_t = Provider::Topaz,
+            env = "CUTOUT_PROVIDER"
+        )]
+        provider: Provider,
 
         /// Stop with an error after this many pages of the list (a bound on a server whose
         /// pages never end).
@@ -521,8 +529,16 @@ pub enum JobsCommand {
     },
     /// Cancel Topaz jobs that are still pending or processing.
     Cancel {
-        #[command(flatten)]
-        provider: JobsProvider,
+        /// Only topaz: the other providers are refused, with what they offer instead.
+        #[arg(
+            short,
+            long,
+            value_parser = provider_parser(),
+            ignore_case = true,
+            default_value_t = Provider::Topaz,
+            env = "CUTOUT_PROVIDER"
+        )]
+        provider: Provider,
 
         /// Job ids (`process_id`).
         #[arg(required = true, value_name = "JOB_ID")]
@@ -547,8 +563,16 @@ pub enum JobsCommand {
     },
     /// Start Topaz matting jobs without waiting for them; prints their ids.
     Submit {
-        #[command(flatten)]
-        provider: JobsProvider,
+        /// Only topaz: the other providers are refused, with what they offer instead.
+        #[arg(
+            short,
+            long,
+            value_parser = provider_parser(),
+            ignore_case = true,
+            default_value_t = Provider::Topaz,
+            env = "CUTOUT_PROVIDER"
+        )]
+        provider: Provider,
 
         /// Images: local files or http(s) URLs.
         #[arg(required = true, value_name = "INPUT")]

@@ -39,9 +39,9 @@ const ARTWORK_PAGE: u32 = 100;
 pub async fn run(global: &Global, command: JobsCommand) -> Result<(), Failure> {
     // Usage errors before anything else (no sandbox started, no client made, nothing sent).
     match &command {
-        JobsCommand::List { provider, .. } => only_listable(provider.provider)?,
-        JobsCommand::Cancel { provider, .. } => only_topaz(provider.provider, "cancel")?,
-        JobsCommand::Submit { provider, .. } => only_topaz(provider.provider, "submit")?,
+        JobsCommand::List { provider, .. } => only_listable(*provider)?,
+        JobsCommand::Cancel { provider, .. } => only_topaz(*provider, "cancel")?,
+        JobsCommand::Submit { provider, .. } => only_topaz(*provider, "submit")?,
         JobsCommand::Status { provider, ids } => {
             check_ids(provider.provider, ids)?;
         }
@@ -61,7 +61,7 @@ pub async fn run(global: &Global, command: JobsCommand) -> Result<(), Failure> {
         JobsCommand::List {
             provider,
             max_pages,
-        } => match provider.provider {
+        } => match provider {
             Provider::Tengr => {
                 list_artworks(global, &backend.client(Provider::Tengr)?, max_pages).await
             }
@@ -519,7 +519,7 @@ async fn status(global: &Global, clients: &Clients, ids: &[String]) -> Result<()
 /// What a provider says about a job: Topaz's own status record (as before), or the common
 /// shape of the others.
 enum Status {
-    Topaz(StatusResponse),
+    Topaz(Box<StatusResponse>),
     Other(JobState),
 }
 
@@ -593,7 +593,11 @@ async fn job_status(clients: &Clients, id: &str) -> Result<Status, runtime::Erro
     use cutout::modelslab::MaskState;
     let provider = clients.provider();
     match clients {
-        Clients::Topaz(client) => client.job(id).status().await.map(Status::Topaz),
+        Clients::Topaz(client) => client
+            .job(id)
+            .status()
+            .await
+            .map(|status| Status::Topaz(Box::new(status))),
         Clients::ModelsLab(client) => {
             let number: i64 = id.trim().parse().map_err(|_| {
                 runtime::Error::invalid("job_id", format!("`{id}` is not a number"))
