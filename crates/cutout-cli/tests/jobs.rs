@@ -549,6 +549,10 @@ async fn a_modelslab_request_is_waited_for_and_its_failure_reported() {
                             "output": [format!("{base}/out/71.png")],
                             "proxy_links": [format!("{base}/out/71.png")], "meta": {}
                         }),
+                        // Never done.
+                        "74" => serde_json::json!({
+                            "status": "processing", "eta": 1, "id": 74, "output": ""
+                        }),
                         "72" => serde_json::json!({
                             "status": "error", "message": "the image could not be processed"
                         }),
@@ -602,6 +606,27 @@ async fn a_modelslab_request_is_waited_for_and_its_failure_reported() {
         "{}",
         stderr(&output)
     );
+    // --wait-timeout bounds the whole id.
+    let started = std::time::Instant::now();
+    let output = run(
+        modelslab(&[
+            "jobs",
+            "download",
+            "-p",
+            "modelslab",
+            "74",
+            "--wait-timeout",
+            "2",
+        ]),
+        1,
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(stderr(&output).contains("74"), "{}", stderr(&output));
     let output = run(modelslab(&["jobs", "status", "-p", "modelslab", "73"]), 1).await;
     assert!(
         stderr(&output).contains("no such job at modelslab"),
@@ -609,4 +634,58 @@ async fn a_modelslab_request_is_waited_for_and_its_failure_reported() {
         stderr(&output)
     );
     assert_eq!(tree(dir.path()), ["71.png"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tengr_list_that_repeats_its_pages_is_not_read_forever() {
+    use axum::extract::Query;
+    use axum::routing::get;
+    use std::collections::HashMap;
+
+    // Every page is the same 100 artworks, whatever the offset.
+    let page: Vec<Value> = (0..100)
+        .map(|n| {
+            serde_json::json!({
+                "id": format!("00000000-0000-4000-8000-{n:012}"), "artworkType": "segmentation",
+                "status": "succeeded", "results": [], "createdAt": "2026-11-27T10:00:00.000Z"
+            })
+        })
+        .collect();
+    let app = axum::Router::new().route(
+        "/v2/artworks",
+        get(move |Query(query): Query<HashMap<String, String>>| {
+            let page = page.clone();
+            async move {
+                assert_eq!(query.get("limit").map(String::as_str), Some("100"));
+                axum::Json(page)
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = cutout(dir.path());
+    command
+        .env("TENGR_BASE_URL", &base)
+        .env("TENGR_API_KEY", "loopback-test-key")
+        .args(["jobs", "list", "-p", "tengr"]);
+    let output = run(command, 1).await;
+    assert!(
+        stderr(&output).contains("listed already"),
+        "{}",
+        stderr(&output)
+    );
+    // A bound on the pages is an error too, not a silently short list.
+    let mut command = cutout(dir.path());
+    command
+        .env("TENGR_BASE_URL", &base)
+        .env("TENGR_API_KEY", "loopback-test-key")
+        .args(["jobs", "list", "-p", "tengr", "--max-pages", "1"]);
+    let output = run(command, 1).await;
+    assert!(
+        stderr(&output).contains("--max-pages"),
+        "{}",
+        stderr(&output)
+    );
 }
