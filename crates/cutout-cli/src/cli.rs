@@ -91,8 +91,8 @@ pub enum Command {
     #[command(after_help = TRIMAP_AFTER_HELP)]
     Trimap(TrimapArgs),
 
-    /// List, inspect, cancel and download Topaz jobs.
-    #[command(subcommand)]
+    /// Look after paid jobs: status and download for every provider, list, cancel, submit.
+    #[command(subcommand, after_help = JOBS_AFTER_HELP)]
     Jobs(JobsCommand),
 
     /// What Topaz would charge for matting images, before sending them.
@@ -462,32 +462,96 @@ pub struct TrimapArgs {
     pub force: bool,
 }
 
-/// `cutout jobs …`: the Topaz job lifecycle.
+/// The text under `cutout jobs --help`.
+const JOBS_AFTER_HELP: &str = "\
+A job id is what the provider calls the paid work (the `job_id` of --json lines and of the
+batch journal):
+  topaz          the process id (a UUID)
+  modelslab      the request id (a number)
+  tengr          the artwork id
+  backgroundcut  the output key (BackgroundCut answers only when the work is done, and keeps
+                 outputs for 2 hours)
+`status` and `download` work with every provider; `list` with Topaz and Tengr; `cancel` and
+`submit` with Topaz only.
+
+Examples:
+  cutout jobs list
+  cutout jobs download 4b0bd1f4-6c5a-4d5e-9f1e-2f4c9c6f0a11 -o results/
+  cutout jobs status -p modelslab 81234567
+  cutout jobs download -p backgroundcut cutout/cutout-1764300000000-0-3fa85f64a1b2.png";
+
+/// `--provider` of the `jobs` commands: whose job ids these are.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct JobsProvider {
+    /// Whose jobs: a Topaz process id, a ModelsLab request id (a number), a Tengr artwork id or
+    /// a BackgroundCut output key.
+    #[arg(
+        short,
+        long,
+        value_parser = provider_parser(),
+        ignore_case = true,
+        default_value_t = Provider::Topaz,
+        env = "CUTOUT_PROVIDER"
+    )]
+    pub provider: Provider,
+}
+
+/// `cutout jobs …`: looking after paid jobs of every provider.
 #[derive(Debug, Subcommand)]
 pub enum JobsCommand {
-    /// List the account's jobs (newest first).
+    /// List the account's jobs (Topaz: newest first; Tengr: its artworks).
     List {
+        /// Topaz (its jobs) or Tengr (its artworks); the others keep no list to read.
+        #[arg(
+            short,
+            long,
+            value_parser = provider_parser(),
+            ignore_case = true,
+            default_value_t = Provider::Topaz,
+            env = "CUTOUT_PROVIDER"
+        )]
+        provider: Provider,
+
         /// Stop with an error after this many pages of the list (a bound on a server whose
         /// pages never end).
         #[arg(long, value_name = "N", default_value_t = cutout::topaz::MAX_JOB_PAGES,
               value_parser = clap::value_parser!(usize))]
         max_pages: usize,
     },
-    /// Show the status of jobs.
+    /// Show the status of jobs, one line each (BackgroundCut: whether the output is still kept).
     Status {
-        /// Job ids (`process_id`).
+        #[command(flatten)]
+        provider: JobsProvider,
+
+        /// Job ids (see --provider for what an id is).
         #[arg(required = true, value_name = "JOB_ID")]
         ids: Vec<String>,
     },
-    /// Cancel jobs that are still pending or processing.
+    /// Cancel Topaz jobs that are still pending or processing.
     Cancel {
+        /// Only topaz: the other providers are refused, with what they offer instead.
+        #[arg(
+            short,
+            long,
+            value_parser = provider_parser(),
+            ignore_case = true,
+            default_value_t = Provider::Topaz,
+            env = "CUTOUT_PROVIDER"
+        )]
+        provider: Provider,
+
         /// Job ids (`process_id`).
         #[arg(required = true, value_name = "JOB_ID")]
         ids: Vec<String>,
     },
-    /// Download the results of jobs, waiting for those still running. Named <job id>.<ext>.
+    /// Download the results of jobs, waiting for those still running. Named <job id>.<ext>
+    /// (more results of one job: <job id>-2.<ext>, …); characters of an id that do not belong
+    /// in a file name become `_`.
     Download {
-        /// Job ids (`process_id`).
+        #[command(flatten)]
+        provider: JobsProvider,
+
+        /// Job ids (see --provider for what an id is).
         #[arg(required = true, value_name = "JOB_ID")]
         ids: Vec<String>,
 
@@ -497,8 +561,19 @@ pub enum JobsCommand {
         #[command(flatten)]
         wait: WaitArgs,
     },
-    /// Start matting jobs without waiting for them; prints their ids.
+    /// Start Topaz matting jobs without waiting for them; prints their ids.
     Submit {
+        /// Only topaz: the other providers are refused, with what they offer instead.
+        #[arg(
+            short,
+            long,
+            value_parser = provider_parser(),
+            ignore_case = true,
+            default_value_t = Provider::Topaz,
+            env = "CUTOUT_PROVIDER"
+        )]
+        provider: Provider,
+
         /// Images: local files or http(s) URLs.
         #[arg(required = true, value_name = "INPUT")]
         inputs: Vec<String>,
