@@ -111,6 +111,18 @@ impl OutSpec {
         }
     }
 
+    /// Where the batch runner writes the results of the input named `relative`: a stem (the
+    /// extension comes from the result) in a folder, the exact file for `-o FILE`.
+    pub fn output_name(&self, relative: &Path, suffix: &str) -> cutout::batch::OutputName {
+        let mut name = relative.as_os_str().to_owned();
+        name.push(format!(".{suffix}"));
+        match self {
+            OutSpec::Cwd => cutout::batch::OutputName::Stem(PathBuf::from(name)),
+            OutSpec::Dir(dir) => cutout::batch::OutputName::Stem(dir.join(name)),
+            OutSpec::File(file) => cutout::batch::OutputName::Exact(file.clone()),
+        }
+    }
+
     /// Whether the file name is chosen by the user (then the extension is theirs too).
     pub fn is_file(&self) -> bool {
         matches!(self, OutSpec::File(_))
