@@ -70,7 +70,7 @@ pub async fn run(global: &Global, args: JournalArgs) -> Result<(), Failure> {
 
     println!("journal {}: {} units", path.display(), rows.len());
     for (state, count) in &summary.counts {
-        println!("  {state:<11} {count}");
+        println!("  {:<11} {count}", state.as_str());
     }
     println!("  paid credits (estimated): {}", summary.paid_credits);
     if !summary.failed.is_empty() {
