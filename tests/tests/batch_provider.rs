@@ -14,7 +14,10 @@ use serde_json::json;
 const ID: &str = "7d0c1a52-0b4e-4f55-8d7a-3e9f2b6c4a10";
 
 fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 fn status(state: &str) -> serde_json::Value {
@@ -67,28 +70,55 @@ async fn a_dropped_topaz_run_is_resumed_without_submitting_again() {
 
     // First run: Topaz accepts both jobs, then never answers a status read; the run is dropped.
     let accepting = RecordingServer::start(vec![
-        Route::json(Method::POST, "/matting/async", 200, json!({"process_id": ID, "source_id": "src-1", "eta": now()})),
-        Route::json(Method::GET, &format!("/status/{ID}"), 200, status("Processing"))
-            .delay(Duration::from_secs(60)),
+        Route::json(
+            Method::POST,
+            "/matting/async",
+            200,
+            json!({"process_id": ID, "source_id": "src-1", "eta": now()}),
+        ),
+        Route::json(
+            Method::GET,
+            &format!("/status/{ID}"),
+            200,
+            status("Processing"),
+        )
+        .delay(Duration::from_secs(60)),
     ])
     .await;
-    let work = RemoverWork::new(client(&accepting), RemoveOptions::default().wait(wait.clone()));
+    let work = RemoverWork::new(
+        client(&accepting),
+        RemoveOptions::default().wait(wait.clone()),
+    );
     let batch = Batch::new(store.clone());
     let run = batch.run(&work, units.clone());
-    assert!(tokio::time::timeout(Duration::from_secs(3), run).await.is_err());
+    assert!(
+        tokio::time::timeout(Duration::from_secs(3), run)
+            .await
+            .is_err()
+    );
     for unit in &units {
         let row = store.get(&unit.key).unwrap().unwrap();
         assert_eq!(row.state, State::Submitted);
         assert_eq!(row.ticket.unwrap().job_id.as_deref(), Some(ID));
     }
     let posts = |s: &RecordingServer| {
-        s.requests().iter().filter(|r| r.method == Method::POST).count()
+        s.requests()
+            .iter()
+            .filter(|r| r.method == Method::POST)
+            .count()
     };
     assert_eq!(posts(&accepting), 2);
 
     // Second run: the jobs are finished; they are re-attached, nothing is posted.
     let result = cutout_tests::sandbox::disc_png(4, 3);
-    let cdn = RecordingServer::start(vec![Route::bytes(Method::GET, "/out/r.png", 200, result.clone(), "image/png")]).await;
+    let cdn = RecordingServer::start(vec![Route::bytes(
+        Method::GET,
+        "/out/r.png",
+        200,
+        result.clone(),
+        "image/png",
+    )])
+    .await;
     let finished = RecordingServer::start(vec![
         Route::json(Method::GET, &format!("/status/{ID}"), 200, status("Completed")),
         Route::json(
@@ -100,10 +130,22 @@ async fn a_dropped_topaz_run_is_resumed_without_submitting_again() {
     ])
     .await;
     let work = RemoverWork::new(client(&finished), RemoveOptions::default().wait(wait));
-    let report = Batch::new(store.clone()).run(&work, units.clone()).await.unwrap();
+    let report = Batch::new(store.clone())
+        .run(&work, units.clone())
+        .await
+        .unwrap();
     assert!(report.all_succeeded(), "{report:#?}");
-    assert!(report.units.iter().all(|u| matches!(u.action, Action::Reattach(_))));
-    assert_eq!(posts(&finished), 0, "a submitted job is never submitted again");
+    assert!(
+        report
+            .units
+            .iter()
+            .all(|u| matches!(u.action, Action::Reattach(_)))
+    );
+    assert_eq!(
+        posts(&finished),
+        0,
+        "a submitted job is never submitted again"
+    );
     for name in ["a", "b"] {
         let out = dir.path().join("out").join(format!("{name}.png"));
         assert_eq!(std::fs::read(out).unwrap(), result);
