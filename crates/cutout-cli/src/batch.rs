@@ -5,17 +5,207 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use cutout::Provider;
 use cutout::batch::{
-    Action, Event, JournalError, OutputName, OutputRecord, Plan, PlanOptions, Report, Row,
-    SqliteStore, Store, Unit, WorkKey,
+    Action, Batch, Event, JournalError, OutputName, OutputRecord, Plan, PlanOptions, Report, Row,
+    SqliteStore, Store, Unit, Work, WorkKey,
 };
-use cutout::runtime::{ImageSource, JobTicket};
+use cutout::runtime::{Error, ImageSource, JobTicket};
 use serde::Serialize;
 
 use crate::cli::{BatchArgs, Global};
 use crate::failure::Failure;
-use crate::output::OutSpec;
+use crate::inputs::{Entry, Expansion};
+use crate::output::{self, OutSpec};
 use crate::report::{Record, Task, Ui};
+
+/// A command's inputs as a batch: what [`prepare`] needs.
+pub struct Spec<'a> {
+    /// Global flags.
+    pub global: &'a Global,
+    /// The expanded inputs.
+    pub expansion: &'a Expansion,
+    /// Where results go.
+    pub out: &'a OutSpec,
+    /// The provider that does the paid work.
+    pub provider: Provider,
+    /// `k=v` pairs of everything that changes the paid result (sorted here).
+    pub params: Vec<String>,
+    /// The output kind and the results' suffix (`cutout`, `mask`).
+    pub suffix: &'static str,
+    /// The batch flags.
+    pub batch: &'a BatchArgs,
+    /// `--force`.
+    pub force: bool,
+}
+
+/// A batch ready to run (not a dry run).
+pub struct Prepared {
+    units: Vec<Unit>,
+    relatives: Vec<PathBuf>,
+    bad: Vec<(String, String)>,
+    journal: PathBuf,
+    ui: Arc<Ui>,
+    tasks: Arc<Tasks>,
+    provider: Provider,
+    suffix: &'static str,
+}
+
+impl Prepared {
+    /// The progress tasks, for the command's [`Work`].
+    pub fn tasks(&self) -> Arc<Tasks> {
+        self.tasks.clone()
+    }
+}
+
+/// Builds the units (inputs hashed, credits estimated from their headers); with `--dry-run`
+/// prints the plan and returns `None` (having sent and created nothing).
+pub async fn prepare(
+    spec: Spec<'_>,
+    credits: fn(Provider, &ImageSource) -> Result<u32, Error>,
+) -> Result<Option<Prepared>, Failure> {
+    let mut params = spec.params;
+    if spec.global.sandbox {
+        // Simulated results are never mistaken for real ones, nor the other way round.
+        params.push("endpoint=sandbox".to_owned());
+    }
+    params.sort();
+    let params = params.join(",");
+    let journal = journal_path(spec.batch.journal.as_deref(), spec.out);
+    let (units, relatives, bad) = make_units(
+        &spec.expansion.entries,
+        spec.out,
+        spec.provider,
+        &params,
+        spec.suffix,
+        credits,
+    )
+    .await;
+    if spec.batch.dry_run {
+        let plan = dry_plan(&journal, &units, spec.batch, spec.force)?;
+        print_plan(spec.global, &units, &plan, &journal);
+        for (input, error) in &bad {
+            eprintln!("error: {input}: {error}");
+        }
+        return if bad.is_empty() {
+            Ok(None)
+        } else {
+            Err(Failure::InputsFailed)
+        };
+    }
+    let ui = Arc::new(Ui::new(spec.global, spec.expansion.entries.len()));
+    ui.expanded(spec.expansion);
+    let tasks = Arc::new(Tasks::new(ui.clone(), &units));
+    Ok(Some(Prepared {
+        units,
+        relatives,
+        bad,
+        journal,
+        ui,
+        tasks,
+        provider: spec.provider,
+        suffix: spec.suffix,
+    }))
+}
+
+/// The units of `entries` (with their relative output names), and the inputs that cannot be
+/// one (unreadable, not an image), with why.
+async fn make_units(
+    entries: &[Entry],
+    spec: &OutSpec,
+    provider: Provider,
+    params: &str,
+    suffix: &'static str,
+    credits: fn(Provider, &ImageSource) -> Result<u32, Error>,
+) -> (Vec<Unit>, Vec<PathBuf>, Vec<(String, String)>) {
+    let entries = entries.to_vec();
+    let spec = spec.clone();
+    let params = params.to_owned();
+    // Hashing reads every file: off the async threads.
+    tokio::task::spawn_blocking(move || {
+        let mut units = Vec::with_capacity(entries.len());
+        let mut relatives = Vec::with_capacity(entries.len());
+        let mut bad = Vec::new();
+        for entry in &entries {
+            let input = &entry.input;
+            let made = input.check_local("input").and_then(|()| {
+                let credits = credits(provider, &input.source())?;
+                Unit::new(
+                    vec![input.source()],
+                    provider.name(),
+                    params.clone(),
+                    suffix,
+                    spec.output_name(&entry.relative, suffix),
+                    credits,
+                )
+            });
+            match made {
+                Ok(unit) => {
+                    units.push(unit.display(input.display()));
+                    relatives.push(entry.relative.clone());
+                }
+                Err(error) => bad.push((input.display(), error.to_string())),
+            }
+        }
+        (units, relatives, bad)
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+/// Runs a prepared batch through `work`: the output folder and the journal are set up, inputs
+/// whose destination cannot be written fail before anything is paid, then the runner goes.
+pub async fn execute<W: Work>(
+    prepared: Prepared,
+    global: &Global,
+    out: &OutSpec,
+    batch: &BatchArgs,
+    force: bool,
+    concurrency: usize,
+    work: W,
+) -> Result<(), Failure> {
+    let Prepared {
+        units,
+        relatives,
+        mut bad,
+        journal,
+        ui,
+        tasks,
+        provider,
+        suffix,
+    } = prepared;
+    out.prepare()?;
+    // A folder in the way or an unwritable folder fails its input now, before it is paid for
+    // (existing files are the plan's business: the journal may have written them).
+    let mut ready = Vec::with_capacity(units.len());
+    for (unit, relative) in units.into_iter().zip(relatives) {
+        match output::precheck_result(out, &relative, suffix, false, true) {
+            Ok(()) => ready.push(unit),
+            Err(error) => bad.push((unit.display.clone(), error)),
+        }
+    }
+    let store = open(&journal)?;
+    for (input, error) in bad {
+        let task = ui.task(&input);
+        ui.done(&task, Record::failed(input, provider.name(), &task, error));
+    }
+    let shown = tasks.clone();
+    let name = provider.name();
+    let runner = Batch::new(store)
+        .concurrency(concurrency)
+        .max_credits(batch.max_credits)
+        .resubmit_uncertain(batch.resubmit_uncertain)
+        .force(force)
+        .on_event(move |event| shown.on_event(event, name));
+    let report = runner.run(&work, ready).await.map_err(setup)?;
+    // The journal holds an exclusive lock until it is dropped; the display is shared until then.
+    drop(runner);
+    drop(work);
+    drop(tasks);
+    let ui = Arc::try_unwrap(ui)
+        .map_err(|_| Failure::Setup("the progress display is still in use".to_owned()))?;
+    finish(ui, global, &report, &journal)
+}
 
 /// The journal's file name in an output folder.
 pub const JOURNAL_NAME: &str = ".cutout-journal.sqlite";

@@ -297,8 +297,8 @@ pub struct OutputArgs {
     pub output: Option<PathBuf>,
 
     /// Redo and overwrite: replace output files that already exist (by default they are never
-    /// overwritten); remove-bg also submits again, and pays again for, inputs its journal says
-    /// are done.
+    /// overwritten); remove-bg and segment also submit again, and pay again for, inputs their
+    /// journal says are done.
     #[arg(short, long)]
     pub force: bool,
 }
@@ -421,6 +421,9 @@ pub struct SegmentArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub batch: BatchArgs,
 
     #[command(flatten)]
     pub wait: WaitArgs,

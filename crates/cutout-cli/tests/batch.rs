@@ -532,3 +532,77 @@ async fn modelslab_killed_after_submission_is_resumed_without_paying_again() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tengr_segmentation_killed_after_submission_is_resumed_by_artwork_id() {
+    let sandbox = sandbox(Duration::from_secs(3)).await;
+    let dir = tempfile::tempdir().unwrap();
+    // Tengr fetches by URL: the images are on the sandbox's file host.
+    let mut urls = Vec::new();
+    for i in 0..2u8 {
+        let path = dir.path().join(format!("src{i}.png"));
+        png(&path, 60, 40 + u32::from(i) * 10, 40 * i);
+        let bytes = std::fs::read(&path).unwrap();
+        urls.push(
+            sandbox
+                .host_file(&format!("shot{i}.png"), bytes.into())
+                .await,
+        );
+    }
+    let args = |extra: &[&str]| {
+        let mut args: Vec<String> = vec!["segment".into()];
+        args.extend(urls.iter().cloned());
+        for a in ["--prompt", "the square", "-o", "out/"].iter().chain(extra) {
+            args.push((*a).to_owned());
+        }
+        args
+    };
+    let mut command = cutout(dir.path(), &sandbox, Provider::Tengr);
+    command.args(args(&[]));
+    let running = spawn(command);
+    until("2 artworks submitted", || {
+        running.count("submitted, job") == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    running.kill();
+    assert_eq!(sandbox.submissions(Provider::Tengr), 2);
+
+    let mut command = cutout(dir.path(), &sandbox, Provider::Tengr);
+    command.args(args(&["--json"]));
+    let (code, out, err) = run(command).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        sandbox.submissions(Provider::Tengr),
+        2,
+        "nothing paid twice"
+    );
+    for line in out.lines() {
+        let line: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(line["provider"], "tengr");
+        assert_eq!(line["outcome"], "done", "{line}");
+        assert!(line["job_id"].is_string());
+    }
+    for i in 0..2u32 {
+        assert_image(
+            &dir.path().join(format!("out/shot{i}.mask.png")),
+            60,
+            40 + i * 10,
+        );
+    }
+
+    // Another prompt is other paid work: planned as a submission, not a skip.
+    let mut command = cutout(dir.path(), &sandbox, Provider::Tengr);
+    command.args(args(&["--dry-run"]));
+    let (code, out, _) = run(command).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("2 skip"), "{out}");
+    let mut other: Vec<String> = args(&["--dry-run"]);
+    assert_eq!(other[4], "the square");
+    other[4] = "the circle".into();
+    let mut command = cutout(dir.path(), &sandbox, Provider::Tengr);
+    command.args(&other);
+    let (code, out, _) = run(command).await;
+    assert_eq!(code, 0);
+    assert!(out.contains("2 submit"), "{out}");
+}

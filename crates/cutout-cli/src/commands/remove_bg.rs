@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use cutout::Provider;
-use cutout::batch::{Batch, Unit, Work};
+use cutout::batch::{Unit, Work};
 use cutout::runtime::{
     BackgroundRemover, BoxFuture, Cutout, CutoutKind, Error, ImageSource, JobTicket, RemoveOptions,
     WaitPolicy,
@@ -14,9 +14,9 @@ use crate::backend::Backend;
 use crate::batch::{self as journal, Tasks};
 use crate::cli::{Global, RemoveBgArgs, default_concurrency, mask_command};
 use crate::failure::Failure;
-use crate::inputs::{self, Entry, Input};
+use crate::inputs::{self, Input};
 use crate::output::{self, OutSpec};
-use crate::report::{Record, Ui};
+use crate::report::Ui;
 
 /// Runs the command through the journal: a re-run resumes, nothing is paid twice.
 pub async fn run(global: &Global, args: RemoveBgArgs) -> Result<(), Failure> {
@@ -33,7 +33,6 @@ pub async fn run(global: &Global, args: RemoveBgArgs) -> Result<(), Failure> {
         return Err(Failure::Usage(no_mask(args.provider)));
     }
     let provider = args.provider;
-    let journal_path = journal::journal_path(args.batch.journal.as_deref(), &spec);
     // Said before the key is asked for: no key would make local files work for this provider.
     if !global.sandbox
         && !provider.accepts_local_files()
@@ -46,55 +45,25 @@ pub async fn run(global: &Global, args: RemoveBgArgs) -> Result<(), Failure> {
              with --sandbox, which hosts local files itself)"
         )));
     }
-
-    // The units: each input hashed (its key) and its credits estimated from its header.
-    let mut params = vec![format!("kind={suffix}")];
-    if global.sandbox {
-        // Simulated results are never mistaken for real ones, nor the other way round.
-        params.push("endpoint=sandbox".to_owned());
-    }
-    params.sort();
-    let params = params.join(",");
-    let (units, relatives, mut bad) = make_units(entries, &spec, provider, &params, suffix).await;
-
-    if args.batch.dry_run {
-        let plan = journal::dry_plan(&journal_path, &units, &args.batch, args.output.force)?;
-        journal::print_plan(global, &units, &plan, &journal_path);
-        for (input, error) in &bad {
-            eprintln!("error: {input}: {error}");
-        }
-        return if bad.is_empty() {
-            Ok(())
-        } else {
-            Err(Failure::InputsFailed)
-        };
-    }
-
+    let spec_batch = journal::Spec {
+        global,
+        expansion: &expansion,
+        out: &spec,
+        provider,
+        params: vec![format!("kind={suffix}")],
+        suffix,
+        batch: &args.batch,
+        force: args.output.force,
+    };
+    let Some(prepared) = journal::prepare(spec_batch, credits).await? else {
+        return Ok(());
+    };
     let backend = Backend::new(global).await?;
     let remover = backend.remover(provider)?;
-    spec.prepare()?;
-    // A folder in the way or an unwritable folder fails its input now, before it is paid for
-    // (existing files are the plan's business: the journal may have written them).
-    let mut ready = Vec::with_capacity(units.len());
-    for (unit, relative) in units.into_iter().zip(relatives) {
-        match output::precheck_result(&spec, &relative, suffix, false, true) {
-            Ok(()) => ready.push(unit),
-            Err(error) => bad.push((unit.display.clone(), error)),
-        }
-    }
-    let units = ready;
-    let store = journal::open(&journal_path)?;
     let concurrency = args
         .concurrency
         .map(usize::from)
         .unwrap_or_else(|| default_concurrency(provider));
-    let ui = Arc::new(Ui::new(global, entries.len()));
-    ui.expanded(&expansion);
-    for (input, error) in bad {
-        let task = ui.task(&input);
-        ui.done(&task, Record::failed(input, provider.name(), &task, error));
-    }
-    let tasks = Arc::new(Tasks::new(ui.clone(), &units));
     let work = RemoveWork {
         backend: &backend,
         remover: remover.as_ref(),
@@ -105,69 +74,19 @@ pub async fn run(global: &Global, args: RemoveBgArgs) -> Result<(), Failure> {
             CutoutKind::Rgba
         },
         wait: backend.wait_policy(&args.wait),
-        tasks: tasks.clone(),
+        tasks: prepared.tasks(),
         host_files: !provider.accepts_local_files(),
     };
-    let shown = tasks.clone();
-    let name = provider.name();
-    let batch = Batch::new(store)
-        .concurrency(concurrency)
-        .max_credits(args.batch.max_credits)
-        .resubmit_uncertain(args.batch.resubmit_uncertain)
-        .force(args.output.force)
-        .on_event(move |event| shown.on_event(event, name));
-    let report = batch.run(&work, units).await.map_err(journal::setup)?;
-    // The journal holds an exclusive lock until it is dropped; the display is shared until then.
-    drop(batch);
-    drop(work);
-    drop(tasks);
-    let ui = Arc::try_unwrap(ui)
-        .map_err(|_| Failure::Setup("the progress display is still in use".to_owned()))?;
-    journal::finish(ui, global, &report, &journal_path)
-}
-
-/// The units of `entries` (with their relative output names), and the inputs that cannot be
-/// one (unreadable, not an image), with why.
-async fn make_units(
-    entries: &[Entry],
-    spec: &OutSpec,
-    provider: Provider,
-    params: &str,
-    suffix: &'static str,
-) -> (Vec<Unit>, Vec<std::path::PathBuf>, Vec<(String, String)>) {
-    let entries = entries.to_vec();
-    let spec = spec.clone();
-    let params = params.to_owned();
-    // Hashing reads every file: off the async threads.
-    tokio::task::spawn_blocking(move || {
-        let mut units = Vec::with_capacity(entries.len());
-        let mut relatives = Vec::with_capacity(entries.len());
-        let mut bad = Vec::new();
-        for entry in &entries {
-            let input = &entry.input;
-            let made = input.check_local("input").and_then(|()| {
-                let credits = credits(provider, &input.source())?;
-                Unit::new(
-                    vec![input.source()],
-                    provider.name(),
-                    params.clone(),
-                    suffix,
-                    spec.output_name(&entry.relative, suffix),
-                    credits,
-                )
-            });
-            match made {
-                Ok(unit) => {
-                    units.push(unit.display(input.display()));
-                    relatives.push(entry.relative.clone());
-                }
-                Err(error) => bad.push((input.display(), error.to_string())),
-            }
-        }
-        (units, relatives, bad)
-    })
+    journal::execute(
+        prepared,
+        global,
+        &spec,
+        &args.batch,
+        args.output.force,
+        concurrency,
+        work,
+    )
     .await
-    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
 
 /// The estimated credits of one paid call: Topaz by the image's megapixels (a URL: at least 1),
