@@ -23,8 +23,10 @@ use crate::report::{Record, Task, Ui};
 pub struct Spec<'a> {
     /// Global flags.
     pub global: &'a Global,
-    /// The expanded inputs.
+    /// The expanded inputs (for the note about skipped files).
     pub expansion: &'a Expansion,
+    /// The inputs to work on (the expansion's, or fewer: matte leaves out the trimaps).
+    pub entries: &'a [Entry],
     /// Where results go.
     pub out: &'a OutSpec,
     /// The provider that does the paid work.
@@ -37,6 +39,9 @@ pub struct Spec<'a> {
     pub batch: &'a BatchArgs,
     /// `--force`.
     pub force: bool,
+    /// Per entry, the images sent with it (a trimap…): part of the unit's key. Empty when
+    /// the command has none.
+    pub companions: Vec<Vec<ImageSource>>,
 }
 
 /// A batch ready to run (not a dry run).
@@ -73,7 +78,8 @@ pub async fn prepare(
     let params = params.join(",");
     let journal = journal_path(spec.batch.journal.as_deref(), spec.out);
     let (units, relatives, bad) = make_units(
-        &spec.expansion.entries,
+        spec.entries,
+        spec.companions,
         spec.out,
         spec.provider,
         &params,
@@ -93,7 +99,7 @@ pub async fn prepare(
             Err(Failure::InputsFailed)
         };
     }
-    let ui = Arc::new(Ui::new(spec.global, spec.expansion.entries.len()));
+    let ui = Arc::new(Ui::new(spec.global, spec.entries.len()));
     ui.expanded(spec.expansion);
     let tasks = Arc::new(Tasks::new(ui.clone(), &units));
     Ok(Some(Prepared {
@@ -112,6 +118,7 @@ pub async fn prepare(
 /// one (unreadable, not an image), with why.
 async fn make_units(
     entries: &[Entry],
+    companions: Vec<Vec<ImageSource>>,
     spec: &OutSpec,
     provider: Provider,
     params: &str,
@@ -126,12 +133,14 @@ async fn make_units(
         let mut units = Vec::with_capacity(entries.len());
         let mut relatives = Vec::with_capacity(entries.len());
         let mut bad = Vec::new();
-        for entry in &entries {
+        for (i, entry) in entries.iter().enumerate() {
             let input = &entry.input;
+            let mut sources = vec![input.source()];
+            sources.extend(companions.get(i).cloned().unwrap_or_default());
             let made = input.check_local("input").and_then(|()| {
                 let credits = credits(provider, &input.source())?;
                 Unit::new(
-                    vec![input.source()],
+                    sources,
                     provider.name(),
                     params.clone(),
                     suffix,
@@ -399,6 +408,8 @@ pub struct Tasks {
     ui: Arc<Ui>,
     names: Vec<String>,
     index_of: HashMap<OutputName, usize>,
+    /// Whether unit `i` writes to a file the user named (`-o FILE`).
+    exact: Vec<bool>,
     live: Mutex<HashMap<usize, Arc<Task>>>,
 }
 
@@ -412,6 +423,10 @@ impl Tasks {
                 .iter()
                 .enumerate()
                 .map(|(i, u)| (u.output.clone(), i))
+                .collect(),
+            exact: units
+                .iter()
+                .map(|u| matches!(u.output, OutputName::Exact(_)))
                 .collect(),
             live: Mutex::new(HashMap::new()),
         }
@@ -452,6 +467,14 @@ impl Tasks {
         };
         let task = self.get(*index);
         let record = record(display, provider, &task, ticket.as_ref(), outcome);
+        // A file named with -o that got another format than its extension says: tell.
+        if self.exact.get(*index).copied().unwrap_or(false)
+            && let cutout::batch::Outcome::Done { outputs } = outcome
+            && let Some(first) = outputs.first()
+            && let Ok(Some(info)) = ImageSource::path(first).probe("result")
+        {
+            crate::commands::remove_bg::warn_extension(&self.ui, first, info.format.extension());
+        }
         self.ui.done(&task, record);
         self.live
             .lock()

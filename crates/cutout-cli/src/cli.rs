@@ -282,7 +282,7 @@ pub struct JournalArgs {
 }
 
 const JOURNAL_AFTER_HELP: &str = "\
-A journal is written by remove-bg into its output folder (.cutout-journal.sqlite, or the
+A journal is written by remove-bg, matte and segment into their output folder (.cutout-journal.sqlite, or the
 path given with --journal): one row per unit of paid work. This prints how many are in each
 state, the failures with their reasons, and the uncertain ones (a run was killed while
 submitting them: check the provider's dashboard or `cutout jobs`, then re-run with
@@ -297,8 +297,8 @@ pub struct OutputArgs {
     pub output: Option<PathBuf>,
 
     /// Redo and overwrite: replace output files that already exist (by default they are never
-    /// overwritten); remove-bg and segment also submit again, and pay again for, inputs their
-    /// journal says are done.
+    /// overwritten); remove-bg, matte and segment also submit again, and pay again for, inputs
+    /// their journal says are done.
     #[arg(short, long)]
     pub force: bool,
 }
@@ -367,6 +367,9 @@ pub struct MatteArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub batch: BatchArgs,
 
     #[command(flatten)]
     pub wait: WaitArgs,

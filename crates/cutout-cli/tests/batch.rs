@@ -606,3 +606,64 @@ async fn tengr_segmentation_killed_after_submission_is_resumed_by_artwork_id() {
     assert_eq!(code, 0);
     assert!(out.contains("2 submit"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backgroundcut_matting_killed_before_its_download_is_fetched_by_output_key() {
+    let sandbox = sandbox(Duration::from_millis(50)).await;
+    let dir = tempfile::tempdir().unwrap();
+    // Matting takes an RGB JPEG and a grayscale JPEG trimap of its size.
+    let photo = image::RgbImage::from_fn(48, 32, |x, _| {
+        if (12..36).contains(&x) {
+            image::Rgb([200, 40, 40])
+        } else {
+            image::Rgb([20, 20, 220])
+        }
+    });
+    photo.save(dir.path().join("photo.jpg")).unwrap();
+    let trimap = image::GrayImage::from_fn(48, 32, |x, _| match x {
+        14..34 => image::Luma([255]),
+        10..38 => image::Luma([128]),
+        _ => image::Luma([0]),
+    });
+    trimap.save(dir.path().join("photo.trimap.jpg")).unwrap();
+    sandbox.set_faults(Faults {
+        on_downloads: FaultRates {
+            slow: 1.0,
+            slow_by: Duration::from_secs(20),
+            ..FaultRates::default()
+        },
+        ..Faults::default()
+    });
+    let args = [
+        "matte",
+        "photo.jpg",
+        "--trimap",
+        "photo.trimap.jpg",
+        "-o",
+        "out/",
+    ];
+    let mut command = cutout(dir.path(), &sandbox, Provider::BackgroundCut);
+    command.args(args);
+    let running = spawn(command);
+    until("the result's download to start", || {
+        sandbox.submissions(Provider::BackgroundCut) == 1
+            && sandbox
+                .requests()
+                .iter()
+                .any(|r| r.provider.is_none() && r.method == "GET" && r.status == 0)
+    })
+    .await;
+    running.kill();
+    sandbox.set_faults(Faults::none());
+
+    let mut command = cutout(dir.path(), &sandbox, Provider::BackgroundCut);
+    command.args(args);
+    let (code, _, err) = run(command).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        sandbox.submissions(Provider::BackgroundCut),
+        1,
+        "fetched by its output key, not matted again"
+    );
+    assert_image(&dir.path().join("out/photo.cutout.png"), 48, 32);
+}

@@ -48,12 +48,14 @@ pub async fn run(global: &Global, args: RemoveBgArgs) -> Result<(), Failure> {
     let spec_batch = journal::Spec {
         global,
         expansion: &expansion,
+        entries,
         out: &spec,
         provider,
         params: vec![format!("kind={suffix}")],
         suffix,
         batch: &args.batch,
         force: args.output.force,
+        companions: Vec::new(),
     };
     let Some(prepared) = journal::prepare(spec_batch, credits).await? else {
         return Ok(());

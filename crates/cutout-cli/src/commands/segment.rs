@@ -51,12 +51,14 @@ pub async fn run(global: &Global, args: SegmentArgs) -> Result<(), Failure> {
     let batch = journal::Spec {
         global,
         expansion: &expansion,
+        entries,
         out: &spec,
         provider: Provider::Tengr,
         params,
         suffix: "mask",
         batch: &args.batch,
         force: args.output.force,
+        companions: Vec::new(),
     };
     let Some(prepared) = journal::prepare(batch, |_, _| Ok(1)).await? else {
         return Ok(());
