@@ -220,6 +220,15 @@ async fn killed_while_a_submission_is_in_flight_it_is_uncertain_until_resubmitte
             .any(|r| r.submission && r.status == 0)
     })
     .await;
+    // While the run holds its journal, `cutout journal` says so instead of reading half a batch.
+    let mut command = cutout(dir.path(), &sandbox, Provider::Topaz);
+    command.args(["journal", "out"]);
+    let (code, _, err) = run(command).await;
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("another cutout run is using the journal"),
+        "{err}"
+    );
     running.kill();
     sandbox.set_faults(Faults::none());
 
