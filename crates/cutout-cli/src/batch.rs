@@ -100,7 +100,7 @@ pub async fn prepare(
         };
     }
     let ui = Arc::new(Ui::new(spec.global, spec.entries.len()));
-    ui.expanded(spec.expansion);
+    ui.expanded(&without_journal(spec.expansion, &journal));
     let tasks = Arc::new(Tasks::new(ui.clone(), &units));
     Ok(Some(Prepared {
         units,
@@ -112,6 +112,32 @@ pub async fn prepare(
         provider: spec.provider,
         suffix: spec.suffix,
     }))
+}
+
+/// The expansion's note without the journal's own files (a `--journal` inside an input folder
+/// is not a skipped input).
+fn without_journal(expansion: &Expansion, journal: &Path) -> Expansion {
+    let canonical = |path: &Path| path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let journal = canonical(journal);
+    let own = |path: &Path| {
+        let path = canonical(path);
+        path == journal
+            || ["-wal", "-shm", "-journal"].iter().any(|suffix| {
+                let mut name = journal.as_os_str().to_owned();
+                name.push(suffix);
+                path == Path::new(&name)
+            })
+    };
+    Expansion {
+        entries: Vec::new(),
+        skipped: expansion
+            .skipped
+            .iter()
+            .filter(|path| !own(path))
+            .cloned()
+            .collect(),
+        earlier_results: expansion.earlier_results,
+    }
 }
 
 /// The units of `entries` (with their relative output names), and the inputs that cannot be

@@ -354,9 +354,12 @@ async fn a_dry_run_sends_nothing_creates_nothing_and_estimates_what_is_charged()
     }
     assert_eq!(estimate, 4);
 
-    // The human plan: one line per unit and the total.
-    let mut command = cutout(dir.path(), &sandbox, Provider::Topaz);
-    command.args(batch_args(&["--dry-run"]));
+    // The human plan: one line per unit and the total; no key is needed to plan.
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cutout"));
+    command
+        .current_dir(dir.path())
+        .env_clear()
+        .args(batch_args(&["--dry-run"]));
     let (code, out, _) = run(command).await;
     assert_eq!(code, 0);
     assert!(out.contains("estimated 4 credits"), "{out}");
@@ -385,8 +388,16 @@ async fn max_credits_stops_new_work_with_exit_4_and_a_rerun_finishes() {
     let sandbox = sandbox(Duration::from_millis(50)).await;
     let dir = tempfile::tempdir().unwrap();
     three(dir.path());
+    // The journal elsewhere, here inside the input folder: not counted as a skipped input.
     let mut command = cutout(dir.path(), &sandbox, Provider::Topaz);
-    command.args(batch_args(&["--max-credits", "2", "-j", "1"]));
+    command.args(batch_args(&[
+        "--max-credits",
+        "2",
+        "-j",
+        "1",
+        "--journal",
+        "in/batch.db",
+    ]));
     let (code, _, err) = run(command).await;
     assert_eq!(code, 4, "{err}");
     assert!(
@@ -394,11 +405,13 @@ async fn max_credits_stops_new_work_with_exit_4_and_a_rerun_finishes() {
         "{err}"
     );
     assert_eq!(sandbox.submissions(Provider::Topaz), 2);
+    assert!(!err.contains("skipped"), "{err}");
 
     let mut command = cutout(dir.path(), &sandbox, Provider::Topaz);
-    command.args(batch_args(&[]));
+    command.args(batch_args(&["--journal", "in/batch.db"]));
     let (code, _, err) = run(command).await;
     assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("skipped"), "{err}");
     assert_eq!(sandbox.submissions(Provider::Topaz), 3);
     for i in 0..3u32 {
         assert_image(
