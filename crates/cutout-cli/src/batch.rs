@@ -436,6 +436,8 @@ pub struct Tasks {
     index_of: HashMap<OutputName, usize>,
     /// Whether unit `i` writes to a file the user named (`-o FILE`).
     exact: Vec<bool>,
+    /// What the plan does with unit `i` (known from the runner's `Planned` events).
+    actions: Mutex<Vec<Option<&'static str>>>,
     live: Mutex<HashMap<usize, Arc<Task>>>,
 }
 
@@ -454,6 +456,7 @@ impl Tasks {
                 .iter()
                 .map(|u| matches!(u.output, OutputName::Exact(_)))
                 .collect(),
+            actions: Mutex::new(vec![None; units.len()]),
             live: Mutex::new(HashMap::new()),
         }
     }
@@ -481,18 +484,32 @@ impl Tasks {
 
     /// Shows an event of the runner: a finished unit becomes a result line (and a JSON line).
     pub fn on_event(&self, event: &Event, provider: &'static str) {
-        let Event::Finished {
-            index,
-            display,
-            ticket,
-            outcome,
-            ..
-        } = event
-        else {
-            return;
+        let (index, display, ticket, outcome) = match event {
+            Event::Planned { index, action, .. } => {
+                let mut actions = self.actions.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(slot) = actions.get_mut(*index) {
+                    *slot = Some(action.name());
+                }
+                return;
+            }
+            Event::Finished {
+                index,
+                display,
+                ticket,
+                outcome,
+                ..
+            } => (index, display, ticket, outcome),
+            _ => return,
         };
         let task = self.get(*index);
-        let record = record(display, provider, &task, ticket.as_ref(), outcome);
+        let mut record = record(display, provider, &task, ticket.as_ref(), outcome);
+        record.action = self
+            .actions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(*index)
+            .copied()
+            .flatten();
         // A file named with -o that got another format than its extension says: tell.
         if self.exact.get(*index).copied().unwrap_or(false)
             && let cutout::batch::Outcome::Done { outputs } = outcome

@@ -40,6 +40,10 @@ pub struct Record {
     /// `over_budget`); commands without a journal leave it out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<&'static str>,
+    /// What the batch's plan did with the input (`submit`, `skip`, `reattach`, `uncertain`,
+    /// `retry`, `copy`, `duplicate`, `blocked`); commands without a journal leave it out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<&'static str>,
 }
 
 impl Record {
@@ -57,6 +61,7 @@ impl Record {
             job_id: None,
             elapsed_ms: task.elapsed_ms(),
             outcome: None,
+            action: None,
         }
     }
 

@@ -189,6 +189,7 @@ async fn killed_after_the_submissions_were_answered_a_rerun_pays_nothing_again()
     assert_eq!(lines.len(), 3);
     for line in &lines {
         assert_eq!(line["outcome"], "skipped", "{line}");
+        assert_eq!(line["action"], "skip", "{line}");
         assert_eq!(line["provider"], "topaz");
         assert!(
             line["job_id"].is_string(),
@@ -603,6 +604,7 @@ async fn tengr_segmentation_killed_after_submission_is_resumed_by_artwork_id() {
         let line: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(line["provider"], "tengr");
         assert_eq!(line["outcome"], "done", "{line}");
+        assert_eq!(line["action"], "reattach", "{line}");
         assert!(line["job_id"].is_string());
     }
     for i in 0..2u32 {
