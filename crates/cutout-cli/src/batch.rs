@@ -47,13 +47,11 @@ pub struct Spec<'a> {
 /// A batch ready to run (not a dry run).
 pub struct Prepared {
     units: Vec<Unit>,
-    relatives: Vec<PathBuf>,
     bad: Vec<(String, String)>,
     journal: PathBuf,
     ui: Arc<Ui>,
     tasks: Arc<Tasks>,
     provider: Provider,
-    suffix: &'static str,
 }
 
 impl Prepared {
@@ -64,7 +62,9 @@ impl Prepared {
 }
 
 /// Builds the units (inputs hashed, credits estimated from their headers); with `--dry-run`
-/// prints the plan and returns `None` (having sent and created nothing).
+/// prints the plan and returns `None` (having sent and created nothing). Otherwise creates the
+/// output folder and fails, before anything is paid, the inputs whose results could not be
+/// written there.
 pub async fn prepare(
     spec: Spec<'_>,
     credits: fn(Provider, &ImageSource) -> Result<u32, Error>,
@@ -99,18 +99,28 @@ pub async fn prepare(
             Err(Failure::InputsFailed)
         };
     }
+    spec.out.prepare()?;
+    // A folder in the way or an unwritable folder fails its input now, before it is paid for
+    // (existing files are the plan's business: the journal may have written them).
+    let mut bad = bad;
+    let mut ready = Vec::with_capacity(units.len());
+    for (unit, relative) in units.into_iter().zip(relatives) {
+        match output::precheck_result(spec.out, &relative, spec.suffix, false, true) {
+            Ok(()) => ready.push(unit),
+            Err(error) => bad.push((unit.display.clone(), error)),
+        }
+    }
     let ui = Arc::new(Ui::new(spec.global, spec.entries.len()));
     ui.expanded(&without_journal(spec.expansion, &journal));
-    let tasks = Arc::new(Tasks::new(ui.clone(), &units));
+    // The tasks know the units the runner gets (their indexes are the runner's).
+    let tasks = Arc::new(Tasks::new(ui.clone(), &ready));
     Ok(Some(Prepared {
-        units,
-        relatives,
+        units: ready,
         bad,
         journal,
         ui,
         tasks,
         provider: spec.provider,
-        suffix: spec.suffix,
     }))
 }
 
@@ -188,12 +198,11 @@ async fn make_units(
     .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
 
-/// Runs a prepared batch through `work`: the output folder and the journal are set up, inputs
-/// whose destination cannot be written fail before anything is paid, then the runner goes.
+/// Runs a prepared batch through `work`: the journal is opened (and locked), the inputs that
+/// could not be units are reported, then the runner goes.
 pub async fn execute<W: Work>(
     prepared: Prepared,
     global: &Global,
-    out: &OutSpec,
     batch: &BatchArgs,
     force: bool,
     concurrency: usize,
@@ -201,24 +210,12 @@ pub async fn execute<W: Work>(
 ) -> Result<(), Failure> {
     let Prepared {
         units,
-        relatives,
-        mut bad,
+        bad,
         journal,
         ui,
         tasks,
         provider,
-        suffix,
     } = prepared;
-    out.prepare()?;
-    // A folder in the way or an unwritable folder fails its input now, before it is paid for
-    // (existing files are the plan's business: the journal may have written them).
-    let mut ready = Vec::with_capacity(units.len());
-    for (unit, relative) in units.into_iter().zip(relatives) {
-        match output::precheck_result(out, &relative, suffix, false, true) {
-            Ok(()) => ready.push(unit),
-            Err(error) => bad.push((unit.display.clone(), error)),
-        }
-    }
     let store = open(&journal)?;
     for (input, error) in bad {
         let task = ui.task(&input);
@@ -232,7 +229,7 @@ pub async fn execute<W: Work>(
         .resubmit_uncertain(batch.resubmit_uncertain)
         .force(force)
         .on_event(move |event| shown.on_event(event, name));
-    let report = runner.run(&work, ready).await.map_err(setup)?;
+    let report = runner.run(&work, units).await.map_err(setup)?;
     // The journal holds an exclusive lock until it is dropped; the display is shared until then.
     drop(runner);
     drop(work);

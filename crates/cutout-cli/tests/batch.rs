@@ -691,3 +691,34 @@ async fn backgroundcut_matting_killed_before_its_download_is_fetched_by_output_k
     );
     assert_image(&dir.path().join("out/photo.cutout.png"), 48, 32);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_input_refused_before_sending_fails_alone_and_the_others_are_reported() {
+    let sandbox = sandbox(Duration::from_millis(50)).await;
+    let dir = tempfile::tempdir().unwrap();
+    png(&dir.path().join("in/a.png"), 30, 20, 1);
+    png(&dir.path().join("in/b.png"), 36, 20, 2);
+    png(&dir.path().join("in/c.png"), 42, 20, 3);
+    // A folder where a's result would go: a fails before anything is sent.
+    std::fs::create_dir_all(dir.path().join("out/a.cutout.png")).unwrap();
+    let mut command = cutout(dir.path(), &sandbox, Provider::Topaz);
+    command.args(batch_args(&["--json"]));
+    let (code, out, err) = run(command).await;
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(sandbox.submissions(Provider::Topaz), 2);
+    let mut lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    lines.sort_by_key(|l| l["input"].as_str().unwrap_or_default().to_owned());
+    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines[0]["input"], "in/a.png");
+    assert_eq!(lines[0]["status"], "error");
+    for (line, (name, width)) in lines[1..].iter().zip([("b", 36), ("c", 42)]) {
+        assert_eq!(line["input"], format!("in/{name}.png"), "{line}");
+        assert_eq!(line["action"], "submit", "{line}");
+        assert_eq!(line["outcome"], "done", "{line}");
+        assert_eq!(line["output"], format!("out/{name}.cutout.png"), "{line}");
+        assert_eq!(line["width"], width, "{line}");
+    }
+}

@@ -96,7 +96,6 @@ pub async fn run(global: &Global, args: MatteArgs) -> Result<(), Failure> {
     journal::execute(
         prepared,
         global,
-        &spec,
         &args.batch,
         args.output.force,
         concurrency,

@@ -82,7 +82,6 @@ pub async fn run(global: &Global, args: RemoveBgArgs) -> Result<(), Failure> {
     journal::execute(
         prepared,
         global,
-        &spec,
         &args.batch,
         args.output.force,
         concurrency,

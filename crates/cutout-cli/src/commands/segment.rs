@@ -80,7 +80,6 @@ pub async fn run(global: &Global, args: SegmentArgs) -> Result<(), Failure> {
     journal::execute(
         prepared,
         global,
-        &spec,
         &args.batch,
         args.output.force,
         concurrency,
