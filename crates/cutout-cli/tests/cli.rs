@@ -372,12 +372,16 @@ fn a_missing_key_is_a_configuration_error_naming_the_variable() {
                 "https://images.example.com/a.jpg",
                 "--provider",
                 provider,
+                "-o",
+                "fresh/",
             ]),
             3,
         );
         let err = stderr(&output);
         assert!(err.contains(&format!("set {variable}")), "{err}");
         assert!(err.contains("--sandbox"), "{err}");
+        // Nothing left behind: no output folder, no journal.
+        assert!(!dir.path().join("fresh").exists());
     }
     // Only local files for a provider that fetches URLs: said first, since no key would help.
     let output = run(

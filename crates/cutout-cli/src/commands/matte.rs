@@ -76,11 +76,17 @@ pub async fn run(global: &Global, args: MatteArgs) -> Result<(), Failure> {
         force: args.output.force,
         companions,
     };
+    if args.batch.dry_run {
+        // The plan needs no client: no key is asked for, nothing is started.
+        journal::prepare(batch, |_, _| Ok(1)).await?;
+        return Ok(());
+    }
+    // The clients before the output folder: a missing key leaves nothing behind.
+    let backend = Backend::new(global).await?;
+    let client: cutout::backgroundcut::Client = backend.client(Provider::BackgroundCut)?;
     let Some(prepared) = journal::prepare(batch, |_, _| Ok(1)).await? else {
         return Ok(());
     };
-    let backend = Backend::new(global).await?;
-    let client: cutout::backgroundcut::Client = backend.client(Provider::BackgroundCut)?;
     let concurrency = args
         .concurrency
         .map(usize::from)

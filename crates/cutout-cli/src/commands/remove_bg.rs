@@ -57,11 +57,17 @@ pub async fn run(global: &Global, args: RemoveBgArgs) -> Result<(), Failure> {
         force: args.output.force,
         companions: Vec::new(),
     };
+    if args.batch.dry_run {
+        // The plan needs no client: no key is asked for, nothing is started.
+        journal::prepare(spec_batch, credits).await?;
+        return Ok(());
+    }
+    // The clients before the output folder: a missing key leaves nothing behind.
+    let backend = Backend::new(global).await?;
+    let remover = backend.remover(provider)?;
     let Some(prepared) = journal::prepare(spec_batch, credits).await? else {
         return Ok(());
     };
-    let backend = Backend::new(global).await?;
-    let remover = backend.remover(provider)?;
     let concurrency = args
         .concurrency
         .map(usize::from)

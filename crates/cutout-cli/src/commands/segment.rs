@@ -60,11 +60,17 @@ pub async fn run(global: &Global, args: SegmentArgs) -> Result<(), Failure> {
         force: args.output.force,
         companions: Vec::new(),
     };
+    if args.batch.dry_run {
+        // The plan needs no client: no key is asked for, nothing is started.
+        journal::prepare(batch, |_, _| Ok(1)).await?;
+        return Ok(());
+    }
+    // The clients before the output folder: a missing key leaves nothing behind.
+    let backend = Backend::new(global).await?;
+    let client: cutout::artworks::Client = backend.client(Provider::Tengr)?;
     let Some(prepared) = journal::prepare(batch, |_, _| Ok(1)).await? else {
         return Ok(());
     };
-    let backend = Backend::new(global).await?;
-    let client: cutout::artworks::Client = backend.client(Provider::Tengr)?;
     let concurrency = args
         .concurrency
         .map(usize::from)
