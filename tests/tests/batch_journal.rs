@@ -464,6 +464,25 @@ async fn a_paid_failure_is_a_retry_and_a_timeout_is_reattached() {
 }
 
 #[tokio::test]
+async fn a_blocked_first_copy_does_not_block_its_duplicates() {
+    let s = setup();
+    std::fs::write(s.output("a"), b"mine").unwrap();
+    let fake = Fake::default();
+    // `a` cannot be written (a file the journal did not write); `b` is the same work.
+    let units = s.units(&[("a", "same"), ("b", "same")]);
+    let report = Batch::new(s.store()).run(&fake, units).await.unwrap();
+    assert!(
+        matches!(&report.units[0].action, Action::Blocked(_)),
+        "{report:#?}"
+    );
+    assert_eq!(report.units[1].action, Action::Submit, "{report:#?}");
+    assert!(report.units[1].outcome.is_success(), "{report:#?}");
+    assert_eq!(fake.submits(), 1);
+    assert!(s.output("b").is_file());
+    assert_eq!(std::fs::read(s.output("a")).unwrap(), b"mine");
+}
+
+#[tokio::test]
 async fn identical_inputs_are_paid_once_and_copied() {
     let s = setup();
     let store = s.store();
@@ -555,12 +574,30 @@ fn a_foreign_database_is_refused() {
     c.execute_batch("CREATE TABLE photos (id INTEGER); INSERT INTO photos VALUES (1);")
         .unwrap();
     drop(c);
+    let before = std::fs::read(&other).unwrap();
     let e = expect_err(&other);
     assert!(
         matches!(&e, JournalError::ForeignDatabase { path } if path == &other),
         "{e:?}"
     );
     assert!(e.to_string().contains("other.db"), "{e}");
+    // Byte for byte: not even switched to WAL mode.
+    assert!(
+        std::fs::read(&other).unwrap() == before,
+        "the file was changed"
+    );
+    // A database that names another application in its header is refused too, untouched.
+    let named = s.root.join("named.db");
+    let c = rusqlite::Connection::open(&named).unwrap();
+    c.execute_batch("PRAGMA application_id = 42;").unwrap();
+    drop(c);
+    let before = std::fs::read(&named).unwrap();
+    let e = expect_err(&named);
+    assert!(matches!(&e, JournalError::ForeignDatabase { .. }), "{e:?}");
+    assert!(
+        std::fs::read(&named).unwrap() == before,
+        "the file was changed"
+    );
     // Left as it was.
     let c = rusqlite::Connection::open(&other).unwrap();
     let n: i64 = c

@@ -19,8 +19,10 @@ Exit codes:
   0  every input succeeded
   1  some inputs failed (the summary on stderr says which and why)
   2  usage error (unknown flag, missing argument, conflicting options)
-  3  configuration or setup error (missing API key, bad base URL, the sandbox or the
-     output folder could not be set up); nothing was sent
+  3  configuration or setup error (missing API key, bad base URL, the sandbox, the
+     output folder or the journal could not be set up); nothing was sent
+  4  stopped by --max-credits: some inputs were not submitted (run again without it, or
+     with a higher budget, to finish them; nothing is paid twice)
   130  interrupted (Ctrl-C); unfinished outputs are not written
 
 Examples:
@@ -98,6 +100,10 @@ pub enum Command {
     /// What Topaz would charge for matting images, before sending them.
     #[command(after_help = ESTIMATE_AFTER_HELP)]
     Estimate(EstimateArgs),
+
+    /// Summarise a batch journal: units per state, failures, uncertain submissions.
+    #[command(after_help = JOURNAL_AFTER_HELP)]
+    Journal(JournalArgs),
 
     /// Serve the provider simulators in the foreground and print their base URLs and keys.
     #[command(after_help = SANDBOX_AFTER_HELP)]
@@ -232,8 +238,55 @@ pub struct RemoveBgArgs {
     pub output: OutputArgs,
 
     #[command(flatten)]
+    pub batch: BatchArgs,
+
+    #[command(flatten)]
     pub wait: WaitArgs,
 }
+
+/// The journal of a batch: resume, plan, budget.
+#[derive(Debug, Args, Clone)]
+pub struct BatchArgs {
+    /// The batch journal (default: .cutout-journal.sqlite in the output folder; beside the
+    /// file for -o FILE; in the current directory without -o). Re-running a command with the
+    /// same journal resumes it: finished inputs are skipped, paid jobs are picked up again.
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
+
+    /// Print what would be submitted, skipped, re-attached or is uncertain, and the estimated
+    /// credits; send nothing and create nothing (no key needed).
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Stop submitting new work once the estimated credits would pass N (work already
+    /// submitted finishes); exit code 4 when inputs were left out.
+    #[arg(long, value_name = "N")]
+    pub max_credits: Option<u64>,
+
+    /// Submit again the inputs a killed run left in the middle of a submission (the provider
+    /// may have the job already: this may pay twice).
+    #[arg(long)]
+    pub resubmit_uncertain: bool,
+}
+
+/// `cutout journal`.
+#[derive(Debug, Args)]
+pub struct JournalArgs {
+    /// The output folder whose journal to read (default: the current directory).
+    #[arg(value_name = "OUT")]
+    pub output: Option<PathBuf>,
+
+    /// The journal file itself (instead of OUT/.cutout-journal.sqlite).
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
+}
+
+const JOURNAL_AFTER_HELP: &str = "\
+A journal is written by remove-bg, matte and segment into their output folder (.cutout-journal.sqlite, or the
+path given with --journal): one row per unit of paid work. This prints how many are in each
+state, the failures with their reasons, and the uncertain ones (a run was killed while
+submitting them: check the provider's dashboard or `cutout jobs`, then re-run with
+--resubmit-uncertain to pay again) with their inputs. Nothing is sent anywhere.";
 
 /// Where results go.
 #[derive(Debug, Args, Clone)]
@@ -243,7 +296,9 @@ pub struct OutputArgs {
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
 
-    /// Replace output files that already exist (by default they are never overwritten).
+    /// Redo and overwrite: replace output files that already exist (by default they are never
+    /// overwritten); remove-bg, matte and segment also submit again, and pay again for, inputs
+    /// their journal says are done.
     #[arg(short, long)]
     pub force: bool,
 }
@@ -314,6 +369,9 @@ pub struct MatteArgs {
     pub output: OutputArgs,
 
     #[command(flatten)]
+    pub batch: BatchArgs,
+
+    #[command(flatten)]
     pub wait: WaitArgs,
 }
 
@@ -366,6 +424,9 @@ pub struct SegmentArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub batch: BatchArgs,
 
     #[command(flatten)]
     pub wait: WaitArgs,

@@ -12,6 +12,8 @@ pub const EXIT_USAGE: u8 = 2;
 /// Configuration or setup: a missing key, a bad base URL, an output folder that cannot be made,
 /// a sandbox that cannot start. Nothing was sent.
 pub const EXIT_CONFIG: u8 = 3;
+/// `--max-credits` stopped new submissions: some inputs were not submitted.
+pub const EXIT_BUDGET: u8 = 4;
 /// Interrupted by Ctrl-C.
 pub const EXIT_INTERRUPTED: u8 = 130;
 
@@ -31,6 +33,8 @@ pub enum Failure {
     Setup(String),
     /// Some inputs failed; each was reported already.
     InputsFailed,
+    /// `--max-credits` left inputs unsubmitted (reported already).
+    BudgetStopped,
     /// A command without inputs (`jobs list`) failed.
     Failed(String),
     /// Ctrl-C.
@@ -60,6 +64,7 @@ impl Failure {
             Failure::Usage(_) => EXIT_USAGE,
             Failure::Config { .. } | Failure::Setup(_) => EXIT_CONFIG,
             Failure::InputsFailed | Failure::Failed(_) => EXIT_INPUTS_FAILED,
+            Failure::BudgetStopped => EXIT_BUDGET,
             Failure::Interrupted => EXIT_INTERRUPTED,
         }
     }
@@ -67,7 +72,7 @@ impl Failure {
     /// Prints the failure (if it has not been reported already) and gives the exit code.
     pub fn report(self) -> ExitCode {
         match &self {
-            Failure::InputsFailed => {}
+            Failure::InputsFailed | Failure::BudgetStopped => {}
             Failure::Interrupted => eprintln!("interrupted: unfinished outputs were not written"),
             other => eprintln!("error: {other}"),
         }
@@ -89,6 +94,7 @@ impl fmt::Display for Failure {
                 Ok(())
             }
             Failure::InputsFailed => f.write_str("some inputs failed"),
+            Failure::BudgetStopped => f.write_str("stopped by --max-credits"),
             Failure::Interrupted => f.write_str("interrupted"),
         }
     }

@@ -13,11 +13,13 @@
 //! cutout trimap photo.mask.png -o photo.trimap.jpg --band 8
 //! cutout jobs list | status ID… | cancel ID… | download ID… | submit IMAGE…
 //! cutout estimate photos/*.jpg
+//! cutout journal out/
 //! cutout sandbox
 //! ```
 //!
 //! Exit codes: 0 all inputs succeeded, 1 some failed (the summary says which and why), 2 usage
-//! error, 3 configuration or setup error (missing key…; nothing was sent), 130 interrupted.
+//! error, 3 configuration or setup error (missing key, unusable journal…; nothing was sent), 4
+//! stopped by `--max-credits` (some inputs not submitted), 130 interrupted.
 //! See `crates/cutout-cli/README.md` for the whole tour.
 //!
 //! # Modules
@@ -34,6 +36,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod backend;
+mod batch;
 mod cli;
 mod failure;
 mod inputs;
@@ -43,6 +46,7 @@ mod report;
 mod commands {
     pub mod estimate;
     pub mod jobs;
+    pub mod journal;
     pub mod matte;
     pub mod remove_bg;
     pub mod sandbox;
@@ -80,6 +84,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Command::Trimap(args) => commands::trimap::run(&global, args).await,
             Command::Jobs(command) => commands::jobs::run(&global, command).await,
             Command::Estimate(args) => commands::estimate::run(&global, args).await,
+            Command::Journal(args) => commands::journal::run(&global, args).await,
             // It waits for Ctrl-C itself, and stopping there is a success.
             Command::Sandbox(args) => commands::sandbox::run(&global, args).await,
         }

@@ -89,25 +89,15 @@ impl OutSpec {
         }
     }
 
-    /// The path of the `n`th (from 1) of several results of one input: the first is
-    /// [`path`](Self::path), the next ones get `-2`, `-3`… before the extension.
-    pub fn nth_path(&self, relative: &Path, suffix: &str, extension: &str, n: usize) -> PathBuf {
-        if n <= 1 {
-            return self.path(relative, suffix, extension);
-        }
+    /// Where the batch runner writes the results of the input named `relative`: a stem (the
+    /// extension comes from the result) in a folder, the exact file for `-o FILE`.
+    pub fn output_name(&self, relative: &Path, suffix: &str) -> cutout::batch::OutputName {
+        let mut name = relative.as_os_str().to_owned();
+        name.push(format!(".{suffix}"));
         match self {
-            OutSpec::File(file) => {
-                let stem = file
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let extension = file
-                    .extension()
-                    .map(|e| e.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| extension.to_owned());
-                file.with_file_name(format!("{stem}-{n}.{extension}"))
-            }
-            _ => self.path(relative, &format!("{suffix}-{n}"), extension),
+            OutSpec::Cwd => cutout::batch::OutputName::Stem(PathBuf::from(name)),
+            OutSpec::Dir(dir) => cutout::batch::OutputName::Stem(dir.join(name)),
+            OutSpec::File(file) => cutout::batch::OutputName::Exact(file.clone()),
         }
     }
 
@@ -300,8 +290,14 @@ mod tests {
             PathBuf::from("out/photo.cutout.png")
         );
         assert_eq!(
-            spec.nth_path(Path::new("photo"), "mask", "png", 2),
+            spec.output_name(Path::new("photo"), "mask")
+                .path_for(1, "png"),
             PathBuf::from("out/photo.mask-2.png")
+        );
+        assert_eq!(
+            spec.output_name(Path::new("photo"), "cutout")
+                .path_for(0, "png"),
+            spec.path(Path::new("photo"), "cutout", "png")
         );
         assert_eq!(
             OutSpec::Cwd.path(Path::new("photo"), "mask", "jpg"),
@@ -313,7 +309,8 @@ mod tests {
             PathBuf::from("x/m.webp")
         );
         assert_eq!(
-            file.nth_path(Path::new("photo"), "mask", "png", 3),
+            file.output_name(Path::new("photo"), "mask")
+                .path_for(2, "png"),
             PathBuf::from("x/m-3.webp")
         );
     }

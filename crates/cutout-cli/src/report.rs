@@ -36,6 +36,14 @@ pub struct Record {
     pub job_id: Option<String>,
     /// Time from the start of this input to its end.
     pub elapsed_ms: u64,
+    /// How a batch unit ended (`done`, `skipped`, `failed`, `uncertain`, `still_running`,
+    /// `over_budget`); commands without a journal leave it out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<&'static str>,
+    /// What the batch's plan did with the input (`submit`, `skip`, `reattach`, `uncertain`,
+    /// `retry`, `copy`, `duplicate`, `blocked`); commands without a journal leave it out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<&'static str>,
 }
 
 impl Record {
@@ -52,6 +60,16 @@ impl Record {
             height: None,
             job_id: None,
             elapsed_ms: task.elapsed_ms(),
+            outcome: None,
+            action: None,
+        }
+    }
+
+    /// An input left out by `--max-credits`.
+    pub fn not_submitted(input: String, provider: &'static str, task: &Task) -> Self {
+        Self {
+            status: "not_submitted",
+            ..Self::ok(input, provider, task)
         }
     }
 
@@ -91,6 +109,7 @@ enum Display {
 #[derive(Default)]
 struct Counts {
     ok: usize,
+    not_submitted: usize,
     failed: Vec<(String, String)>,
 }
 
@@ -183,8 +202,11 @@ impl Ui {
         if let Some(bar) = &task.bar {
             bar.finish_and_clear();
         }
+        let held = record.status == "not_submitted";
         let line = if record.is_ok() {
             Some(format!("✓ {}", describe_ok(&record)))
+        } else if held {
+            Some(format!("- {}: not submitted (--max-credits)", record.input))
         } else if self.total > 1 {
             Some(format!(
                 "✗ {}: {}",
@@ -211,6 +233,8 @@ impl Ui {
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         if record.is_ok() {
             counts.ok += 1;
+        } else if held {
+            counts.not_submitted += 1;
         } else {
             counts.failed.push((
                 record.input.clone(),
@@ -230,6 +254,20 @@ impl Ui {
         }
         let counts = std::mem::take(&mut *self.counts.lock().unwrap_or_else(|e| e.into_inner()));
         let failed = counts.failed.len();
+        if failed == 0 && counts.not_submitted > 0 {
+            eprintln!(
+                "stopped by --max-credits: {} input{} not submitted ({} ok); run again with a \
+                 higher budget or without it to finish (nothing is paid twice)",
+                counts.not_submitted,
+                if counts.not_submitted == 1 {
+                    " was"
+                } else {
+                    "s were"
+                },
+                counts.ok
+            );
+            return Err(Failure::BudgetStopped);
+        }
         if failed == 0 {
             if self.total > 1 && !matches!(self.display, Display::Quiet) {
                 eprintln!("all {} inputs ok", self.total);
@@ -241,8 +279,14 @@ impl Ui {
             eprintln!("error: {input}: {error}");
         } else {
             eprintln!(
-                "{failed} of {} inputs failed ({} ok):",
-                self.total, counts.ok
+                "{failed} of {} inputs failed ({} ok{}):",
+                self.total,
+                counts.ok,
+                if counts.not_submitted > 0 {
+                    format!(", {} not submitted by --max-credits", counts.not_submitted)
+                } else {
+                    String::new()
+                }
             );
             for (input, error) in &counts.failed {
                 eprintln!("  {input}: {error}");

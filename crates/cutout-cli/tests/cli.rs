@@ -62,10 +62,13 @@ fn run(command: &mut Command, code: i32) -> std::process::Output {
 }
 
 /// The file names in `dir`, sorted.
+/// The files of `dir`, without the batch journal remove-bg keeps there (tests/batch.rs checks
+/// the journal).
 fn files(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with(".cutout-journal.sqlite"))
         .collect();
     names.sort();
     names
@@ -130,6 +133,7 @@ fn help_texts() {
         &["jobs", "cancel"],
         &["jobs", "download"],
         &["jobs", "submit"],
+        &["journal"],
         &["estimate"],
         &["sandbox"],
     ];
@@ -325,7 +329,10 @@ fn existing_outputs_are_never_overwritten_without_force() {
     let err = stderr(&output);
     assert!(err.contains("1 of 2 inputs failed"), "{err}");
     assert!(
-        err.contains("subject.jpg: `out/subject.cutout.png` already exists: pass --force"),
+        err.contains(
+            "subject.jpg: `out/subject.cutout.png` changed since this journal wrote it; \
+             pass --force"
+        ),
         "{err}"
     );
     assert_eq!(std::fs::read(&existing).unwrap(), b"keep me");
@@ -365,12 +372,16 @@ fn a_missing_key_is_a_configuration_error_naming_the_variable() {
                 "https://images.example.com/a.jpg",
                 "--provider",
                 provider,
+                "-o",
+                "fresh/",
             ]),
             3,
         );
         let err = stderr(&output);
         assert!(err.contains(&format!("set {variable}")), "{err}");
         assert!(err.contains("--sandbox"), "{err}");
+        // Nothing left behind: no output folder, no journal.
+        assert!(!dir.path().join("fresh").exists());
     }
     // Only local files for a provider that fetches URLs: said first, since no key would help.
     let output = run(
@@ -1039,7 +1050,16 @@ fn a_full_disk_fails_the_write_leaves_nothing_and_keeps_the_old_file() {
 
     // A new file: the write fails part-way, nothing is left.
     let output = run(
-        cutout(dir.path()).args(["--sandbox", "remove-bg", "subject.jpg", "-o", "disk/"]),
+        // The journal elsewhere: this is about the result's write.
+        cutout(dir.path()).args([
+            "--sandbox",
+            "remove-bg",
+            "subject.jpg",
+            "-o",
+            "disk/",
+            "--journal",
+            "journal.sqlite",
+        ]),
         1,
     );
     let err = stderr(&output);
@@ -1056,6 +1076,8 @@ fn a_full_disk_fails_the_write_leaves_nothing_and_keeps_the_old_file() {
             "-o",
             "disk/",
             "--force",
+            "--journal",
+            "journal.sqlite",
         ]),
         1,
     );
@@ -1074,6 +1096,8 @@ fn a_full_disk_fails_the_write_leaves_nothing_and_keeps_the_old_file() {
             "-o",
             "disk/",
             "--force",
+            "--journal",
+            "journal.sqlite",
         ]),
         0,
     );
@@ -1122,6 +1146,29 @@ fn an_unwritable_destination_fails_before_anything_is_submitted() {
             "modelslab",
             "-o",
             "readonly/",
+        ]),
+        3,
+    );
+    // The journal cannot live there: a setup error naming it, nothing sent.
+    let err = stderr(&output);
+    assert!(
+        err.contains("the journal `readonly/.cutout-journal.sqlite` cannot be written"),
+        "{err}"
+    );
+    assert!(!err.contains("submitted"), "{err}");
+    assert!(files(&readonly).is_empty());
+    // With the journal elsewhere, the output folder's own check refuses the input.
+    let output = run(
+        cutout(dir.path()).args([
+            "--sandbox",
+            "remove-bg",
+            "subject.jpg",
+            "--provider",
+            "modelslab",
+            "-o",
+            "readonly/",
+            "--journal",
+            "journal.sqlite",
         ]),
         1,
     );
@@ -1183,7 +1230,10 @@ fn a_dangling_symlink_or_another_format_at_the_destination_is_refused_before_sen
     );
     let err = stderr(&output);
     assert!(
-        err.contains("`out/subject.cutout.png` already exists: pass --force"),
+        err.contains(
+            "`out/subject.cutout.png` already exists and was not written by this journal; \
+             move it away or pass --force"
+        ),
         "{err}"
     );
     assert!(!err.contains("submitted"), "nothing was sent: {err}");
@@ -1295,7 +1345,10 @@ fn tree(dir: &Path) -> Vec<String> {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 visit(root, &path, out);
-            } else {
+            } else if !path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(".cutout-journal.sqlite"))
+            {
                 let relative = path.strip_prefix(root).unwrap();
                 let parts: Vec<_> = relative
                     .components()

@@ -7,16 +7,18 @@ use std::sync::Arc;
 
 use backgroundcut::types::MattingOutputType;
 use cutout::Provider;
+use cutout::batch::{Unit, Work};
 use cutout::runtime::probe::ImageFormat;
-use cutout::runtime::{CutoutKind, ImageSource};
-use futures_util::StreamExt;
+use cutout::runtime::{
+    BoxFuture, Cutout, CutoutKind, Error, ImageSource, JobTicket, Progress, WaitPolicy,
+};
 
 use crate::backend::Backend;
+use crate::batch::{self as journal, Tasks};
 use crate::cli::{Global, MatteArgs, default_concurrency};
 use crate::failure::Failure;
 use crate::inputs::{self, Entry, Input};
 use crate::output::{self, OutSpec};
-use crate::report::{Record, Task, Ui};
 
 const PROVIDER: &str = "backgroundcut";
 
@@ -32,7 +34,7 @@ enum Guide {
     Mask(PathBuf),
 }
 
-/// Runs the command.
+/// Runs the command through the journal: a re-run resumes, nothing is paid twice.
 pub async fn run(global: &Global, args: MatteArgs) -> Result<(), Failure> {
     let expansion = inputs::expand(
         &args.images,
@@ -44,37 +46,178 @@ pub async fn run(global: &Global, args: MatteArgs) -> Result<(), Failure> {
     let suffix = if args.mask { "mask" } else { "cutout" };
     let entries: Vec<Entry> = pairs.iter().map(|(entry, _)| entry.clone()).collect();
     output::check_collisions(&spec, &entries, suffix)?;
+    // The guide is part of the work: its content is in the key, and how it is used in params.
+    let companions = pairs
+        .iter()
+        .map(|(_, guide)| {
+            vec![match guide {
+                Guide::Trimap(trimap) => trimap.source(),
+                Guide::Mask(mask) => ImageSource::Path(mask.clone()),
+            }]
+        })
+        .collect();
+    let from_mask = args.trimap.is_none();
+    let mut params = vec![format!("output={suffix}")];
+    if from_mask {
+        params.push("guide=mask".to_owned());
+        params.push(format!("band={}", args.band));
+    } else {
+        params.push("guide=trimap".to_owned());
+    }
+    let batch = journal::Spec {
+        global,
+        expansion: &expansion,
+        entries: &entries,
+        out: &spec,
+        provider: Provider::BackgroundCut,
+        params,
+        suffix,
+        batch: &args.batch,
+        force: args.output.force,
+        companions,
+    };
+    if args.batch.dry_run {
+        // The plan needs no client: no key is asked for, nothing is started.
+        journal::prepare(batch, |_, _| Ok(1)).await?;
+        return Ok(());
+    }
+    // The clients before the output folder: a missing key leaves nothing behind.
     let backend = Backend::new(global).await?;
     let client: cutout::backgroundcut::Client = backend.client(Provider::BackgroundCut)?;
-    spec.prepare()?;
-    let ui = Ui::new(global, pairs.len());
-    ui.expanded(&expansion);
+    let Some(prepared) = journal::prepare(batch, |_, _| Ok(1)).await? else {
+        return Ok(());
+    };
     let concurrency = args
         .concurrency
         .map(usize::from)
         .unwrap_or_else(|| default_concurrency(Provider::BackgroundCut));
-    let wait = backend.wait_policy(&args.wait);
-    let (client_ref, args_ref, spec_ref, ui_ref) = (&client, &args, &spec, &ui);
-    futures_util::stream::iter(pairs.iter())
-        .map(|(entry, guide)| {
-            let wait = wait.clone();
-            async move {
-                let task = ui_ref.task(&entry.input.display());
-                let work = matte(client_ref, args_ref, entry, guide, spec_ref, &task, ui_ref);
-                let record = match Backend::within_deadline(&wait, work).await {
-                    Ok(record) => record,
-                    Err(error) => Record::failed(entry.input.display(), PROVIDER, &task, error),
+    let work = MatteWork {
+        client: &client,
+        from_mask,
+        band: args.band,
+        mask: args.mask,
+        wait: backend.wait_policy(&args.wait),
+        tasks: prepared.tasks(),
+    };
+    journal::execute(
+        prepared,
+        global,
+        &args.batch,
+        args.output.force,
+        concurrency,
+        work,
+    )
+    .await
+}
+
+/// Matting as batch work: submit sends the photo and its trimap (made from the mask first when
+/// that is the guide) and keeps the output key; resume downloads the result by that key
+/// (BackgroundCut keeps it 2 hours).
+struct MatteWork<'a> {
+    client: &'a cutout::backgroundcut::Client,
+    from_mask: bool,
+    band: u32,
+    mask: bool,
+    wait: WaitPolicy,
+    tasks: Arc<Tasks>,
+}
+
+impl Work for MatteWork<'_> {
+    fn submit<'a>(&'a self, unit: &'a Unit) -> BoxFuture<'a, Result<JobTicket, Error>> {
+        Box::pin(async move {
+            let (Some(image), Some(guide)) = (unit.sources.first(), unit.sources.get(1)) else {
+                return Err(Error::invalid(
+                    "trimap",
+                    format!("`{}` has no trimap", unit.display),
+                ));
+            };
+            let task = self.tasks.of(unit);
+            let trimap = if self.from_mask {
+                let ImageSource::Path(mask) = guide.clone() else {
+                    return Err(Error::invalid("mask", "the mask must be a local file"));
                 };
-                (task, record)
+                task.stage("making the trimap");
+                let size = match image.probe("image") {
+                    Ok(Some(info)) => Some((info.width, info.height)),
+                    _ => None,
+                };
+                let band = self.band;
+                let jpeg = tokio::task::spawn_blocking(move || trimap_from_mask(&mask, band, size))
+                    .await
+                    .map_err(|e| Error::invalid("mask", format!("making the trimap failed: {e}")))?
+                    .map_err(|e| Error::invalid("mask", e))?;
+                ImageSource::bytes(jpeg, "trimap.jpg")
+            } else {
+                if let Ok(Some(info)) = guide.probe("trimap")
+                    && info.format != ImageFormat::Jpeg
+                {
+                    return Err(Error::invalid(
+                        "trimap",
+                        format!(
+                            "the trimap `{}` is a {}, but matting needs a grayscale JPEG trimap: \
+                             if it is a mask, pass it with --trimap-from-mask instead (or turn \
+                             it into a trimap with `cutout trimap`)",
+                            guide.describe(),
+                            info.format
+                        ),
+                    ));
+                }
+                guide.clone()
+            };
+            let output_type = if self.mask {
+                MattingOutputType::Mask
+            } else {
+                MattingOutputType::Rgba
+            };
+            let progress = task.clone();
+            let job = self
+                .client
+                .matting(image.clone(), trimap)
+                .output_type(output_type)
+                .on_progress(move |event| progress.on(event))
+                .submit()
+                .await?;
+            let key = job
+                .output_key()
+                .ok_or_else(|| Error::invalid("output", "the matting job has no output key"))?
+                .to_owned();
+            task.on(&Progress::Submitted {
+                job_id: key.clone(),
+            });
+            Ok(JobTicket::new(PROVIDER, key))
+        })
+    }
+
+    fn resume<'a>(
+        &'a self,
+        unit: &'a Unit,
+        ticket: JobTicket,
+    ) -> BoxFuture<'a, Result<Vec<Cutout>, Error>> {
+        Box::pin(async move {
+            let key = ticket.require_job_id(PROVIDER)?.to_owned();
+            self.tasks.of(unit).on(&Progress::Downloading);
+            let kind = if self.mask {
+                CutoutKind::Mask
+            } else {
+                CutoutKind::Rgba
+            };
+            let limit = self.wait.deadline;
+            let download = async {
+                self.client
+                    .output([key])
+                    .download()
+                    .await?
+                    .into_cutout(kind)
+            };
+            match tokio::time::timeout(limit, download).await {
+                Ok(cutout) => Ok(vec![cutout?]),
+                Err(_) => Err(Error::Timeout {
+                    what: "this image (downloading: --wait-timeout)".to_owned(),
+                    waited: limit,
+                }),
             }
         })
-        .buffer_unordered(concurrency)
-        .for_each(|(task, record)| {
-            ui.done(&task, record);
-            std::future::ready(())
-        })
-        .await;
-    ui.finish()
+    }
 }
 
 /// Gives every image its guide: the one file given, or the file of the same relative name in
@@ -163,73 +306,6 @@ fn find_guide(folder: &Path, relative: &Path, kind: &str) -> Vec<PathBuf> {
         }
     }
     candidates
-}
-
-async fn matte(
-    client: &cutout::backgroundcut::Client,
-    args: &MatteArgs,
-    entry: &Entry,
-    guide: &Guide,
-    spec: &OutSpec,
-    task: &Arc<Task>,
-    ui: &Ui,
-) -> Result<Record, String> {
-    let image = &entry.input;
-    image.check_local("image").map_err(|e| e.to_string())?;
-    let force = args.output.force;
-    let (suffix, output_type, kind) = if args.mask {
-        ("mask", MattingOutputType::Mask, CutoutKind::Mask)
-    } else {
-        ("cutout", MattingOutputType::Rgba, CutoutKind::Rgba)
-    };
-    let relative = &entry.relative;
-    output::precheck_result(spec, relative, suffix, false, force)?;
-    let trimap = match guide {
-        Guide::Trimap(trimap) => {
-            trimap.check_local("trimap").map_err(|e| e.to_string())?;
-            if let Ok(Some(info)) = trimap.source().probe("trimap")
-                && info.format != ImageFormat::Jpeg
-            {
-                return Err(format!(
-                    "the trimap `{}` is a {}, but matting needs a grayscale JPEG trimap: if it is \
-                     a mask, pass it with --trimap-from-mask instead (or turn it into a trimap \
-                     with `cutout trimap`)",
-                    trimap.display(),
-                    info.format
-                ));
-            }
-            trimap.source()
-        }
-        Guide::Mask(mask) => {
-            task.stage("making the trimap");
-            let size = match image.source().probe("image") {
-                Ok(Some(info)) => Some((info.width, info.height)),
-                _ => None,
-            };
-            let (mask, band) = (mask.clone(), args.band);
-            let jpeg = tokio::task::spawn_blocking(move || trimap_from_mask(&mask, band, size))
-                .await
-                .map_err(|e| format!("making the trimap failed: {e}"))??;
-            ImageSource::bytes(jpeg, "trimap.jpg")
-        }
-    };
-    let progress = Arc::clone(task);
-    let stored = client
-        .matting(image.source(), trimap)
-        .output_type(output_type)
-        .on_progress(move |event| progress.on(event))
-        .run()
-        .await
-        .map_err(|e| e.to_string())?;
-    let cutout = stored.into_cutout(kind).map_err(|e| e.to_string())?;
-    let path = spec.path(relative, suffix, cutout.format.extension());
-    if spec.is_file() {
-        super::remove_bg::warn_extension(ui, &path, cutout.format.extension());
-    }
-    output::write(&path, &cutout.bytes, force).await?;
-    let mut record = Record::ok(image.display(), PROVIDER, task);
-    record.wrote(&path, &cutout);
-    Ok(record)
 }
 
 /// Reads a mask (its alpha when it has one, else its gray levels), checks it has the image's

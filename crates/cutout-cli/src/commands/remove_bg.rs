@@ -4,29 +4,21 @@
 use std::sync::Arc;
 
 use cutout::Provider;
-use cutout::runtime::{BackgroundRemover, CutoutKind, ImageSource, RemoveOptions, WaitPolicy};
-use futures_util::StreamExt;
+use cutout::batch::{Unit, Work};
+use cutout::runtime::{
+    BackgroundRemover, BoxFuture, Cutout, CutoutKind, Error, ImageSource, JobTicket, RemoveOptions,
+    WaitPolicy,
+};
 
 use crate::backend::Backend;
+use crate::batch::{self as journal, Tasks};
 use crate::cli::{Global, RemoveBgArgs, default_concurrency, mask_command};
 use crate::failure::Failure;
-use crate::inputs::{self, Entry, Input};
+use crate::inputs::{self, Input};
 use crate::output::{self, OutSpec};
-use crate::report::{Record, Task, Ui};
+use crate::report::Ui;
 
-struct Context<'a> {
-    backend: &'a Backend,
-    remover: &'a dyn BackgroundRemover,
-    provider: Provider,
-    spec: &'a OutSpec,
-    suffix: &'static str,
-    kind: CutoutKind,
-    wait: WaitPolicy,
-    force: bool,
-    ui: &'a Ui,
-}
-
-/// Runs the command.
+/// Runs the command through the journal: a re-run resumes, nothing is paid twice.
 pub async fn run(global: &Global, args: RemoveBgArgs) -> Result<(), Failure> {
     let expansion = inputs::expand(
         &args.inputs,
@@ -40,108 +32,144 @@ pub async fn run(global: &Global, args: RemoveBgArgs) -> Result<(), Failure> {
     if args.mask && !args.provider.makes_masks() {
         return Err(Failure::Usage(no_mask(args.provider)));
     }
-    let backend = Backend::new(global).await?;
+    let provider = args.provider;
     // Said before the key is asked for: no key would make local files work for this provider.
-    if !backend.is_sandbox()
-        && !args.provider.accepts_local_files()
+    if !global.sandbox
+        && !provider.accepts_local_files()
         && entries
             .iter()
             .all(|entry| matches!(entry.input, Input::Path(_)))
     {
         return Err(Failure::Usage(format!(
-            "{} fetches images by URL: pass public http(s) URLs to the images (or try it with \
-             --sandbox, which hosts local files itself)",
-            args.provider
+            "{provider} fetches images by URL: pass public http(s) URLs to the images (or try it \
+             with --sandbox, which hosts local files itself)"
         )));
     }
-    let remover = backend.remover(args.provider)?;
-    spec.prepare()?;
+    let spec_batch = journal::Spec {
+        global,
+        expansion: &expansion,
+        entries,
+        out: &spec,
+        provider,
+        params: vec![format!("kind={suffix}")],
+        suffix,
+        batch: &args.batch,
+        force: args.output.force,
+        companions: Vec::new(),
+    };
+    if args.batch.dry_run {
+        // The plan needs no client: no key is asked for, nothing is started.
+        journal::prepare(spec_batch, credits).await?;
+        return Ok(());
+    }
+    // The clients before the output folder: a missing key leaves nothing behind.
+    let backend = Backend::new(global).await?;
+    let remover = backend.remover(provider)?;
+    let Some(prepared) = journal::prepare(spec_batch, credits).await? else {
+        return Ok(());
+    };
     let concurrency = args
         .concurrency
         .map(usize::from)
-        .unwrap_or_else(|| default_concurrency(args.provider));
-    let ui = Ui::new(global, entries.len());
-    ui.expanded(&expansion);
-    let context = Context {
+        .unwrap_or_else(|| default_concurrency(provider));
+    let work = RemoveWork {
         backend: &backend,
         remover: remover.as_ref(),
-        provider: args.provider,
-        spec: &spec,
-        suffix,
+        provider,
         kind: if args.mask {
             CutoutKind::Mask
         } else {
             CutoutKind::Rgba
         },
         wait: backend.wait_policy(&args.wait),
-        force: args.output.force,
-        ui: &ui,
+        tasks: prepared.tasks(),
+        host_files: !provider.accepts_local_files(),
     };
-    futures_util::stream::iter(entries.iter().enumerate())
-        .map(|(index, entry)| one(&context, index, entry))
-        .buffer_unordered(concurrency)
-        .for_each(|(task, record)| {
-            ui.done(&task, record);
-            std::future::ready(())
-        })
-        .await;
-    ui.finish()
+    journal::execute(
+        prepared,
+        global,
+        &args.batch,
+        args.output.force,
+        concurrency,
+        work,
+    )
+    .await
 }
 
-async fn one(context: &Context<'_>, index: usize, entry: &Entry) -> (Arc<Task>, Record) {
-    let input = &entry.input;
-    let task = context.ui.task(&input.display());
-    let provider = context.provider.name();
-    let work = process(context, index, entry, &task);
-    let record = match Backend::within_deadline(&context.wait, work).await {
-        Ok(record) => record,
-        Err(error) => Record::failed(input.display(), provider, &task, error),
-    };
-    (task, record)
-}
-
-async fn process(
-    context: &Context<'_>,
-    index: usize,
-    entry: &Entry,
-    task: &Arc<Task>,
-) -> Result<Record, String> {
-    let input = &entry.input;
-    input.check_local("input").map_err(|e| e.to_string())?;
-    let relative = &entry.relative;
-    output::precheck_result(context.spec, relative, context.suffix, false, context.force)?;
-    let source = if context.provider.accepts_local_files() {
-        input.source()
-    } else {
-        // A provider that only fetches URLs: the sandbox hosts a local file, the real API cannot.
-        ImageSource::url(
-            context
-                .backend
-                .url_for(input, index, context.provider)
-                .await
-                .map_err(|e| e.to_string())?,
-        )
-    };
-    let progress = Arc::clone(task);
-    let options = RemoveOptions::default()
-        .kind(context.kind)
-        .wait(context.wait.clone())
-        .on_progress(move |event| progress.on(event));
-    let cutout = context
-        .remover
-        .remove_background(source, options)
-        .await
-        .map_err(|e| e.to_string())?;
-    let path = context
-        .spec
-        .path(relative, context.suffix, cutout.format.extension());
-    if context.spec.is_file() {
-        warn_extension(context.ui, &path, cutout.format.extension());
+/// The estimated credits of one paid call: Topaz by the image's megapixels (a URL: at least 1),
+/// the others 1.
+pub fn credits(provider: Provider, source: &ImageSource) -> Result<u32, Error> {
+    if provider != Provider::Topaz {
+        return Ok(1);
     }
-    output::write(&path, &cutout.bytes, context.force).await?;
-    let mut record = Record::ok(input.display(), context.provider.name(), task);
-    record.wrote(&path, &cutout);
-    Ok(record)
+    Ok(match source.probe("input")? {
+        Some(info) => cutout::topaz::credits_for_output(info.width, info.height).unwrap_or(1),
+        None => 1,
+    })
+}
+
+/// remove-bg as batch work: the provider's remover, progress shown on the unit's task, and for a
+/// URL-only provider under --sandbox the local file hosted first (the key stays its content
+/// hash).
+struct RemoveWork<'a> {
+    backend: &'a Backend,
+    remover: &'a dyn BackgroundRemover,
+    provider: Provider,
+    kind: CutoutKind,
+    wait: WaitPolicy,
+    tasks: Arc<Tasks>,
+    host_files: bool,
+}
+
+impl RemoveWork<'_> {
+    fn options(&self, unit: &Unit) -> RemoveOptions {
+        let task = self.tasks.of(unit);
+        RemoveOptions::default()
+            .kind(self.kind)
+            .wait(self.wait.clone())
+            .on_progress(move |event| task.on(event))
+    }
+}
+
+impl Work for RemoveWork<'_> {
+    fn submit<'a>(&'a self, unit: &'a Unit) -> BoxFuture<'a, Result<JobTicket, Error>> {
+        Box::pin(async move {
+            let source = unit.sources.first().cloned().ok_or_else(|| {
+                Error::invalid("sources", format!("`{}` has no image", unit.display))
+            })?;
+            let source = match source {
+                ImageSource::Path(path) if self.host_files => ImageSource::url(
+                    self.backend
+                        .url_for(&Input::Path(path), self.tasks.index(unit), self.provider)
+                        .await?,
+                ),
+                other => other,
+            };
+            self.remover
+                .submit_removal(source, self.options(unit))
+                .await
+        })
+    }
+
+    fn resume<'a>(
+        &'a self,
+        unit: &'a Unit,
+        ticket: JobTicket,
+    ) -> BoxFuture<'a, Result<Vec<Cutout>, Error>> {
+        Box::pin(async move {
+            // Waiting and downloading within --wait-timeout: a job cut short is picked up by
+            // the next run.
+            let limit = self.wait.deadline;
+            let resumed = self.remover.resume_removal(ticket, self.options(unit));
+            match tokio::time::timeout(limit, resumed).await {
+                Ok(cutout) => Ok(vec![cutout?]),
+                Err(_) => Err(Error::Timeout {
+                    what: "this input (waiting and downloading: --wait-timeout)".to_owned(),
+                    waited: limit,
+                }),
+            }
+        })
+    }
 }
 
 /// Why `--mask` cannot be used with `provider`, and what makes the mask instead.

@@ -6,26 +6,19 @@ use std::sync::Arc;
 use cutout::Provider;
 use cutout::artworks::types::OutputFormat;
 use cutout::artworks::{ArtworkJob, SegmentationMode, SegmentationRequest};
-use cutout::runtime::{Cutout, CutoutKind, Progress};
-use futures_util::StreamExt;
+use cutout::batch::{Unit, Work};
+use cutout::runtime::{
+    BoxFuture, Cutout, CutoutKind, Error, ImageSource, JobTicket, Progress, WaitPolicy,
+};
 
 use crate::backend::Backend;
+use crate::batch::{self as journal, Tasks};
 use crate::cli::{Global, MaskFormat, SegmentArgs, default_concurrency};
 use crate::failure::Failure;
-use crate::inputs::{self, Entry};
+use crate::inputs::{self, Input};
 use crate::output::{self, OutSpec};
-use crate::report::{Record, Task, Ui};
 
-/// What every image of the command shares.
-struct Context<'a> {
-    backend: &'a Backend,
-    client: &'a cutout::artworks::Client,
-    args: &'a SegmentArgs,
-    spec: &'a OutSpec,
-    ui: &'a Ui,
-}
-
-/// Runs the command.
+/// Runs the command through the journal: a re-run resumes, nothing is paid twice.
 pub async fn run(global: &Global, args: SegmentArgs) -> Result<(), Failure> {
     let expansion = inputs::expand(
         &args.images,
@@ -35,123 +28,178 @@ pub async fn run(global: &Global, args: SegmentArgs) -> Result<(), Failure> {
     let entries = &expansion.entries;
     let spec = OutSpec::new(args.output.output.as_deref(), entries.len())?;
     output::check_collisions(&spec, entries, "mask")?;
-    let backend = Backend::new(global).await?;
-    let client: cutout::artworks::Client = backend.client(Provider::Tengr)?;
-    spec.prepare()?;
-    let ui = Ui::new(global, entries.len());
-    ui.expanded(&expansion);
-    let concurrency = args
-        .concurrency
-        .map(usize::from)
-        .unwrap_or_else(|| default_concurrency(Provider::Tengr));
-    let context = Context {
-        backend: &backend,
-        client: &client,
-        args: &args,
-        spec: &spec,
-        ui: &ui,
-    };
-    futures_util::stream::iter(entries.iter().enumerate())
-        .map(|(index, entry)| one(&context, index, entry))
-        .buffer_unordered(concurrency)
-        .for_each(|(task, record)| {
-            ui.done(&task, record);
-            std::future::ready(())
-        })
-        .await;
-    ui.finish()
-}
-
-async fn one(context: &Context<'_>, index: usize, entry: &Entry) -> (Arc<Task>, Record) {
-    let task = context.ui.task(&entry.input.display());
-    let work = segment(context, index, entry, &task);
-    let wait = context.backend.wait_policy(&context.args.wait);
-    let record = match Backend::within_deadline(&wait, work).await {
-        Ok(record) => record,
-        Err(error) => Record::failed(entry.input.display(), Provider::Tengr.name(), &task, error),
-    };
-    (task, record)
-}
-
-async fn segment(
-    context: &Context<'_>,
-    index: usize,
-    entry: &Entry,
-    task: &Arc<Task>,
-) -> Result<Record, String> {
-    let Context {
-        backend,
-        client,
-        args,
-        spec,
-        ui,
-    } = *context;
-    let image = &entry.input;
-    image.check_local("image").map_err(|e| e.to_string())?;
     let format = match args.format {
         MaskFormat::Png => OutputFormat::Png,
         MaskFormat::Webp => OutputFormat::Webp,
     };
-    let relative = &entry.relative;
-    // Several masks may come back (`-2`, `-3`…), in the format asked for or another.
-    output::precheck_result(spec, relative, "mask", true, args.output.force)?;
-    let url = backend
-        .url_for(image, index, Provider::Tengr)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut job = match &args.prompt {
-        Some(prompt) => {
-            create(
-                client,
-                SegmentationRequest::text(url, prompt.clone()),
-                format,
-                args.expand,
-            )
-            .await?
-        }
-        None => {
-            let mut points = SegmentationRequest::points(url);
-            for point in &args.points {
-                points = if point.foreground {
-                    points.positive(point.x, point.y)
-                } else {
-                    points.negative(point.x, point.y)
-                };
-            }
-            create(client, points, format, args.expand).await?
-        }
-    };
-    let id = job.id().to_owned();
-    task.on(&Progress::Submitted { job_id: id.clone() });
-    job.wait(&backend.wait_policy(&args.wait), |progress| {
-        task.on(&Progress::Waiting(progress.clone()))
-    })
-    .await
-    .map_err(|e| e.to_string())?;
-    task.on(&Progress::Downloading);
-    let results = job.result_bytes().await.map_err(|e| e.to_string())?;
-    let mut record = Record::ok(image.display(), Provider::Tengr.name(), task);
-    record.job_id = Some(id.clone());
-    for (index, bytes) in results.into_iter().enumerate() {
-        let mask = Cutout::new(
-            bytes,
-            CutoutKind::Mask,
-            Provider::Tengr.name(),
-            Some(id.clone()),
-        )
-        .map_err(|e| e.to_string())?;
-        let path = spec.nth_path(relative, "mask", mask.format.extension(), index + 1);
-        if spec.is_file() {
-            super::remove_bg::warn_extension(ui, &path, mask.format.extension());
-        }
-        output::write(&path, &mask.bytes, args.output.force).await?;
-        if index == 0 {
-            record.wrote(&path, &mask);
-        } else {
-            ui.note(&format!("  another mask → {}", path.display()));
-        }
+    // Everything that changes the paid result.
+    let mut params = vec![
+        format!("format={}", format_name(args.format)),
+        format!("expand={}", args.expand),
+    ];
+    match &args.prompt {
+        Some(prompt) => params.push(format!("prompt={prompt}")),
+        None => params.push(format!(
+            "points={}",
+            args.points
+                .iter()
+                .map(|p| format!("{},{}:{}", p.x, p.y, if p.foreground { "fg" } else { "bg" }))
+                .collect::<Vec<_>>()
+                .join(";")
+        )),
     }
-    Ok(record)
+    let batch = journal::Spec {
+        global,
+        expansion: &expansion,
+        entries,
+        out: &spec,
+        provider: Provider::Tengr,
+        params,
+        suffix: "mask",
+        batch: &args.batch,
+        force: args.output.force,
+        companions: Vec::new(),
+    };
+    if args.batch.dry_run {
+        // The plan needs no client: no key is asked for, nothing is started.
+        journal::prepare(batch, |_, _| Ok(1)).await?;
+        return Ok(());
+    }
+    // The clients before the output folder: a missing key leaves nothing behind.
+    let backend = Backend::new(global).await?;
+    let client: cutout::artworks::Client = backend.client(Provider::Tengr)?;
+    let Some(prepared) = journal::prepare(batch, |_, _| Ok(1)).await? else {
+        return Ok(());
+    };
+    let concurrency = args
+        .concurrency
+        .map(usize::from)
+        .unwrap_or_else(|| default_concurrency(Provider::Tengr));
+    let work = SegmentWork {
+        backend: &backend,
+        client: &client,
+        args: &args,
+        format,
+        wait: backend.wait_policy(&args.wait),
+        tasks: prepared.tasks(),
+    };
+    journal::execute(
+        prepared,
+        global,
+        &args.batch,
+        args.output.force,
+        concurrency,
+        work,
+    )
+    .await
+}
+
+fn format_name(format: MaskFormat) -> &'static str {
+    match format {
+        MaskFormat::Png => "png",
+        MaskFormat::Webp => "webp",
+    }
+}
+
+/// Segmentation as batch work: submit creates the artwork (the paid step), resume reads it
+/// again by id, waits and downloads every mask.
+struct SegmentWork<'a> {
+    backend: &'a Backend,
+    client: &'a cutout::artworks::Client,
+    args: &'a SegmentArgs,
+    format: OutputFormat,
+    wait: WaitPolicy,
+    tasks: Arc<Tasks>,
+}
+
+impl Work for SegmentWork<'_> {
+    fn submit<'a>(&'a self, unit: &'a Unit) -> BoxFuture<'a, Result<JobTicket, Error>> {
+        Box::pin(async move {
+            let image = match unit.sources.first() {
+                Some(ImageSource::Path(path)) => Input::Path(path.clone()),
+                Some(ImageSource::Url(url)) => Input::Url(url.clone()),
+                _ => {
+                    return Err(Error::invalid(
+                        "image",
+                        format!("`{}` is neither a file nor a URL", unit.display),
+                    ));
+                }
+            };
+            // Tengr fetches by URL: under --sandbox a local file is hosted first (the unit's
+            // key stays the file's content hash).
+            let url = self
+                .backend
+                .url_for(&image, self.tasks.index(unit), Provider::Tengr)
+                .await?;
+            let args = self.args;
+            let job = match &args.prompt {
+                Some(prompt) => {
+                    create(
+                        self.client,
+                        SegmentationRequest::text(url, prompt.clone()),
+                        self.format,
+                        args.expand,
+                    )
+                    .await?
+                }
+                None => {
+                    let mut points = SegmentationRequest::points(url);
+                    for point in &args.points {
+                        points = if point.foreground {
+                            points.positive(point.x, point.y)
+                        } else {
+                            points.negative(point.x, point.y)
+                        };
+                    }
+                    create(self.client, points, self.format, args.expand).await?
+                }
+            };
+            let id = job.id().to_owned();
+            self.tasks
+                .of(unit)
+                .on(&Progress::Submitted { job_id: id.clone() });
+            Ok(JobTicket::new(Provider::Tengr.name(), id))
+        })
+    }
+
+    fn resume<'a>(
+        &'a self,
+        unit: &'a Unit,
+        ticket: JobTicket,
+    ) -> BoxFuture<'a, Result<Vec<Cutout>, Error>> {
+        Box::pin(async move {
+            let id = ticket.require_job_id(Provider::Tengr.name())?.to_owned();
+            let task = self.tasks.of(unit);
+            let limit = self.wait.deadline;
+            let work = async {
+                let mut job = self.client.artwork(&id).await?;
+                job.wait(&self.wait, |progress| {
+                    task.on(&Progress::Waiting(progress.clone()))
+                })
+                .await?;
+                task.on(&Progress::Downloading);
+                let results = job.result_bytes().await?;
+                results
+                    .into_iter()
+                    .map(|bytes| {
+                        Cutout::new(
+                            bytes,
+                            CutoutKind::Mask,
+                            Provider::Tengr.name(),
+                            Some(id.clone()),
+                        )
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            };
+            match tokio::time::timeout(limit, work).await {
+                Ok(result) => result,
+                Err(_) => Err(Error::Timeout {
+                    what: "this image (waiting and downloading: --wait-timeout)".to_owned(),
+                    waited: limit,
+                }),
+            }
+        })
+    }
 }
 
 async fn create<M: SegmentationMode>(
@@ -159,10 +207,10 @@ async fn create<M: SegmentationMode>(
     segmentation: SegmentationRequest<M>,
     format: OutputFormat,
     expand: i64,
-) -> Result<ArtworkJob, String> {
+) -> Result<ArtworkJob, Error> {
     let mut segmentation = segmentation.output_format(format);
     if expand != 0 {
         segmentation = segmentation.mask_expand(expand);
     }
-    segmentation.submit(client).await.map_err(|e| e.to_string())
+    segmentation.submit(client).await
 }

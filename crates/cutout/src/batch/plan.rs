@@ -232,15 +232,6 @@ pub fn plan(store: &dyn Store, units: &[Unit], options: PlanOptions) -> Result<P
                 }
             },
         };
-        // The same work twice in one batch: paid once (by the first), copied here, unless this
-        // copy is already in place.
-        if let Some(&first) = first_of.get(&unit.key) {
-            if action != Action::Skip {
-                action = Action::Duplicate(first);
-            }
-        } else {
-            first_of.insert(&unit.key, i);
-        }
         // Results written to a new place must not replace a file the journal did not write.
         if !options.force
             && !matches!(action, Action::Skip | Action::Blocked(_))
@@ -255,6 +246,15 @@ pub fn plan(store: &dyn Store, units: &[Unit], options: PlanOptions) -> Result<P
                  move it away or pass force to replace it",
                 foreign.display()
             ));
+        }
+        // The same work twice in one batch: paid once (by the first), copied here, unless this
+        // copy is already in place. A blocked unit pays for nothing, so it is nobody's first.
+        if let Some(&first) = first_of.get(&unit.key) {
+            if !matches!(action, Action::Skip | Action::Blocked(_)) {
+                action = Action::Duplicate(first);
+            }
+        } else if !matches!(action, Action::Blocked(_)) {
+            first_of.insert(&unit.key, i);
         }
         actions.push(action);
     }

@@ -233,7 +233,7 @@ fn check_file(path: &Path) -> Result<(), JournalError> {
                 return Err(read_only("the file is read-only".to_owned()));
             }
             // An empty file is a new database to SQLite; anything else must be SQLite's.
-            let mut header = [0u8; 16];
+            let mut header = [0u8; 100];
             let mut file = std::fs::File::open(path)
                 .map_err(|e| read_only(format!("it cannot be opened ({e})")))?;
             let mut read = 0;
@@ -244,10 +244,30 @@ fn check_file(path: &Path) -> Result<(), JournalError> {
                     Err(e) => return Err(read_only(format!("it cannot be read ({e})"))),
                 }
             }
-            if read != 0 && (read < 16 || &header != b"SQLite format 3\0") {
+            if read != 0 && (read < 16 || &header[..16] != b"SQLite format 3\0") {
                 return Err(JournalError::NotADatabase {
                     path: path.to_path_buf(),
                 });
+            }
+            // Another program's database is refused from its header, before SQLite is asked to
+            // switch it to WAL mode (which would rewrite that header): the header's application
+            // id (bytes 68..72) is not ours, or it is unset while a schema exists (schema
+            // cookie, bytes 40..44).
+            if read == header.len() {
+                let word = |at: usize| {
+                    u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+                };
+                let application_id = word(68) as i32;
+                let foreign = if application_id == 0 {
+                    word(40) != 0
+                } else {
+                    application_id != APPLICATION_ID
+                };
+                if foreign {
+                    return Err(JournalError::ForeignDatabase {
+                        path: path.to_path_buf(),
+                    });
+                }
             }
             Ok(())
         }

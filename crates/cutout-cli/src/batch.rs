@@ -1,0 +1,607 @@
+//! The CLI on the journal (`cutout::batch`): where the journal lives, opening it (or not, for a
+//! dry run), one progress task per unit, the plan of `--dry-run`, and what a finished run says.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use cutout::Provider;
+use cutout::batch::{
+    Action, Batch, Event, JournalError, OutputName, OutputRecord, Plan, PlanOptions, Report, Row,
+    SqliteStore, Store, Unit, Work, WorkKey,
+};
+use cutout::runtime::{Error, ImageSource, JobTicket};
+use serde::Serialize;
+
+use crate::cli::{BatchArgs, Global};
+use crate::failure::Failure;
+use crate::inputs::{Entry, Expansion};
+use crate::output::{self, OutSpec};
+use crate::report::{Record, Task, Ui};
+
+/// A command's inputs as a batch: what [`prepare`] needs.
+pub struct Spec<'a> {
+    /// Global flags.
+    pub global: &'a Global,
+    /// The expanded inputs (for the note about skipped files).
+    pub expansion: &'a Expansion,
+    /// The inputs to work on (the expansion's, or fewer: matte leaves out the trimaps).
+    pub entries: &'a [Entry],
+    /// Where results go.
+    pub out: &'a OutSpec,
+    /// The provider that does the paid work.
+    pub provider: Provider,
+    /// `k=v` pairs of everything that changes the paid result (sorted here).
+    pub params: Vec<String>,
+    /// The output kind and the results' suffix (`cutout`, `mask`).
+    pub suffix: &'static str,
+    /// The batch flags.
+    pub batch: &'a BatchArgs,
+    /// `--force`.
+    pub force: bool,
+    /// Per entry, the images sent with it (a trimap…): part of the unit's key. Empty when
+    /// the command has none.
+    pub companions: Vec<Vec<ImageSource>>,
+}
+
+/// A batch ready to run (not a dry run).
+pub struct Prepared {
+    units: Vec<Unit>,
+    bad: Vec<(String, String)>,
+    journal: PathBuf,
+    ui: Arc<Ui>,
+    tasks: Arc<Tasks>,
+    provider: Provider,
+}
+
+impl Prepared {
+    /// The progress tasks, for the command's [`Work`].
+    pub fn tasks(&self) -> Arc<Tasks> {
+        self.tasks.clone()
+    }
+}
+
+/// Builds the units (inputs hashed, credits estimated from their headers); with `--dry-run`
+/// prints the plan and returns `None` (having sent and created nothing). Otherwise creates the
+/// output folder and fails, before anything is paid, the inputs whose results could not be
+/// written there.
+pub async fn prepare(
+    spec: Spec<'_>,
+    credits: fn(Provider, &ImageSource) -> Result<u32, Error>,
+) -> Result<Option<Prepared>, Failure> {
+    let mut params = spec.params;
+    if spec.global.sandbox {
+        // Simulated results are never mistaken for real ones, nor the other way round.
+        params.push("endpoint=sandbox".to_owned());
+    }
+    params.sort();
+    let params = params.join(",");
+    let journal = journal_path(spec.batch.journal.as_deref(), spec.out);
+    let (units, relatives, bad) = make_units(
+        spec.entries,
+        spec.companions,
+        spec.out,
+        spec.provider,
+        &params,
+        spec.suffix,
+        credits,
+    )
+    .await;
+    if spec.batch.dry_run {
+        let plan = dry_plan(&journal, &units, spec.batch, spec.force)?;
+        print_plan(spec.global, &units, &plan, &journal);
+        for (input, error) in &bad {
+            eprintln!("error: {input}: {error}");
+        }
+        return if bad.is_empty() {
+            Ok(None)
+        } else {
+            Err(Failure::InputsFailed)
+        };
+    }
+    spec.out.prepare()?;
+    // A folder in the way or an unwritable folder fails its input now, before it is paid for
+    // (existing files are the plan's business: the journal may have written them).
+    let mut bad = bad;
+    let mut ready = Vec::with_capacity(units.len());
+    for (unit, relative) in units.into_iter().zip(relatives) {
+        match output::precheck_result(spec.out, &relative, spec.suffix, false, true) {
+            Ok(()) => ready.push(unit),
+            Err(error) => bad.push((unit.display.clone(), error)),
+        }
+    }
+    let ui = Arc::new(Ui::new(spec.global, spec.entries.len()));
+    ui.expanded(&without_journal(spec.expansion, &journal));
+    // The tasks know the units the runner gets (their indexes are the runner's).
+    let tasks = Arc::new(Tasks::new(ui.clone(), &ready));
+    Ok(Some(Prepared {
+        units: ready,
+        bad,
+        journal,
+        ui,
+        tasks,
+        provider: spec.provider,
+    }))
+}
+
+/// The expansion's note without the journal's own files (a `--journal` inside an input folder
+/// is not a skipped input).
+fn without_journal(expansion: &Expansion, journal: &Path) -> Expansion {
+    let canonical = |path: &Path| path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let journal = canonical(journal);
+    let own = |path: &Path| {
+        let path = canonical(path);
+        path == journal
+            || ["-wal", "-shm", "-journal"].iter().any(|suffix| {
+                let mut name = journal.as_os_str().to_owned();
+                name.push(suffix);
+                path == Path::new(&name)
+            })
+    };
+    Expansion {
+        entries: Vec::new(),
+        skipped: expansion
+            .skipped
+            .iter()
+            .filter(|path| !own(path))
+            .cloned()
+            .collect(),
+        earlier_results: expansion.earlier_results,
+    }
+}
+
+/// The units of `entries` (with their relative output names), and the inputs that cannot be
+/// one (unreadable, not an image), with why.
+async fn make_units(
+    entries: &[Entry],
+    companions: Vec<Vec<ImageSource>>,
+    spec: &OutSpec,
+    provider: Provider,
+    params: &str,
+    suffix: &'static str,
+    credits: fn(Provider, &ImageSource) -> Result<u32, Error>,
+) -> (Vec<Unit>, Vec<PathBuf>, Vec<(String, String)>) {
+    let entries = entries.to_vec();
+    let spec = spec.clone();
+    let params = params.to_owned();
+    // Hashing reads every file: off the async threads.
+    tokio::task::spawn_blocking(move || {
+        let mut units = Vec::with_capacity(entries.len());
+        let mut relatives = Vec::with_capacity(entries.len());
+        let mut bad = Vec::new();
+        for (i, entry) in entries.iter().enumerate() {
+            let input = &entry.input;
+            let mut sources = vec![input.source()];
+            sources.extend(companions.get(i).cloned().unwrap_or_default());
+            let made = input.check_local("input").and_then(|()| {
+                let credits = credits(provider, &input.source())?;
+                Unit::new(
+                    sources,
+                    provider.name(),
+                    params.clone(),
+                    suffix,
+                    spec.output_name(&entry.relative, suffix),
+                    credits,
+                )
+            });
+            match made {
+                Ok(unit) => {
+                    units.push(unit.display(input.display()));
+                    relatives.push(entry.relative.clone());
+                }
+                Err(error) => bad.push((input.display(), error.to_string())),
+            }
+        }
+        (units, relatives, bad)
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+/// Runs a prepared batch through `work`: the journal is opened (and locked), the inputs that
+/// could not be units are reported, then the runner goes.
+pub async fn execute<W: Work>(
+    prepared: Prepared,
+    global: &Global,
+    batch: &BatchArgs,
+    force: bool,
+    concurrency: usize,
+    work: W,
+) -> Result<(), Failure> {
+    let Prepared {
+        units,
+        bad,
+        journal,
+        ui,
+        tasks,
+        provider,
+    } = prepared;
+    let store = open(&journal)?;
+    for (input, error) in bad {
+        let task = ui.task(&input);
+        ui.done(&task, Record::failed(input, provider.name(), &task, error));
+    }
+    let shown = tasks.clone();
+    let name = provider.name();
+    let runner = Batch::new(store)
+        .concurrency(concurrency)
+        .max_credits(batch.max_credits)
+        .resubmit_uncertain(batch.resubmit_uncertain)
+        .force(force)
+        .on_event(move |event| shown.on_event(event, name));
+    let report = runner.run(&work, units).await.map_err(setup)?;
+    // The journal holds an exclusive lock until it is dropped; the display is shared until then.
+    drop(runner);
+    drop(work);
+    drop(tasks);
+    let ui = Arc::try_unwrap(ui)
+        .map_err(|_| Failure::Setup("the progress display is still in use".to_owned()))?;
+    finish(ui, global, &report, &journal)
+}
+
+/// The journal's file name in an output folder.
+pub const JOURNAL_NAME: &str = ".cutout-journal.sqlite";
+
+/// Where the journal of a run is: `--journal`, else in the output folder (beside the file for
+/// `-o FILE`, the current directory without `-o`).
+pub fn journal_path(explicit: Option<&Path>, spec: &OutSpec) -> PathBuf {
+    if let Some(path) = explicit {
+        return path.to_path_buf();
+    }
+    match spec {
+        OutSpec::Cwd => PathBuf::from(JOURNAL_NAME),
+        OutSpec::Dir(dir) => dir.join(JOURNAL_NAME),
+        OutSpec::File(file) => match file.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.join(JOURNAL_NAME),
+            _ => PathBuf::from(JOURNAL_NAME),
+        },
+    }
+}
+
+/// A journal error as a setup failure (exit 3): it names the path and says what to do.
+pub fn setup(error: JournalError) -> Failure {
+    Failure::Setup(error.to_string())
+}
+
+/// The journal of a dry run that has none yet: empty, and never written (a dry run creates
+/// nothing).
+struct Absent;
+
+impl Store for Absent {
+    fn get(&self, _key: &WorkKey) -> Result<Option<Row>, JournalError> {
+        Ok(None)
+    }
+    fn rows(&self) -> Result<Vec<Row>, JournalError> {
+        Ok(Vec::new())
+    }
+    fn record_planned(&self, _units: &[&Unit]) -> Result<(), JournalError> {
+        Err(read_only())
+    }
+    fn begin_submit(&self, _unit: &Unit) -> Result<(), JournalError> {
+        Err(read_only())
+    }
+    fn mark_submitted(&self, _key: &WorkKey, _ticket: &JobTicket) -> Result<(), JournalError> {
+        Err(read_only())
+    }
+    fn mark_done(&self, _key: &WorkKey, _outputs: &[OutputRecord]) -> Result<(), JournalError> {
+        Err(read_only())
+    }
+    fn add_outputs(&self, _key: &WorkKey, _outputs: &[OutputRecord]) -> Result<(), JournalError> {
+        Err(read_only())
+    }
+    fn mark_failed(
+        &self,
+        _key: &WorkKey,
+        _reason: &str,
+        _paid: Option<bool>,
+    ) -> Result<(), JournalError> {
+        Err(read_only())
+    }
+}
+
+fn read_only() -> JournalError {
+    JournalError::ReadOnly {
+        path: PathBuf::from("(dry run)"),
+        what: "a dry run writes nothing".to_owned(),
+    }
+}
+
+/// Opens the journal at `path` for a run (created with its folder when missing).
+pub fn open(path: &Path) -> Result<Arc<dyn Store>, Failure> {
+    let owned = path.to_path_buf();
+    SqliteStore::open(owned)
+        .map(|store| Arc::new(store) as Arc<dyn Store>)
+        .map_err(setup)
+}
+
+/// Plans `units` against the journal at `path` without creating anything: an absent journal is
+/// an empty one.
+pub fn dry_plan(
+    path: &Path,
+    units: &[Unit],
+    args: &BatchArgs,
+    force: bool,
+) -> Result<Plan, Failure> {
+    let options = PlanOptions::default()
+        .force(force)
+        .resubmit_uncertain(args.resubmit_uncertain);
+    let plan = if path.exists() {
+        let store = SqliteStore::open(path).map_err(setup)?;
+        cutout::batch::plan(&store, units, options)
+    } else {
+        cutout::batch::plan(&Absent, units, options)
+    };
+    plan.map_err(setup)
+}
+
+/// How an output name is shown (a stem's extension is only known from the result).
+fn show_output(output: &OutputName) -> String {
+    match output {
+        OutputName::Stem(stem) => format!("{}.*", stem.display()),
+        OutputName::Exact(path) => path.display().to_string(),
+    }
+}
+
+/// One row of `--dry-run --json`.
+#[derive(Serialize)]
+struct PlanLine<'a> {
+    input: &'a str,
+    provider: &'a str,
+    action: &'static str,
+    output: String,
+    credits: u32,
+    job_id: Option<String>,
+}
+
+/// Prints the plan of a dry run: one line per unit (stdout), the totals and the estimate.
+pub fn print_plan(global: &Global, units: &[Unit], plan: &Plan, journal: &Path) {
+    for (unit, action) in units.iter().zip(&plan.actions) {
+        let credits = if action.pays() { unit.credits } else { 0 };
+        let job_id = match action {
+            Action::Reattach(ticket) => ticket.job_id.clone(),
+            _ => None,
+        };
+        if global.json {
+            crate::report::print_json(&PlanLine {
+                input: &unit.display,
+                provider: &unit.provider,
+                action: action.name(),
+                output: show_output(&unit.output),
+                credits,
+                job_id,
+            });
+            continue;
+        }
+        let mut line = format!(
+            "{:<10} {} → {}",
+            action.name(),
+            unit.display,
+            show_output(&unit.output)
+        );
+        if action.pays() {
+            line.push_str(&format!(
+                " ({credits} credit{})",
+                if credits == 1 { "" } else { "s" }
+            ));
+        }
+        match action {
+            Action::Reattach(ticket) => {
+                line.push_str(&format!(
+                    " (job {})",
+                    ticket.job_id.as_deref().unwrap_or("with a ready result")
+                ));
+            }
+            Action::Uncertain { resubmit: false } => line.push_str(
+                " (a killed run was submitting it: not sent again without --resubmit-uncertain)",
+            ),
+            Action::Blocked(reason) => line.push_str(&format!(": {}", cli_words(reason))),
+            Action::Duplicate(first) => {
+                line.push_str(&format!(
+                    " (same work as {}: paid once)",
+                    units[*first].display
+                ));
+            }
+            _ => {}
+        }
+        println!("{line}");
+    }
+    if !global.json {
+        let totals: Vec<String> = plan
+            .totals
+            .iter()
+            .map(|(name, count)| format!("{count} {name}"))
+            .collect();
+        println!(
+            "dry run: {}; estimated {} credit{} (sent nothing; journal `{}`)",
+            totals.join(", "),
+            plan.estimated_credits,
+            if plan.estimated_credits == 1 { "" } else { "s" },
+            journal.display()
+        );
+    }
+}
+
+/// The runner's words for the library ("pass force") said for the command line.
+pub fn cli_words(text: &str) -> String {
+    text.replace("pass force", "pass --force")
+}
+
+/// The progress tasks of a batch's units, made when a unit starts.
+pub struct Tasks {
+    ui: Arc<Ui>,
+    names: Vec<String>,
+    index_of: HashMap<OutputName, usize>,
+    /// Whether unit `i` writes to a file the user named (`-o FILE`).
+    exact: Vec<bool>,
+    /// What the plan does with unit `i` (known from the runner's `Planned` events).
+    actions: Mutex<Vec<Option<&'static str>>>,
+    live: Mutex<HashMap<usize, Arc<Task>>>,
+}
+
+impl Tasks {
+    /// Tasks for `units`, shown by `ui`.
+    pub fn new(ui: Arc<Ui>, units: &[Unit]) -> Self {
+        Tasks {
+            ui,
+            names: units.iter().map(|u| u.display.clone()).collect(),
+            index_of: units
+                .iter()
+                .enumerate()
+                .map(|(i, u)| (u.output.clone(), i))
+                .collect(),
+            exact: units
+                .iter()
+                .map(|u| matches!(u.output, OutputName::Exact(_)))
+                .collect(),
+            actions: Mutex::new(vec![None; units.len()]),
+            live: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The index of `unit` in the batch (output names are unique: checked before).
+    pub fn index(&self, unit: &Unit) -> usize {
+        self.index_of.get(&unit.output).copied().unwrap_or(0)
+    }
+
+    /// The task of unit `index`, started on first use.
+    pub fn get(&self, index: usize) -> Arc<Task> {
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        live.entry(index)
+            .or_insert_with(|| {
+                self.ui
+                    .task(self.names.get(index).map(String::as_str).unwrap_or(""))
+            })
+            .clone()
+    }
+
+    /// The task of `unit`.
+    pub fn of(&self, unit: &Unit) -> Arc<Task> {
+        self.get(self.index(unit))
+    }
+
+    /// Shows an event of the runner: a finished unit becomes a result line (and a JSON line).
+    pub fn on_event(&self, event: &Event, provider: &'static str) {
+        let (index, display, ticket, outcome) = match event {
+            Event::Planned { index, action, .. } => {
+                let mut actions = self.actions.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(slot) = actions.get_mut(*index) {
+                    *slot = Some(action.name());
+                }
+                return;
+            }
+            Event::Finished {
+                index,
+                display,
+                ticket,
+                outcome,
+                ..
+            } => (index, display, ticket, outcome),
+            _ => return,
+        };
+        let task = self.get(*index);
+        let mut record = record(display, provider, &task, ticket.as_ref(), outcome);
+        record.action = self
+            .actions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(*index)
+            .copied()
+            .flatten();
+        // A file named with -o that got another format than its extension says: tell.
+        if self.exact.get(*index).copied().unwrap_or(false)
+            && let cutout::batch::Outcome::Done { outputs } = outcome
+            && let Some(first) = outputs.first()
+            && let Ok(Some(info)) = ImageSource::path(first).probe("result")
+        {
+            crate::commands::remove_bg::warn_extension(&self.ui, first, info.format.extension());
+        }
+        self.ui.done(&task, record);
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(index);
+    }
+}
+
+/// The `--json` record of a finished unit.
+fn record(
+    display: &str,
+    provider: &'static str,
+    task: &Task,
+    ticket: Option<&JobTicket>,
+    outcome: &cutout::batch::Outcome,
+) -> Record {
+    use cutout::batch::Outcome;
+    let job_id = ticket.and_then(|t| t.job_id.clone());
+    let mut record = match outcome {
+        Outcome::Skipped | Outcome::Done { .. } => Record::ok(display.to_owned(), provider, task),
+        Outcome::StillRunning { error } => Record::failed(
+            display.to_owned(),
+            provider,
+            task,
+            format!(
+                "still running{}: run the same command again to pick it up ({error})",
+                job_id
+                    .as_deref()
+                    .map(|id| format!(" (job {id})"))
+                    .unwrap_or_default()
+            ),
+        ),
+        Outcome::Uncertain { .. } => Record::failed(
+            display.to_owned(),
+            provider,
+            task,
+            "uncertain: a run was stopped while submitting it, so the provider may have the \
+             job; check the provider's dashboard or `cutout jobs`; run again with \
+             --resubmit-uncertain to pay again"
+                .to_owned(),
+        ),
+        Outcome::OverBudget => Record::not_submitted(display.to_owned(), provider, task),
+        Outcome::Failed { error, .. } => {
+            Record::failed(display.to_owned(), provider, task, cli_words(error))
+        }
+        // `Outcome` may grow: an unknown outcome is not a success.
+        #[allow(unreachable_patterns)]
+        other => Record::failed(
+            display.to_owned(),
+            provider,
+            task,
+            format!("ended as {}", other.name()),
+        ),
+    };
+    record.job_id = job_id;
+    record.outcome = Some(outcome.name());
+    if let Outcome::Done { outputs } = outcome
+        && let Some(first) = outputs.first()
+    {
+        record.output = Some(first.display().to_string());
+        record.bytes = std::fs::metadata(first).ok().map(|m| m.len());
+        if let Ok(Some(info)) = ImageSource::path(first).probe("result") {
+            record.width = Some(info.width);
+            record.height = Some(info.height);
+        }
+    }
+    record
+}
+
+/// Closes a run: the summary (uncertain units, the budget), the journal's path, the exit code.
+pub fn finish(ui: Ui, global: &Global, report: &Report, journal: &Path) -> Result<(), Failure> {
+    let uncertain: Vec<_> = report.uncertain().collect();
+    if !uncertain.is_empty() {
+        eprintln!(
+            "{} input{} uncertain (a run was stopped while submitting; the provider may have \
+             the job): check the provider's dashboard or `cutout jobs`; run again with \
+             --resubmit-uncertain to pay again:",
+            uncertain.len(),
+            if uncertain.len() == 1 { " is" } else { "s are" }
+        );
+        for unit in &uncertain {
+            eprintln!("  {}", unit.display);
+        }
+    }
+    let result = ui.finish();
+    if !global.quiet {
+        eprintln!("journal: {}", journal.display());
+    }
+    result
+}

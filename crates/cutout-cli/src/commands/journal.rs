@@ -1,0 +1,118 @@
+//! `cutout journal`: what a batch journal holds (nothing is sent anywhere).
+
+use cutout::batch::{Row, SqliteStore};
+use serde::Serialize;
+
+use crate::batch::{JOURNAL_NAME, setup};
+use crate::cli::{Global, JournalArgs};
+use crate::failure::Failure;
+
+/// One row of `--json`.
+#[derive(Serialize)]
+struct Line<'a> {
+    input: &'a str,
+    provider: &'a str,
+    state: &'static str,
+    job_id: Option<&'a str>,
+    outputs: Vec<String>,
+    failure: Option<&'a str>,
+    paid: Option<bool>,
+    credits: u32,
+    attempts: u32,
+}
+
+/// Runs the command.
+pub async fn run(global: &Global, args: JournalArgs) -> Result<(), Failure> {
+    let path = match (&args.journal, &args.output) {
+        (Some(path), _) => path.clone(),
+        (None, Some(out)) if out.is_file() => out.clone(),
+        (None, Some(out)) => out.join(JOURNAL_NAME),
+        (None, None) => JOURNAL_NAME.into(),
+    };
+    if !path.exists() {
+        return Err(Failure::Setup(format!(
+            "there is no journal at `{}`: pass the output folder of a batch (its journal is \
+             {JOURNAL_NAME} there) or the journal's path with --journal",
+            path.display()
+        )));
+    }
+    // Opening takes the journal's exclusive lock: a running batch gets a clear "in use".
+    let opened = path.clone();
+    let (rows, summary) = tokio::task::spawn_blocking(move || {
+        let store = SqliteStore::open(&opened)?;
+        let rows = cutout::batch::Store::rows(&store)?;
+        Ok::<_, cutout::batch::JournalError>((rows, cutout::batch::summary(&store)?))
+    })
+    .await
+    .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    .map_err(setup)?;
+
+    if global.json {
+        for row in &rows {
+            crate::report::print_json(&Line {
+                input: &row.display,
+                provider: &row.provider,
+                state: row.state.as_str(),
+                job_id: row.ticket.as_ref().and_then(|t| t.job_id.as_deref()),
+                outputs: row
+                    .outputs
+                    .iter()
+                    .map(|o| o.path.display().to_string())
+                    .collect(),
+                failure: row.failure.as_deref(),
+                paid: row.paid,
+                credits: row.credits,
+                attempts: row.attempts,
+            });
+        }
+        return Ok(());
+    }
+
+    println!("journal {}: {} units", path.display(), rows.len());
+    for (state, count) in &summary.counts {
+        println!("  {:<11} {count}", state.as_str());
+    }
+    println!("  paid credits (estimated): {}", summary.paid_credits);
+    if !summary.failed.is_empty() {
+        println!("failed:");
+        for row in &summary.failed {
+            let paid = match row.paid {
+                Some(true) => "paid",
+                Some(false) => "not paid",
+                None => "paid?",
+            };
+            println!(
+                "  {} ({}, {paid}{}): {}",
+                row.display,
+                row.provider,
+                job(row),
+                row.failure.as_deref().unwrap_or("no reason recorded")
+            );
+        }
+    }
+    if !summary.uncertain.is_empty() {
+        println!(
+            "uncertain (a run was stopped while submitting them; the provider may have the job): \
+             check the provider's dashboard or `cutout jobs`; run the command again with \
+             --resubmit-uncertain to pay again:"
+        );
+        for row in &summary.uncertain {
+            println!("  {} ({}{})", row.display, row.provider, job(row));
+        }
+    }
+    if !summary.in_flight.is_empty() {
+        println!("submitted, not finished (the same command again picks them up):");
+        for row in &summary.in_flight {
+            println!("  {} ({}{})", row.display, row.provider, job(row));
+        }
+    }
+    Ok(())
+}
+
+fn job(row: &Row) -> String {
+    row.ticket
+        .as_ref()
+        .and_then(|t| t.job_id.as_deref())
+        .map(|id| format!(", job {id}"))
+        .unwrap_or_default()
+}
