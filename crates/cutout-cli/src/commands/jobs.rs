@@ -4,7 +4,7 @@
 //! `list` works with Topaz and Tengr, `cancel` and `submit` with Topaz only.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -232,7 +232,15 @@ fn result_path(spec: &OutSpec, stem: &str, extension: &str, n: usize) -> PathBuf
         format!("{stem}-{n}.{extension}")
     };
     match spec {
-        OutSpec::File(_) => spec.nth_path(Path::new(stem), "result", extension, n),
+        OutSpec::File(file) if n <= 1 => file.clone(),
+        OutSpec::File(file) => {
+            let stem = file.file_stem().unwrap_or_default().to_string_lossy();
+            let extension = file.extension().map_or_else(
+                || extension.to_owned(),
+                |e| e.to_string_lossy().into_owned(),
+            );
+            file.with_file_name(format!("{stem}-{n}.{extension}"))
+        }
         OutSpec::Dir(dir) => dir.join(name),
         OutSpec::Cwd => PathBuf::from(name),
     }
