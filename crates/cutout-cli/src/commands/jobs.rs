@@ -948,6 +948,7 @@ async fn submit(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn job_ids_become_flat_file_names_inside_the_output_folder() {
