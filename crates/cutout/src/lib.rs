@@ -9,6 +9,8 @@
 //! | `artworks`      | `artworks`        | `artworks-seg`  | Tengr.ai artworks v2 (segmentation, remove-background) |
 //!
 //! All four are on by default; `default-features = false, features = ["topaz"]` keeps one.
+//! The feature `batch` (off by default) adds the module `batch`: a crash-safe SQLite journal and
+//! a runner for batches of paid jobs that never pays twice for the same work.
 //! Depending on a provider crate directly works just as well; this crate only re-exports.
 //!
 //! # One line to change provider, within what each provider takes
@@ -71,7 +73,6 @@ pub use cutout_runtime::{
     JobTicket, Progress, ProviderInfo, RemoveOptions, RetryPolicy, Timeouts, WaitPolicy,
 };
 
-/// The crash-safe batch journal and runner (feature `batch`).
 #[cfg(feature = "batch")]
 pub mod batch;
 
