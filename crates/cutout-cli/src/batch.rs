@@ -147,6 +147,8 @@ fn without_journal(expansion: &Expansion, journal: &Path) -> Expansion {
             .cloned()
             .collect(),
         earlier_results: expansion.earlier_results,
+        hidden: expansion.hidden,
+        special: expansion.special,
     }
 }
 

@@ -3,8 +3,10 @@
 //!
 //! An explicit file must be an image (by its header); in a folder or a glob's matches, files
 //! that are not images are counted and skipped. A folder is walked recursively in sorted order
-//! without following symbolic links to folders, and without descending into the output folder
-//! or the tool's own `.cutout*` files (temporary files, journal).
+//! without following symbolic links to folders, and without descending into the output folder,
+//! hidden files and folders (names starting with `.`, counted in the note) or the tool's own
+//! `.cutout*` files (temporary files, journal). FIFOs, sockets and devices are counted and never
+//! opened.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -103,6 +105,16 @@ impl Input {
                 format!("`{}` is not a file: pass an image file", path.display()),
             ));
         }
+        if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "`{}` is empty (0 bytes): was it still being copied or downloaded? pass a \
+                     complete image file",
+                    path.display()
+                ),
+            ));
+        }
         ImageSource::path(path).probe(field).map(|_| ())
     }
 
@@ -142,6 +154,10 @@ pub struct Expansion {
     pub skipped: Vec<PathBuf>,
     /// Results of an earlier run found in the output folder itself (not inputs).
     pub earlier_results: usize,
+    /// Hidden files and folders (names starting with `.`) left out of folder walks.
+    pub hidden: usize,
+    /// FIFOs, sockets and devices found in folder walks (never opened).
+    pub special: usize,
 }
 
 impl Expansion {
@@ -161,6 +177,22 @@ impl Expansion {
                 if count == 1 { "" } else { "s" },
                 if count == 1 { "is" } else { "are" },
                 examples.join(", ")
+            ));
+        }
+        if self.hidden > 0 {
+            let count = self.hidden;
+            parts.push(format!(
+                "left out {count} hidden file{} or folder{} (names starting with `.`; name \
+                 them explicitly to take them)",
+                if count == 1 { "" } else { "s" },
+                if count == 1 { "" } else { "s" },
+            ));
+        }
+        if self.special > 0 {
+            let count = self.special;
+            parts.push(format!(
+                "skipped {count} special file{} (FIFOs, sockets, devices)",
+                if count == 1 { "" } else { "s" }
             ));
         }
         if self.earlier_results > 0 {
@@ -264,6 +296,11 @@ fn is_own(name: &std::ffi::OsStr) -> bool {
     name.to_string_lossy().starts_with(".cutout")
 }
 
+/// Names starting with `.`: hidden files and folders, left out of folder walks.
+fn is_hidden(name: &std::ffi::OsStr) -> bool {
+    name.to_string_lossy().starts_with('.')
+}
+
 /// `x.cutout.png`, `x.mask.jpg`, `x.mask-2.webp`: what the commands write.
 fn looks_like_result(name: &str) -> bool {
     let Some((rest, extension)) = name.rsplit_once('.') else {
@@ -291,6 +328,7 @@ fn walk(
     expansion: &mut Expansion,
 ) -> Result<usize, Failure> {
     let relation = relation(folder, out);
+    let hidden = std::cell::Cell::new(0usize);
     let walker = walkdir::WalkDir::new(folder)
         .follow_links(false)
         .sort_by_file_name()
@@ -300,6 +338,12 @@ fn walk(
                 return true;
             }
             if is_own(entry.file_name()) {
+                return false;
+            }
+            // Hidden files and folders (`.git`, `.DS_Store`, `.thumbnails`) are not inputs:
+            // counted, never paid for.
+            if is_hidden(entry.file_name()) {
+                hidden.set(hidden.get() + 1);
                 return false;
             }
             match &relation {
@@ -327,6 +371,11 @@ fn walk(
         if entry.path_is_symlink() && !entry.path().is_file() {
             continue;
         }
+        // FIFOs, sockets and devices are not images, and opening a FIFO would block forever.
+        if !entry.file_type().is_file() && !entry.path().is_file() {
+            expansion.special += 1;
+            continue;
+        }
         if let OutRelation::Around = relation
             && looks_like_result(&entry.file_name().to_string_lossy())
         {
@@ -337,6 +386,7 @@ fn walk(
             found += 1;
         }
     }
+    expansion.hidden += hidden.get();
     Ok(found)
 }
 
@@ -394,7 +444,12 @@ fn expand_glob(
     out: Option<&Path>,
     expansion: &mut Expansion,
 ) -> Result<(), Failure> {
-    let paths = glob::glob(pattern).map_err(|e| {
+    // As a shell does: `*` does not match a leading `.` (hidden files are named explicitly).
+    let options = glob::MatchOptions {
+        require_literal_leading_dot: true,
+        ..glob::MatchOptions::new()
+    };
+    let paths = glob::glob_with(pattern, options).map_err(|e| {
         Failure::Usage(format!(
             "`{pattern}` is not a valid glob pattern ({e}): check it, or quote a file name \
              that holds `*`, `?` or `[`"
@@ -431,8 +486,11 @@ fn expand_glob(
         matched += 1;
         if path.is_dir() {
             walk(&path, &base, out, expansion)?;
-        } else {
+        } else if path.is_file() {
             add_if_image(&path, &base, expansion)?;
+        } else {
+            // A FIFO, socket or device: never opened (a FIFO would block).
+            expansion.special += 1;
         }
     }
     if matched == 0 {
@@ -486,6 +544,11 @@ mod tests {
         let err = Input::Path(text).check_local("input").unwrap_err();
         assert!(err.is_invalid_input(), "{err}");
         assert!(err.to_string().contains("is not a JPEG, PNG"), "{err}");
+        let empty = dir.path().join("x.jpg");
+        std::fs::write(&empty, "").unwrap();
+        let err = Input::Path(empty).check_local("input").unwrap_err();
+        assert!(err.is_invalid_input(), "{err}");
+        assert!(err.to_string().contains("x.jpg` is empty (0 bytes)"), "{err}");
         assert!(
             Input::Path(dir.path().to_path_buf())
                 .check_local("input")
@@ -532,6 +595,9 @@ mod expansion_tests {
         image(&photos.join("a/real.txt"));
         text(&photos.join("notes.pdf"));
         text(&photos.join(".DS_Store"));
+        // Hidden images and hidden folders are left out, and counted.
+        image(&photos.join(".hidden.png"));
+        image(&photos.join(".thumbs/t.png"));
         // The tool's own files are never inputs, nor counted.
         text(&photos.join(".cutout-journal.sqlite"));
         image(&photos.join(".cutout/cache.png"));
@@ -541,13 +607,21 @@ mod expansion_tests {
             expansion.entries[0].input,
             Input::Path(photos.join("a/deep/y.webp"))
         );
-        assert_eq!(expansion.skipped.len(), 3, "{:?}", expansion.skipped);
+        assert_eq!(expansion.skipped.len(), 2, "{:?}", expansion.skipped);
+        assert_eq!(expansion.hidden, 3);
         let note = expansion.skip_note().unwrap();
         assert!(
-            note.starts_with("skipped 3 files that are not images (e.g. "),
+            note.starts_with("skipped 2 files that are not images (e.g. "),
             "{note}"
         );
         assert!(note.contains("fake.jpg"), "{note}");
+        assert!(
+            note.contains("left out 3 hidden files or folders"),
+            "{note}"
+        );
+        // Named explicitly, a hidden image is taken.
+        let explicit = expand(&args(&[&photos.join(".hidden.png")]), "input", None).unwrap();
+        assert_eq!(names(&explicit), [".hidden"]);
     }
 
     #[cfg(unix)]
