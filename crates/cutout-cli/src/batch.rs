@@ -49,6 +49,8 @@ pub struct Prepared {
     units: Vec<Unit>,
     bad: Vec<(String, String)>,
     journal: PathBuf,
+    /// The journal, when it was opened before the output folder was made (`--journal`).
+    store: Option<Arc<dyn Store>>,
     ui: Arc<Ui>,
     tasks: Arc<Tasks>,
     provider: Provider,
@@ -99,6 +101,12 @@ pub async fn prepare(
             Err(Failure::InputsFailed)
         };
     }
+    // A journal kept elsewhere is opened (and checked: schema, lock, writable) before the output
+    // folder is made, so that a refused journal leaves nothing behind.
+    let store = match spec.batch.journal {
+        Some(_) => Some(open(&journal)?),
+        None => None,
+    };
     spec.out.prepare()?;
     // A folder in the way or an unwritable folder fails its input now, before it is paid for
     // (existing files are the plan's business: the journal may have written them).
@@ -118,6 +126,7 @@ pub async fn prepare(
         units: ready,
         bad,
         journal,
+        store,
         ui,
         tasks,
         provider: spec.provider,
@@ -214,11 +223,15 @@ pub async fn execute<W: Work>(
         units,
         bad,
         journal,
+        store,
         ui,
         tasks,
         provider,
     } = prepared;
-    let store = open(&journal)?;
+    let store = match store {
+        Some(store) => store,
+        None => open(&journal)?,
+    };
     for (input, error) in bad {
         let task = ui.task(&input);
         ui.done(&task, Record::failed(input, provider.name(), &task, error));
@@ -433,6 +446,8 @@ pub struct Tasks {
     ui: Arc<Ui>,
     names: Vec<String>,
     index_of: HashMap<OutputName, usize>,
+    /// Unit `i`'s output name (for the line of a skipped unit).
+    outputs: Vec<OutputName>,
     /// Whether unit `i` writes to a file the user named (`-o FILE`).
     exact: Vec<bool>,
     /// What the plan does with unit `i` (known from the runner's `Planned` events).
@@ -451,6 +466,7 @@ impl Tasks {
                 .enumerate()
                 .map(|(i, u)| (u.output.clone(), i))
                 .collect(),
+            outputs: units.iter().map(|u| u.output.clone()).collect(),
             exact: units
                 .iter()
                 .map(|u| matches!(u.output, OutputName::Exact(_)))
@@ -509,6 +525,13 @@ impl Tasks {
             .get(*index)
             .copied()
             .flatten();
+        if let cutout::batch::Outcome::Skipped = outcome
+            && let Some(name) = self.outputs.get(*index)
+            && let Some(existing) = existing_output(name)
+        {
+            record.output = Some(existing.display().to_string());
+            record.bytes = std::fs::metadata(&existing).ok().map(|m| m.len());
+        }
         // A file named with -o that got another format than its extension says: tell.
         if self.exact.get(*index).copied().unwrap_or(false)
             && let cutout::batch::Outcome::Done { outputs } = outcome
@@ -522,6 +545,18 @@ impl Tasks {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(index);
+    }
+}
+
+/// The first result of a unit skipped as done: the exact path, or the stem with the extension
+/// found on disk (the plan checked that the journal's outputs are there).
+fn existing_output(name: &OutputName) -> Option<PathBuf> {
+    match name {
+        OutputName::Exact(path) => Some(path.clone()),
+        OutputName::Stem(_) => output::RESULT_EXTENSIONS
+            .iter()
+            .map(|ext| name.path_for(0, ext))
+            .find(|path| path.is_file()),
     }
 }
 

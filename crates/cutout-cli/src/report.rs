@@ -319,6 +319,18 @@ impl Drop for Ui {
 
 fn describe_ok(record: &Record) -> String {
     let mut text = record.input.clone();
+    if record.outcome == Some("skipped") {
+        // Nothing was done now: say where the earlier result is, and its job.
+        if let Some(output) = &record.output {
+            text.push_str(&format!(" → {output}"));
+        }
+        let job = record
+            .job_id
+            .as_deref()
+            .map(|id| format!(", job {id}"))
+            .unwrap_or_default();
+        return format!("{text} (done earlier{job})");
+    }
     if let Some(output) = &record.output {
         text.push_str(&format!(" → {output}"));
     } else if let Some(job_id) = &record.job_id {

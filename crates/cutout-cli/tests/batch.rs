@@ -195,6 +195,18 @@ async fn killed_after_the_submissions_were_answered_a_rerun_pays_nothing_again()
             line["job_id"].is_string(),
             "a skipped unit names its job: {line}"
         );
+        // Its existing result, and a line that says it was done before (not "0.0 s").
+        let input = line["input"].as_str().unwrap();
+        let name = input.strip_prefix("in/").unwrap().strip_suffix(".png").unwrap();
+        let output = format!("out/{name}.cutout.png");
+        assert_eq!(line["output"], output.as_str(), "{line}");
+        let job = line["job_id"].as_str().unwrap();
+        assert!(
+            err.contains(&format!(
+                "✓ {input} → {output} (done earlier, job {job})"
+            )),
+            "{err}"
+        );
     }
 }
 
@@ -527,6 +539,18 @@ async fn the_journal_command_reports_a_finished_journal_and_refuses_others() {
         std::fs::read(&foreign).unwrap() == before,
         "the foreign database was changed"
     );
+
+    // A refused journal kept elsewhere leaves no output folder behind either.
+    let mut command = cutout(dir.path(), &sandbox, Provider::Topaz);
+    command.args(["remove-bg", "in", "-o", "fresh/", "--journal", "other.sqlite"]);
+    let (code, _, err) = run(command).await;
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("other.sqlite"), "{err}");
+    assert!(
+        !dir.path().join("fresh").exists(),
+        "the output folder was created for a refused journal"
+    );
+    assert!(sandbox.requests().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
