@@ -91,7 +91,7 @@ pub async fn prepare(
     .await;
     if spec.batch.dry_run {
         let plan = dry_plan(&journal, &units, spec.batch, spec.force)?;
-        print_plan(spec.global, &units, &plan, &journal);
+        print_plan(spec.global, &units, &plan, &journal, spec.batch.max_credits);
         for (input, error) in &bad {
             eprintln!("error: {input}: {error}");
         }
@@ -357,6 +357,27 @@ fn show_output(output: &OutputName) -> String {
     }
 }
 
+/// The units (indexes) a budget of `max_credits` leaves out, by the runner's rule: in unit
+/// order, every action that pays adds its credits; the first unit that would pass the budget and
+/// every later paying unit are not submitted (the budget does not reopen).
+pub fn over_budget(plan: &Plan, units: &[Unit], max_credits: u64) -> Vec<usize> {
+    let mut spent = 0u64;
+    let mut exhausted = false;
+    let mut left_out = Vec::new();
+    for (index, (unit, action)) in units.iter().zip(&plan.actions).enumerate() {
+        if !action.pays() {
+            continue;
+        }
+        if !exhausted && spent + u64::from(unit.credits) <= max_credits {
+            spent += u64::from(unit.credits);
+        } else {
+            exhausted = true;
+            left_out.push(index);
+        }
+    }
+    left_out
+}
+
 /// One row of `--dry-run --json`.
 #[derive(Serialize)]
 struct PlanLine<'a> {
@@ -366,11 +387,26 @@ struct PlanLine<'a> {
     output: String,
     credits: u32,
     job_id: Option<String>,
+    /// `--max-credits` leaves it out: the real run would not submit it.
+    over_budget: bool,
 }
 
-/// Prints the plan of a dry run: one line per unit (stdout), the totals and the estimate.
-pub fn print_plan(global: &Global, units: &[Unit], plan: &Plan, journal: &Path) {
-    for (unit, action) in units.iter().zip(&plan.actions) {
+/// Prints the plan of a dry run: one line per unit (stdout), the totals and the estimate, and
+/// what `max_credits` would leave out.
+pub fn print_plan(
+    global: &Global,
+    units: &[Unit],
+    plan: &Plan,
+    journal: &Path,
+    max_credits: Option<u64>,
+) {
+    let left_out: std::collections::HashSet<usize> = max_credits
+        .map(|max| over_budget(plan, units, max))
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    for (index, (unit, action)) in units.iter().zip(&plan.actions).enumerate() {
+        let over = left_out.contains(&index);
         let credits = if action.pays() { unit.credits } else { 0 };
         let job_id = match action {
             Action::Reattach(ticket) => ticket.job_id.clone(),
@@ -384,6 +420,7 @@ pub fn print_plan(global: &Global, units: &[Unit], plan: &Plan, journal: &Path) 
                 output: show_output(&unit.output),
                 credits,
                 job_id,
+                over_budget: over,
             });
             continue;
         }
@@ -418,6 +455,9 @@ pub fn print_plan(global: &Global, units: &[Unit], plan: &Plan, journal: &Path) 
             }
             _ => {}
         }
+        if over {
+            line.push_str(" — over budget: not submitted with --max-credits");
+        }
         println!("{line}");
     }
     if !global.json {
@@ -433,6 +473,22 @@ pub fn print_plan(global: &Global, units: &[Unit], plan: &Plan, journal: &Path) 
             if plan.estimated_credits == 1 { "" } else { "s" },
             journal.display()
         );
+        if let Some(max) = max_credits
+            && !left_out.is_empty()
+        {
+            let cut: u64 = left_out
+                .iter()
+                .map(|&i| u64::from(units[i].credits))
+                .sum();
+            let count = left_out.len();
+            println!(
+                "over budget: --max-credits {max} leaves out {count} input{} ({cut} credit{}): \
+                 the real run would not submit {} and would exit 4",
+                if count == 1 { "" } else { "s" },
+                if cut == 1 { "" } else { "s" },
+                if count == 1 { "it" } else { "them" },
+            );
+        }
     }
 }
 

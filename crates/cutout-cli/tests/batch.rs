@@ -401,6 +401,36 @@ async fn max_credits_stops_new_work_with_exit_4_and_a_rerun_finishes() {
     let sandbox = sandbox(Duration::from_millis(50)).await;
     let dir = tempfile::tempdir().unwrap();
     three(dir.path());
+    // The dry run shows what the budget leaves out (the last input), and exits 0.
+    let mut command = cutout(dir.path(), &sandbox, Provider::Topaz);
+    command.args(batch_args(&["--max-credits", "2", "--dry-run", "--json"]));
+    let (code, out, err) = run(command).await;
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let over: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["over_budget"] == true)
+        .map(|l| l["input"].as_str().unwrap())
+        .collect();
+    assert_eq!(over, ["in/p2.png"], "{out}");
+    assert!(lines.iter().all(|l| l["action"] == "submit"), "{out}");
+    let mut command = cutout(dir.path(), &sandbox, Provider::Topaz);
+    command.args(batch_args(&["--max-credits", "2", "--dry-run"]));
+    let (code, out, err) = run(command).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("in/p2.png → out/p2.cutout.* (1 credit) — over budget"),
+        "{out}"
+    );
+    assert!(
+        out.contains("--max-credits 2 leaves out 1 input (1 credit): the real run would not \
+                      submit it and would exit 4"),
+        "{out}"
+    );
+    assert!(sandbox.requests().is_empty());
     // The journal elsewhere, here inside the input folder: not counted as a skipped input.
     let mut command = cutout(dir.path(), &sandbox, Provider::Topaz);
     command.args(batch_args(&[
@@ -416,6 +446,10 @@ async fn max_credits_stops_new_work_with_exit_4_and_a_rerun_finishes() {
     assert!(
         err.contains("stopped by --max-credits: 1 input was not submitted"),
         "{err}"
+    );
+    assert!(
+        err.contains("in/p2.png: not submitted"),
+        "the one the dry run named: {err}"
     );
     assert_eq!(sandbox.submissions(Provider::Topaz), 2);
     assert!(!err.contains("skipped"), "{err}");
