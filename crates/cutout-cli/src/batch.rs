@@ -232,6 +232,8 @@ pub async fn execute<W: Work>(
         Some(store) => store,
         None => open(&journal)?,
     };
+    // For the message of a Ctrl-C from here on (one batch per process).
+    let _ = RUNNING_JOURNAL.set(journal.clone());
     for (input, error) in bad {
         let task = ui.task(&input);
         ui.done(&task, Record::failed(input, provider.name(), &task, error));
@@ -252,6 +254,14 @@ pub async fn execute<W: Work>(
     let ui = Arc::try_unwrap(ui)
         .map_err(|_| Failure::Setup("the progress display is still in use".to_owned()))?;
     finish(ui, global, &report, &journal)
+}
+
+/// The journal of the batch this process is running, once its runner started.
+static RUNNING_JOURNAL: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// The journal of the running batch, if one started (for what a Ctrl-C says).
+pub fn running_journal() -> Option<&'static Path> {
+    RUNNING_JOURNAL.get().map(PathBuf::as_path)
 }
 
 /// The journal's file name in an output folder.

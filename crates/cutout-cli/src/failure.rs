@@ -73,7 +73,17 @@ impl Failure {
     pub fn report(self) -> ExitCode {
         match &self {
             Failure::InputsFailed | Failure::BudgetStopped => {}
-            Failure::Interrupted => eprintln!("interrupted: unfinished outputs were not written"),
+            Failure::Interrupted => match crate::batch::running_journal() {
+                // A unit whose request was on its way may have been accepted (and paid): the
+                // journal says so, and the next run settles it.
+                Some(journal) => eprintln!(
+                    "interrupted: inputs that were being submitted are uncertain until you run \
+                     the same command again (`cutout journal {}` lists them); no partial output \
+                     was written",
+                    journal.display()
+                ),
+                None => eprintln!("interrupted: unfinished outputs were not written"),
+            },
             other => eprintln!("error: {other}"),
         }
         ExitCode::from(self.code())

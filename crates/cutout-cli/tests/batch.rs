@@ -780,3 +780,58 @@ async fn an_input_refused_before_sending_fails_alone_and_the_others_are_reported
         assert_eq!(line["width"], width, "{line}");
     }
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_a_submission_names_the_journal_and_exits_130() {
+    let sandbox = sandbox(Duration::from_millis(100)).await;
+    sandbox.set_faults(Faults {
+        on_submissions: FaultRates {
+            slow: 1.0,
+            slow_by: Duration::from_secs(5),
+            ..FaultRates::default()
+        },
+        ..Faults::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    png(&dir.path().join("in/only.png"), 40, 30, 10);
+    let mut command = cutout(dir.path(), &sandbox, Provider::Topaz);
+    command.args(batch_args(&[]));
+    let mut running = spawn(command);
+    until("the submission to arrive", || {
+        sandbox
+            .requests()
+            .iter()
+            .any(|r| r.submission && r.status == 0)
+    })
+    .await;
+    let pid = running.child.id().to_string();
+    let status = Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = tokio::task::spawn_blocking(move || {
+        let status = running.child.wait().unwrap();
+        (status, running.lines)
+    })
+    .await
+    .unwrap();
+    let (status, lines) = status;
+    assert_eq!(status.code(), Some(130));
+    // The reader thread may still be draining the pipe.
+    until("the last line", || {
+        lines.lock().unwrap().iter().any(|l| l.starts_with("interrupted"))
+    })
+    .await;
+    let err = lines.lock().unwrap().join("\n");
+    assert!(
+        err.contains(
+            "interrupted: inputs that were being submitted are uncertain until you run the same \
+             command again (`cutout journal out/.cutout-journal.sqlite` lists them); no partial \
+             output was written"
+        ),
+        "{err}"
+    );
+    assert!(!dir.path().join("out/only.cutout.png").exists());
+}
