@@ -91,6 +91,11 @@ pub async fn prepare(
     .await;
     if spec.batch.dry_run {
         let plan = dry_plan(&journal, &units, spec.batch, spec.force)?;
+        if !spec.global.quiet
+            && let Some(note) = without_journal(spec.expansion, &journal).skip_note()
+        {
+            eprintln!("{note}");
+        }
         print_plan(spec.global, &units, &plan, &journal, spec.batch.max_credits);
         for (input, error) in &bad {
             eprintln!("error: {input}: {error}");

@@ -835,3 +835,63 @@ async fn ctrl_c_during_a_submission_names_the_journal_and_exits_130() {
     );
     assert!(!dir.path().join("out/only.cutout.png").exists());
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_with_a_fifo_and_hidden_files_is_planned_promptly_without_them() {
+    let dir = tempfile::tempdir().unwrap();
+    png(&dir.path().join("in/a.png"), 40, 30, 10);
+    // Opening a FIFO blocks until a writer comes: the walk must never open it.
+    let status = Command::new("mkfifo")
+        .arg(dir.path().join("in/pipe.png"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    png(&dir.path().join("in/.hidden.png"), 40, 30, 20);
+    png(&dir.path().join("in/.thumbs/t.png"), 40, 30, 30);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cutout"));
+    command
+        .current_dir(dir.path())
+        .env_clear()
+        .args(batch_args(&["--dry-run", "--json"]));
+    let started = Instant::now();
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Bounded: a hang is a failure, not a stuck test run.
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(20) {
+            child.kill().unwrap();
+            panic!("the dry run hung on the FIFO");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let output = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    let inputs: Vec<String> = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["input"].to_string())
+        .collect();
+    assert_eq!(inputs, ["\"in/a.png\""], "{out}");
+    assert!(
+        err.contains("left out 2 hidden files or folders"),
+        "{err}"
+    );
+    assert!(err.contains("skipped 1 special file"), "{err}");
+    // An explicit hidden file is still taken.
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cutout"));
+    command.current_dir(dir.path()).env_clear().args([
+        "remove-bg",
+        "in/.hidden.png",
+        "-o",
+        "out/",
+        "--dry-run",
+    ]);
+    let (code, out, err) = run(command).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("submit     in/.hidden.png"), "{out}");
+}
