@@ -491,10 +491,7 @@ pub fn print_plan(
         if let Some(max) = max_credits
             && !left_out.is_empty()
         {
-            let cut: u64 = left_out
-                .iter()
-                .map(|&i| u64::from(units[i].credits))
-                .sum();
+            let cut: u64 = left_out.iter().map(|&i| u64::from(units[i].credits)).sum();
             let count = left_out.len();
             println!(
                 "over budget: --max-credits {max} leaves out {count} input{} ({cut} credit{}): \

@@ -127,13 +127,16 @@ fn remove_bg_after_help() -> String {
         .collect();
     let mut text = String::from(
         "Each input is a local file, an http(s) URL, a folder (walked recursively: images are\n\
-         recognised by their content, other files are skipped and counted) or a glob pattern\n\
-         (quoted or expanded by the shell). Results are named <name>.cutout.<ext> (--mask:\n\
-         <name>.mask.<ext>), with the extension of the format the provider returned, in the\n\
-         current directory or in the folder given with -o. <name> is the file's stem, or for\n\
-         an image of a folder its path under the folder, so the structure is mirrored:\n\
-         photos/a/b.jpg given as `photos` becomes OUT/a/b.cutout.png. The output folder is\n\
-         never read as input.\n\n",
+         recognised by their content, other files are skipped and counted; hidden files and\n\
+         folders, named with a leading `.`, are left out and counted, but taken when named\n\
+         explicitly) or a glob pattern (quoted or expanded by the shell). Results are named\n\
+         <name>.cutout.<ext> (--mask: <name>.mask.<ext>), with the extension of the format the\n\
+         provider returned, in the current directory or in the folder given with -o. <name> is\n\
+         the file's stem, or for an image of a folder its path under the folder, so the\n\
+         structure is mirrored: photos/a/b.jpg given as `photos` becomes OUT/a/b.cutout.png.\n\
+         The output folder is never read as input.\n\n\
+         The batch journal identifies a local file by its content and a URL by the URL as\n\
+         given, query included: a re-signed URL of the same image is new (paid) work.\n\n",
     );
     text.push_str(&format!(
         "Masks: {} make them; {}.\n",
@@ -254,7 +257,8 @@ pub struct BatchArgs {
     pub journal: Option<PathBuf>,
 
     /// Print what would be submitted, skipped, re-attached or is uncertain, and the estimated
-    /// credits; send nothing and create nothing (no key needed).
+    /// credits; send nothing and create nothing (no key needed). With --max-credits, marks the
+    /// inputs the budget would leave out.
     #[arg(long)]
     pub dry_run: bool,
 
@@ -382,7 +386,10 @@ marking the subject (fg, the default) or what to leave out (bg). At least one fg
 Tengr fetches the image itself, so IMAGE is a public http(s) URL; with --sandbox local files,
 folders and glob patterns work too. The mask is written as <name>.mask.png (more masks:
 <name>.mask-2.png, …), <name> being the stem, or for an image of a folder its path under the
-folder (mirrored under -o).
+folder (mirrored under -o). Hidden files and folders (a leading `.`) are left out of folders.
+
+The batch journal identifies a URL by the URL as given, query included: a re-signed URL of the
+same image is new (paid) work. A local file is identified by its content.
 
 Examples:
   cutout segment https://example.com/street.jpg --prompt \"the red car\"

@@ -173,9 +173,13 @@ impl Expansion {
                 .collect();
             let count = self.skipped.len();
             parts.push(format!(
-                "skipped {count} file{} that {} not images (e.g. {})",
+                "skipped {count} file{} that {} (e.g. {})",
                 if count == 1 { "" } else { "s" },
-                if count == 1 { "is" } else { "are" },
+                if count == 1 {
+                    "is not an image"
+                } else {
+                    "are not images"
+                },
                 examples.join(", ")
             ));
         }
@@ -548,7 +552,10 @@ mod tests {
         std::fs::write(&empty, "").unwrap();
         let err = Input::Path(empty).check_local("input").unwrap_err();
         assert!(err.is_invalid_input(), "{err}");
-        assert!(err.to_string().contains("x.jpg` is empty (0 bytes)"), "{err}");
+        assert!(
+            err.to_string().contains("x.jpg` is empty (0 bytes)"),
+            "{err}"
+        );
         assert!(
             Input::Path(dir.path().to_path_buf())
                 .check_local("input")

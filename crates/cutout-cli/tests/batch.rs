@@ -197,14 +197,16 @@ async fn killed_after_the_submissions_were_answered_a_rerun_pays_nothing_again()
         );
         // Its existing result, and a line that says it was done before (not "0.0 s").
         let input = line["input"].as_str().unwrap();
-        let name = input.strip_prefix("in/").unwrap().strip_suffix(".png").unwrap();
+        let name = input
+            .strip_prefix("in/")
+            .unwrap()
+            .strip_suffix(".png")
+            .unwrap();
         let output = format!("out/{name}.cutout.png");
         assert_eq!(line["output"], output.as_str(), "{line}");
         let job = line["job_id"].as_str().unwrap();
         assert!(
-            err.contains(&format!(
-                "✓ {input} → {output} (done earlier, job {job})"
-            )),
+            err.contains(&format!("✓ {input} → {output} (done earlier, job {job})")),
             "{err}"
         );
     }
@@ -239,9 +241,10 @@ async fn killed_while_a_submission_is_in_flight_it_is_uncertain_until_resubmitte
     let (code, _, err) = run(command).await;
     assert_eq!(code, 3, "{err}");
     assert!(
-        err.contains("another cutout run is using the journal"),
+        err.contains("a batch is running on the journal `out/.cutout-journal.sqlite`"),
         "{err}"
     );
+    assert!(err.contains("again when that batch ends"), "{err}");
     running.kill();
     sandbox.set_faults(Faults::none());
 
@@ -426,8 +429,10 @@ async fn max_credits_stops_new_work_with_exit_4_and_a_rerun_finishes() {
         "{out}"
     );
     assert!(
-        out.contains("--max-credits 2 leaves out 1 input (1 credit): the real run would not \
-                      submit it and would exit 4"),
+        out.contains(
+            "--max-credits 2 leaves out 1 input (1 credit): the real run would not \
+                      submit it and would exit 4"
+        ),
         "{out}"
     );
     assert!(sandbox.requests().is_empty());
@@ -576,7 +581,14 @@ async fn the_journal_command_reports_a_finished_journal_and_refuses_others() {
 
     // A refused journal kept elsewhere leaves no output folder behind either.
     let mut command = cutout(dir.path(), &sandbox, Provider::Topaz);
-    command.args(["remove-bg", "in", "-o", "fresh/", "--journal", "other.sqlite"]);
+    command.args([
+        "remove-bg",
+        "in",
+        "-o",
+        "fresh/",
+        "--journal",
+        "other.sqlite",
+    ]);
     let (code, _, err) = run(command).await;
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("other.sqlite"), "{err}");
@@ -806,10 +818,7 @@ async fn ctrl_c_during_a_submission_names_the_journal_and_exits_130() {
     })
     .await;
     let pid = running.child.id().to_string();
-    let status = Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
+    let status = Command::new("kill").args(["-INT", &pid]).status().unwrap();
     assert!(status.success());
     let status = tokio::task::spawn_blocking(move || {
         let status = running.child.wait().unwrap();
@@ -821,7 +830,11 @@ async fn ctrl_c_during_a_submission_names_the_journal_and_exits_130() {
     assert_eq!(status.code(), Some(130));
     // The reader thread may still be draining the pipe.
     until("the last line", || {
-        lines.lock().unwrap().iter().any(|l| l.starts_with("interrupted"))
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.starts_with("interrupted"))
     })
     .await;
     let err = lines.lock().unwrap().join("\n");
@@ -877,10 +890,7 @@ async fn a_folder_with_a_fifo_and_hidden_files_is_planned_promptly_without_them(
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["input"].to_string())
         .collect();
     assert_eq!(inputs, ["\"in/a.png\""], "{out}");
-    assert!(
-        err.contains("left out 2 hidden files or folders"),
-        "{err}"
-    );
+    assert!(err.contains("left out 2 hidden files or folders"), "{err}");
     assert!(err.contains("skipped 1 special file"), "{err}");
     // An explicit hidden file is still taken.
     let mut command = Command::new(env!("CARGO_BIN_EXE_cutout"));

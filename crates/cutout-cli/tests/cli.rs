@@ -1379,7 +1379,8 @@ fn a_folder_of_nested_images_is_mirrored_under_the_output_folder() {
     let err = stderr(&output);
     assert!(
         err.contains(
-            "skipped 2 files that are not images (e.g. photos/.DS_Store, photos/a/readme.txt)"
+            "skipped 1 file that is not an image (e.g. photos/a/readme.txt); left out 1 hidden \
+             file or folder (names starting with `.`"
         ),
         "{err}"
     );
@@ -1400,7 +1401,7 @@ fn a_folder_of_nested_images_is_mirrored_under_the_output_folder() {
         cutout(dir.path()).args(["--sandbox", "--json", "remove-bg", "photos", "-o", "j/"]),
         0,
     );
-    assert!(stderr(&output).contains("skipped 2 files"));
+    assert!(stderr(&output).contains("skipped 1 file"));
     let lines: Vec<Value> = stdout(&output)
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())

@@ -45,7 +45,15 @@ pub async fn run(global: &Global, args: JournalArgs) -> Result<(), Failure> {
     })
     .await
     .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
-    .map_err(setup)?;
+    .map_err(|error| match error {
+        // Reading it now would show half a batch: say what is going on and when to look.
+        cutout::batch::JournalError::InUse { path } => Failure::Setup(format!(
+            "a batch is running on the journal `{}` (another cutout run holds it): run \
+             `cutout journal` again when that batch ends",
+            path.display()
+        )),
+        other => setup(other),
+    })?;
 
     if global.json {
         for row in &rows {
