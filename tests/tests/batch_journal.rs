@@ -553,7 +553,7 @@ async fn a_paid_failure_is_not_paid_again_unless_retried_and_a_timeout_is_reatta
     let row = store.get(&keys[0]).unwrap().unwrap();
     assert_eq!(row.state, State::Done);
     assert_eq!(row.attempts, 2);
-    assert_eq!(row.previous_tickets, [first_job.clone()]);
+    assert_eq!(row.previous_tickets, std::slice::from_ref(&first_job));
     assert_ne!(row.ticket.as_ref(), Some(&first_job));
     assert_eq!(row.spent_credits, 2);
     assert_eq!(
