@@ -705,14 +705,17 @@ enum Stop {
 }
 
 /// Whether an error while waiting for or downloading an accepted job means the job will never
-/// give its result: it failed, it (or its result) is gone, the ticket is not valid, or the
-/// result is not an image. Anything else (transport, 5xx, auth, a local file) may pass.
+/// give its result: it failed, it (or its result) is gone (404, 410, or an anonymous result
+/// link refused with 403), the ticket is not valid, or the result is not an image. Anything
+/// else (transport, 5xx, 429, the key refused, a local file) may pass.
 fn ends_the_job(e: &Error) -> bool {
-    if e.is_not_found() {
+    if e.is_not_found() || e.status() == Some(410) {
         return true;
     }
     match e {
         Error::JobFailed { .. } | Error::InvalidInput { .. } | Error::Unsupported { .. } => true,
+        // Result links carry no key: a refusal there is the link's end, not the key's.
+        Error::Service(service) => service.operation == "download" && service.status == 403,
         Error::UnexpectedResponse {
             operation, status, ..
         } => *operation == "download" && !matches!(status, Some(500..=599)),
@@ -728,4 +731,33 @@ async fn write_file(path: &std::path::Path, bytes: &[u8], overwrite: bool) -> Re
             .map_err(|e| Error::io("create the folder", parent, e))?;
     }
     cutout_runtime::write_atomically(path, bytes, overwrite).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_definite_end_of_a_paid_job_fails_it() {
+        let gone = Error::unexpected("p", "get_status", "no such job").with_status(404);
+        let expired = Error::unexpected("p", "get_status", "expired").with_status(410);
+        let not_an_image = Error::unexpected("p", "download", "the result is not an image");
+        let job_failed = Error::JobFailed {
+            provider: "p",
+            job_id: "j".into(),
+            status: "failed".into(),
+            message: None,
+        };
+        let bad_ticket = Error::invalid("ticket", "no job id");
+        for e in [gone, expired, not_an_image, job_failed, bad_ticket] {
+            assert!(ends_the_job(&e), "{e:?}");
+        }
+        let bad_gateway = Error::unexpected("p", "download", "bad gateway").with_status(502);
+        let odd_status = Error::unexpected("p", "get_status", "odd answer");
+        let disk = Error::io("write", "out/a.png", std::io::ErrorKind::StorageFull.into());
+        let config = Error::config("no key");
+        for e in [bad_gateway, odd_status, disk, config] {
+            assert!(!ends_the_job(&e), "{e:?}");
+        }
+    }
 }

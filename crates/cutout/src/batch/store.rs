@@ -93,7 +93,8 @@ pub struct Row {
     pub submitted_at: Option<i64>,
     /// Files written for it (the job's results, and copies of them).
     pub outputs: Vec<OutputRecord>,
-    /// Why it failed.
+    /// Why it failed; for a row still `submitted` (or `done`, being re-attached), why the last
+    /// attempt to fetch its paid job stopped (the next run tries again, free).
     pub failure: Option<String>,
     /// Whether it was paid for: `None` when unknown.
     pub paid: Option<bool>,
