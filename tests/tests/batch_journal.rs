@@ -28,6 +28,39 @@ enum Behaviour {
     JobFailed,
     /// Resume only: the wait deadline passed.
     Timeout,
+    /// Resume only: the download of the result was cut (a real truncated HTTP body).
+    DownloadCut,
+    /// Resume only: the job (or its result) is gone at the provider (HTTP 404).
+    Gone,
+    /// Resume only: the job has two results.
+    TwoResults,
+}
+
+/// A real transport error: a loopback server that promises 1000 bytes, sends 10 and hangs up.
+async fn cut_download() -> Error {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = [0u8; 1024];
+        let _ = socket.read(&mut request).await;
+        socket
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n0123456789")
+            .await
+            .unwrap();
+    });
+    let response = reqwest::get(format!("http://{addr}/result.png"))
+        .await
+        .unwrap();
+    let error = response.bytes().await.expect_err("the body is cut");
+    server.await.unwrap();
+    Error::Transport {
+        provider: "fake",
+        operation: "download",
+        maybe_sent: true,
+        source: cutout::runtime::TransportError::new(error),
+    }
 }
 
 #[derive(Default)]
@@ -119,6 +152,17 @@ impl Work for Fake {
                     what: format!("job {job_id}"),
                     waited: Duration::from_secs(1),
                 }),
+                Behaviour::DownloadCut => Err(cut_download().await),
+                Behaviour::Gone => {
+                    Err(Error::unexpected("fake", "status", "no such job").with_status(404))
+                }
+                Behaviour::TwoResults => {
+                    let seed = unit.display.bytes().fold(0u8, u8::wrapping_add);
+                    Ok(vec![
+                        Cutout::new(png(seed).into(), CutoutKind::Rgba, "fake", None)?,
+                        Cutout::new(png(seed ^ 0x55).into(), CutoutKind::Mask, "fake", None)?,
+                    ])
+                }
                 _ => {
                     let seed = unit.display.bytes().fold(0u8, u8::wrapping_add);
                     Ok(vec![Cutout::new(
@@ -252,14 +296,26 @@ async fn rerun_after_success_skips_everything_and_redoes_only_a_deleted_output()
     );
     assert!(report.all_succeeded());
 
+    // A deleted output is downloaded again from the job that was paid for: nothing paid.
+    let resumes = fake.resumes();
     std::fs::remove_file(s.output("b")).unwrap();
     let report = Batch::new(store.clone())
         .run(&fake, three(&s))
         .await
         .unwrap();
-    assert_eq!(fake.submits(), 4, "only the deleted output is redone");
-    assert_eq!(report.units[1].action, Action::Submit);
+    assert_eq!(fake.submits(), 3, "a deleted output is not paid again");
+    assert_eq!(
+        fake.resumes(),
+        resumes + 1,
+        "only the deleted output is fetched"
+    );
+    assert!(
+        matches!(&report.units[1].action, Action::Reattach(t) if t.job_id.is_some()),
+        "{report:#?}"
+    );
     assert_eq!(report.actions.get("skip"), Some(&2));
+    assert_eq!(report.spent_credits, 0);
+    assert!(report.all_succeeded(), "{report:#?}");
     assert!(s.output("b").is_file());
 
     // A result edited by hand is not overwritten without force, and nothing is paid for it.
@@ -272,7 +328,7 @@ async fn rerun_after_success_skips_everything_and_redoes_only_a_deleted_output()
         matches!(report.units[2].action, Action::Blocked(_)),
         "{report:#?}"
     );
-    assert_eq!(fake.submits(), 4);
+    assert_eq!(fake.submits(), 3);
     assert_eq!(std::fs::read(s.output("c")).unwrap(), b"edited");
     let report = Batch::new(store.clone())
         .force(true)
@@ -280,7 +336,7 @@ async fn rerun_after_success_skips_everything_and_redoes_only_a_deleted_output()
         .await
         .unwrap();
     assert!(report.all_succeeded());
-    assert_eq!(fake.submits(), 7, "force redoes everything");
+    assert_eq!(fake.submits(), 6, "force redoes everything");
     assert_ne!(std::fs::read(s.output("c")).unwrap(), b"edited");
 }
 
@@ -415,7 +471,7 @@ async fn a_submission_lost_in_transit_stays_uncertain_a_refused_one_is_retried()
 }
 
 #[tokio::test]
-async fn a_paid_failure_is_a_retry_and_a_timeout_is_reattached() {
+async fn a_paid_failure_is_not_paid_again_unless_retried_and_a_timeout_is_reattached() {
     let s = setup();
     let store = s.store();
     let fake = Fake::default();
@@ -451,16 +507,60 @@ async fn a_paid_failure_is_a_retry_and_a_timeout_is_reattached() {
         State::Submitted
     );
 
+    let first_job = report.units[0].ticket.clone().unwrap();
+
+    // A plain re-run does not pay again for the failed job: it says why and how to retry.
     let fresh = Fake::default();
     let report = Batch::new(store.clone())
         .run(&fresh, three(&s))
         .await
         .unwrap();
-    assert_eq!(report.units[0].action, Action::Retry);
+    assert!(
+        matches!(&report.units[0].action, Action::FailedBefore { reason, paid: Some(true) }
+            if reason.contains("the fake failed it")),
+        "{report:#?}"
+    );
+    match &report.units[0].outcome {
+        cutout::batch::Outcome::Failed { error, .. } => {
+            assert!(
+                error.starts_with("failed in an earlier run after it was paid: "),
+                "{error}"
+            );
+            assert!(error.contains("the fake failed it"), "{error}");
+            assert!(error.contains("pass retry_failed"), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(report.units[0].ticket.as_ref(), Some(&first_job));
     assert!(matches!(report.units[1].action, Action::Reattach(_)));
     assert_eq!(report.units[2].action, Action::Skip);
-    assert_eq!(fresh.submits(), 1);
-    assert!(report.all_succeeded());
+    assert_eq!(fresh.submits(), 0, "nothing is paid again");
+    assert_eq!(report.spent_credits, 0);
+    assert!(!report.all_succeeded());
+    let dry = plan(&*store, &three(&s), Default::default()).unwrap();
+    assert_eq!(dry.estimated_credits, 0);
+
+    // Asked for, it is paid once more; the journal keeps both jobs and counts both.
+    fake.resume_as("a", Behaviour::Ok);
+    let report = Batch::new(store.clone())
+        .retry_failed(true)
+        .run(&fake, three(&s))
+        .await
+        .unwrap();
+    assert_eq!(report.units[0].action, Action::Retry);
+    assert_eq!(fake.submits(), 4, "paid once more");
+    assert!(report.all_succeeded(), "{report:#?}");
+    let row = store.get(&keys[0]).unwrap().unwrap();
+    assert_eq!(row.state, State::Done);
+    assert_eq!(row.attempts, 2);
+    assert_eq!(row.previous_tickets, std::slice::from_ref(&first_job));
+    assert_ne!(row.ticket.as_ref(), Some(&first_job));
+    assert_eq!(row.spent_credits, 2);
+    assert_eq!(
+        summary(&*store).unwrap().paid_credits,
+        4,
+        "a, a again, b, c"
+    );
 }
 
 #[tokio::test]
@@ -837,5 +937,329 @@ async fn events_say_what_is_submitted_and_carry_every_paid_job() {
             _ => None,
         });
         assert!(submitting.unwrap() < submitted.unwrap(), "{name}");
+    }
+}
+
+// ---- a paid job is never paid again by accident ----
+
+fn outcome_error(outcome: &cutout::batch::Outcome) -> &str {
+    match outcome {
+        cutout::batch::Outcome::Failed { error, .. } => error,
+        other => panic!("not a failure: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_download_cut_after_acceptance_is_reattached_not_paid_again() {
+    let s = setup();
+    let store = s.store();
+    let fake = Fake::default();
+    fake.resume_as("a", Behaviour::DownloadCut);
+    let report = Batch::new(store.clone())
+        .run(&fake, three(&s))
+        .await
+        .unwrap();
+    assert_eq!(fake.submits(), 3);
+    assert!(
+        matches!(
+            report.units[0].outcome,
+            cutout::batch::Outcome::Failed {
+                paid: Some(true),
+                ..
+            }
+        ),
+        "{report:#?}"
+    );
+    let error = outcome_error(&report.units[0].outcome);
+    assert!(error.contains("the next run picks it up again"), "{error}");
+    assert!(!s.output("a").exists(), "nothing half-written");
+    let key = three(&s)[0].key.clone();
+    let row = store.get(&key).unwrap().unwrap();
+    assert_eq!(row.state, State::Submitted, "the paid job is kept");
+    assert!(row.ticket.is_some());
+    assert!(row.failure.is_some(), "the last error is recorded");
+
+    // The same command again: the job is picked up again, not submitted.
+    fake.resume_as("a", Behaviour::Ok);
+    let resumes = fake.resumes();
+    let report = Batch::new(store.clone())
+        .run(&fake, three(&s))
+        .await
+        .unwrap();
+    assert!(matches!(report.units[0].action, Action::Reattach(_)));
+    assert_eq!(fake.submits(), 3, "not paid again");
+    assert_eq!(fake.resumes(), resumes + 1);
+    assert!(report.all_succeeded(), "{report:#?}");
+    assert!(s.output("a").is_file());
+    let row = store.get(&key).unwrap().unwrap();
+    assert_eq!(
+        (row.state, row.attempts, row.spent_credits),
+        (State::Done, 1, 1)
+    );
+    assert_eq!(row.failure, None);
+    assert_eq!(summary(&*store).unwrap().paid_credits, 3);
+}
+
+#[tokio::test]
+async fn a_job_gone_when_reattached_is_a_paid_failure_not_paid_again() {
+    let s = setup();
+    let store = s.store();
+    let fake = Fake::default();
+    Batch::new(store.clone())
+        .run(&fake, three(&s))
+        .await
+        .unwrap();
+    std::fs::remove_file(s.output("a")).unwrap();
+    fake.resume_as("a", Behaviour::Gone);
+    let report = Batch::new(store.clone())
+        .run(&fake, three(&s))
+        .await
+        .unwrap();
+    assert!(matches!(report.units[0].action, Action::Reattach(_)));
+    assert!(matches!(
+        report.units[0].outcome,
+        cutout::batch::Outcome::Failed {
+            paid: Some(true),
+            ..
+        }
+    ));
+    let row = store.get(&three(&s)[0].key).unwrap().unwrap();
+    assert_eq!((row.state, row.paid), (State::Failed, Some(true)));
+    let report = Batch::new(store.clone())
+        .run(&fake, three(&s))
+        .await
+        .unwrap();
+    assert!(matches!(
+        report.units[0].action,
+        Action::FailedBefore { .. }
+    ));
+    assert_eq!(fake.submits(), 3, "nothing paid again without retry_failed");
+    // `force` redoes it, paid.
+    fake.resume_as("a", Behaviour::Ok);
+    let report = Batch::new(store.clone())
+        .force(true)
+        .run(&fake, three(&s)[..1].to_vec())
+        .await
+        .unwrap();
+    assert!(report.all_succeeded(), "{report:#?}");
+    assert_eq!(fake.submits(), 4);
+}
+
+#[tokio::test]
+async fn a_user_file_at_a_later_result_blocks_every_result_until_moved() {
+    let s = setup();
+    let store = s.store();
+    let fake = Fake::default();
+    fake.resume_as("m", Behaviour::TwoResults);
+    let units = s.units(&[("m", "image m")]);
+    let first = s.output("m");
+    let second = s.root.join("out/m-2.png");
+    std::fs::write(&second, b"the user's file").unwrap();
+
+    let report = Batch::new(store.clone())
+        .run(&fake, units.clone())
+        .await
+        .unwrap();
+    assert_eq!(fake.submits(), 1);
+    let error = outcome_error(&report.units[0].outcome);
+    assert!(
+        error.contains("m-2.png"),
+        "names the file in the way: {error}"
+    );
+    assert!(!first.exists(), "no result written while one is blocked");
+    assert_eq!(std::fs::read(&second).unwrap(), b"the user's file");
+    let row = store.get(&units[0].key).unwrap().unwrap();
+    assert_eq!(row.state, State::Submitted);
+    assert!(row.outputs.is_empty());
+
+    // Still in the way: still nothing written, still not paid again.
+    let report = Batch::new(store.clone())
+        .run(&fake, units.clone())
+        .await
+        .unwrap();
+    assert!(matches!(report.units[0].action, Action::Reattach(_)));
+    assert!(!first.exists());
+    assert_eq!(fake.submits(), 1);
+
+    std::fs::remove_file(&second).unwrap();
+    let report = Batch::new(store.clone())
+        .run(&fake, units.clone())
+        .await
+        .unwrap();
+    assert!(report.all_succeeded(), "{report:#?}");
+    assert!(first.is_file() && second.is_file());
+    assert_eq!(fake.submits(), 1, "paid once");
+
+    // Only result 2 deleted: downloaded again from the job, nothing paid.
+    std::fs::remove_file(&second).unwrap();
+    let report = Batch::new(store.clone())
+        .run(&fake, units.clone())
+        .await
+        .unwrap();
+    assert!(
+        matches!(report.units[0].action, Action::Reattach(_)),
+        "{report:#?}"
+    );
+    assert!(report.all_succeeded(), "{report:#?}");
+    assert!(first.is_file() && second.is_file());
+    assert_eq!(fake.submits(), 1);
+    let report = Batch::new(store.clone()).run(&fake, units).await.unwrap();
+    assert_eq!(report.units[0].action, Action::Skip);
+}
+
+#[tokio::test]
+async fn a_failed_write_midway_leaves_no_result_and_keeps_the_job() {
+    let s = setup();
+    let store = s.store();
+    let fake = Fake::default();
+    fake.resume_as("m", Behaviour::TwoResults);
+    let units = s.units(&[("m", "image m")]);
+    // A folder where result 2 goes: it passes the check (nothing may be replaced without
+    // force, and force is set) but cannot be written over.
+    let second = s.root.join("out/m-2.png");
+    std::fs::create_dir(&second).unwrap();
+    let report = Batch::new(store.clone())
+        .force(true)
+        .run(&fake, units.clone())
+        .await
+        .unwrap();
+    assert!(!report.all_succeeded(), "{report:#?}");
+    assert!(!s.output("m").exists(), "result 1 removed again");
+    assert_eq!(
+        store.get(&units[0].key).unwrap().unwrap().state,
+        State::Submitted
+    );
+    std::fs::remove_dir(&second).unwrap();
+    let report = Batch::new(store.clone()).run(&fake, units).await.unwrap();
+    assert!(report.all_succeeded(), "{report:#?}");
+    assert_eq!(fake.submits(), 1);
+}
+
+#[test]
+fn a_version_1_journal_is_migrated_in_place() {
+    let s = setup();
+    let key = "ab".repeat(32);
+    let ticket = serde_json::to_string(&JobTicket::new("fake", "job-7")).unwrap();
+    {
+        let c = rusqlite::Connection::open(&s.journal).unwrap();
+        // The schema of version 1, as it was released.
+        c.execute_batch(
+            "CREATE TABLE units (
+                key TEXT PRIMARY KEY NOT NULL, display TEXT NOT NULL, provider TEXT NOT NULL,
+                params TEXT NOT NULL, output_kind TEXT NOT NULL, state TEXT NOT NULL,
+                ticket TEXT, submitted_at INTEGER, outputs TEXT NOT NULL DEFAULT '[]',
+                failure TEXT, paid INTEGER, credits INTEGER NOT NULL DEFAULT 0,
+                updated_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0
+            ) WITHOUT ROWID;
+            CREATE INDEX units_state ON units(state);
+            PRAGMA application_id = 1131770929;
+            PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO units (key, display, provider, params, output_kind, state, ticket, \
+             paid, credits, updated_at, attempts) \
+             VALUES (?1, 'a', 'fake', 'model=x', 'cutout', 'failed', ?2, 1, 3, 0, 1)",
+            rusqlite::params![key, ticket],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO units (key, display, provider, params, output_kind, state, credits, \
+             updated_at) VALUES (?1, 'b', 'fake', 'model=x', 'cutout', 'planned', 5, 0)",
+            ["cd".repeat(32)],
+        )
+        .unwrap();
+    }
+    assert_eq!(cutout::batch::APPLICATION_ID, 1131770929);
+    let store = s.store();
+    let row = store.get(&WorkKey::from_hex(key.clone())).unwrap().unwrap();
+    assert_eq!(row.ticket, Some(JobTicket::new("fake", "job-7")));
+    assert!(row.previous_tickets.is_empty());
+    assert_eq!(row.spent_credits, 3, "a paid version-1 row was paid once");
+    assert_eq!(summary(&*store).unwrap().paid_credits, 3);
+    drop(store);
+    let c = rusqlite::Connection::open(&s.journal).unwrap();
+    let version: i64 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, cutout::batch::SCHEMA_VERSION);
+    assert_eq!(version, 2);
+    drop(c);
+    // Opened again (now version 2): nothing to migrate, the rows as they were.
+    let store = s.store();
+    assert_eq!(store.rows().unwrap().len(), 2);
+    // A later attempt keeps the version-1 ticket.
+    let unit = Unit::new(
+        vec![ImageSource::bytes(&b"x"[..], "x.png")],
+        "fake",
+        "model=x",
+        "cutout",
+        OutputName::Stem(s.root.join("out/x")),
+        3,
+    )
+    .unwrap();
+    let mut unit = unit;
+    unit.key = WorkKey::from_hex(key.clone());
+    store.begin_submit(&unit).unwrap();
+    store
+        .mark_submitted(&unit.key, &JobTicket::new("fake", "job-8"))
+        .unwrap();
+    let row = store.get(&unit.key).unwrap().unwrap();
+    assert_eq!(row.previous_tickets, [JobTicket::new("fake", "job-7")]);
+    assert_eq!(row.spent_credits, 6);
+}
+
+#[tokio::test]
+async fn the_plan_tells_which_units_the_budget_leaves_out_as_the_runner_does() {
+    // Credits 2, 4, 3, 1, 2 with a budget of 7: 2 + 4 fit, 3 would pass it, and the smaller
+    // ones after it are not submitted either (the budget is closed for good).
+    let credits = [2u32, 4, 3, 1, 2];
+    for concurrency in [1, 3] {
+        let s = setup();
+        let store = s.store();
+        let names: Vec<(String, String)> = (0..credits.len())
+            .map(|i| (format!("u{i}"), format!("image {i}")))
+            .collect();
+        let refs: Vec<(&str, &str)> = names
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        let units: Vec<Unit> = s
+            .units(&refs)
+            .into_iter()
+            .zip(credits)
+            .map(|(mut u, c)| {
+                u.credits = c;
+                u
+            })
+            .collect();
+        // One unit already done (free): it does not count against the budget.
+        let fake = Fake::default();
+        Batch::new(store.clone())
+            .run(&fake, units[..1].to_vec())
+            .await
+            .unwrap();
+        let dry = plan(&*store, &units, Default::default()).unwrap();
+        let predicted = dry.over_budget(5);
+        assert_eq!(
+            predicted,
+            [2, 3, 4],
+            "4 fits in 5, 3 does not, the rest follow"
+        );
+        let report = Batch::new(store.clone())
+            .concurrency(concurrency)
+            .max_credits(Some(5))
+            .run(&fake, units)
+            .await
+            .unwrap();
+        let refused: Vec<usize> = report
+            .units
+            .iter()
+            .filter(|u| matches!(u.outcome, cutout::batch::Outcome::OverBudget))
+            .map(|u| u.index)
+            .collect();
+        assert_eq!(refused, predicted, "concurrency {concurrency}");
+        assert!(report.budget_exhausted);
+        assert!(dry.over_budget(100).is_empty());
     }
 }

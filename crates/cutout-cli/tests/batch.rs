@@ -497,14 +497,22 @@ async fn json_names_the_job_of_a_paid_unit_whose_download_failed() {
     assert!(line["job_id"].is_string(), "{line}");
     assert_eq!(sandbox.submissions(Provider::Topaz), 1);
 
-    // The journal keeps the failure, paid, with its job.
+    // The journal keeps the paid job (a server error is not the job's end): still submitted.
     let mut command = cutout(dir.path(), &sandbox, Provider::Topaz);
     command.args(["journal", "--journal", "out/.cutout-journal.sqlite"]);
     let (code, out, err) = run(command).await;
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("failed      1"), "{out}");
+    assert!(out.contains("submitted   1"), "{out}");
     let job = line["job_id"].as_str().unwrap();
-    assert!(out.contains(&format!("paid, job {job}")), "{out}");
+    assert!(out.contains(&format!("job {job}")), "{out}");
+
+    // Once the downloads work again, the same command picks the job up: nothing paid again.
+    sandbox.set_faults(Faults::default());
+    let mut command = cutout(dir.path(), &sandbox, Provider::Topaz);
+    command.args(batch_args(&["--json", "-q"]));
+    let (code, _, err) = run(command).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(sandbox.submissions(Provider::Topaz), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

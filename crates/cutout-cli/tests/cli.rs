@@ -306,7 +306,12 @@ fn json_lines_have_one_object_per_input() {
 #[test]
 fn existing_outputs_are_never_overwritten_without_force() {
     let dir = workspace();
-    std::fs::copy(sample("subject.jpg"), dir.path().join("other.jpg")).unwrap();
+    // Other bytes than subject.jpg (trailing bytes after the JPEG's end), so other work: the
+    // same work would be re-attached to the job paid for it, free, and this run's in-process
+    // sandbox no longer has that job.
+    let mut other = std::fs::read(sample("subject.jpg")).unwrap();
+    other.extend_from_slice(b"\0other");
+    std::fs::write(dir.path().join("other.jpg"), other).unwrap();
     run(
         cutout(dir.path()).args(["--sandbox", "remove-bg", "subject.jpg", "-o", "out/"]),
         0,

@@ -9,19 +9,42 @@
 //!
 //! ```text
 //! planned → submitting ─(provider accepted)→ submitted ─(results written)→ done
-//!               │                               └─(job failed)→ failed (paid)
+//!               │                                │ ↺ download cut, 5xx, a file in the way:
+//!               │                                │   stays submitted, re-attached next run
+//!               │                                └─(job failed, or gone)→ failed (paid)
 //!               └─(refused, surely not taken)→ failed (unpaid)
+//! done ─(an output missing, no intact copy)→ re-attached to its recorded job (free)
+//! failed (paid) ─(only with retry_failed or force)→ submitting (the earlier job kept)
 //! ```
 //!
+//! Once the provider has accepted a job it is never paid for again by accident: an error while
+//! waiting for it, downloading it or writing its results (a cut connection, a server error, a
+//! full disk, a file in the way) leaves the row `submitted` with its ticket, and the next run
+//! picks the job up again for free. Only a definite end (the job failed, it or its result is
+//! gone, the result is not an image) makes the row `failed (paid)`, and such a row is submitted
+//! again only when asked ([`Batch::retry_failed`]); the journal keeps the tickets of every
+//! attempt and counts the credits of all of them.
+//!
 //! Running the same batch again is resuming it ([`plan`] says what happens to each unit, and is
-//! the dry run): done units whose files are intact are skipped; submitted units are re-attached
-//! (the job is picked up again, never re-submitted); units a crash left `submitting` are
-//! *uncertain* and only submitted again with [`Batch::resubmit_uncertain`]; failed units are
-//! submitted again ([`Action::Retry`] when the failed attempt was paid); the same key twice in
+//! the dry run): done units whose files are intact are skipped; done units whose files are
+//! missing are copied from an intact copy of the same work, or else re-attached to the recorded
+//! job (downloaded again, nothing paid); submitted units are re-attached (the job is picked up
+//! again, never re-submitted); units a crash left `submitting` are *uncertain* and only
+//! submitted again with [`Batch::resubmit_uncertain`]; units that failed after being paid end
+//! as failures ([`Action::FailedBefore`]) unless [`Batch::retry_failed`] submits them again
+//! ([`Action::Retry`]); units that failed unpaid are submitted again; the same key twice in
 //! one batch is paid once and copied ([`Action::Duplicate`]). A file at an output path that the
 //! journal did not write is never replaced without [`Batch::force`] ([`Action::Blocked`],
-//! before anything is paid). [`Batch::max_credits`] stops new submissions once the estimate
-//! would pass a budget ([`Report::budget_exhausted`]).
+//! before anything is paid; and for the later results of a job, before any of them is
+//! written).
+//!
+//! **Budget.** [`Batch::max_credits`] stops submitting new work once the estimate would pass a
+//! budget: units reserve their estimated credits in batch order, and the first unit that
+//! would pass the budget closes it — no unit after it is submitted, even a smaller one that
+//! would fit, and the credits of submissions the provider refused do not reopen it. Work
+//! already accepted, re-attaches and copies go on. [`Report::budget_exhausted`] says it
+//! happened; [`Plan::over_budget`] says beforehand (in a dry run) which units a budget leaves
+//! out.
 //!
 //! ```no_run
 //! use std::sync::Arc;

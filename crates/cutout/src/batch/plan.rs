@@ -21,7 +21,9 @@ pub enum Action {
         /// The intact results, in order.
         from: Vec<PathBuf>,
     },
-    /// Submitted (paid) before: pick the job up again, never submit it again.
+    /// Submitted (paid) before: pick the job up again, never submit it again. Also a done unit
+    /// whose outputs are missing (some or all) with no intact copy elsewhere: its results are
+    /// downloaded again from the recorded job, nothing paid.
     Reattach(JobTicket),
     /// Left `submitting` by a crash: the provider may or may not have the job. Submitted again
     /// only with `resubmit_uncertain` (`resubmit`), since that may pay twice.
@@ -29,11 +31,21 @@ pub enum Action {
         /// Whether this run submits it again.
         resubmit: bool,
     },
-    /// New, or failed without being paid, or done but its outputs are gone (or `force`).
+    /// New, or failed without being paid, or done but its outputs are gone and the journal
+    /// has no job to download them from again (or `force`).
     Submit,
-    /// Failed after being paid (or it is not known whether it was): submitted again, paid
-    /// again. Shown apart so that a plan says so.
+    /// Failed after being paid (or it is not known whether it was), and `retry_failed` asks
+    /// to try again: submitted again, paid again. Shown apart so that a plan says so.
     Retry,
+    /// Failed in an earlier run after it was paid (or it is not known whether it was): not
+    /// submitted again without `retry_failed`, so a plain re-run never pays twice for it. Ends
+    /// as a failure that says so.
+    FailedBefore {
+        /// Why it failed then.
+        reason: String,
+        /// Whether that attempt was paid (`None`: unknown).
+        paid: Option<bool>,
+    },
     /// The same work as an earlier unit of this batch (index into the batch): paid once, the
     /// results copied.
     Duplicate(usize),
@@ -43,8 +55,8 @@ pub enum Action {
 }
 
 impl Action {
-    /// A short name: `skip`, `copy`, `reattach`, `uncertain`, `submit`, `retry`, `duplicate`,
-    /// `blocked`.
+    /// A short name: `skip`, `copy`, `reattach`, `uncertain`, `submit`, `retry`,
+    /// `failed_before`, `duplicate`, `blocked`.
     pub fn name(&self) -> &'static str {
         match self {
             Action::Skip => "skip",
@@ -53,6 +65,7 @@ impl Action {
             Action::Uncertain { .. } => "uncertain",
             Action::Submit => "submit",
             Action::Retry => "retry",
+            Action::FailedBefore { .. } => "failed_before",
             Action::Duplicate(_) => "duplicate",
             Action::Blocked(_) => "blocked",
         }
@@ -75,12 +88,19 @@ pub struct PlanOptions {
     pub force: bool,
     /// Submit again the units a crash left `submitting` (may pay twice).
     pub resubmit_uncertain: bool,
+    /// Submit again the units that failed after being paid ([`Action::Retry`]; pays again).
+    pub retry_failed: bool,
 }
 
 impl PlanOptions {
     /// Sets `force`.
     pub fn force(mut self, force: bool) -> Self {
         self.force = force;
+        self
+    }
+    /// Sets `retry_failed`.
+    pub fn retry_failed(mut self, retry: bool) -> Self {
+        self.retry_failed = retry;
         self
     }
     /// Sets `resubmit_uncertain`.
@@ -104,6 +124,55 @@ pub struct Plan {
     pub(crate) owned: HashSet<PathBuf>,
     /// Per unit, the job a previous run paid for, if the journal has it.
     pub(crate) previous: Vec<Option<JobTicket>>,
+    /// Per unit, its estimated credits.
+    pub(crate) credits: Vec<u32>,
+}
+
+impl Plan {
+    /// The units (indexes) that a run with budget `max_credits` would not submit: the paying
+    /// units in batch order, by the runner's own rule ([`Batch::max_credits`](super::Batch::max_credits)):
+    /// the first one that would pass the budget stops every submission after it. A run may
+    /// leave out fewer when submissions refused before the budget ran out are refunded.
+    pub fn over_budget(&self, max_credits: u64) -> Vec<usize> {
+        let mut budget = Budget::new(Some(max_credits));
+        (0..self.actions.len())
+            .filter(|&i| self.actions[i].pays() && !budget.take(self.credits[i]))
+            .collect()
+    }
+}
+
+/// The budget rule, shared by the runner and [`Plan::over_budget`]: credits are reserved in
+/// batch order; the first unit that would pass the limit closes the budget for good.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    pub(crate) limit: Option<u64>,
+    pub(crate) spent: u64,
+    pub(crate) exhausted: bool,
+}
+
+impl Budget {
+    pub(crate) fn new(limit: Option<u64>) -> Self {
+        Budget {
+            limit,
+            spent: 0,
+            exhausted: false,
+        }
+    }
+
+    /// Reserves `credits`, or says no (and no to everything after).
+    pub(crate) fn take(&mut self, credits: u32) -> bool {
+        if self.exhausted {
+            return false;
+        }
+        if let Some(limit) = self.limit
+            && self.spent + u64::from(credits) > limit
+        {
+            self.exhausted = true;
+            return false;
+        }
+        self.spent += u64::from(credits);
+        true
+    }
 }
 
 /// The journal's files, checked lazily.
@@ -200,7 +269,14 @@ pub fn plan(store: &dyn Store, units: &[Unit], options: PlanOptions) -> Result<P
                     },
                 },
                 State::Failed if row.paid == Some(false) => Action::Submit,
-                State::Failed => Action::Retry,
+                State::Failed if options.retry_failed => Action::Retry,
+                State::Failed => Action::FailedBefore {
+                    reason: row
+                        .failure
+                        .clone()
+                        .unwrap_or_else(|| "no reason recorded".into()),
+                    paid: row.paid,
+                },
                 State::Done => {
                     let mine: Vec<&OutputRecord> = row
                         .outputs
@@ -212,7 +288,10 @@ pub fn plan(store: &dyn Store, units: &[Unit], options: PlanOptions) -> Result<P
                             .any(|o| unit.output.is_result(&o.path, o.index as usize))
                             && g.iter().all(|o| owned.owns(&o.path))
                     });
-                    if !mine.is_empty() && mine.iter().all(|o| owned.owns(&o.path)) {
+                    // Every recorded result is checked (no short cut), so that a re-attach
+                    // may replace the intact ones.
+                    let intact: Vec<bool> = mine.iter().map(|o| owned.owns(&o.path)).collect();
+                    if !mine.is_empty() && intact.iter().all(|&ok| ok) {
                         Action::Skip
                     } else if let Some(changed) = mine
                         .iter()
@@ -226,6 +305,9 @@ pub fn plan(store: &dyn Store, units: &[Unit], options: PlanOptions) -> Result<P
                         Action::Copy {
                             from: group.iter().map(|o| o.path.clone()).collect(),
                         }
+                    } else if let Some(ticket) = &row.ticket {
+                        // The job was paid for: download its results again.
+                        Action::Reattach(ticket.clone())
                     } else {
                         Action::Submit
                     }
@@ -234,7 +316,10 @@ pub fn plan(store: &dyn Store, units: &[Unit], options: PlanOptions) -> Result<P
         };
         // Results written to a new place must not replace a file the journal did not write.
         if !options.force
-            && !matches!(action, Action::Skip | Action::Blocked(_))
+            && !matches!(
+                action,
+                Action::Skip | Action::Blocked(_) | Action::FailedBefore { .. }
+            )
             && let Some(foreign) = unit
                 .output
                 .first_candidates()
@@ -277,5 +362,6 @@ pub fn plan(store: &dyn Store, units: &[Unit], options: PlanOptions) -> Result<P
             .filter_map(|(path, intact)| intact.then_some(path))
             .collect(),
         previous,
+        credits: units.iter().map(|u| u.credits).collect(),
     })
 }

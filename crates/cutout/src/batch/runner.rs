@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use super::key::hex;
-use super::plan::{Action, Plan, PlanOptions, plan};
+use super::plan::{Action, Budget, Plan, PlanOptions, plan};
 use super::store::{JournalError, OutputRecord, Store};
 use super::work::{Unit, Work};
 
@@ -170,6 +170,7 @@ pub struct Batch {
     concurrency: usize,
     max_credits: Option<u64>,
     resubmit_uncertain: bool,
+    retry_failed: bool,
     force: bool,
     on_event: Option<EventFn>,
 }
@@ -180,31 +181,9 @@ impl std::fmt::Debug for Batch {
             .field("concurrency", &self.concurrency)
             .field("max_credits", &self.max_credits)
             .field("resubmit_uncertain", &self.resubmit_uncertain)
+            .field("retry_failed", &self.retry_failed)
             .field("force", &self.force)
             .finish_non_exhaustive()
-    }
-}
-
-struct Budget {
-    limit: Option<u64>,
-    spent: u64,
-    exhausted: bool,
-}
-
-impl Budget {
-    /// Reserves `credits`, or says no (and no to everything after).
-    fn take(&mut self, credits: u32) -> bool {
-        if self.exhausted {
-            return false;
-        }
-        if let Some(limit) = self.limit
-            && self.spent + u64::from(credits) > limit
-        {
-            self.exhausted = true;
-            return false;
-        }
-        self.spent += u64::from(credits);
-        true
     }
 }
 
@@ -232,6 +211,7 @@ impl Batch {
             concurrency: 4,
             max_credits: None,
             resubmit_uncertain: false,
+            retry_failed: false,
             force: false,
             on_event: None,
         }
@@ -242,6 +222,14 @@ impl Batch {
         self
     }
     /// Stops submitting new work once the estimate would pass `credits`.
+    ///
+    /// Units reserve their estimated credits in batch order as they are submitted; the first
+    /// unit that would pass the budget is not submitted, and neither is any unit after it,
+    /// even a smaller one that would still fit: the run *stops submitting new work* (work
+    /// already accepted, re-attaches and copies go on). A submission the provider surely
+    /// refused gives its credits back, but that does not reopen a budget that ran out. Such
+    /// units end as [`Outcome::OverBudget`] and [`Report::budget_exhausted`] is set;
+    /// [`Plan::over_budget`] tells beforehand which units a budget leaves out.
     pub fn max_credits(mut self, credits: Option<u64>) -> Self {
         self.max_credits = credits;
         self
@@ -249,6 +237,12 @@ impl Batch {
     /// Submits again the units a crash left `submitting` (may pay twice).
     pub fn resubmit_uncertain(mut self, yes: bool) -> Self {
         self.resubmit_uncertain = yes;
+        self
+    }
+    /// Submits again the units that failed after being paid ([`Action::Retry`]; pays again).
+    /// Without it they end as failures that say so ([`Action::FailedBefore`]).
+    pub fn retry_failed(mut self, yes: bool) -> Self {
+        self.retry_failed = yes;
         self
     }
     /// Redo and overwrite everything.
@@ -272,6 +266,7 @@ impl Batch {
         PlanOptions::default()
             .force(self.force)
             .resubmit_uncertain(self.resubmit_uncertain)
+            .retry_failed(self.retry_failed)
     }
 
     /// What [`run`](Self::run) would do, sending nothing (a dry run).
@@ -305,11 +300,7 @@ impl Batch {
                 action: action.clone(),
             });
         }
-        let budget = Mutex::new(Budget {
-            limit: self.max_credits,
-            spent: 0,
-            exhausted: false,
-        });
+        let budget = Mutex::new(Budget::new(self.max_credits));
         let ctx = RunCtx {
             batch: self,
             work,
@@ -419,6 +410,16 @@ impl RunCtx<'_> {
                     ),
                 },
             ),
+            Action::FailedBefore { reason, paid } => (
+                self.plan.previous[index].clone(),
+                Outcome::Failed {
+                    error: format!(
+                        "failed in an earlier run after it was paid: {reason}; \
+                         pass retry_failed to submit it again"
+                    ),
+                    paid: *paid,
+                },
+            ),
             Action::Copy { from } => (None, self.copy(unit, from.clone()).await),
             Action::Reattach(ticket) => {
                 let outcome = self.resume(unit, ticket.clone()).await;
@@ -514,27 +515,34 @@ impl RunCtx<'_> {
     }
 
     async fn resume(&self, unit: &Unit, ticket: JobTicket) -> Outcome {
-        let store = self.batch.store.clone();
-        let key = unit.key.clone();
-        match self.work.resume(unit, ticket).await {
-            Ok(cutouts) => match self.write_results(unit, &cutouts).await {
-                Ok(records) => {
-                    let paths = records.iter().map(|r| r.path.clone()).collect();
-                    match blocking(move || store.mark_done(&key, &records)).await {
-                        Ok(()) => Outcome::Done { outputs: paths },
-                        Err(e) => journal_failed(e, Some(true)),
-                    }
+        let result = match self.work.resume(unit, ticket).await {
+            Ok(cutouts) => self.write_results(unit, &cutouts).await,
+            // The job may still finish: the row stays as it is, re-attached next time.
+            Err(e @ Error::Timeout { .. }) => {
+                return Outcome::StillRunning {
+                    error: e.to_string(),
+                };
+            }
+            Err(e) if ends_the_job(&e) => Err(Stop::Definite(e.to_string())),
+            Err(e) => Err(Stop::Pending(e.to_string())),
+        };
+        match result {
+            Ok(records) => {
+                let store = self.batch.store.clone();
+                let key = unit.key.clone();
+                let paths = records.iter().map(|r| r.path.clone()).collect();
+                match blocking(move || store.mark_done(&key, &records)).await {
+                    Ok(()) => Outcome::Done { outputs: paths },
+                    Err(e) => journal_failed(e, Some(true)),
                 }
-                Err(e) => self.fail_paid(unit, e.to_string()).await,
-            },
-            // The job may still finish: the row stays `submitted`, re-attached next time.
-            Err(e @ Error::Timeout { .. }) => Outcome::StillRunning {
-                error: e.to_string(),
-            },
-            Err(e) => self.fail_paid(unit, e.to_string()).await,
+            }
+            Err(Stop::Definite(error)) => self.fail_paid(unit, error).await,
+            Err(Stop::Pending(error)) => self.keep_paid(unit, error).await,
         }
     }
 
+    /// The job is gone or failed for good: the row is failed (paid), and only `retry_failed`
+    /// submits it again.
     async fn fail_paid(&self, unit: &Unit, error: String) -> Outcome {
         let store = self.batch.store.clone();
         let key = unit.key.clone();
@@ -548,27 +556,66 @@ impl RunCtx<'_> {
         }
     }
 
+    /// The job was paid and may still be fetched (a download cut, a file in the way…): the row
+    /// keeps its state and ticket so that the next run picks the job up again, free.
+    async fn keep_paid(&self, unit: &Unit, error: String) -> Outcome {
+        let store = self.batch.store.clone();
+        let key = unit.key.clone();
+        let reason = error.clone();
+        match blocking(move || store.note_failure(&key, &reason)).await {
+            Ok(()) => Outcome::Failed {
+                error: format!(
+                    "{error}; the job is paid for and kept: the next run picks it up again \
+                     without paying"
+                ),
+                paid: Some(true),
+            },
+            Err(e) => journal_failed(e, Some(true)),
+        }
+    }
+
     fn may_overwrite(&self, path: &std::path::Path) -> bool {
         self.batch.force || self.plan.owned.contains(path)
     }
 
-    /// Writes every result atomically; a file the journal did not write is never replaced
-    /// (without force).
+    /// Writes every result atomically, all or none: every path is checked before the first
+    /// is written (a file the journal did not write is never replaced without force), and a
+    /// write failing midway removes the files written before it.
     async fn write_results(
         &self,
         unit: &Unit,
         cutouts: &[Cutout],
-    ) -> Result<Vec<OutputRecord>, Error> {
+    ) -> Result<Vec<OutputRecord>, Stop> {
         if cutouts.is_empty() {
-            return Err(Error::invalid(
-                "result",
-                format!("the job of `{}` returned no image", unit.display),
-            ));
+            return Err(Stop::Definite(format!(
+                "the job of `{}` returned no image",
+                unit.display
+            )));
         }
-        let mut records = Vec::with_capacity(cutouts.len());
-        for (i, cutout) in cutouts.iter().enumerate() {
-            let path = unit.output.path_for(i, cutout.format.extension());
-            write_file(&path, &cutout.bytes, self.may_overwrite(&path)).await?;
+        let paths: Vec<PathBuf> = cutouts
+            .iter()
+            .enumerate()
+            .map(|(i, c)| unit.output.path_for(i, c.format.extension()))
+            .collect();
+        if let Some(blocked) = paths
+            .iter()
+            .find(|p| std::fs::symlink_metadata(p).is_ok() && !self.may_overwrite(p))
+        {
+            return Err(Stop::Pending(format!(
+                "`{}` is in the way: it was not written by this journal, so no result of the \
+                 job was written; move it away (or pass force to replace it)",
+                blocked.display()
+            )));
+        }
+        let mut records: Vec<OutputRecord> = Vec::with_capacity(cutouts.len());
+        for (i, (cutout, path)) in cutouts.iter().zip(paths).enumerate() {
+            if let Err(e) = write_file(&path, &cutout.bytes, self.may_overwrite(&path)).await {
+                // Nothing unrecorded is left behind: the next run writes them all again.
+                for written in &records {
+                    let _ = tokio::fs::remove_file(&written.path).await;
+                }
+                return Err(Stop::Pending(e.to_string()));
+            }
             records.push(OutputRecord {
                 size: cutout.bytes.len() as u64,
                 sha256: hex(&Sha256::digest(&cutout.bytes)),
@@ -649,6 +696,33 @@ impl RunCtx<'_> {
     }
 }
 
+/// Why a paid job's results were not written.
+enum Stop {
+    /// The job failed or is gone: paying again is the only way to a result.
+    Definite(String),
+    /// The job may still be fetched (transport, server error, a local write): re-attach.
+    Pending(String),
+}
+
+/// Whether an error while waiting for or downloading an accepted job means the job will never
+/// give its result: it failed, it (or its result) is gone (404, 410, or an anonymous result
+/// link refused with 403), the ticket is not valid, or the result is not an image. Anything
+/// else (transport, 5xx, 429, the key refused, a local file) may pass.
+fn ends_the_job(e: &Error) -> bool {
+    if e.is_not_found() || e.status() == Some(410) {
+        return true;
+    }
+    match e {
+        Error::JobFailed { .. } | Error::InvalidInput { .. } | Error::Unsupported { .. } => true,
+        // Result links carry no key: a refusal there is the link's end, not the key's.
+        Error::Service(service) => service.operation == "download" && service.status == 403,
+        Error::UnexpectedResponse {
+            operation, status, ..
+        } => *operation == "download" && !matches!(status, Some(500..=599)),
+        _ => false,
+    }
+}
+
 /// Creates the folder and writes the file atomically.
 async fn write_file(path: &std::path::Path, bytes: &[u8], overwrite: bool) -> Result<(), Error> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -657,4 +731,33 @@ async fn write_file(path: &std::path::Path, bytes: &[u8], overwrite: bool) -> Re
             .map_err(|e| Error::io("create the folder", parent, e))?;
     }
     cutout_runtime::write_atomically(path, bytes, overwrite).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_definite_end_of_a_paid_job_fails_it() {
+        let gone = Error::unexpected("p", "get_status", "no such job").with_status(404);
+        let expired = Error::unexpected("p", "get_status", "expired").with_status(410);
+        let not_an_image = Error::unexpected("p", "download", "the result is not an image");
+        let job_failed = Error::JobFailed {
+            provider: "p",
+            job_id: "j".into(),
+            status: "failed".into(),
+            message: None,
+        };
+        let bad_ticket = Error::invalid("ticket", "no job id");
+        for e in [gone, expired, not_an_image, job_failed, bad_ticket] {
+            assert!(ends_the_job(&e), "{e:?}");
+        }
+        let bad_gateway = Error::unexpected("p", "download", "bad gateway").with_status(502);
+        let odd_status = Error::unexpected("p", "get_status", "odd answer");
+        let disk = Error::io("write", "out/a.png", std::io::ErrorKind::StorageFull.into());
+        let config = Error::config("no key");
+        for e in [bad_gateway, odd_status, disk, config] {
+            assert!(!ends_the_job(&e), "{e:?}");
+        }
+    }
 }

@@ -15,7 +15,15 @@ use super::work::Unit;
 /// `PRAGMA application_id` of a cutout journal ("Cut1"): tells our files from other programs'.
 pub const APPLICATION_ID: i32 = 0x4375_7431;
 /// `PRAGMA user_version`: the schema this build writes (and the newest it reads).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// Version 1 → 2: the tickets of earlier attempts and the credits of all attempts. A row of
+/// version 1 that was paid was paid (at least) once.
+const MIGRATE_1_TO_2: &str = "
+ALTER TABLE units ADD COLUMN previous_tickets TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE units ADD COLUMN spent_credits INTEGER NOT NULL DEFAULT 0;
+UPDATE units SET spent_credits = credits WHERE paid = 1;
+";
 
 const SCHEMA: &str = "
 CREATE TABLE units (
@@ -32,7 +40,9 @@ CREATE TABLE units (
     paid         INTEGER,
     credits      INTEGER NOT NULL DEFAULT 0,
     updated_at   INTEGER NOT NULL,
-    attempts     INTEGER NOT NULL DEFAULT 0
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    previous_tickets TEXT NOT NULL DEFAULT '[]',
+    spent_credits    INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE INDEX units_state ON units(state);
 ";
@@ -162,6 +172,13 @@ impl SqliteStore {
                 return Err(JournalError::ForeignDatabase {
                     path: self.path.clone(),
                 });
+            }
+            // An older journal is brought up to date in place, in this one transaction.
+            if version < 2 {
+                tx.execute_batch(MIGRATE_1_TO_2)
+                    .map_err(self.err("upgrade"))?;
+                tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+                    .map_err(self.err("upgrade"))?;
             }
         }
         tx.commit().map_err(self.err("lock"))
@@ -302,7 +319,8 @@ fn classify(path: &Path, action: &'static str, e: rusqlite::Error) -> JournalErr
 }
 
 const COLUMNS: &str = "key, display, provider, params, output_kind, state, ticket, submitted_at, \
-                       outputs, failure, paid, credits, updated_at, attempts";
+                       outputs, failure, paid, credits, updated_at, attempts, previous_tickets, \
+                       spent_credits";
 
 fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     let bad = |i: usize, what: String| {
@@ -332,6 +350,9 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         credits: r.get::<_, i64>(11)?.clamp(0, u32::MAX as i64) as u32,
         updated_at: r.get(12)?,
         attempts: r.get::<_, i64>(13)?.clamp(0, u32::MAX as i64) as u32,
+        previous_tickets: serde_json::from_str(&r.get::<_, String>(14)?)
+            .map_err(|e| bad(14, format!("previous tickets: {e}")))?,
+        spent_credits: r.get::<_, i64>(15)?.max(0) as u64,
     })
 }
 
@@ -388,6 +409,25 @@ impl Store for SqliteStore {
 
     fn begin_submit(&self, unit: &Unit) -> Result<(), JournalError> {
         self.write("record a submission", |tx| {
+            // The job of an earlier attempt is kept, never overwritten: it was paid for.
+            let earlier: Option<(Option<String>, String)> = tx
+                .query_row(
+                    "SELECT ticket, previous_tickets FROM units WHERE key = ?1",
+                    [unit.key.as_str()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some((Some(ticket), previous)) = earlier {
+                let mut all: Vec<serde_json::Value> =
+                    serde_json::from_str(&previous).unwrap_or_default();
+                all.push(
+                    serde_json::from_str(&ticket).unwrap_or(serde_json::Value::String(ticket)),
+                );
+                tx.execute(
+                    "UPDATE units SET previous_tickets = ?2 WHERE key = ?1",
+                    params![unit.key.as_str(), to_json(&all)?],
+                )?;
+            }
             tx.execute(
                 "INSERT INTO units (key, display, provider, params, output_kind, state, \
                  credits, updated_at, attempts) \
@@ -414,7 +454,8 @@ impl Store for SqliteStore {
             let now = now_ms();
             tx.execute(
                 "UPDATE units SET state = 'submitted', ticket = ?2, submitted_at = ?3, \
-                 updated_at = ?3, paid = 1 WHERE key = ?1",
+                 updated_at = ?3, paid = 1, spent_credits = spent_credits + credits \
+                 WHERE key = ?1",
                 params![key.as_str(), to_json(ticket)?, now],
             )
         })?;
@@ -467,6 +508,16 @@ impl Store for SqliteStore {
                 "UPDATE units SET state = 'failed', failure = ?2, paid = ?3, updated_at = ?4 \
                  WHERE key = ?1",
                 params![key.as_str(), reason, paid, now_ms()],
+            )
+        })?;
+        self.expect_row(changed, key)
+    }
+
+    fn note_failure(&self, key: &WorkKey, reason: &str) -> Result<(), JournalError> {
+        let changed = self.write("record a failure", |tx| {
+            tx.execute(
+                "UPDATE units SET failure = ?2, updated_at = ?3 WHERE key = ?1",
+                params![key.as_str(), reason, now_ms()],
             )
         })?;
         self.expect_row(changed, key)

@@ -93,7 +93,8 @@ pub struct Row {
     pub submitted_at: Option<i64>,
     /// Files written for it (the job's results, and copies of them).
     pub outputs: Vec<OutputRecord>,
-    /// Why it failed.
+    /// Why it failed; for a row still `submitted` (or `done`, being re-attached), why the last
+    /// attempt to fetch its paid job stopped (the next run tries again, free).
     pub failure: Option<String>,
     /// Whether it was paid for: `None` when unknown.
     pub paid: Option<bool>,
@@ -103,6 +104,12 @@ pub struct Row {
     pub updated_at: i64,
     /// How many times it was submitted.
     pub attempts: u32,
+    /// The jobs of earlier attempts (oldest first): a unit submitted again never loses the
+    /// job it paid for before.
+    pub previous_tickets: Vec<JobTicket>,
+    /// The estimated credits of every accepted submission of this unit, all attempts together
+    /// (what was really paid).
+    pub spent_credits: u64,
 }
 
 /// Why the journal could not be used. Each variant names the journal's path and says what to do.
@@ -217,10 +224,12 @@ pub trait Store: Send + Sync {
     fn rows(&self) -> Result<Vec<Row>, JournalError>;
     /// Records `units` as planned (one transaction), leaving existing rows as they are.
     fn record_planned(&self, units: &[&Unit]) -> Result<(), JournalError>;
-    /// → [`State::Submitting`], before the paid request is sent: clears the ticket and the
-    /// failure, counts an attempt, keeps the outputs written before.
+    /// → [`State::Submitting`], before the paid request is sent: moves the ticket of an earlier
+    /// attempt to `previous_tickets`, clears the failure, counts an attempt, keeps the outputs
+    /// written before.
     fn begin_submit(&self, unit: &Unit) -> Result<(), JournalError>;
-    /// → [`State::Submitted`] with the accepted job's ticket.
+    /// → [`State::Submitted`] with the accepted job's ticket; adds the unit's credits to its
+    /// `spent_credits`.
     fn mark_submitted(&self, key: &WorkKey, ticket: &JobTicket) -> Result<(), JournalError>;
     /// → [`State::Done`]; `outputs` replace the recorded ones.
     fn mark_done(&self, key: &WorkKey, outputs: &[OutputRecord]) -> Result<(), JournalError>;
@@ -233,4 +242,11 @@ pub trait Store: Send + Sync {
         reason: &str,
         paid: Option<bool>,
     ) -> Result<(), JournalError>;
+    /// Records why the last attempt to finish a paid job stopped (a download cut, a file in
+    /// the way…) without changing the state: the job stays to be picked up by the next run.
+    /// The default records nothing (the reason is only for reports).
+    fn note_failure(&self, key: &WorkKey, reason: &str) -> Result<(), JournalError> {
+        let _ = (key, reason);
+        Ok(())
+    }
 }

@@ -16,7 +16,7 @@ pub struct Summary {
     pub uncertain: Vec<Row>,
     /// Rows submitted and not finished (their tickets carry the job ids).
     pub in_flight: Vec<Row>,
-    /// Sum of the estimated credits of every row that was paid for.
+    /// Sum of the estimated credits of every accepted submission (all attempts of every row).
     pub paid_credits: u64,
 }
 
@@ -31,9 +31,7 @@ pub fn summary(store: &dyn Store) -> Result<Summary, JournalError> {
     };
     for row in store.rows()? {
         *summary.counts.entry(row.state).or_insert(0) += 1;
-        if row.paid == Some(true) {
-            summary.paid_credits += u64::from(row.credits);
-        }
+        summary.paid_credits += row.spent_credits;
         match row.state {
             State::Failed => summary.failed.push(row),
             State::Submitting => summary.uncertain.push(row),
