@@ -249,6 +249,7 @@ pub async fn execute<W: Work>(
         .concurrency(concurrency)
         .max_credits(batch.max_credits)
         .resubmit_uncertain(batch.resubmit_uncertain)
+        .retry_failed(batch.retry_failed)
         .force(force)
         .on_event(move |event| shown.on_event(event, name));
     let report = runner.run(&work, units).await.map_err(setup)?;
@@ -354,7 +355,8 @@ pub fn dry_plan(
 ) -> Result<Plan, Failure> {
     let options = PlanOptions::default()
         .force(force)
-        .resubmit_uncertain(args.resubmit_uncertain);
+        .resubmit_uncertain(args.resubmit_uncertain)
+        .retry_failed(args.retry_failed);
     let plan = if path.exists() {
         let store = SqliteStore::open(path).map_err(setup)?;
         cutout::batch::plan(&store, units, options)
@@ -370,27 +372,6 @@ fn show_output(output: &OutputName) -> String {
         OutputName::Stem(stem) => format!("{}.*", stem.display()),
         OutputName::Exact(path) => path.display().to_string(),
     }
-}
-
-/// The units (indexes) a budget of `max_credits` leaves out, by the runner's rule: in unit
-/// order, every action that pays adds its credits; the first unit that would pass the budget and
-/// every later paying unit are not submitted (the budget does not reopen).
-pub fn over_budget(plan: &Plan, units: &[Unit], max_credits: u64) -> Vec<usize> {
-    let mut spent = 0u64;
-    let mut exhausted = false;
-    let mut left_out = Vec::new();
-    for (index, (unit, action)) in units.iter().zip(&plan.actions).enumerate() {
-        if !action.pays() {
-            continue;
-        }
-        if !exhausted && spent + u64::from(unit.credits) <= max_credits {
-            spent += u64::from(unit.credits);
-        } else {
-            exhausted = true;
-            left_out.push(index);
-        }
-    }
-    left_out
 }
 
 /// One row of `--dry-run --json`.
@@ -416,7 +397,7 @@ pub fn print_plan(
     max_credits: Option<u64>,
 ) {
     let left_out: std::collections::HashSet<usize> = max_credits
-        .map(|max| over_budget(plan, units, max))
+        .map(|max| plan.over_budget(max))
         .unwrap_or_default()
         .into_iter()
         .collect();
@@ -462,6 +443,10 @@ pub fn print_plan(
                 " (a killed run was submitting it: not sent again without --resubmit-uncertain)",
             ),
             Action::Blocked(reason) => line.push_str(&format!(": {}", cli_words(reason))),
+            Action::FailedBefore { reason, .. } => line.push_str(&format!(
+                " (failed in an earlier run after it was paid: {reason}; not sent again without \
+                 --retry-failed)"
+            )),
             Action::Duplicate(first) => {
                 line.push_str(&format!(
                     " (same work as {}: paid once)",
@@ -507,6 +492,7 @@ pub fn print_plan(
 /// The runner's words for the library ("pass force") said for the command line.
 pub fn cli_words(text: &str) -> String {
     text.replace("pass force", "pass --force")
+        .replace("pass retry_failed", "pass --retry-failed")
 }
 
 /// The progress tasks of a batch's units, made when a unit starts.

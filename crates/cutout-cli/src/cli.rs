@@ -271,6 +271,11 @@ pub struct BatchArgs {
     /// may have the job already: this may pay twice).
     #[arg(long)]
     pub resubmit_uncertain: bool,
+
+    /// Submit again the inputs whose job failed in an earlier run after it was paid for (by
+    /// default they are reported, not paid for again).
+    #[arg(long)]
+    pub retry_failed: bool,
 }
 
 /// `cutout journal`.

@@ -913,3 +913,63 @@ async fn a_folder_with_a_fifo_and_hidden_files_is_planned_promptly_without_them(
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("submit     in/.hidden.png"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paid_job_that_is_gone_is_reported_and_paid_again_only_with_retry_failed() {
+    let sandbox = sandbox(Duration::from_millis(50)).await;
+    // Run 1: the job is accepted, its download fails: the row keeps the paid job.
+    sandbox.set_faults(Faults {
+        on_downloads: FaultRates {
+            internal: 1.0,
+            ..FaultRates::default()
+        },
+        ..Faults::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    png(&dir.path().join("in/only.png"), 40, 30, 10);
+    let mut command = cutout(dir.path(), &sandbox, Provider::Topaz);
+    command.args(batch_args(&["--json", "-q"]));
+    let (code, out, err) = run(command).await;
+    assert_eq!(code, 1, "{err}");
+    let line: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let job = line["job_id"].as_str().unwrap().to_owned();
+    sandbox.set_faults(Faults::default());
+
+    // The job disappears at the provider (deleted here; expired in real life).
+    let client = cutout::topaz::Client::builder()
+        .base_url(sandbox.base_url(Provider::Topaz))
+        .key(sandbox.key(Provider::Topaz))
+        .build()
+        .unwrap();
+    client.job(job.as_str()).delete().await.unwrap();
+
+    // Run 2: re-attaching finds no job: a paid failure, nothing submitted.
+    let mut command = cutout(dir.path(), &sandbox, Provider::Topaz);
+    command.args(batch_args(&[]));
+    let (code, _, err) = run(command).await;
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(sandbox.submissions(Provider::Topaz), 1);
+
+    // Run 3 (plain, and its dry run): reported as failed before, not paid again.
+    let mut command = cutout(dir.path(), &sandbox, Provider::Topaz);
+    command.args(batch_args(&["--dry-run"]));
+    let (code, out, err) = run(command).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("failed_before"), "{out}");
+    assert!(out.contains("--retry-failed"), "{out}");
+    assert!(out.contains("estimated 0 credits"), "{out}");
+    let mut command = cutout(dir.path(), &sandbox, Provider::Topaz);
+    command.args(batch_args(&[]));
+    let (code, _, err) = run(command).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("pass --retry-failed"), "{err}");
+    assert_eq!(sandbox.submissions(Provider::Topaz), 1);
+
+    // Run 4: asked for explicitly, it is paid once more and finishes.
+    let mut command = cutout(dir.path(), &sandbox, Provider::Topaz);
+    command.args(batch_args(&["--retry-failed"]));
+    let (code, _, err) = run(command).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(sandbox.submissions(Provider::Topaz), 2);
+    assert_image(&dir.path().join("out/only.cutout.png"), 40, 30);
+}
