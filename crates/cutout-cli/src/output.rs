@@ -174,6 +174,25 @@ pub fn precheck_result(
     // A read-only or full output folder is found now, not after the job is paid for. Mirrored
     // subfolders are made at the write: until then their nearest existing parent is checked.
     let first = spec.path(relative, suffix, "png");
+    // A file where a folder of the output path must be could not be worked around after the
+    // job is paid for (force does not replace a file with a folder): refused now.
+    for ancestor in first.ancestors().skip(1) {
+        if ancestor.as_os_str().is_empty() {
+            break;
+        }
+        match std::fs::metadata(ancestor) {
+            Ok(meta) if meta.is_dir() => break,
+            Ok(_) => {
+                return Err(format!(
+                    "`{}` is a file, but the result `{}` needs a folder there: move the file \
+                     away or choose another -o",
+                    ancestor.display(),
+                    first.display()
+                ));
+            }
+            Err(_) => {}
+        }
+    }
     let mut folder = first.parent().map(Path::to_path_buf).unwrap_or_default();
     if !spec.is_file() {
         for _ in 1..relative.components().count() {

@@ -76,42 +76,61 @@ pub async fn run(global: &Global, args: JournalArgs) -> Result<(), Failure> {
         return Ok(());
     }
 
-    println!("journal {}: {} units", path.display(), rows.len());
+    crate::report::out(format_args!(
+        "journal {}: {} units",
+        path.display(),
+        rows.len()
+    ));
     for (state, count) in &summary.counts {
-        println!("  {:<11} {count}", state.as_str());
+        crate::report::out(format_args!("  {:<11} {count}", state.as_str()));
     }
-    println!("  paid credits (estimated): {}", summary.paid_credits);
+    crate::report::out(format_args!(
+        "  paid credits (estimated): {}",
+        summary.paid_credits
+    ));
     if !summary.failed.is_empty() {
-        println!("failed:");
+        crate::report::out(format_args!("failed:"));
         for row in &summary.failed {
             let paid = match row.paid {
                 Some(true) => "paid",
                 Some(false) => "not paid",
                 None => "paid?",
             };
-            println!(
+            crate::report::out(format_args!(
                 "  {} ({}, {paid}{}): {}",
                 row.display,
                 row.provider,
                 job(row),
                 row.failure.as_deref().unwrap_or("no reason recorded")
-            );
+            ));
         }
     }
     if !summary.uncertain.is_empty() {
-        println!(
+        crate::report::out(format_args!(
             "uncertain (a run was stopped while submitting them; the provider may have the job): \
              check the provider's dashboard or `cutout jobs`; run the command again with \
              --resubmit-uncertain to pay again:"
-        );
+        ));
         for row in &summary.uncertain {
-            println!("  {} ({}{})", row.display, row.provider, job(row));
+            crate::report::out(format_args!(
+                "  {} ({}{})",
+                row.display,
+                row.provider,
+                job(row)
+            ));
         }
     }
     if !summary.in_flight.is_empty() {
-        println!("submitted, not finished (the same command again picks them up):");
+        crate::report::out(format_args!(
+            "submitted, not finished (the same command again picks them up):"
+        ));
         for row in &summary.in_flight {
-            println!("  {} ({}{})", row.display, row.provider, job(row));
+            crate::report::out(format_args!(
+                "  {} ({}{})",
+                row.display,
+                row.provider,
+                job(row)
+            ));
         }
     }
     Ok(())
