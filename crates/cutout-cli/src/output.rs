@@ -346,6 +346,18 @@ mod tests {
     }
 
     #[test]
+    fn a_file_where_a_result_folder_must_be_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("sub"), b"x").unwrap();
+        let spec = OutSpec::Dir(dir.path().to_path_buf());
+        let err =
+            precheck_result(&spec, Path::new("sub/deeper/a"), "cutout", false, true).unwrap_err();
+        assert!(err.contains("sub` is a file"), "{err}");
+        // A folder still to be made under an existing folder is fine.
+        precheck_result(&spec, Path::new("new/a"), "cutout", false, false).unwrap();
+    }
+
+    #[test]
     fn every_name_a_result_may_get_is_checked() {
         let dir = tempfile::tempdir().unwrap();
         let spec = OutSpec::Dir(dir.path().to_path_buf());

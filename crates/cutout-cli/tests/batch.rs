@@ -972,6 +972,21 @@ async fn a_paid_job_that_is_gone_is_reported_and_paid_again_only_with_retry_fail
     assert_eq!(code, 0, "{err}");
     assert_eq!(sandbox.submissions(Provider::Topaz), 2);
     assert_image(&dir.path().join("out/only.cutout.png"), 40, 30);
+
+    // The journal still names the first paid job, in its text and its JSON.
+    let mut command = cutout(dir.path(), &sandbox, Provider::Topaz);
+    command.args(["journal", "out"]);
+    let (code, out, err) = run(command).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("submitted more than once"), "{out}");
+    assert!(out.contains(&format!("earlier job {job}")), "{out}");
+    let mut command = cutout(dir.path(), &sandbox, Provider::Topaz);
+    command.args(["--json", "journal", "out"]);
+    let (code, out, err) = run(command).await;
+    assert_eq!(code, 0, "{err}");
+    let row: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(row["previous_job_ids"], serde_json::json!([job]), "{row}");
+    assert_ne!(row["job_id"], job.as_str(), "{row}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,6 +14,8 @@ struct Line<'a> {
     provider: &'a str,
     state: &'static str,
     job_id: Option<&'a str>,
+    /// The jobs of earlier attempts (a re-submitted row), each paid for.
+    previous_job_ids: Vec<&'a str>,
     outputs: Vec<String>,
     failure: Option<&'a str>,
     paid: Option<bool>,
@@ -62,6 +64,7 @@ pub async fn run(global: &Global, args: JournalArgs) -> Result<(), Failure> {
                 provider: &row.provider,
                 state: row.state.as_str(),
                 job_id: row.ticket.as_ref().and_then(|t| t.job_id.as_deref()),
+                previous_job_ids: earlier(row),
                 outputs: row
                     .outputs
                     .iter()
@@ -133,13 +136,50 @@ pub async fn run(global: &Global, args: JournalArgs) -> Result<(), Failure> {
             ));
         }
     }
+    let resubmitted: Vec<&Row> = rows
+        .iter()
+        .filter(|r| !r.previous_tickets.is_empty())
+        .collect();
+    if !resubmitted.is_empty() {
+        crate::report::out(format_args!(
+            "submitted more than once (every job named was paid for):"
+        ));
+        for row in resubmitted {
+            crate::report::out(format_args!(
+                "  {} ({}, {}{})",
+                row.display,
+                row.provider,
+                row.state.as_str(),
+                job(row)
+            ));
+        }
+    }
     Ok(())
 }
 
+/// The job ids of a row's earlier attempts, oldest first.
+fn earlier(row: &Row) -> Vec<&str> {
+    row.previous_tickets
+        .iter()
+        .filter_map(|t| t.job_id.as_deref())
+        .collect()
+}
+
+/// `, job ID` (and `, earlier jobs A, B` for a re-submitted row), or nothing.
 fn job(row: &Row) -> String {
-    row.ticket
+    let mut text = row
+        .ticket
         .as_ref()
         .and_then(|t| t.job_id.as_deref())
         .map(|id| format!(", job {id}"))
-        .unwrap_or_default()
+        .unwrap_or_default();
+    let earlier = earlier(row);
+    if !earlier.is_empty() {
+        text.push_str(&format!(
+            ", earlier job{} {}",
+            if earlier.len() == 1 { "" } else { "s" },
+            earlier.join(", ")
+        ));
+    }
+    text
 }
