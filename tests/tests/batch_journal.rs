@@ -1188,6 +1188,10 @@ async fn a_user_file_at_a_later_result_blocks_every_result_until_moved() {
         error.contains("m-2.png"),
         "names the file in the way: {error}"
     );
+    assert!(
+        error.contains("(the paid job is downloaded again, not paid again)"),
+        "says what force costs: {error}"
+    );
     assert!(!first.exists(), "no result written while one is blocked");
     assert_eq!(std::fs::read(&second).unwrap(), b"the user's file");
     let row = store.get(&units[0].key).unwrap().unwrap();

@@ -611,7 +611,8 @@ impl RunCtx<'_> {
         {
             return Err(Stop::Pending(format!(
                 "`{}` is in the way: it was not written by this journal, so no result of the \
-                 job was written; move it away (or pass force to replace it)",
+                 job was written; move it away or pass force to replace it (the paid job is \
+                 downloaded again, not paid again)",
                 blocked.display()
             )));
         }
