@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cutout::batch::{
-    Action, Batch, JournalError, OutputName, SqliteStore, State, Store, Unit, Work, WorkKey,
-    content_hash, plan, summary,
+    Action, Batch, JournalError, OutputName, PlanOptions, SqliteStore, State, Store, Unit, Work,
+    WorkKey, content_hash, plan, summary,
 };
 use cutout::runtime::{BoxFuture, Cutout, CutoutKind, Error, ImageSource, JobTicket};
 
@@ -971,7 +971,8 @@ async fn a_download_cut_after_acceptance_is_reattached_not_paid_again() {
         "{report:#?}"
     );
     let error = outcome_error(&report.units[0].outcome);
-    assert!(error.contains("the next run picks it up again"), "{error}");
+    assert!(error.contains("run the same command again soon"), "{error}");
+    assert!(error.contains("without paying"), "{error}");
     assert!(!s.output("a").exists(), "nothing half-written");
     let key = three(&s)[0].key.clone();
     let row = store.get(&key).unwrap().unwrap();
@@ -1009,6 +1010,7 @@ async fn a_job_gone_when_reattached_is_a_paid_failure_not_paid_again() {
         .run(&fake, three(&s))
         .await
         .unwrap();
+    let kept = std::fs::read(s.output("a")).unwrap();
     std::fs::remove_file(s.output("a")).unwrap();
     fake.resume_as("a", Behaviour::Gone);
     let report = Batch::new(store.clone())
@@ -1023,6 +1025,9 @@ async fn a_job_gone_when_reattached_is_a_paid_failure_not_paid_again() {
             ..
         }
     ));
+    // The first failing run already says how to pay again.
+    let error = outcome_error(&report.units[0].outcome);
+    assert!(error.contains("pass retry_failed"), "{error}");
     let row = store.get(&three(&s)[0].key).unwrap().unwrap();
     assert_eq!((row.state, row.paid), (State::Failed, Some(true)));
     let report = Batch::new(store.clone())
@@ -1034,6 +1039,27 @@ async fn a_job_gone_when_reattached_is_a_paid_failure_not_paid_again() {
         Action::FailedBefore { .. }
     ));
     assert_eq!(fake.submits(), 3, "nothing paid again without retry_failed");
+
+    // The user restores the recorded result (same size and hash): it is skipped as done.
+    std::fs::write(s.output("a"), &kept).unwrap();
+    let report = Batch::new(store.clone())
+        .run(&fake, three(&s))
+        .await
+        .unwrap();
+    assert_eq!(report.units[0].action, Action::Skip, "{report:#?}");
+    assert!(report.all_succeeded(), "{report:#?}");
+    assert_eq!(fake.submits(), 3);
+    // A different file there is not the recorded result: still a failure, still unpaid.
+    std::fs::write(s.output("a"), b"not it").unwrap();
+    let report = Batch::new(store.clone())
+        .run(&fake, three(&s))
+        .await
+        .unwrap();
+    assert!(matches!(
+        report.units[0].action,
+        Action::FailedBefore { .. }
+    ));
+    assert_eq!(fake.submits(), 3);
     // `force` redoes it, paid.
     fake.resume_as("a", Behaviour::Ok);
     let report = Batch::new(store.clone())
@@ -1043,6 +1069,102 @@ async fn a_job_gone_when_reattached_is_a_paid_failure_not_paid_again() {
         .unwrap();
     assert!(report.all_succeeded(), "{report:#?}");
     assert_eq!(fake.submits(), 4);
+}
+
+#[tokio::test]
+async fn force_reattaches_a_submitted_job_over_a_file_in_the_way_without_paying_again() {
+    let s = setup();
+    let store = s.store();
+    let fake = Fake::default();
+    // a is paid and left submitted (its wait timed out); the user then puts a file in its way.
+    fake.resume_as("a", Behaviour::Timeout);
+    let units = three(&s)[..1].to_vec();
+    Batch::new(store.clone())
+        .run(&fake, units.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get(&units[0].key).unwrap().unwrap().state,
+        State::Submitted
+    );
+    std::fs::write(s.output("a"), b"the user's file").unwrap();
+    fake.resume_as("a", Behaviour::Ok);
+
+    let report = Batch::new(store.clone())
+        .run(&fake, units.clone())
+        .await
+        .unwrap();
+    match &report.units[0].action {
+        Action::Blocked(why) => assert!(
+            why.contains(
+                "pass force to replace it (the paid job is downloaded again, not paid again)"
+            ),
+            "{why}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(std::fs::read(s.output("a")).unwrap(), b"the user's file");
+
+    let report = Batch::new(store.clone())
+        .force(true)
+        .run(&fake, units.clone())
+        .await
+        .unwrap();
+    assert!(
+        matches!(report.units[0].action, Action::Reattach(_)),
+        "{report:#?}"
+    );
+    assert!(report.all_succeeded(), "{report:#?}");
+    assert_eq!(
+        fake.submits(),
+        1,
+        "force re-attached the paid job, paid once"
+    );
+    assert_ne!(std::fs::read(s.output("a")).unwrap(), b"the user's file");
+    let row = store.get(&units[0].key).unwrap().unwrap();
+    assert_eq!((row.state, row.attempts), (State::Done, 1));
+}
+
+#[tokio::test]
+async fn force_keeps_uncertain_units_uncertain_and_redoes_done_ones() {
+    let s = setup();
+    let store = s.store();
+    let fake = Fake::default();
+    fake.submit_as("c", Behaviour::Hang);
+    let batch = Batch::new(store.clone());
+    let run = batch.run(&fake, three(&s));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), run)
+            .await
+            .is_err()
+    );
+    let c = &three(&s)[2];
+    assert_eq!(store.get(&c.key).unwrap().unwrap().state, State::Submitting);
+
+    // a is done, c uncertain: force pays for a again (a redo), not for c.
+    let fresh = Fake::default();
+    let units = vec![three(&s)[0].clone(), three(&s)[2].clone()];
+    let dry = plan(&*store, &units, PlanOptions::default().force(true)).unwrap();
+    assert_eq!(dry.actions[0], Action::Submit);
+    assert_eq!(dry.actions[1], Action::Uncertain { resubmit: false });
+    let report = Batch::new(store.clone())
+        .force(true)
+        .run(&fresh, units.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        report.units[1].action,
+        Action::Uncertain { resubmit: false }
+    );
+    assert!(matches!(
+        report.units[1].outcome,
+        cutout::batch::Outcome::Uncertain { .. }
+    ));
+    assert_eq!(fresh.submitted.lock().unwrap().as_slice(), ["a"]);
+    assert_eq!(fresh.submits(), 1, "only the done unit is paid again");
+    let row = store.get(&units[0].key).unwrap().unwrap();
+    assert_eq!((row.state, row.attempts), (State::Done, 2), "a paid twice");
+    assert!(!s.output("c").exists());
 }
 
 #[tokio::test]
@@ -1065,6 +1187,10 @@ async fn a_user_file_at_a_later_result_blocks_every_result_until_moved() {
     assert!(
         error.contains("m-2.png"),
         "names the file in the way: {error}"
+    );
+    assert!(
+        error.contains("(the paid job is downloaded again, not paid again)"),
+        "says what force costs: {error}"
     );
     assert!(!first.exists(), "no result written while one is blocked");
     assert_eq!(std::fs::read(&second).unwrap(), b"the user's file");

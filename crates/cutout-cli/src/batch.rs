@@ -458,7 +458,7 @@ pub fn print_plan(
         if over {
             line.push_str(" — over budget: not submitted with --max-credits");
         }
-        println!("{line}");
+        crate::report::out(format_args!("{line}"));
     }
     if !global.json {
         let totals: Vec<String> = plan
@@ -466,25 +466,25 @@ pub fn print_plan(
             .iter()
             .map(|(name, count)| format!("{count} {name}"))
             .collect();
-        println!(
+        crate::report::out(format_args!(
             "dry run: {}; estimated {} credit{} (sent nothing; journal `{}`)",
             totals.join(", "),
             plan.estimated_credits,
             if plan.estimated_credits == 1 { "" } else { "s" },
             journal.display()
-        );
+        ));
         if let Some(max) = max_credits
             && !left_out.is_empty()
         {
             let cut: u64 = left_out.iter().map(|&i| u64::from(units[i].credits)).sum();
             let count = left_out.len();
-            println!(
+            crate::report::out(format_args!(
                 "over budget: --max-credits {max} leaves out {count} input{} ({cut} credit{}): \
                  the real run would not submit {} and would exit 4",
                 if count == 1 { "" } else { "s" },
                 if cut == 1 { "" } else { "s" },
                 if count == 1 { "it" } else { "them" },
-            );
+            ));
         }
     }
 }

@@ -263,7 +263,8 @@ pub struct BatchArgs {
     pub dry_run: bool,
 
     /// Stop submitting new work once the estimated credits would pass N (work already
-    /// submitted finishes); exit code 4 when inputs were left out.
+    /// submitted finishes); exit code 4 when inputs were left out. The budget is per run:
+    /// running `--max-credits 3` twice may submit 6.
     #[arg(long, value_name = "N")]
     pub max_credits: Option<u64>,
 
@@ -306,8 +307,10 @@ pub struct OutputArgs {
     pub output: Option<PathBuf>,
 
     /// Redo and overwrite: replace output files that already exist (by default they are never
-    /// overwritten); remove-bg, matte and segment also submit again, and pay again for, inputs
-    /// their journal says are done.
+    /// overwritten). remove-bg, matte and segment also submit again, and pay again for, inputs
+    /// their journal says are done, and retry those whose paid job failed (as
+    /// --retry-failed); a job paid for and not yet delivered is downloaded again, never paid
+    /// again, and inputs a killed run left uncertain stay so (see --resubmit-uncertain).
     #[arg(short, long)]
     pub force: bool,
 }

@@ -77,9 +77,9 @@ impl Failure {
                 // A unit whose request was on its way may have been accepted (and paid): the
                 // journal says so, and the next run settles it.
                 Some(journal) => eprintln!(
-                    "interrupted: inputs that were being submitted are uncertain until you run \
-                     the same command again (`cutout journal {}` lists them); no partial output \
-                     was written",
+                    "interrupted: inputs that were being submitted are uncertain (the provider \
+                     may have them): `cutout journal {}` lists them; run again with \
+                     --resubmit-uncertain only after checking; no partial output was written",
                     journal.display()
                 ),
                 None => eprintln!("interrupted: unfinished outputs were not written"),

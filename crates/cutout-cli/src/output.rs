@@ -174,6 +174,25 @@ pub fn precheck_result(
     // A read-only or full output folder is found now, not after the job is paid for. Mirrored
     // subfolders are made at the write: until then their nearest existing parent is checked.
     let first = spec.path(relative, suffix, "png");
+    // A file where a folder of the output path must be could not be worked around after the
+    // job is paid for (force does not replace a file with a folder): refused now.
+    for ancestor in first.ancestors().skip(1) {
+        if ancestor.as_os_str().is_empty() {
+            break;
+        }
+        match std::fs::metadata(ancestor) {
+            Ok(meta) if meta.is_dir() => break,
+            Ok(_) => {
+                return Err(format!(
+                    "`{}` is a file, but the result `{}` needs a folder there: move the file \
+                     away or choose another -o",
+                    ancestor.display(),
+                    first.display()
+                ));
+            }
+            Err(_) => {}
+        }
+    }
     let mut folder = first.parent().map(Path::to_path_buf).unwrap_or_default();
     if !spec.is_file() {
         for _ in 1..relative.components().count() {
@@ -324,6 +343,18 @@ mod tests {
         let inputs = vec![entry("a/x.jpg", "x"), entry("b/x.png", "x")];
         let err = check_collisions(&OutSpec::Cwd, &inputs, "cutout").unwrap_err();
         assert!(err.to_string().contains("a/x.jpg"), "{err}");
+    }
+
+    #[test]
+    fn a_file_where_a_result_folder_must_be_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("sub"), b"x").unwrap();
+        let spec = OutSpec::Dir(dir.path().to_path_buf());
+        let err =
+            precheck_result(&spec, Path::new("sub/deeper/a"), "cutout", false, true).unwrap_err();
+        assert!(err.contains("sub` is a file"), "{err}");
+        // A folder still to be made under an existing folder is fine.
+        precheck_result(&spec, Path::new("new/a"), "cutout", false, false).unwrap();
     }
 
     #[test]

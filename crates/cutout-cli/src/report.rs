@@ -296,7 +296,22 @@ impl Ui {
     }
 }
 
-/// Prints any serialisable value as one line of JSON on stdout.
+/// Prints one line on stdout (listings: plans, journals, jobs). A reader that went away
+/// (`cutout journal | head -1`) ends the program quietly with status 0, as Unix tools do,
+/// instead of panicking; any other write error is reported and ends it with status 1.
+pub fn out(line: impl std::fmt::Display) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: cannot write to stdout: {e}");
+            std::process::exit(1);
+        }
+        std::process::exit(0);
+    }
+}
+
+/// Prints any serialisable value as one line of JSON on stdout. Write errors are ignored (a
+/// batch goes on, and its journal still records every paid job, when its reader went away).
 pub fn print_json(value: &impl Serialize) {
     match serde_json::to_string(value) {
         Ok(text) => {

@@ -848,9 +848,9 @@ async fn ctrl_c_during_a_submission_names_the_journal_and_exits_130() {
     let err = lines.lock().unwrap().join("\n");
     assert!(
         err.contains(
-            "interrupted: inputs that were being submitted are uncertain until you run the same \
-             command again (`cutout journal out/.cutout-journal.sqlite` lists them); no partial \
-             output was written"
+            "interrupted: inputs that were being submitted are uncertain (the provider may have \
+             them): `cutout journal out/.cutout-journal.sqlite` lists them; run again with \
+             --resubmit-uncertain only after checking; no partial output was written"
         ),
         "{err}"
     );
@@ -972,4 +972,134 @@ async fn a_paid_job_that_is_gone_is_reported_and_paid_again_only_with_retry_fail
     assert_eq!(code, 0, "{err}");
     assert_eq!(sandbox.submissions(Provider::Topaz), 2);
     assert_image(&dir.path().join("out/only.cutout.png"), 40, 30);
+
+    // The journal still names the first paid job, in its text and its JSON.
+    let mut command = cutout(dir.path(), &sandbox, Provider::Topaz);
+    command.args(["journal", "out"]);
+    let (code, out, err) = run(command).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("submitted more than once"), "{out}");
+    assert!(out.contains(&format!("earlier job {job}")), "{out}");
+    let mut command = cutout(dir.path(), &sandbox, Provider::Topaz);
+    command.args(["--json", "journal", "out"]);
+    let (code, out, err) = run(command).await;
+    assert_eq!(code, 0, "{err}");
+    let row: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(row["previous_job_ids"], serde_json::json!([job]), "{row}");
+    assert_ne!(row["job_id"], job.as_str(), "{row}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_reattaches_a_paid_job_over_a_file_in_the_way_and_never_pays_again() {
+    let sandbox = sandbox(Duration::from_secs(3)).await;
+    let dir = tempfile::tempdir().unwrap();
+    png(&dir.path().join("in/only.png"), 40, 30, 10);
+    // Run 1: paid, then given up on by --wait-timeout: the job stays submitted.
+    let mut command = cutout(dir.path(), &sandbox, Provider::Topaz);
+    command.args(batch_args(&["--wait-timeout", "1"]));
+    let (code, _, err) = run(command).await;
+    assert_ne!(code, 0, "{err}");
+    assert_eq!(sandbox.submissions(Provider::Topaz), 1);
+    let result = dir.path().join("out/only.cutout.png");
+    std::fs::write(&result, b"the user's file").unwrap();
+
+    // Run 2: the file in the way is not replaced; the hint says force costs nothing here.
+    let mut command = cutout(dir.path(), &sandbox, Provider::Topaz);
+    command.args(batch_args(&[]));
+    let (code, _, err) = run(command).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(
+            "move it away or pass --force to replace it (the paid job is downloaded again, not \
+             paid again)"
+        ),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&result).unwrap(), b"the user's file");
+
+    // Run 3, --force: re-attached and overwritten, still paid once.
+    let mut command = cutout(dir.path(), &sandbox, Provider::Topaz);
+    command.args(batch_args(&["--force", "--json"]));
+    let (code, out, err) = run(command).await;
+    assert_eq!(code, 0, "{err}");
+    let line: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(line["action"], "reattach", "{line}");
+    assert_eq!(sandbox.submissions(Provider::Topaz), 1, "not paid again");
+    assert_image(&result, 40, 30);
+
+    // Run 4, --force on a done input: redone, paid again (that is what --force asks for).
+    let mut command = cutout(dir.path(), &sandbox, Provider::Topaz);
+    command.args(batch_args(&["--force"]));
+    let (code, _, err) = run(command).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(sandbox.submissions(Provider::Topaz), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_where_an_output_folder_must_be_is_refused_before_paying() {
+    let sandbox = sandbox(Duration::from_millis(50)).await;
+    let dir = tempfile::tempdir().unwrap();
+    png(&dir.path().join("in/sub/a.png"), 30, 20, 1);
+    png(&dir.path().join("in/b.png"), 36, 20, 2);
+    std::fs::create_dir_all(dir.path().join("o8")).unwrap();
+    std::fs::write(dir.path().join("o8/sub"), b"a file").unwrap();
+    let mut command = cutout(dir.path(), &sandbox, Provider::Topaz);
+    command.args(["remove-bg", "in", "-o", "o8/", "-j", "2"]);
+    let (code, _, err) = run(command).await;
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("`o8/sub` is a file, but the result `o8/sub/a.cutout.png` needs a folder"),
+        "{err}"
+    );
+    // Only b was sent: a was refused before anything was paid for it.
+    assert_eq!(sandbox.submissions(Provider::Topaz), 1);
+    assert_image(&dir.path().join("o8/b.cutout.png"), 36, 20);
+    assert_eq!(std::fs::read(dir.path().join("o8/sub")).unwrap(), b"a file");
+}
+
+/// Runs `command` with its stdout closed before it writes: it must end quietly, not panic.
+fn with_stdout_closed(mut command: Command) -> (i32, String) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_end_quietly_when_their_reader_goes_away() {
+    let sandbox = sandbox(Duration::from_millis(50)).await;
+    let dir = tempfile::tempdir().unwrap();
+    three(dir.path());
+    let mut command = cutout(dir.path(), &sandbox, Provider::Topaz);
+    command.args(batch_args(&["--dry-run"]));
+    let (code, err) = tokio::task::spawn_blocking(move || with_stdout_closed(command))
+        .await
+        .unwrap();
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "{err}"
+    );
+    assert_eq!(code, 0, "{err}");
+
+    let mut command = cutout(dir.path(), &sandbox, Provider::Topaz);
+    command.args(batch_args(&[]));
+    let (code, _, err) = run(command).await;
+    assert_eq!(code, 0, "{err}");
+    let mut command = cutout(dir.path(), &sandbox, Provider::Topaz);
+    command.args(["journal", "out"]);
+    let (code, err) = tokio::task::spawn_blocking(move || with_stdout_closed(command))
+        .await
+        .unwrap();
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "{err}"
+    );
+    assert_eq!(code, 0, "{err}");
 }

@@ -336,7 +336,8 @@ fn existing_outputs_are_never_overwritten_without_force() {
     assert!(
         err.contains(
             "subject.jpg: `out/subject.cutout.png` changed since this journal wrote it; \
-             pass --force"
+             move it away to download it again from its job (free), or pass --force to redo it \
+             (paid again)"
         ),
         "{err}"
     );
@@ -1073,6 +1074,8 @@ fn a_full_disk_fails_the_write_leaves_nothing_and_keeps_the_old_file() {
     assert_eq!(files(&disk), ["filler", "other.cutout.png"]);
 
     // Replacing a good file with --force: the write fails, the old file stays as it was.
+    // Each run below keeps its own journal: a job paid for in an earlier run is re-attached
+    // even with --force, and `--sandbox` jobs end with the process that made them.
     let output = run(
         cutout(dir.path()).args([
             "--sandbox",
@@ -1082,7 +1085,7 @@ fn a_full_disk_fails_the_write_leaves_nothing_and_keeps_the_old_file() {
             "disk/",
             "--force",
             "--journal",
-            "journal.sqlite",
+            "journal-2.sqlite",
         ]),
         1,
     );
@@ -1102,7 +1105,7 @@ fn a_full_disk_fails_the_write_leaves_nothing_and_keeps_the_old_file() {
             "disk/",
             "--force",
             "--journal",
-            "journal.sqlite",
+            "journal-3.sqlite",
         ]),
         0,
     );

@@ -73,14 +73,14 @@ pub async fn run(global: &Global, args: EstimateArgs) -> Result<(), Failure> {
                 line.credits = Some(estimate.credits);
                 line.duration_s = Some(estimate.duration.as_secs());
                 if !global.json {
-                    println!(
+                    crate::report::out(format_args!(
                         "{input} ({}×{}): {} credit{}, about {} s",
                         line.width.unwrap_or(0),
                         line.height.unwrap_or(0),
                         estimate.credits,
                         if estimate.credits == 1 { "" } else { "s" },
                         estimate.duration.as_secs()
-                    );
+                    ));
                 }
             }
             Err(error) => {
@@ -94,12 +94,12 @@ pub async fn run(global: &Global, args: EstimateArgs) -> Result<(), Failure> {
         }
     }
     if !global.json && total > 1 {
-        println!(
+        crate::report::out(format_args!(
             "total: {credits} credit{} for {} image{}",
             if credits == 1 { "" } else { "s" },
             total - failed.len(),
             if total - failed.len() == 1 { "" } else { "s" }
-        );
+        ));
     }
     if failed.is_empty() {
         return Ok(());

@@ -327,12 +327,12 @@ async fn list(global: &Global, client: &Client, max_pages: usize) -> Result<(), 
         eprintln!("no jobs");
         return Ok(());
     }
-    println!(
+    crate::report::out(format_args!(
         "{:<36}  {:<10}  {:>4}  {:>9}  {:>8}  FILE",
         "JOB ID", "STATUS", "DONE", "SIZE", "CREATED"
-    );
+    ));
     for job in &jobs {
-        println!(
+        crate::report::out(format_args!(
             "{:<36}  {:<10}  {:>4}  {:>9}  {:>8}  {}",
             job.process_id,
             job.status.to_string(),
@@ -340,7 +340,7 @@ async fn list(global: &Global, client: &Client, max_pages: usize) -> Result<(), 
             size(job.output_width, job.output_height),
             job.creation_time.map_or_else(|| "-".to_owned(), ago),
             job.filename.as_deref().unwrap_or("-")
-        );
+        ));
     }
     Ok(())
 }
@@ -421,19 +421,19 @@ async fn list_artworks(
         eprintln!("no artworks");
         return Ok(());
     }
-    println!(
+    crate::report::out(format_args!(
         "{:<36}  {:<10}  {:<18}  {:>7}  CREATED",
         "ARTWORK ID", "STATUS", "TYPE", "RESULTS"
-    );
+    ));
     for line in &lines {
-        println!(
+        crate::report::out(format_args!(
             "{:<36}  {:<10}  {:<18}  {:>7}  {}",
             line.job_id,
             line.status,
             line.kind.as_deref().unwrap_or("-"),
             line.results,
             line.created_at.as_deref().unwrap_or("-")
-        );
+        ));
     }
     Ok(())
 }
@@ -503,9 +503,9 @@ async fn status(global: &Global, clients: &Clients, ids: &[String]) -> Result<()
     for id in ids {
         match job_status(clients, id).await {
             Ok(Status::Topaz(status)) if global.json => print_json(&status),
-            Ok(Status::Topaz(status)) => println!("{}", describe(&status)),
+            Ok(Status::Topaz(status)) => crate::report::out(format_args!("{}", describe(&status))),
             Ok(Status::Other(state)) if global.json => print_json(&state),
-            Ok(Status::Other(state)) => println!("{}", state.line()),
+            Ok(Status::Other(state)) => crate::report::out(format_args!("{}", state.line())),
             Err(error) => {
                 let error = explain(provider, id, &error);
                 if global.json {
@@ -716,7 +716,7 @@ async fn cancel(global: &Global, client: &Client, ids: &[String]) -> Result<(), 
             });
         }
         match outcome {
-            Ok(()) if !global.json => println!("cancelled {id}"),
+            Ok(()) if !global.json => crate::report::out(format_args!("cancelled {id}")),
             Ok(()) => {}
             Err(error) => failed.push((id.clone(), error.to_string())),
         }
@@ -936,7 +936,7 @@ async fn submit(
             if !global.json
                 && let Some(id) = &record.job_id
             {
-                println!("{id}");
+                crate::report::out(format_args!("{id}"));
             }
             ui.done(&task, record);
             std::future::ready(())

@@ -14,6 +14,8 @@ struct Line<'a> {
     provider: &'a str,
     state: &'static str,
     job_id: Option<&'a str>,
+    /// The jobs of earlier attempts (a re-submitted row), each paid for.
+    previous_job_ids: Vec<&'a str>,
     outputs: Vec<String>,
     failure: Option<&'a str>,
     paid: Option<bool>,
@@ -62,6 +64,7 @@ pub async fn run(global: &Global, args: JournalArgs) -> Result<(), Failure> {
                 provider: &row.provider,
                 state: row.state.as_str(),
                 job_id: row.ticket.as_ref().and_then(|t| t.job_id.as_deref()),
+                previous_job_ids: earlier(row),
                 outputs: row
                     .outputs
                     .iter()
@@ -76,51 +79,107 @@ pub async fn run(global: &Global, args: JournalArgs) -> Result<(), Failure> {
         return Ok(());
     }
 
-    println!("journal {}: {} units", path.display(), rows.len());
+    crate::report::out(format_args!(
+        "journal {}: {} units",
+        path.display(),
+        rows.len()
+    ));
     for (state, count) in &summary.counts {
-        println!("  {:<11} {count}", state.as_str());
+        crate::report::out(format_args!("  {:<11} {count}", state.as_str()));
     }
-    println!("  paid credits (estimated): {}", summary.paid_credits);
+    crate::report::out(format_args!(
+        "  paid credits (estimated): {}",
+        summary.paid_credits
+    ));
     if !summary.failed.is_empty() {
-        println!("failed:");
+        crate::report::out(format_args!("failed:"));
         for row in &summary.failed {
             let paid = match row.paid {
                 Some(true) => "paid",
                 Some(false) => "not paid",
                 None => "paid?",
             };
-            println!(
+            crate::report::out(format_args!(
                 "  {} ({}, {paid}{}): {}",
                 row.display,
                 row.provider,
                 job(row),
                 row.failure.as_deref().unwrap_or("no reason recorded")
-            );
+            ));
         }
     }
     if !summary.uncertain.is_empty() {
-        println!(
+        crate::report::out(format_args!(
             "uncertain (a run was stopped while submitting them; the provider may have the job): \
              check the provider's dashboard or `cutout jobs`; run the command again with \
              --resubmit-uncertain to pay again:"
-        );
+        ));
         for row in &summary.uncertain {
-            println!("  {} ({}{})", row.display, row.provider, job(row));
+            crate::report::out(format_args!(
+                "  {} ({}{})",
+                row.display,
+                row.provider,
+                job(row)
+            ));
         }
     }
     if !summary.in_flight.is_empty() {
-        println!("submitted, not finished (the same command again picks them up):");
+        crate::report::out(format_args!(
+            "submitted, not finished (the same command again picks them up):"
+        ));
         for row in &summary.in_flight {
-            println!("  {} ({}{})", row.display, row.provider, job(row));
+            crate::report::out(format_args!(
+                "  {} ({}{})",
+                row.display,
+                row.provider,
+                job(row)
+            ));
+        }
+    }
+    let resubmitted: Vec<&Row> = rows
+        .iter()
+        .filter(|r| !r.previous_tickets.is_empty())
+        .collect();
+    if !resubmitted.is_empty() {
+        crate::report::out(format_args!(
+            "submitted more than once (every job named was paid for):"
+        ));
+        for row in resubmitted {
+            crate::report::out(format_args!(
+                "  {} ({}, {}{})",
+                row.display,
+                row.provider,
+                row.state.as_str(),
+                job(row)
+            ));
         }
     }
     Ok(())
 }
 
+/// The job ids of a row's earlier attempts, oldest first.
+fn earlier(row: &Row) -> Vec<&str> {
+    row.previous_tickets
+        .iter()
+        .filter_map(|t| t.job_id.as_deref())
+        .collect()
+}
+
+/// `, job ID` (and `, earlier jobs A, B` for a re-submitted row), or nothing.
 fn job(row: &Row) -> String {
-    row.ticket
+    let mut text = row
+        .ticket
         .as_ref()
         .and_then(|t| t.job_id.as_deref())
         .map(|id| format!(", job {id}"))
-        .unwrap_or_default()
+        .unwrap_or_default();
+    let earlier = earlier(row);
+    if !earlier.is_empty() {
+        text.push_str(&format!(
+            ", earlier job{} {}",
+            if earlier.len() == 1 { "" } else { "s" },
+            earlier.join(", ")
+        ));
+    }
+    text
 }

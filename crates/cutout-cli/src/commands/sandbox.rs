@@ -14,7 +14,7 @@ pub async fn run(global: &Global, args: SandboxArgs) -> Result<(), Failure> {
     if global.json {
         crate::report::print_json(&endpoints(&sandbox)?);
     } else {
-        println!("{}", describe(&sandbox)?);
+        crate::report::out(format_args!("{}", describe(&sandbox)?));
     }
     tokio::signal::ctrl_c()
         .await

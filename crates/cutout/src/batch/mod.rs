@@ -15,6 +15,7 @@
 //!               └─(refused, surely not taken)→ failed (unpaid)
 //! done ─(an output missing, no intact copy)→ re-attached to its recorded job (free)
 //! failed (paid) ─(only with retry_failed or force)→ submitting (the earlier job kept)
+//! failed (paid) ─(its recorded outputs restored, intact)→ skipped
 //! ```
 //!
 //! Once the provider has accepted a job it is never paid for again by accident: an error while
@@ -37,6 +38,13 @@
 //! journal did not write is never replaced without [`Batch::force`] ([`Action::Blocked`],
 //! before anything is paid; and for the later results of a job, before any of them is
 //! written).
+//!
+//! **Force** ([`Batch::force`]) means "redo and overwrite", but never pays twice for a job
+//! not yet delivered: a `submitted` unit is re-attached (its results replace whatever is in the
+//! way; nothing paid); a unit left `submitting` stays uncertain unless
+//! [`Batch::resubmit_uncertain`]; a done unit is submitted again (paid again — that is what
+//! force asks for); a unit that failed after being paid is retried (force implies
+//! [`Batch::retry_failed`]); files in the way are overwritten.
 //!
 //! **Budget.** [`Batch::max_credits`] stops submitting new work once the estimate would pass a
 //! budget: units reserve their estimated credits in batch order, and the first unit that

@@ -32,9 +32,9 @@ pub enum Action {
         resubmit: bool,
     },
     /// New, or failed without being paid, or done but its outputs are gone and the journal
-    /// has no job to download them from again (or `force`).
+    /// has no job to download them from again, or done and `force` asks to redo it.
     Submit,
-    /// Failed after being paid (or it is not known whether it was), and `retry_failed` asks
+    /// Failed after being paid (or it is not known whether it was), and `retry_failed` (or `force`) asks
     /// to try again: submitted again, paid again. Shown apart so that a plan says so.
     Retry,
     /// Failed in an earlier run after it was paid (or it is not known whether it was): not
@@ -50,7 +50,9 @@ pub enum Action {
     /// results copied.
     Duplicate(usize),
     /// Cannot run without `force`: a file is where its results would go that the journal did
-    /// not write (or that changed since). Refused before anything is paid.
+    /// not write (or that changed since). Refused before anything is paid. The reason says
+    /// what `force` would cost: nothing for a paid job not yet delivered (it is downloaded
+    /// again), a new payment for a done unit (it is redone).
     Blocked(String),
 }
 
@@ -84,7 +86,11 @@ impl Action {
 #[derive(Debug, Clone, Copy, Default)]
 #[non_exhaustive]
 pub struct PlanOptions {
-    /// Redo and overwrite everything: every unit is submitted (duplicates still paid once).
+    /// Redo and overwrite: done units are submitted again (paid again), units that failed
+    /// after being paid are retried (as with `retry_failed`), and files in the way are
+    /// replaced. Never pays twice for a job not yet delivered: a `submitted` unit is re-attached
+    /// (its results overwrite what is in the way), and a unit left `submitting` stays
+    /// uncertain unless `resubmit_uncertain`. Duplicates are still paid once.
     pub force: bool,
     /// Submit again the units a crash left `submitting` (may pay twice).
     pub resubmit_uncertain: bool,
@@ -254,14 +260,29 @@ pub fn plan(store: &dyn Store, units: &[Unit], options: PlanOptions) -> Result<P
     for (i, unit) in units.iter().enumerate() {
         let row = rows.get(&unit.key);
         previous.push(row.and_then(|r| r.ticket.clone()));
+        // This unit's recorded results, all present and intact (a done row, or a paid row that
+        // failed later while the user restored its files).
+        let mine_intact = |owned: &mut Owned, row: &Row| {
+            let mine: Vec<&OutputRecord> = row
+                .outputs
+                .iter()
+                .filter(|o| unit.output.is_result(&o.path, o.index as usize))
+                .collect();
+            // Every recorded result is checked (no short cut), so that a re-attach may replace
+            // the intact ones.
+            let intact: Vec<bool> = mine.iter().map(|o| owned.owns(&o.path)).collect();
+            !mine.is_empty() && intact.iter().all(|&ok| ok)
+        };
         let mut action = match row {
-            _ if options.force => Action::Submit,
             None => Action::Submit,
             Some(row) => match row.state {
                 State::Planned => Action::Submit,
+                // Force does not bypass this: the provider may have the job already.
                 State::Submitting => Action::Uncertain {
                     resubmit: options.resubmit_uncertain,
                 },
+                // Paid and not delivered: picked up again (force only lets it overwrite what
+                // is in the way), never paid again.
                 State::Submitted => match &row.ticket {
                     Some(ticket) => Action::Reattach(ticket.clone()),
                     None => Action::Uncertain {
@@ -269,7 +290,8 @@ pub fn plan(store: &dyn Store, units: &[Unit], options: PlanOptions) -> Result<P
                     },
                 },
                 State::Failed if row.paid == Some(false) => Action::Submit,
-                State::Failed if options.retry_failed => Action::Retry,
+                State::Failed if options.retry_failed || options.force => Action::Retry,
+                State::Failed if mine_intact(&mut owned, row) => Action::Skip,
                 State::Failed => Action::FailedBefore {
                     reason: row
                         .failure
@@ -277,6 +299,8 @@ pub fn plan(store: &dyn Store, units: &[Unit], options: PlanOptions) -> Result<P
                         .unwrap_or_else(|| "no reason recorded".into()),
                     paid: row.paid,
                 },
+                // Redo: paid again, which is what force asks for.
+                State::Done if options.force => Action::Submit,
                 State::Done => {
                     let mine: Vec<&OutputRecord> = row
                         .outputs
@@ -288,17 +312,20 @@ pub fn plan(store: &dyn Store, units: &[Unit], options: PlanOptions) -> Result<P
                             .any(|o| unit.output.is_result(&o.path, o.index as usize))
                             && g.iter().all(|o| owned.owns(&o.path))
                     });
-                    // Every recorded result is checked (no short cut), so that a re-attach
-                    // may replace the intact ones.
-                    let intact: Vec<bool> = mine.iter().map(|o| owned.owns(&o.path)).collect();
-                    if !mine.is_empty() && intact.iter().all(|&ok| ok) {
+                    if mine_intact(&mut owned, row) {
                         Action::Skip
                     } else if let Some(changed) = mine
                         .iter()
                         .find(|o| exists(&o.path) && !owned.owns(&o.path))
                     {
+                        let what = if row.ticket.is_some() {
+                            "move it away to download it again from its job (free), or pass \
+                             force to redo it (paid again)"
+                        } else {
+                            "move it away, or pass force to redo it (paid again)"
+                        };
                         Action::Blocked(format!(
-                            "`{}` changed since this journal wrote it; pass force to replace it",
+                            "`{}` changed since this journal wrote it; {what}",
                             changed.path.display()
                         ))
                     } else if let Some(group) = elsewhere {
@@ -326,9 +353,14 @@ pub fn plan(store: &dyn Store, units: &[Unit], options: PlanOptions) -> Result<P
                 .into_iter()
                 .find(|p| exists(p) && !owned.owns(p))
         {
+            let what = if matches!(action, Action::Reattach(_)) {
+                "move it away or pass force to replace it (the paid job is downloaded again, \
+                 not paid again)"
+            } else {
+                "move it away or pass force to replace it"
+            };
             action = Action::Blocked(format!(
-                "`{}` already exists and was not written by this journal; \
-                 move it away or pass force to replace it",
+                "`{}` already exists and was not written by this journal; {what}",
                 foreign.display()
             ));
         }

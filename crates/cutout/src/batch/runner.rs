@@ -245,7 +245,11 @@ impl Batch {
         self.retry_failed = yes;
         self
     }
-    /// Redo and overwrite everything.
+    /// Redo and overwrite: done units are submitted again (paid again), units that failed
+    /// after being paid are retried (implies [`Batch::retry_failed`]), and files in the way are
+    /// replaced. A job paid for and not yet delivered (`submitted`) is still re-attached, never
+    /// paid again (its results replace what is in the way), and a unit left `submitting` stays
+    /// uncertain unless [`Batch::resubmit_uncertain`]. See [`PlanOptions::force`].
     pub fn force(mut self, yes: bool) -> Self {
         self.force = yes;
         self
@@ -549,7 +553,10 @@ impl RunCtx<'_> {
         let reason = error.clone();
         match blocking(move || store.mark_failed(&key, &reason, Some(true))).await {
             Ok(()) => Outcome::Failed {
-                error,
+                error: format!(
+                    "{error}; the job was paid for: pass retry_failed to submit it again \
+                     (pays again)"
+                ),
                 paid: Some(true),
             },
             Err(e) => journal_failed(e, Some(true)),
@@ -565,8 +572,9 @@ impl RunCtx<'_> {
         match blocking(move || store.note_failure(&key, &reason)).await {
             Ok(()) => Outcome::Failed {
                 error: format!(
-                    "{error}; the job is paid for and kept: the next run picks it up again \
-                     without paying"
+                    "{error}; the job is paid for and kept: fix this and run the same command \
+                     again soon (providers keep results for a limited time); it is picked up \
+                     again without paying"
                 ),
                 paid: Some(true),
             },
@@ -603,7 +611,8 @@ impl RunCtx<'_> {
         {
             return Err(Stop::Pending(format!(
                 "`{}` is in the way: it was not written by this journal, so no result of the \
-                 job was written; move it away (or pass force to replace it)",
+                 job was written; move it away or pass force to replace it (the paid job is \
+                 downloaded again, not paid again)",
                 blocked.display()
             )));
         }
