@@ -80,9 +80,10 @@ pub async fn run(global: &Global, args: JournalArgs) -> Result<(), Failure> {
     }
 
     crate::report::out(format_args!(
-        "journal {}: {} units",
+        "journal {}: {} unit{}",
         path.display(),
-        rows.len()
+        rows.len(),
+        if rows.len() == 1 { "" } else { "s" }
     ));
     for (state, count) in &summary.counts {
         crate::report::out(format_args!("  {:<11} {count}", state.as_str()));
