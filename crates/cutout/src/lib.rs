@@ -75,6 +75,7 @@ pub use cutout_runtime::{
 
 #[cfg(feature = "batch")]
 pub mod batch;
+pub mod router;
 
 /// Topaz Labs Image API: matting and its job lifecycle (crate `topaz-image`).
 #[cfg(feature = "topaz")]

@@ -5,6 +5,7 @@ use cutout_runtime::{
 };
 
 use super::key::{OutputName, WorkKey, content_hash};
+use crate::router::Routed;
 
 /// One unit of paid work: one submission, one or more result images.
 #[derive(Debug, Clone)]
@@ -83,6 +84,30 @@ pub trait Work: Send + Sync {
         unit: &'a Unit,
         ticket: JobTicket,
     ) -> BoxFuture<'a, Result<Vec<Cutout>, Error>>;
+
+    /// Submits the unit to one of several providers, skipping those in `exclude` (provider
+    /// short names whose jobs for this unit failed already), and says which providers were
+    /// tried. `None`: this work cannot send the unit anywhere else (the default, one provider,
+    /// when `exclude` is not empty).
+    ///
+    /// The runner calls this, not [`submit`](Self::submit): first with `exclude` empty, then,
+    /// after a job failed at its provider, with the providers that failed it (a
+    /// [`RouterWork`] sends it to the next; the journal records the failed ticket first).
+    fn route<'a>(
+        &'a self,
+        unit: &'a Unit,
+        exclude: &'a [String],
+    ) -> Option<BoxFuture<'a, Routed<JobTicket>>> {
+        if !exclude.is_empty() {
+            return None;
+        }
+        Some(Box::pin(async move {
+            Routed {
+                result: self.submit(unit).await,
+                attempts: Vec::new(),
+            }
+        }))
+    }
 }
 
 /// [`Work`] over a [`BackgroundRemover`]: one source, one cut-out (or mask, by `options.kind`).
