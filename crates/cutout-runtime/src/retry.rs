@@ -26,6 +26,10 @@ pub struct RetryPolicy {
     pub max_retry_after: Duration,
     /// Whether backoffs are randomised (full jitter). Turn off only for tests.
     pub jitter: bool,
+    /// Whether job submissions are retried at all (default `true`, within the rule above).
+    /// A caller with its own retry loop for submissions (the `cutout` router, which sends a
+    /// refused submission to another provider) turns this off, so that retries do not stack.
+    pub retry_submissions: bool,
 }
 
 impl Default for RetryPolicy {
@@ -37,6 +41,7 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(20),
             max_retry_after: Duration::from_secs(120),
             jitter: true,
+            retry_submissions: true,
         }
     }
 }
@@ -71,6 +76,14 @@ impl RetryPolicy {
     /// Sets the longest server-requested wait that is still honoured.
     pub fn max_retry_after(mut self, wait: Duration) -> Self {
         self.max_retry_after = wait;
+        self
+    }
+
+    /// Sets [`retry_submissions`](Self::retry_submissions): `false` sends every job submission
+    /// once and returns its failure, for a caller that retries (or reroutes) submissions
+    /// itself. Other requests keep being retried.
+    pub fn retry_submissions(mut self, retry: bool) -> Self {
+        self.retry_submissions = retry;
         self
     }
 

@@ -239,6 +239,9 @@ impl Context {
         attempt: u32,
     ) -> Next {
         let submission = self.provider.submissions.contains(&operation);
+        if submission && !self.retry.retry_submissions {
+            return Next::Return(result);
+        }
         let backoff = self.retry.backoff(attempt - 1);
         match result {
             Err(error) => {

@@ -159,6 +159,43 @@ async fn a_submission_is_not_resent_after_a_gateway_error_but_a_poll_is() {
 }
 
 #[tokio::test]
+async fn without_submission_retries_a_refused_submission_is_returned_but_a_poll_is_retried() {
+    // A 503 is normally re-sent even for a submission; a caller with its own loop (the router)
+    // gets it back at once, while reads keep the client's retries.
+    let server = Server::start(vec![answer(503), answer(503), answer(200)]).await;
+    let ctx = context(
+        &HEADER_AUTH,
+        fast_retries().retry_submissions(false),
+        Timeouts::default(),
+    );
+    let response = send(
+        &ctx,
+        &server.url,
+        reqwest::Method::POST,
+        "/jobs",
+        Some(serde_json::json!({})),
+        "submit",
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(server.seen().len(), 1);
+
+    let response = send(
+        &ctx,
+        &server.url,
+        reqwest::Method::GET,
+        "/jobs/1",
+        None,
+        "poll",
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(server.seen().len(), 3);
+}
+
+#[tokio::test]
 async fn a_timed_out_submission_is_not_resent_but_a_timed_out_poll_is() {
     let server = Server::start(vec![answer(200).delay(Duration::from_millis(400))]).await;
     let timeouts = Timeouts::default().request(Duration::from_millis(100));

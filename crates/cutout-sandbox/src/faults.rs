@@ -5,7 +5,10 @@
 //! creates a job or spends credits (the one exception is [`FaultKind::Slow`], which only delays a
 //! request that is then handled normally).
 
+use std::collections::HashMap;
 use std::time::Duration;
+
+use crate::Provider;
 
 /// Fault probabilities for the three kinds of request the sandbox tells apart.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -178,6 +181,9 @@ impl Prng {
 #[derive(Debug)]
 pub(crate) struct FaultState {
     pub(crate) faults: Faults,
+    /// Faults of one provider's API in place of `faults` (an outage of one provider while the
+    /// others stay healthy). The file host has no provider and always uses `faults`.
+    pub(crate) per_provider: HashMap<Provider, Faults>,
     rng: Prng,
 }
 
@@ -185,18 +191,26 @@ impl FaultState {
     pub(crate) fn new(faults: Faults, seed: u64) -> Self {
         Self {
             faults,
+            per_provider: HashMap::new(),
             rng: Prng::new(seed),
         }
     }
 
     /// Draws for one request. Exactly one number is drawn per request, whatever the rates, so
     /// the fault sequence only depends on the seed and the order of requests.
-    pub(crate) fn decide(&mut self, category: Category) -> (Option<FaultKind>, FaultRates) {
+    pub(crate) fn decide(
+        &mut self,
+        category: Category,
+        provider: Option<Provider>,
+    ) -> (Option<FaultKind>, FaultRates) {
         let roll = self.rng.next_f64();
+        let faults = provider
+            .and_then(|p| self.per_provider.get(&p))
+            .unwrap_or(&self.faults);
         let rates = match category {
-            Category::Submission => &self.faults.on_submissions,
-            Category::Other => &self.faults.on_other,
-            Category::Download => &self.faults.on_downloads,
+            Category::Submission => &faults.on_submissions,
+            Category::Other => &faults.on_other,
+            Category::Download => &faults.on_downloads,
         };
         let kind = rates.pick(roll, category == Category::Download);
         (kind, rates.clone())
@@ -231,5 +245,25 @@ mod tests {
         assert_eq!(rates.pick(0.6, true), Some(FaultKind::Truncated));
         assert_eq!(rates.pick(0.6, false), None);
         assert_eq!(FaultRates::default().pick(0.0, true), None);
+    }
+
+    #[test]
+    fn one_provider_can_have_its_own_faults() {
+        let outage = FaultRates {
+            unavailable: 1.0,
+            ..FaultRates::default()
+        };
+        let mut state = FaultState::new(Faults::none(), 7);
+        state
+            .per_provider
+            .insert(Provider::Topaz, Faults::on_api(outage));
+        let topaz = state.decide(Category::Submission, Some(Provider::Topaz)).0;
+        assert_eq!(topaz, Some(FaultKind::Unavailable));
+        let other = state
+            .decide(Category::Submission, Some(Provider::ModelsLab))
+            .0;
+        assert_eq!(other, None);
+        // The file host belongs to no provider: the shared (healthy) faults.
+        assert_eq!(state.decide(Category::Download, None).0, None);
     }
 }

@@ -440,6 +440,25 @@ impl Sandbox {
         crate::util::lock(&self.shared.faults).faults = faults;
     }
 
+    /// Gives one provider's API its own faults, in place of those of [`set_faults`]
+    /// (`Faults::none()` makes it healthy while the others keep theirs): an outage or a 429
+    /// storm at one provider. [`clear_provider_faults`] goes back to the shared ones.
+    ///
+    /// [`set_faults`]: Self::set_faults
+    /// [`clear_provider_faults`]: Self::clear_provider_faults
+    pub fn set_provider_faults(&self, provider: Provider, faults: Faults) {
+        crate::util::lock(&self.shared.faults)
+            .per_provider
+            .insert(provider, faults);
+    }
+
+    /// Makes `provider` follow the shared faults again.
+    pub fn clear_provider_faults(&self, provider: Provider) {
+        crate::util::lock(&self.shared.faults)
+            .per_provider
+            .remove(&provider);
+    }
+
     /// Sets the credit balance of one provider's account.
     pub fn set_credits(&self, provider: Provider, credits: i64) {
         self.shared.set_credits(provider, credits);

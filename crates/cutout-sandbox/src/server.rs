@@ -202,7 +202,7 @@ async fn handle(
     // Deciding and logging under one lock keeps the log order equal to the draw order.
     let (id, fault, rates) = {
         let mut faults = crate::util::lock(&shared.faults);
-        let (fault, rates) = faults.decide(category);
+        let (fault, rates) = faults.decide(category, provider);
         let id = shared.log.push(LoggedRequest {
             provider,
             method: method.to_string(),
