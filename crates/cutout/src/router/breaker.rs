@@ -23,9 +23,18 @@ pub struct BreakerPolicy {
 
 impl Default for BreakerPolicy {
     fn default() -> Self {
-        todo!()
+        BreakerPolicy {
+            window: Duration::from_secs(60),
+            min_requests: 5,
+            failure_ratio: 0.5,
+            cooldown: Duration::from_secs(30),
+        }
     }
 }
+
+/// The most outcomes a breaker keeps, whatever the window: enough for any ratio to be
+/// meaningful, small enough that a busy provider cannot grow it without bound.
+const MAX_OUTCOMES: usize = 1024;
 
 impl BreakerPolicy {
     /// Sets [`window`](Self::window).
@@ -68,7 +77,11 @@ pub enum BreakerState {
 impl BreakerState {
     /// `closed`, `open`, `half_open`.
     pub fn name(self) -> &'static str {
-        todo!()
+        match self {
+            BreakerState::Closed => "closed",
+            BreakerState::Open { .. } => "open",
+            BreakerState::HalfOpen => "half_open",
+        }
     }
 }
 
@@ -109,20 +122,71 @@ impl Breaker {
 
     /// Asks to send a request at `now`.
     pub fn admit(&mut self, now: Instant) -> Admission {
-        let _ = now;
-        todo!()
+        match self.open_until {
+            None => Admission::Allowed,
+            Some(until) if now < until => Admission::Refused {
+                remaining: until - now,
+            },
+            Some(_) if self.probe_in_flight => Admission::Refused {
+                remaining: Duration::ZERO,
+            },
+            Some(_) => {
+                self.probe_in_flight = true;
+                Admission::Probe
+            }
+        }
     }
 
     /// Records a success at `now` (a probe's success closes the breaker).
     pub fn record_success(&mut self, now: Instant) {
-        let _ = now;
-        todo!()
+        match self.open_until {
+            // Half-open: the probe went through; start afresh.
+            Some(until) if now >= until => {
+                self.open_until = None;
+                self.probe_in_flight = false;
+                self.outcomes.clear();
+            }
+            // A request admitted before the breaker opened: the cooldown still stands.
+            Some(_) => {}
+            None => self.push(now, true),
+        }
     }
 
     /// Records a failure at `now` (a probe's failure re-opens it for another cooldown).
     pub fn record_failure(&mut self, now: Instant) {
-        let _ = now;
-        todo!()
+        match self.open_until {
+            Some(until) if now >= until => self.open(now),
+            Some(_) => {}
+            None => {
+                self.push(now, false);
+                let total = self.outcomes.len();
+                let failures = self.outcomes.iter().filter(|(_, ok)| !ok).count();
+                if total >= self.policy.min_requests.max(1) as usize
+                    && failures as f64 >= self.policy.failure_ratio * total as f64
+                {
+                    self.open(now);
+                }
+            }
+        }
+    }
+
+    fn open(&mut self, now: Instant) {
+        self.open_until = Some(now + self.policy.cooldown);
+        self.probe_in_flight = false;
+        self.outcomes.clear();
+    }
+
+    /// Keeps the outcome, forgetting those older than the window (and the oldest beyond the cap).
+    fn push(&mut self, now: Instant, ok: bool) {
+        while let Some((at, _)) = self.outcomes.front()
+            && now.saturating_duration_since(*at) > self.policy.window
+        {
+            self.outcomes.pop_front();
+        }
+        if self.outcomes.len() >= MAX_OUTCOMES {
+            self.outcomes.pop_front();
+        }
+        self.outcomes.push_back((now, ok));
     }
 
     /// A request admitted as [`Admission::Probe`] ended without an outcome for the provider's
@@ -131,9 +195,19 @@ impl Breaker {
         self.probe_in_flight = false;
     }
 
+    /// Whether the one half-open probe is out.
+    pub fn probe_in_flight(&self) -> bool {
+        self.probe_in_flight
+    }
+
     /// Its state at `now`.
     pub fn state(&self, now: Instant) -> BreakerState {
-        let _ = now;
-        todo!()
+        match self.open_until {
+            None => BreakerState::Closed,
+            Some(until) if now < until => BreakerState::Open {
+                remaining: until - now,
+            },
+            Some(_) => BreakerState::HalfOpen,
+        }
     }
 }

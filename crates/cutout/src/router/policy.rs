@@ -38,14 +38,53 @@ impl ErrorClass {
     /// A short name for logs, stats and JSON: `out_of_credits`, `rate_limited`, `outage`,
     /// `may_have_been_taken`, `auth`, `invalid_input`, `unsupported`, `job_failed`, `other`.
     pub fn name(self) -> &'static str {
-        todo!()
+        match self {
+            ErrorClass::OutOfCredits => "out_of_credits",
+            ErrorClass::RateLimited => "rate_limited",
+            ErrorClass::Outage => "outage",
+            ErrorClass::MayHaveBeenTaken => "may_have_been_taken",
+            ErrorClass::Auth => "auth",
+            ErrorClass::InvalidInput => "invalid_input",
+            ErrorClass::Unsupported => "unsupported",
+            ErrorClass::JobFailed => "job_failed",
+            ErrorClass::Other => "other",
+        }
     }
 }
 
-/// Classifies a failed submission or job.
+/// Classifies a failed submission or job. The order of the checks matters: a definite answer
+/// about the job or the input wins over a status that could mean several things, and
+/// [`Error::may_have_been_taken`] comes last but one, so that nothing that may have been paid
+/// for is ever classified as safe to send elsewhere.
 pub fn classify(error: &Error) -> ErrorClass {
-    let _ = error;
-    todo!()
+    let status = error.status();
+    if matches!(error, Error::JobFailed { .. }) {
+        ErrorClass::JobFailed
+    } else if error.is_invalid_input() || matches!(status, Some(400 | 413 | 415 | 422)) {
+        ErrorClass::InvalidInput
+    } else if matches!(error, Error::Unsupported { .. }) {
+        ErrorClass::Unsupported
+    } else if error.is_auth() {
+        ErrorClass::Auth
+    } else if error.is_insufficient_credits() {
+        ErrorClass::OutOfCredits
+    } else if matches!(status, Some(425 | 429)) {
+        ErrorClass::RateLimited
+    } else if status == Some(503)
+        || matches!(
+            error,
+            Error::Transport {
+                maybe_sent: false,
+                ..
+            }
+        )
+    {
+        ErrorClass::Outage
+    } else if error.may_have_been_taken() {
+        ErrorClass::MayHaveBeenTaken
+    } else {
+        ErrorClass::Other
+    }
 }
 
 /// What the router does after a provider failed an input.
@@ -86,11 +125,26 @@ pub struct RoutePolicy {
     pub max_waits: u32,
     /// The circuit breaker of each provider.
     pub breaker: BreakerPolicy,
+    /// With no provider left to try, the first wait after a rate limit or an outage that gave
+    /// no `Retry-After`; it doubles with each wait, up to [`max_retry_after`](Self::max_retry_after)
+    /// (default 500 ms).
+    pub backoff: Duration,
+    /// With no provider left to try, the longest `Retry-After` the router waits for (default
+    /// 120 s, as a client's own [`RetryPolicy`](cutout_runtime::RetryPolicy)): the last provider
+    /// is then no worse than a bare client.
+    pub max_last_resort_wait: Duration,
 }
 
 impl Default for RoutePolicy {
     fn default() -> Self {
-        todo!()
+        RoutePolicy {
+            cooldown: Duration::from_secs(3600),
+            max_retry_after: Duration::from_secs(5),
+            max_waits: 2,
+            breaker: BreakerPolicy::default(),
+            backoff: Duration::from_millis(500),
+            max_last_resort_wait: Duration::from_secs(120),
+        }
     }
 }
 
@@ -115,6 +169,16 @@ impl RoutePolicy {
         self.breaker = breaker;
         self
     }
+    /// Sets [`backoff`](Self::backoff).
+    pub fn backoff(mut self, backoff: Duration) -> Self {
+        self.backoff = backoff;
+        self
+    }
+    /// Sets [`max_last_resort_wait`](Self::max_last_resort_wait).
+    pub fn max_last_resort_wait(mut self, wait: Duration) -> Self {
+        self.max_last_resort_wait = wait;
+        self
+    }
 }
 
 /// What [`decide`] knows besides the error class.
@@ -128,6 +192,33 @@ pub struct Situation {
     /// Whether a later provider in the list can take what this one refused as unsupported or
     /// invalid (e.g. a larger size limit, a format this one lacks).
     pub later_provider_can_take_it: bool,
+    /// No later provider can be tried for this input now (none left, or each skipped): a rate
+    /// limit or an outage is then waited out (with a backoff, at most
+    /// [`RoutePolicy::max_waits`] times) rather than returned at once.
+    pub no_provider_left: bool,
+}
+
+impl Situation {
+    /// Sets [`retry_after`](Self::retry_after).
+    pub fn retry_after(mut self, wait: Option<Duration>) -> Self {
+        self.retry_after = wait;
+        self
+    }
+    /// Sets [`waits_so_far`](Self::waits_so_far).
+    pub fn waits_so_far(mut self, waits: u32) -> Self {
+        self.waits_so_far = waits;
+        self
+    }
+    /// Sets [`later_provider_can_take_it`](Self::later_provider_can_take_it).
+    pub fn later_provider_can_take_it(mut self, yes: bool) -> Self {
+        self.later_provider_can_take_it = yes;
+        self
+    }
+    /// Sets [`no_provider_left`](Self::no_provider_left).
+    pub fn no_provider_left(mut self, yes: bool) -> Self {
+        self.no_provider_left = yes;
+        self
+    }
 }
 
 /// The policy: error class + situation → what to do with the input, and with the provider.
@@ -136,6 +227,52 @@ pub fn decide(
     situation: Situation,
     policy: &RoutePolicy,
 ) -> (Decision, HealthEffect) {
-    let _ = (class, situation, policy);
-    todo!()
+    let can_wait = situation.waits_so_far < policy.max_waits;
+    // With nobody else to ask, wait as a bare client would: the provider's own wait when it is
+    // not too long, else a doubling backoff.
+    let last_resort_wait = || {
+        if !(situation.no_provider_left && can_wait) {
+            return None;
+        }
+        match situation.retry_after {
+            Some(wait) if wait <= policy.max_last_resort_wait => Some(wait),
+            Some(_) => None,
+            None => Some(
+                policy
+                    .backoff
+                    .saturating_mul(1u32 << situation.waits_so_far.min(16))
+                    .min(policy.max_retry_after.max(policy.backoff)),
+            ),
+        }
+    };
+    match class {
+        ErrorClass::OutOfCredits | ErrorClass::Auth => (
+            Decision::NextProvider,
+            HealthEffect::CoolDown(policy.cooldown),
+        ),
+        ErrorClass::RateLimited => {
+            let decision = match situation.retry_after {
+                Some(wait) if wait <= policy.max_retry_after && can_wait => {
+                    Decision::RetryAfter(wait)
+                }
+                _ => last_resort_wait().map_or(Decision::NextProvider, Decision::RetryAfter),
+            };
+            (decision, HealthEffect::None)
+        }
+        ErrorClass::Outage => (
+            last_resort_wait().map_or(Decision::NextProvider, Decision::RetryAfter),
+            HealthEffect::BreakerFailure,
+        ),
+        // Never sent elsewhere: the first provider may be doing (and charging for) it.
+        ErrorClass::MayHaveBeenTaken => (Decision::Stop, HealthEffect::BreakerFailure),
+        ErrorClass::InvalidInput | ErrorClass::Unsupported => {
+            if situation.later_provider_can_take_it {
+                (Decision::NextProvider, HealthEffect::None)
+            } else {
+                (Decision::Stop, HealthEffect::None)
+            }
+        }
+        ErrorClass::JobFailed => (Decision::NextProvider, HealthEffect::None),
+        ErrorClass::Other => (Decision::Stop, HealthEffect::None),
+    }
 }
