@@ -211,3 +211,128 @@ impl Breaker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> BreakerPolicy {
+        BreakerPolicy::default()
+            .window(Duration::from_secs(60))
+            .min_requests(4)
+            .failure_ratio(0.5)
+            .cooldown(Duration::from_secs(30))
+    }
+
+    fn at(start: Instant, secs: u64) -> Instant {
+        start + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn opens_at_the_ratio_once_there_are_enough_outcomes() {
+        let t = Instant::now();
+        let mut breaker = Breaker::new(policy());
+        // Three failures: below min_requests, still closed.
+        for s in 0..3 {
+            breaker.record_failure(at(t, s));
+            assert_eq!(breaker.admit(at(t, s)), Admission::Allowed);
+        }
+        breaker.record_failure(at(t, 3));
+        assert_eq!(
+            breaker.state(at(t, 3)),
+            BreakerState::Open {
+                remaining: Duration::from_secs(30)
+            }
+        );
+        assert_eq!(
+            breaker.admit(at(t, 13)),
+            Admission::Refused {
+                remaining: Duration::from_secs(20)
+            }
+        );
+
+        // Successes count as outcomes: 1 of 4 and 2 of 5 stay closed, 3 of 6 (0.5) opens.
+        let mut breaker = Breaker::new(policy());
+        breaker.record_success(at(t, 0));
+        breaker.record_success(at(t, 1));
+        breaker.record_failure(at(t, 2));
+        breaker.record_success(at(t, 3));
+        assert_eq!(breaker.state(at(t, 3)), BreakerState::Closed);
+        breaker.record_failure(at(t, 4));
+        assert_eq!(breaker.state(at(t, 4)), BreakerState::Closed);
+        breaker.record_failure(at(t, 5));
+        assert!(matches!(breaker.state(at(t, 5)), BreakerState::Open { .. }));
+    }
+
+    #[test]
+    fn outcomes_older_than_the_window_do_not_count() {
+        let t = Instant::now();
+        let mut breaker = Breaker::new(policy());
+        for s in 0..3 {
+            breaker.record_failure(at(t, s));
+        }
+        // 100 s later the three are forgotten: one more failure is one outcome in the window.
+        breaker.record_failure(at(t, 100));
+        assert_eq!(breaker.state(at(t, 100)), BreakerState::Closed);
+        for s in 101..104 {
+            breaker.record_failure(at(t, s));
+        }
+        assert!(matches!(breaker.state(at(t, 103)), BreakerState::Open { .. }));
+    }
+
+    #[test]
+    fn one_probe_after_the_cooldown_decides() {
+        let t = Instant::now();
+        let mut breaker = Breaker::new(policy());
+        for s in 0..4 {
+            breaker.record_failure(at(t, s));
+        }
+        // Open until 33 s; then exactly one probe.
+        assert!(matches!(breaker.admit(at(t, 32)), Admission::Refused { .. }));
+        assert_eq!(breaker.state(at(t, 33)), BreakerState::HalfOpen);
+        assert_eq!(breaker.admit(at(t, 33)), Admission::Probe);
+        assert_eq!(
+            breaker.admit(at(t, 33)),
+            Admission::Refused {
+                remaining: Duration::ZERO
+            }
+        );
+        // The probe fails: open for another cooldown.
+        breaker.record_failure(at(t, 34));
+        assert_eq!(
+            breaker.state(at(t, 34)),
+            BreakerState::Open {
+                remaining: Duration::from_secs(30)
+            }
+        );
+        assert!(matches!(breaker.admit(at(t, 50)), Admission::Refused { .. }));
+        // The next probe succeeds: closed, with a clean window.
+        assert_eq!(breaker.admit(at(t, 64)), Admission::Probe);
+        breaker.record_success(at(t, 65));
+        assert_eq!(breaker.state(at(t, 65)), BreakerState::Closed);
+        assert_eq!(breaker.admit(at(t, 65)), Admission::Allowed);
+        for s in 66..69 {
+            breaker.record_failure(at(t, s));
+        }
+        assert_eq!(breaker.state(at(t, 68)), BreakerState::Closed);
+    }
+
+    #[test]
+    fn a_released_probe_lets_another_through_and_memory_is_capped() {
+        let t = Instant::now();
+        let mut breaker = Breaker::new(policy());
+        for s in 0..4 {
+            breaker.record_failure(at(t, s));
+        }
+        assert_eq!(breaker.admit(at(t, 40)), Admission::Probe);
+        breaker.release_probe();
+        assert_eq!(breaker.admit(at(t, 40)), Admission::Probe);
+
+        let mut busy = Breaker::new(policy().window(Duration::from_secs(3600)));
+        for n in 0..10_000 {
+            busy.record_success(t + Duration::from_millis(n));
+        }
+        assert!(busy.outcomes.len() <= MAX_OUTCOMES);
+        assert_eq!(BreakerState::HalfOpen.name(), "half_open");
+    }
+}

@@ -276,3 +276,194 @@ pub fn decide(
         ErrorClass::Other => (Decision::Stop, HealthEffect::None),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answered(status: u16, retry_after: Option<u64>) -> Error {
+        Error::answered(
+            crate::Provider::ALL[0].info(),
+            "submit",
+            status,
+            Some("no".to_owned()),
+            retry_after.map(Duration::from_secs),
+        )
+    }
+
+    fn transport(maybe_sent: bool) -> Error {
+        let built = reqwest::Client::new().get("http://[::1").build();
+        Error::Transport {
+            provider: "topaz",
+            operation: "post_matting",
+            maybe_sent,
+            source: cutout_runtime::TransportError::new(built.unwrap_err()),
+        }
+    }
+
+    #[test]
+    fn classify_table() {
+        use ErrorClass::*;
+        let job_failed = Error::JobFailed {
+            provider: "topaz",
+            job_id: "1".into(),
+            status: "Failed".into(),
+            message: None,
+        };
+        let table: Vec<(Error, ErrorClass)> = vec![
+            (job_failed, JobFailed),
+            (Error::invalid("image", "bad"), InvalidInput),
+            (answered(400, None), InvalidInput),
+            (answered(413, None), InvalidInput),
+            (answered(415, None), InvalidInput),
+            (answered(422, None), InvalidInput),
+            (
+                Error::Unsupported {
+                    provider: "tengr",
+                    message: "url only".into(),
+                },
+                Unsupported,
+            ),
+            (answered(401, None), Auth),
+            (answered(403, None), Auth),
+            (
+                Error::MissingKey {
+                    provider: "topaz",
+                    variable: "TOPAZ_API_KEY",
+                    empty: true,
+                },
+                Auth,
+            ),
+            (answered(402, None), OutOfCredits),
+            (answered(429, Some(1)), RateLimited),
+            (answered(425, None), RateLimited),
+            (answered(503, Some(5)), Outage),
+            (
+                Error::unexpected("topaz", "post_matting", "html").with_status(503),
+                Outage,
+            ),
+            (transport(false), Outage),
+            (transport(true), MayHaveBeenTaken),
+            (answered(500, None), MayHaveBeenTaken),
+            (answered(502, None), MayHaveBeenTaken),
+            (answered(504, None), MayHaveBeenTaken),
+            (
+                Error::Timeout {
+                    what: "the answer".into(),
+                    waited: Duration::from_secs(1),
+                },
+                MayHaveBeenTaken,
+            ),
+            (
+                Error::unexpected("topaz", "post_matting", "no id").with_status(200),
+                MayHaveBeenTaken,
+            ),
+            (answered(404, None), Other),
+            (Error::config("no base url"), Other),
+            (
+                Error::io(
+                    "read",
+                    "a.png",
+                    std::io::Error::new(std::io::ErrorKind::NotFound, "gone"),
+                ),
+                Other,
+            ),
+        ];
+        for (error, class) in &table {
+            assert_eq!(classify(error), *class, "{error:?}");
+        }
+        // Nothing classified as safe to send elsewhere may have been taken.
+        for (error, class) in &table {
+            if matches!(class, OutOfCredits | RateLimited | Outage | Auth | InvalidInput) {
+                assert!(!error.may_have_been_taken(), "{error:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn decide_table() {
+        use Decision::*;
+        use HealthEffect as H;
+        let policy = RoutePolicy::default();
+        let s = Situation::default;
+        let secs = Duration::from_secs;
+        let cases: Vec<(ErrorClass, Situation, (Decision, HealthEffect))> = vec![
+            (ErrorClass::OutOfCredits, s(), (NextProvider, H::CoolDown(secs(3600)))),
+            (ErrorClass::Auth, s(), (NextProvider, H::CoolDown(secs(3600)))),
+            // A short Retry-After is waited for, twice at most; a long one goes on.
+            (ErrorClass::RateLimited, s().retry_after(Some(secs(1))), (RetryAfter(secs(1)), H::None)),
+            (ErrorClass::RateLimited, s().retry_after(Some(secs(5))), (RetryAfter(secs(5)), H::None)),
+            (
+                ErrorClass::RateLimited,
+                s().retry_after(Some(secs(1))).waits_so_far(2),
+                (NextProvider, H::None),
+            ),
+            (ErrorClass::RateLimited, s().retry_after(Some(secs(3600))), (NextProvider, H::None)),
+            (ErrorClass::RateLimited, s(), (NextProvider, H::None)),
+            // Nobody else: wait as a bare client would.
+            (
+                ErrorClass::RateLimited,
+                s().retry_after(Some(secs(30))).no_provider_left(true),
+                (RetryAfter(secs(30)), H::None),
+            ),
+            (
+                ErrorClass::RateLimited,
+                s().retry_after(Some(secs(3600))).no_provider_left(true),
+                (NextProvider, H::None),
+            ),
+            (
+                ErrorClass::RateLimited,
+                s().no_provider_left(true).waits_so_far(1),
+                (RetryAfter(Duration::from_millis(1000)), H::None),
+            ),
+            (ErrorClass::Outage, s(), (NextProvider, H::BreakerFailure)),
+            (
+                ErrorClass::Outage,
+                s().no_provider_left(true),
+                (RetryAfter(Duration::from_millis(500)), H::BreakerFailure),
+            ),
+            (
+                ErrorClass::Outage,
+                s().no_provider_left(true).waits_so_far(2),
+                (NextProvider, H::BreakerFailure),
+            ),
+            // Never elsewhere, whoever else could take it.
+            (ErrorClass::MayHaveBeenTaken, s(), (Stop, H::BreakerFailure)),
+            (
+                ErrorClass::MayHaveBeenTaken,
+                s().later_provider_can_take_it(true).no_provider_left(true),
+                (Stop, H::BreakerFailure),
+            ),
+            (ErrorClass::InvalidInput, s(), (Stop, H::None)),
+            (ErrorClass::InvalidInput, s().later_provider_can_take_it(true), (NextProvider, H::None)),
+            (ErrorClass::Unsupported, s(), (Stop, H::None)),
+            (ErrorClass::Unsupported, s().later_provider_can_take_it(true), (NextProvider, H::None)),
+            (ErrorClass::JobFailed, s(), (NextProvider, H::None)),
+            (ErrorClass::Other, s(), (Stop, H::None)),
+            (ErrorClass::Other, s().later_provider_can_take_it(true), (Stop, H::None)),
+        ];
+        for (class, situation, expected) in cases {
+            assert_eq!(
+                decide(class, situation, &policy),
+                expected,
+                "{class:?} {situation:?}"
+            );
+        }
+        let patient = RoutePolicy::default().max_waits(0).cooldown(secs(60));
+        assert_eq!(
+            decide(ErrorClass::RateLimited, s().retry_after(Some(secs(1))), &patient),
+            (NextProvider, H::None)
+        );
+        assert_eq!(
+            decide(ErrorClass::OutOfCredits, s(), &patient),
+            (NextProvider, H::CoolDown(secs(60)))
+        );
+    }
+
+    #[test]
+    fn names_are_stable() {
+        assert_eq!(ErrorClass::OutOfCredits.name(), "out_of_credits");
+        assert_eq!(ErrorClass::MayHaveBeenTaken.name(), "may_have_been_taken");
+        assert_eq!(ErrorClass::JobFailed.name(), "job_failed");
+    }
+}
