@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::Method;
 use cutout::router::{
-    AttemptOutcome, BreakerPolicy, BreakerState, Decision, ErrorClass, ProviderBudget,
-    RoutePolicy, Router, RouterBuilder, SkipReason,
+    AttemptOutcome, BreakerPolicy, BreakerState, Decision, ErrorClass, ProviderBudget, RoutePolicy,
+    Router, RouterBuilder, SkipReason,
 };
 use cutout::{Error, ImageSource, JobTicket, Provider, RemoveOptions, RetryPolicy, WaitPolicy};
 use cutout_tests::{RecordingServer, Route};
@@ -67,9 +67,14 @@ fn posts(server: &RecordingServer, path: &str) -> usize {
 }
 
 async fn file_host(bytes: Vec<u8>) -> (RecordingServer, String) {
-    let host =
-        RecordingServer::start(vec![Route::bytes(Method::GET, "/out/cut.png", 200, bytes, "image/png")])
-            .await;
+    let host = RecordingServer::start(vec![Route::bytes(
+        Method::GET,
+        "/out/cut.png",
+        200,
+        bytes,
+        "image/png",
+    )])
+    .await;
     let link = format!("{}/out/cut.png?X-Amz-Signature=sig-secret-1", host.url());
     (host, link)
 }
@@ -120,7 +125,12 @@ fn topaz_delivers(link: &str) -> Vec<Route> {
 }
 
 fn topaz_error(status: u16, message: &str) -> Route {
-    Route::json(Method::POST, TOPAZ_SUBMIT, status, json!({"message": message}))
+    Route::json(
+        Method::POST,
+        TOPAZ_SUBMIT,
+        status,
+        json!({"message": message}),
+    )
 }
 
 /// ModelsLab, from its documentation: HTTP 200 `success` with the output links at once.
@@ -151,12 +161,20 @@ async fn out_of_credits_at_topaz_goes_to_modelslab_and_topaz_cools_down() {
     let topaz = RecordingServer::start(vec![topaz_error(402, "Insufficient credits")]).await;
     let modelslab = RecordingServer::start(vec![modelslab_success(&link)]).await;
     let router = router(
-        &[(Provider::Topaz, topaz.url()), (Provider::ModelsLab, modelslab.url())],
+        &[
+            (Provider::Topaz, topaz.url()),
+            (Provider::ModelsLab, modelslab.url()),
+        ],
         RoutePolicy::default(),
     );
 
     let first = router.remove(ImageSource::url(IMAGE_URL), options()).await;
-    assert_eq!(first.served_by(), Some(Provider::ModelsLab), "{:?}", first.attempts);
+    assert_eq!(
+        first.served_by(),
+        Some(Provider::ModelsLab),
+        "{:?}",
+        first.attempts
+    );
     assert_eq!(first.result.as_ref().unwrap().provider, "modelslab");
     assert_eq!(
         failed_class(&first.attempts[0].outcome),
@@ -164,7 +182,8 @@ async fn out_of_credits_at_topaz_goes_to_modelslab_and_topaz_cools_down() {
     );
     let shown = first.attempts[0].outcome.to_string();
     assert!(
-        shown.starts_with("out_of_credits → next provider: ") && shown.contains("Insufficient credits"),
+        shown.starts_with("out_of_credits → next provider: ")
+            && shown.contains("Insufficient credits"),
         "{shown}"
     );
 
@@ -180,7 +199,11 @@ async fn out_of_credits_at_topaz_goes_to_modelslab_and_topaz_cools_down() {
         second.attempts[0].outcome.to_string(),
         "skipped: cooling down (59m left)"
     );
-    assert_eq!(posts(&topaz, TOPAZ_SUBMIT), 1, "the second input never reached Topaz");
+    assert_eq!(
+        posts(&topaz, TOPAZ_SUBMIT),
+        1,
+        "the second input never reached Topaz"
+    );
     assert_eq!(posts(&modelslab, MODELSLAB_SUBMIT), 2);
 
     // Stats after the scenario.
@@ -190,9 +213,15 @@ async fn out_of_credits_at_topaz_goes_to_modelslab_and_topaz_cools_down() {
     assert_eq!(t.failures.get("out_of_credits"), Some(&1));
     assert_eq!(t.skipped.get("cooling_down"), Some(&1));
     assert_eq!((t.sent, t.calls, t.accepted, t.credits), (1, 0, 0, 0));
-    assert!(t.cooling_down.is_some_and(|d| d > Duration::from_secs(3590)));
+    assert!(
+        t.cooling_down
+            .is_some_and(|d| d > Duration::from_secs(3590))
+    );
     assert_eq!(t.breaker, BreakerState::Closed);
-    assert_eq!((m.sent, m.calls, m.accepted, m.delivered, m.credits), (2, 2, 2, 2, 2));
+    assert_eq!(
+        (m.sent, m.calls, m.accepted, m.delivered, m.credits),
+        (2, 2, 2, 2, 2)
+    );
     assert!(m.failures.is_empty() && m.skipped.is_empty());
     assert!(m.slowest_submit <= m.submit_time && m.submit_time > Duration::ZERO);
 
@@ -213,7 +242,10 @@ async fn a_502_may_have_been_taken_and_is_not_sent_elsewhere() {
     let topaz = RecordingServer::start(vec![topaz_error(502, "Bad gateway")]).await;
     let modelslab = RecordingServer::start(vec![]).await;
     let router = router(
-        &[(Provider::Topaz, topaz.url()), (Provider::ModelsLab, modelslab.url())],
+        &[
+            (Provider::Topaz, topaz.url()),
+            (Provider::ModelsLab, modelslab.url()),
+        ],
         RoutePolicy::default(),
     );
     let routed = router.remove(ImageSource::url(IMAGE_URL), options()).await;
@@ -224,7 +256,10 @@ async fn a_502_may_have_been_taken_and_is_not_sent_elsewhere() {
         failed_class(&routed.attempts[0].outcome),
         Some((ErrorClass::MayHaveBeenTaken, Decision::Stop))
     );
-    assert!(modelslab.requests().is_empty(), "ModelsLab received nothing");
+    assert!(
+        modelslab.requests().is_empty(),
+        "ModelsLab received nothing"
+    );
     assert_eq!(posts(&topaz, TOPAZ_SUBMIT), 1, "and Topaz got it once");
     // It may have been taken: the budget keeps counting it.
     assert_eq!(router.stats()[0].calls, 1);
@@ -233,13 +268,19 @@ async fn a_502_may_have_been_taken_and_is_not_sent_elsewhere() {
 #[tokio::test]
 async fn an_outage_opens_the_breaker_and_one_probe_brings_topaz_back() {
     let (_host, link) = file_host(png(8, 6)).await;
-    let mut topaz_routes = vec![topaz_error(503, "Service unavailable").times(3), topaz_accepted()];
+    let mut topaz_routes = vec![
+        topaz_error(503, "Service unavailable").times(3),
+        topaz_accepted(),
+    ];
     topaz_routes.extend(topaz_delivers(&link));
     let topaz = RecordingServer::start(topaz_routes).await;
     let modelslab = RecordingServer::start(vec![modelslab_success(&link)]).await;
     let cooldown = Duration::from_millis(300);
     let router = router(
-        &[(Provider::Topaz, topaz.url()), (Provider::ModelsLab, modelslab.url())],
+        &[
+            (Provider::Topaz, topaz.url()),
+            (Provider::ModelsLab, modelslab.url()),
+        ],
         RoutePolicy::default().breaker(
             BreakerPolicy::default()
                 .min_requests(3)
@@ -256,7 +297,10 @@ async fn an_outage_opens_the_breaker_and_one_probe_brings_topaz_back() {
             Some((ErrorClass::Outage, Decision::NextProvider))
         );
     }
-    assert!(matches!(router.stats()[0].breaker, BreakerState::Open { .. }));
+    assert!(matches!(
+        router.stats()[0].breaker,
+        BreakerState::Open { .. }
+    ));
     let routed = router.remove(ImageSource::url(IMAGE_URL), options()).await;
     assert!(
         matches!(
@@ -266,11 +310,20 @@ async fn an_outage_opens_the_breaker_and_one_probe_brings_topaz_back() {
         "{:?}",
         routed.attempts
     );
-    assert_eq!(posts(&topaz, TOPAZ_SUBMIT), 3, "Topaz is not tried while open");
+    assert_eq!(
+        posts(&topaz, TOPAZ_SUBMIT),
+        3,
+        "Topaz is not tried while open"
+    );
 
     tokio::time::sleep(cooldown + Duration::from_millis(50)).await;
     let probe = router.remove(ImageSource::url(IMAGE_URL), options()).await;
-    assert_eq!(probe.served_by(), Some(Provider::Topaz), "{:?}", probe.attempts);
+    assert_eq!(
+        probe.served_by(),
+        Some(Provider::Topaz),
+        "{:?}",
+        probe.attempts
+    );
     assert_eq!(router.stats()[0].breaker, BreakerState::Closed);
     let after = router.remove(ImageSource::url(IMAGE_URL), options()).await;
     assert_eq!(after.served_by(), Some(Provider::Topaz));
@@ -283,23 +336,36 @@ async fn an_outage_opens_the_breaker_and_one_probe_brings_topaz_back() {
 async fn a_short_retry_after_is_waited_for_at_the_same_provider() {
     let (_host, link) = file_host(png(8, 6)).await;
     let mut topaz_routes = vec![
-        topaz_error(429, "Too many requests").header("retry-after", "1").times(1),
+        topaz_error(429, "Too many requests")
+            .header("retry-after", "1")
+            .times(1),
         topaz_accepted(),
     ];
     topaz_routes.extend(topaz_delivers(&link));
     let topaz = RecordingServer::start(topaz_routes).await;
     let modelslab = RecordingServer::start(vec![modelslab_success(&link)]).await;
     let router = router(
-        &[(Provider::Topaz, topaz.url()), (Provider::ModelsLab, modelslab.url())],
+        &[
+            (Provider::Topaz, topaz.url()),
+            (Provider::ModelsLab, modelslab.url()),
+        ],
         RoutePolicy::default(),
     );
     let started = std::time::Instant::now();
     let routed = router.remove(ImageSource::url(IMAGE_URL), options()).await;
-    assert_eq!(routed.served_by(), Some(Provider::Topaz), "{:?}", routed.attempts);
+    assert_eq!(
+        routed.served_by(),
+        Some(Provider::Topaz),
+        "{:?}",
+        routed.attempts
+    );
     assert!(started.elapsed() >= Duration::from_secs(1), "it waited");
     assert_eq!(
         failed_class(&routed.attempts[0].outcome),
-        Some((ErrorClass::RateLimited, Decision::RetryAfter(Duration::from_secs(1))))
+        Some((
+            ErrorClass::RateLimited,
+            Decision::RetryAfter(Duration::from_secs(1))
+        ))
     );
     assert_eq!(routed.attempts.len(), 2);
     assert_eq!(posts(&topaz, TOPAZ_SUBMIT), 2);
@@ -315,7 +381,10 @@ async fn a_long_retry_after_goes_to_the_next_provider() {
     .await;
     let modelslab = RecordingServer::start(vec![modelslab_success(&link)]).await;
     let router = router(
-        &[(Provider::Topaz, topaz.url()), (Provider::ModelsLab, modelslab.url())],
+        &[
+            (Provider::Topaz, topaz.url()),
+            (Provider::ModelsLab, modelslab.url()),
+        ],
         RoutePolicy::default(),
     );
     let started = std::time::Instant::now();
@@ -335,13 +404,21 @@ async fn tengr_is_skipped_for_a_local_file_without_a_request() {
     let tengr = RecordingServer::start(vec![]).await;
     let modelslab = RecordingServer::start(vec![modelslab_success(&link)]).await;
     let router = router(
-        &[(Provider::Tengr, tengr.url()), (Provider::ModelsLab, modelslab.url())],
+        &[
+            (Provider::Tengr, tengr.url()),
+            (Provider::ModelsLab, modelslab.url()),
+        ],
         RoutePolicy::default(),
     );
     let routed = router
         .remove(ImageSource::bytes(png(12, 9), "photo.png"), options())
         .await;
-    assert_eq!(routed.served_by(), Some(Provider::ModelsLab), "{:?}", routed.attempts);
+    assert_eq!(
+        routed.served_by(),
+        Some(Provider::ModelsLab),
+        "{:?}",
+        routed.attempts
+    );
     assert!(
         matches!(
             &routed.attempts[0].outcome,
@@ -354,7 +431,12 @@ async fn tengr_is_skipped_for_a_local_file_without_a_request() {
     assert!(tengr.requests().is_empty());
     // The image went inline to ModelsLab.
     let sent = modelslab.single().json();
-    assert!(sent["image"].as_str().unwrap().starts_with("data:image/png;base64,"));
+    assert!(
+        sent["image"]
+            .as_str()
+            .unwrap()
+            .starts_with("data:image/png;base64,")
+    );
 
     // A mask from a router whose only provider makes cut-outs: nobody can take it, nothing sent.
     let only_tengr = router_with_tengr_only(tengr.url());
@@ -363,7 +445,10 @@ async fn tengr_is_skipped_for_a_local_file_without_a_request() {
         .await;
     let error = routed.result.unwrap_err();
     assert!(matches!(error, Error::Unsupported { .. }), "{error}");
-    assert!(error.to_string().contains("tengr: skipped: cannot take it"), "{error}");
+    assert!(
+        error.to_string().contains("tengr: skipped: cannot take it"),
+        "{error}"
+    );
     assert!(tengr.requests().is_empty());
 }
 
@@ -413,11 +498,19 @@ async fn a_job_that_failed_at_topaz_is_served_by_modelslab_each_paid_once() {
     .await;
     let modelslab = RecordingServer::start(vec![modelslab_success(&link)]).await;
     let router = router(
-        &[(Provider::Topaz, topaz.url()), (Provider::ModelsLab, modelslab.url())],
+        &[
+            (Provider::Topaz, topaz.url()),
+            (Provider::ModelsLab, modelslab.url()),
+        ],
         RoutePolicy::default(),
     );
     let routed = router.remove(ImageSource::url(IMAGE_URL), options()).await;
-    assert_eq!(routed.served_by(), Some(Provider::ModelsLab), "{:?}", routed.attempts);
+    assert_eq!(
+        routed.served_by(),
+        Some(Provider::ModelsLab),
+        "{:?}",
+        routed.attempts
+    );
     assert_eq!(
         failed_class(&routed.attempts[0].outcome),
         Some((ErrorClass::JobFailed, Decision::NextProvider))
@@ -466,16 +559,26 @@ async fn resume_goes_to_the_provider_of_the_ticket() {
     )])
     .await;
     let router = router(
-        &[(Provider::Topaz, topaz.url()), (Provider::ModelsLab, modelslab.url())],
+        &[
+            (Provider::Topaz, topaz.url()),
+            (Provider::ModelsLab, modelslab.url()),
+        ],
         RoutePolicy::default(),
     );
     let cutout = router
-        .resume(JobTicket::new("modelslab", MODELSLAB_ID.to_string()), options())
+        .resume(
+            JobTicket::new("modelslab", MODELSLAB_ID.to_string()),
+            options(),
+        )
         .await
         .unwrap();
     assert_eq!(cutout.provider, "modelslab");
     assert!(topaz.requests().is_empty());
-    assert_eq!(posts(&modelslab, MODELSLAB_SUBMIT), 0, "resuming never submits");
+    assert_eq!(
+        posts(&modelslab, MODELSLAB_SUBMIT),
+        0,
+        "resuming never submits"
+    );
 
     for provider in ["tengr", "gimp"] {
         let error = router
@@ -498,9 +601,13 @@ fn the_builder_refuses_an_empty_list_twins_and_mismatched_clients() {
     let url = "http://127.0.0.1:9";
     let empty = Router::builder().build().unwrap_err();
     assert!(matches!(empty, Error::Config { .. }), "{empty}");
-    let twice = route(route(Router::builder(), Provider::Topaz, url), Provider::Topaz, url)
-        .build()
-        .unwrap_err();
+    let twice = route(
+        route(Router::builder(), Provider::Topaz, url),
+        Provider::Topaz,
+        url,
+    )
+    .build()
+    .unwrap_err();
     assert!(twice.to_string().contains("twice"), "{twice}");
     let mismatched = Router::builder()
         .route(
@@ -509,5 +616,8 @@ fn the_builder_refuses_an_empty_list_twins_and_mismatched_clients() {
         )
         .build()
         .unwrap_err();
-    assert!(mismatched.to_string().contains("modelslab client"), "{mismatched}");
+    assert!(
+        mismatched.to_string().contains("modelslab client"),
+        "{mismatched}"
+    );
 }

@@ -34,7 +34,11 @@ fn router(sandbox: &Sandbox, policy: RoutePolicy) -> Router {
         (Provider::ModelsLab, sb::Provider::ModelsLab),
     ] {
         let remover = provider
-            .remover(&sandbox.base_url(simulated), sandbox.key(simulated), retry())
+            .remover(
+                &sandbox.base_url(simulated),
+                sandbox.key(simulated),
+                retry(),
+            )
             .unwrap();
         builder = builder.route(provider, remover);
     }
@@ -50,7 +54,11 @@ fn submissions_sent(sandbox: &Sandbox, provider: sb::Provider) -> usize {
         .count()
 }
 
-async fn remove_all(router: &Router, inputs: std::ops::Range<usize>, at_once: usize) -> Vec<Routed<Cutout>> {
+async fn remove_all(
+    router: &Router,
+    inputs: std::ops::Range<usize>,
+    at_once: usize,
+) -> Vec<Routed<Cutout>> {
     futures_util::stream::iter(inputs)
         .map(|n| router.remove(input(n), options()))
         .buffer_unordered(at_once)
@@ -73,7 +81,12 @@ async fn topaz_out_of_credits_eight_inputs_two_at_a_time_are_all_served_by_model
 
     let results = remove_all(&router, 0..8, 2).await;
     for routed in &results {
-        assert_eq!(routed.served_by(), Some(Provider::ModelsLab), "{:?}", routed.attempts);
+        assert_eq!(
+            routed.served_by(),
+            Some(Provider::ModelsLab),
+            "{:?}",
+            routed.attempts
+        );
         let cutout = routed.result.as_ref().unwrap();
         sb::assert_cutout(&cutout.bytes, WIDTH, HEIGHT);
     }
@@ -81,7 +94,11 @@ async fn topaz_out_of_credits_eight_inputs_two_at_a_time_are_all_served_by_model
     let tried = submissions_sent(&sandbox, sb::Provider::Topaz);
     assert!((1..=2).contains(&tried), "Topaz tried {tried} times");
     assert_eq!(sandbox.submissions(sb::Provider::Topaz), 0);
-    assert_eq!(sandbox.submissions(sb::Provider::ModelsLab), 8, "nothing paid twice");
+    assert_eq!(
+        sandbox.submissions(sb::Provider::ModelsLab),
+        8,
+        "nothing paid twice"
+    );
     assert_eq!(submissions_sent(&sandbox, sb::Provider::ModelsLab), 8);
     let cooled = results
         .iter()
@@ -94,7 +111,10 @@ async fn topaz_out_of_credits_eight_inputs_two_at_a_time_are_all_served_by_model
         .count();
     assert_eq!(cooled, 8 - tried);
     let stats = router.stats();
-    assert_eq!(stats[0].failures.get("out_of_credits").copied(), Some(tried as u64));
+    assert_eq!(
+        stats[0].failures.get("out_of_credits").copied(),
+        Some(tried as u64)
+    );
     assert_eq!(stats[1].delivered, 8);
 }
 
@@ -126,7 +146,12 @@ async fn a_topaz_outage_opens_its_breaker_and_a_probe_brings_it_back() {
 
     let started = std::time::Instant::now();
     for routed in remove_all(&router, 0..6, 1).await {
-        assert_eq!(routed.served_by(), Some(Provider::ModelsLab), "{:?}", routed.attempts);
+        assert_eq!(
+            routed.served_by(),
+            Some(Provider::ModelsLab),
+            "{:?}",
+            routed.attempts
+        );
     }
     assert!(started.elapsed() < cooldown, "{:?}", started.elapsed());
     assert_eq!(
@@ -139,7 +164,12 @@ async fn a_topaz_outage_opens_its_breaker_and_a_probe_brings_it_back() {
     tokio::time::sleep(cooldown + Duration::from_millis(100)).await;
     let after = remove_all(&router, 6..9, 1).await;
     for routed in &after {
-        assert_eq!(routed.served_by(), Some(Provider::Topaz), "{:?}", routed.attempts);
+        assert_eq!(
+            routed.served_by(),
+            Some(Provider::Topaz),
+            "{:?}",
+            routed.attempts
+        );
     }
     assert_eq!(submissions_sent(&sandbox, sb::Provider::Topaz), 6);
     assert_eq!(sandbox.submissions(sb::Provider::Topaz), 3);
@@ -160,13 +190,25 @@ async fn a_429_storm_with_a_long_retry_after_goes_to_modelslab() {
     let router = router(&sandbox, RoutePolicy::default());
     let started = std::time::Instant::now();
     for routed in remove_all(&router, 0..4, 2).await {
-        assert_eq!(routed.served_by(), Some(Provider::ModelsLab), "{:?}", routed.attempts);
+        assert_eq!(
+            routed.served_by(),
+            Some(Provider::ModelsLab),
+            "{:?}",
+            routed.attempts
+        );
         assert!(matches!(
             &routed.attempts[0].outcome,
-            AttemptOutcome::Failed { class: ErrorClass::RateLimited, decision: Decision::NextProvider, .. }
+            AttemptOutcome::Failed {
+                class: ErrorClass::RateLimited,
+                decision: Decision::NextProvider,
+                ..
+            }
         ));
     }
-    assert!(started.elapsed() < Duration::from_secs(30), "nobody waited an hour");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "nobody waited an hour"
+    );
     assert_eq!(sandbox.submissions(sb::Provider::Topaz), 0);
     assert_eq!(sandbox.submissions(sb::Provider::ModelsLab), 4);
 }
@@ -209,8 +251,16 @@ async fn a_slow_topaz_submission_may_have_been_taken_and_modelslab_is_not_tried(
     assert_eq!(routed.attempts.len(), 1, "{:?}", routed.attempts);
     assert!(matches!(
         &routed.attempts[0].outcome,
-        AttemptOutcome::Failed { class: ErrorClass::MayHaveBeenTaken, decision: Decision::Stop, .. }
+        AttemptOutcome::Failed {
+            class: ErrorClass::MayHaveBeenTaken,
+            decision: Decision::Stop,
+            ..
+        }
     ));
     assert_eq!(submissions_sent(&sandbox, sb::Provider::ModelsLab), 0);
-    assert_eq!(submissions_sent(&sandbox, sb::Provider::Topaz), 1, "sent once, not again");
+    assert_eq!(
+        submissions_sent(&sandbox, sb::Provider::Topaz),
+        1,
+        "sent once, not again"
+    );
 }

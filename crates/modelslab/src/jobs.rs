@@ -343,11 +343,16 @@ mod tests {
     fn an_empty_wallet_refusal_reads_as_insufficient_credits() {
         let refused = failed(
             None,
-            &error_body(r#"{"status":"error","message":"Insufficient balance: please top up your wallet."}"#),
+            &error_body(
+                r#"{"status":"error","message":"Insufficient balance: please top up your wallet."}"#,
+            ),
         );
         assert!(refused.is_insufficient_credits(), "{refused:?}");
         assert!(!refused.may_have_been_taken());
-        assert!(refused.to_string().contains("Insufficient balance"), "{refused}");
+        assert!(
+            refused.to_string().contains("Insufficient balance"),
+            "{refused}"
+        );
 
         // The older spelling of the field, through the shape-tolerant path.
         let other: types::OtherAnswer =
@@ -356,12 +361,18 @@ mod tests {
         assert!(refused.is_insufficient_credits(), "{refused:?}");
 
         // Any other refusal stays a failed request, and a queued job that failed stays failed.
-        let other = failed(None, &error_body(r#"{"status":"error","message":"Invalid image"}"#));
+        let other = failed(
+            None,
+            &error_body(r#"{"status":"error","message":"Invalid image"}"#),
+        );
         assert!(matches!(other, CutoutError::JobFailed { .. }), "{other:?}");
         let queued = failed(
             Some(7),
             &error_body(r#"{"status":"error","message":"insufficient credits"}"#),
         );
-        assert!(matches!(queued, CutoutError::JobFailed { .. }), "{queued:?}");
+        assert!(
+            matches!(queued, CutoutError::JobFailed { .. }),
+            "{queued:?}"
+        );
     }
 }

@@ -277,7 +277,10 @@ mod tests {
         for s in 101..104 {
             breaker.record_failure(at(t, s));
         }
-        assert!(matches!(breaker.state(at(t, 103)), BreakerState::Open { .. }));
+        assert!(matches!(
+            breaker.state(at(t, 103)),
+            BreakerState::Open { .. }
+        ));
     }
 
     #[test]
@@ -288,7 +291,10 @@ mod tests {
             breaker.record_failure(at(t, s));
         }
         // Open until 33 s; then exactly one probe.
-        assert!(matches!(breaker.admit(at(t, 32)), Admission::Refused { .. }));
+        assert!(matches!(
+            breaker.admit(at(t, 32)),
+            Admission::Refused { .. }
+        ));
         assert_eq!(breaker.state(at(t, 33)), BreakerState::HalfOpen);
         assert_eq!(breaker.admit(at(t, 33)), Admission::Probe);
         assert_eq!(
@@ -305,7 +311,10 @@ mod tests {
                 remaining: Duration::from_secs(30)
             }
         );
-        assert!(matches!(breaker.admit(at(t, 50)), Admission::Refused { .. }));
+        assert!(matches!(
+            breaker.admit(at(t, 50)),
+            Admission::Refused { .. }
+        ));
         // The next probe succeeds: closed, with a clean window.
         assert_eq!(breaker.admit(at(t, 64)), Admission::Probe);
         breaker.record_success(at(t, 65));

@@ -663,12 +663,11 @@ impl Router {
         let mut attempts: Vec<Attempt> = Vec::new();
         let mut job_failed: Option<Error> = None;
         loop {
-            let routed = self
-                .submit(source.clone(), options.clone(), &exclude)
-                .await;
-            let tried = routed.attempts.iter().any(|a| {
-                !matches!(a.outcome, AttemptOutcome::Skipped(_))
-            });
+            let routed = self.submit(source.clone(), options.clone(), &exclude).await;
+            let tried = routed
+                .attempts
+                .iter()
+                .any(|a| !matches!(a.outcome, AttemptOutcome::Skipped(_)));
             // The providers excluded here were reported when their job failed.
             attempts.extend(routed.attempts.into_iter().filter(|a| {
                 !(a.outcome == AttemptOutcome::Skipped(SkipReason::Excluded)
@@ -868,9 +867,7 @@ fn skipped(provider: Provider, reason: SkipReason) -> Attempt {
 }
 
 fn remaining(until: Option<Instant>, now: Instant) -> Option<Duration> {
-    until
-        .filter(|until| *until > now)
-        .map(|until| until - now)
+    until.filter(|until| *until > now).map(|until| until - now)
 }
 
 fn within_budget(health: &Health, budget: ProviderBudget, cost: u64) -> bool {

@@ -374,7 +374,10 @@ mod tests {
         }
         // Nothing classified as safe to send elsewhere may have been taken.
         for (error, class) in &table {
-            if matches!(class, OutOfCredits | RateLimited | Outage | Auth | InvalidInput) {
+            if matches!(
+                class,
+                OutOfCredits | RateLimited | Outage | Auth | InvalidInput
+            ) {
                 assert!(!error.may_have_been_taken(), "{error:?}");
             }
         }
@@ -388,17 +391,37 @@ mod tests {
         let s = Situation::default;
         let secs = Duration::from_secs;
         let cases: Vec<(ErrorClass, Situation, (Decision, HealthEffect))> = vec![
-            (ErrorClass::OutOfCredits, s(), (NextProvider, H::CoolDown(secs(3600)))),
-            (ErrorClass::Auth, s(), (NextProvider, H::CoolDown(secs(3600)))),
+            (
+                ErrorClass::OutOfCredits,
+                s(),
+                (NextProvider, H::CoolDown(secs(3600))),
+            ),
+            (
+                ErrorClass::Auth,
+                s(),
+                (NextProvider, H::CoolDown(secs(3600))),
+            ),
             // A short Retry-After is waited for, twice at most; a long one goes on.
-            (ErrorClass::RateLimited, s().retry_after(Some(secs(1))), (RetryAfter(secs(1)), H::None)),
-            (ErrorClass::RateLimited, s().retry_after(Some(secs(5))), (RetryAfter(secs(5)), H::None)),
+            (
+                ErrorClass::RateLimited,
+                s().retry_after(Some(secs(1))),
+                (RetryAfter(secs(1)), H::None),
+            ),
+            (
+                ErrorClass::RateLimited,
+                s().retry_after(Some(secs(5))),
+                (RetryAfter(secs(5)), H::None),
+            ),
             (
                 ErrorClass::RateLimited,
                 s().retry_after(Some(secs(1))).waits_so_far(2),
                 (NextProvider, H::None),
             ),
-            (ErrorClass::RateLimited, s().retry_after(Some(secs(3600))), (NextProvider, H::None)),
+            (
+                ErrorClass::RateLimited,
+                s().retry_after(Some(secs(3600))),
+                (NextProvider, H::None),
+            ),
             (ErrorClass::RateLimited, s(), (NextProvider, H::None)),
             // Nobody else: wait as a bare client would.
             (
@@ -435,12 +458,24 @@ mod tests {
                 (Stop, H::BreakerFailure),
             ),
             (ErrorClass::InvalidInput, s(), (Stop, H::None)),
-            (ErrorClass::InvalidInput, s().later_provider_can_take_it(true), (NextProvider, H::None)),
+            (
+                ErrorClass::InvalidInput,
+                s().later_provider_can_take_it(true),
+                (NextProvider, H::None),
+            ),
             (ErrorClass::Unsupported, s(), (Stop, H::None)),
-            (ErrorClass::Unsupported, s().later_provider_can_take_it(true), (NextProvider, H::None)),
+            (
+                ErrorClass::Unsupported,
+                s().later_provider_can_take_it(true),
+                (NextProvider, H::None),
+            ),
             (ErrorClass::JobFailed, s(), (NextProvider, H::None)),
             (ErrorClass::Other, s(), (Stop, H::None)),
-            (ErrorClass::Other, s().later_provider_can_take_it(true), (Stop, H::None)),
+            (
+                ErrorClass::Other,
+                s().later_provider_can_take_it(true),
+                (Stop, H::None),
+            ),
         ];
         for (class, situation, expected) in cases {
             assert_eq!(
@@ -451,7 +486,11 @@ mod tests {
         }
         let patient = RoutePolicy::default().max_waits(0).cooldown(secs(60));
         assert_eq!(
-            decide(ErrorClass::RateLimited, s().retry_after(Some(secs(1))), &patient),
+            decide(
+                ErrorClass::RateLimited,
+                s().retry_after(Some(secs(1))),
+                &patient
+            ),
             (NextProvider, H::None)
         );
         assert_eq!(
