@@ -621,3 +621,43 @@ fn the_builder_refuses_an_empty_list_twins_and_mismatched_clients() {
         "{mismatched}"
     );
 }
+
+#[tokio::test]
+async fn a_probe_whose_call_is_cancelled_lets_the_next_probe_through() {
+    let (_host, link) = file_host(png(8, 6)).await;
+    let topaz = RecordingServer::start(vec![
+        topaz_error(503, "Service unavailable").times(1),
+        // The probe: an answer that never comes in time.
+        topaz_accepted().delay(Duration::from_secs(5)),
+    ])
+    .await;
+    let modelslab = RecordingServer::start(vec![modelslab_success(&link)]).await;
+    let cooldown = Duration::from_millis(100);
+    let router = router(
+        &[
+            (Provider::Topaz, topaz.url()),
+            (Provider::ModelsLab, modelslab.url()),
+        ],
+        RoutePolicy::default().breaker(BreakerPolicy::default().min_requests(1).cooldown(cooldown)),
+    );
+    let first = router.remove(ImageSource::url(IMAGE_URL), options()).await;
+    assert_eq!(first.served_by(), Some(Provider::ModelsLab));
+    tokio::time::sleep(cooldown + Duration::from_millis(20)).await;
+    // The caller gives up on the probe.
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(300),
+        router.remove(ImageSource::url(IMAGE_URL), options()),
+    )
+    .await;
+    assert!(cancelled.is_err());
+    assert_eq!(router.stats()[0].breaker, BreakerState::HalfOpen);
+    assert_eq!(posts(&topaz, TOPAZ_SUBMIT), 2);
+    // The next input probes again rather than finding the breaker stuck.
+    let again = tokio::time::timeout(
+        Duration::from_millis(300),
+        router.remove(ImageSource::url(IMAGE_URL), options()),
+    )
+    .await;
+    assert!(again.is_err());
+    assert_eq!(posts(&topaz, TOPAZ_SUBMIT), 3);
+}

@@ -259,9 +259,10 @@ pub struct ProviderStats {
     pub submit_time: Duration,
     /// Its slowest submission.
     pub slowest_submit: Duration,
-    /// Submissions sent (the calls of its budget).
+    /// The calls of its budget: submissions it took, may have taken, or is answering now (one
+    /// it surely refused is given back).
     pub calls: u64,
-    /// Credits of its accepted submissions, by the cost estimate.
+    /// The credits of its budget, by the cost estimate, counted as [`calls`](Self::calls).
     pub credits: u64,
     /// Its breaker now.
     pub breaker: BreakerState,
@@ -369,7 +370,29 @@ impl fmt::Debug for RouterBuilder {
 }
 
 impl RouterBuilder {
-    /// Adds `provider`, served by `remover`, after those added before.
+    /// Adds `provider`, served by `remover`, after those added before. For explicit base URLs
+    /// and keys (a proxy, the sandbox), build each client with retries of submissions off: the
+    /// router is their one retry loop.
+    ///
+    /// ```no_run
+    /// use cutout::router::{ProviderBudget, Router};
+    /// use cutout::{Provider, RetryPolicy};
+    ///
+    /// # fn run() -> Result<(), cutout::Error> {
+    /// let retry = RetryPolicy::default().retry_submissions(false);
+    /// let router = Router::builder()
+    ///     .route(
+    ///         Provider::Topaz,
+    ///         Provider::Topaz.remover("http://127.0.0.1:7301", "topaz-key", retry.clone())?,
+    ///     )
+    ///     .route(
+    ///         Provider::ModelsLab,
+    ///         Provider::ModelsLab.remover("http://127.0.0.1:7303", "modelslab-key", retry)?,
+    ///     )
+    ///     .budget(Provider::Topaz, ProviderBudget::calls(100))
+    ///     .build()?;
+    /// # let _ = router; Ok(()) }
+    /// ```
     pub fn route(mut self, provider: Provider, remover: Box<dyn BackgroundRemover>) -> Self {
         self.routes.push(Route {
             provider,
@@ -524,6 +547,13 @@ impl Router {
                         break;
                     }
                 };
+                // Dropped with the future (a cancelled batch): the probe must not stay out
+                // for ever. The reservation stays: the submission may have been taken.
+                let mut in_flight = InFlight {
+                    router: self,
+                    index,
+                    probe: admitted.probe,
+                };
                 let started = Instant::now();
                 let answer = route
                     .remover
@@ -532,6 +562,7 @@ impl Router {
                 let elapsed = started.elapsed();
                 let error = match answer {
                     Ok(ticket) => {
+                        in_flight.probe = false;
                         self.accepted(index, admitted, elapsed);
                         tracing::info!(
                             target: "cutout::router",
@@ -571,6 +602,7 @@ impl Router {
                         takes(r).is_ok() && self.could_admit(index + 1 + offset, cost)
                     }));
                 let (decision, effect) = decide(class, situation, &self.policy);
+                in_flight.probe = false;
                 self.failed(index, admitted, &error, class, effect, elapsed);
                 tracing::info!(
                     target: "cutout::router",
@@ -854,6 +886,24 @@ impl Router {
             // Says nothing of the provider's health: a probe that ends so lets another through.
             _ if admitted.probe => health.breaker.release_probe(),
             _ => {}
+        }
+    }
+}
+
+/// A submission on its way; if its future is dropped before an outcome, a breaker probe it
+/// held is released.
+struct InFlight<'a> {
+    router: &'a Router,
+    index: usize,
+    probe: bool,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.probe {
+            self.router.lock().providers[self.index]
+                .breaker
+                .release_probe();
         }
     }
 }
