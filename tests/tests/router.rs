@@ -661,3 +661,66 @@ async fn a_probe_whose_call_is_cancelled_lets_the_next_probe_through() {
     assert!(again.is_err());
     assert_eq!(posts(&topaz, TOPAZ_SUBMIT), 3);
 }
+
+#[tokio::test]
+async fn a_format_topaz_does_not_document_is_skipped_by_its_header() {
+    let (_host, link) = file_host(png(8, 6)).await;
+    let topaz = RecordingServer::start(vec![]).await;
+    let modelslab = RecordingServer::start(vec![modelslab_success(&link)]).await;
+    let router = router(
+        &[
+            (Provider::Topaz, topaz.url()),
+            (Provider::ModelsLab, modelslab.url()),
+        ],
+        RoutePolicy::default(),
+    );
+    let webp = cutout_tests::sandbox::disc_webp(12, 9);
+    let routed = router
+        .remove(ImageSource::bytes(webp, "photo.webp"), options())
+        .await;
+    assert_eq!(
+        routed.served_by(),
+        Some(Provider::ModelsLab),
+        "{:?}",
+        routed.attempts
+    );
+    assert!(
+        matches!(
+            &routed.attempts[0].outcome,
+            AttemptOutcome::Skipped(SkipReason::CannotTake(why)) if why.contains("WebP")
+        ),
+        "{:?}",
+        routed.attempts
+    );
+    assert!(topaz.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_single_provider_waits_out_a_short_outage_like_a_bare_client() {
+    let (_host, link) = file_host(png(8, 6)).await;
+    let mut topaz_routes = vec![
+        topaz_error(503, "Service unavailable").times(1),
+        topaz_accepted(),
+    ];
+    topaz_routes.extend(topaz_delivers(&link));
+    let topaz = RecordingServer::start(topaz_routes).await;
+    let router = router(
+        &[(Provider::Topaz, topaz.url())],
+        RoutePolicy::default().backoff(Duration::from_millis(50)),
+    );
+    let routed = router.remove(ImageSource::url(IMAGE_URL), options()).await;
+    assert_eq!(
+        routed.served_by(),
+        Some(Provider::Topaz),
+        "{:?}",
+        routed.attempts
+    );
+    assert_eq!(
+        failed_class(&routed.attempts[0].outcome),
+        Some((
+            ErrorClass::Outage,
+            Decision::RetryAfter(Duration::from_millis(50))
+        ))
+    );
+    assert_eq!(posts(&topaz, TOPAZ_SUBMIT), 2);
+}
