@@ -604,7 +604,7 @@ impl Tasks {
 
 /// The first result of a unit skipped as done: the exact path, or the stem with the extension
 /// found on disk (the plan checked that the journal's outputs are there).
-fn existing_output(name: &OutputName) -> Option<PathBuf> {
+pub fn existing_output(name: &OutputName) -> Option<PathBuf> {
     match name {
         OutputName::Exact(path) => Some(path.clone()),
         OutputName::Stem(_) => output::RESULT_EXTENSIONS
