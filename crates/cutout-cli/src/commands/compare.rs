@@ -559,6 +559,12 @@ async fn write_sheet(entry: &Entry, rows: &[Row], path: &Path, force: bool) -> R
     })
     .await
     .map_err(|e| e.to_string())??;
+    // A mirrored subfolder (photos/a/b.jpg → DIR/a/) may not exist when no result came.
+    if let Some(parent) = path.parent() {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(|e| format!("cannot create `{}`: {e}", parent.display()))?;
+    }
     let overwrite = force || (path.exists() && written_by_us(path));
     cutout::runtime::write_atomically(path, &bytes, overwrite)
         .await
