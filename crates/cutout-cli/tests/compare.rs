@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use cutout_sandbox::{Provider, Sandbox};
+use cutout_sandbox::{FaultRates, Faults, Provider, Sandbox};
 
 /// The sheet's geometry (the command's default layout): tiles of 320, gaps of 8, a label band
 /// of 3 lines of 10 pixels plus 4.
@@ -286,4 +286,105 @@ async fn without_any_key_it_is_a_configuration_error_and_creates_nothing() {
     assert_eq!(code, 3, "{stdout}\n{stderr}");
     assert!(stderr.contains("_API_KEY"), "{stderr}");
     assert!(!dir.path().join("out").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_provider_that_is_down_fails_alone_with_a_flat_tile_and_its_reason() {
+    let sandbox = Sandbox::builder()
+        .job_duration(Duration::from_millis(50))
+        .start()
+        .await
+        .unwrap();
+    sandbox.set_provider_faults(
+        Provider::ModelsLab,
+        Faults {
+            on_submissions: FaultRates {
+                unavailable: 1.0,
+                ..FaultRates::default()
+            },
+            ..Faults::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    sample(dir.path());
+    let mut command = cutout(dir.path(), &sandbox);
+    command.args([
+        "compare",
+        "subject.jpg",
+        "-o",
+        "out/",
+        "--providers",
+        "topaz,modelslab",
+        "--json",
+    ]);
+    let (code, stdout, stderr) = run(command).await;
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    let lines = json_lines(&stdout);
+    assert_eq!(lines[0]["status"], "done");
+    assert_eq!(lines[1]["provider"], "modelslab");
+    assert_eq!(lines[1]["status"], "failed");
+    assert!(lines[1]["output"].is_null());
+    assert!(lines[1]["error"].as_str().is_some_and(|e| !e.is_empty()));
+    let sheet = image::open(dir.path().join("out/subject.sheet.png"))
+        .unwrap()
+        .to_rgba8();
+    assert_eq!(sheet.dimensions(), sheet_size(3));
+    // Topaz's tile (the second) shows the checkerboard around the apple; ModelsLab's (the
+    // third) is flat: no result.
+    let corner = |tile: u32, dx: u32| *sheet.get_pixel(8 + tile * 328 + dx, 8 + 2);
+    assert_ne!(corner(1, 2), corner(1, 18));
+    assert_eq!(corner(2, 2), corner(2, 18));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_all_a_provider_without_a_key_is_left_out_but_one_named_must_have_it() {
+    let sandbox = Sandbox::builder()
+        .job_duration(Duration::from_millis(50))
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    sample(dir.path());
+    let only_topaz = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cutout"));
+        command
+            .current_dir(dir.path())
+            .env_clear()
+            .env("TOPAZ_API_KEY", sandbox.key(Provider::Topaz))
+            .env("TOPAZ_BASE_URL", sandbox.base_url(Provider::Topaz));
+        command
+    };
+    let mut named = only_topaz();
+    named.args([
+        "compare",
+        "subject.jpg",
+        "-o",
+        "out/",
+        "--providers",
+        "topaz,modelslab",
+    ]);
+    let (code, stdout, stderr) = run(named).await;
+    assert_eq!(code, 3, "{stdout}\n{stderr}");
+    assert!(stderr.contains("MODELSLAB_API_KEY"), "{stderr}");
+    assert!(!dir.path().join("out").exists());
+
+    let mut all = only_topaz();
+    all.args(["compare", "subject.jpg", "-o", "out/", "--json"]);
+    let (code, stdout, stderr) = run(all).await;
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(submissions(&sandbox), vec![1, 0, 0, 0]);
+    let statuses: Vec<String> = json_lines(&stdout)
+        .iter()
+        .map(|l| format!("{}={}", l["provider"], l["status"]))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "\"topaz\"=\"done\"",
+            "\"backgroundcut\"=\"not_configured\"",
+            "\"modelslab\"=\"not_configured\"",
+            // What it cannot take is said first, key or not.
+            "\"tengr\"=\"unsupported\"",
+        ]
+    );
 }

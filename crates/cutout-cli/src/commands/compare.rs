@@ -59,12 +59,20 @@ pub struct CompareArgs {
 
 /// The providers of `--providers`, in the order given, without repeats.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProviderList(pub Vec<Provider>);
+pub struct ProviderList {
+    /// The providers.
+    pub providers: Vec<Provider>,
+    /// Whether it was `all` (then a provider without a key is left out, not an error).
+    pub all: bool,
+}
 
 /// `all`, or names separated by commas.
 pub fn parse_providers(text: &str) -> Result<ProviderList, String> {
     if text.trim().eq_ignore_ascii_case("all") {
-        return Ok(ProviderList(Provider::ALL.to_vec()));
+        return Ok(ProviderList {
+            providers: Provider::ALL.to_vec(),
+            all: true,
+        });
     }
     let mut list = Vec::new();
     for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
@@ -76,7 +84,10 @@ pub fn parse_providers(text: &str) -> Result<ProviderList, String> {
     if list.is_empty() {
         return Err("name at least one provider, or `all`".to_owned());
     }
-    Ok(ProviderList(list))
+    Ok(ProviderList {
+        providers: list,
+        all: false,
+    })
 }
 
 pub const AFTER_HELP: &str = "\
@@ -141,7 +152,7 @@ pub async fn run(global: &Global, args: CompareArgs) -> Result<(), Failure> {
     let expansion = inputs::expand(&args.images, "image", Some(&dir))?;
     let entries = expansion.entries.clone();
     output::check_collisions(&spec, &entries, "sheet")?;
-    let providers = args.providers.0.clone();
+    let providers = args.providers.providers.clone();
     let mut params = vec!["kind=cutout".to_owned()];
     if global.sandbox {
         // Simulated results are never mistaken for real ones (as in remove-bg).
@@ -161,6 +172,9 @@ pub async fn run(global: &Global, args: CompareArgs) -> Result<(), Failure> {
         let plan = journal::dry_plan(&journal_file, &units, &args.batch, args.force)?;
         journal::print_plan(global, &units, &plan, &journal_file, args.batch.max_credits);
         for (entry, row) in entries.iter().zip(&cells) {
+            if let Some(problem) = sheet_blocked(&sheet_path(&dir, &entry.relative), args.force) {
+                eprintln!("not sent: {}: {problem}", entry.input.display());
+            }
             for (provider, cell) in providers.iter().zip(row) {
                 if let Cell::Cannot(why) | Cell::Bad(why) | Cell::Unconfigured(why) = cell {
                     eprintln!("not sent: {} with {provider}: {why}", entry.input.display());
@@ -172,7 +186,7 @@ pub async fn run(global: &Global, args: CompareArgs) -> Result<(), Failure> {
     // The clients before the output folder: a missing key leaves nothing behind. With `all`,
     // a provider without a key is left out (and said so); one named explicitly must have it.
     let backend = Backend::new(global).await?;
-    let explicit = !args.providers.0.eq(&Provider::ALL.to_vec());
+    let explicit = !args.providers.all;
     let mut removers: HashMap<&'static str, Box<dyn BackgroundRemover>> = HashMap::new();
     let mut unconfigured: HashMap<Provider, String> = HashMap::new();
     let mut first_failure = None;
@@ -232,6 +246,7 @@ pub async fn run(global: &Global, args: CompareArgs) -> Result<(), Failure> {
         }
     }
     let store = journal::open(&journal_file)?;
+    journal::set_running_journal(&journal_file);
     // The smallest documented queue cap of the providers compared, else 4.
     let concurrency = args.concurrency.map(usize::from).unwrap_or_else(|| {
         providers
@@ -296,13 +311,17 @@ pub async fn run(global: &Global, args: CompareArgs) -> Result<(), Failure> {
             )
         });
         let sheet_file = sheet_path(&dir, &entry.relative);
-        let written = write_sheet(entry, &rows, &sheet_file, args.force).await;
-        let sheet_shown = match &written {
-            Ok(()) => Some(sheet_file.display().to_string()),
-            Err(error) => {
-                failed = true;
-                eprintln!("error: the sheet of {}: {error}", entry.input.display());
-                None
+        // Nothing was sent for this image (it is not one, or its outputs are blocked): no sheet.
+        let sheet_shown = if row.iter().all(|c| matches!(c, Cell::Bad(_))) {
+            None
+        } else {
+            match write_sheet(entry, &rows, &sheet_file, args.force).await {
+                Ok(()) => Some(sheet_file.display().to_string()),
+                Err(error) => {
+                    failed = true;
+                    eprintln!("error: the sheet of {}: {error}", entry.input.display());
+                    None
+                }
             }
         };
         print_rows(global, entry, &rows, sheet_shown.as_deref());
@@ -459,10 +478,11 @@ fn row_of(
     });
     if unit_report.outcome.is_success() {
         row.seconds = seconds.map(|d| (d.as_secs_f64() * 10.0).round() / 10.0);
-        row.credits = journal_row
-            .map(|r| u32::try_from(r.spent_credits).unwrap_or(u32::MAX))
-            .unwrap_or(unit.credits);
     }
+    // What the unit has cost, in this run or before (a failed job may have been paid too).
+    row.credits = journal_row
+        .map(|r| u32::try_from(r.spent_credits).unwrap_or(u32::MAX))
+        .unwrap_or(0);
     match &unit_report.outcome {
         Outcome::Done { outputs } => row.output = outputs.first().cloned(),
         Outcome::Skipped => row.output = journal::existing_output(&unit.output),
@@ -746,11 +766,12 @@ mod tests {
 
     #[test]
     fn provider_lists_parse() {
-        assert_eq!(parse_providers("all").unwrap().0, Provider::ALL.to_vec());
-        assert_eq!(
-            parse_providers("modelslab, topaz,modelslab").unwrap().0,
-            vec![Provider::ModelsLab, Provider::Topaz]
-        );
+        let all = parse_providers("ALL").unwrap();
+        assert_eq!(all.providers, Provider::ALL.to_vec());
+        assert!(all.all);
+        let list = parse_providers("modelslab, topaz,modelslab").unwrap();
+        assert_eq!(list.providers, vec![Provider::ModelsLab, Provider::Topaz]);
+        assert!(!list.all);
         assert!(
             parse_providers("nope")
                 .unwrap_err()
