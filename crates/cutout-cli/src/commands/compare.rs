@@ -151,6 +151,11 @@ pub async fn run(global: &Global, args: CompareArgs) -> Result<(), Failure> {
     let spec = OutSpec::Dir(dir.clone());
     let expansion = inputs::expand(&args.images, "image", Some(&dir))?;
     let entries = expansion.entries.clone();
+    if !global.quiet
+        && let Some(note) = expansion.skip_note()
+    {
+        eprintln!("{note}");
+    }
     output::check_collisions(&spec, &entries, "sheet")?;
     let providers = args.providers.providers.clone();
     let mut params = vec!["kind=cutout".to_owned()];
