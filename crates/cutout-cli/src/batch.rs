@@ -265,6 +265,12 @@ pub async fn execute<W: Work>(
 /// The journal of the batch this process is running, once its runner started.
 static RUNNING_JOURNAL: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
+/// Records the journal of the batch this process runs (one per process), for what a Ctrl-C
+/// says; `execute` does it itself.
+pub fn set_running_journal(journal: &Path) {
+    let _ = RUNNING_JOURNAL.set(journal.to_path_buf());
+}
+
 /// The journal of the running batch, if one started (for what a Ctrl-C says).
 pub fn running_journal() -> Option<&'static Path> {
     RUNNING_JOURNAL.get().map(PathBuf::as_path)
@@ -604,7 +610,7 @@ impl Tasks {
 
 /// The first result of a unit skipped as done: the exact path, or the stem with the extension
 /// found on disk (the plan checked that the journal's outputs are there).
-fn existing_output(name: &OutputName) -> Option<PathBuf> {
+pub fn existing_output(name: &OutputName) -> Option<PathBuf> {
     match name {
         OutputName::Exact(path) => Some(path.clone()),
         OutputName::Stem(_) => output::RESULT_EXTENSIONS

@@ -97,6 +97,10 @@ pub enum Command {
     #[command(subcommand, after_help = JOBS_AFTER_HELP)]
     Jobs(JobsCommand),
 
+    /// Run every provider on the same images; write each result and a contact sheet.
+    #[command(after_help = crate::commands::compare::AFTER_HELP)]
+    Compare(crate::commands::compare::CompareArgs),
+
     /// What Topaz would charge for matting images, before sending them.
     #[command(after_help = ESTIMATE_AFTER_HELP)]
     Estimate(EstimateArgs),

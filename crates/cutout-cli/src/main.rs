@@ -12,6 +12,7 @@
 //! cutout segment https://example.com/street.jpg --prompt "the red car"
 //! cutout trimap photo.mask.png -o photo.trimap.jpg --band 8
 //! cutout jobs list | status ID… | cancel ID… | download ID… | submit IMAGE…
+//! cutout compare photo.jpg --providers all -o compare/
 //! cutout estimate photos/*.jpg
 //! cutout journal out/
 //! cutout sandbox
@@ -27,6 +28,7 @@
 //! - `cli`: the commands and flags (clap derive) and their help texts.
 //! - `backend`: clients from the environment or pointed at the in-process sandbox.
 //! - `inputs`, `output`: what the inputs are, where results go, the no-overwrite rule.
+//! - `sheet`: the contact sheet of `compare` (pure drawing).
 //! - `report`: progress bars or plain lines, `--json` lines, the summary.
 //! - `failure`: exit codes and command-level errors.
 //! - `commands::*`: one module per command.
@@ -42,8 +44,10 @@ mod failure;
 mod inputs;
 mod output;
 mod report;
+mod sheet;
 
 mod commands {
+    pub mod compare;
     pub mod estimate;
     pub mod jobs;
     pub mod journal;
@@ -83,6 +87,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             Command::Segment(args) => commands::segment::run(&global, args).await,
             Command::Trimap(args) => commands::trimap::run(&global, args).await,
             Command::Jobs(command) => commands::jobs::run(&global, command).await,
+            Command::Compare(args) => commands::compare::run(&global, args).await,
             Command::Estimate(args) => commands::estimate::run(&global, args).await,
             Command::Journal(args) => commands::journal::run(&global, args).await,
             // It waits for Ctrl-C itself, and stopping there is a success.

@@ -134,6 +134,7 @@ fn help_texts() {
         &["jobs", "download"],
         &["jobs", "submit"],
         &["journal"],
+        &["compare"],
         &["estimate"],
         &["sandbox"],
     ];
