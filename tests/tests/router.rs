@@ -275,7 +275,8 @@ async fn an_outage_opens_the_breaker_and_one_probe_brings_topaz_back() {
     topaz_routes.extend(topaz_delivers(&link));
     let topaz = RecordingServer::start(topaz_routes).await;
     let modelslab = RecordingServer::start(vec![modelslab_success(&link)]).await;
-    let cooldown = Duration::from_millis(300);
+    // Long enough for the four inputs below to finish inside it, even on a busy machine.
+    let cooldown = Duration::from_secs(1);
     let router = router(
         &[
             (Provider::Topaz, topaz.url()),
@@ -628,7 +629,7 @@ async fn a_probe_whose_call_is_cancelled_lets_the_next_probe_through() {
     let topaz = RecordingServer::start(vec![
         topaz_error(503, "Service unavailable").times(1),
         // The probe: an answer that never comes in time.
-        topaz_accepted().delay(Duration::from_secs(5)),
+        topaz_accepted().delay(Duration::from_secs(10)),
     ])
     .await;
     let modelslab = RecordingServer::start(vec![modelslab_success(&link)]).await;
@@ -645,7 +646,7 @@ async fn a_probe_whose_call_is_cancelled_lets_the_next_probe_through() {
     tokio::time::sleep(cooldown + Duration::from_millis(20)).await;
     // The caller gives up on the probe.
     let cancelled = tokio::time::timeout(
-        Duration::from_millis(300),
+        Duration::from_secs(1),
         router.remove(ImageSource::url(IMAGE_URL), options()),
     )
     .await;
@@ -654,7 +655,7 @@ async fn a_probe_whose_call_is_cancelled_lets_the_next_probe_through() {
     assert_eq!(posts(&topaz, TOPAZ_SUBMIT), 2);
     // The next input probes again rather than finding the breaker stuck.
     let again = tokio::time::timeout(
-        Duration::from_millis(300),
+        Duration::from_secs(1),
         router.remove(ImageSource::url(IMAGE_URL), options()),
     )
     .await;
