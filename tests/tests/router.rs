@@ -275,7 +275,8 @@ async fn an_outage_opens_the_breaker_and_one_probe_brings_topaz_back() {
     topaz_routes.extend(topaz_delivers(&link));
     let topaz = RecordingServer::start(topaz_routes).await;
     let modelslab = RecordingServer::start(vec![modelslab_success(&link)]).await;
-    let cooldown = Duration::from_millis(300);
+    // Long enough for the four inputs below to finish inside it, even on a busy machine.
+    let cooldown = Duration::from_secs(1);
     let router = router(
         &[
             (Provider::Topaz, topaz.url()),
@@ -628,7 +629,7 @@ async fn a_probe_whose_call_is_cancelled_lets_the_next_probe_through() {
     let topaz = RecordingServer::start(vec![
         topaz_error(503, "Service unavailable").times(1),
         // The probe: an answer that never comes in time.
-        topaz_accepted().delay(Duration::from_secs(5)),
+        topaz_accepted().delay(Duration::from_secs(10)),
     ])
     .await;
     let modelslab = RecordingServer::start(vec![modelslab_success(&link)]).await;
@@ -645,7 +646,7 @@ async fn a_probe_whose_call_is_cancelled_lets_the_next_probe_through() {
     tokio::time::sleep(cooldown + Duration::from_millis(20)).await;
     // The caller gives up on the probe.
     let cancelled = tokio::time::timeout(
-        Duration::from_millis(300),
+        Duration::from_secs(1),
         router.remove(ImageSource::url(IMAGE_URL), options()),
     )
     .await;
@@ -654,7 +655,7 @@ async fn a_probe_whose_call_is_cancelled_lets_the_next_probe_through() {
     assert_eq!(posts(&topaz, TOPAZ_SUBMIT), 2);
     // The next input probes again rather than finding the breaker stuck.
     let again = tokio::time::timeout(
-        Duration::from_millis(300),
+        Duration::from_secs(1),
         router.remove(ImageSource::url(IMAGE_URL), options()),
     )
     .await;
@@ -723,4 +724,40 @@ async fn a_single_provider_waits_out_a_short_outage_like_a_bare_client() {
         ))
     );
     assert_eq!(posts(&topaz, TOPAZ_SUBMIT), 2);
+}
+
+#[tokio::test]
+async fn a_credits_budget_holds_under_concurrent_inputs() {
+    use futures_util::StreamExt;
+    let (_host, link) = file_host(png(8, 6)).await;
+    // Slow acceptances, so that many inputs are in flight at Topaz at once.
+    let mut topaz_routes = vec![topaz_accepted().delay(Duration::from_millis(150))];
+    topaz_routes.extend(topaz_delivers(&link));
+    let topaz = RecordingServer::start(topaz_routes).await;
+    let modelslab = RecordingServer::start(vec![modelslab_success(&link)]).await;
+    let mut builder = Router::builder();
+    builder = route(builder, Provider::Topaz, topaz.url());
+    builder = route(builder, Provider::ModelsLab, modelslab.url());
+    let router = builder
+        .budget(Provider::Topaz, ProviderBudget::credits(5))
+        .cost(|provider, _| if provider == Provider::Topaz { 2 } else { 1 })
+        .build()
+        .unwrap();
+    let results: Vec<_> = futures_util::stream::iter(0..8)
+        .map(|_| router.remove(ImageSource::url(IMAGE_URL), options()))
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let by_topaz = results
+        .iter()
+        .filter(|r| r.served_by() == Some(Provider::Topaz))
+        .count();
+    assert!(results.iter().all(|r| r.result.is_ok()));
+    // 2 credits each within 5: two inputs, never a third sent while two were in flight.
+    assert_eq!(by_topaz, 2);
+    assert_eq!(posts(&topaz, TOPAZ_SUBMIT), 2);
+    assert_eq!(posts(&modelslab, MODELSLAB_SUBMIT), 6);
+    let stats = router.stats();
+    assert_eq!((stats[0].calls, stats[0].credits), (2, 4));
+    assert_eq!(stats[0].skipped.get("over_budget"), Some(&6));
 }

@@ -133,7 +133,7 @@ async fn a_topaz_outage_opens_its_breaker_and_a_probe_brings_it_back() {
             ..FaultRates::default()
         }),
     );
-    let cooldown = Duration::from_millis(1500);
+    let cooldown = Duration::from_secs(3);
     let router = router(
         &sandbox,
         RoutePolicy::default().breaker(
