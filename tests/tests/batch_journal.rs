@@ -1529,8 +1529,9 @@ async fn a_job_failed_at_one_provider_is_rerouted_and_the_journal_keeps_both_job
     assert_eq!(row.spent_credits, 2, "both jobs were paid");
 
     // Events: submitting, submitted (alpha), submitting, submitted (beta), finished (beta).
-    let events = events.lock().unwrap();
     let kinds: Vec<String> = events
+        .lock()
+        .unwrap()
         .iter()
         .filter_map(|e| match e {
             Event::Submitting { .. } => Some("submitting".to_owned()),
