@@ -1690,3 +1690,144 @@ async fn a_work_without_routing_fails_a_failed_job_as_before() {
     assert!(row.previous_tickets.is_empty());
     assert_eq!(row.attempts, 1);
 }
+
+/// A provider's client that accepts every submission (counting them) and whose jobs either all
+/// fail at the provider or all deliver.
+struct FakeRemover {
+    name: &'static str,
+    fail_jobs: bool,
+    submits: Arc<AtomicUsize>,
+}
+
+impl cutout::runtime::BackgroundRemover for FakeRemover {
+    fn provider_name(&self) -> &'static str {
+        self.name
+    }
+
+    fn submit_removal<'a>(
+        &'a self,
+        _source: ImageSource,
+        _options: cutout::runtime::RemoveOptions,
+    ) -> BoxFuture<'a, Result<JobTicket, Error>> {
+        Box::pin(async move {
+            let n = self.submits.fetch_add(1, Ordering::SeqCst);
+            Ok(JobTicket::new(self.name, format!("{}-{n}", self.name)))
+        })
+    }
+
+    fn resume_removal<'a>(
+        &'a self,
+        ticket: JobTicket,
+        _options: cutout::runtime::RemoveOptions,
+    ) -> BoxFuture<'a, Result<Cutout, Error>> {
+        Box::pin(async move {
+            let job_id = ticket.job_id.unwrap_or_default();
+            if self.fail_jobs {
+                return Err(Error::JobFailed {
+                    provider: self.name,
+                    job_id,
+                    status: "failed".to_owned(),
+                    message: Some("the fake failed it".to_owned()),
+                });
+            }
+            Cutout::new(png(9).into(), CutoutKind::Rgba, self.name, Some(job_id))
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_router_work_reroutes_a_failed_job_and_its_attempts_reach_the_report() {
+    use cutout::Provider;
+    use cutout::batch::{Event, RouterWork};
+    use cutout::router::{AttemptOutcome, ErrorClass, Router};
+    let s = setup();
+    let store = s.store();
+    let topaz = Arc::new(AtomicUsize::new(0));
+    let modelslab = Arc::new(AtomicUsize::new(0));
+    let router = Router::builder()
+        .route(
+            Provider::Topaz,
+            Box::new(FakeRemover {
+                name: "topaz",
+                fail_jobs: true,
+                submits: topaz.clone(),
+            }),
+        )
+        .route(
+            Provider::ModelsLab,
+            Box::new(FakeRemover {
+                name: "modelslab",
+                fail_jobs: false,
+                submits: modelslab.clone(),
+            }),
+        )
+        .build()
+        .unwrap();
+    let work = RouterWork::new(Arc::new(router), cutout::runtime::RemoveOptions::default());
+    // A real image, so that every provider can take it.
+    let input = s.root.join("in/a.png");
+    std::fs::write(&input, png(3)).unwrap();
+    let unit = || {
+        Unit::new(
+            vec![ImageSource::path(&input)],
+            "topaz,modelslab",
+            "kind=cutout",
+            "cutout",
+            OutputName::Stem(s.root.join("out/a")),
+            1,
+        )
+        .unwrap()
+        .display("a")
+    };
+    let submitted = Arc::new(Mutex::new(Vec::new()));
+    let seen = submitted.clone();
+    let report = Batch::new(store.clone())
+        .on_event(move |e| {
+            if let Event::Submitted { attempts, .. } = e {
+                seen.lock().unwrap().push(attempts.clone());
+            }
+        })
+        .run(&work, vec![unit()])
+        .await
+        .unwrap();
+    assert!(report.all_succeeded(), "{report:#?}");
+    assert_eq!(topaz.load(Ordering::SeqCst), 1, "paid once at topaz");
+    assert_eq!(
+        modelslab.load(Ordering::SeqCst),
+        1,
+        "paid once at modelslab"
+    );
+    let unit_report = &report.units[0];
+    assert_eq!(unit_report.provider, "modelslab");
+    let attempts = &unit_report.attempts;
+    assert_eq!(attempts[0].provider, Provider::Topaz, "{attempts:#?}");
+    assert!(
+        matches!(
+            &attempts[0].outcome,
+            AttemptOutcome::Failed {
+                class: ErrorClass::JobFailed,
+                ..
+            }
+        ),
+        "{attempts:#?}"
+    );
+    let last = attempts.last().unwrap();
+    assert_eq!(
+        (last.provider, &last.outcome),
+        (Provider::ModelsLab, &AttemptOutcome::Served)
+    );
+    // Each submission's event carries its own attempts: topaz took the first, modelslab the
+    // second (topaz left out).
+    let submitted = submitted.lock().unwrap().clone();
+    assert_eq!(submitted.len(), 2);
+    assert_eq!(submitted[0].last().unwrap().provider, Provider::Topaz);
+    assert_eq!(submitted[1].last().unwrap().provider, Provider::ModelsLab);
+    assert!(
+        submitted[1]
+            .iter()
+            .all(|a| a.provider != Provider::Topaz || a.outcome != AttemptOutcome::Served)
+    );
+    let row = store.get(&unit().key).unwrap().unwrap();
+    assert_eq!(row.previous_tickets[0].provider, "topaz");
+    assert_eq!(row.ticket.unwrap().provider, "modelslab");
+}

@@ -13,7 +13,7 @@ use super::key::hex;
 use super::plan::{Action, Budget, Plan, PlanOptions, plan};
 use super::store::{JournalError, OutputRecord, Store};
 use super::work::{Unit, Work};
-use crate::router::Attempt;
+use crate::router::{Attempt, AttemptOutcome, Decision, ErrorClass};
 
 /// How one unit ended in a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -643,6 +643,7 @@ impl RunCtx<'_> {
             self.work.route(unit, &failed_providers)
         };
         let Some(route) = route else {
+            job_failed(&mut attempts, &ticket, &error, Decision::Stop);
             return Ran {
                 outcome: self.fail_paid(unit, error).await,
                 ticket: Some(ticket),
@@ -650,6 +651,7 @@ impl RunCtx<'_> {
             };
         };
         if !self.take_budget(unit) {
+            job_failed(&mut attempts, &ticket, &error, Decision::Stop);
             return Ran {
                 outcome: self
                     .fail_paid(
@@ -666,6 +668,7 @@ impl RunCtx<'_> {
         }
         // The failed job joins the row's earlier tickets and the row is `submitting` again,
         // durably, before the new request: a crash in between leaves it uncertain.
+        job_failed(&mut attempts, &ticket, &error, Decision::NextProvider);
         if let Err(e) = self.begin_submit(index, unit).await {
             self.refund(unit);
             drop(route);
@@ -878,6 +881,26 @@ impl RunCtx<'_> {
             Ok(()) => Outcome::Done { outputs: paths },
             Err(e) => journal_failed(e, Some(false)),
         }
+    }
+}
+
+/// The provider that took `ticket`'s job is shown as having failed it (its submission was
+/// `Served`), with what the runner did next. Nothing changes for a work that does not route
+/// (no attempts).
+fn job_failed(attempts: &mut [Attempt], ticket: &JobTicket, error: &str, decision: Decision) {
+    let Ok(provider) = ticket.provider.parse::<crate::Provider>() else {
+        return;
+    };
+    if let Some(attempt) = attempts
+        .iter_mut()
+        .rev()
+        .find(|a| a.provider == provider && a.outcome == AttemptOutcome::Served)
+    {
+        attempt.outcome = AttemptOutcome::Failed {
+            class: ErrorClass::JobFailed,
+            message: error.to_owned(),
+            decision,
+        };
     }
 }
 
