@@ -324,6 +324,30 @@ impl Error {
         self
     }
 
+    /// An error answer built by hand, with the general advice for `status`: for a provider
+    /// crate whose API reports a failure in a body its status does not reflect (ModelsLab's
+    /// `status: error` sent with HTTP 200 when the wallet is empty is, in meaning, a 402), and
+    /// for tests of code that decides on errors.
+    pub fn answered(
+        provider: &crate::ProviderInfo,
+        operation: &'static str,
+        status: u16,
+        message: Option<String>,
+        retry_after: Option<Duration>,
+    ) -> Self {
+        Error::Service(Box::new(ServiceError {
+            provider: provider.name,
+            key_variable: provider.key_env,
+            operation,
+            status,
+            code: None,
+            message,
+            raw_body: None,
+            retry_after,
+            advice: general_advice(status, provider),
+        }))
+    }
+
     /// Builds the error for an answer whose status is an error.
     pub(crate) fn service(
         provider: &crate::ProviderInfo,

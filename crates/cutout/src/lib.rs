@@ -212,6 +212,46 @@ impl Provider {
         })
     }
 
+    /// A client configured from the environment (as [`remover_from_env`](Self::remover_from_env)),
+    /// with the given retry policy: the [`router`](crate::router) builds its clients with
+    /// `RetryPolicy::default().retry_submissions(false)`, being the one retry loop for
+    /// submissions.
+    pub fn remover_from_env_with(
+        self,
+        retry: RetryPolicy,
+    ) -> Result<Box<dyn BackgroundRemover>, Error> {
+        Ok(match self {
+            #[cfg(feature = "topaz")]
+            Provider::Topaz => Box::new(
+                topaz_image::Client::builder()
+                    .from_env()
+                    .retry(retry)
+                    .build()?,
+            ),
+            #[cfg(feature = "backgroundcut")]
+            Provider::BackgroundCut => Box::new(
+                backgroundcut::Client::builder()
+                    .from_env()
+                    .retry(retry)
+                    .build()?,
+            ),
+            #[cfg(feature = "modelslab")]
+            Provider::ModelsLab => Box::new(
+                modelslab::Client::builder()
+                    .from_env()
+                    .retry(retry)
+                    .build()?,
+            ),
+            #[cfg(feature = "artworks")]
+            Provider::Tengr => Box::new(
+                artworks_seg::Client::builder()
+                    .from_env()
+                    .retry(retry)
+                    .build()?,
+            ),
+        })
+    }
+
     /// A client for `base_url` with `key` (a proxy, or a local sandbox), as a
     /// [`BackgroundRemover`], with the given retry policy.
     pub fn remover(

@@ -246,15 +246,34 @@ pub(crate) fn seconds(value: Option<f64>) -> Option<Duration> {
 
 /// An `error` answer as an error.
 pub(crate) fn failed(id: Option<i64>, error: &types::ModelsLabError) -> CutoutError {
+    let message = error_message(error)
+        .unwrap_or_else(|| "ModelsLab answered `error` without a message".to_owned());
+    refused_or_failed(id, "error", message)
+}
+
+/// An `error` (or `failed`) answer: a [`CutoutError::JobFailed`], except a refused submission
+/// (`id` is `None`: nothing was queued) whose message says the wallet is empty, which ModelsLab
+/// may send with HTTP 200: that is a 402 in meaning, so it reads as one
+/// ([`CutoutError::is_insufficient_credits`]) and callers top up instead of retrying.
+fn refused_or_failed(id: Option<i64>, status: &str, message: String) -> CutoutError {
+    if id.is_none() && says_no_credits(&message) {
+        return CutoutError::answered(&PROVIDER, "removebg_mask", 402, Some(message), None);
+    }
     CutoutError::JobFailed {
         provider: PROVIDER.name,
         job_id: id.map_or_else(|| "(not queued)".to_owned(), |id| id.to_string()),
-        status: "error".to_owned(),
-        message: Some(
-            error_message(error)
-                .unwrap_or_else(|| "ModelsLab answered `error` without a message".to_owned()),
-        ),
+        status: status.to_owned(),
+        message: Some(message),
     }
+}
+
+/// Whether a refusal is ModelsLab's way of saying "no credits" ("Insufficient balance: please
+/// top up your wallet.", "insufficient credits", …).
+fn says_no_credits(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    ["balance", "credit", "wallet", "top up"]
+        .iter()
+        .any(|word| message.contains(word))
 }
 
 pub(crate) fn no_id(id: Option<&types::FlexibleId>, status: &str) -> CutoutError {
@@ -291,15 +310,11 @@ pub(crate) fn other_answer(
         )
         .with_status(200)),
         // `failed` is how webhooks spell a failure.
-        "error" | "failed" => Err(CutoutError::JobFailed {
-            provider: PROVIDER.name,
-            job_id: id.map_or_else(|| "(not queued)".to_owned(), |id| id.to_string()),
-            status: status.to_owned(),
-            message: Some(
-                message
-                    .unwrap_or_else(|| format!("ModelsLab answered `{status}` without a message")),
-            ),
-        }),
+        "error" | "failed" => Err(refused_or_failed(
+            id,
+            status,
+            message.unwrap_or_else(|| format!("ModelsLab answered `{status}` without a message")),
+        )),
         _ => {
             let Some(id) = other.id.as_ref().and_then(id_number).or(id) else {
                 return Err(no_id(other.id.as_ref(), status));
@@ -313,5 +328,51 @@ pub(crate) fn other_answer(
                 future_links: Vec::new(),
             }))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_body(json: &str) -> types::ModelsLabError {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn an_empty_wallet_refusal_reads_as_insufficient_credits() {
+        let refused = failed(
+            None,
+            &error_body(
+                r#"{"status":"error","message":"Insufficient balance: please top up your wallet."}"#,
+            ),
+        );
+        assert!(refused.is_insufficient_credits(), "{refused:?}");
+        assert!(!refused.may_have_been_taken());
+        assert!(
+            refused.to_string().contains("Insufficient balance"),
+            "{refused}"
+        );
+
+        // The older spelling of the field, through the shape-tolerant path.
+        let other: types::OtherAnswer =
+            serde_json::from_str(r#"{"status":"error","messege":"Not enough credits"}"#).unwrap();
+        let refused = other_answer(other, None, "removebg_mask").unwrap_err();
+        assert!(refused.is_insufficient_credits(), "{refused:?}");
+
+        // Any other refusal stays a failed request, and a queued job that failed stays failed.
+        let other = failed(
+            None,
+            &error_body(r#"{"status":"error","message":"Invalid image"}"#),
+        );
+        assert!(matches!(other, CutoutError::JobFailed { .. }), "{other:?}");
+        let queued = failed(
+            Some(7),
+            &error_body(r#"{"status":"error","message":"insufficient credits"}"#),
+        );
+        assert!(
+            matches!(queued, CutoutError::JobFailed { .. }),
+            "{queued:?}"
+        );
     }
 }

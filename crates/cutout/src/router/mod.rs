@@ -41,11 +41,15 @@
 //! ```
 
 mod breaker;
+mod capability;
 mod policy;
 
+use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use cutout_runtime::{
     BackgroundRemover, BoxFuture, Cutout, Error, ImageSource, JobTicket, RemoveOptions,
@@ -125,10 +129,75 @@ pub enum AttemptOutcome {
     },
 }
 
-impl fmt::Display for AttemptOutcome {
+impl SkipReason {
+    /// `cannot_take`, `over_budget`, `cooling_down`, `breaker_open`, `excluded`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SkipReason::CannotTake(_) => "cannot_take",
+            SkipReason::OverBudget => "over_budget",
+            SkipReason::CoolingDown { .. } => "cooling_down",
+            SkipReason::BreakerOpen { .. } => "breaker_open",
+            SkipReason::Excluded => "excluded",
+        }
+    }
+}
+
+impl fmt::Display for SkipReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let _ = f;
-        todo!()
+        match self {
+            SkipReason::CannotTake(why) => write!(f, "cannot take it: {why}"),
+            SkipReason::OverBudget => f.write_str("over budget"),
+            SkipReason::CoolingDown { remaining } => {
+                write!(f, "cooling down ({} left)", Short(*remaining))
+            }
+            SkipReason::BreakerOpen { remaining } if remaining.is_zero() => {
+                f.write_str("circuit half-open (its probe is in flight)")
+            }
+            SkipReason::BreakerOpen { remaining } => {
+                write!(f, "circuit open ({} left)", Short(*remaining))
+            }
+            SkipReason::Excluded => f.write_str("excluded (its job for this input failed)"),
+        }
+    }
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Decision::RetryAfter(wait) => write!(f, "retry in {}", Short(*wait)),
+            Decision::NextProvider => f.write_str("next provider"),
+            Decision::Stop => f.write_str("stop"),
+        }
+    }
+}
+
+/// A duration as people read it at a glance: `850ms`, `12s`, `59m`, `2h5m`.
+struct Short(Duration);
+
+impl fmt::Display for Short {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.0.as_secs();
+        match secs {
+            0 => write!(f, "{}ms", self.0.as_millis()),
+            1..60 => write!(f, "{secs}s"),
+            60..3600 => write!(f, "{}m", secs / 60),
+            _ => write!(f, "{}h{}m", secs / 3600, secs % 3600 / 60),
+        }
+    }
+}
+
+impl fmt::Display for AttemptOutcome {
+    /// `served`, `skipped: cooling down (59m left)`, `out_of_credits → next provider: <message>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AttemptOutcome::Served => f.write_str("served"),
+            AttemptOutcome::Skipped(reason) => write!(f, "skipped: {reason}"),
+            AttemptOutcome::Failed {
+                class,
+                message,
+                decision,
+            } => write!(f, "{} → {decision}: {message}", class.name()),
+        }
     }
 }
 
@@ -190,14 +259,18 @@ pub struct ProviderStats {
     pub submit_time: Duration,
     /// Its slowest submission.
     pub slowest_submit: Duration,
-    /// Submissions sent (the calls of its budget).
+    /// The calls of its budget: submissions it took, may have taken, or is answering now (one
+    /// it surely refused is given back).
     pub calls: u64,
-    /// Credits of its accepted submissions, by the cost estimate.
+    /// The credits of its budget, by the cost estimate, counted as [`calls`](Self::calls).
     pub credits: u64,
     /// Its breaker now.
     pub breaker: BreakerState,
     /// Time left of its cooldown, if cooling down.
     pub cooling_down: Option<Duration>,
+    /// Every submission sent to it, whatever came of it ([`calls`](Self::calls) leaves out
+    /// those it surely did not take).
+    pub sent: u64,
 }
 
 /// Estimates the credits a submission of `source` to `provider` costs (default: 1).
@@ -210,9 +283,54 @@ struct Route {
     budget: ProviderBudget,
 }
 
-/// Mutable state shared by all calls: health and counters per provider.
+/// Mutable state shared by all calls: health and counters per provider, in the list's order.
+/// Behind a `std` mutex that is never held across an `.await`.
 #[derive(Default)]
-struct Shared {}
+struct Shared {
+    providers: Vec<Health>,
+}
+
+/// One provider's health and counters.
+struct Health {
+    breaker: Breaker,
+    cooling_until: Option<Instant>,
+    /// Submissions counted against the budget: taken, maybe taken, or in flight.
+    calls: u64,
+    /// Credits counted against the budget, likewise.
+    credits: u64,
+    sent: u64,
+    accepted: u64,
+    delivered: u64,
+    failures: BTreeMap<&'static str, u64>,
+    skipped: BTreeMap<&'static str, u64>,
+    submit_time: Duration,
+    slowest_submit: Duration,
+}
+
+impl Health {
+    fn new(policy: &BreakerPolicy) -> Self {
+        Health {
+            breaker: Breaker::new(policy.clone()),
+            cooling_until: None,
+            calls: 0,
+            credits: 0,
+            sent: 0,
+            accepted: 0,
+            delivered: 0,
+            failures: BTreeMap::new(),
+            skipped: BTreeMap::new(),
+            submit_time: Duration::ZERO,
+            slowest_submit: Duration::ZERO,
+        }
+    }
+}
+
+/// A submission let through: what to give back or report when it ends.
+#[derive(Debug, Clone, Copy)]
+struct Admitted {
+    cost: u64,
+    probe: bool,
+}
 
 /// An ordered list of providers behind one [`BackgroundRemover`]. See the [module](self) docs.
 pub struct Router {
@@ -252,7 +370,29 @@ impl fmt::Debug for RouterBuilder {
 }
 
 impl RouterBuilder {
-    /// Adds `provider`, served by `remover`, after those added before.
+    /// Adds `provider`, served by `remover`, after those added before. For explicit base URLs
+    /// and keys (a proxy, the sandbox), build each client with retries of submissions off: the
+    /// router is their one retry loop.
+    ///
+    /// ```no_run
+    /// use cutout::router::{ProviderBudget, Router};
+    /// use cutout::{Provider, RetryPolicy};
+    ///
+    /// # fn run() -> Result<(), cutout::Error> {
+    /// let retry = RetryPolicy::default().retry_submissions(false);
+    /// let router = Router::builder()
+    ///     .route(
+    ///         Provider::Topaz,
+    ///         Provider::Topaz.remover("http://127.0.0.1:7301", "topaz-key", retry.clone())?,
+    ///     )
+    ///     .route(
+    ///         Provider::ModelsLab,
+    ///         Provider::ModelsLab.remover("http://127.0.0.1:7303", "modelslab-key", retry)?,
+    ///     )
+    ///     .budget(Provider::Topaz, ProviderBudget::calls(100))
+    ///     .build()?;
+    /// # let _ = router; Ok(()) }
+    /// ```
     pub fn route(mut self, provider: Provider, remover: Box<dyn BackgroundRemover>) -> Self {
         self.routes.push(Route {
             provider,
@@ -291,7 +431,43 @@ impl RouterBuilder {
     /// [`provider_name`](BackgroundRemover::provider_name) is not its provider's, is an
     /// [`Error::Config`].
     pub fn build(self) -> Result<Router, Error> {
-        todo!()
+        if self.routes.is_empty() {
+            return Err(Error::config(
+                "a router needs at least one provider: add one with `route`",
+            ));
+        }
+        for (index, route) in self.routes.iter().enumerate() {
+            if self.routes[..index]
+                .iter()
+                .any(|r| r.provider == route.provider)
+            {
+                return Err(Error::config(format!(
+                    "{} is listed twice in the router: list each provider once",
+                    route.provider
+                )));
+            }
+            if route.remover.provider_name() != route.provider.name() {
+                return Err(Error::config(format!(
+                    "the route for {} is served by a {} client: pass a {} client",
+                    route.provider,
+                    route.remover.provider_name(),
+                    route.provider
+                )));
+            }
+        }
+        let shared = Shared {
+            providers: self
+                .routes
+                .iter()
+                .map(|_| Health::new(&self.policy.breaker))
+                .collect(),
+        };
+        Ok(Router {
+            routes: self.routes,
+            policy: self.policy,
+            cost: self.cost.unwrap_or_else(|| Arc::new(|_, _| 1)),
+            shared: Mutex::new(shared),
+        })
     }
 }
 
@@ -309,8 +485,12 @@ impl Router {
     /// (keys and base URLs, as [`Provider::remover_from_env`]) with retries of submissions left
     /// to the router.
     pub fn from_env(providers: &[Provider]) -> Result<Router, Error> {
-        let _ = providers;
-        todo!()
+        let mut builder = Router::builder();
+        for provider in providers {
+            let retry = cutout_runtime::RetryPolicy::default().retry_submissions(false);
+            builder = builder.route(*provider, provider.remover_from_env_with(retry)?);
+        }
+        builder.build()
     }
 
     /// The providers, in order.
@@ -331,29 +511,435 @@ impl Router {
         options: RemoveOptions,
         exclude: &[Provider],
     ) -> Routed<JobTicket> {
-        let _ = (source, options, exclude);
-        todo!()
+        let facts = if self
+            .routes
+            .iter()
+            .any(|r| capability::needs_facts(r.provider.capabilities()))
+        {
+            capability::facts(&source).await
+        } else {
+            capability::InputFacts::default()
+        };
+        let takes = |route: &Route| {
+            if exclude.contains(&route.provider) {
+                return Err(SkipReason::Excluded);
+            }
+            capability::can_take(route.provider, &source, options.kind, &facts)
+                .map_err(SkipReason::CannotTake)
+        };
+        let mut attempts = Vec::new();
+        let mut last_error = None;
+        for (index, route) in self.routes.iter().enumerate() {
+            let provider = route.provider;
+            if let Err(reason) = takes(route) {
+                self.skip(index, &reason);
+                attempts.push(skipped(provider, reason));
+                continue;
+            }
+            let cost = (self.cost)(provider, &source);
+            let mut waits = 0;
+            loop {
+                let admitted = match self.admit(index, cost) {
+                    Ok(admitted) => admitted,
+                    Err(reason) => {
+                        self.skip(index, &reason);
+                        attempts.push(skipped(provider, reason));
+                        break;
+                    }
+                };
+                // Dropped with the future (a cancelled batch): the probe must not stay out
+                // for ever. The reservation stays: the submission may have been taken.
+                let mut in_flight = InFlight {
+                    router: self,
+                    index,
+                    probe: admitted.probe,
+                };
+                let started = Instant::now();
+                let answer = route
+                    .remover
+                    .submit_removal(source.clone(), options.clone())
+                    .await;
+                let elapsed = started.elapsed();
+                let error = match answer {
+                    Ok(ticket) => {
+                        in_flight.probe = false;
+                        self.accepted(index, admitted, elapsed);
+                        tracing::info!(
+                            target: "cutout::router",
+                            provider = provider.name(),
+                            decision = "served",
+                            elapsed_ms = elapsed.as_millis() as u64,
+                            "submission accepted"
+                        );
+                        attempts.push(Attempt {
+                            provider,
+                            outcome: AttemptOutcome::Served,
+                            elapsed,
+                        });
+                        return Routed::new(Ok(ticket), attempts);
+                    }
+                    Err(error) => error,
+                };
+                let class = classify(&error);
+                let later = &self.routes[index + 1..];
+                let situation = Situation::default()
+                    .retry_after(error.retry_after())
+                    .waits_so_far(waits)
+                    .later_provider_can_take_it(
+                        matches!(class, ErrorClass::InvalidInput | ErrorClass::Unsupported)
+                            && later.iter().any(|r| {
+                                takes(r).is_ok()
+                                    && capability::later_has_what_was_missing(
+                                        provider,
+                                        r.provider,
+                                        error.status(),
+                                        class == ErrorClass::Unsupported,
+                                        &facts,
+                                    )
+                            }),
+                    )
+                    .no_provider_left(!later.iter().enumerate().any(|(offset, r)| {
+                        takes(r).is_ok() && self.could_admit(index + 1 + offset, cost)
+                    }));
+                let (decision, effect) = decide(class, situation, &self.policy);
+                in_flight.probe = false;
+                self.failed(index, admitted, &error, class, effect, elapsed);
+                tracing::info!(
+                    target: "cutout::router",
+                    provider = provider.name(),
+                    class = class.name(),
+                    decision = %decision,
+                    health = ?effect,
+                    may_have_been_taken = error.may_have_been_taken(),
+                    elapsed_ms = elapsed.as_millis() as u64,
+                    "submission failed"
+                );
+                attempts.push(Attempt {
+                    provider,
+                    outcome: AttemptOutcome::Failed {
+                        class,
+                        message: error.to_string(),
+                        decision,
+                    },
+                    elapsed,
+                });
+                match decision {
+                    Decision::RetryAfter(wait) => {
+                        waits += 1;
+                        tokio::time::sleep(wait).await;
+                    }
+                    Decision::NextProvider => {
+                        last_error = Some(error);
+                        break;
+                    }
+                    Decision::Stop => return Routed::new(Err(error), attempts),
+                }
+            }
+        }
+        let error = last_error.unwrap_or_else(|| nobody_took(&source, &attempts));
+        Routed::new(Err(error), attempts)
     }
 
     /// Waits for the job of `ticket` at the provider that accepted it and downloads the
     /// result. Never submits. A ticket of a provider not in the list is
     /// [`Error::InvalidInput`].
     pub async fn resume(&self, ticket: JobTicket, options: RemoveOptions) -> Result<Cutout, Error> {
-        let _ = (ticket, options);
-        todo!()
+        let Some(index) = self
+            .routes
+            .iter()
+            .position(|r| r.provider.name() == ticket.provider)
+        else {
+            return Err(Error::invalid(
+                "ticket",
+                format!(
+                    "this ticket belongs to the provider `{}`, which is not in this router \
+                     ({}): resume it with a {} client",
+                    ticket.provider,
+                    self.providers()
+                        .iter()
+                        .map(|p| p.name())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    ticket.provider
+                ),
+            ));
+        };
+        let provider = self.routes[index].provider;
+        let answer = self.routes[index]
+            .remover
+            .resume_removal(ticket, options)
+            .await;
+        let mut shared = self.lock();
+        let health = &mut shared.providers[index];
+        match &answer {
+            Ok(_) => health.delivered += 1,
+            Err(error) => {
+                let class = classify(error);
+                *health.failures.entry(class.name()).or_default() += 1;
+                tracing::info!(
+                    target: "cutout::router",
+                    provider = provider.name(),
+                    class = class.name(),
+                    "job failed after it was accepted"
+                );
+            }
+        }
+        answer
     }
 
     /// Submits, waits and downloads; when the job fails at the provider
     /// ([`Error::JobFailed`]), the input goes to the next provider. Never pays twice for one
     /// job: a submission that may have been taken ends the routing.
     pub async fn remove(&self, source: ImageSource, options: RemoveOptions) -> Routed<Cutout> {
-        let _ = (source, options);
-        todo!()
+        let mut exclude: Vec<Provider> = Vec::new();
+        let mut attempts: Vec<Attempt> = Vec::new();
+        let mut job_failed: Option<Error> = None;
+        loop {
+            let routed = self.submit(source.clone(), options.clone(), &exclude).await;
+            let tried = routed
+                .attempts
+                .iter()
+                .any(|a| !matches!(a.outcome, AttemptOutcome::Skipped(_)));
+            // The providers excluded here were reported when their job failed.
+            attempts.extend(routed.attempts.into_iter().filter(|a| {
+                !(a.outcome == AttemptOutcome::Skipped(SkipReason::Excluded)
+                    && exclude.contains(&a.provider))
+            }));
+            let ticket = match routed.result {
+                Ok(ticket) => ticket,
+                // Nobody else could be tried: the job that failed is the news.
+                Err(error) => {
+                    let error = match job_failed {
+                        Some(failed) if !tried => failed,
+                        _ => error,
+                    };
+                    return Routed::new(Err(error), attempts);
+                }
+            };
+            let Some(served) = attempts.last_mut() else {
+                return Routed::new(
+                    Err(Error::config("the router lost track of its attempts")),
+                    attempts,
+                );
+            };
+            let provider = served.provider;
+            let started = Instant::now();
+            let answer = self.resume(ticket, options.clone()).await;
+            served.elapsed += started.elapsed();
+            let error = match answer {
+                Ok(cutout) => return Routed::new(Ok(cutout), attempts),
+                Err(error) => error,
+            };
+            let class = classify(&error);
+            // Only a job that surely failed is sent elsewhere; anything else may still be
+            // running (and paid for) at this provider.
+            let decision = if class == ErrorClass::JobFailed {
+                Decision::NextProvider
+            } else {
+                Decision::Stop
+            };
+            tracing::info!(
+                target: "cutout::router",
+                provider = provider.name(),
+                class = class.name(),
+                decision = %decision,
+                "accepted job did not deliver"
+            );
+            served.outcome = AttemptOutcome::Failed {
+                class,
+                message: error.to_string(),
+                decision,
+            };
+            if decision == Decision::Stop {
+                return Routed::new(Err(error), attempts);
+            }
+            exclude.push(provider);
+            job_failed = Some(error);
+        }
     }
 
     /// What the router did with each provider so far, in the list's order.
     pub fn stats(&self) -> Vec<ProviderStats> {
-        todo!()
+        let now = Instant::now();
+        let shared = self.lock();
+        self.routes
+            .iter()
+            .zip(&shared.providers)
+            .map(|(route, health)| ProviderStats {
+                provider: route.provider,
+                accepted: health.accepted,
+                delivered: health.delivered,
+                failures: health.failures.clone(),
+                skipped: health.skipped.clone(),
+                submit_time: health.submit_time,
+                slowest_submit: health.slowest_submit,
+                calls: health.calls,
+                credits: health.credits,
+                breaker: health.breaker.state(now),
+                cooling_down: remaining(health.cooling_until, now),
+                sent: health.sent,
+            })
+            .collect()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        // The state stays consistent between statements: a panic elsewhere cannot corrupt it.
+        self.shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn skip(&self, index: usize, reason: &SkipReason) {
+        *self.lock().providers[index]
+            .skipped
+            .entry(reason.name())
+            .or_default() += 1;
+        tracing::debug!(
+            target: "cutout::router",
+            provider = self.routes[index].provider.name(),
+            decision = "skipped",
+            reason = reason.name(),
+            "provider skipped"
+        );
+    }
+
+    /// Lets a submission through, or says why not. Checked and reserved under one lock, so
+    /// that concurrent inputs cannot overshoot a budget or send two breaker probes.
+    fn admit(&self, index: usize, cost: u64) -> Result<Admitted, SkipReason> {
+        let now = Instant::now();
+        let budget = self.routes[index].budget;
+        let mut shared = self.lock();
+        let health = &mut shared.providers[index];
+        if let Some(remaining) = remaining(health.cooling_until, now) {
+            return Err(SkipReason::CoolingDown { remaining });
+        }
+        if !within_budget(health, budget, cost) {
+            return Err(SkipReason::OverBudget);
+        }
+        let probe = match health.breaker.admit(now) {
+            Admission::Allowed => false,
+            Admission::Probe => true,
+            Admission::Refused { remaining } => {
+                return Err(SkipReason::BreakerOpen { remaining });
+            }
+        };
+        health.calls += 1;
+        health.credits += cost;
+        health.sent += 1;
+        Ok(Admitted { cost, probe })
+    }
+
+    /// Whether [`admit`](Self::admit) would let a submission through now (nothing reserved).
+    fn could_admit(&self, index: usize, cost: u64) -> bool {
+        let now = Instant::now();
+        let budget = self.routes[index].budget;
+        let shared = self.lock();
+        let health = &shared.providers[index];
+        remaining(health.cooling_until, now).is_none()
+            && within_budget(health, budget, cost)
+            && match health.breaker.state(now) {
+                BreakerState::Closed => true,
+                BreakerState::Open { .. } => false,
+                BreakerState::HalfOpen => !health.breaker.probe_in_flight(),
+            }
+    }
+
+    fn accepted(&self, index: usize, _admitted: Admitted, elapsed: Duration) {
+        let now = Instant::now();
+        let mut shared = self.lock();
+        let health = &mut shared.providers[index];
+        health.breaker.record_success(now);
+        health.accepted += 1;
+        health.submit_time += elapsed;
+        health.slowest_submit = health.slowest_submit.max(elapsed);
+    }
+
+    fn failed(
+        &self,
+        index: usize,
+        admitted: Admitted,
+        error: &Error,
+        class: ErrorClass,
+        effect: HealthEffect,
+        elapsed: Duration,
+    ) {
+        let now = Instant::now();
+        let mut shared = self.lock();
+        let health = &mut shared.providers[index];
+        // Surely not taken: the reservation goes back to the budget.
+        if !error.may_have_been_taken() {
+            health.calls = health.calls.saturating_sub(1);
+            health.credits = health.credits.saturating_sub(admitted.cost);
+        }
+        *health.failures.entry(class.name()).or_default() += 1;
+        health.submit_time += elapsed;
+        health.slowest_submit = health.slowest_submit.max(elapsed);
+        match effect {
+            HealthEffect::CoolDown(cooldown) => {
+                let until = now + cooldown;
+                health.cooling_until = Some(health.cooling_until.map_or(until, |u| u.max(until)));
+                if admitted.probe {
+                    health.breaker.release_probe();
+                }
+            }
+            HealthEffect::BreakerFailure => health.breaker.record_failure(now),
+            // Says nothing of the provider's health: a probe that ends so lets another through.
+            _ if admitted.probe => health.breaker.release_probe(),
+            _ => {}
+        }
+    }
+}
+
+/// A submission on its way; if its future is dropped before an outcome, a breaker probe it
+/// held is released.
+struct InFlight<'a> {
+    router: &'a Router,
+    index: usize,
+    probe: bool,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if self.probe {
+            self.router.lock().providers[self.index]
+                .breaker
+                .release_probe();
+        }
+    }
+}
+
+fn skipped(provider: Provider, reason: SkipReason) -> Attempt {
+    Attempt {
+        provider,
+        outcome: AttemptOutcome::Skipped(reason),
+        elapsed: Duration::ZERO,
+    }
+}
+
+fn remaining(until: Option<Instant>, now: Instant) -> Option<Duration> {
+    until.filter(|until| *until > now).map(|until| until - now)
+}
+
+fn within_budget(health: &Health, budget: ProviderBudget, cost: u64) -> bool {
+    budget.calls.is_none_or(|limit| health.calls < limit)
+        && budget
+            .credits
+            .is_none_or(|limit| health.credits.saturating_add(cost) <= limit)
+}
+
+/// The error when no provider was tried: each one's reason, so the caller sees what to change.
+fn nobody_took(source: &ImageSource, attempts: &[Attempt]) -> Error {
+    let reasons: Vec<String> = attempts
+        .iter()
+        .map(|a| format!("{}: {}", a.provider, a.outcome))
+        .collect();
+    Error::Unsupported {
+        provider: "router",
+        message: format!(
+            "no provider could be tried for `{}` ({})",
+            source.describe(),
+            reasons.join("; ")
+        ),
     }
 }
 
