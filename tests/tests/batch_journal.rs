@@ -1399,6 +1399,8 @@ struct Routing {
     fail_at: Vec<&'static str>,
     /// The re-submission (a route with providers excluded) never answers.
     hang_reroute: bool,
+    /// The re-submission is refused (surely not taken).
+    refuse_reroute: bool,
     /// Every route call's `exclude`, in order.
     routes: Mutex<Vec<Vec<String>>>,
     submits: Mutex<HashMap<&'static str, usize>>,
@@ -1410,6 +1412,7 @@ impl Routing {
             providers: providers.to_vec(),
             fail_at: fail_at.to_vec(),
             hang_reroute: false,
+            refuse_reroute: false,
             routes: Mutex::new(Vec::new()),
             submits: Mutex::new(HashMap::new()),
         }
@@ -1477,6 +1480,12 @@ impl Work for Routing {
         Some(Box::pin(async move {
             if self.hang_reroute && !exclude.is_empty() {
                 std::future::pending::<()>().await;
+            }
+            if self.refuse_reroute && !exclude.is_empty() {
+                return cutout::router::Routed::new(
+                    Err(Error::invalid("image", "refused by the fake")),
+                    Vec::new(),
+                );
             }
             let n = {
                 let mut submits = self.submits.lock().unwrap();
@@ -1830,4 +1839,47 @@ async fn a_router_work_reroutes_a_failed_job_and_its_attempts_reach_the_report()
     let row = store.get(&unit().key).unwrap().unwrap();
     assert_eq!(row.previous_tickets[0].provider, "topaz");
     assert_eq!(row.ticket.unwrap().provider, "modelslab");
+}
+
+#[tokio::test]
+async fn a_refused_reroute_ends_paid_naming_both_failures() {
+    let s = setup();
+    let store = s.store();
+    let mut work = Routing::new(&["alpha", "beta"], &["alpha"]);
+    work.refuse_reroute = true;
+    let report = Batch::new(store.clone())
+        .run(&work, s.units(&[("a", "image a")]))
+        .await
+        .unwrap();
+    assert_eq!(work.total_submits(), 1);
+    match &report.units[0].outcome {
+        cutout::batch::Outcome::Failed { paid, error } => {
+            assert_eq!(*paid, Some(true), "alpha's job was paid");
+            assert!(error.contains("the fake failed it"), "{error}");
+            assert!(error.contains("refused by the fake"), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(report.units[0].ticket.as_ref().unwrap().provider, "alpha");
+    assert_eq!(
+        report.spent_credits, 1,
+        "the refused re-submission gives its credits back"
+    );
+    let row = store
+        .get(&s.units(&[("a", "image a")])[0].key)
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.state, State::Failed);
+    assert_eq!(row.paid, Some(true));
+    assert_eq!(row.previous_tickets[0].provider, "alpha");
+    // Failed after being paid: not sent again without retry_failed.
+    let report = Batch::new(store.clone())
+        .run(&work, s.units(&[("a", "image a")]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        report.units[0].action,
+        Action::FailedBefore { .. }
+    ));
+    assert_eq!(work.total_submits(), 1);
 }

@@ -541,13 +541,14 @@ impl RunCtx<'_> {
             routed.result,
             routed.attempts,
             Vec::new(),
-            false,
+            None,
         )
         .await
     }
 
     /// After a submission (the row is `submitting`): records the accepted job before the
-    /// first poll and follows it; or ends the unit on a refusal.
+    /// first poll and follows it; or ends the unit on a refusal. `earlier`: for a re-route,
+    /// why the unit's paid job failed at its provider.
     async fn accepted(
         &self,
         index: usize,
@@ -555,7 +556,7 @@ impl RunCtx<'_> {
         result: Result<JobTicket, Error>,
         attempts: Vec<Attempt>,
         failed_providers: Vec<String>,
-        paid_before: bool,
+        earlier: Option<String>,
     ) -> Ran {
         let ticket = match result {
             Ok(ticket) => ticket,
@@ -571,7 +572,14 @@ impl RunCtx<'_> {
             }
             Err(e) => {
                 self.refund(unit);
-                let mut ran = self.refused(unit, e.to_string(), paid_before).await;
+                let (error, paid_before) = match earlier {
+                    Some(failed) => (
+                        format!("{failed}; not taken by another provider: {e}"),
+                        true,
+                    ),
+                    None => (e.to_string(), false),
+                };
+                let mut ran = self.refused(unit, error, paid_before).await;
                 ran.attempts = attempts;
                 return ran;
             }
@@ -686,7 +694,7 @@ impl RunCtx<'_> {
             routed.result,
             attempts,
             failed_providers.clone(),
-            true,
+            Some(error),
         ))
         .await;
         if ran.ticket.is_none() {
