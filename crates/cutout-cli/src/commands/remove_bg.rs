@@ -251,7 +251,11 @@ fn check_takers(
                     reasons.clear();
                     break;
                 }
-                Err(e @ Error::Unsupported { .. }) => reasons.push(format!("{provider}: {e}")),
+                // The error names its provider; the library's hint means nothing here.
+                Err(e @ Error::Unsupported { .. }) => reasons.push(
+                    e.to_string()
+                        .replace(" (check with `accepts_local_files()`)", ""),
+                ),
                 // Not a matter of capability: the batch reports it for this input alone.
                 Err(_) => {
                     reasons.clear();
