@@ -1389,3 +1389,497 @@ async fn the_plan_tells_which_units_the_budget_leaves_out_as_the_runner_does() {
         assert!(dry.over_budget(100).is_empty());
     }
 }
+
+// ---- routing: a unit whose job failed at one provider goes to the next ----
+
+/// A work over an ordered list of fake providers: `route` sends a unit to the first one not
+/// excluded, counting submissions per provider; jobs fail at the providers in `fail_at`.
+struct Routing {
+    providers: Vec<&'static str>,
+    fail_at: Vec<&'static str>,
+    /// The re-submission (a route with providers excluded) never answers.
+    hang_reroute: bool,
+    /// The re-submission is refused (surely not taken).
+    refuse_reroute: bool,
+    /// Every route call's `exclude`, in order.
+    routes: Mutex<Vec<Vec<String>>>,
+    submits: Mutex<HashMap<&'static str, usize>>,
+}
+
+impl Routing {
+    fn new(providers: &[&'static str], fail_at: &[&'static str]) -> Self {
+        Routing {
+            providers: providers.to_vec(),
+            fail_at: fail_at.to_vec(),
+            hang_reroute: false,
+            refuse_reroute: false,
+            routes: Mutex::new(Vec::new()),
+            submits: Mutex::new(HashMap::new()),
+        }
+    }
+    fn submits_to(&self, provider: &str) -> usize {
+        self.submits
+            .lock()
+            .unwrap()
+            .get(provider)
+            .copied()
+            .unwrap_or(0)
+    }
+    fn total_submits(&self) -> usize {
+        self.submits.lock().unwrap().values().sum()
+    }
+}
+
+impl Work for Routing {
+    fn submit<'a>(&'a self, _unit: &'a Unit) -> BoxFuture<'a, Result<JobTicket, Error>> {
+        Box::pin(async { panic!("the runner submits through route") })
+    }
+
+    fn resume<'a>(
+        &'a self,
+        unit: &'a Unit,
+        ticket: JobTicket,
+    ) -> BoxFuture<'a, Result<Vec<Cutout>, Error>> {
+        Box::pin(async move {
+            let provider = self
+                .providers
+                .iter()
+                .find(|p| **p == ticket.provider)
+                .copied()
+                .expect("a ticket of a listed provider");
+            let job_id = ticket.job_id.clone().unwrap_or_default();
+            if self.fail_at.contains(&provider) {
+                return Err(Error::JobFailed {
+                    provider,
+                    job_id,
+                    status: "failed".to_owned(),
+                    message: Some("the fake failed it".to_owned()),
+                });
+            }
+            let seed = unit.display.bytes().fold(0u8, u8::wrapping_add);
+            Ok(vec![Cutout::new(
+                png(seed).into(),
+                CutoutKind::Rgba,
+                provider,
+                Some(job_id),
+            )?])
+        })
+    }
+
+    fn route<'a>(
+        &'a self,
+        unit: &'a Unit,
+        exclude: &'a [String],
+    ) -> Option<BoxFuture<'a, cutout::router::Routed<JobTicket>>> {
+        self.routes.lock().unwrap().push(exclude.to_vec());
+        let next = self
+            .providers
+            .iter()
+            .copied()
+            .find(|p| !exclude.iter().any(|e| e == p))?;
+        Some(Box::pin(async move {
+            if self.hang_reroute && !exclude.is_empty() {
+                std::future::pending::<()>().await;
+            }
+            if self.refuse_reroute && !exclude.is_empty() {
+                return cutout::router::Routed::new(
+                    Err(Error::invalid("image", "refused by the fake")),
+                    Vec::new(),
+                );
+            }
+            let n = {
+                let mut submits = self.submits.lock().unwrap();
+                *submits.entry(next).or_insert(0) += 1;
+                submits.values().sum::<usize>()
+            };
+            let _ = unit;
+            cutout::router::Routed::new(
+                Ok(JobTicket::new(next, format!("{next}-job-{n}"))),
+                Vec::new(),
+            )
+        }))
+    }
+}
+
+#[tokio::test]
+async fn a_job_failed_at_one_provider_is_rerouted_and_the_journal_keeps_both_jobs() {
+    use cutout::batch::Event;
+    let s = setup();
+    let store = s.store();
+    let work = Routing::new(&["alpha", "beta"], &["alpha"]);
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let seen = events.clone();
+    let report = Batch::new(store.clone())
+        .on_event(move |e| seen.lock().unwrap().push(e.clone()))
+        .run(&work, s.units(&[("a", "image a")]))
+        .await
+        .unwrap();
+    assert!(report.all_succeeded(), "{report:#?}");
+    assert_eq!(work.submits_to("alpha"), 1);
+    assert_eq!(work.submits_to("beta"), 1);
+    assert_eq!(
+        *work.routes.lock().unwrap(),
+        [Vec::<String>::new(), vec!["alpha".to_owned()]]
+    );
+    // The report names the provider that served it, not the unit's ("fake").
+    assert_eq!(report.units[0].provider, "beta");
+    assert_eq!(report.units[0].ticket.as_ref().unwrap().provider, "beta");
+    assert!(s.output("a").exists());
+
+    let row = store
+        .get(&s.units(&[("a", "image a")])[0].key)
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.state, State::Done);
+    assert_eq!(row.ticket.as_ref().unwrap().provider, "beta");
+    assert_eq!(row.previous_tickets.len(), 1, "{row:#?}");
+    assert_eq!(row.previous_tickets[0].provider, "alpha");
+    assert_eq!(row.attempts, 2);
+    assert_eq!(row.spent_credits, 2, "both jobs were paid");
+
+    // Events: submitting, submitted (alpha), submitting, submitted (beta), finished (beta).
+    let kinds: Vec<String> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            Event::Submitting { .. } => Some("submitting".to_owned()),
+            Event::Submitted { ticket, .. } => Some(format!("submitted {}", ticket.provider)),
+            Event::Finished { provider, .. } => Some(format!("finished {provider}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "submitting",
+            "submitted alpha",
+            "submitting",
+            "submitted beta",
+            "finished beta"
+        ]
+    );
+
+    // A re-run skips it: nothing is sent.
+    let report = Batch::new(store.clone())
+        .run(&work, s.units(&[("a", "image a")]))
+        .await
+        .unwrap();
+    assert_eq!(report.units[0].outcome, cutout::batch::Outcome::Skipped);
+    assert_eq!(work.total_submits(), 2);
+}
+
+#[tokio::test]
+async fn a_job_failed_everywhere_ends_paid_after_one_submission_per_provider() {
+    let s = setup();
+    let store = s.store();
+    let work = Routing::new(&["alpha", "beta"], &["alpha", "beta"]);
+    let report = Batch::new(store.clone())
+        .run(&work, s.units(&[("a", "image a")]))
+        .await
+        .unwrap();
+    assert_eq!(work.submits_to("alpha"), 1);
+    assert_eq!(work.submits_to("beta"), 1);
+    match &report.units[0].outcome {
+        cutout::batch::Outcome::Failed { paid, error } => {
+            assert_eq!(*paid, Some(true));
+            assert!(error.contains("failed"), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let row = store
+        .get(&s.units(&[("a", "image a")])[0].key)
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.state, State::Failed);
+    assert_eq!(row.paid, Some(true));
+    assert_eq!(row.previous_tickets.len(), 1);
+    assert_eq!(row.ticket.as_ref().unwrap().provider, "beta");
+}
+
+#[tokio::test]
+async fn a_crash_between_the_durable_resubmission_and_the_request_leaves_it_uncertain() {
+    let s = setup();
+    let store = s.store();
+    let mut work = Routing::new(&["alpha", "beta"], &["alpha"]);
+    work.hang_reroute = true;
+    let units = s.units(&[("a", "image a")]);
+    let key = units[0].key.clone();
+    let batch = Batch::new(store.clone());
+    let run = batch.run(&work, units);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), run)
+            .await
+            .is_err(),
+        "the re-submission hangs"
+    );
+    assert_eq!(work.submits_to("alpha"), 1);
+    assert_eq!(work.submits_to("beta"), 0);
+    let row = store.get(&key).unwrap().unwrap();
+    assert_eq!(row.state, State::Submitting, "durable before the request");
+    assert_eq!(row.ticket, None);
+    assert_eq!(row.previous_tickets.len(), 1, "alpha's paid job is kept");
+    assert_eq!(row.previous_tickets[0].provider, "alpha");
+
+    // The next run says uncertain and sends nothing.
+    let fresh = Routing::new(&["alpha", "beta"], &[]);
+    let report = Batch::new(store.clone())
+        .run(&fresh, s.units(&[("a", "image a")]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        report.units[0].outcome,
+        cutout::batch::Outcome::Uncertain { .. }
+    ));
+    assert_eq!(fresh.total_submits(), 0);
+    assert!(fresh.routes.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_budget_can_refuse_a_reroute() {
+    let s = setup();
+    let store = s.store();
+    let work = Routing::new(&["alpha", "beta"], &["alpha"]);
+    let units: Vec<Unit> = s
+        .units(&[("a", "image a")])
+        .into_iter()
+        .map(|mut u| {
+            u.credits = 3;
+            u
+        })
+        .collect();
+    let report = Batch::new(store.clone())
+        .max_credits(Some(5))
+        .run(&work, units)
+        .await
+        .unwrap();
+    assert_eq!(work.submits_to("alpha"), 1);
+    assert_eq!(work.submits_to("beta"), 0, "3 + 3 credits pass 5");
+    assert!(report.budget_exhausted);
+    assert_eq!(report.spent_credits, 3);
+    match &report.units[0].outcome {
+        cutout::batch::Outcome::Failed { paid, error } => {
+            assert_eq!(*paid, Some(true));
+            assert!(error.contains("budget"), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(report.units[0].provider, "alpha");
+    let row = store
+        .get(&s.units(&[("a", "image a")])[0].key)
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.state, State::Failed);
+    assert!(row.previous_tickets.is_empty());
+}
+
+#[tokio::test]
+async fn a_work_without_routing_fails_a_failed_job_as_before() {
+    let s = setup();
+    let store = s.store();
+    let fake = Fake::default();
+    fake.resume_as("b", Behaviour::JobFailed);
+    let report = Batch::new(store.clone())
+        .run(&fake, three(&s))
+        .await
+        .unwrap();
+    assert_eq!(fake.submits(), 3, "no second submission of b");
+    assert!(matches!(
+        report.units[1].outcome,
+        cutout::batch::Outcome::Failed {
+            paid: Some(true),
+            ..
+        }
+    ));
+    for unit in &report.units {
+        assert_eq!(unit.provider, "fake");
+        assert!(unit.attempts.is_empty());
+    }
+    let row = store.get(&three(&s)[1].key).unwrap().unwrap();
+    assert!(row.previous_tickets.is_empty());
+    assert_eq!(row.attempts, 1);
+}
+
+/// A provider's client that accepts every submission (counting them) and whose jobs either all
+/// fail at the provider or all deliver.
+struct FakeRemover {
+    name: &'static str,
+    fail_jobs: bool,
+    submits: Arc<AtomicUsize>,
+}
+
+impl cutout::runtime::BackgroundRemover for FakeRemover {
+    fn provider_name(&self) -> &'static str {
+        self.name
+    }
+
+    fn submit_removal<'a>(
+        &'a self,
+        _source: ImageSource,
+        _options: cutout::runtime::RemoveOptions,
+    ) -> BoxFuture<'a, Result<JobTicket, Error>> {
+        Box::pin(async move {
+            let n = self.submits.fetch_add(1, Ordering::SeqCst);
+            Ok(JobTicket::new(self.name, format!("{}-{n}", self.name)))
+        })
+    }
+
+    fn resume_removal<'a>(
+        &'a self,
+        ticket: JobTicket,
+        _options: cutout::runtime::RemoveOptions,
+    ) -> BoxFuture<'a, Result<Cutout, Error>> {
+        Box::pin(async move {
+            let job_id = ticket.job_id.unwrap_or_default();
+            if self.fail_jobs {
+                return Err(Error::JobFailed {
+                    provider: self.name,
+                    job_id,
+                    status: "failed".to_owned(),
+                    message: Some("the fake failed it".to_owned()),
+                });
+            }
+            Cutout::new(png(9).into(), CutoutKind::Rgba, self.name, Some(job_id))
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_router_work_reroutes_a_failed_job_and_its_attempts_reach_the_report() {
+    use cutout::Provider;
+    use cutout::batch::{Event, RouterWork};
+    use cutout::router::{AttemptOutcome, ErrorClass, Router};
+    let s = setup();
+    let store = s.store();
+    let topaz = Arc::new(AtomicUsize::new(0));
+    let modelslab = Arc::new(AtomicUsize::new(0));
+    let router = Router::builder()
+        .route(
+            Provider::Topaz,
+            Box::new(FakeRemover {
+                name: "topaz",
+                fail_jobs: true,
+                submits: topaz.clone(),
+            }),
+        )
+        .route(
+            Provider::ModelsLab,
+            Box::new(FakeRemover {
+                name: "modelslab",
+                fail_jobs: false,
+                submits: modelslab.clone(),
+            }),
+        )
+        .build()
+        .unwrap();
+    let work = RouterWork::new(Arc::new(router), cutout::runtime::RemoveOptions::default());
+    // A real image, so that every provider can take it.
+    let input = s.root.join("in/a.png");
+    std::fs::write(&input, png(3)).unwrap();
+    let unit = || {
+        Unit::new(
+            vec![ImageSource::path(&input)],
+            "topaz,modelslab",
+            "kind=cutout",
+            "cutout",
+            OutputName::Stem(s.root.join("out/a")),
+            1,
+        )
+        .unwrap()
+        .display("a")
+    };
+    let submitted = Arc::new(Mutex::new(Vec::new()));
+    let seen = submitted.clone();
+    let report = Batch::new(store.clone())
+        .on_event(move |e| {
+            if let Event::Submitted { attempts, .. } = e {
+                seen.lock().unwrap().push(attempts.clone());
+            }
+        })
+        .run(&work, vec![unit()])
+        .await
+        .unwrap();
+    assert!(report.all_succeeded(), "{report:#?}");
+    assert_eq!(topaz.load(Ordering::SeqCst), 1, "paid once at topaz");
+    assert_eq!(
+        modelslab.load(Ordering::SeqCst),
+        1,
+        "paid once at modelslab"
+    );
+    let unit_report = &report.units[0];
+    assert_eq!(unit_report.provider, "modelslab");
+    let attempts = &unit_report.attempts;
+    assert_eq!(attempts[0].provider, Provider::Topaz, "{attempts:#?}");
+    assert!(
+        matches!(
+            &attempts[0].outcome,
+            AttemptOutcome::Failed {
+                class: ErrorClass::JobFailed,
+                ..
+            }
+        ),
+        "{attempts:#?}"
+    );
+    let last = attempts.last().unwrap();
+    assert_eq!(
+        (last.provider, &last.outcome),
+        (Provider::ModelsLab, &AttemptOutcome::Served)
+    );
+    // Each submission's event carries its own attempts: topaz took the first, modelslab the
+    // second (topaz left out).
+    let submitted = submitted.lock().unwrap().clone();
+    assert_eq!(submitted.len(), 2);
+    assert_eq!(submitted[0].last().unwrap().provider, Provider::Topaz);
+    assert_eq!(submitted[1].last().unwrap().provider, Provider::ModelsLab);
+    assert!(
+        submitted[1]
+            .iter()
+            .all(|a| a.provider != Provider::Topaz || a.outcome != AttemptOutcome::Served)
+    );
+    let row = store.get(&unit().key).unwrap().unwrap();
+    assert_eq!(row.previous_tickets[0].provider, "topaz");
+    assert_eq!(row.ticket.unwrap().provider, "modelslab");
+}
+
+#[tokio::test]
+async fn a_refused_reroute_ends_paid_naming_both_failures() {
+    let s = setup();
+    let store = s.store();
+    let mut work = Routing::new(&["alpha", "beta"], &["alpha"]);
+    work.refuse_reroute = true;
+    let report = Batch::new(store.clone())
+        .run(&work, s.units(&[("a", "image a")]))
+        .await
+        .unwrap();
+    assert_eq!(work.total_submits(), 1);
+    match &report.units[0].outcome {
+        cutout::batch::Outcome::Failed { paid, error } => {
+            assert_eq!(*paid, Some(true), "alpha's job was paid");
+            assert!(error.contains("the fake failed it"), "{error}");
+            assert!(error.contains("refused by the fake"), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(report.units[0].ticket.as_ref().unwrap().provider, "alpha");
+    assert_eq!(
+        report.spent_credits, 1,
+        "the refused re-submission gives its credits back"
+    );
+    let row = store
+        .get(&s.units(&[("a", "image a")])[0].key)
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.state, State::Failed);
+    assert_eq!(row.paid, Some(true));
+    assert_eq!(row.previous_tickets[0].provider, "alpha");
+    // Failed after being paid: not sent again without retry_failed.
+    let report = Batch::new(store.clone())
+        .run(&work, s.units(&[("a", "image a")]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        report.units[0].action,
+        Action::FailedBefore { .. }
+    ));
+    assert_eq!(work.total_submits(), 1);
+}

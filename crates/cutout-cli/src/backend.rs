@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cutout::Provider;
+use cutout::router::Router;
 use cutout::runtime::{self, BackgroundRemover, ClientBuilder, FromParts, RetryPolicy, WaitPolicy};
 use cutout_sandbox::Sandbox;
 
@@ -61,6 +62,30 @@ impl Backend {
             None => provider.remover_from_env(),
         };
         remover.map_err(|error| Failure::config(&error))
+    }
+
+    /// A router over `providers`, in order, for a fallback list: the same keys and base URLs
+    /// as [`remover`](Self::remover) (the sandbox's, or the environment's), with retries of
+    /// submissions left to the router (one retry loop).
+    pub fn router(&self, providers: &[Provider]) -> Result<Router, Failure> {
+        let built = match &self.sandbox {
+            Some(sandbox) => {
+                let mut builder = Router::builder();
+                for &provider in providers {
+                    let remover = provider
+                        .remover(
+                            &sandbox.base_url(provider),
+                            sandbox.key(provider),
+                            RetryPolicy::default().retry_submissions(false),
+                        )
+                        .map_err(|error| Failure::config(&error))?;
+                    builder = builder.route(provider, remover);
+                }
+                builder.build()
+            }
+            None => Router::from_env(providers),
+        };
+        built.map_err(|error| Failure::config(&error))
     }
 
     /// How to wait for jobs: the defaults against the real APIs; against the simulators, polls

@@ -10,7 +10,8 @@ use cutout::batch::{
     Action, Batch, Event, JournalError, OutputName, OutputRecord, Plan, PlanOptions, Report, Row,
     SqliteStore, Store, Unit, Work, WorkKey,
 };
-use cutout::runtime::{Error, ImageSource, JobTicket};
+use cutout::router::{Attempt, AttemptOutcome, Decision, SkipReason};
+use cutout::runtime::{CutoutKind, Error, ImageSource, JobTicket};
 use serde::Serialize;
 
 use crate::cli::{BatchArgs, Global};
@@ -29,8 +30,12 @@ pub struct Spec<'a> {
     pub entries: &'a [Entry],
     /// Where results go.
     pub out: &'a OutSpec,
-    /// The provider that does the paid work.
+    /// The provider that does the paid work (with a fallback list: its first).
     pub provider: Provider,
+    /// An ordered fallback list (`--provider a,b`), or empty for one provider. A unit's
+    /// provider is then the list joined with `,` (its work key says which list may serve it)
+    /// and its estimate the most any listed provider that can take it charges.
+    pub fallback: &'a [Provider],
     /// `k=v` pairs of everything that changes the paid result (sorted here).
     pub params: Vec<String>,
     /// The output kind and the results' suffix (`cutout`, `mask`).
@@ -53,7 +58,8 @@ pub struct Prepared {
     store: Option<Arc<dyn Store>>,
     ui: Arc<Ui>,
     tasks: Arc<Tasks>,
-    provider: Provider,
+    /// How results name the provider before one took the job (the list, for a fallback).
+    provider: &'static str,
 }
 
 impl Prepared {
@@ -79,11 +85,16 @@ pub async fn prepare(
     params.sort();
     let params = params.join(",");
     let journal = journal_path(spec.batch.journal.as_deref(), spec.out);
+    let providers: Vec<Provider> = if spec.fallback.is_empty() {
+        vec![spec.provider]
+    } else {
+        spec.fallback.to_vec()
+    };
     let (units, relatives, bad) = make_units(
         spec.entries,
         spec.companions,
         spec.out,
-        spec.provider,
+        providers,
         &params,
         spec.suffix,
         credits,
@@ -134,8 +145,18 @@ pub async fn prepare(
         store,
         ui,
         tasks,
-        provider: spec.provider,
+        provider: provider_label(spec.provider, spec.fallback),
     }))
+}
+
+/// The provider name of a run's units: the provider's, or the fallback list joined with `,`.
+pub fn provider_label(provider: Provider, fallback: &[Provider]) -> &'static str {
+    if fallback.is_empty() {
+        return provider.name();
+    }
+    let joined: Vec<&str> = fallback.iter().map(|p| p.name()).collect();
+    // Once per process (one batch per command): records carry a `&'static str`.
+    Box::leak(joined.join(",").into_boxed_str())
 }
 
 /// The expansion's note without the journal's own files (a `--journal` inside an input folder
@@ -172,7 +193,7 @@ async fn make_units(
     entries: &[Entry],
     companions: Vec<Vec<ImageSource>>,
     spec: &OutSpec,
-    provider: Provider,
+    providers: Vec<Provider>,
     params: &str,
     suffix: &'static str,
     credits: fn(Provider, &ImageSource) -> Result<u32, Error>,
@@ -180,6 +201,16 @@ async fn make_units(
     let entries = entries.to_vec();
     let spec = spec.clone();
     let params = params.to_owned();
+    let name = providers
+        .iter()
+        .map(|p| p.name())
+        .collect::<Vec<_>>()
+        .join(",");
+    let kind = if suffix == "mask" {
+        CutoutKind::Mask
+    } else {
+        CutoutKind::Rgba
+    };
     // Hashing reads every file: off the async threads.
     tokio::task::spawn_blocking(move || {
         let mut units = Vec::with_capacity(entries.len());
@@ -190,10 +221,21 @@ async fn make_units(
             let mut sources = vec![input.source()];
             sources.extend(companions.get(i).cloned().unwrap_or_default());
             let made = input.check_local("input").and_then(|()| {
-                let credits = credits(provider, &input.source())?;
+                let source = input.source();
+                // With a list: the most any provider that can take it would charge (so the
+                // budget is never passed whoever serves it).
+                let mut most = None;
+                for &provider in &providers {
+                    if providers.len() > 1 && provider.check(&source, kind).is_err() {
+                        continue;
+                    }
+                    let c = credits(provider, &source)?;
+                    most = Some(most.map_or(c, |m: u32| m.max(c)));
+                }
+                let credits = most.unwrap_or(1);
                 Unit::new(
                     sources,
-                    provider.name(),
+                    name.clone(),
                     params.clone(),
                     suffix,
                     spec.output_name(&entry.relative, suffix),
@@ -241,10 +283,10 @@ pub async fn execute<W: Work>(
     let _ = RUNNING_JOURNAL.set(journal.clone());
     for (input, error) in bad {
         let task = ui.task(&input);
-        ui.done(&task, Record::failed(input, provider.name(), &task, error));
+        ui.done(&task, Record::failed(input, provider, &task, error));
     }
     let shown = tasks.clone();
-    let name = provider.name();
+    let name = provider;
     let runner = Batch::new(store)
         .concurrency(concurrency)
         .max_credits(batch.max_credits)
@@ -260,6 +302,154 @@ pub async fn execute<W: Work>(
     let ui = Arc::try_unwrap(ui)
         .map_err(|_| Failure::Setup("the progress display is still in use".to_owned()))?;
     finish(ui, global, &report, &journal)
+}
+
+/// One provider's part in a unit, as `--json` shows it (`tried`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Tried {
+    /// The provider.
+    pub provider: &'static str,
+    /// `served`, `skipped` or `failed`.
+    pub outcome: &'static str,
+    /// Why it was skipped: `cannot_take`, `over_budget`, `cooling_down`, `breaker_open`,
+    /// `excluded`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+    /// How its failure was classified (`out_of_credits`, `outage`, `job_failed`…).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class: Option<&'static str>,
+    /// What the router did next: `retry`, `next_provider`, `stop`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decision: Option<&'static str>,
+    /// The failure's message, or what a skip was about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+fn skip_reason(reason: &SkipReason) -> (&'static str, Option<String>) {
+    match reason {
+        SkipReason::CannotTake(why) => ("cannot_take", Some(why.clone())),
+        SkipReason::OverBudget => ("over_budget", None),
+        SkipReason::CoolingDown { remaining } => (
+            "cooling_down",
+            Some(format!("for {} s more", remaining.as_secs())),
+        ),
+        SkipReason::BreakerOpen { remaining } => (
+            "breaker_open",
+            Some(format!("a probe in {} s", remaining.as_secs())),
+        ),
+        SkipReason::Excluded => ("excluded", Some("its job for this input failed".to_owned())),
+        #[allow(unreachable_patterns)]
+        _ => ("other", None),
+    }
+}
+
+/// The `tried` list of an attempt list.
+pub fn tried(attempts: &[Attempt]) -> Vec<Tried> {
+    attempts
+        .iter()
+        .map(|attempt| {
+            let mut line = Tried {
+                provider: attempt.provider.name(),
+                outcome: "served",
+                reason: None,
+                class: None,
+                decision: None,
+                message: None,
+            };
+            match &attempt.outcome {
+                AttemptOutcome::Served => {}
+                AttemptOutcome::Skipped(reason) => {
+                    let (name, message) = skip_reason(reason);
+                    line.outcome = "skipped";
+                    line.reason = Some(name);
+                    line.message = message;
+                }
+                AttemptOutcome::Failed {
+                    class,
+                    message,
+                    decision,
+                } => {
+                    line.outcome = "failed";
+                    line.class = Some(class.name());
+                    line.message = Some(message.clone());
+                    line.decision = Some(match decision {
+                        Decision::RetryAfter(_) => "retry",
+                        Decision::NextProvider => "next_provider",
+                        Decision::Stop => "stop",
+                        #[allow(unreachable_patterns)]
+                        _ => "other",
+                    });
+                }
+                #[allow(unreachable_patterns)]
+                _ => line.outcome = "other",
+            }
+            line
+        })
+        .collect()
+}
+
+/// Per provider: inputs served, failures by class, skips by reason, over a run's attempts.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ProviderCounts {
+    /// Inputs it served.
+    pub served: usize,
+    /// Its failures, by class.
+    pub failed: std::collections::BTreeMap<&'static str, usize>,
+    /// Inputs it was skipped for, by reason.
+    pub skipped: std::collections::BTreeMap<&'static str, usize>,
+}
+
+/// The per-provider counts of a run, in the order providers first appear.
+pub fn provider_counts(report: &Report) -> Vec<(&'static str, ProviderCounts)> {
+    let mut counts: Vec<(&'static str, ProviderCounts)> = Vec::new();
+    for line in report.units.iter().flat_map(|u| tried(&u.attempts)) {
+        let at = match counts.iter().position(|(p, _)| *p == line.provider) {
+            Some(at) => at,
+            None => {
+                counts.push((line.provider, ProviderCounts::default()));
+                counts.len() - 1
+            }
+        };
+        let entry = &mut counts[at].1;
+        match line.outcome {
+            "served" => entry.served += 1,
+            "skipped" => {
+                *entry
+                    .skipped
+                    .entry(line.reason.unwrap_or("other"))
+                    .or_default() += 1
+            }
+            _ => {
+                *entry
+                    .failed
+                    .entry(line.class.unwrap_or("other"))
+                    .or_default() += 1
+            }
+        }
+    }
+    counts
+}
+
+/// The line of the summary that says what each provider did.
+pub fn provider_summary(counts: &[(&'static str, ProviderCounts)]) -> Option<String> {
+    if counts.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|(provider, c)| {
+            let mut items = vec![format!("{} served", c.served)];
+            for (class, n) in &c.failed {
+                items.push(format!("{n} failed ({class})"));
+            }
+            for (reason, n) in &c.skipped {
+                items.push(format!("{n} skipped ({reason})"));
+            }
+            format!("{provider}: {}", items.join(", "))
+        })
+        .collect();
+    Some(format!("providers: {}", parts.join("; ")))
 }
 
 /// The journal of the batch this process is running, once its runner started.
@@ -559,7 +749,7 @@ impl Tasks {
 
     /// Shows an event of the runner: a finished unit becomes a result line (and a JSON line).
     pub fn on_event(&self, event: &Event, provider: &'static str) {
-        let (index, display, ticket, outcome) = match event {
+        let (index, display, ticket, outcome, served_by, attempts) = match event {
             Event::Planned { index, action, .. } => {
                 let mut actions = self.actions.lock().unwrap_or_else(|e| e.into_inner());
                 if let Some(slot) = actions.get_mut(*index) {
@@ -572,12 +762,22 @@ impl Tasks {
                 display,
                 ticket,
                 outcome,
+                provider,
+                attempts,
                 ..
-            } => (index, display, ticket, outcome),
+            } => (index, display, ticket, outcome, provider, attempts),
             _ => return,
         };
+        // The provider that took the job (a fallback list names it in the ticket).
+        let provider = served_by
+            .parse::<Provider>()
+            .map(Provider::name)
+            .unwrap_or(provider);
         let task = self.get(*index);
         let mut record = record(display, provider, &task, ticket.as_ref(), outcome);
+        if !attempts.is_empty() {
+            record.tried = Some(tried(attempts));
+        }
         record.action = self
             .actions
             .lock()
@@ -695,6 +895,11 @@ pub fn finish(ui: Ui, global: &Global, report: &Report, journal: &Path) -> Resul
         for unit in &uncertain {
             eprintln!("  {}", unit.display);
         }
+    }
+    if let Some(line) = provider_summary(&provider_counts(report))
+        && !global.quiet
+    {
+        eprintln!("{line}");
     }
     let result = ui.finish();
     if !global.quiet {

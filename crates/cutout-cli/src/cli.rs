@@ -158,7 +158,8 @@ fn remove_bg_after_help() -> String {
          cutout remove-bg a.jpg b.png c.jpg --provider backgroundcut -o cutouts/\n  \
          cutout remove-bg photos/ -o cutouts/\n  \
          cutout remove-bg 'photos/**/*.jpg' -j 8 -o cutouts/\n  \
-         cutout remove-bg photo.jpg --provider modelslab --mask -o photo-mask.png",
+         cutout remove-bg photo.jpg --provider modelslab --mask -o photo-mask.png\n  \
+         cutout remove-bg photos/ --provider topaz,modelslab --json -o cutouts/",
     );
     text
 }
@@ -223,16 +224,22 @@ pub struct RemoveBgArgs {
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
 
-    /// The service that does the work.
+    /// The service that does the work, or an ordered fallback list (`topaz,modelslab`): each
+    /// input goes to the first listed provider that can take it and has credits and is up; a
+    /// job that fails at one goes to the next. A submission the provider may have taken is
+    /// never sent elsewhere. The journal knows an input by the list as given: run the same list
+    /// again to resume.
     #[arg(
         short,
         long,
+        value_name = "PROVIDER[,PROVIDER…]",
         value_parser = provider_parser(),
+        value_delimiter = ',',
         ignore_case = true,
-        default_value_t = Provider::Topaz,
+        default_value = "topaz",
         env = "CUTOUT_PROVIDER"
     )]
-    pub provider: Provider,
+    pub provider: Vec<Provider>,
 
     /// Write the subject's mask (white = subject) instead of the cut-out.
     #[arg(long)]

@@ -44,6 +44,10 @@ pub struct Record {
     /// `retry`, `copy`, `duplicate`, `blocked`); commands without a journal leave it out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action: Option<&'static str>,
+    /// With a fallback list (`--provider a,b`): every provider considered, in order, and what
+    /// happened there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tried: Option<Vec<crate::batch::Tried>>,
 }
 
 impl Record {
@@ -62,6 +66,7 @@ impl Record {
             elapsed_ms: task.elapsed_ms(),
             outcome: None,
             action: None,
+            tried: None,
         }
     }
 

@@ -70,6 +70,7 @@ pub async fn run(global: &Global, args: MatteArgs) -> Result<(), Failure> {
         entries: &entries,
         out: &spec,
         provider: Provider::BackgroundCut,
+        fallback: &[],
         params,
         suffix,
         batch: &args.batch,

@@ -1,10 +1,11 @@
-//! `cutout remove-bg`: many inputs, one provider, through the provider-neutral
-//! [`BackgroundRemover`] trait.
+//! `cutout remove-bg`: many inputs, one provider (or an ordered fallback list, through a
+//! [`Router`]), through the provider-neutral [`BackgroundRemover`] trait.
 
 use std::sync::Arc;
 
 use cutout::Provider;
-use cutout::batch::{Unit, Work};
+use cutout::batch::{RouterWork, Unit, Work};
+use cutout::router::{Routed, Router};
 use cutout::runtime::{
     BackgroundRemover, BoxFuture, Cutout, CutoutKind, Error, ImageSource, JobTicket, RemoveOptions,
     WaitPolicy,
@@ -29,12 +30,23 @@ pub async fn run(global: &Global, args: RemoveBgArgs) -> Result<(), Failure> {
     let spec = OutSpec::new(args.output.output.as_deref(), entries.len())?;
     let suffix = if args.mask { "mask" } else { "cutout" };
     output::check_collisions(&spec, entries, suffix)?;
-    if args.mask && !args.provider.makes_masks() {
-        return Err(Failure::Usage(no_mask(args.provider)));
+    let list = fallback_list(&args.provider)?;
+    let provider = list[0];
+    let fallback: &[Provider] = if list.len() > 1 { &list } else { &[] };
+    let kind = if args.mask {
+        CutoutKind::Mask
+    } else {
+        CutoutKind::Rgba
+    };
+    if !fallback.is_empty() {
+        // Before any key is asked for and anything is sent: every input has a taker.
+        check_takers(fallback, entries, kind)?;
+    } else if args.mask && !provider.makes_masks() {
+        return Err(Failure::Usage(no_mask(provider)));
     }
-    let provider = args.provider;
     // Said before the key is asked for: no key would make local files work for this provider.
-    if !global.sandbox
+    if fallback.is_empty()
+        && !global.sandbox
         && !provider.accepts_local_files()
         && entries
             .iter()
@@ -51,6 +63,7 @@ pub async fn run(global: &Global, args: RemoveBgArgs) -> Result<(), Failure> {
         entries,
         out: &spec,
         provider,
+        fallback,
         params: vec![format!("kind={suffix}")],
         suffix,
         batch: &args.batch,
@@ -64,6 +77,39 @@ pub async fn run(global: &Global, args: RemoveBgArgs) -> Result<(), Failure> {
     }
     // The clients before the output folder: a missing key leaves nothing behind.
     let backend = Backend::new(global).await?;
+    if !fallback.is_empty() {
+        let router = backend.router(fallback)?;
+        let Some(prepared) = journal::prepare(spec_batch, credits).await? else {
+            return Ok(());
+        };
+        // The smallest queue cap of the list: any of them may get every input.
+        let concurrency = args.concurrency.map(usize::from).unwrap_or_else(|| {
+            fallback
+                .iter()
+                .map(|p| default_concurrency(*p))
+                .min()
+                .unwrap_or(4)
+        });
+        let tasks = prepared.tasks();
+        let wait = backend.wait_policy(&args.wait);
+        let options = RemoveOptions::default().kind(kind).wait(wait.clone());
+        let work = RoutedRemoveWork {
+            inner: RouterWork::new(&router, options).per_unit(move |unit, options| {
+                let task = tasks.of(unit);
+                options.on_progress(move |event| task.on(event))
+            }),
+            wait,
+        };
+        return journal::execute(
+            prepared,
+            global,
+            &args.batch,
+            args.output.force,
+            concurrency,
+            work,
+        )
+        .await;
+    }
     let remover = backend.remover(provider)?;
     let Some(prepared) = journal::prepare(spec_batch, credits).await? else {
         return Ok(());
@@ -76,11 +122,7 @@ pub async fn run(global: &Global, args: RemoveBgArgs) -> Result<(), Failure> {
         backend: &backend,
         remover: remover.as_ref(),
         provider,
-        kind: if args.mask {
-            CutoutKind::Mask
-        } else {
-            CutoutKind::Rgba
-        },
+        kind,
         wait: backend.wait_policy(&args.wait),
         tasks: prepared.tasks(),
         host_files: !provider.accepts_local_files(),
@@ -163,6 +205,111 @@ impl Work for RemoveWork<'_> {
             let resumed = self.remover.resume_removal(ticket, self.options(unit));
             match tokio::time::timeout(limit, resumed).await {
                 Ok(cutout) => Ok(vec![cutout?]),
+                Err(_) => Err(Error::Timeout {
+                    what: "this input (waiting and downloading: --wait-timeout)".to_owned(),
+                    waited: limit,
+                }),
+            }
+        })
+    }
+}
+
+/// The providers of `--provider`, in order: one, or a fallback list without repeats.
+fn fallback_list(given: &[Provider]) -> Result<Vec<Provider>, Failure> {
+    let mut list: Vec<Provider> = Vec::with_capacity(given.len());
+    for provider in given {
+        if list.contains(provider) {
+            return Err(Failure::Usage(format!(
+                "--provider lists {provider} twice: name each provider once, in the order to \
+                 try them"
+            )));
+        }
+        list.push(*provider);
+    }
+    if list.is_empty() {
+        list.push(Provider::Topaz);
+    }
+    Ok(list)
+}
+
+/// With a fallback list, every input must be takeable by one of the listed providers (from
+/// their documented capabilities): otherwise a usage error saying why each could not, before
+/// anything is sent. An input that is unreadable or no image is left to the batch (it fails
+/// alone).
+fn check_takers(
+    providers: &[Provider],
+    entries: &[crate::inputs::Entry],
+    kind: CutoutKind,
+) -> Result<(), Failure> {
+    let mut refused = Vec::new();
+    for entry in entries {
+        let source = entry.input.source();
+        let mut reasons = Vec::with_capacity(providers.len());
+        for &provider in providers {
+            match provider.check(&source, kind) {
+                Ok(()) => {
+                    reasons.clear();
+                    break;
+                }
+                // The error names its provider; the library's hint means nothing here.
+                Err(e @ Error::Unsupported { .. }) => reasons.push(
+                    e.to_string()
+                        .replace(" (check with `accepts_local_files()`)", ""),
+                ),
+                // Not a matter of capability: the batch reports it for this input alone.
+                Err(_) => {
+                    reasons.clear();
+                    break;
+                }
+            }
+        }
+        if !reasons.is_empty() {
+            refused.push(format!(
+                "no listed provider can take `{}`: {}",
+                entry.input.display(),
+                reasons.join("; ")
+            ));
+        }
+    }
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::Usage(format!(
+        "{} (nothing was sent; add a provider that can take {} to --provider)",
+        refused.join("\n"),
+        if refused.len() == 1 { "it" } else { "them" }
+    )))
+}
+
+/// remove-bg through a router: [`RouterWork`], with the unit's wait and download bounded by
+/// `--wait-timeout` as for one provider.
+struct RoutedRemoveWork<'a> {
+    inner: RouterWork<&'a Router>,
+    wait: WaitPolicy,
+}
+
+impl Work for RoutedRemoveWork<'_> {
+    fn submit<'a>(&'a self, unit: &'a Unit) -> BoxFuture<'a, Result<JobTicket, Error>> {
+        self.inner.submit(unit)
+    }
+
+    fn route<'a>(
+        &'a self,
+        unit: &'a Unit,
+        exclude: &'a [String],
+    ) -> Option<BoxFuture<'a, Routed<JobTicket>>> {
+        self.inner.route(unit, exclude)
+    }
+
+    fn resume<'a>(
+        &'a self,
+        unit: &'a Unit,
+        ticket: JobTicket,
+    ) -> BoxFuture<'a, Result<Vec<Cutout>, Error>> {
+        Box::pin(async move {
+            let limit = self.wait.deadline;
+            match tokio::time::timeout(limit, self.inner.resume(unit, ticket)).await {
+                Ok(cutouts) => cutouts,
                 Err(_) => Err(Error::Timeout {
                     what: "this input (waiting and downloading: --wait-timeout)".to_owned(),
                     waited: limit,

@@ -54,6 +54,7 @@ pub async fn run(global: &Global, args: SegmentArgs) -> Result<(), Failure> {
         entries,
         out: &spec,
         provider: Provider::Tengr,
+        fallback: &[],
         params,
         suffix: "mask",
         batch: &args.batch,

@@ -98,4 +98,4 @@ pub use runner::{Batch, Event, EventFn, Outcome, Report, UnitReport};
 pub use sqlite::{APPLICATION_ID, SCHEMA_VERSION, SqliteStore};
 pub use store::{JournalError, OutputRecord, Row, State, Store};
 pub use summary::{Summary, summary};
-pub use work::{RemoverWork, Unit, Work};
+pub use work::{RemoverWork, RouterWork, Unit, UnitOptionsFn, Work};

@@ -13,6 +13,7 @@ use super::key::hex;
 use super::plan::{Action, Budget, Plan, PlanOptions, plan};
 use super::store::{JournalError, OutputRecord, Store};
 use super::work::{Unit, Work};
+use crate::router::{Attempt, AttemptOutcome, Decision, ErrorClass};
 
 /// How one unit ended in a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,8 +95,11 @@ pub enum Event {
         index: usize,
         /// Its display name.
         display: String,
-        /// The job.
+        /// The job (its `provider` is the one that accepted it).
         ticket: JobTicket,
+        /// Every provider considered for this submission, in order (empty for a [`Work`]
+        /// that does not route).
+        attempts: Vec<Attempt>,
     },
     /// The unit ended.
     Finished {
@@ -103,12 +107,15 @@ pub enum Event {
         index: usize,
         /// Its display name.
         display: String,
-        /// Provider short name.
+        /// Provider short name: the one that took its job (the ticket's), else the unit's.
         provider: String,
         /// The job, when one was paid for (in this run or before).
         ticket: Option<JobTicket>,
         /// How it ended.
         outcome: Outcome,
+        /// Every provider considered for it in this run, in order, over all its submissions
+        /// (empty when nothing was submitted, or for a [`Work`] that does not route).
+        attempts: Vec<Attempt>,
     },
 }
 
@@ -123,14 +130,16 @@ pub struct UnitReport {
     pub index: usize,
     /// Its display name.
     pub display: String,
-    /// Provider short name.
+    /// Provider short name: the one that took its job (the ticket's), else the unit's.
     pub provider: String,
     /// What the plan said.
     pub action: Action,
-    /// The paid job, if any.
+    /// The paid job, if any (the last one, after a re-route).
     pub ticket: Option<JobTicket>,
     /// How it ended.
     pub outcome: Outcome,
+    /// Every provider considered for it in this run, in order, over all its submissions.
+    pub attempts: Vec<Attempt>,
 }
 
 /// What a run did.
@@ -313,7 +322,7 @@ impl Batch {
         };
 
         // First every unit but the duplicates, then the duplicates copy their first's results.
-        let mut results: Vec<Option<(Option<JobTicket>, Outcome)>> = vec![None; units.len()];
+        let mut results: Vec<Option<Ran>> = vec![None; units.len()];
         let firsts = futures_util::stream::iter(
             (0..units.len()).filter(|&i| !matches!(plan.actions[i], Action::Duplicate(_))),
         )
@@ -330,31 +339,34 @@ impl Batch {
         }
         for i in 0..units.len() {
             if let Action::Duplicate(first) = plan.actions[i] {
-                let outcome = match &results[first] {
-                    Some((_, Outcome::Done { outputs })) => {
-                        ctx.copy(&units[i], outputs.clone()).await
-                    }
-                    Some((_, Outcome::Skipped)) => {
-                        match ctx.recorded_outputs(&units[first]).await {
-                            Ok(outputs) => ctx.copy(&units[i], outputs).await,
-                            Err(outcome) => outcome,
-                        }
-                    }
-                    Some((_, other)) => other.clone(),
+                let outcome = match results[first].as_ref().map(|r| &r.outcome) {
+                    Some(Outcome::Done { outputs }) => ctx.copy(&units[i], outputs.clone()).await,
+                    Some(Outcome::Skipped) => match ctx.recorded_outputs(&units[first]).await {
+                        Ok(outputs) => ctx.copy(&units[i], outputs).await,
+                        Err(outcome) => outcome,
+                    },
+                    Some(other) => other.clone(),
                     None => Outcome::Failed {
                         error: "its first unit did not run".to_owned(),
                         paid: Some(false),
                     },
                 };
-                let ticket = results[first].as_ref().and_then(|(t, _)| t.clone());
+                let ticket = results[first].as_ref().and_then(|r| r.ticket.clone());
+                // Nothing was tried for a copy: its first unit's attempts are that unit's.
+                let ran = Ran {
+                    ticket,
+                    outcome,
+                    attempts: Vec::new(),
+                };
                 self.emit(Event::Finished {
                     index: i,
                     display: units[i].display.clone(),
-                    provider: units[i].provider.clone(),
-                    ticket: ticket.clone(),
-                    outcome: outcome.clone(),
+                    provider: ran.provider(&units[i]),
+                    ticket: ran.ticket.clone(),
+                    outcome: ran.outcome.clone(),
+                    attempts: Vec::new(),
                 });
-                results[i] = Some((ticket, outcome));
+                results[i] = Some(ran);
             }
         }
 
@@ -369,15 +381,16 @@ impl Batch {
             budget_exhausted: budget.exhausted,
         };
         for (index, (unit, result)) in units.iter().zip(results).enumerate() {
-            let (ticket, outcome) = result.expect("every unit ran");
-            *report.outcomes.entry(outcome.name()).or_insert(0) += 1;
+            let ran = result.expect("every unit ran");
+            *report.outcomes.entry(ran.outcome.name()).or_insert(0) += 1;
             report.units.push(UnitReport {
                 index,
                 display: unit.display.clone(),
-                provider: unit.provider.clone(),
+                provider: ran.provider(unit),
                 action: plan.actions[index].clone(),
-                ticket,
-                outcome,
+                ticket: ran.ticket,
+                outcome: ran.outcome,
+                attempts: ran.attempts,
             });
         }
         Ok(report)
@@ -391,20 +404,54 @@ struct RunCtx<'a> {
     budget: &'a Mutex<Budget>,
 }
 
+/// How one unit ended in a run: its (last) paid job, the outcome, and what was tried.
+#[derive(Clone)]
+struct Ran {
+    ticket: Option<JobTicket>,
+    outcome: Outcome,
+    attempts: Vec<Attempt>,
+}
+
+impl Ran {
+    fn of(ticket: Option<JobTicket>, outcome: Outcome) -> Self {
+        Ran {
+            ticket,
+            outcome,
+            attempts: Vec::new(),
+        }
+    }
+
+    /// The provider that took the unit's job (a routed unit names its list), else the unit's.
+    fn provider(&self, unit: &Unit) -> String {
+        self.ticket
+            .as_ref()
+            .map(|t| t.provider.clone())
+            .unwrap_or_else(|| unit.provider.clone())
+    }
+}
+
+/// How waiting for a paid job ended.
+enum Resumed {
+    /// Done, or stopped (still running, failed for good, kept for the next run).
+    Ended(Outcome),
+    /// The job failed at its provider ([`Error::JobFailed`]): the unit may go elsewhere.
+    JobFailed(String),
+}
+
 impl RunCtx<'_> {
-    async fn run_unit(&self, index: usize, unit: &Unit) -> (Option<JobTicket>, Outcome) {
+    async fn run_unit(&self, index: usize, unit: &Unit) -> Ran {
         let action = &self.plan.actions[index];
-        let (ticket, outcome) = match action {
+        let ran = match action {
             // The job a previous run paid for, so that a report names it.
-            Action::Skip => (self.plan.previous[index].clone(), Outcome::Skipped),
-            Action::Blocked(reason) => (
+            Action::Skip => Ran::of(self.plan.previous[index].clone(), Outcome::Skipped),
+            Action::Blocked(reason) => Ran::of(
                 None,
                 Outcome::Failed {
                     error: reason.clone(),
                     paid: Some(false),
                 },
             ),
-            Action::Uncertain { resubmit: false } => (
+            Action::Uncertain { resubmit: false } => Ran::of(
                 None,
                 Outcome::Uncertain {
                     error: Some(
@@ -414,7 +461,7 @@ impl RunCtx<'_> {
                     ),
                 },
             ),
-            Action::FailedBefore { reason, paid } => (
+            Action::FailedBefore { reason, paid } => Ran::of(
                 self.plan.previous[index].clone(),
                 Outcome::Failed {
                     error: format!(
@@ -424,10 +471,10 @@ impl RunCtx<'_> {
                     paid: *paid,
                 },
             ),
-            Action::Copy { from } => (None, self.copy(unit, from.clone()).await),
+            Action::Copy { from } => Ran::of(None, self.copy(unit, from.clone()).await),
             Action::Reattach(ticket) => {
-                let outcome = self.resume(unit, ticket.clone()).await;
-                (Some(ticket.clone()), outcome)
+                self.follow(index, unit, ticket.clone(), Vec::new(), Vec::new())
+                    .await
             }
             Action::Submit | Action::Retry | Action::Uncertain { resubmit: true } => {
                 self.submit(index, unit).await
@@ -437,69 +484,104 @@ impl RunCtx<'_> {
         self.batch.emit(Event::Finished {
             index,
             display: unit.display.clone(),
-            provider: unit.provider.clone(),
-            ticket: ticket.clone(),
-            outcome: outcome.clone(),
+            provider: ran.provider(unit),
+            ticket: ran.ticket.clone(),
+            outcome: ran.outcome.clone(),
+            attempts: ran.attempts.clone(),
         });
-        (ticket, outcome)
+        ran
     }
 
-    async fn submit(&self, index: usize, unit: &Unit) -> (Option<JobTicket>, Outcome) {
-        if !self
-            .budget
+    fn take_budget(&self, unit: &Unit) -> bool {
+        self.budget
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take(unit.credits)
-        {
-            return (None, Outcome::OverBudget);
-        }
-        let refund = || {
-            self.budget
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .spent -= u64::from(unit.credits);
-        };
-        // Durable before the request is sent: a crash from here on leaves an uncertain row,
-        // never a forgotten paid job.
+    }
+
+    fn refund(&self, unit: &Unit) {
+        self.budget
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .spent -= u64::from(unit.credits);
+    }
+
+    /// Durable before the request is sent: a crash from here on leaves an uncertain row, never
+    /// a forgotten paid job. (An earlier job's ticket moves to the row's previous tickets.)
+    async fn begin_submit(&self, index: usize, unit: &Unit) -> Result<(), JournalError> {
         let store = self.batch.store.clone();
         let owned = unit.clone();
-        if let Err(e) = blocking(move || store.begin_submit(&owned)).await {
-            refund();
-            return (None, journal_failed(e, Some(false)));
-        }
+        blocking(move || store.begin_submit(&owned)).await?;
         self.batch.emit(Event::Submitting {
             index,
             display: unit.display.clone(),
         });
-        let ticket = match self.work.submit(unit).await {
+        Ok(())
+    }
+
+    async fn submit(&self, index: usize, unit: &Unit) -> Ran {
+        if !self.take_budget(unit) {
+            return Ran::of(None, Outcome::OverBudget);
+        }
+        if let Err(e) = self.begin_submit(index, unit).await {
+            self.refund(unit);
+            return Ran::of(None, journal_failed(e, Some(false)));
+        }
+        let Some(route) = self.work.route(unit, &[]) else {
+            // A work that sends nowhere: nothing was sent, the row says so.
+            self.refund(unit);
+            return self
+                .refused(unit, "no provider can take it".to_owned(), false)
+                .await;
+        };
+        let routed = route.await;
+        self.accepted(
+            index,
+            unit,
+            routed.result,
+            routed.attempts,
+            Vec::new(),
+            None,
+        )
+        .await
+    }
+
+    /// After a submission (the row is `submitting`): records the accepted job before the
+    /// first poll and follows it; or ends the unit on a refusal. `earlier`: for a re-route,
+    /// why the unit's paid job failed at its provider.
+    async fn accepted(
+        &self,
+        index: usize,
+        unit: &Unit,
+        result: Result<JobTicket, Error>,
+        attempts: Vec<Attempt>,
+        failed_providers: Vec<String>,
+        earlier: Option<String>,
+    ) -> Ran {
+        let ticket = match result {
             Ok(ticket) => ticket,
             Err(e) if e.may_have_been_taken() => {
                 // The row stays `submitting`: the next run reports it as uncertain.
-                return (
-                    None,
-                    Outcome::Uncertain {
+                return Ran {
+                    ticket: None,
+                    outcome: Outcome::Uncertain {
                         error: Some(e.to_string()),
                     },
-                );
+                    attempts,
+                };
             }
             Err(e) => {
-                refund();
-                let error = e.to_string();
-                let store = self.batch.store.clone();
-                let key = unit.key.clone();
-                let reason = error.clone();
-                if let Err(je) =
-                    blocking(move || store.mark_failed(&key, &reason, Some(false))).await
-                {
-                    return (None, journal_failed(je, Some(false)));
-                }
-                return (
-                    None,
-                    Outcome::Failed {
-                        error,
-                        paid: Some(false),
-                    },
-                );
+                self.refund(unit);
+                let (error, paid_before) = match earlier {
+                    Some(failed) => (
+                        format!("{failed}; not taken by another provider: {e}"),
+                        true,
+                    ),
+                    None => (e.to_string(), false),
+                };
+                let mut ran = self.refused(unit, error, paid_before).await;
+                ran.attempts = attempts;
+                return ran;
             }
         };
         // Durable before the first poll: the job can be picked up again after a crash.
@@ -507,30 +589,135 @@ impl RunCtx<'_> {
         let key = unit.key.clone();
         let stored = ticket.clone();
         if let Err(e) = blocking(move || store.mark_submitted(&key, &stored)).await {
-            return (Some(ticket), journal_failed(e, Some(true)));
+            return Ran {
+                ticket: Some(ticket),
+                outcome: journal_failed(e, Some(true)),
+                attempts,
+            };
         }
         self.batch.emit(Event::Submitted {
             index,
             display: unit.display.clone(),
             ticket: ticket.clone(),
+            attempts: attempts.clone(),
         });
-        let outcome = self.resume(unit, ticket.clone()).await;
-        (Some(ticket), outcome)
+        self.follow(index, unit, ticket, attempts, failed_providers)
+            .await
     }
 
-    async fn resume(&self, unit: &Unit, ticket: JobTicket) -> Outcome {
+    /// A submission surely not taken: the row is failed, paid only if an earlier job of this
+    /// unit (a re-route's first) was.
+    async fn refused(&self, unit: &Unit, error: String, paid_before: bool) -> Ran {
+        let store = self.batch.store.clone();
+        let key = unit.key.clone();
+        let reason = error.clone();
+        let paid = Some(paid_before);
+        if let Err(je) = blocking(move || store.mark_failed(&key, &reason, paid)).await {
+            return Ran::of(None, journal_failed(je, paid));
+        }
+        Ran::of(None, Outcome::Failed { error, paid })
+    }
+
+    /// Waits for an accepted job; when it fails at its provider and the work can send the
+    /// unit elsewhere, records the failed job, then submits again (within the budget).
+    async fn follow(
+        &self,
+        index: usize,
+        unit: &Unit,
+        ticket: JobTicket,
+        mut attempts: Vec<Attempt>,
+        mut failed_providers: Vec<String>,
+    ) -> Ran {
+        let error = match self.resume(unit, ticket.clone()).await {
+            Resumed::Ended(outcome) => {
+                return Ran {
+                    ticket: Some(ticket),
+                    outcome,
+                    attempts,
+                };
+            }
+            Resumed::JobFailed(error) => error,
+        };
+        // A provider that failed this unit once is not asked again (and a work that ignores
+        // `exclude` cannot loop).
+        let again = failed_providers.contains(&ticket.provider);
+        if !again {
+            failed_providers.push(ticket.provider.clone());
+        }
+        // Asking for the route sends nothing yet (its future is lazy).
+        let route = if again {
+            None
+        } else {
+            self.work.route(unit, &failed_providers)
+        };
+        let Some(route) = route else {
+            job_failed(&mut attempts, &ticket, &error, Decision::Stop);
+            return Ran {
+                outcome: self.fail_paid(unit, error).await,
+                ticket: Some(ticket),
+                attempts,
+            };
+        };
+        if !self.take_budget(unit) {
+            job_failed(&mut attempts, &ticket, &error, Decision::Stop);
+            return Ran {
+                outcome: self
+                    .fail_paid(
+                        unit,
+                        format!(
+                            "{error}; not sent to another provider: the budget \
+                             (max_credits) has no room for it"
+                        ),
+                    )
+                    .await,
+                ticket: Some(ticket),
+                attempts,
+            };
+        }
+        // The failed job joins the row's earlier tickets and the row is `submitting` again,
+        // durably, before the new request: a crash in between leaves it uncertain.
+        job_failed(&mut attempts, &ticket, &error, Decision::NextProvider);
+        if let Err(e) = self.begin_submit(index, unit).await {
+            self.refund(unit);
+            drop(route);
+            return Ran {
+                outcome: journal_failed(e, Some(true)),
+                ticket: Some(ticket),
+                attempts,
+            };
+        }
+        let routed = route.await;
+        attempts.extend(routed.attempts);
+        let mut ran = Box::pin(self.accepted(
+            index,
+            unit,
+            routed.result,
+            attempts,
+            failed_providers.clone(),
+            Some(error),
+        ))
+        .await;
+        if ran.ticket.is_none() {
+            // Refused or uncertain: the report still names the job that was paid for.
+            ran.ticket = Some(ticket);
+        }
+        ran
+    }
+
+    async fn resume(&self, unit: &Unit, ticket: JobTicket) -> Resumed {
         let result = match self.work.resume(unit, ticket).await {
             Ok(cutouts) => self.write_results(unit, &cutouts).await,
             // The job may still finish: the row stays as it is, re-attached next time.
             Err(e @ Error::Timeout { .. }) => {
-                return Outcome::StillRunning {
+                return Resumed::Ended(Outcome::StillRunning {
                     error: e.to_string(),
-                };
+                });
             }
+            Err(e @ Error::JobFailed { .. }) => return Resumed::JobFailed(e.to_string()),
             Err(e) if ends_the_job(&e) => Err(Stop::Definite(e.to_string())),
             Err(e) => Err(Stop::Pending(e.to_string())),
         };
-        match result {
+        Resumed::Ended(match result {
             Ok(records) => {
                 let store = self.batch.store.clone();
                 let key = unit.key.clone();
@@ -542,7 +729,7 @@ impl RunCtx<'_> {
             }
             Err(Stop::Definite(error)) => self.fail_paid(unit, error).await,
             Err(Stop::Pending(error)) => self.keep_paid(unit, error).await,
-        }
+        })
     }
 
     /// The job is gone or failed for good: the row is failed (paid), and only `retry_failed`
@@ -702,6 +889,26 @@ impl RunCtx<'_> {
             Ok(()) => Outcome::Done { outputs: paths },
             Err(e) => journal_failed(e, Some(false)),
         }
+    }
+}
+
+/// The provider that took `ticket`'s job is shown as having failed it (its submission was
+/// `Served`), with what the runner did next. Nothing changes for a work that does not route
+/// (no attempts).
+fn job_failed(attempts: &mut [Attempt], ticket: &JobTicket, error: &str, decision: Decision) {
+    let Ok(provider) = ticket.provider.parse::<crate::Provider>() else {
+        return;
+    };
+    if let Some(attempt) = attempts
+        .iter_mut()
+        .rev()
+        .find(|a| a.provider == provider && a.outcome == AttemptOutcome::Served)
+    {
+        attempt.outcome = AttemptOutcome::Failed {
+            class: ErrorClass::JobFailed,
+            message: error.to_owned(),
+            decision,
+        };
     }
 }
 

@@ -5,7 +5,8 @@ use cutout_runtime::{
 };
 
 use super::key::{OutputName, WorkKey, content_hash};
-use crate::router::Routed;
+use crate::Provider;
+use crate::router::{Routed, Router};
 
 /// One unit of paid work: one submission, one or more result images.
 #[derive(Debug, Clone)]
@@ -163,5 +164,112 @@ where
                 .await?;
             Ok(vec![cutout])
         })
+    }
+}
+
+/// Adjusts the options of one unit (e.g. a progress callback of its own).
+pub type UnitOptionsFn =
+    std::sync::Arc<dyn Fn(&Unit, RemoveOptions) -> RemoveOptions + Send + Sync>;
+
+/// [`Work`] over a [`Router`]: a unit goes to the first provider of the list that takes it
+/// ([`Router::submit`]), and after its job failed at a provider, to the next
+/// ([`Work::route`] with the providers that failed it excluded); its job is resumed at the
+/// provider that accepted it ([`Router::resume`]). One source, one cut-out (or mask, by
+/// `options.kind`).
+///
+/// Give routed units a provider name of their own (e.g. the list joined with `,`): the work
+/// key then says which list may serve it, and each result's provider is in its ticket.
+pub struct RouterWork<R> {
+    router: R,
+    options: RemoveOptions,
+    per_unit: Option<UnitOptionsFn>,
+}
+
+impl<R> std::fmt::Debug for RouterWork<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouterWork")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R> RouterWork<R>
+where
+    R: std::ops::Deref<Target = Router> + Send + Sync,
+{
+    /// Wraps `router` (an `Arc<Router>`, a `&Router`…).
+    pub fn new(router: R, options: RemoveOptions) -> Self {
+        RouterWork {
+            router,
+            options,
+            per_unit: None,
+        }
+    }
+
+    /// Adjusts the options of each unit before it is submitted or resumed.
+    pub fn per_unit(
+        mut self,
+        f: impl Fn(&Unit, RemoveOptions) -> RemoveOptions + Send + Sync + 'static,
+    ) -> Self {
+        self.per_unit = Some(std::sync::Arc::new(f));
+        self
+    }
+
+    fn options(&self, unit: &Unit) -> RemoveOptions {
+        match &self.per_unit {
+            Some(f) => f(unit, self.options.clone()),
+            None => self.options.clone(),
+        }
+    }
+}
+
+impl<R> Work for RouterWork<R>
+where
+    R: std::ops::Deref<Target = Router> + Send + Sync,
+{
+    fn submit<'a>(&'a self, unit: &'a Unit) -> BoxFuture<'a, Result<JobTicket, Error>> {
+        Box::pin(async move {
+            match self.route(unit, &[]) {
+                Some(routed) => routed.await.result,
+                None => Err(Error::invalid("providers", "the router has no provider")),
+            }
+        })
+    }
+
+    fn resume<'a>(
+        &'a self,
+        unit: &'a Unit,
+        ticket: JobTicket,
+    ) -> BoxFuture<'a, Result<Vec<Cutout>, Error>> {
+        Box::pin(async move {
+            let cutout = self.router.resume(ticket, self.options(unit)).await?;
+            Ok(vec![cutout])
+        })
+    }
+
+    fn route<'a>(
+        &'a self,
+        unit: &'a Unit,
+        exclude: &'a [String],
+    ) -> Option<BoxFuture<'a, Routed<JobTicket>>> {
+        // Names that are no provider name none of the router's: nothing to leave out.
+        let exclude: Vec<Provider> = exclude.iter().filter_map(|n| n.parse().ok()).collect();
+        if self.router.providers().iter().all(|p| exclude.contains(p)) {
+            return None;
+        }
+        Some(Box::pin(async move {
+            let Some(source) = unit.sources.first().cloned() else {
+                return Routed::new(
+                    Err(Error::invalid(
+                        "sources",
+                        format!("`{}` has no image", unit.display),
+                    )),
+                    Vec::new(),
+                );
+            };
+            self.router
+                .submit(source, self.options(unit), &exclude)
+                .await
+        }))
     }
 }
