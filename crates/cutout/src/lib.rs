@@ -213,7 +213,7 @@ impl Provider {
     }
 
     /// A client configured from the environment (as [`remover_from_env`](Self::remover_from_env)),
-    /// with the given retry policy: the [`router`](crate::router) builds its clients with
+    /// with the given retry policy: the [`router`] builds its clients with
     /// `RetryPolicy::default().retry_submissions(false)`, being the one retry loop for
     /// submissions.
     pub fn remover_from_env_with(
