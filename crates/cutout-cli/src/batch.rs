@@ -47,6 +47,10 @@ pub struct Spec<'a> {
     /// Per entry, the images sent with it (a trimap…): part of the unit's key. Empty when
     /// the command has none.
     pub companions: Vec<Vec<ImageSource>>,
+    /// Whether the journal recognises the same work run with another provider list (or a
+    /// single provider) that shares a provider with this one ([`Unit::related`]): done, or
+    /// paid and in flight, by a provider of this choice, it is not paid again.
+    pub relate_lists: bool,
 }
 
 /// A batch ready to run (not a dry run).
@@ -98,6 +102,7 @@ pub async fn prepare(
         &params,
         spec.suffix,
         credits,
+        spec.relate_lists,
     )
     .await;
     if spec.batch.dry_run {
@@ -197,7 +202,14 @@ async fn make_units(
     params: &str,
     suffix: &'static str,
     credits: fn(Provider, &ImageSource) -> Result<u32, Error>,
+    relate_lists: bool,
 ) -> (Vec<Unit>, Vec<PathBuf>, Vec<(String, String)>) {
+    let other_lists = if relate_lists {
+        sharing_lists(&providers)
+    } else {
+        Vec::new()
+    };
+    let accepts: Vec<String> = providers.iter().map(|p| p.name().to_owned()).collect();
     let entries = entries.to_vec();
     let spec = spec.clone();
     let params = params.to_owned();
@@ -241,6 +253,16 @@ async fn make_units(
                     spec.output_name(&entry.relative, suffix),
                     credits,
                 )
+                .map(|unit| {
+                    if other_lists.is_empty() {
+                        return unit;
+                    }
+                    let keys = other_lists
+                        .iter()
+                        .map(|list| unit.key_for_provider(list))
+                        .collect();
+                    unit.related(keys, accepts.clone())
+                })
             });
             match made {
                 Ok(unit) => {
@@ -254,6 +276,28 @@ async fn make_units(
     })
     .await
     .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+/// The provider names of every ordered list of distinct providers (one provider alone
+/// included) that shares at least one provider with `chosen`: the provider fields under which
+/// the journal may hold the same work done or paid by a provider chosen now.
+fn sharing_lists(chosen: &[Provider]) -> Vec<String> {
+    fn extend(prefix: &mut Vec<Provider>, chosen: &[Provider], out: &mut Vec<String>) {
+        if prefix.iter().any(|p| chosen.contains(p)) {
+            let names: Vec<&str> = prefix.iter().map(|p| p.name()).collect();
+            out.push(names.join(","));
+        }
+        for &next in Provider::ALL {
+            if !prefix.contains(&next) {
+                prefix.push(next);
+                extend(prefix, chosen, out);
+                prefix.pop();
+            }
+        }
+    }
+    let mut out = Vec::new();
+    extend(&mut Vec::new(), chosen, &mut out);
+    out
 }
 
 /// Runs a prepared batch through `work`: the journal is opened (and locked), the inputs that
@@ -524,6 +568,9 @@ impl Store for Absent {
     ) -> Result<(), JournalError> {
         Err(read_only())
     }
+    fn rekey(&self, _from: &WorkKey, _to: &WorkKey, _provider: &str) -> Result<(), JournalError> {
+        Err(read_only())
+    }
 }
 
 fn read_only() -> JournalError {
@@ -581,6 +628,10 @@ struct PlanLine<'a> {
     job_id: Option<String>,
     /// `--max-credits` leaves it out: the real run would not submit it.
     over_budget: bool,
+    /// The journal has this work under another provider list (done, or paid and in flight,
+    /// by a provider chosen now): the run takes that record over instead of paying again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    adopted: bool,
 }
 
 /// Prints the plan of a dry run: one line per unit (stdout), the totals and the estimate, and
@@ -613,6 +664,7 @@ pub fn print_plan(
                 credits,
                 job_id,
                 over_budget: over,
+                adopted: plan.adopted_from[index].is_some(),
             });
             continue;
         }
@@ -650,6 +702,9 @@ pub fn print_plan(
                 ));
             }
             _ => {}
+        }
+        if plan.adopted_from[index].is_some() {
+            line.push_str(" (recorded under another provider list)");
         }
         if over {
             line.push_str(" — over budget: not submitted with --max-credits");
@@ -906,4 +961,24 @@ pub fn finish(ui: Ui, global: &Global, report: &Report, journal: &Path) -> Resul
         eprintln!("journal: {}", journal.display());
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sharing_lists_are_every_ordered_list_with_a_chosen_provider() {
+        let all = sharing_lists(&[Provider::ALL[0]]);
+        let n = Provider::ALL.len();
+        // Lists without the chosen provider: every ordered list over the others.
+        let without: usize = (1..n).map(|k| (0..k).map(|i| n - 1 - i).product::<usize>()).sum();
+        let total: usize = (1..=n).map(|k| (0..k).map(|i| n - i).product::<usize>()).sum();
+        assert_eq!(all.len(), total - without);
+        let first = Provider::ALL[0].name();
+        assert!(all.iter().all(|l| l.split(',').any(|p| p == first)), "{all:?}");
+        assert!(all.contains(&first.to_owned()));
+        let unique: std::collections::HashSet<_> = all.iter().collect();
+        assert_eq!(unique.len(), all.len());
+    }
 }

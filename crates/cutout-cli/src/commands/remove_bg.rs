@@ -69,6 +69,9 @@ pub async fn run(global: &Global, args: RemoveBgArgs) -> Result<(), Failure> {
         batch: &args.batch,
         force: args.output.force,
         companions: Vec::new(),
+        // The same input done (or paid and in flight) by a provider chosen now is not paid
+        // again, whatever list it was run with.
+        relate_lists: true,
     };
     if args.batch.dry_run {
         // The plan needs no client: no key is asked for, nothing is started.

@@ -60,6 +60,7 @@ pub async fn run(global: &Global, args: SegmentArgs) -> Result<(), Failure> {
         batch: &args.batch,
         force: args.output.force,
         companions: Vec::new(),
+        relate_lists: false,
     };
     if args.batch.dry_run {
         // The plan needs no client: no key is asked for, nothing is started.

@@ -8,7 +8,7 @@ use cutout_runtime::JobTicket;
 
 use super::key::{WorkKey, hash_file};
 use super::store::{JournalError, OutputRecord, Row, State, Store};
-use super::work::Unit;
+use super::work::{Unit, split_providers};
 
 /// What a run does with one unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +132,13 @@ pub struct Plan {
     pub(crate) previous: Vec<Option<JobTicket>>,
     /// Per unit, its estimated credits.
     pub(crate) credits: Vec<u32>,
+    /// Per unit, the providers whose earlier jobs for it failed (from the row's earlier
+    /// tickets): a re-route never goes back to them.
+    pub(crate) failed_before: Vec<Vec<String>>,
+    /// Per unit, the key of the row it adopts (the same work recorded under another provider
+    /// list, [`Unit::related`]): the run re-keys that row to the unit's key before acting on
+    /// it. `None`: the unit's own row, or none.
+    pub adopted_from: Vec<Option<WorkKey>>,
 }
 
 impl Plan {
@@ -257,9 +264,30 @@ pub fn plan(store: &dyn Store, units: &[Unit], options: PlanOptions) -> Result<P
     let mut first_of: HashMap<&WorkKey, usize> = HashMap::new();
     let mut actions = Vec::with_capacity(units.len());
     let mut previous = Vec::with_capacity(units.len());
+    let mut adopted_by: HashMap<&WorkKey, usize> = HashMap::new();
+    let mut adopted_from = Vec::with_capacity(units.len());
+    let mut failed_before = Vec::with_capacity(units.len());
     for (i, unit) in units.iter().enumerate() {
-        let row = rows.get(&unit.key);
+        let own = rows.get(&unit.key);
+        // Work a run with another provider list paid for, which this unit may take over.
+        let adopted = match own {
+            Some(row) if row.state != State::Planned => None,
+            _ => adoptable(&rows, unit, &mut owned, &adopted_by),
+        };
+        let row = adopted.or(own);
         previous.push(row.and_then(|r| r.ticket.clone()));
+        failed_before.push(
+            row.map(|r| {
+                let mut names: Vec<String> = Vec::new();
+                for t in &r.previous_tickets {
+                    if !names.contains(&t.provider) {
+                        names.push(t.provider.clone());
+                    }
+                }
+                names
+            })
+            .unwrap_or_default(),
+        );
         // This unit's recorded results, all present and intact (a done row, or a paid row that
         // failed later while the user restored its files).
         let mine_intact = |owned: &mut Owned, row: &Row| {
@@ -364,6 +392,18 @@ pub fn plan(store: &dyn Store, units: &[Unit], options: PlanOptions) -> Result<P
                 foreign.display()
             ));
         }
+        // An adopted row is re-keyed only for what acts on it as recorded; a unit that pays
+        // anew (force) or is blocked leaves it where it is.
+        let adopts = adopted.filter(|_| {
+            matches!(
+                action,
+                Action::Skip | Action::Copy { .. } | Action::Reattach(_) | Action::Uncertain { .. }
+            ) && !first_of.contains_key(&unit.key)
+        });
+        if let Some(row) = adopts {
+            adopted_by.insert(&row.key, i);
+        }
+        adopted_from.push(adopts.map(|r| r.key.clone()));
         // The same work twice in one batch: paid once (by the first), copied here, unless this
         // copy is already in place. A blocked unit pays for nothing, so it is nobody's first.
         if let Some(&first) = first_of.get(&unit.key) {
@@ -395,5 +435,50 @@ pub fn plan(store: &dyn Store, units: &[Unit], options: PlanOptions) -> Result<P
             .collect(),
         previous,
         credits: units.iter().map(|u| u.credits).collect(),
+        failed_before,
+        adopted_from,
     })
+}
+
+/// The best row recorded for `unit`'s work under another provider choice that a provider it
+/// accepts served or is serving ([`Unit::related`]), and that no earlier unit of the batch
+/// adopted: done with intact results first, then submitted (paid, not delivered), then done
+/// without intact results, then left submitting (uncertain) under a list that shares a
+/// provider with it. Failed rows never fit: a new list is a new attempt.
+fn adoptable<'r>(
+    rows: &'r HashMap<WorkKey, Row>,
+    unit: &Unit,
+    owned: &mut Owned,
+    adopted_by: &HashMap<&WorkKey, usize>,
+) -> Option<&'r Row> {
+    let accepts = |name: &str| unit.accepts.iter().any(|a| a == name);
+    let mut best: Option<(u8, &Row)> = None;
+    for key in &unit.related {
+        let Some(row) = rows.get(key) else { continue };
+        if adopted_by.contains_key(&row.key) {
+            continue;
+        }
+        let by_ticket = row.ticket.as_ref().map(|t| accepts(&t.provider));
+        let by_list = || split_providers(&row.provider).iter().any(|n| accepts(n));
+        let rank = match (row.state, by_ticket) {
+            (State::Done, Some(true)) => {
+                if groups(&row.outputs)
+                    .iter()
+                    .any(|g| g.iter().all(|o| owned.owns(&o.path)))
+                {
+                    0
+                } else {
+                    2
+                }
+            }
+            (State::Submitted, Some(true)) => 1,
+            // No ticket: the provider may or may not have the job (uncertain).
+            (State::Submitted, None) | (State::Submitting, _) if by_list() => 3,
+            _ => continue,
+        };
+        if best.is_none_or(|(r, _)| rank < r) {
+            best = Some((rank, row));
+        }
+    }
+    best.map(|(_, row)| row)
 }

@@ -9,7 +9,7 @@ use cutout_runtime::{Cutout, Error, JobTicket};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
-use super::key::hex;
+use super::key::{WorkKey, hex};
 use super::plan::{Action, Budget, Plan, PlanOptions, plan};
 use super::store::{JournalError, OutputRecord, Store};
 use super::work::{Unit, Work};
@@ -294,6 +294,25 @@ impl Batch {
     pub async fn run(&self, work: &dyn Work, units: Vec<Unit>) -> Result<Report, JournalError> {
         let units = Arc::new(units);
         let plan = self.plan(units.clone()).await?;
+        // Rows recorded under another provider list that units of this one adopt: moved to
+        // the units' keys, durably, before anything acts on them (a dry run never gets here).
+        let rekeys: Vec<(WorkKey, WorkKey, String)> = units
+            .iter()
+            .zip(&plan.adopted_from)
+            .filter_map(|(unit, from)| {
+                from.as_ref()
+                    .map(|from| (from.clone(), unit.key.clone(), unit.provider.clone()))
+            })
+            .collect();
+        if !rekeys.is_empty() {
+            let store = self.store.clone();
+            blocking(move || {
+                rekeys
+                    .iter()
+                    .try_for_each(|(from, to, provider)| store.rekey(from, to, provider))
+            })
+            .await?;
+        }
         let to_record: Vec<usize> = (0..units.len())
             .filter(|&i| plan.actions[i].pays())
             .collect();
@@ -472,8 +491,11 @@ impl RunCtx<'_> {
                 },
             ),
             Action::Copy { from } => Ran::of(None, self.copy(unit, from.clone()).await),
+            // A re-route after this job fails never goes back to a provider whose earlier job
+            // for this unit failed (recorded in the row's earlier tickets).
             Action::Reattach(ticket) => {
-                self.follow(index, unit, ticket.clone(), Vec::new(), Vec::new())
+                let failed = self.plan.failed_before[index].clone();
+                self.follow(index, unit, ticket.clone(), Vec::new(), failed, false)
                     .await
             }
             Action::Submit | Action::Retry | Action::Uncertain { resubmit: true } => {
@@ -527,6 +549,9 @@ impl RunCtx<'_> {
             self.refund(unit);
             return Ran::of(None, journal_failed(e, Some(false)));
         }
+        // A retry is asked for (it may go to a provider that failed it before); a re-route
+        // after its job fails still leaves out every provider that failed it.
+        let failed = self.plan.failed_before[index].clone();
         let Some(route) = self.work.route(unit, &[]) else {
             // A work that sends nowhere: nothing was sent, the row says so.
             self.refund(unit);
@@ -540,15 +565,17 @@ impl RunCtx<'_> {
             unit,
             routed.result,
             routed.attempts,
-            Vec::new(),
+            failed,
             None,
+            false,
         )
         .await
     }
 
     /// After a submission (the row is `submitting`): records the accepted job before the
     /// first poll and follows it; or ends the unit on a refusal. `earlier`: for a re-route,
-    /// why the unit's paid job failed at its provider.
+    /// why the unit's paid job failed at its provider. `rerouted`: the submission left out
+    /// `failed_providers` (see [`follow`](Self::follow)).
     async fn accepted(
         &self,
         index: usize,
@@ -557,6 +584,7 @@ impl RunCtx<'_> {
         attempts: Vec<Attempt>,
         failed_providers: Vec<String>,
         earlier: Option<String>,
+        rerouted: bool,
     ) -> Ran {
         let ticket = match result {
             Ok(ticket) => ticket,
@@ -601,7 +629,9 @@ impl RunCtx<'_> {
             ticket: ticket.clone(),
             attempts: attempts.clone(),
         });
-        self.follow(index, unit, ticket, attempts, failed_providers)
+        // A job from a provider this submission left out: the work ignored `exclude`.
+        let excluded = rerouted && failed_providers.contains(&ticket.provider);
+        self.follow(index, unit, ticket, attempts, failed_providers, excluded)
             .await
     }
 
@@ -619,7 +649,11 @@ impl RunCtx<'_> {
     }
 
     /// Waits for an accepted job; when it fails at its provider and the work can send the
-    /// unit elsewhere, records the failed job, then submits again (within the budget).
+    /// unit elsewhere, records the failed job, then submits again (within the budget), leaving
+    /// out `failed_providers` (every provider whose job for this unit failed, in this run or
+    /// an earlier one) and this job's. `excluded`: the job came from a provider the
+    /// submission had left out (a work that ignores `exclude`): no re-route, so that such a
+    /// work cannot loop.
     async fn follow(
         &self,
         index: usize,
@@ -627,6 +661,7 @@ impl RunCtx<'_> {
         ticket: JobTicket,
         mut attempts: Vec<Attempt>,
         mut failed_providers: Vec<String>,
+        excluded: bool,
     ) -> Ran {
         let error = match self.resume(unit, ticket.clone()).await {
             Resumed::Ended(outcome) => {
@@ -638,14 +673,12 @@ impl RunCtx<'_> {
             }
             Resumed::JobFailed(error) => error,
         };
-        // A provider that failed this unit once is not asked again (and a work that ignores
-        // `exclude` cannot loop).
-        let again = failed_providers.contains(&ticket.provider);
-        if !again {
+        // A provider that failed this unit is not asked again.
+        if !failed_providers.contains(&ticket.provider) {
             failed_providers.push(ticket.provider.clone());
         }
         // Asking for the route sends nothing yet (its future is lazy).
-        let route = if again {
+        let route = if excluded {
             None
         } else {
             self.work.route(unit, &failed_providers)
@@ -695,6 +728,7 @@ impl RunCtx<'_> {
             attempts,
             failed_providers.clone(),
             Some(error),
+            true,
         ))
         .await;
         if ran.ticket.is_none() {

@@ -513,6 +513,21 @@ impl Store for SqliteStore {
         self.expect_row(changed, key)
     }
 
+    fn rekey(&self, from: &WorkKey, to: &WorkKey, provider: &str) -> Result<(), JournalError> {
+        let changed = self.write("re-key a unit", |tx| {
+            // A planned row sent nothing: the adopted row (which may hold a paid job) wins.
+            tx.execute(
+                "DELETE FROM units WHERE key = ?1 AND state = 'planned'",
+                [to.as_str()],
+            )?;
+            tx.execute(
+                "UPDATE units SET key = ?2, provider = ?3, updated_at = ?4 WHERE key = ?1",
+                params![from.as_str(), to.as_str(), provider, now_ms()],
+            )
+        })?;
+        self.expect_row(changed, from)
+    }
+
     fn note_failure(&self, key: &WorkKey, reason: &str) -> Result<(), JournalError> {
         let changed = self.write("record a failure", |tx| {
             tx.execute(

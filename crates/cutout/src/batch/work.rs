@@ -28,6 +28,16 @@ pub struct Unit {
     pub credits: u32,
     /// Its identity: same key, same paid work.
     pub key: WorkKey,
+    /// The keys of the same work recorded under other provider choices (another fallback
+    /// list, a single provider): a journal row under one of them that a provider in
+    /// [`accepts`](Self::accepts) served, or is serving, is adopted instead of paying again
+    /// ([`Unit::related`]).
+    pub related: Vec<WorkKey>,
+    /// The providers that may serve this unit (short names): by default its provider split
+    /// on `,`.
+    pub accepts: Vec<String>,
+    /// The content hashes of its sources, in order (for [`Unit::key_for_provider`]).
+    hashes: Vec<String>,
 }
 
 impl Unit {
@@ -50,6 +60,7 @@ impl Unit {
         let params = params.into();
         let output_kind = output_kind.into();
         let key = WorkKey::new(&hashes, &provider, &params, &output_kind);
+        let accepts = split_providers(&provider);
         let display = sources
             .first()
             .map(ImageSource::describe)
@@ -63,7 +74,35 @@ impl Unit {
             output,
             credits,
             key,
+            related: Vec::new(),
+            accepts,
+            hashes,
         })
+    }
+
+    /// The key of this same work (same sources, parameters and output kind) under another
+    /// provider name, e.g. another fallback list (`modelslab,topaz`). Hashes nothing.
+    pub fn key_for_provider(&self, provider: &str) -> WorkKey {
+        WorkKey::new(&self.hashes, provider, &self.params, &self.output_kind)
+    }
+
+    /// Names the keys of the same work under other provider choices (see
+    /// [`key_for_provider`](Self::key_for_provider)), and which providers may serve it.
+    ///
+    /// Planning then recognises work a run with another provider list paid for: when this
+    /// unit's own key has no row (or only a `planned` one), a row under one of `keys` that is
+    /// `done` or `submitted` by a provider in `accepts` (its ticket's), or left `submitting`
+    /// under a list sharing a provider with `accepts`, is adopted: skipped, copied,
+    /// re-attached or reported uncertain as if it were this unit's own, and re-keyed to this
+    /// unit's key before the run acts on it. Failed rows of other keys are never adopted (a
+    /// new list is a new attempt). An empty `accepts` keeps the default (the provider split
+    /// on `,`).
+    pub fn related(mut self, keys: Vec<WorkKey>, accepts: Vec<String>) -> Self {
+        self.related = keys.into_iter().filter(|k| *k != self.key).collect();
+        if !accepts.is_empty() {
+            self.accepts = accepts;
+        }
+        self
     }
 
     /// Sets how the unit is shown.
@@ -165,6 +204,16 @@ where
             Ok(vec![cutout])
         })
     }
+}
+
+/// The provider names of a provider field (`topaz,modelslab` → both), trimmed, none empty.
+pub(crate) fn split_providers(field: &str) -> Vec<String> {
+    field
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Adjusts the options of one unit (e.g. a progress callback of its own).
