@@ -198,6 +198,10 @@ fn setup() -> Setup {
 impl Setup {
     /// Input files `names` (contents from the name, or `content` when given) and their units.
     fn units(&self, names: &[(&str, &str)]) -> Vec<Unit> {
+        self.units_as("fake", names)
+    }
+    /// The units of `names` under provider field `provider` (a fallback list `a,b`…).
+    fn units_as(&self, provider: &str, names: &[(&str, &str)]) -> Vec<Unit> {
         names
             .iter()
             .map(|(name, content)| {
@@ -205,7 +209,7 @@ impl Setup {
                 std::fs::write(&input, content.as_bytes()).unwrap();
                 Unit::new(
                     vec![ImageSource::path(&input)],
-                    "fake",
+                    provider,
                     "model=x",
                     "cutout",
                     OutputName::Stem(self.root.join("out").join(name)),
@@ -1401,6 +1405,8 @@ struct Routing {
     hang_reroute: bool,
     /// The re-submission is refused (surely not taken).
     refuse_reroute: bool,
+    /// Waiting for a job at these providers never ends (the run is dropped meanwhile).
+    hang_at: Vec<&'static str>,
     /// Every route call's `exclude`, in order.
     routes: Mutex<Vec<Vec<String>>>,
     submits: Mutex<HashMap<&'static str, usize>>,
@@ -1413,6 +1419,7 @@ impl Routing {
             fail_at: fail_at.to_vec(),
             hang_reroute: false,
             refuse_reroute: false,
+            hang_at: Vec::new(),
             routes: Mutex::new(Vec::new()),
             submits: Mutex::new(HashMap::new()),
         }
@@ -1448,6 +1455,9 @@ impl Work for Routing {
                 .copied()
                 .expect("a ticket of a listed provider");
             let job_id = ticket.job_id.clone().unwrap_or_default();
+            if self.hang_at.contains(&provider) {
+                std::future::pending::<()>().await;
+            }
             if self.fail_at.contains(&provider) {
                 return Err(Error::JobFailed {
                     provider,
@@ -1882,4 +1892,300 @@ async fn a_refused_reroute_ends_paid_naming_both_failures() {
         Action::FailedBefore { .. }
     ));
     assert_eq!(work.total_submits(), 1);
+}
+
+#[tokio::test]
+async fn a_reattached_job_that_fails_is_not_rerouted_to_a_provider_that_failed_it_before() {
+    let s = setup();
+    let store = s.store();
+    // alpha's job fails, the unit goes to beta, and the run is dropped while beta's job runs.
+    let mut work = Routing::new(&["alpha", "beta"], &["alpha"]);
+    work.hang_at = vec!["beta"];
+    let units = s.units(&[("a", "image a")]);
+    let key = units[0].key.clone();
+    let batch = Batch::new(store.clone());
+    let run = batch.run(&work, units);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), run)
+            .await
+            .is_err(),
+        "beta's job never ends"
+    );
+    assert_eq!(work.submits_to("alpha"), 1);
+    assert_eq!(work.submits_to("beta"), 1);
+    let row = store.get(&key).unwrap().unwrap();
+    assert_eq!(row.state, State::Submitted);
+    assert_eq!(row.ticket.as_ref().unwrap().provider, "beta");
+
+    // The next run re-attaches beta's job, which fails: alpha failed it before, so nothing is
+    // sent anywhere.
+    let fresh = Routing::new(&["alpha", "beta"], &["beta"]);
+    let report = Batch::new(store.clone())
+        .run(&fresh, s.units(&[("a", "image a")]))
+        .await
+        .unwrap();
+    assert!(matches!(report.units[0].action, Action::Reattach(_)));
+    assert_eq!(fresh.total_submits(), 0, "alpha is not paid again");
+    assert_eq!(
+        *fresh.routes.lock().unwrap(),
+        [vec!["alpha".to_owned(), "beta".to_owned()]],
+        "the re-route leaves out both providers that failed it (none left)"
+    );
+    match &report.units[0].outcome {
+        cutout::batch::Outcome::Failed { paid, error } => {
+            assert_eq!(*paid, Some(true));
+            assert!(error.contains("beta"), "{error}");
+            assert!(error.contains("earlier jobs failed at alpha"), "{error}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let row = store.get(&key).unwrap().unwrap();
+    assert_eq!(row.state, State::Failed);
+    assert_eq!(row.paid, Some(true));
+}
+
+#[tokio::test]
+async fn a_reattached_job_that_fails_goes_to_a_provider_that_did_not_fail_it() {
+    let s = setup();
+    let store = s.store();
+    let mut work = Routing::new(&["alpha", "beta", "gamma"], &["alpha"]);
+    work.hang_at = vec!["beta"];
+    let batch = Batch::new(store.clone());
+    let run = batch.run(&work, s.units(&[("a", "image a")]));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), run)
+            .await
+            .is_err()
+    );
+    let fresh = Routing::new(&["alpha", "beta", "gamma"], &["beta"]);
+    let report = Batch::new(store.clone())
+        .run(&fresh, s.units(&[("a", "image a")]))
+        .await
+        .unwrap();
+    assert!(report.all_succeeded(), "{report:#?}");
+    assert_eq!(fresh.submits_to("alpha"), 0);
+    assert_eq!(fresh.submits_to("gamma"), 1);
+    assert_eq!(
+        *fresh.routes.lock().unwrap(),
+        [vec!["alpha".to_owned(), "beta".to_owned()]]
+    );
+}
+
+// ---- the same work recorded under another provider list ----
+
+/// The units of `names` under provider field `provider`, related to the same work under the
+/// single provider `fake` (the key the fake's earlier runs recorded), accepting `accepts`.
+fn adopting(s: &Setup, provider: &str, accepts: &[&str], names: &[(&str, &str)]) -> Vec<Unit> {
+    s.units_as(provider, names)
+        .into_iter()
+        .map(|u| {
+            let fake = u.key_for_provider("fake");
+            u.related(vec![fake], accepts.iter().map(|a| a.to_string()).collect())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_paid_job_recorded_under_another_list_is_reattached_not_paid_again() {
+    let s = setup();
+    let store = s.store();
+    let fake = Fake::default();
+    fake.resume_as("a", Behaviour::Hang);
+    let batch = Batch::new(store.clone());
+    let run = batch.run(&fake, s.units(&[("a", "image a")]));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), run)
+            .await
+            .is_err()
+    );
+    let old_key = s.units(&[("a", "image a")])[0].key.clone();
+    let ticket = store.get(&old_key).unwrap().unwrap().ticket.unwrap();
+    assert_eq!(fake.submits(), 1);
+
+    let units = adopting(&s, "fake,other", &[], &[("a", "image a")]);
+    assert_eq!(units[0].accepts, ["fake", "other"], "the list split on `,`");
+    let new_key = units[0].key.clone();
+    assert_ne!(new_key, old_key);
+
+    // A dry run adopts in the plan and writes nothing.
+    let dry = plan(&*store, &units, PlanOptions::default()).unwrap();
+    assert_eq!(dry.actions[0], Action::Reattach(ticket.clone()));
+    assert_eq!(dry.adopted_from[0], Some(old_key.clone()));
+    assert_eq!(dry.estimated_credits, 0);
+    assert!(store.get(&new_key).unwrap().is_none());
+    assert_eq!(
+        store.get(&old_key).unwrap().unwrap().state,
+        State::Submitted
+    );
+
+    let fresh = Fake::default();
+    let report = Batch::new(store.clone()).run(&fresh, units).await.unwrap();
+    assert_eq!(report.units[0].action, Action::Reattach(ticket.clone()));
+    assert_eq!(fresh.submits(), 0, "the paid job is picked up, not paid again");
+    assert_eq!(fresh.resumes(), 1);
+    assert!(report.all_succeeded(), "{report:#?}");
+    assert!(store.get(&old_key).unwrap().is_none(), "re-keyed");
+    let row = store.get(&new_key).unwrap().unwrap();
+    assert_eq!(row.state, State::Done);
+    assert_eq!(row.provider, "fake,other");
+    assert_eq!(row.ticket, Some(ticket));
+}
+
+#[tokio::test]
+async fn done_work_recorded_under_another_list_is_skipped_and_rekeyed() {
+    let s = setup();
+    let store = s.store();
+    let fake = Fake::default();
+    Batch::new(store.clone())
+        .run(&fake, s.units(&[("a", "image a")]))
+        .await
+        .unwrap();
+    let old_key = s.units(&[("a", "image a")])[0].key.clone();
+    let units = adopting(&s, "other,fake", &[], &[("a", "image a")]);
+    let new_key = units[0].key.clone();
+    let report = Batch::new(store.clone()).run(&fake, units).await.unwrap();
+    assert_eq!(report.units[0].action, Action::Skip);
+    assert_eq!(report.units[0].outcome, cutout::batch::Outcome::Skipped);
+    assert_eq!(fake.submits(), 1, "nothing paid again");
+    assert!(store.get(&old_key).unwrap().is_none());
+    assert_eq!(store.get(&new_key).unwrap().unwrap().state, State::Done);
+}
+
+#[tokio::test]
+async fn work_done_by_a_provider_not_chosen_now_is_paid_again() {
+    let s = setup();
+    let store = s.store();
+    let fake = Fake::default();
+    Batch::new(store.clone())
+        .run(&fake, s.units(&[("a", "image a")]))
+        .await
+        .unwrap();
+    let old_key = s.units(&[("a", "image a")])[0].key.clone();
+    // The ticket's provider is `fake`; this unit accepts only `other`.
+    let units = adopting(&s, "other", &["other"], &[("a", "image a")]);
+    let dry = plan(&*store, &units, PlanOptions::default()).unwrap();
+    assert_eq!(dry.adopted_from[0], None);
+    // (The earlier result at its place is the journal's: a new result may replace it.)
+    assert_eq!(dry.actions[0], Action::Submit);
+    let report = Batch::new(store.clone()).run(&fake, units).await.unwrap();
+    assert_eq!(report.units[0].action, Action::Submit);
+    assert_eq!(fake.submits(), 2);
+    assert!(
+        store.get(&old_key).unwrap().is_some(),
+        "the other row is left"
+    );
+}
+
+#[tokio::test]
+async fn an_uncertain_row_under_a_sharing_list_stays_uncertain_and_sends_nothing() {
+    let s = setup();
+    let store = s.store();
+    let fake = Fake::default();
+    fake.submit_as("a", Behaviour::Hang);
+    let batch = Batch::new(store.clone());
+    let run = batch.run(&fake, s.units(&[("a", "image a")]));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), run)
+            .await
+            .is_err()
+    );
+    let old_key = s.units(&[("a", "image a")])[0].key.clone();
+    assert_eq!(
+        store.get(&old_key).unwrap().unwrap().state,
+        State::Submitting
+    );
+    let units = adopting(&s, "fake,other", &[], &[("a", "image a")]);
+    let new_key = units[0].key.clone();
+    let fresh = Fake::default();
+    let report = Batch::new(store.clone()).run(&fresh, units).await.unwrap();
+    assert_eq!(
+        report.units[0].action,
+        Action::Uncertain { resubmit: false }
+    );
+    assert_eq!(fresh.submits(), 0);
+    assert_eq!(
+        store.get(&new_key).unwrap().unwrap().state,
+        State::Submitting
+    );
+    // A list without `fake` does not share it: a new attempt.
+    let units = adopting(&s, "other", &["other"], &[("a", "image a")]);
+    let dry = plan(&*store, &units, PlanOptions::default()).unwrap();
+    assert_eq!(dry.actions[0], Action::Submit);
+    assert_eq!(dry.adopted_from[0], None);
+}
+
+#[tokio::test]
+async fn a_failed_row_under_another_list_is_not_adopted() {
+    let s = setup();
+    let store = s.store();
+    let fake = Fake::default();
+    fake.resume_as("a", Behaviour::JobFailed);
+    Batch::new(store.clone())
+        .run(&fake, s.units(&[("a", "image a")]))
+        .await
+        .unwrap();
+    let old_key = s.units(&[("a", "image a")])[0].key.clone();
+    assert_eq!(store.get(&old_key).unwrap().unwrap().state, State::Failed);
+    let units = adopting(&s, "fake,other", &[], &[("a", "image a")]);
+    let dry = plan(&*store, &units, PlanOptions::default()).unwrap();
+    assert_eq!(dry.actions[0], Action::Submit, "a new list is a new attempt");
+    assert_eq!(dry.adopted_from[0], None);
+}
+
+#[tokio::test]
+async fn two_units_of_one_batch_never_adopt_the_same_row() {
+    let s = setup();
+    let store = s.store();
+    let fake = Fake::default();
+    Batch::new(store.clone())
+        .run(&fake, s.units(&[("a", "image a")]))
+        .await
+        .unwrap();
+    let old_key = s.units(&[("a", "image a")])[0].key.clone();
+    // Two units of the same content under two lists, both related to the done row.
+    let first = adopting(&s, "fake,other", &[], &[("a", "image a")]).remove(0);
+    let second = adopting(&s, "other,fake", &[], &[("a", "image a")])
+        .remove(0)
+        .display("a again");
+    let (first_key, second_key) = (first.key.clone(), second.key.clone());
+    let units = vec![first, second];
+    let dry = plan(&*store, &units, PlanOptions::default()).unwrap();
+    assert_eq!(dry.adopted_from[0], Some(old_key.clone()));
+    assert_eq!(dry.adopted_from[1], None, "the first wins");
+    assert_eq!(dry.actions[0], Action::Skip);
+    let report = Batch::new(store.clone()).run(&fake, units).await.unwrap();
+    assert_eq!(report.units[0].action, Action::Skip);
+    assert_eq!(store.get(&first_key).unwrap().unwrap().state, State::Done);
+    assert!(store.get(&old_key).unwrap().is_none());
+    // The second plans on its own (its result path is the journal's: paid anew there).
+    assert_eq!(report.units[1].action, Action::Submit);
+    assert!(store.get(&second_key).unwrap().is_some());
+}
+
+#[test]
+fn rekey_moves_a_row_and_refuses_to_replace_a_recorded_one() {
+    let s = setup();
+    let store = s.store();
+    let a = s.units_as("x", &[("a", "image a")]).remove(0);
+    let b = s.units_as("y", &[("a", "image a")]).remove(0);
+    let c = s.units_as("z", &[("a", "image a")]).remove(0);
+    store.begin_submit(&a).unwrap();
+    store
+        .mark_submitted(&a.key, &JobTicket::new("x", "job-1"))
+        .unwrap();
+    // A planned row (nothing sent) under the target gives way.
+    store.record_planned(&[&b]).unwrap();
+    store.rekey(&a.key, &b.key, "y").unwrap();
+    assert!(store.get(&a.key).unwrap().is_none());
+    let row = store.get(&b.key).unwrap().unwrap();
+    assert_eq!(row.state, State::Submitted);
+    assert_eq!(row.provider, "y");
+    assert_eq!(row.ticket.unwrap().job_id.as_deref(), Some("job-1"));
+    // A recorded row under the target is never replaced; nothing changes.
+    store.begin_submit(&c).unwrap();
+    assert!(store.rekey(&b.key, &c.key, "z").is_err());
+    assert_eq!(store.get(&b.key).unwrap().unwrap().state, State::Submitted);
+    assert_eq!(store.get(&c.key).unwrap().unwrap().state, State::Submitting);
+    // No row to move: an error.
+    assert!(store.rekey(&a.key, &c.key, "z").is_err());
 }

@@ -685,6 +685,19 @@ impl RunCtx<'_> {
         };
         let Some(route) = route else {
             job_failed(&mut attempts, &ticket, &error, Decision::Stop);
+            let earlier: Vec<&str> = failed_providers
+                .iter()
+                .filter(|p| **p != ticket.provider)
+                .map(String::as_str)
+                .collect();
+            let error = if earlier.is_empty() {
+                error
+            } else {
+                format!(
+                    "{error}; its earlier jobs failed at {} (not asked again)",
+                    earlier.join(", ")
+                )
+            };
             return Ran {
                 outcome: self.fail_paid(unit, error).await,
                 ticket: Some(ticket),
