@@ -315,3 +315,163 @@ async fn one_provider_works_as_before_without_a_router() {
         .collect();
     assert_eq!(providers, ["topaz", "topaz"]);
 }
+
+/// The journal's rows as (provider field, state).
+fn journal_rows(dir: &Path) -> Vec<(String, String)> {
+    let journal =
+        rusqlite::Connection::open(dir.join("out/.cutout-journal.sqlite")).unwrap();
+    let mut rows: Vec<(String, String)> = journal
+        .prepare("SELECT provider, state FROM units")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_paid_under_a_list_is_reattached_by_a_single_provider_run_not_paid_again() {
+    // Jobs long enough to kill the CLI while it waits for one.
+    let sandbox = Sandbox::builder()
+        .job_duration(Duration::from_secs(3))
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    inputs(dir.path(), 1);
+    let mut command = cutout(dir.path(), &sandbox);
+    command.args([
+        "remove-bg",
+        "in",
+        "-o",
+        "out/",
+        "--provider",
+        "topaz,modelslab",
+    ]);
+    command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = command.spawn().unwrap();
+    // Killed once Topaz accepted the job and the CLI polls it (the ticket is in the journal
+    // before the first poll).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !sandbox
+        .requests()
+        .iter()
+        .any(|r| r.provider == Some(Provider::Topaz) && !r.submission)
+    {
+        assert!(std::time::Instant::now() < deadline, "topaz was never polled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(sandbox.submissions(Provider::Topaz), 1);
+    assert_eq!(
+        journal_rows(dir.path()),
+        [("topaz,modelslab".to_owned(), "submitted".to_owned())]
+    );
+
+    // The same input with Topaz alone: the dry run says it re-attaches the paid job.
+    let mut command = cutout(dir.path(), &sandbox);
+    command.args([
+        "remove-bg",
+        "in",
+        "-o",
+        "out/",
+        "--provider",
+        "topaz",
+        "--dry-run",
+    ]);
+    let (code, out, err) = run(command).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("reattach"), "{out}");
+    assert!(out.contains("(recorded under another provider list)"), "{out}");
+    assert!(out.contains("estimated 0 credits"), "{out}");
+    assert_eq!(
+        journal_rows(dir.path()),
+        [("topaz,modelslab".to_owned(), "submitted".to_owned())],
+        "a dry run writes nothing"
+    );
+
+    let mut command = cutout(dir.path(), &sandbox);
+    command.args([
+        "remove-bg",
+        "in",
+        "-o",
+        "out/",
+        "--provider",
+        "topaz",
+        "--json",
+    ]);
+    let (code, out, err) = run(command).await;
+    assert_eq!(code, 0, "{err}");
+    let lines = json_lines(&out);
+    assert_results(dir.path(), &lines, 1);
+    assert_eq!(lines[0]["provider"], "topaz", "{out}");
+    assert_eq!(sandbox.submissions(Provider::Topaz), 1, "paid once");
+    assert_eq!(submissions_sent(&sandbox, Provider::Topaz), 1);
+    assert_eq!(submissions_sent(&sandbox, Provider::ModelsLab), 0);
+    assert_eq!(
+        journal_rows(dir.path()),
+        [("topaz".to_owned(), "done".to_owned())],
+        "the row is re-keyed to the list of this run"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inputs_served_under_one_list_are_not_paid_again_under_another_with_that_provider() {
+    let sandbox = sandbox().await;
+    sandbox.set_credits(Provider::Topaz, 0);
+    let dir = tempfile::tempdir().unwrap();
+    inputs(dir.path(), 8);
+    let mut command = cutout(dir.path(), &sandbox);
+    command.args(FALLBACK);
+    let (code, _, err) = run(command).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(sandbox.submissions(Provider::ModelsLab), 8);
+    sandbox.set_credits(Provider::Topaz, 1000);
+
+    // ModelsLab served them: any list with ModelsLab finds them done.
+    for list in ["modelslab,topaz", "modelslab"] {
+        let mut command = cutout(dir.path(), &sandbox);
+        command.args([
+            "remove-bg",
+            "in",
+            "-o",
+            "out/",
+            "--provider",
+            list,
+            "--json",
+        ]);
+        let (code, out, err) = run(command).await;
+        assert_eq!(code, 0, "{list}: {err}");
+        let lines = json_lines(&out);
+        assert_eq!(lines.len(), 8);
+        for line in &lines {
+            assert_eq!(line["outcome"], "skipped", "{list}: {line}");
+            assert_eq!(line["provider"], "modelslab", "{list}: {line}");
+        }
+        assert_eq!(sandbox.submissions(Provider::ModelsLab), 8, "{list}");
+        assert_eq!(submissions_sent(&sandbox, Provider::ModelsLab), 8, "{list}");
+        assert_eq!(sandbox.submissions(Provider::Topaz), 0, "{list}");
+    }
+
+    // Topaz alone did none of them: it is paid for each (as the help says).
+    let mut command = cutout(dir.path(), &sandbox);
+    command.args([
+        "remove-bg",
+        "in",
+        "-o",
+        "out/",
+        "--provider",
+        "topaz",
+        "--json",
+    ]);
+    let (code, out, err) = run(command).await;
+    assert_eq!(code, 0, "{err}");
+    assert_results(dir.path(), &json_lines(&out), 8);
+    assert_eq!(sandbox.submissions(Provider::Topaz), 8);
+    assert_eq!(sandbox.submissions(Provider::ModelsLab), 8);
+}
