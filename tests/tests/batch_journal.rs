@@ -1643,6 +1643,17 @@ async fn a_crash_between_the_durable_resubmission_and_the_request_leaves_it_unce
     ));
     assert_eq!(fresh.total_submits(), 0);
     assert!(fresh.routes.lock().unwrap().is_empty());
+
+    // Sent again when asked: to the re-route's provider, not back to alpha, whose job failed.
+    let report = Batch::new(store.clone())
+        .resubmit_uncertain(true)
+        .run(&fresh, s.units(&[("a", "image a")]))
+        .await
+        .unwrap();
+    assert!(report.all_succeeded(), "{report:#?}");
+    assert_eq!(fresh.submits_to("alpha"), 0);
+    assert_eq!(fresh.submits_to("beta"), 1);
+    assert_eq!(*fresh.routes.lock().unwrap(), [vec!["alpha".to_owned()]]);
 }
 
 #[tokio::test]
@@ -2021,7 +2032,11 @@ async fn a_paid_job_recorded_under_another_list_is_reattached_not_paid_again() {
     let fresh = Fake::default();
     let report = Batch::new(store.clone()).run(&fresh, units).await.unwrap();
     assert_eq!(report.units[0].action, Action::Reattach(ticket.clone()));
-    assert_eq!(fresh.submits(), 0, "the paid job is picked up, not paid again");
+    assert_eq!(
+        fresh.submits(),
+        0,
+        "the paid job is picked up, not paid again"
+    );
     assert_eq!(fresh.resumes(), 1);
     assert!(report.all_succeeded(), "{report:#?}");
     assert!(store.get(&old_key).unwrap().is_none(), "re-keyed");
@@ -2128,7 +2143,11 @@ async fn a_failed_row_under_another_list_is_not_adopted() {
     assert_eq!(store.get(&old_key).unwrap().unwrap().state, State::Failed);
     let units = adopting(&s, "fake,other", &[], &[("a", "image a")]);
     let dry = plan(&*store, &units, PlanOptions::default()).unwrap();
-    assert_eq!(dry.actions[0], Action::Submit, "a new list is a new attempt");
+    assert_eq!(
+        dry.actions[0],
+        Action::Submit,
+        "a new list is a new attempt"
+    );
     assert_eq!(dry.adopted_from[0], None);
 }
 

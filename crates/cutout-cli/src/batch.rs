@@ -972,11 +972,18 @@ mod tests {
         let all = sharing_lists(&[Provider::ALL[0]]);
         let n = Provider::ALL.len();
         // Lists without the chosen provider: every ordered list over the others.
-        let without: usize = (1..n).map(|k| (0..k).map(|i| n - 1 - i).product::<usize>()).sum();
-        let total: usize = (1..=n).map(|k| (0..k).map(|i| n - i).product::<usize>()).sum();
+        let without: usize = (1..n)
+            .map(|k| (0..k).map(|i| n - 1 - i).product::<usize>())
+            .sum();
+        let total: usize = (1..=n)
+            .map(|k| (0..k).map(|i| n - i).product::<usize>())
+            .sum();
         assert_eq!(all.len(), total - without);
         let first = Provider::ALL[0].name();
-        assert!(all.iter().all(|l| l.split(',').any(|p| p == first)), "{all:?}");
+        assert!(
+            all.iter().all(|l| l.split(',').any(|p| p == first)),
+            "{all:?}"
+        );
         assert!(all.contains(&first.to_owned()));
         let unique: std::collections::HashSet<_> = all.iter().collect();
         assert_eq!(unique.len(), all.len());

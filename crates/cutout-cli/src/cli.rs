@@ -227,8 +227,9 @@ pub struct RemoveBgArgs {
     /// The service that does the work, or an ordered fallback list (`topaz,modelslab`): each
     /// input goes to the first listed provider that can take it and has credits and is up; a
     /// job that fails at one goes to the next. A submission the provider may have taken is
-    /// never sent elsewhere. The journal knows an input by the list as given: run the same list
-    /// again to resume.
+    /// never sent elsewhere. The journal recognises an input done (or paid and in flight) by any
+    /// provider listed now, whatever list it was run with; switching to a provider that did NOT
+    /// do it pays that provider.
     #[arg(
         short,
         long,

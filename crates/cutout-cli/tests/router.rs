@@ -318,8 +318,7 @@ async fn one_provider_works_as_before_without_a_router() {
 
 /// The journal's rows as (provider field, state).
 fn journal_rows(dir: &Path) -> Vec<(String, String)> {
-    let journal =
-        rusqlite::Connection::open(dir.join("out/.cutout-journal.sqlite")).unwrap();
+    let journal = rusqlite::Connection::open(dir.join("out/.cutout-journal.sqlite")).unwrap();
     let mut rows: Vec<(String, String)> = journal
         .prepare("SELECT provider, state FROM units")
         .unwrap()
@@ -362,7 +361,10 @@ async fn a_job_paid_under_a_list_is_reattached_by_a_single_provider_run_not_paid
         .iter()
         .any(|r| r.provider == Some(Provider::Topaz) && !r.submission)
     {
-        assert!(std::time::Instant::now() < deadline, "topaz was never polled");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "topaz was never polled"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     child.kill().unwrap();
@@ -387,7 +389,10 @@ async fn a_job_paid_under_a_list_is_reattached_by_a_single_provider_run_not_paid
     let (code, out, err) = run(command).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("reattach"), "{out}");
-    assert!(out.contains("(recorded under another provider list)"), "{out}");
+    assert!(
+        out.contains("(recorded under another provider list)"),
+        "{out}"
+    );
     assert!(out.contains("estimated 0 credits"), "{out}");
     assert_eq!(
         journal_rows(dir.path()),

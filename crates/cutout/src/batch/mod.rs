@@ -39,6 +39,15 @@
 //! before anything is paid; and for the later results of a job, before any of them is
 //! written).
 //!
+//! **Another provider list.** A unit's key includes its provider field, so the same image
+//! run with `topaz,modelslab` and later with `topaz` alone has two keys. A unit that names
+//! the other keys of its work ([`Unit::related`]) adopts a row recorded under one of them
+//! when a provider it accepts did that work (`done`) or holds its paid job (`submitted`), or
+//! a run of a list sharing a provider with it was stopped while submitting it (uncertain):
+//! the plan acts on that row as on the unit's own ([`Plan::adopted_from`] says so), and the
+//! run re-keys it to the unit's key ([`Store::rekey`]) before acting. Failed rows of other
+//! keys are not adopted (a new list is a new attempt).
+//!
 //! **Force** ([`Batch::force`]) means "redo and overwrite", but never pays twice for a job
 //! not yet delivered: a `submitted` unit is re-attached (its results replace whatever is in the
 //! way; nothing paid); a unit left `submitting` stays uncertain unless

@@ -549,10 +549,21 @@ impl RunCtx<'_> {
             self.refund(unit);
             return Ran::of(None, journal_failed(e, Some(false)));
         }
-        // A retry is asked for (it may go to a provider that failed it before); a re-route
-        // after its job fails still leaves out every provider that failed it.
-        let failed = self.plan.failed_before[index].clone();
-        let Some(route) = self.work.route(unit, &[]) else {
+        // A retry (or a new submission) may go to any provider, as asked; a re-route after
+        // its job fails still leaves out every provider that failed it. A submission a
+        // stopped run left uncertain was already past those (a re-route): sent again, it
+        // leaves them out too, unless that leaves nowhere to send it (a work of one provider).
+        let failed_before = &self.plan.failed_before[index];
+        let failed = failed_before.clone();
+        let uncertain = matches!(self.plan.actions[index], Action::Uncertain { .. });
+        let route = if uncertain && !failed_before.is_empty() {
+            self.work
+                .route(unit, failed_before)
+                .or_else(|| self.work.route(unit, &[]))
+        } else {
+            self.work.route(unit, &[])
+        };
+        let Some(route) = route else {
             // A work that sends nowhere: nothing was sent, the row says so.
             self.refund(unit);
             return self

@@ -227,7 +227,9 @@ pub type UnitOptionsFn =
 /// `options.kind`).
 ///
 /// Give routed units a provider name of their own (e.g. the list joined with `,`): the work
-/// key then says which list may serve it, and each result's provider is in its ticket.
+/// key then says which list may serve it, and each result's provider is in its ticket. Name
+/// the same work's keys under other lists with [`Unit::related`], so that a run with another
+/// list adopts what a provider of this one did (or is doing) instead of paying again.
 pub struct RouterWork<R> {
     router: R,
     options: RemoveOptions,
