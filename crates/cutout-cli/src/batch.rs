@@ -98,13 +98,17 @@ pub async fn prepare(
         spec.entries,
         spec.companions,
         spec.out,
-        providers,
+        providers.clone(),
         &params,
         spec.suffix,
         credits,
-        spec.relate_lists,
     )
     .await;
+    let units = if spec.relate_lists {
+        related(units, &providers)
+    } else {
+        units
+    };
     if spec.batch.dry_run {
         let plan = dry_plan(&journal, &units, spec.batch, spec.force)?;
         if !spec.global.quiet
@@ -202,14 +206,7 @@ async fn make_units(
     params: &str,
     suffix: &'static str,
     credits: fn(Provider, &ImageSource) -> Result<u32, Error>,
-    relate_lists: bool,
 ) -> (Vec<Unit>, Vec<PathBuf>, Vec<(String, String)>) {
-    let other_lists = if relate_lists {
-        sharing_lists(&providers)
-    } else {
-        Vec::new()
-    };
-    let accepts: Vec<String> = providers.iter().map(|p| p.name().to_owned()).collect();
     let entries = entries.to_vec();
     let spec = spec.clone();
     let params = params.to_owned();
@@ -253,16 +250,6 @@ async fn make_units(
                     spec.output_name(&entry.relative, suffix),
                     credits,
                 )
-                .map(|unit| {
-                    if other_lists.is_empty() {
-                        return unit;
-                    }
-                    let keys = other_lists
-                        .iter()
-                        .map(|list| unit.key_for_provider(list))
-                        .collect();
-                    unit.related(keys, accepts.clone())
-                })
             });
             match made {
                 Ok(unit) => {
@@ -276,6 +263,20 @@ async fn make_units(
     })
     .await
     .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+/// `units` knowing the same work under every other provider list that shares a provider with
+/// `providers`, and accepting those providers ([`Unit::related`]).
+fn related(units: Vec<Unit>, providers: &[Provider]) -> Vec<Unit> {
+    let lists = sharing_lists(providers);
+    let accepts: Vec<String> = providers.iter().map(|p| p.name().to_owned()).collect();
+    units
+        .into_iter()
+        .map(|unit| {
+            let keys = lists.iter().map(|l| unit.key_for_provider(l)).collect();
+            unit.related(keys, accepts.clone())
+        })
+        .collect()
 }
 
 /// The provider names of every ordered list of distinct providers (one provider alone

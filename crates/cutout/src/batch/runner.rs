@@ -571,22 +571,14 @@ impl RunCtx<'_> {
                 .await;
         };
         let routed = route.await;
-        self.accepted(
-            index,
-            unit,
-            routed.result,
-            routed.attempts,
-            failed,
-            None,
-            false,
-        )
-        .await
+        self.accepted(index, unit, routed.result, routed.attempts, failed, None)
+            .await
     }
 
     /// After a submission (the row is `submitting`): records the accepted job before the
     /// first poll and follows it; or ends the unit on a refusal. `earlier`: for a re-route,
-    /// why the unit's paid job failed at its provider. `rerouted`: the submission left out
-    /// `failed_providers` (see [`follow`](Self::follow)).
+    /// why the unit's paid job failed at its provider (the submission then left out
+    /// `failed_providers`, see [`follow`](Self::follow)).
     async fn accepted(
         &self,
         index: usize,
@@ -595,8 +587,8 @@ impl RunCtx<'_> {
         attempts: Vec<Attempt>,
         failed_providers: Vec<String>,
         earlier: Option<String>,
-        rerouted: bool,
     ) -> Ran {
+        let rerouted = earlier.is_some();
         let ticket = match result {
             Ok(ticket) => ticket,
             Err(e) if e.may_have_been_taken() => {
@@ -752,7 +744,6 @@ impl RunCtx<'_> {
             attempts,
             failed_providers.clone(),
             Some(error),
-            true,
         ))
         .await;
         if ran.ticket.is_none() {
