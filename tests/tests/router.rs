@@ -761,3 +761,42 @@ async fn a_credits_budget_holds_under_concurrent_inputs() {
     assert_eq!((stats[0].calls, stats[0].credits), (2, 4));
     assert_eq!(stats[0].skipped.get("over_budget"), Some(&6));
 }
+
+#[tokio::test]
+async fn a_huge_cooldown_saturates_and_a_lone_provider_stops_rather_than_goes_nowhere() {
+    let topaz = RecordingServer::start(vec![topaz_error(402, "Insufficient credits")]).await;
+    let router = router(
+        &[(Provider::Topaz, topaz.url())],
+        RoutePolicy::default().cooldown(Duration::MAX),
+    );
+    let routed = router.remove(ImageSource::url(IMAGE_URL), options()).await;
+    assert!(routed.result.is_err());
+    // Nobody after Topaz: the attempt says "stop", not "next provider".
+    assert_eq!(
+        failed_class(&routed.attempts[0].outcome),
+        Some((ErrorClass::OutOfCredits, Decision::Stop))
+    );
+    assert!(
+        routed.attempts[0]
+            .outcome
+            .to_string()
+            .starts_with("out_of_credits → stop: "),
+        "{}",
+        routed.attempts[0].outcome
+    );
+    let stats = router.stats();
+    assert!(
+        stats[0]
+            .cooling_down
+            .is_some_and(|d| d > Duration::from_secs(365 * 24 * 3600)),
+        "{:?}",
+        stats[0].cooling_down
+    );
+    // A later input is skipped, not sent.
+    let again = router.remove(ImageSource::url(IMAGE_URL), options()).await;
+    assert!(matches!(
+        again.attempts[0].outcome,
+        AttemptOutcome::Skipped(SkipReason::CoolingDown { .. })
+    ));
+    assert_eq!(posts(&topaz, TOPAZ_SUBMIT), 1);
+}

@@ -876,7 +876,7 @@ impl Router {
         health.slowest_submit = health.slowest_submit.max(elapsed);
         match effect {
             HealthEffect::CoolDown(cooldown) => {
-                let until = now + cooldown;
+                let until = breaker::later(now, cooldown);
                 health.cooling_until = Some(health.cooling_until.map_or(until, |u| u.max(until)));
                 if admitted.probe {
                     health.breaker.release_probe();
