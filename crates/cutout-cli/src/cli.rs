@@ -15,6 +15,11 @@ Keys and base URLs come from the same environment variables as the libraries:
   tengr          TENGR_API_KEY          TENGR_BASE_URL
 With --sandbox none of them is needed: the simulators run inside this process.
 
+Diagnostics go to stderr when RUST_LOG (or CUTOUT_LOG, which wins) is set: a level
+(debug) or target=level pairs, e.g. RUST_LOG=cutout::router=info shows each fallback
+decision, RUST_LOG=cutout_runtime=warn each retry. Off when unset; a value that does not
+parse is a usage error.
+
 Exit codes:
   0  every input succeeded
   1  some inputs failed (the summary on stderr says which and why)

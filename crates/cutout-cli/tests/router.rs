@@ -315,3 +315,83 @@ async fn one_provider_works_as_before_without_a_router() {
         .collect();
     assert_eq!(providers, ["topaz", "topaz"]);
 }
+
+/// `RUST_LOG` turns the router's decisions on (stderr, no key or query); unset, nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_log_shows_the_router_decisions_and_nothing_without_it() {
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/subject.jpg");
+    let dir = tempfile::tempdir().unwrap();
+    let in_process = |log: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cutout"));
+        command.current_dir(dir.path()).env_clear();
+        if let Some(log) = log {
+            command.env("RUST_LOG", log);
+        }
+        command
+            .args(["--sandbox", "remove-bg"])
+            .arg(&sample)
+            .args(["--provider", "topaz,modelslab", "-o"]);
+        command
+    };
+    let mut command = in_process(Some("cutout::router=info"));
+    command.arg("logged/");
+    let (code, _, err) = run(command).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("cutout::router") && err.contains("decision=\"served\""),
+        "{err}"
+    );
+    let mut command = in_process(None);
+    command.arg("quiet/");
+    let (code, _, err) = run(command).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("cutout::router") && !err.contains("INFO"), "{err}");
+
+    // A fallback decision, against the sandbox as a server: its keys must not be in the log.
+    let sandbox = sandbox().await;
+    sandbox.set_credits(Provider::Topaz, 0);
+    inputs(dir.path(), 1);
+    let mut command = cutout(dir.path(), &sandbox);
+    command
+        .env("RUST_LOG", "cutout::router=info")
+        .args(["remove-bg", "in", "-o", "out/", "--provider", "topaz,modelslab"]);
+    let (code, _, err) = run(command).await;
+    assert_eq!(code, 0, "{err}");
+    let decisions: Vec<&str> = err.lines().filter(|l| l.contains("cutout::router")).collect();
+    assert!(
+        decisions.iter().any(|l| l.contains("provider=\"topaz\"")
+            && l.contains("class=\"out_of_credits\"")
+            && l.contains("decision=next provider")),
+        "{err}"
+    );
+    assert!(
+        decisions
+            .iter()
+            .any(|l| l.contains("provider=\"modelslab\"") && l.contains("decision=\"served\"")),
+        "{err}"
+    );
+    for provider in [Provider::Topaz, Provider::ModelsLab] {
+        assert!(!err.contains(sandbox.key(provider)), "{err}");
+    }
+    assert!(!err.contains('?'), "no query string: {err}");
+}
+
+/// A `RUST_LOG` that does not parse is a usage error that says how to write one.
+#[test]
+fn an_unparsable_rust_log_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_cutout"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("RUST_LOG", "cutout::router=loud")
+        .args(["--sandbox", "estimate", "x.png"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("RUST_LOG=`cutout::router=loud` is not a log filter")
+            && err.contains("cutout::router=info"),
+        "{err}"
+    );
+}
