@@ -57,7 +57,7 @@ pub struct CompareArgs {
     pub wait: WaitArgs,
 }
 
-/// The providers of `--providers`, in the order given, without repeats.
+/// The providers of `--providers`, in the order given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderList {
     /// The providers.
@@ -66,7 +66,7 @@ pub struct ProviderList {
     pub all: bool,
 }
 
-/// `all`, or names separated by commas.
+/// `all`, or names separated by commas (parsed like `remove-bg --provider`).
 pub fn parse_providers(text: &str) -> Result<ProviderList, String> {
     if text.trim().eq_ignore_ascii_case("all") {
         return Ok(ProviderList {
@@ -74,16 +74,7 @@ pub fn parse_providers(text: &str) -> Result<ProviderList, String> {
             all: true,
         });
     }
-    let mut list = Vec::new();
-    for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        let provider: Provider = name.parse().map_err(|e| format!("{e}"))?;
-        if !list.contains(&provider) {
-            list.push(provider);
-        }
-    }
-    if list.is_empty() {
-        return Err("name at least one provider, or `all`".to_owned());
-    }
+    let list = crate::cli::parse_provider_list(text)?;
     Ok(ProviderList {
         providers: list,
         all: false,
@@ -774,8 +765,13 @@ mod tests {
         let all = parse_providers("ALL").unwrap();
         assert_eq!(all.providers, Provider::ALL.to_vec());
         assert!(all.all);
-        let list = parse_providers("modelslab, topaz,modelslab").unwrap();
+        let list = parse_providers(" modelslab , Topaz").unwrap();
         assert_eq!(list.providers, vec![Provider::ModelsLab, Provider::Topaz]);
+        assert_eq!(
+            parse_providers("modelslab,topaz,modelslab").unwrap_err(),
+            "`modelslab,topaz,modelslab` lists modelslab twice: name each provider once, in \
+             the order to try them"
+        );
         assert!(!list.all);
         assert!(
             parse_providers("nope")
