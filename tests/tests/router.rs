@@ -523,6 +523,8 @@ async fn a_job_that_failed_at_topaz_is_served_by_modelslab_each_paid_once() {
     assert_eq!(stats[0].accepted, 1);
     assert_eq!(stats[0].delivered, 0);
     assert_eq!(stats[0].failures.get("job_failed"), Some(&1));
+    // Excluded for the input after its failed job: counted as that failure, not also a skip.
+    assert!(stats[0].skipped.is_empty(), "{:?}", stats[0].skipped);
     assert_eq!(stats[1].delivered, 1);
 }
 

@@ -344,11 +344,18 @@ fn skip_reason(reason: &SkipReason) -> (&'static str, Option<String>) {
     }
 }
 
-/// The `tried` list of an attempt list.
+/// The `tried` list of an attempt list. A provider skipped as `excluded` after a re-route is
+/// left out when the list already has its attempt (the failure says it all; the skip would
+/// count it twice).
 pub fn tried(attempts: &[Attempt]) -> Vec<Tried> {
     attempts
         .iter()
-        .map(|attempt| {
+        .enumerate()
+        .filter(|(at, attempt)| {
+            !(matches!(attempt.outcome, AttemptOutcome::Skipped(SkipReason::Excluded))
+                && attempts[..*at].iter().any(|a| a.provider == attempt.provider))
+        })
+        .map(|(_, attempt)| {
             let mut line = Tried {
                 provider: attempt.provider.name(),
                 outcome: "served",

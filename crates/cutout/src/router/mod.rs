@@ -253,7 +253,8 @@ pub struct ProviderStats {
     /// Failures, by [`ErrorClass::name`].
     pub failures: std::collections::BTreeMap<&'static str, u64>,
     /// Inputs not sent to it, by reason (`cannot_take`, `over_budget`, `cooling_down`,
-    /// `breaker_open`, `excluded`).
+    /// `breaker_open`). Not `excluded`: a provider is excluded for an input only after its job
+    /// for that input failed, which [`failures`](Self::failures) already counts.
     pub skipped: std::collections::BTreeMap<&'static str, u64>,
     /// Total time of its submissions (accepted or not).
     pub submit_time: Duration,
@@ -790,10 +791,13 @@ impl Router {
     }
 
     fn skip(&self, index: usize, reason: &SkipReason) {
-        *self.lock().providers[index]
-            .skipped
-            .entry(reason.name())
-            .or_default() += 1;
+        // An excluded provider's failed job is counted already (see `ProviderStats::skipped`).
+        if !matches!(reason, SkipReason::Excluded) {
+            *self.lock().providers[index]
+                .skipped
+                .entry(reason.name())
+                .or_default() += 1;
+        }
         tracing::debug!(
             target: "cutout::router",
             provider = self.routes[index].provider.name(),
