@@ -352,8 +352,12 @@ pub fn tried(attempts: &[Attempt]) -> Vec<Tried> {
         .iter()
         .enumerate()
         .filter(|(at, attempt)| {
-            !(matches!(attempt.outcome, AttemptOutcome::Skipped(SkipReason::Excluded))
-                && attempts[..*at].iter().any(|a| a.provider == attempt.provider))
+            !(matches!(
+                attempt.outcome,
+                AttemptOutcome::Skipped(SkipReason::Excluded)
+            ) && attempts[..*at]
+                .iter()
+                .any(|a| a.provider == attempt.provider))
         })
         .map(|(_, attempt)| {
             let mut line = Tried {
@@ -738,7 +742,10 @@ impl Tasks {
 
     /// Whether the plan found unit `index` left mid-submission by a killed run.
     fn planned_uncertain(&self, index: usize) -> bool {
-        let left = self.left_uncertain.lock().unwrap_or_else(|e| e.into_inner());
+        let left = self
+            .left_uncertain
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         left.get(index).copied().unwrap_or(false)
     }
 
@@ -771,7 +778,10 @@ impl Tasks {
                 if let Some(slot) = actions.get_mut(*index) {
                     *slot = Some(action.name());
                 }
-                let mut left = self.left_uncertain.lock().unwrap_or_else(|e| e.into_inner());
+                let mut left = self
+                    .left_uncertain
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
                 if let Some(slot) = left.get_mut(*index) {
                     *slot = matches!(action, Action::Uncertain { resubmit: false });
                 }

@@ -383,7 +383,10 @@ mod tests {
                       provider can read (expected JPEG, PNG or TIFF); check the file";
         let lines = fit_lines(reason, d.columns(), 4);
         assert_eq!(lines.len(), 4, "{lines:?}");
-        assert!(!lines.concat().contains(ELLIPSIS), "all of it fits: {lines:?}");
+        assert!(
+            !lines.concat().contains(ELLIPSIS),
+            "all of it fits: {lines:?}"
+        );
         assert_eq!(lines.concat().replace(' ', ""), reason.replace(' ', ""));
         assert!(lines.iter().all(|l| l.chars().count() <= 40), "{lines:?}");
 

@@ -468,7 +468,10 @@ fn provider_lists_parse_the_same_way_in_both_commands() {
     for (list, expected) in [
         ("topaz,", "empty provider name in `topaz,`"),
         (",topaz", "empty provider name in `,topaz`"),
-        ("topaz,,modelslab", "empty provider name in `topaz,,modelslab`"),
+        (
+            "topaz,,modelslab",
+            "empty provider name in `topaz,,modelslab`",
+        ),
         ("topaz,topaz", "`topaz,topaz` lists topaz twice"),
         ("topaz, nobody", "unknown provider `nobody`"),
     ] {

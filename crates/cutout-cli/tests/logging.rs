@@ -66,10 +66,11 @@ async fn rust_log_shows_the_router_decisions_and_nothing_without_it() {
         if let Some(log) = log {
             command.env("RUST_LOG", log);
         }
-        command
-            .args(["--sandbox", "remove-bg"])
-            .arg(&sample)
-            .args(["--provider", "topaz,modelslab", "-o"]);
+        command.args(["--sandbox", "remove-bg"]).arg(&sample).args([
+            "--provider",
+            "topaz,modelslab",
+            "-o",
+        ]);
         command
     };
     let mut command = in_process(Some("cutout::router=info"));
@@ -84,19 +85,30 @@ async fn rust_log_shows_the_router_decisions_and_nothing_without_it() {
     command.arg("quiet/");
     let (code, _, err) = run(command).await;
     assert_eq!(code, 0, "{err}");
-    assert!(!err.contains("cutout::router") && !err.contains("INFO"), "{err}");
+    assert!(
+        !err.contains("cutout::router") && !err.contains("INFO"),
+        "{err}"
+    );
 
     // A fallback decision, against the sandbox as a server: its keys must not be in the log.
     let sandbox = sandbox().await;
     sandbox.set_credits(Provider::Topaz, 0);
     input(dir.path());
     let mut command = cutout(dir.path(), &sandbox);
-    command
-        .env("RUST_LOG", "cutout::router=info")
-        .args(["remove-bg", "in", "-o", "out/", "--provider", "topaz,modelslab"]);
+    command.env("RUST_LOG", "cutout::router=info").args([
+        "remove-bg",
+        "in",
+        "-o",
+        "out/",
+        "--provider",
+        "topaz,modelslab",
+    ]);
     let (code, _, err) = run(command).await;
     assert_eq!(code, 0, "{err}");
-    let decisions: Vec<&str> = err.lines().filter(|l| l.contains("cutout::router")).collect();
+    let decisions: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("cutout::router"))
+        .collect();
     assert!(
         decisions.iter().any(|l| l.contains("provider=\"topaz\"")
             && l.contains("class=\"out_of_credits\"")

@@ -28,7 +28,9 @@ async fn failing_topaz() -> String {
         .route(
             "/matting/async",
             post(|| async {
-                axum::Json(json!({"process_id": JOB_ID, "source_id": "src-1", "eta": 1_763_799_600}))
+                axum::Json(
+                    json!({"process_id": JOB_ID, "source_id": "src-1", "eta": 1_763_799_600}),
+                )
             }),
         )
         .route(

@@ -36,7 +36,11 @@ fn cutout(dir: &Path, sandbox: &Sandbox) -> Command {
     command.current_dir(dir).env_clear();
     for (provider, key, url) in [
         (Provider::Topaz, "TOPAZ_API_KEY", "TOPAZ_BASE_URL"),
-        (Provider::ModelsLab, "MODELSLAB_API_KEY", "MODELSLAB_BASE_URL"),
+        (
+            Provider::ModelsLab,
+            "MODELSLAB_API_KEY",
+            "MODELSLAB_BASE_URL",
+        ),
     ] {
         command
             .env(key, sandbox.key(provider))
@@ -105,7 +109,10 @@ async fn remove_bg_says_what_made_a_submission_uncertain() {
     assert_eq!(sandbox.submissions(Provider::Topaz), 1, "not sent again");
     let lines = json_lines(&stdout);
     let error = lines[0]["error"].as_str().unwrap();
-    assert!(error.starts_with(&format!("uncertain: {KILLED}")), "{error}");
+    assert!(
+        error.starts_with(&format!("uncertain: {KILLED}")),
+        "{error}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,7 +146,10 @@ async fn compare_counts_an_uncertain_submission_as_possibly_paid_with_its_cause(
     assert_eq!(topaz["credits"], 1, "{topaz}");
     assert_eq!(topaz["possibly_paid"], true, "{topaz}");
     let error = topaz["error"].as_str().unwrap();
-    assert!(error.starts_with("uncertain: topaz") && !error.contains(KILLED), "{error}");
+    assert!(
+        error.starts_with("uncertain: topaz") && !error.contains(KILLED),
+        "{error}"
+    );
     assert!(lines[1].get("possibly_paid").is_none(), "{}", lines[1]);
     assert!(
         stderr.contains("spent 2 credits in this run (estimated), 1 of them possibly"),

@@ -363,7 +363,10 @@ mod tests {
         }
         match breaker.state(at(t, 4)) {
             BreakerState::Open { remaining } => {
-                assert!(remaining > Duration::from_secs(365 * 24 * 3600), "{remaining:?}")
+                assert!(
+                    remaining > Duration::from_secs(365 * 24 * 3600),
+                    "{remaining:?}"
+                )
             }
             other => panic!("should be open: {other:?}"),
         }
