@@ -802,3 +802,45 @@ async fn a_huge_cooldown_saturates_and_a_lone_provider_stops_rather_than_goes_no
     ));
     assert_eq!(posts(&topaz, TOPAZ_SUBMIT), 1);
 }
+
+#[tokio::test]
+async fn stopping_for_want_of_a_next_provider_still_says_why_each_later_one_was_not_tried() {
+    let topaz = RecordingServer::start(vec![topaz_error(402, "Insufficient credits")]).await;
+    let modelslab = RecordingServer::start(vec![]).await;
+    let router = Router::builder()
+        .route(
+            Provider::Topaz,
+            Provider::Topaz.remover(topaz.url(), KEY, retry()).unwrap(),
+        )
+        .route(
+            Provider::ModelsLab,
+            Provider::ModelsLab
+                .remover(modelslab.url(), KEY, retry())
+                .unwrap(),
+        )
+        .budget(Provider::ModelsLab, ProviderBudget::calls(0))
+        .build()
+        .unwrap();
+    let routed = router.remove(ImageSource::url(IMAGE_URL), options()).await;
+    assert!(routed.result.is_err());
+    assert_eq!(
+        failed_class(&routed.attempts[0].outcome),
+        Some((ErrorClass::OutOfCredits, Decision::Stop)),
+        "{:?}",
+        routed.attempts
+    );
+    assert!(
+        matches!(
+            routed.attempts.get(1).map(|a| (a.provider, &a.outcome)),
+            Some((
+                Provider::ModelsLab,
+                AttemptOutcome::Skipped(SkipReason::OverBudget)
+            ))
+        ),
+        "{:?}",
+        routed.attempts
+    );
+    assert_eq!(routed.attempts.len(), 2);
+    assert!(modelslab.requests().is_empty());
+    assert_eq!(router.stats()[1].skipped.get("over_budget"), Some(&1));
+}

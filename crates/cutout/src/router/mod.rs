@@ -633,7 +633,32 @@ impl Router {
                         last_error = Some(error);
                         break;
                     }
-                    Decision::Stop => return Routed::new(Err(error), attempts),
+                    Decision::Stop => {
+                        // Stopped only because nobody else could take it now: say why each
+                        // later provider could not, as going on would have.
+                        let went_on = decide(
+                            class,
+                            Situation {
+                                no_provider_left: false,
+                                ..situation
+                            },
+                            &self.policy,
+                        )
+                        .0 == Decision::NextProvider;
+                        if situation.no_provider_left && went_on {
+                            for (offset, later_route) in later.iter().enumerate() {
+                                let reason = takes(later_route).err().or_else(|| {
+                                    let cost = (self.cost)(later_route.provider, &source);
+                                    self.refusal(index + 1 + offset, cost)
+                                });
+                                if let Some(reason) = reason {
+                                    self.skip(index + 1 + offset, &reason);
+                                    attempts.push(skipped(later_route.provider, reason));
+                                }
+                            }
+                        }
+                        return Routed::new(Err(error), attempts);
+                    }
                 }
             }
         }
@@ -835,17 +860,32 @@ impl Router {
 
     /// Whether [`admit`](Self::admit) would let a submission through now (nothing reserved).
     fn could_admit(&self, index: usize, cost: u64) -> bool {
+        self.refusal(index, cost).is_none()
+    }
+
+    /// Why [`admit`](Self::admit) would refuse a submission now, if it would (nothing
+    /// reserved).
+    fn refusal(&self, index: usize, cost: u64) -> Option<SkipReason> {
         let now = Instant::now();
         let budget = self.routes[index].budget;
         let shared = self.lock();
         let health = &shared.providers[index];
-        remaining(health.cooling_until, now).is_none()
-            && within_budget(health, budget, cost)
-            && match health.breaker.state(now) {
-                BreakerState::Closed => true,
-                BreakerState::Open { .. } => false,
-                BreakerState::HalfOpen => !health.breaker.probe_in_flight(),
+        if let Some(remaining) = remaining(health.cooling_until, now) {
+            return Some(SkipReason::CoolingDown { remaining });
+        }
+        if !within_budget(health, budget, cost) {
+            return Some(SkipReason::OverBudget);
+        }
+        match health.breaker.state(now) {
+            BreakerState::Closed => None,
+            BreakerState::Open { remaining } => Some(SkipReason::BreakerOpen { remaining }),
+            BreakerState::HalfOpen if health.breaker.probe_in_flight() => {
+                Some(SkipReason::BreakerOpen {
+                    remaining: Duration::ZERO,
+                })
             }
+            BreakerState::HalfOpen => None,
+        }
     }
 
     fn accepted(&self, index: usize, _admitted: Admitted, elapsed: Duration) {
