@@ -523,6 +523,8 @@ async fn a_job_that_failed_at_topaz_is_served_by_modelslab_each_paid_once() {
     assert_eq!(stats[0].accepted, 1);
     assert_eq!(stats[0].delivered, 0);
     assert_eq!(stats[0].failures.get("job_failed"), Some(&1));
+    // Excluded for the input after its failed job: counted as that failure, not also a skip.
+    assert!(stats[0].skipped.is_empty(), "{:?}", stats[0].skipped);
     assert_eq!(stats[1].delivered, 1);
 }
 
@@ -760,4 +762,85 @@ async fn a_credits_budget_holds_under_concurrent_inputs() {
     let stats = router.stats();
     assert_eq!((stats[0].calls, stats[0].credits), (2, 4));
     assert_eq!(stats[0].skipped.get("over_budget"), Some(&6));
+}
+
+#[tokio::test]
+async fn a_huge_cooldown_saturates_and_a_lone_provider_stops_rather_than_goes_nowhere() {
+    let topaz = RecordingServer::start(vec![topaz_error(402, "Insufficient credits")]).await;
+    let router = router(
+        &[(Provider::Topaz, topaz.url())],
+        RoutePolicy::default().cooldown(Duration::MAX),
+    );
+    let routed = router.remove(ImageSource::url(IMAGE_URL), options()).await;
+    assert!(routed.result.is_err());
+    // Nobody after Topaz: the attempt says "stop", not "next provider".
+    assert_eq!(
+        failed_class(&routed.attempts[0].outcome),
+        Some((ErrorClass::OutOfCredits, Decision::Stop))
+    );
+    assert!(
+        routed.attempts[0]
+            .outcome
+            .to_string()
+            .starts_with("out_of_credits → stop: "),
+        "{}",
+        routed.attempts[0].outcome
+    );
+    let stats = router.stats();
+    assert!(
+        stats[0]
+            .cooling_down
+            .is_some_and(|d| d > Duration::from_secs(365 * 24 * 3600)),
+        "{:?}",
+        stats[0].cooling_down
+    );
+    // A later input is skipped, not sent.
+    let again = router.remove(ImageSource::url(IMAGE_URL), options()).await;
+    assert!(matches!(
+        again.attempts[0].outcome,
+        AttemptOutcome::Skipped(SkipReason::CoolingDown { .. })
+    ));
+    assert_eq!(posts(&topaz, TOPAZ_SUBMIT), 1);
+}
+
+#[tokio::test]
+async fn stopping_for_want_of_a_next_provider_still_says_why_each_later_one_was_not_tried() {
+    let topaz = RecordingServer::start(vec![topaz_error(402, "Insufficient credits")]).await;
+    let modelslab = RecordingServer::start(vec![]).await;
+    let router = Router::builder()
+        .route(
+            Provider::Topaz,
+            Provider::Topaz.remover(topaz.url(), KEY, retry()).unwrap(),
+        )
+        .route(
+            Provider::ModelsLab,
+            Provider::ModelsLab
+                .remover(modelslab.url(), KEY, retry())
+                .unwrap(),
+        )
+        .budget(Provider::ModelsLab, ProviderBudget::calls(0))
+        .build()
+        .unwrap();
+    let routed = router.remove(ImageSource::url(IMAGE_URL), options()).await;
+    assert!(routed.result.is_err());
+    assert_eq!(
+        failed_class(&routed.attempts[0].outcome),
+        Some((ErrorClass::OutOfCredits, Decision::Stop)),
+        "{:?}",
+        routed.attempts
+    );
+    assert!(
+        matches!(
+            routed.attempts.get(1).map(|a| (a.provider, &a.outcome)),
+            Some((
+                Provider::ModelsLab,
+                AttemptOutcome::Skipped(SkipReason::OverBudget)
+            ))
+        ),
+        "{:?}",
+        routed.attempts
+    );
+    assert_eq!(routed.attempts.len(), 2);
+    assert!(modelslab.requests().is_empty());
+    assert_eq!(router.stats()[1].skipped.get("over_budget"), Some(&1));
 }

@@ -389,11 +389,22 @@ fn skip_reason(reason: &SkipReason) -> (&'static str, Option<String>) {
     }
 }
 
-/// The `tried` list of an attempt list.
+/// The `tried` list of an attempt list. A provider skipped as `excluded` after a re-route is
+/// left out when the list already has its attempt (the failure says it all; the skip would
+/// count it twice).
 pub fn tried(attempts: &[Attempt]) -> Vec<Tried> {
     attempts
         .iter()
-        .map(|attempt| {
+        .enumerate()
+        .filter(|(at, attempt)| {
+            !(matches!(
+                attempt.outcome,
+                AttemptOutcome::Skipped(SkipReason::Excluded)
+            ) && attempts[..*at]
+                .iter()
+                .any(|a| a.provider == attempt.provider))
+        })
+        .map(|(_, attempt)| {
             let mut line = Tried {
                 provider: attempt.provider.name(),
                 outcome: "served",
@@ -758,6 +769,8 @@ pub struct Tasks {
     exact: Vec<bool>,
     /// What the plan does with unit `i` (known from the runner's `Planned` events).
     actions: Mutex<Vec<Option<&'static str>>>,
+    /// Whether unit `i` is a row a killed run left mid-submission (reported, not sent).
+    left_uncertain: Mutex<Vec<bool>>,
     live: Mutex<HashMap<usize, Arc<Task>>>,
 }
 
@@ -778,8 +791,18 @@ impl Tasks {
                 .map(|u| matches!(u.output, OutputName::Exact(_)))
                 .collect(),
             actions: Mutex::new(vec![None; units.len()]),
+            left_uncertain: Mutex::new(vec![false; units.len()]),
             live: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Whether the plan found unit `index` left mid-submission by a killed run.
+    fn planned_uncertain(&self, index: usize) -> bool {
+        let left = self
+            .left_uncertain
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        left.get(index).copied().unwrap_or(false)
     }
 
     /// The index of `unit` in the batch (output names are unique: checked before).
@@ -811,6 +834,13 @@ impl Tasks {
                 if let Some(slot) = actions.get_mut(*index) {
                     *slot = Some(action.name());
                 }
+                let mut left = self
+                    .left_uncertain
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                if let Some(slot) = left.get_mut(*index) {
+                    *slot = matches!(action, Action::Uncertain { resubmit: false });
+                }
                 return;
             }
             Event::Finished {
@@ -831,6 +861,11 @@ impl Tasks {
             .unwrap_or(provider);
         let task = self.get(*index);
         let mut record = record(display, provider, &task, ticket.as_ref(), outcome);
+        if let cutout::batch::Outcome::Uncertain { error: Some(cause) } = outcome
+            && !self.planned_uncertain(*index)
+        {
+            record.error = Some(crate::report::uncertain_words(Some(&cli_words(cause))));
+        }
         if !attempts.is_empty() {
             record.tried = Some(tried(attempts));
         }
@@ -900,14 +935,12 @@ fn record(
                     .unwrap_or_default()
             ),
         ),
+        // A cause this run saw replaces this (see `Progress`); this is a killed run's row.
         Outcome::Uncertain { .. } => Record::failed(
             display.to_owned(),
             provider,
             task,
-            "uncertain: a run was stopped while submitting it, so the provider may have the \
-             job; check the provider's dashboard or `cutout jobs`; run again with \
-             --resubmit-uncertain to pay again"
-                .to_owned(),
+            crate::report::uncertain_words(None),
         ),
         Outcome::OverBudget => Record::not_submitted(display.to_owned(), provider, task),
         Outcome::Failed { error, .. } => {
@@ -942,14 +975,22 @@ pub fn finish(ui: Ui, global: &Global, report: &Report, journal: &Path) -> Resul
     let uncertain: Vec<_> = report.uncertain().collect();
     if !uncertain.is_empty() {
         eprintln!(
-            "{} input{} uncertain (a run was stopped while submitting; the provider may have \
-             the job): check the provider's dashboard or `cutout jobs`; run again with \
-             --resubmit-uncertain to pay again:",
+            "{} input{} uncertain (the provider may have the job): check the provider's \
+             dashboard or `cutout jobs`; run again with --resubmit-uncertain to pay again:",
             uncertain.len(),
             if uncertain.len() == 1 { " is" } else { "s are" }
         );
         for unit in &uncertain {
-            eprintln!("  {}", unit.display);
+            // The cause this run saw (a 502, a lost answer…), or a killed run's row.
+            let cause = match &unit.outcome {
+                cutout::batch::Outcome::Uncertain { error: Some(cause) }
+                    if !matches!(unit.action, Action::Uncertain { resubmit: false }) =>
+                {
+                    cli_words(cause)
+                }
+                _ => crate::report::KILLED_MID_SUBMISSION.to_owned(),
+            };
+            eprintln!("  {}: {cause}", unit.display);
         }
     }
     if let Some(line) = provider_summary(&provider_counts(report))

@@ -15,6 +15,11 @@ Keys and base URLs come from the same environment variables as the libraries:
   tengr          TENGR_API_KEY          TENGR_BASE_URL
 With --sandbox none of them is needed: the simulators run inside this process.
 
+Diagnostics go to stderr when RUST_LOG (or CUTOUT_LOG, which wins) is set: a level
+(debug) or target=level pairs, e.g. RUST_LOG=cutout::router=info shows each fallback
+decision, RUST_LOG=cutout_runtime=warn each retry. Off when unset; a value that does not
+parse is a usage error.
+
 Exit codes:
   0  every input succeeded
   1  some inputs failed (the summary on stderr says which and why)
@@ -173,17 +178,68 @@ pub fn mask_command(provider: Provider) -> Option<&'static str> {
     }
 }
 
-/// `--provider`: the facade's providers by name, each with its title (and "URL inputs" where
-/// it takes no local files).
-fn provider_parser() -> impl TypedValueParser<Value = Provider> {
-    let values = Provider::ALL.iter().map(|provider| {
+/// The facade's providers by name, each with its title (and "URL inputs" where it takes no
+/// local files), for the help.
+fn provider_values() -> impl Iterator<Item = PossibleValue> {
+    Provider::ALL.iter().map(|provider| {
         let mut help = provider.title().to_owned();
         if !provider.accepts_local_files() {
             help.push_str(" (URL inputs)");
         }
         PossibleValue::new(provider.name()).help(help)
-    });
-    PossibleValuesParser::new(values).try_map(|name: String| name.parse::<Provider>())
+    })
+}
+
+/// `--provider`: one provider by name.
+fn provider_parser() -> impl TypedValueParser<Value = Provider> {
+    PossibleValuesParser::new(provider_values()).try_map(|name: String| name.parse::<Provider>())
+}
+
+/// `remove-bg --provider a,b`: [`parse_provider_list`], with the providers listed in the help.
+#[derive(Debug, Clone, Copy)]
+struct ProviderListParser;
+
+impl TypedValueParser for ProviderListParser {
+    type Value = Vec<Provider>;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Vec<Provider>, clap::Error> {
+        clap::builder::StringValueParser::new()
+            .try_map(|text: String| parse_provider_list(&text))
+            .parse_ref(command, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(provider_values()))
+    }
+}
+
+/// An ordered list of providers, `topaz,modelslab`: the one parser of `remove-bg --provider`
+/// and `compare --providers`. Items are trimmed and case-insensitive; an empty item, an unknown
+/// name or a name given twice is an error that says which.
+pub fn parse_provider_list(text: &str) -> Result<Vec<Provider>, String> {
+    let mut list: Vec<Provider> = Vec::new();
+    for item in text.split(',').map(str::trim) {
+        if item.is_empty() {
+            return Err(format!(
+                "empty provider name in `{text}`: separate names with single commas \
+                 (topaz,modelslab)"
+            ));
+        }
+        let provider: Provider = item.parse().map_err(|e| format!("{e}"))?;
+        if list.contains(&provider) {
+            return Err(format!(
+                "`{text}` lists {provider} twice: name each provider once, in the order to try \
+                 them"
+            ));
+        }
+        list.push(provider);
+    }
+    Ok(list)
 }
 
 /// How many inputs run at once unless `--concurrency` says otherwise: the provider's queue cap
@@ -234,13 +290,13 @@ pub struct RemoveBgArgs {
         short,
         long,
         value_name = "PROVIDER[,PROVIDER…]",
-        value_parser = provider_parser(),
-        value_delimiter = ',',
-        ignore_case = true,
+        value_parser = ProviderListParser,
         default_value = "topaz",
         env = "CUTOUT_PROVIDER"
     )]
-    pub provider: Vec<Provider>,
+    // Fully qualified: one value (the whole list, parsed by `parse_provider_list`), not clap's
+    // one-value-per-occurrence `Vec`.
+    pub provider: ::std::vec::Vec<Provider>,
 
     /// Write the subject's mask (white = subject) instead of the cut-out.
     #[arg(long)]

@@ -64,6 +64,9 @@ use failure::{EXIT_OK, Failure};
 fn main() -> ExitCode {
     // Help, version and usage errors exit here (0 or 2).
     let cli = Cli::parse();
+    if let Err(failure) = install_logging() {
+        return failure.report();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -102,6 +105,39 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         outcome = work => outcome,
         _ = ctrl_c() => Err(Failure::Interrupted),
     }
+}
+
+/// The variables that turn diagnostics on; the first one set wins.
+const LOG_VARIABLES: [&str; 2] = ["CUTOUT_LOG", "RUST_LOG"];
+
+/// Diagnostics (the router's decisions, the runtime's retries…) on stderr, off unless
+/// `CUTOUT_LOG` or `RUST_LOG` is set. The value is a level (`info`) or `target=level,…`
+/// (`cutout::router=info,cutout_runtime=warn`); one that does not parse is a usage error.
+fn install_logging() -> Result<(), Failure> {
+    use std::str::FromStr;
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
+    let Some((name, value)) = LOG_VARIABLES.iter().find_map(|name| {
+        let value = std::env::var(name).ok()?;
+        (!value.trim().is_empty()).then_some((*name, value))
+    }) else {
+        return Ok(());
+    };
+    let targets = Targets::from_str(value.trim()).map_err(|e| {
+        Failure::Usage(format!(
+            "{name}=`{value}` is not a log filter ({e}): write a level (`info`) or \
+             `target=level` pairs separated by commas (`cutout::router=info,cutout_runtime=warn`)"
+        ))
+    })?;
+    // Only if nothing else installed one first (nothing does; a failure is harmless).
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .finish()
+        .with(targets)
+        .try_init();
+    Ok(())
 }
 
 /// Ctrl-C, or never if it cannot be watched.

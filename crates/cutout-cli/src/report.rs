@@ -477,3 +477,16 @@ impl Task {
         }
     }
 }
+
+/// Why a unit is uncertain when a killed run left it mid-submission.
+pub const KILLED_MID_SUBMISSION: &str = "a run was stopped while submitting it";
+
+/// The `error` of an uncertain unit: the cause this run saw (a 502, a dropped connection, a lost
+/// answer…), or `None` for a row a killed run left mid-submission; then what to do.
+pub fn uncertain_words(cause: Option<&str>) -> String {
+    format!(
+        "uncertain: {}, so the provider may have the job; check the provider's dashboard or \
+         `cutout jobs`; run again with --resubmit-uncertain to pay again",
+        cause.unwrap_or(KILLED_MID_SUBMISSION)
+    )
+}

@@ -46,7 +46,8 @@ impl Default for Layout {
         Layout {
             tile: 320,
             gap: 8,
-            label_lines: 3,
+            // The provider, then time and credits, or a failure's reason on up to four lines.
+            label_lines: 5,
         }
     }
 }
@@ -145,16 +146,19 @@ fn fill(sheet: &mut RgbaImage, x: u32, y: u32, w: u32, h: u32, color: Rgba<u8>) 
     }
 }
 
+/// The ellipsis `…` (not in the ASCII font): three dots on the baseline.
+const ELLIPSIS_GLYPH: [u8; 8] = [0, 0, 0, 0, 0, 0, 0b0100_1001, 0];
+
 /// Draws `text` with the public-domain 8×8 font of `font8x8`, at most `columns` characters
-/// (anything beyond is cut, a character outside ASCII is drawn as `?`).
+/// (anything beyond is cut; `…` has its own glyph, another character outside ASCII is drawn as
+/// `?`).
 fn draw_text(sheet: &mut RgbaImage, x: u32, y: u32, text: &str, columns: usize) {
     for (column, ch) in (0u32..).zip(text.chars().take(columns)) {
-        let code = if ch.is_ascii() {
-            ch as usize
-        } else {
-            '?' as usize
+        let glyph = match ch {
+            ELLIPSIS => ELLIPSIS_GLYPH,
+            ch if ch.is_ascii() => font8x8::legacy::BASIC_LEGACY[ch as usize],
+            _ => font8x8::legacy::BASIC_LEGACY['?' as usize],
         };
-        let glyph = font8x8::legacy::BASIC_LEGACY[code];
         for (row, bits) in (0u32..).zip(glyph) {
             for bit in 0..8u32 {
                 // Bit 0 is the leftmost pixel of the row.
@@ -167,6 +171,45 @@ fn draw_text(sheet: &mut RgbaImage, x: u32, y: u32, text: &str, columns: usize) 
             }
         }
     }
+}
+
+/// What marks a cut text.
+pub const ELLIPSIS: char = '…';
+
+/// `text` in at most `max_lines` lines of at most `columns` characters (wrapped at spaces where
+/// it can be): a line or a text that does not fit is cut and ends in `…`, so a cut reason is
+/// seen to be cut.
+pub fn fit_lines(text: &str, columns: usize, max_lines: usize) -> Vec<String> {
+    if columns == 0 || max_lines == 0 {
+        return Vec::new();
+    }
+    let cut = |line: &str| -> String {
+        let mut kept: String = line.chars().take(columns.saturating_sub(1)).collect();
+        kept.push(ELLIPSIS);
+        kept
+    };
+    let mut lines: Vec<String> = wrap(text, columns)
+        .into_iter()
+        .map(|line| {
+            if line.chars().count() > columns {
+                cut(&line)
+            } else {
+                line
+            }
+        })
+        .collect();
+    if lines.len() > max_lines {
+        lines.truncate(max_lines);
+        if let Some(last) = lines.last_mut() {
+            let trimmed = last.trim_end_matches(ELLIPSIS).to_owned();
+            *last = if trimmed.chars().count() < columns {
+                format!("{trimmed}{ELLIPSIS}")
+            } else {
+                cut(&trimmed)
+            };
+        }
+    }
+    lines
 }
 
 /// `text` broken into lines of at most `columns` characters, at spaces where it can be.
@@ -223,7 +266,7 @@ mod tests {
             .collect();
         assert_eq!(render(&tiles, l).dimensions(), l.size(3));
         let d = Layout::default();
-        assert_eq!(d.size(5), (5 * 320 + 6 * 8, 8 + 320 + 34 + 8));
+        assert_eq!(d.size(5), (5 * 320 + 6 * 8, 8 + 320 + 54 + 8));
     }
 
     #[test]
@@ -329,5 +372,54 @@ mod tests {
             wrap("averyveryverylongword x", 5),
             vec!["averyveryverylongword", "x"]
         );
+    }
+
+    #[test]
+    fn a_long_reason_fits_the_band_and_ends_in_an_ellipsis_when_cut() {
+        // The default band holds the provider and four lines of 40 characters.
+        let d = Layout::default();
+        assert_eq!((d.label_lines, d.columns()), (5, 40));
+        let reason = "failed: topaz: submit: HTTP 400: input_key: the image is not one the \
+                      provider can read (expected JPEG, PNG or TIFF); check the file";
+        let lines = fit_lines(reason, d.columns(), 4);
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        assert!(
+            !lines.concat().contains(ELLIPSIS),
+            "all of it fits: {lines:?}"
+        );
+        assert_eq!(lines.concat().replace(' ', ""), reason.replace(' ', ""));
+        assert!(lines.iter().all(|l| l.chars().count() <= 40), "{lines:?}");
+
+        // Too long for the room: the last line says it was cut.
+        let lines = fit_lines(reason, 20, 2);
+        assert_eq!(lines.len(), 2);
+        assert!(lines[1].ends_with(ELLIPSIS), "{lines:?}");
+        assert!(lines.iter().all(|l| l.chars().count() <= 20), "{lines:?}");
+        // A word longer than a line is cut there too.
+        assert_eq!(
+            fit_lines("https://example.com/a/very/long/path x", 10, 3),
+            vec!["https://e…".to_owned(), "x".to_owned()]
+        );
+        assert_eq!(fit_lines("a b c", 3, 1), vec!["a …".to_owned()]);
+        assert!(fit_lines("anything", 0, 3).is_empty());
+
+        // The ellipsis is drawn (with its own glyph), not as `?`.
+        let l = layout();
+        let ink = |text: &str| {
+            let sheet = render(
+                &[Tile {
+                    image: None,
+                    lines: vec![text.to_owned()],
+                }],
+                l,
+            );
+            let (lx, ly) = l.label_origin(0);
+            (ly..ly + LINE_HEIGHT)
+                .flat_map(|y| (lx..lx + GLYPH).map(move |x| (x, y)))
+                .filter(|&(x, y)| *sheet.get_pixel(x, y) == INK)
+                .count()
+        };
+        assert_eq!(ink("…"), 3);
+        assert!(ink("?") > 3);
     }
 }

@@ -460,6 +460,68 @@ fn usage_errors_exit_with_2() {
     assert_eq!(files(dir.path()), ["subject.jpg"]);
 }
 
+/// `remove-bg --provider` and `compare --providers` parse lists the same way: items trimmed,
+/// an empty item, an unknown name, a repeat or a repeated flag is a clear usage error.
+#[test]
+fn provider_lists_parse_the_same_way_in_both_commands() {
+    let dir = workspace();
+    for (list, expected) in [
+        ("topaz,", "empty provider name in `topaz,`"),
+        (",topaz", "empty provider name in `,topaz`"),
+        (
+            "topaz,,modelslab",
+            "empty provider name in `topaz,,modelslab`",
+        ),
+        ("topaz,topaz", "`topaz,topaz` lists topaz twice"),
+        ("topaz, nobody", "unknown provider `nobody`"),
+    ] {
+        for (command, flag) in [("remove-bg", "--provider"), ("compare", "--providers")] {
+            let output = run(
+                cutout(dir.path()).args(["--sandbox", command, "subject.jpg", flag, list]),
+                2,
+            );
+            let err = stderr(&output);
+            assert!(err.contains(expected), "{command} {flag} {list}: {err}");
+            assert!(!err.contains("a value is required"), "{err}");
+        }
+    }
+    // Spaces around names are trimmed: the list works (and the journal says which served).
+    let output = run(
+        cutout(dir.path()).args([
+            "--sandbox",
+            "remove-bg",
+            "subject.jpg",
+            "--provider",
+            " modelslab , topaz",
+            "--json",
+            "-o",
+            "out/",
+        ]),
+        0,
+    );
+    let line: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert_eq!(line["provider"], "modelslab", "{line}");
+    // A repeated flag is refused rather than one of its values silently dropped.
+    let output = run(
+        cutout(dir.path()).args([
+            "--sandbox",
+            "remove-bg",
+            "subject.jpg",
+            "--provider",
+            "topaz",
+            "--provider",
+            "modelslab",
+        ]),
+        2,
+    );
+    assert!(
+        stderr(&output).contains("cannot be used multiple times"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(files(dir.path()), ["out", "subject.jpg"]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // matte and trimap
 

@@ -9,9 +9,9 @@ use std::time::Duration;
 use cutout_sandbox::{FaultRates, Faults, Provider, Sandbox};
 
 /// The sheet's geometry (the command's default layout): tiles of 320, gaps of 8, a label band
-/// of 3 lines of 10 pixels plus 4.
+/// of 5 lines of 10 pixels plus 4 (the provider and up to four lines of a failure's reason).
 fn sheet_size(tiles: u32) -> (u32, u32) {
-    (tiles * 320 + (tiles + 1) * 8, 8 + 320 + 34 + 8)
+    (tiles * 320 + (tiles + 1) * 8, 8 + 320 + 54 + 8)
 }
 
 const ALL: [(Provider, &str, &str, &str); 4] = [

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use cutout::Provider;
-use cutout::batch::{Batch, Event, Outcome, OutputName, Unit, Work};
+use cutout::batch::{Action, Batch, Event, Outcome, OutputName, Unit, Work};
 use cutout::runtime::{
     BackgroundRemover, BoxFuture, Cutout, CutoutKind, Error, ImageSource, JobTicket, RemoveOptions,
     WaitPolicy,
@@ -57,7 +57,7 @@ pub struct CompareArgs {
     pub wait: WaitArgs,
 }
 
-/// The providers of `--providers`, in the order given, without repeats.
+/// The providers of `--providers`, in the order given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderList {
     /// The providers.
@@ -66,7 +66,7 @@ pub struct ProviderList {
     pub all: bool,
 }
 
-/// `all`, or names separated by commas.
+/// `all`, or names separated by commas (parsed like `remove-bg --provider`).
 pub fn parse_providers(text: &str) -> Result<ProviderList, String> {
     if text.trim().eq_ignore_ascii_case("all") {
         return Ok(ProviderList {
@@ -74,16 +74,7 @@ pub fn parse_providers(text: &str) -> Result<ProviderList, String> {
             all: true,
         });
     }
-    let mut list = Vec::new();
-    for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        let provider: Provider = name.parse().map_err(|e| format!("{e}"))?;
-        if !list.contains(&provider) {
-            list.push(provider);
-        }
-    }
-    if list.is_empty() {
-        return Err("name at least one provider, or `all`".to_owned());
-    }
+    let list = crate::cli::parse_provider_list(text)?;
     Ok(ProviderList {
         providers: list,
         all: false,
@@ -126,6 +117,9 @@ struct Row {
     status: &'static str,
     seconds: Option<f64>,
     credits: u32,
+    /// `credits` is an estimate of a submission that may have been taken (uncertain): possibly
+    /// paid, not surely.
+    possibly_paid: bool,
     output: Option<PathBuf>,
     job_id: Option<String>,
     error: Option<String>,
@@ -139,6 +133,9 @@ struct JsonLine<'a> {
     status: &'static str,
     seconds: Option<f64>,
     credits: u32,
+    /// Present (true) when `credits` is the estimate of an uncertain submission.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    possibly_paid: bool,
     output: Option<String>,
     sheet: Option<String>,
     job_id: Option<&'a str>,
@@ -303,12 +300,19 @@ pub async fn run(global: &Global, args: CompareArgs) -> Result<(), Failure> {
     let took = lock(&took).clone();
 
     let mut failed = false;
+    // Estimated credits of submissions that may have been taken (uncertain).
+    let mut possibly_paid: u64 = 0;
     for (entry, row) in entries.iter().zip(&cells) {
         let rows: Vec<Row> = providers
             .iter()
             .zip(row)
             .map(|(provider, cell)| row_of(*provider, cell, &ready, &report, &took, store.as_ref()))
             .collect();
+        possibly_paid += rows
+            .iter()
+            .filter(|r| r.possibly_paid)
+            .map(|r| u64::from(r.credits))
+            .sum::<u64>();
         failed |= rows.iter().any(|r| {
             !matches!(
                 r.status,
@@ -332,8 +336,17 @@ pub async fn run(global: &Global, args: CompareArgs) -> Result<(), Failure> {
         print_rows(global, entry, &rows, sheet_shown.as_deref());
     }
     if !global.quiet {
+        let possibly = if possibly_paid > 0 {
+            // The run's spend counts them already (they may have been taken).
+            format!(
+                ", {possibly_paid} of them possibly (uncertain submissions: see `cutout \
+                 journal`)"
+            )
+        } else {
+            String::new()
+        };
         eprintln!(
-            "spent {} credit{} in this run (estimated); journal: {}",
+            "spent {} credit{} in this run (estimated){possibly}; journal: {}",
             report.spent_credits,
             if report.spent_credits == 1 { "" } else { "s" },
             journal_file.display()
@@ -443,6 +456,7 @@ fn row_of(
         status: "unsupported",
         seconds: None,
         credits: 0,
+        possibly_paid: false,
         output: None,
         job_id: None,
         error: None,
@@ -497,10 +511,22 @@ fn row_of(
                 "still running: run the same command again to pick it up ({error})"
             ))
         }
-        Outcome::Uncertain { .. } => {
-            row.error = Some(
-                "uncertain: a run was stopped while submitting it; see `cutout journal`".to_owned(),
-            )
+        // The cause this run saw (a 502, a lost answer…), else a killed run's row.
+        Outcome::Uncertain { error } => {
+            let cause = match (&unit_report.action, error) {
+                (Action::Uncertain { resubmit: false }, _) | (_, None) => {
+                    crate::report::KILLED_MID_SUBMISSION.to_owned()
+                }
+                (_, Some(cause)) => journal::cli_words(cause),
+            };
+            // It may have been taken, and charged: count its estimate as possibly paid.
+            if row.credits == 0 {
+                row.credits = unit.credits;
+                row.possibly_paid = true;
+            }
+            row.error = Some(format!(
+                "uncertain: {cause}, so the provider may have the job; see `cutout journal`"
+            ))
         }
         Outcome::OverBudget => row.error = Some("not submitted: --max-credits".to_owned()),
         #[allow(unreachable_patterns)]
@@ -545,7 +571,6 @@ fn written_by_us(path: &Path) -> bool {
 /// wrote, or anything with --force).
 async fn write_sheet(entry: &Entry, rows: &[Row], path: &Path, force: bool) -> Result<(), String> {
     let layout = Layout::default();
-    let columns = layout.columns();
     let input = entry.input.clone();
     let tiles_rows: Vec<(String, Option<PathBuf>, Vec<String>)> = rows
         .iter()
@@ -553,7 +578,7 @@ async fn write_sheet(entry: &Entry, rows: &[Row], path: &Path, force: bool) -> R
             (
                 row.provider.name().to_owned(),
                 row.output.clone(),
-                label(row, columns),
+                label(row, layout),
             )
         })
         .collect();
@@ -597,7 +622,7 @@ async fn write_sheet(entry: &Entry, rows: &[Row], path: &Path, force: bool) -> R
 }
 
 /// The label lines under a provider's tile.
-fn label(row: &Row, columns: usize) -> Vec<String> {
+fn label(row: &Row, layout: Layout) -> Vec<String> {
     let mut lines = vec![row.provider.name().to_owned()];
     match row.status {
         "done" | "skipped" => {
@@ -623,7 +648,15 @@ fn label(row: &Row, columns: usize) -> Vec<String> {
             } else {
                 format!("{status}: {why}")
             };
-            lines.extend(sheet::wrap(&text, columns).into_iter().take(2));
+            if row.possibly_paid {
+                lines.push(format!(
+                    "possibly {} credit{}",
+                    row.credits,
+                    if row.credits == 1 { "" } else { "s" }
+                ));
+            }
+            let room = (layout.label_lines as usize).saturating_sub(lines.len());
+            lines.extend(sheet::fit_lines(&text, layout.columns(), room));
         }
     }
     lines
@@ -658,6 +691,7 @@ fn print_rows(global: &Global, entry: &Entry, rows: &[Row], sheet: Option<&str>)
                 status: row.status,
                 seconds: row.seconds,
                 credits: row.credits,
+                possibly_paid: row.possibly_paid,
                 output: row.output.as_ref().map(|p| p.display().to_string()),
                 sheet: sheet.map(str::to_owned),
                 job_id: row.job_id.as_deref(),
@@ -681,12 +715,26 @@ fn print_rows(global: &Global, entry: &Entry, rows: &[Row], sheet: Option<&str>)
             (None, Some(error)) => error.clone(),
             (None, None) => String::new(),
         };
+        let credits = if row.possibly_paid {
+            format!("{}?", row.credits)
+        } else {
+            row.credits.to_string()
+        };
+        let what = if row.possibly_paid {
+            format!(
+                "possibly paid {} credit{}; {what}",
+                row.credits,
+                if row.credits == 1 { "" } else { "s" }
+            )
+        } else {
+            what
+        };
         crate::report::out(format_args!(
             "  {:<14} {:<12} {:>7} {:>7}  {what}",
             row.provider.name(),
             row.status,
             seconds,
-            row.credits
+            credits
         ));
     }
 }
@@ -774,8 +822,13 @@ mod tests {
         let all = parse_providers("ALL").unwrap();
         assert_eq!(all.providers, Provider::ALL.to_vec());
         assert!(all.all);
-        let list = parse_providers("modelslab, topaz,modelslab").unwrap();
+        let list = parse_providers(" modelslab , Topaz").unwrap();
         assert_eq!(list.providers, vec![Provider::ModelsLab, Provider::Topaz]);
+        assert_eq!(
+            parse_providers("modelslab,topaz,modelslab").unwrap_err(),
+            "`modelslab,topaz,modelslab` lists modelslab twice: name each provider once, in \
+             the order to try them"
+        );
         assert!(!list.all);
         assert!(
             parse_providers("nope")

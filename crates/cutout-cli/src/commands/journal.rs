@@ -111,16 +111,21 @@ pub async fn run(global: &Global, args: JournalArgs) -> Result<(), Failure> {
     }
     if !summary.uncertain.is_empty() {
         crate::report::out(format_args!(
-            "uncertain (a run was stopped while submitting them; the provider may have the job): \
-             check the provider's dashboard or `cutout jobs`; run the command again with \
-             --resubmit-uncertain to pay again:"
+            "uncertain (submitted without a clear answer: a lost or failed answer, or a run \
+             stopped mid-submission; the provider may have the job): check the provider's \
+             dashboard or `cutout jobs`; run the command again with --resubmit-uncertain to pay \
+             again:"
         ));
         for row in &summary.uncertain {
             crate::report::out(format_args!(
-                "  {} ({}{})",
+                "  {} ({}{}){}",
                 row.display,
                 row.provider,
-                job(row)
+                job(row),
+                row.failure
+                    .as_deref()
+                    .map(|cause| format!(": {}", crate::batch::cli_words(cause)))
+                    .unwrap_or_default()
             ));
         }
     }

@@ -171,7 +171,7 @@ impl Breaker {
     }
 
     fn open(&mut self, now: Instant) {
-        self.open_until = Some(now + self.policy.cooldown);
+        self.open_until = Some(later(now, self.policy.cooldown));
         self.probe_in_flight = false;
         self.outcomes.clear();
     }
@@ -210,6 +210,15 @@ impl Breaker {
             Some(_) => BreakerState::HalfOpen,
         }
     }
+}
+
+/// `now + wait`, saturating: a wait too long for the clock (`Duration::MAX`) is "far future"
+/// (about 30 years), never a panic.
+pub(crate) fn later(now: Instant, wait: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(30 * 365 * 24 * 60 * 60);
+    now.checked_add(wait)
+        .or_else(|| now.checked_add(FAR.min(wait)))
+        .unwrap_or(now)
 }
 
 #[cfg(test)]
@@ -343,5 +352,29 @@ mod tests {
         }
         assert!(busy.outcomes.len() <= MAX_OUTCOMES);
         assert_eq!(BreakerState::HalfOpen.name(), "half_open");
+    }
+
+    #[test]
+    fn a_cooldown_too_long_for_the_clock_saturates_instead_of_panicking() {
+        let t = Instant::now();
+        let mut breaker = Breaker::new(policy().cooldown(Duration::MAX));
+        for s in 0..4 {
+            breaker.record_failure(at(t, s));
+        }
+        match breaker.state(at(t, 4)) {
+            BreakerState::Open { remaining } => {
+                assert!(
+                    remaining > Duration::from_secs(365 * 24 * 3600),
+                    "{remaining:?}"
+                )
+            }
+            other => panic!("should be open: {other:?}"),
+        }
+        assert!(matches!(
+            breaker.admit(at(t, 3600)),
+            Admission::Refused { .. }
+        ));
+        assert!(later(t, Duration::MAX) > at(t, 1_000_000));
+        assert_eq!(later(t, Duration::from_secs(5)), at(t, 5));
     }
 }

@@ -253,7 +253,8 @@ pub struct ProviderStats {
     /// Failures, by [`ErrorClass::name`].
     pub failures: std::collections::BTreeMap<&'static str, u64>,
     /// Inputs not sent to it, by reason (`cannot_take`, `over_budget`, `cooling_down`,
-    /// `breaker_open`, `excluded`).
+    /// `breaker_open`). Not `excluded`: a provider is excluded for an input only after its job
+    /// for that input failed, which [`failures`](Self::failures) already counts.
     pub skipped: std::collections::BTreeMap<&'static str, u64>,
     /// Total time of its submissions (accepted or not).
     pub submit_time: Duration,
@@ -632,7 +633,32 @@ impl Router {
                         last_error = Some(error);
                         break;
                     }
-                    Decision::Stop => return Routed::new(Err(error), attempts),
+                    Decision::Stop => {
+                        // Stopped only because nobody else could take it now: say why each
+                        // later provider could not, as going on would have.
+                        let went_on = decide(
+                            class,
+                            Situation {
+                                no_provider_left: false,
+                                ..situation
+                            },
+                            &self.policy,
+                        )
+                        .0 == Decision::NextProvider;
+                        if situation.no_provider_left && went_on {
+                            for (offset, later_route) in later.iter().enumerate() {
+                                let reason = takes(later_route).err().or_else(|| {
+                                    let cost = (self.cost)(later_route.provider, &source);
+                                    self.refusal(index + 1 + offset, cost)
+                                });
+                                if let Some(reason) = reason {
+                                    self.skip(index + 1 + offset, &reason);
+                                    attempts.push(skipped(later_route.provider, reason));
+                                }
+                            }
+                        }
+                        return Routed::new(Err(error), attempts);
+                    }
                 }
             }
         }
@@ -790,10 +816,13 @@ impl Router {
     }
 
     fn skip(&self, index: usize, reason: &SkipReason) {
-        *self.lock().providers[index]
-            .skipped
-            .entry(reason.name())
-            .or_default() += 1;
+        // An excluded provider's failed job is counted already (see `ProviderStats::skipped`).
+        if !matches!(reason, SkipReason::Excluded) {
+            *self.lock().providers[index]
+                .skipped
+                .entry(reason.name())
+                .or_default() += 1;
+        }
         tracing::debug!(
             target: "cutout::router",
             provider = self.routes[index].provider.name(),
@@ -831,17 +860,32 @@ impl Router {
 
     /// Whether [`admit`](Self::admit) would let a submission through now (nothing reserved).
     fn could_admit(&self, index: usize, cost: u64) -> bool {
+        self.refusal(index, cost).is_none()
+    }
+
+    /// Why [`admit`](Self::admit) would refuse a submission now, if it would (nothing
+    /// reserved).
+    fn refusal(&self, index: usize, cost: u64) -> Option<SkipReason> {
         let now = Instant::now();
         let budget = self.routes[index].budget;
         let shared = self.lock();
         let health = &shared.providers[index];
-        remaining(health.cooling_until, now).is_none()
-            && within_budget(health, budget, cost)
-            && match health.breaker.state(now) {
-                BreakerState::Closed => true,
-                BreakerState::Open { .. } => false,
-                BreakerState::HalfOpen => !health.breaker.probe_in_flight(),
+        if let Some(remaining) = remaining(health.cooling_until, now) {
+            return Some(SkipReason::CoolingDown { remaining });
+        }
+        if !within_budget(health, budget, cost) {
+            return Some(SkipReason::OverBudget);
+        }
+        match health.breaker.state(now) {
+            BreakerState::Closed => None,
+            BreakerState::Open { remaining } => Some(SkipReason::BreakerOpen { remaining }),
+            BreakerState::HalfOpen if health.breaker.probe_in_flight() => {
+                Some(SkipReason::BreakerOpen {
+                    remaining: Duration::ZERO,
+                })
             }
+            BreakerState::HalfOpen => None,
+        }
     }
 
     fn accepted(&self, index: usize, _admitted: Admitted, elapsed: Duration) {
@@ -876,7 +920,7 @@ impl Router {
         health.slowest_submit = health.slowest_submit.max(elapsed);
         match effect {
             HealthEffect::CoolDown(cooldown) => {
-                let until = now + cooldown;
+                let until = breaker::later(now, cooldown);
                 health.cooling_until = Some(health.cooling_until.map_or(until, |u| u.max(until)));
                 if admitted.probe {
                     health.breaker.release_probe();

@@ -245,7 +245,7 @@ pub fn decide(
             ),
         }
     };
-    match class {
+    let (decision, effect) = match class {
         ErrorClass::OutOfCredits | ErrorClass::Auth => (
             Decision::NextProvider,
             HealthEffect::CoolDown(policy.cooldown),
@@ -274,6 +274,11 @@ pub fn decide(
         }
         ErrorClass::JobFailed => (Decision::NextProvider, HealthEffect::None),
         ErrorClass::Other => (Decision::Stop, HealthEffect::None),
+    };
+    // "Next provider" with nobody left to take the input would be a false promise.
+    match decision {
+        Decision::NextProvider if situation.no_provider_left => (Decision::Stop, effect),
+        _ => (decision, effect),
     }
 }
 
@@ -432,7 +437,7 @@ mod tests {
             (
                 ErrorClass::RateLimited,
                 s().retry_after(Some(secs(3600))).no_provider_left(true),
-                (NextProvider, H::None),
+                (Stop, H::None),
             ),
             (
                 ErrorClass::RateLimited,
@@ -448,7 +453,23 @@ mod tests {
             (
                 ErrorClass::Outage,
                 s().no_provider_left(true).waits_so_far(2),
-                (NextProvider, H::BreakerFailure),
+                (Stop, H::BreakerFailure),
+            ),
+            // Nobody left: stop, whatever the class would otherwise say.
+            (
+                ErrorClass::OutOfCredits,
+                s().no_provider_left(true),
+                (Stop, H::CoolDown(secs(3600))),
+            ),
+            (
+                ErrorClass::JobFailed,
+                s().no_provider_left(true),
+                (Stop, H::None),
+            ),
+            (
+                ErrorClass::InvalidInput,
+                s().later_provider_can_take_it(true).no_provider_left(true),
+                (Stop, H::None),
             ),
             // Never elsewhere, whoever else could take it.
             (ErrorClass::MayHaveBeenTaken, s(), (Stop, H::BreakerFailure)),
