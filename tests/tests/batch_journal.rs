@@ -472,6 +472,22 @@ async fn a_submission_lost_in_transit_stays_uncertain_a_refused_one_is_retried()
         "failed unpaid → submitted again"
     );
     assert_eq!(fresh.submitted.lock().unwrap().as_slice(), ["b"]);
+    // The next run says what the first one saw, not that a run was stopped.
+    assert!(
+        matches!(
+            &report.units[0].outcome,
+            cutout::batch::Outcome::Uncertain { error: Some(e) }
+                if e.contains("an earlier run's submission ended with")
+                    && e.contains("the submission's answer")
+                    && !e.contains("stopped")
+        ),
+        "{:?}",
+        report.units[0].outcome
+    );
+    assert!(
+        store.get(&keys[0]).unwrap().unwrap().failure.is_some(),
+        "the cause is in the journal for `cutout journal`"
+    );
 }
 
 #[tokio::test]
@@ -2118,9 +2134,12 @@ async fn an_uncertain_row_under_a_sharing_list_stays_uncertain_and_sends_nothing
         Action::Uncertain { resubmit: false }
     );
     assert_eq!(fresh.submits(), 0);
+    // Reported, not re-keyed: the row keeps the provider field that says who may hold the job.
+    assert!(store.get(&new_key).unwrap().is_none());
+    let kept = store.get(&old_key).unwrap().unwrap();
     assert_eq!(
-        store.get(&new_key).unwrap().unwrap().state,
-        State::Submitting
+        (kept.state, kept.provider.as_str()),
+        (State::Submitting, "fake")
     );
     // A list without `fake` does not share it: a new attempt.
     let units = adopting(&s, "other", &["other"], &[("a", "image a")]);
@@ -2207,4 +2226,99 @@ fn rekey_moves_a_row_and_refuses_to_replace_a_recorded_one() {
     assert_eq!(store.get(&c.key).unwrap().unwrap().state, State::Submitting);
     // No row to move: an error.
     assert!(store.rekey(&a.key, &c.key, "z").is_err());
+}
+
+#[tokio::test]
+async fn an_uncertain_row_of_a_list_stays_uncertain_for_every_list_sharing_a_provider_with_it() {
+    // The review's case: uncertain under `fake,other`; a run with `fake` alone reports it; a
+    // later run with `other` alone must still find it (the job may be at `other`).
+    let s = setup();
+    let store = s.store();
+    let first = s.units_as("fake,other", &[("a", "image a")]);
+    let list_key = first[0].key.clone();
+    let hang = Fake::default();
+    hang.submit_as("a", Behaviour::Hang);
+    let batch = Batch::new(store.clone());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), batch.run(&hang, first))
+            .await
+            .is_err()
+    );
+    let related = |list: &str| {
+        s.units_as(list, &[("a", "image a")])
+            .into_iter()
+            .map(|u| {
+                let key = u.key_for_provider("fake,other");
+                u.related(vec![key], Vec::new())
+            })
+            .collect::<Vec<_>>()
+    };
+    for list in ["fake", "other", "other,fake"] {
+        let fresh = Fake::default();
+        let report = Batch::new(store.clone())
+            .run(&fresh, related(list))
+            .await
+            .unwrap();
+        assert_eq!(
+            report.units[0].action,
+            Action::Uncertain { resubmit: false },
+            "{list}"
+        );
+        assert_eq!(fresh.submits(), 0, "{list}");
+        let row = store.get(&list_key).unwrap().unwrap();
+        assert_eq!(
+            (row.state, row.provider.as_str()),
+            (State::Submitting, "fake,other")
+        );
+    }
+}
+
+#[tokio::test]
+async fn work_refused_unpaid_under_this_list_and_done_under_another_is_not_paid_again() {
+    // The review's case: both refused (402) under `fake,other`, then done by `fake` alone, then
+    // `fake,other` again: the unpaid failure gives way to the done row.
+    let s = setup();
+    let store = s.store();
+    let refuse = Fake::default();
+    refuse.submit_as("a", Behaviour::Refuse);
+    let list = |s: &Setup| {
+        s.units_as("fake,other", &[("a", "image a")])
+            .into_iter()
+            .map(|u| {
+                let key = u.key_for_provider("fake");
+                u.related(vec![key], Vec::new())
+            })
+            .collect::<Vec<_>>()
+    };
+    Batch::new(store.clone())
+        .run(&refuse, list(&s))
+        .await
+        .unwrap();
+    let list_key = list(&s)[0].key.clone();
+    let failed = store.get(&list_key).unwrap().unwrap();
+    assert_eq!((failed.state, failed.paid), (State::Failed, Some(false)));
+
+    let fake = Fake::default();
+    let report = Batch::new(store.clone())
+        .run(&fake, s.units(&[("a", "image a")]))
+        .await
+        .unwrap();
+    assert!(report.all_succeeded(), "{report:#?}");
+    assert_eq!(fake.submits(), 1);
+
+    let again = Fake::default();
+    let dry = plan(&*store, &list(&s), PlanOptions::default()).unwrap();
+    assert_eq!(dry.actions[0], Action::Skip);
+    let report = Batch::new(store.clone())
+        .run(&again, list(&s))
+        .await
+        .unwrap();
+    assert_eq!(again.submits(), 0, "done by `fake` already");
+    assert_eq!(report.units[0].action, Action::Skip);
+    let row = store.get(&list_key).unwrap().unwrap();
+    assert_eq!(
+        row.state,
+        State::Done,
+        "the done row, re-keyed over the unpaid failure"
+    );
 }

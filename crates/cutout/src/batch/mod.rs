@@ -103,7 +103,7 @@ mod work;
 
 pub use key::{OutputName, WorkKey, content_hash, hash_file};
 pub use plan::{Action, Plan, PlanOptions, plan};
-pub use runner::{Batch, Event, EventFn, Outcome, Report, UnitReport};
+pub use runner::{Batch, Event, EventFn, Outcome, Report, UNCERTAIN_AFTER_A_KILL, UnitReport};
 pub use sqlite::{APPLICATION_ID, SCHEMA_VERSION, SqliteStore};
 pub use store::{JournalError, OutputRecord, Row, State, Store};
 pub use summary::{Summary, summary};

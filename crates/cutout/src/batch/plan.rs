@@ -137,8 +137,13 @@ pub struct Plan {
     pub(crate) failed_before: Vec<Vec<String>>,
     /// Per unit, the key of the row it adopts (the same work recorded under another provider
     /// list, [`Unit::related`]): the run re-keys that row to the unit's key before acting on
-    /// it. `None`: the unit's own row, or none.
+    /// it, except an uncertain row it only reports (left where it is, under the list that
+    /// names every provider that may hold the job). `None`: the unit's own row, or none.
     pub adopted_from: Vec<Option<WorkKey>>,
+    /// Per unit, what the journal recorded about its last attempt (a submission whose answer
+    /// was lost, a download cut…): shown with an uncertain unit instead of guessing a cause.
+    /// `None` for an uncertain unit: a run was killed while submitting it.
+    pub noted: Vec<Option<String>>,
 }
 
 impl Plan {
@@ -267,15 +272,19 @@ pub fn plan(store: &dyn Store, units: &[Unit], options: PlanOptions) -> Result<P
     let mut adopted_by: HashMap<&WorkKey, usize> = HashMap::new();
     let mut adopted_from = Vec::with_capacity(units.len());
     let mut failed_before = Vec::with_capacity(units.len());
+    let mut noted = Vec::with_capacity(units.len());
     for (i, unit) in units.iter().enumerate() {
         let own = rows.get(&unit.key);
         // Work a run with another provider list paid for, which this unit may take over.
+        // Not over a row of its own that holds anything: only over one that sent nothing or
+        // that the provider refused unpaid (a 402 under this list, then done under another).
         let adopted = match own {
-            Some(row) if row.state != State::Planned => None,
+            Some(row) if !gives_way(row) => None,
             _ => adoptable(&rows, unit, &mut owned, &adopted_by),
         };
         let row = adopted.or(own);
         previous.push(row.and_then(|r| r.ticket.clone()));
+        noted.push(row.and_then(|r| r.failure.clone()));
         failed_before.push(
             row.map(|r| {
                 let mut names: Vec<String> = Vec::new();
@@ -437,6 +446,7 @@ pub fn plan(store: &dyn Store, units: &[Unit], options: PlanOptions) -> Result<P
         credits: units.iter().map(|u| u.credits).collect(),
         failed_before,
         adopted_from,
+        noted,
     })
 }
 
@@ -445,6 +455,14 @@ pub fn plan(store: &dyn Store, units: &[Unit], options: PlanOptions) -> Result<P
 /// adopted: done with intact results first, then submitted (paid, not delivered), then done
 /// without intact results, then left submitting (uncertain) under a list that shares a
 /// provider with it. Failed rows never fit: a new list is a new attempt.
+/// Whether a unit's own row may be replaced by a row it adopts: it records nothing paid
+/// (`planned`, or `failed` with `paid = false`). [`Store::rekey`] replaces the same rows.
+///
+/// [`Store::rekey`]: super::Store::rekey
+fn gives_way(row: &Row) -> bool {
+    row.state == State::Planned || (row.state == State::Failed && row.paid == Some(false))
+}
+
 fn adoptable<'r>(
     rows: &'r HashMap<WorkKey, Row>,
     unit: &Unit,

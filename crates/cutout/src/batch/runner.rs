@@ -15,6 +15,10 @@ use super::store::{JournalError, OutputRecord, Store};
 use super::work::{Unit, Work};
 use crate::router::{Attempt, AttemptOutcome, Decision, ErrorClass};
 
+/// The cause of an [`Outcome::Uncertain`] left by a run that was killed (or lost power) while
+/// submitting the unit: the journal has no error for it.
+pub const UNCERTAIN_AFTER_A_KILL: &str = "a run was stopped while submitting it";
+
 /// How one unit ended in a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -35,7 +39,9 @@ pub enum Outcome {
     /// The provider may or may not have accepted it (a crash, or an answer lost in transit):
     /// not submitted again unless `resubmit_uncertain`.
     Uncertain {
-        /// What happened, when this run saw it.
+        /// What happened: the error this run saw, or, for a unit an earlier run left
+        /// uncertain, the error that run recorded ("an earlier run's submission ended with:
+        /// …") or [`UNCERTAIN_AFTER_A_KILL`].
         error: Option<String>,
     },
     /// Not submitted: the budget would have been passed.
@@ -296,10 +302,15 @@ impl Batch {
         let plan = self.plan(units.clone()).await?;
         // Rows recorded under another provider list that units of this one adopt: moved to
         // the units' keys, durably, before anything acts on them (a dry run never gets here).
+        // Not an uncertain row this run leaves alone: its provider field is the only record
+        // of who may hold the job, and a narrower list there would let a later run with
+        // another list pay again.
         let rekeys: Vec<(WorkKey, WorkKey, String)> = units
             .iter()
             .zip(&plan.adopted_from)
-            .filter_map(|(unit, from)| {
+            .zip(&plan.actions)
+            .filter(|(_, action)| !matches!(action, Action::Uncertain { resubmit: false }))
+            .filter_map(|((unit, from), _)| {
                 from.as_ref()
                     .map(|from| (from.clone(), unit.key.clone(), unit.provider.clone()))
             })
@@ -470,16 +481,15 @@ impl RunCtx<'_> {
                     paid: Some(false),
                 },
             ),
-            Action::Uncertain { resubmit: false } => Ran::of(
-                None,
-                Outcome::Uncertain {
-                    error: Some(
-                        "a previous run was stopped while submitting it; the provider may \
-                         have the job: check its dashboard, or resubmit (may pay twice)"
-                            .to_owned(),
-                    ),
-                },
-            ),
+            Action::Uncertain { resubmit: false } => {
+                // What the journal knows, not a guess: the error an earlier run saw, or
+                // nothing (a run killed mid-submission).
+                let cause = match &self.plan.noted[index] {
+                    Some(seen) => format!("an earlier run's submission ended with: {seen}"),
+                    None => UNCERTAIN_AFTER_A_KILL.to_owned(),
+                };
+                Ran::of(None, Outcome::Uncertain { error: Some(cause) })
+            }
             Action::FailedBefore { reason, paid } => Ran::of(
                 self.plan.previous[index].clone(),
                 Outcome::Failed {
@@ -592,7 +602,13 @@ impl RunCtx<'_> {
         let ticket = match result {
             Ok(ticket) => ticket,
             Err(e) if e.may_have_been_taken() => {
-                // The row stays `submitting`: the next run reports it as uncertain.
+                // The row stays `submitting`: the next run reports it as uncertain, with what
+                // this run saw (a lost answer, a 502…) rather than a guess. Best effort: the
+                // unit is uncertain whether or not the note is written.
+                let store = self.batch.store.clone();
+                let key = unit.key.clone();
+                let seen = e.to_string();
+                let _ = blocking(move || store.note_failure(&key, &seen)).await;
                 return Ran {
                     ticket: None,
                     outcome: Outcome::Uncertain {

@@ -515,9 +515,11 @@ impl Store for SqliteStore {
 
     fn rekey(&self, from: &WorkKey, to: &WorkKey, provider: &str) -> Result<(), JournalError> {
         let changed = self.write("re-key a unit", |tx| {
-            // A planned row sent nothing: the adopted row (which may hold a paid job) wins.
+            // A planned row sent nothing, a refused one paid nothing: the adopted row (which
+            // may hold a paid job) wins.
             tx.execute(
-                "DELETE FROM units WHERE key = ?1 AND state = 'planned'",
+                "DELETE FROM units WHERE key = ?1 \
+                 AND (state = 'planned' OR (state = 'failed' AND paid = 0))",
                 [to.as_str()],
             )?;
             tx.execute(

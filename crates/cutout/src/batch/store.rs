@@ -244,8 +244,9 @@ pub trait Store: Send + Sync {
     ) -> Result<(), JournalError>;
     /// Moves the row of `from` to key `to` with provider field `provider`: the same work,
     /// recorded under another provider list, adopted by a unit of this one
-    /// ([`Unit::related`](super::Unit::related)). A `planned` row already under `to` (nothing
-    /// sent) gives way; any other row there is an error, and nothing changes.
+    /// ([`Unit::related`](super::Unit::related)). A row already under `to` that records
+    /// nothing paid (`planned`, or `failed` unpaid) gives way; any other row there is an
+    /// error, and nothing changes.
     fn rekey(&self, from: &WorkKey, to: &WorkKey, provider: &str) -> Result<(), JournalError>;
     /// Records why the last attempt to finish a paid job stopped (a download cut, a file in
     /// the way…) without changing the state: the job stays to be picked up by the next run.
