@@ -699,9 +699,13 @@ pub fn print_plan(
                     ticket.job_id.as_deref().unwrap_or("with a ready result")
                 ));
             }
-            Action::Uncertain { resubmit: false } => line.push_str(
-                " (a killed run was submitting it: not sent again without --resubmit-uncertain)",
-            ),
+            Action::Uncertain { resubmit: false } => line.push_str(&format!(
+                " ({}: not sent again without --resubmit-uncertain)",
+                match &plan.noted[index] {
+                    Some(seen) => format!("an earlier run's submission ended with: {seen}"),
+                    None => "a killed run was submitting it".to_owned(),
+                }
+            )),
             Action::Blocked(reason) => line.push_str(&format!(": {}", cli_words(reason))),
             Action::FailedBefore { reason, .. } => line.push_str(&format!(
                 " (failed in an earlier run after it was paid: {reason}; not sent again without \
@@ -769,8 +773,6 @@ pub struct Tasks {
     exact: Vec<bool>,
     /// What the plan does with unit `i` (known from the runner's `Planned` events).
     actions: Mutex<Vec<Option<&'static str>>>,
-    /// Whether unit `i` is a row a killed run left mid-submission (reported, not sent).
-    left_uncertain: Mutex<Vec<bool>>,
     live: Mutex<HashMap<usize, Arc<Task>>>,
 }
 
@@ -791,18 +793,8 @@ impl Tasks {
                 .map(|u| matches!(u.output, OutputName::Exact(_)))
                 .collect(),
             actions: Mutex::new(vec![None; units.len()]),
-            left_uncertain: Mutex::new(vec![false; units.len()]),
             live: Mutex::new(HashMap::new()),
         }
-    }
-
-    /// Whether the plan found unit `index` left mid-submission by a killed run.
-    fn planned_uncertain(&self, index: usize) -> bool {
-        let left = self
-            .left_uncertain
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        left.get(index).copied().unwrap_or(false)
     }
 
     /// The index of `unit` in the batch (output names are unique: checked before).
@@ -834,13 +826,6 @@ impl Tasks {
                 if let Some(slot) = actions.get_mut(*index) {
                     *slot = Some(action.name());
                 }
-                let mut left = self
-                    .left_uncertain
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner());
-                if let Some(slot) = left.get_mut(*index) {
-                    *slot = matches!(action, Action::Uncertain { resubmit: false });
-                }
                 return;
             }
             Event::Finished {
@@ -861,11 +846,6 @@ impl Tasks {
             .unwrap_or(provider);
         let task = self.get(*index);
         let mut record = record(display, provider, &task, ticket.as_ref(), outcome);
-        if let cutout::batch::Outcome::Uncertain { error: Some(cause) } = outcome
-            && !self.planned_uncertain(*index)
-        {
-            record.error = Some(crate::report::uncertain_words(Some(&cli_words(cause))));
-        }
         if !attempts.is_empty() {
             record.tried = Some(tried(attempts));
         }
@@ -935,12 +915,12 @@ fn record(
                     .unwrap_or_default()
             ),
         ),
-        // A cause this run saw replaces this (see `Progress`); this is a killed run's row.
-        Outcome::Uncertain { .. } => Record::failed(
+        // The cause this run saw, or what the journal has for a row an earlier run left.
+        Outcome::Uncertain { error } => Record::failed(
             display.to_owned(),
             provider,
             task,
-            crate::report::uncertain_words(None),
+            crate::report::uncertain_words(error.as_deref().map(cli_words).as_deref()),
         ),
         Outcome::OverBudget => Record::not_submitted(display.to_owned(), provider, task),
         Outcome::Failed { error, .. } => {
@@ -981,13 +961,10 @@ pub fn finish(ui: Ui, global: &Global, report: &Report, journal: &Path) -> Resul
             if uncertain.len() == 1 { " is" } else { "s are" }
         );
         for unit in &uncertain {
-            // The cause this run saw (a 502, a lost answer…), or a killed run's row.
+            // The cause this run saw (a 502, a lost answer…), or the journal's for an
+            // earlier run's row.
             let cause = match &unit.outcome {
-                cutout::batch::Outcome::Uncertain { error: Some(cause) }
-                    if !matches!(unit.action, Action::Uncertain { resubmit: false }) =>
-                {
-                    cli_words(cause)
-                }
+                cutout::batch::Outcome::Uncertain { error: Some(cause) } => cli_words(cause),
                 _ => crate::report::KILLED_MID_SUBMISSION.to_owned(),
             };
             eprintln!("  {}: {cause}", unit.display);

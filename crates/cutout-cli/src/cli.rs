@@ -191,8 +191,43 @@ fn provider_values() -> impl Iterator<Item = PossibleValue> {
 }
 
 /// `--provider`: one provider by name.
-fn provider_parser() -> impl TypedValueParser<Value = Provider> {
-    PossibleValuesParser::new(provider_values()).try_map(|name: String| name.parse::<Provider>())
+fn provider_parser() -> SingleProviderParser {
+    SingleProviderParser
+}
+
+/// One provider (`jobs`, `matte`, `segment`, `estimate`…), listed in the help. A list (as
+/// `CUTOUT_PROVIDER` may hold for `remove-bg`'s fallback) is refused with what to do instead.
+#[derive(Debug, Clone, Copy)]
+struct SingleProviderParser;
+
+impl TypedValueParser for SingleProviderParser {
+    type Value = Provider;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Provider, clap::Error> {
+        if value.to_string_lossy().contains(',') {
+            return clap::builder::StringValueParser::new()
+                .try_map(|list: String| {
+                    Err::<Provider, String>(format!(
+                        "`{list}` is a list, and this command takes one provider (a fallback \
+                         list is for `remove-bg`): pass one with -p/--provider, e.g. -p {}",
+                        list.split(',').next().unwrap_or_default().trim()
+                    ))
+                })
+                .parse_ref(command, arg, value);
+        }
+        PossibleValuesParser::new(provider_values())
+            .try_map(|name: String| name.parse::<Provider>())
+            .parse_ref(command, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(provider_values()))
+    }
 }
 
 /// `remove-bg --provider a,b`: [`parse_provider_list`], with the providers listed in the help.
@@ -233,8 +268,7 @@ pub fn parse_provider_list(text: &str) -> Result<Vec<Provider>, String> {
         let provider: Provider = item.parse().map_err(|e| format!("{e}"))?;
         if list.contains(&provider) {
             return Err(format!(
-                "`{text}` lists {provider} twice: name each provider once, in the order to try \
-                 them"
+                "`{text}` lists {provider} twice: name each provider once"
             ));
         }
         list.push(provider);

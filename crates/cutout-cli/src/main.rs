@@ -132,8 +132,10 @@ fn install_logging() -> Result<(), Failure> {
         ))
     })?;
     // Only if nothing else installed one first (nothing does; a failure is harmless).
+    // fmt's own cap is INFO: lift it so that `debug`/`trace` in the filter take effect.
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::TRACE)
         .finish()
         .with(targets)
         .try_init();

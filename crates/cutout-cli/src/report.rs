@@ -479,7 +479,7 @@ impl Task {
 }
 
 /// Why a unit is uncertain when a killed run left it mid-submission.
-pub const KILLED_MID_SUBMISSION: &str = "a run was stopped while submitting it";
+pub const KILLED_MID_SUBMISSION: &str = cutout::batch::UNCERTAIN_AFTER_A_KILL;
 
 /// The `error` of an uncertain unit: the cause this run saw (a 502, a dropped connection, a lost
 /// answer…), or `None` for a row a killed run left mid-submission; then what to do.

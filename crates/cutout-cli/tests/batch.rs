@@ -254,6 +254,11 @@ async fn killed_while_a_submission_is_in_flight_it_is_uncertain_until_resubmitte
     let (code, _, err) = run(command).await;
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("1 input is uncertain"), "{err}");
+    // A killed run recorded no error: the journal says so rather than invent one.
+    assert!(
+        err.contains("a run was stopped while submitting it"),
+        "{err}"
+    );
     assert!(err.contains("in/only.png"), "{err}");
     assert!(err.contains("--resubmit-uncertain"), "{err}");
     assert_eq!(

@@ -520,6 +520,20 @@ fn provider_lists_parse_the_same_way_in_both_commands() {
         stderr(&output)
     );
     assert_eq!(files(dir.path()), ["out", "subject.jpg"]);
+    // A list in CUTOUT_PROVIDER (set for remove-bg's fallback) meets a one-provider command:
+    // said plainly, with what to pass instead.
+    let output = run(
+        cutout(dir.path())
+            .env("CUTOUT_PROVIDER", "modelslab,topaz")
+            .args(["jobs", "status", "some-id"]),
+        2,
+    );
+    let err = stderr(&output);
+    assert!(
+        err.contains("`modelslab,topaz` is a list, and this command takes one provider")
+            && err.contains("-p modelslab"),
+        "{err}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

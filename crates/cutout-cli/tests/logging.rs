@@ -81,6 +81,23 @@ async fn rust_log_shows_the_router_decisions_and_nothing_without_it() {
         err.contains("cutout::router") && err.contains("decision=\"served\""),
         "{err}"
     );
+    // Debug level too (a skip is a debug event): the filter, not fmt's default cap, decides.
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cutout"));
+    command
+        .current_dir(dir.path())
+        .env_clear()
+        .env("RUST_LOG", "cutout::router=debug")
+        .args(["--sandbox", "remove-bg"])
+        .arg(&sample)
+        .args(["--provider", "tengr,modelslab", "-o", "debug/"]);
+    let (code, _, err) = run(command).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.contains("DEBUG") && l.contains("provider=\"tengr\"")),
+        "{err}"
+    );
+
     let mut command = in_process(None);
     command.arg("quiet/");
     let (code, _, err) = run(command).await;

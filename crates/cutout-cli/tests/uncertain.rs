@@ -101,7 +101,8 @@ async fn remove_bg_says_what_made_a_submission_uncertain() {
         "{stderr}"
     );
 
-    // The next run finds the row a run left mid-submission: that text, and nothing sent.
+    // The next run finds the row left mid-submission, says what the first run saw (the
+    // journal has it), not that a run was killed, and sends nothing.
     let mut command = cutout(dir.path(), &sandbox);
     command.args(["remove-bg", "subject.jpg", "-o", "out/", "--json"]);
     let (code, stdout, stderr) = run(command).await;
@@ -110,7 +111,8 @@ async fn remove_bg_says_what_made_a_submission_uncertain() {
     let lines = json_lines(&stdout);
     let error = lines[0]["error"].as_str().unwrap();
     assert!(
-        error.starts_with(&format!("uncertain: {KILLED}")),
+        error.starts_with("uncertain: an earlier run's submission ended with: topaz")
+            && !error.contains(KILLED),
         "{error}"
     );
 }
@@ -164,8 +166,17 @@ async fn compare_counts_an_uncertain_submission_as_possibly_paid_with_its_cause(
         .find(|l| l.trim_start().starts_with("topaz"))
         .unwrap_or_else(|| panic!("{stdout}"));
     assert!(
-        row.contains("1?") && row.contains("possibly paid 1 credit;") && row.contains(KILLED),
+        row.contains("1?")
+            && row.contains("possibly paid 1 credit;")
+            && row.contains("an earlier run's submission ended with"),
         "{row}"
     );
     assert_eq!(sandbox.submissions(Provider::Topaz), 1, "not sent again");
+    // This run spent nothing; the earlier run's uncertain credit is not counted in it.
+    assert!(
+        stderr.contains(
+            "spent 0 credits in this run (estimated); 1 credit possibly paid by an earlier run"
+        ),
+        "{stderr}"
+    );
 }

@@ -120,6 +120,8 @@ struct Row {
     /// `credits` is an estimate of a submission that may have been taken (uncertain): possibly
     /// paid, not surely.
     possibly_paid: bool,
+    /// The uncertain submission was an earlier run's: not part of this run's spend.
+    earlier: bool,
     output: Option<PathBuf>,
     job_id: Option<String>,
     error: Option<String>,
@@ -300,19 +302,23 @@ pub async fn run(global: &Global, args: CompareArgs) -> Result<(), Failure> {
     let took = lock(&took).clone();
 
     let mut failed = false;
-    // Estimated credits of submissions that may have been taken (uncertain).
+    // Estimated credits of submissions that may have been taken (uncertain): by this run (in
+    // its spend already) and by earlier runs (not).
     let mut possibly_paid: u64 = 0;
+    let mut possibly_paid_before: u64 = 0;
     for (entry, row) in entries.iter().zip(&cells) {
         let rows: Vec<Row> = providers
             .iter()
             .zip(row)
             .map(|(provider, cell)| row_of(*provider, cell, &ready, &report, &took, store.as_ref()))
             .collect();
-        possibly_paid += rows
-            .iter()
-            .filter(|r| r.possibly_paid)
-            .map(|r| u64::from(r.credits))
-            .sum::<u64>();
+        for r in rows.iter().filter(|r| r.possibly_paid) {
+            if r.earlier {
+                possibly_paid_before += u64::from(r.credits);
+            } else {
+                possibly_paid += u64::from(r.credits);
+            }
+        }
         failed |= rows.iter().any(|r| {
             !matches!(
                 r.status,
@@ -345,8 +351,17 @@ pub async fn run(global: &Global, args: CompareArgs) -> Result<(), Failure> {
         } else {
             String::new()
         };
+        let before = if possibly_paid_before > 0 {
+            format!(
+                "; {possibly_paid_before} credit{} possibly paid by an earlier run (uncertain \
+                 submissions: see `cutout journal`)",
+                if possibly_paid_before == 1 { "" } else { "s" }
+            )
+        } else {
+            String::new()
+        };
         eprintln!(
-            "spent {} credit{} in this run (estimated){possibly}; journal: {}",
+            "spent {} credit{} in this run (estimated){possibly}{before}; journal: {}",
             report.spent_credits,
             if report.spent_credits == 1 { "" } else { "s" },
             journal_file.display()
@@ -457,6 +472,7 @@ fn row_of(
         seconds: None,
         credits: 0,
         possibly_paid: false,
+        earlier: false,
         output: None,
         job_id: None,
         error: None,
@@ -511,19 +527,18 @@ fn row_of(
                 "still running: run the same command again to pick it up ({error})"
             ))
         }
-        // The cause this run saw (a 502, a lost answer…), else a killed run's row.
+        // The cause this run saw (a 502, a lost answer…), or the journal's for an earlier run's.
         Outcome::Uncertain { error } => {
-            let cause = match (&unit_report.action, error) {
-                (Action::Uncertain { resubmit: false }, _) | (_, None) => {
-                    crate::report::KILLED_MID_SUBMISSION.to_owned()
-                }
-                (_, Some(cause)) => journal::cli_words(cause),
+            let cause = match error {
+                Some(cause) => journal::cli_words(cause),
+                None => crate::report::KILLED_MID_SUBMISSION.to_owned(),
             };
             // It may have been taken, and charged: count its estimate as possibly paid.
             if row.credits == 0 {
                 row.credits = unit.credits;
                 row.possibly_paid = true;
             }
+            row.earlier = matches!(unit_report.action, Action::Uncertain { resubmit: false });
             row.error = Some(format!(
                 "uncertain: {cause}, so the provider may have the job; see `cutout journal`"
             ))
@@ -826,8 +841,7 @@ mod tests {
         assert_eq!(list.providers, vec![Provider::ModelsLab, Provider::Topaz]);
         assert_eq!(
             parse_providers("modelslab,topaz,modelslab").unwrap_err(),
-            "`modelslab,topaz,modelslab` lists modelslab twice: name each provider once, in \
-             the order to try them"
+            "`modelslab,topaz,modelslab` lists modelslab twice: name each provider once"
         );
         assert!(!list.all);
         assert!(
