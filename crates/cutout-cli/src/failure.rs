@@ -77,9 +77,10 @@ impl Failure {
                 // A unit whose request was on its way may have been accepted (and paid): the
                 // journal says so, and the next run settles it.
                 Some(journal) => eprintln!(
-                    "interrupted: inputs that were being submitted are uncertain (the provider \
-                     may have them): `cutout journal {}` lists them; run again with \
-                     --resubmit-uncertain only after checking; no partial output was written",
+                    "interrupted: run the same command again to go on (paid jobs are picked up \
+                     without paying again; no partial output was written); an input that was \
+                     being submitted, if any, is uncertain (the provider may have it): `cutout \
+                     journal {}` lists those; --resubmit-uncertain only after checking",
                     journal.display()
                 ),
                 None => eprintln!("interrupted: unfinished outputs were not written"),

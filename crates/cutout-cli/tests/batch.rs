@@ -853,9 +853,10 @@ async fn ctrl_c_during_a_submission_names_the_journal_and_exits_130() {
     let err = lines.lock().unwrap().join("\n");
     assert!(
         err.contains(
-            "interrupted: inputs that were being submitted are uncertain (the provider may have \
-             them): `cutout journal out/.cutout-journal.sqlite` lists them; run again with \
-             --resubmit-uncertain only after checking; no partial output was written"
+            "interrupted: run the same command again to go on (paid jobs are picked up without \
+             paying again; no partial output was written); an input that was being submitted, \
+             if any, is uncertain (the provider may have it): `cutout journal \
+             out/.cutout-journal.sqlite` lists those; --resubmit-uncertain only after checking"
         ),
         "{err}"
     );
