@@ -1972,6 +1972,44 @@ async fn a_reattached_job_that_fails_is_not_rerouted_to_a_provider_that_failed_i
 }
 
 #[tokio::test]
+async fn a_job_redone_with_force_after_it_delivered_does_not_count_as_a_failure_at_its_provider() {
+    let s = setup();
+    let store = s.store();
+    let key = s.units(&[("a", "image a")])[0].key.clone();
+    // alpha delivers.
+    let first = Routing::new(&["alpha", "beta"], &[]);
+    let report = Batch::new(store.clone())
+        .run(&first, s.units(&[("a", "image a")]))
+        .await
+        .unwrap();
+    assert!(report.all_succeeded(), "{report:#?}");
+    // Redone with force, this time at beta, and the run is dropped while beta's job runs.
+    let mut forced = Routing::new(&["beta", "alpha"], &[]);
+    forced.hang_at = vec!["beta"];
+    let batch = Batch::new(store.clone()).force(true);
+    let run = batch.run(&forced, s.units(&[("a", "image a")]));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), run)
+            .await
+            .is_err()
+    );
+    let row = store.get(&key).unwrap().unwrap();
+    assert_eq!(row.ticket.as_ref().unwrap().provider, "beta");
+    assert_eq!(row.previous_tickets.len(), 1, "alpha's job is kept");
+    assert!(row.failed_before.is_empty(), "{:?}", row.failed_before);
+
+    // Beta's job fails when re-attached: alpha did not fail this input, so it gets it.
+    let fresh = Routing::new(&["beta", "alpha"], &["beta"]);
+    let report = Batch::new(store.clone())
+        .run(&fresh, s.units(&[("a", "image a")]))
+        .await
+        .unwrap();
+    assert!(report.all_succeeded(), "{report:#?}");
+    assert_eq!(*fresh.routes.lock().unwrap(), [vec!["beta".to_owned()]]);
+    assert_eq!(fresh.submits_to("alpha"), 1);
+}
+
+#[tokio::test]
 async fn a_reattached_job_that_fails_goes_to_a_provider_that_did_not_fail_it() {
     let s = setup();
     let store = s.store();

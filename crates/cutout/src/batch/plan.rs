@@ -285,18 +285,7 @@ pub fn plan(store: &dyn Store, units: &[Unit], options: PlanOptions) -> Result<P
         let row = adopted.or(own);
         previous.push(row.and_then(|r| r.ticket.clone()));
         noted.push(row.and_then(|r| r.failure.clone()));
-        failed_before.push(
-            row.map(|r| {
-                let mut names: Vec<String> = Vec::new();
-                for t in &r.previous_tickets {
-                    if !names.contains(&t.provider) {
-                        names.push(t.provider.clone());
-                    }
-                }
-                names
-            })
-            .unwrap_or_default(),
-        );
+        failed_before.push(row.map(|r| r.failed_before.clone()).unwrap_or_default());
         // This unit's recorded results, all present and intact (a done row, or a paid row that
         // failed later while the user restored its files).
         let mine_intact = |owned: &mut Owned, row: &Row| {

@@ -329,6 +329,9 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     let state: String = r.get(5)?;
     let ticket: Option<String> = r.get(6)?;
     let outputs: String = r.get(8)?;
+    // Earlier jobs, each a ticket; one that delivered before a forced redo is marked so.
+    let previous: Vec<serde_json::Value> = serde_json::from_str(&r.get::<_, String>(14)?)
+        .map_err(|e| bad(14, format!("previous tickets: {e}")))?;
     Ok(Row {
         key: WorkKey::from_hex(r.get::<_, String>(0)?),
         display: r.get(1)?,
@@ -350,8 +353,24 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         credits: r.get::<_, i64>(11)?.clamp(0, u32::MAX as i64) as u32,
         updated_at: r.get(12)?,
         attempts: r.get::<_, i64>(13)?.clamp(0, u32::MAX as i64) as u32,
-        previous_tickets: serde_json::from_str(&r.get::<_, String>(14)?)
+        previous_tickets: previous
+            .iter()
+            .map(|t| serde_json::from_value::<JobTicket>(t.clone()))
+            .collect::<Result<_, _>>()
             .map_err(|e| bad(14, format!("previous tickets: {e}")))?,
+        failed_before: {
+            let mut names: Vec<String> = Vec::new();
+            for t in &previous {
+                let delivered = t.get("delivered") == Some(&serde_json::Value::Bool(true));
+                if let Some(name) = t.get("provider").and_then(|p| p.as_str())
+                    && !delivered
+                    && !names.iter().any(|n| n == name)
+                {
+                    names.push(name.to_owned());
+                }
+            }
+            names
+        },
         spent_credits: r.get::<_, i64>(15)?.max(0) as u64,
     })
 }
@@ -410,19 +429,25 @@ impl Store for SqliteStore {
     fn begin_submit(&self, unit: &Unit) -> Result<(), JournalError> {
         self.write("record a submission", |tx| {
             // The job of an earlier attempt is kept, never overwritten: it was paid for.
-            let earlier: Option<(Option<String>, String)> = tx
+            let earlier: Option<(Option<String>, String, String)> = tx
                 .query_row(
-                    "SELECT ticket, previous_tickets FROM units WHERE key = ?1",
+                    "SELECT ticket, previous_tickets, state FROM units WHERE key = ?1",
                     [unit.key.as_str()],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()?;
-            if let Some((Some(ticket), previous)) = earlier {
+            if let Some((Some(ticket), previous, state)) = earlier {
                 let mut all: Vec<serde_json::Value> =
                     serde_json::from_str(&previous).unwrap_or_default();
-                all.push(
-                    serde_json::from_str(&ticket).unwrap_or(serde_json::Value::String(ticket)),
-                );
+                let mut job =
+                    serde_json::from_str(&ticket).unwrap_or(serde_json::Value::String(ticket));
+                // A job that delivered, redone with `force`: not a failure to route around.
+                if state == "done"
+                    && let Some(fields) = job.as_object_mut()
+                {
+                    fields.insert("delivered".to_owned(), serde_json::Value::Bool(true));
+                }
+                all.push(job);
                 tx.execute(
                     "UPDATE units SET previous_tickets = ?2 WHERE key = ?1",
                     params![unit.key.as_str(), to_json(&all)?],

@@ -107,6 +107,9 @@ pub struct Row {
     /// The jobs of earlier attempts (oldest first): a unit submitted again never loses the
     /// job it paid for before.
     pub previous_tickets: Vec<JobTicket>,
+    /// The providers of those earlier jobs that did not deliver (failed, or lost): a re-route
+    /// never goes back to them. A job redone with `force` after it delivered is not one.
+    pub failed_before: Vec<String>,
     /// The estimated credits of every accepted submission of this unit, all attempts together
     /// (what was really paid).
     pub spent_credits: u64,
