@@ -2309,6 +2309,96 @@ async fn an_uncertain_row_of_a_list_stays_uncertain_for_every_list_sharing_a_pro
             (State::Submitting, "fake,other")
         );
     }
+    // Resubmitted under `fake` alone (the user's choice, may pay twice): the new job is
+    // recorded under `fake`'s own key; the uncertain row stays where it was, so a run with
+    // `other` alone still finds it rather than paying again.
+    let resubmit = Fake::default();
+    let report = Batch::new(store.clone())
+        .resubmit_uncertain(true)
+        .run(&resubmit, related("fake"))
+        .await
+        .unwrap();
+    assert!(report.all_succeeded(), "{report:#?}");
+    assert_eq!(resubmit.submits(), 1);
+    let row = store.get(&list_key).unwrap().unwrap();
+    assert_eq!(
+        (row.state, row.provider.as_str()),
+        (State::Submitting, "fake,other")
+    );
+    let fresh = Fake::default();
+    let report = Batch::new(store.clone())
+        .run(&fresh, related("other"))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.units[0].action,
+        Action::Uncertain { resubmit: false }
+    );
+    assert_eq!(fresh.submits(), 0);
+}
+
+#[tokio::test]
+async fn a_refused_retry_gives_way_to_work_done_under_another_list_and_its_history_is_kept() {
+    let s = setup();
+    let store = s.store();
+    let list = |s: &Setup| {
+        s.units_as("fake,other", &[("a", "image a")])
+            .into_iter()
+            .map(|u| {
+                let key = u.key_for_provider("fake");
+                u.related(vec![key], Vec::new())
+            })
+            .collect::<Vec<_>>()
+    };
+    let list_key = list(&s)[0].key.clone();
+    // Paid, and the job failed; retried, and the retry refused (402): failed unpaid, with the
+    // paid job of the first attempt in its history.
+    let failing = Fake::default();
+    failing.resume_as("a", Behaviour::JobFailed);
+    Batch::new(store.clone())
+        .run(&failing, list(&s))
+        .await
+        .unwrap();
+    let refusing = Fake::default();
+    refusing.submit_as("a", Behaviour::Refuse);
+    Batch::new(store.clone())
+        .retry_failed(true)
+        .run(&refusing, list(&s))
+        .await
+        .unwrap();
+    let before = store.get(&list_key).unwrap().unwrap();
+    assert_eq!((before.state, before.paid), (State::Failed, Some(false)));
+    assert_eq!(before.previous_tickets.len(), 1);
+    let spent_before = before.spent_credits;
+    assert!(spent_before > 0);
+
+    // Done by `fake` alone, then the list again: skipped, nothing paid, and the merged row
+    // keeps the earlier paid job and its credits.
+    let fake = Fake::default();
+    Batch::new(store.clone())
+        .run(&fake, s.units(&[("a", "image a")]))
+        .await
+        .unwrap();
+    let done_spent = store
+        .get(&s.units(&[("a", "image a")])[0].key)
+        .unwrap()
+        .unwrap()
+        .spent_credits;
+    let again = Fake::default();
+    let report = Batch::new(store.clone())
+        .run(&again, list(&s))
+        .await
+        .unwrap();
+    assert_eq!(report.units[0].action, Action::Skip);
+    assert_eq!(again.submits(), 0);
+    let row = store.get(&list_key).unwrap().unwrap();
+    assert_eq!(row.state, State::Done);
+    assert!(
+        row.previous_tickets.contains(&before.previous_tickets[0]),
+        "{:?}",
+        row.previous_tickets
+    );
+    assert_eq!(row.spent_credits, spent_before + done_spent);
 }
 
 #[tokio::test]

@@ -702,8 +702,11 @@ pub fn print_plan(
             Action::Uncertain { resubmit: false } => line.push_str(&format!(
                 " ({}: not sent again without --resubmit-uncertain)",
                 match &plan.noted[index] {
-                    Some(seen) => format!("an earlier run's submission ended with: {seen}"),
-                    None => "a killed run was submitting it".to_owned(),
+                    Some(seen) => format!(
+                        "an earlier run's submission ended with: {}",
+                        cli_words(seen)
+                    ),
+                    None => cutout::batch::UNCERTAIN_AFTER_A_KILL.to_owned(),
                 }
             )),
             Action::Blocked(reason) => line.push_str(&format!(": {}", cli_words(reason))),

@@ -45,8 +45,10 @@
 //! when a provider it accepts did that work (`done`) or holds its paid job (`submitted`), or
 //! a run of a list sharing a provider with it was stopped while submitting it (uncertain):
 //! the plan acts on that row as on the unit's own ([`Plan::adopted_from`] says so), and the
-//! run re-keys it to the unit's key ([`Store::rekey`]) before acting. Failed rows of other
-//! keys are not adopted (a new list is a new attempt).
+//! run re-keys it to the unit's key ([`Store::rekey`]) before acting, except an uncertain
+//! row, which stays under its list (the only record of who may hold the job). The unit's own
+//! row gives way only if it holds no job (planned, or refused unpaid); its history is merged.
+//! Failed rows of other keys are not adopted (a new list is a new attempt).
 //!
 //! **Force** ([`Batch::force`]) means "redo and overwrite", but never pays twice for a job
 //! not yet delivered: a `submitted` unit is re-attached (its results replace whatever is in the

@@ -137,8 +137,9 @@ pub struct Plan {
     pub(crate) failed_before: Vec<Vec<String>>,
     /// Per unit, the key of the row it adopts (the same work recorded under another provider
     /// list, [`Unit::related`]): the run re-keys that row to the unit's key before acting on
-    /// it, except an uncertain row it only reports (left where it is, under the list that
-    /// names every provider that may hold the job). `None`: the unit's own row, or none.
+    /// it, except an uncertain row (left where it is, under the list that names every provider
+    /// that may hold the job; a resubmission is recorded under the unit's own key). `None`:
+    /// the unit's own row, or none.
     pub adopted_from: Vec<Option<WorkKey>>,
     /// Per unit, what the journal recorded about its last attempt (a submission whose answer
     /// was lost, a download cut…): shown with an uncertain unit instead of guessing a cause.
@@ -285,7 +286,17 @@ pub fn plan(store: &dyn Store, units: &[Unit], options: PlanOptions) -> Result<P
         let row = adopted.or(own);
         previous.push(row.and_then(|r| r.ticket.clone()));
         noted.push(row.and_then(|r| r.failure.clone()));
-        failed_before.push(row.map(|r| r.failed_before.clone()).unwrap_or_default());
+        // Providers that failed this work before, under either key (the own row's history
+        // is merged into the adopted one).
+        let mut failed: Vec<String> = row.map(|r| r.failed_before.clone()).unwrap_or_default();
+        if adopted.is_some() {
+            for name in own.map(|r| r.failed_before.clone()).unwrap_or_default() {
+                if !failed.contains(&name) {
+                    failed.push(name);
+                }
+            }
+        }
+        failed_before.push(failed);
         // This unit's recorded results, all present and intact (a done row, or a paid row that
         // failed later while the user restored its files).
         let mine_intact = |owned: &mut Owned, row: &Row| {
@@ -400,6 +411,11 @@ pub fn plan(store: &dyn Store, units: &[Unit], options: PlanOptions) -> Result<P
         });
         if let Some(row) = adopts {
             adopted_by.insert(&row.key, i);
+        } else if adopted.is_some() {
+            // Not taken over after all: the unit goes on under its own row, with its history.
+            previous[i] = own.and_then(|r| r.ticket.clone());
+            noted[i] = own.and_then(|r| r.failure.clone());
+            failed_before[i] = own.map(|r| r.failed_before.clone()).unwrap_or_default();
         }
         adopted_from.push(adopts.map(|r| r.key.clone()));
         // The same work twice in one batch: paid once (by the first), copied here, unless this
@@ -439,19 +455,20 @@ pub fn plan(store: &dyn Store, units: &[Unit], options: PlanOptions) -> Result<P
     })
 }
 
-/// The best row recorded for `unit`'s work under another provider choice that a provider it
-/// accepts served or is serving ([`Unit::related`]), and that no earlier unit of the batch
-/// adopted: done with intact results first, then submitted (paid, not delivered), then done
-/// without intact results, then left submitting (uncertain) under a list that shares a
-/// provider with it. Failed rows never fit: a new list is a new attempt.
-/// Whether a unit's own row may be replaced by a row it adopts: it records nothing paid
-/// (`planned`, or `failed` with `paid = false`). [`Store::rekey`] replaces the same rows.
+/// Whether a unit's own row may give way to a row it adopts: it holds no job (`planned`, or
+/// `failed` unpaid: refused). [`Store::rekey`] replaces the same rows and no others, merging
+/// their history (earlier jobs, credits spent, files written) into the adopted row.
 ///
 /// [`Store::rekey`]: super::Store::rekey
 fn gives_way(row: &Row) -> bool {
     row.state == State::Planned || (row.state == State::Failed && row.paid == Some(false))
 }
 
+/// The best row recorded for `unit`'s work under another provider choice that a provider it
+/// accepts served or is serving ([`Unit::related`]), and that no earlier unit of the batch
+/// adopted: done with intact results first, then submitted (paid, not delivered), then done
+/// without intact results, then left submitting (uncertain) under a list that shares a
+/// provider with it. Failed rows never fit: a new list is a new attempt.
 fn adoptable<'r>(
     rows: &'r HashMap<WorkKey, Row>,
     unit: &Unit,

@@ -302,14 +302,15 @@ impl Batch {
         let plan = self.plan(units.clone()).await?;
         // Rows recorded under another provider list that units of this one adopt: moved to
         // the units' keys, durably, before anything acts on them (a dry run never gets here).
-        // Not an uncertain row this run leaves alone: its provider field is the only record
-        // of who may hold the job, and a narrower list there would let a later run with
-        // another list pay again.
+        // Never an uncertain row: its key and provider list are the only record of who may
+        // hold the job, and moving it under a narrower list would hide it from a later run
+        // with another list (which would pay again). A resubmission goes under the unit's own
+        // key; the uncertain row stays as it is.
         let rekeys: Vec<(WorkKey, WorkKey, String)> = units
             .iter()
             .zip(&plan.adopted_from)
             .zip(&plan.actions)
-            .filter(|(_, action)| !matches!(action, Action::Uncertain { resubmit: false }))
+            .filter(|(_, action)| !matches!(action, Action::Uncertain { .. }))
             .filter_map(|((unit, from), _)| {
                 from.as_ref()
                     .map(|from| (from.clone(), unit.key.clone(), unit.provider.clone()))

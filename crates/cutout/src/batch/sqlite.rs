@@ -540,13 +540,50 @@ impl Store for SqliteStore {
 
     fn rekey(&self, from: &WorkKey, to: &WorkKey, provider: &str) -> Result<(), JournalError> {
         let changed = self.write("re-key a unit", |tx| {
-            // A planned row sent nothing, a refused one paid nothing: the adopted row (which
-            // may hold a paid job) wins.
-            tx.execute(
-                "DELETE FROM units WHERE key = ?1 \
-                 AND (state = 'planned' OR (state = 'failed' AND paid = 0))",
-                [to.as_str()],
-            )?;
+            // A row under `to` that holds no job (planned, or refused unpaid) gives way to the
+            // adopted row, which may hold a paid one; its history (earlier jobs, credits spent,
+            // attempts, files written) is merged into the adopted row first, never dropped.
+            // Any other row stays, and the UPDATE below fails: nothing changes.
+            let giving_way: Option<(String, i64, i64, String)> = tx
+                .query_row(
+                    "SELECT previous_tickets, spent_credits, attempts, outputs FROM units \
+                     WHERE key = ?1 AND (state = 'planned' OR (state = 'failed' AND paid = 0))",
+                    [to.as_str()],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            if let Some((their_tickets, their_spent, their_attempts, their_outputs)) = giving_way {
+                let (our_tickets, our_outputs): (String, String) = tx.query_row(
+                    "SELECT previous_tickets, outputs FROM units WHERE key = ?1",
+                    [from.as_str()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                let list = |text: &str| -> Vec<serde_json::Value> {
+                    serde_json::from_str(text).unwrap_or_default()
+                };
+                // Theirs are older: they come first.
+                let mut tickets = list(&their_tickets);
+                tickets.extend(list(&our_tickets));
+                let mut outputs = list(&our_outputs);
+                for record in list(&their_outputs) {
+                    let path = record.get("path").cloned();
+                    if !outputs.iter().any(|o| o.get("path").cloned() == path) {
+                        outputs.push(record);
+                    }
+                }
+                tx.execute(
+                    "UPDATE units SET previous_tickets = ?2, outputs = ?3, \
+                     spent_credits = spent_credits + ?4, attempts = attempts + ?5 WHERE key = ?1",
+                    params![
+                        from.as_str(),
+                        to_json(&tickets)?,
+                        to_json(&outputs)?,
+                        their_spent.max(0),
+                        their_attempts.max(0)
+                    ],
+                )?;
+                tx.execute("DELETE FROM units WHERE key = ?1", [to.as_str()])?;
+            }
             tx.execute(
                 "UPDATE units SET key = ?2, provider = ?3, updated_at = ?4 WHERE key = ?1",
                 params![from.as_str(), to.as_str(), provider, now_ms()],

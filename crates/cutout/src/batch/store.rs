@@ -247,13 +247,16 @@ pub trait Store: Send + Sync {
     ) -> Result<(), JournalError>;
     /// Moves the row of `from` to key `to` with provider field `provider`: the same work,
     /// recorded under another provider list, adopted by a unit of this one
-    /// ([`Unit::related`](super::Unit::related)). A row already under `to` that records
-    /// nothing paid (`planned`, or `failed` unpaid) gives way; any other row there is an
+    /// ([`Unit::related`](super::Unit::related)). A row already under `to` that holds no
+    /// job (`planned`, or `failed` unpaid) gives way, its history (earlier jobs, credits
+    /// spent, attempts, files written) merged into the moved row; any other row there is an
     /// error, and nothing changes.
     fn rekey(&self, from: &WorkKey, to: &WorkKey, provider: &str) -> Result<(), JournalError>;
-    /// Records why the last attempt to finish a paid job stopped (a download cut, a file in
-    /// the way…) without changing the state: the job stays to be picked up by the next run.
-    /// The default records nothing (the reason is only for reports).
+    /// Records why the last attempt stopped without changing the state: a paid job's download
+    /// cut or a file in the way (the job stays to be picked up by the next run), or the error
+    /// after which a submission may have been taken (the unit stays uncertain, and later runs
+    /// show this instead of assuming a crash). The default records nothing (the reason is only
+    /// for reports).
     fn note_failure(&self, key: &WorkKey, reason: &str) -> Result<(), JournalError> {
         let _ = (key, reason);
         Ok(())

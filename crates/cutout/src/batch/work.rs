@@ -90,11 +90,12 @@ impl Unit {
     /// [`key_for_provider`](Self::key_for_provider)), and which providers may serve it.
     ///
     /// Planning then recognises work a run with another provider list paid for: when this
-    /// unit's own key has no row (or only a `planned` one), a row under one of `keys` that is
-    /// `done` or `submitted` by a provider in `accepts` (its ticket's), or left `submitting`
-    /// under a list sharing a provider with `accepts`, is adopted: skipped, copied,
-    /// re-attached or reported uncertain as if it were this unit's own, and re-keyed to this
-    /// unit's key before the run acts on it. Failed rows of other keys are never adopted (a
+    /// unit's own key has no row, or one that holds no job (`planned`, or refused unpaid;
+    /// its history is kept), a row under one of `keys` that is `done` or `submitted` by a
+    /// provider in `accepts` (its ticket's), or left `submitting` under a list sharing a
+    /// provider with `accepts`, is adopted: skipped, copied, re-attached or reported uncertain
+    /// as if it were this unit's own, and (except an uncertain one) re-keyed to this unit's
+    /// key before the run acts on it. Failed rows of other keys are never adopted (a
     /// new list is a new attempt). An empty `accepts` keeps the default (the provider split
     /// on `,`).
     pub fn related(mut self, keys: Vec<WorkKey>, accepts: Vec<String>) -> Self {
