@@ -844,3 +844,90 @@ async fn stopping_for_want_of_a_next_provider_still_says_why_each_later_one_was_
     assert!(modelslab.requests().is_empty());
     assert_eq!(router.stats()[1].skipped.get("over_budget"), Some(&1));
 }
+
+#[tokio::test]
+async fn a_429_is_learnt_once_other_inputs_leave_the_provider_alone_while_it_lasts() {
+    use futures_util::StreamExt;
+    let (_host, link) = file_host(png(8, 6)).await;
+    // Topaz is in a 429 storm with `Retry-After: 1`; ModelsLab is fine.
+    let topaz = RecordingServer::start(vec![
+        topaz_error(429, "Too many requests").header("retry-after", "1"),
+    ])
+    .await;
+    let modelslab = RecordingServer::start(vec![modelslab_success(&link)]).await;
+    let router = router(
+        &[
+            (Provider::Topaz, topaz.url()),
+            (Provider::ModelsLab, modelslab.url()),
+        ],
+        RoutePolicy::default(),
+    );
+    // 8 inputs, 2 at a time (the CLI's -j 2).
+    let results: Vec<_> = futures_util::stream::iter(0..8)
+        .map(|_| router.remove(ImageSource::url(IMAGE_URL), options()))
+        .buffered(2)
+        .collect()
+        .await;
+    assert!(
+        results
+            .iter()
+            .all(|r| r.served_by() == Some(Provider::ModelsLab))
+    );
+    // The two first inputs wait out the Retry-After twice each (3 tries), then go on; the
+    // others find Topaz paused and never send it anything. Without the shared pause every
+    // input would try Topaz 3 times: 24 requests.
+    let to_topaz = posts(&topaz, TOPAZ_SUBMIT);
+    assert!(to_topaz <= 8, "{to_topaz} submissions to Topaz");
+    let paused = results
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.attempts[0].outcome,
+                AttemptOutcome::Skipped(SkipReason::RateLimited { .. })
+            )
+        })
+        .count();
+    assert!(
+        paused >= 4,
+        "{paused} inputs skipped Topaz while it was paused"
+    );
+    assert_eq!(
+        router.stats()[0].skipped.get("rate_limited"),
+        Some(&(paused as u64))
+    );
+}
+
+#[tokio::test]
+async fn a_lone_provider_paused_by_a_429_makes_other_inputs_wait_not_fail() {
+    use futures_util::StreamExt;
+    let (_host, link) = file_host(png(8, 6)).await;
+    let mut topaz_routes = vec![
+        topaz_error(429, "Too many requests")
+            .header("retry-after", "1")
+            .times(1),
+        topaz_accepted(),
+    ];
+    topaz_routes.extend(topaz_delivers(&link));
+    let topaz = RecordingServer::start(topaz_routes).await;
+    let router = router(&[(Provider::Topaz, topaz.url())], RoutePolicy::default());
+    // The first input meets the 429; the two others arrive while Topaz is paused.
+    let first = router.remove(ImageSource::url(IMAGE_URL), options());
+    let later = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        futures_util::stream::iter(0..2)
+            .map(|_| router.remove(ImageSource::url(IMAGE_URL), options()))
+            .buffer_unordered(2)
+            .collect::<Vec<_>>()
+            .await
+    };
+    let (first, mut results) = tokio::join!(first, later);
+    results.push(first);
+    assert!(
+        results.iter().all(|r| r.result.is_ok()),
+        "{:?}",
+        results.iter().map(|r| &r.attempts).collect::<Vec<_>>()
+    );
+    // One 429, then the three accepted: the late two waited for the pause, not one gave up
+    // for want of another provider, and none was sent during the pause.
+    assert_eq!(posts(&topaz, TOPAZ_SUBMIT), 4);
+}

@@ -9,7 +9,10 @@
 //!   breaker is open;
 //! - out of credits (402, or the provider's own spelling) or a refused key: the provider cools
 //!   down ([`RoutePolicy::cooldown`], 1 h by default) and the input goes to the next;
-//! - 429 with a short `Retry-After`: wait and try the same provider again; otherwise the next;
+//! - 429 with a short `Retry-After`: wait and try the same provider again; otherwise the next.
+//!   Either way the provider is paused for every other input for as long as it asked (or a
+//!   backoff): they go to the next provider meanwhile, or wait if nobody else can take them,
+//!   so a 429 storm is learnt once, not once per input;
 //! - an outage (503, a connection never established): a failure for that provider's
 //!   [`Breaker`], and the input goes to the next;
 //! - a failure after which the provider **may have taken** the job (a timeout, a reset, a
@@ -108,6 +111,12 @@ pub enum SkipReason {
     },
     /// The caller excluded it (its job for this input failed already).
     Excluded,
+    /// It answered another input with 429 (too many requests) a moment ago: left alone until
+    /// its `Retry-After` has passed.
+    RateLimited {
+        /// Time left.
+        remaining: Duration,
+    },
 }
 
 /// What happened at one provider for one input.
@@ -138,6 +147,7 @@ impl SkipReason {
             SkipReason::CoolingDown { .. } => "cooling_down",
             SkipReason::BreakerOpen { .. } => "breaker_open",
             SkipReason::Excluded => "excluded",
+            SkipReason::RateLimited { .. } => "rate_limited",
         }
     }
 }
@@ -157,6 +167,9 @@ impl fmt::Display for SkipReason {
                 write!(f, "circuit open ({} left)", Short(*remaining))
             }
             SkipReason::Excluded => f.write_str("excluded (its job for this input failed)"),
+            SkipReason::RateLimited { remaining } => {
+                write!(f, "rate limited ({} left)", Short(*remaining))
+            }
         }
     }
 }
@@ -269,6 +282,8 @@ pub struct ProviderStats {
     pub breaker: BreakerState,
     /// Time left of its cooldown, if cooling down.
     pub cooling_down: Option<Duration>,
+    /// Time left of its pause after a 429, if rate limited.
+    pub rate_limited: Option<Duration>,
     /// Every submission sent to it, whatever came of it ([`calls`](Self::calls) leaves out
     /// those it surely did not take).
     pub sent: u64,
@@ -295,6 +310,8 @@ struct Shared {
 struct Health {
     breaker: Breaker,
     cooling_until: Option<Instant>,
+    /// Rate limited (a 429) until then: other inputs go elsewhere, or wait if nobody else can.
+    paused_until: Option<Instant>,
     /// Submissions counted against the budget: taken, maybe taken, or in flight.
     calls: u64,
     /// Credits counted against the budget, likewise.
@@ -313,6 +330,7 @@ impl Health {
         Health {
             breaker: Breaker::new(policy.clone()),
             cooling_until: None,
+            paused_until: None,
             calls: 0,
             credits: 0,
             sent: 0,
@@ -542,6 +560,28 @@ impl Router {
             loop {
                 let admitted = match self.admit(index, cost) {
                     Ok(admitted) => admitted,
+                    // Rate limited a moment ago for another input, and nobody after it can
+                    // take this one: wait for the pause to end, as that input does.
+                    Err(SkipReason::RateLimited { remaining })
+                        if waits < self.policy.max_waits
+                            && remaining <= self.policy.max_last_resort_wait
+                            && !self.routes[index + 1..].iter().enumerate().any(
+                                |(offset, r)| {
+                                    takes(r).is_ok() && self.could_admit(index + 1 + offset, cost)
+                                },
+                            ) =>
+                    {
+                        tracing::debug!(
+                            target: "cutout::router",
+                            provider = provider.name(),
+                            decision = "wait",
+                            wait_ms = remaining.as_millis() as u64,
+                            "rate limited for another input; nobody else can take this one"
+                        );
+                        waits += 1;
+                        tokio::time::sleep(remaining).await;
+                        continue;
+                    }
                     Err(reason) => {
                         self.skip(index, &reason);
                         attempts.push(skipped(provider, reason));
@@ -803,6 +843,7 @@ impl Router {
                 credits: health.credits,
                 breaker: health.breaker.state(now),
                 cooling_down: remaining(health.cooling_until, now),
+                rate_limited: remaining(health.paused_until, now),
                 sent: health.sent,
             })
             .collect()
@@ -842,6 +883,9 @@ impl Router {
         if let Some(remaining) = remaining(health.cooling_until, now) {
             return Err(SkipReason::CoolingDown { remaining });
         }
+        if let Some(remaining) = remaining(health.paused_until, now) {
+            return Err(SkipReason::RateLimited { remaining });
+        }
         if !within_budget(health, budget, cost) {
             return Err(SkipReason::OverBudget);
         }
@@ -872,6 +916,9 @@ impl Router {
         let health = &shared.providers[index];
         if let Some(remaining) = remaining(health.cooling_until, now) {
             return Some(SkipReason::CoolingDown { remaining });
+        }
+        if let Some(remaining) = remaining(health.paused_until, now) {
+            return Some(SkipReason::RateLimited { remaining });
         }
         if !within_budget(health, budget, cost) {
             return Some(SkipReason::OverBudget);
@@ -927,6 +974,13 @@ impl Router {
                 }
             }
             HealthEffect::BreakerFailure => health.breaker.record_failure(now),
+            HealthEffect::Pause(pause) => {
+                let until = breaker::later(now, pause);
+                health.paused_until = Some(health.paused_until.map_or(until, |u| u.max(until)));
+                if admitted.probe {
+                    health.breaker.release_probe();
+                }
+            }
             // Says nothing of the provider's health: a probe that ends so lets another through.
             _ if admitted.probe => health.breaker.release_probe(),
             _ => {}

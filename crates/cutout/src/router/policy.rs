@@ -110,6 +110,9 @@ pub enum HealthEffect {
     CoolDown(Duration),
     /// A failure for its circuit breaker.
     BreakerFailure,
+    /// Rate limited: other inputs leave the provider alone for this long (its `Retry-After`,
+    /// or the router's backoff), so that a 429 is learnt once, not once per input.
+    Pause(Duration),
 }
 
 /// The router's knobs.
@@ -257,7 +260,11 @@ pub fn decide(
                 }
                 _ => last_resort_wait().map_or(Decision::NextProvider, Decision::RetryAfter),
             };
-            (decision, HealthEffect::None)
+            let pause = match decision {
+                Decision::RetryAfter(wait) => wait,
+                _ => situation.retry_after.unwrap_or(policy.backoff),
+            };
+            (decision, HealthEffect::Pause(pause))
         }
         ErrorClass::Outage => (
             last_resort_wait().map_or(Decision::NextProvider, Decision::RetryAfter),
@@ -406,43 +413,51 @@ mod tests {
                 s(),
                 (NextProvider, H::CoolDown(secs(3600))),
             ),
-            // A short Retry-After is waited for, twice at most; a long one goes on.
+            // A short Retry-After is waited for, twice at most; a long one goes on. Either
+            // way the provider is paused for other inputs as long as it asked (or a backoff).
             (
                 ErrorClass::RateLimited,
                 s().retry_after(Some(secs(1))),
-                (RetryAfter(secs(1)), H::None),
+                (RetryAfter(secs(1)), H::Pause(secs(1))),
             ),
             (
                 ErrorClass::RateLimited,
                 s().retry_after(Some(secs(5))),
-                (RetryAfter(secs(5)), H::None),
+                (RetryAfter(secs(5)), H::Pause(secs(5))),
             ),
             (
                 ErrorClass::RateLimited,
                 s().retry_after(Some(secs(1))).waits_so_far(2),
-                (NextProvider, H::None),
+                (NextProvider, H::Pause(secs(1))),
             ),
             (
                 ErrorClass::RateLimited,
                 s().retry_after(Some(secs(3600))),
-                (NextProvider, H::None),
+                (NextProvider, H::Pause(secs(3600))),
             ),
-            (ErrorClass::RateLimited, s(), (NextProvider, H::None)),
+            (
+                ErrorClass::RateLimited,
+                s(),
+                (NextProvider, H::Pause(Duration::from_millis(500))),
+            ),
             // Nobody else: wait as a bare client would.
             (
                 ErrorClass::RateLimited,
                 s().retry_after(Some(secs(30))).no_provider_left(true),
-                (RetryAfter(secs(30)), H::None),
+                (RetryAfter(secs(30)), H::Pause(secs(30))),
             ),
             (
                 ErrorClass::RateLimited,
                 s().retry_after(Some(secs(3600))).no_provider_left(true),
-                (Stop, H::None),
+                (Stop, H::Pause(secs(3600))),
             ),
             (
                 ErrorClass::RateLimited,
                 s().no_provider_left(true).waits_so_far(1),
-                (RetryAfter(Duration::from_millis(1000)), H::None),
+                (
+                    RetryAfter(Duration::from_millis(1000)),
+                    H::Pause(Duration::from_millis(1000)),
+                ),
             ),
             (ErrorClass::Outage, s(), (NextProvider, H::BreakerFailure)),
             (
@@ -512,7 +527,7 @@ mod tests {
                 s().retry_after(Some(secs(1))),
                 &patient
             ),
-            (NextProvider, H::None)
+            (NextProvider, H::Pause(secs(1)))
         );
         assert_eq!(
             decide(ErrorClass::OutOfCredits, s(), &patient),
