@@ -831,6 +831,25 @@ pub struct SandboxArgs {
     /// How long a simulated job takes, in milliseconds [default: 1500].
     #[arg(long, value_name = "MS")]
     pub job_ms: Option<u64>,
+
+    /// Starting credits of one provider's account (repeatable; the others have 1000). At 0
+    /// every paid submission is answered 402 in the provider's own shape ("not enough
+    /// credits", "insufficient credits", ModelsLab's "Insufficient balance", "Insufficient
+    /// credits"), which a --provider list treats as out of credits and falls back from.
+    #[arg(long, value_name = "PROVIDER=N")]
+    pub credits: Vec<cutout_sandbox::ProviderCredits>,
+
+    /// Faults of one provider's API (repeatable): KIND is unavailable (503), rate-limited (429
+    /// with --retry-after), bad-gateway (502), internal (500), dropped (connection closed),
+    /// answer-lost (the job is made and charged, the answer lost) or slow (held 5 s); RATE is
+    /// the chance per request, 0..1 [default: 1]. Only paid submissions fail: jobs already
+    /// accepted can still be polled and fetched.
+    #[arg(long, value_name = "PROVIDER=KIND[:RATE]")]
+    pub fail: Vec<cutout_sandbox::ProviderFault>,
+
+    /// Seconds announced in Retry-After by the 429s of --fail PROVIDER=rate-limited.
+    #[arg(long, value_name = "SECS", default_value_t = 1)]
+    pub retry_after: u64,
 }
 
 #[cfg(test)]
