@@ -78,6 +78,28 @@ pub struct Global {
         value_name = "MS"
     )]
     pub sandbox_job_ms: Option<u64>,
+
+    /// `cutout sandbox --credits` for the simulators of --sandbox, comma-separated.
+    #[arg(
+        long,
+        global = true,
+        hide = true,
+        env = "CUTOUT_SANDBOX_CREDITS",
+        value_name = "PROVIDER=N,…",
+        value_delimiter = ','
+    )]
+    pub sandbox_credits: Vec<cutout_sandbox::ProviderCredits>,
+
+    /// `cutout sandbox --fail` for the simulators of --sandbox, comma-separated.
+    #[arg(
+        long,
+        global = true,
+        hide = true,
+        env = "CUTOUT_SANDBOX_FAIL",
+        value_name = "PROVIDER=KIND[:RATE],…",
+        value_delimiter = ','
+    )]
+    pub sandbox_fail: Vec<cutout_sandbox::ProviderFault>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -832,10 +854,12 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "MS")]
     pub job_ms: Option<u64>,
 
-    /// Starting credits of one provider's account (repeatable; the others have 1000). At 0
-    /// every paid submission is answered 402 in the provider's own shape ("not enough
-    /// credits", "insufficient credits", ModelsLab's "Insufficient balance", "Insufficient
-    /// credits"), which a --provider list treats as out of credits and falls back from.
+    /// Starting credits of one provider's account (repeatable; the others have 1000). A paid
+    /// submission that costs more than the balance (every one at 0) is answered 402 in the
+    /// provider's own words (Topaz "not enough credits", BackgroundCut "insufficient credits",
+    /// ModelsLab "Insufficient balance", Tengr "Insufficient credits"), which a --provider list
+    /// takes as out of credits and falls back from. For the global --sandbox, put the values in
+    /// CUTOUT_SANDBOX_CREDITS, comma-separated.
     #[arg(long, value_name = "PROVIDER=N")]
     pub credits: Vec<cutout_sandbox::ProviderCredits>,
 
@@ -843,7 +867,8 @@ pub struct SandboxArgs {
     /// with --retry-after), bad-gateway (502), internal (500), dropped (connection closed),
     /// answer-lost (the job is made and charged, the answer lost) or slow (held 5 s); RATE is
     /// the chance per request, 0..1 [default: 1]. Only paid submissions fail: jobs already
-    /// accepted can still be polled and fetched.
+    /// accepted can still be polled and fetched. For the global --sandbox, put the values in
+    /// CUTOUT_SANDBOX_FAIL, comma-separated.
     #[arg(long, value_name = "PROVIDER=KIND[:RATE]")]
     pub fail: Vec<cutout_sandbox::ProviderFault>,
 

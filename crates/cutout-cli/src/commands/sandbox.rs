@@ -1,26 +1,31 @@
 //! `cutout sandbox`: the simulators in the foreground, until Ctrl-C.
 
-use std::time::Duration;
-
 use cutout::Provider;
-use cutout_sandbox::{ProviderFault, Sandbox};
+use cutout_sandbox::{ProviderCredits, ProviderFault, Sandbox};
 use serde_json::{Map, Value, json};
 
-use crate::backend::{env_vars, job_duration, start_sandbox};
+use crate::backend::{configure_sandbox, env_vars, job_duration, start_sandbox};
 use crate::cli::{Global, SandboxArgs};
 use crate::failure::Failure;
 
 /// Runs the command.
 pub async fn run(global: &Global, args: SandboxArgs) -> Result<(), Failure> {
     let sandbox = start_sandbox(job_duration(global, args.job_ms), args.port_base).await?;
-    for credits in &args.credits {
-        sandbox.set_credits(credits.provider, credits.credits);
-    }
-    let faults = ProviderFault::per_provider(&args.fail, args.retry_after, SLOW_BY);
-    for (provider, faults) in faults.into_values() {
-        sandbox.set_provider_faults(provider, faults);
-    }
-    let fail: Vec<String> = args.fail.iter().map(ToString::to_string).collect();
+    // The environment's values first, the flags over them.
+    let credits: Vec<ProviderCredits> = global
+        .sandbox_credits
+        .iter()
+        .chain(&args.credits)
+        .copied()
+        .collect();
+    let fail: Vec<ProviderFault> = global
+        .sandbox_fail
+        .iter()
+        .chain(&args.fail)
+        .cloned()
+        .collect();
+    configure_sandbox(&sandbox, &credits, &fail, args.retry_after);
+    let fail: Vec<String> = fail.iter().map(ToString::to_string).collect();
     if global.json {
         crate::report::print_json(&endpoints(&sandbox, &fail)?);
     } else {
@@ -35,9 +40,6 @@ pub async fn run(global: &Global, args: SandboxArgs) -> Result<(), Failure> {
     }
     Ok(())
 }
-
-/// How long `--fail PROVIDER=slow` holds a submission.
-const SLOW_BY: Duration = Duration::from_secs(5);
 
 /// `{"topaz": {"base_url", "key", "key_env", "base_url_env", "credits"}, …, "files_url",
 /// "fail": ["modelslab=unavailable:1", …]}`.
