@@ -27,7 +27,9 @@ impl Backend {
     /// Starts the simulators with `--sandbox`; otherwise nothing happens until a client is made.
     pub async fn new(global: &Global) -> Result<Self, Failure> {
         let sandbox = if global.sandbox {
-            Some(start_sandbox(job_duration(global, None), 0).await?)
+            let sandbox = start_sandbox(job_duration(global, None), 0).await?;
+            configure_sandbox(&sandbox, &global.sandbox_credits, &global.sandbox_fail, 1);
+            Some(sandbox)
         } else {
             None
         };
@@ -183,6 +185,28 @@ pub async fn start_sandbox(job_duration: Duration, port_base: u16) -> Result<San
         .start()
         .await
         .map_err(|e| Failure::Setup(format!("cannot start the sandbox: {e}")))
+}
+
+/// How long `--fail PROVIDER=slow` holds a submission.
+pub const SANDBOX_SLOW_BY: Duration = Duration::from_secs(5);
+
+/// Gives the simulators their starting credits and per-provider faults (`cutout sandbox
+/// --credits/--fail`, `CUTOUT_SANDBOX_CREDITS/FAIL` for --sandbox); 429s announce
+/// `retry_after_secs`.
+pub fn configure_sandbox(
+    sandbox: &Sandbox,
+    credits: &[cutout_sandbox::ProviderCredits],
+    fail: &[cutout_sandbox::ProviderFault],
+    retry_after_secs: u64,
+) {
+    for credits in credits {
+        sandbox.set_credits(credits.provider, credits.credits);
+    }
+    let faults =
+        cutout_sandbox::ProviderFault::per_provider(fail, retry_after_secs, SANDBOX_SLOW_BY);
+    for (provider, faults) in faults.into_values() {
+        sandbox.set_provider_faults(provider, faults);
+    }
 }
 
 /// The environment variables of each provider, for messages.

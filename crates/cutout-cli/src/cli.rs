@@ -78,6 +78,28 @@ pub struct Global {
         value_name = "MS"
     )]
     pub sandbox_job_ms: Option<u64>,
+
+    /// `cutout sandbox --credits` for the simulators of --sandbox, comma-separated.
+    #[arg(
+        long,
+        global = true,
+        hide = true,
+        env = "CUTOUT_SANDBOX_CREDITS",
+        value_name = "PROVIDER=N,…",
+        value_delimiter = ','
+    )]
+    pub sandbox_credits: Vec<cutout_sandbox::ProviderCredits>,
+
+    /// `cutout sandbox --fail` for the simulators of --sandbox, comma-separated.
+    #[arg(
+        long,
+        global = true,
+        hide = true,
+        env = "CUTOUT_SANDBOX_FAIL",
+        value_name = "PROVIDER=KIND[:RATE],…",
+        value_delimiter = ','
+    )]
+    pub sandbox_fail: Vec<cutout_sandbox::ProviderFault>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -831,6 +853,28 @@ pub struct SandboxArgs {
     /// How long a simulated job takes, in milliseconds [default: 1500].
     #[arg(long, value_name = "MS")]
     pub job_ms: Option<u64>,
+
+    /// Starting credits of one provider's account (repeatable; the others have 1000). A paid
+    /// submission that costs more than the balance (every one at 0) is answered 402 in the
+    /// provider's own words (Topaz "not enough credits", BackgroundCut "insufficient credits",
+    /// ModelsLab "Insufficient balance", Tengr "Insufficient credits"), which a --provider list
+    /// takes as out of credits and falls back from. For the global --sandbox, put the values in
+    /// CUTOUT_SANDBOX_CREDITS, comma-separated.
+    #[arg(long, value_name = "PROVIDER=N")]
+    pub credits: Vec<cutout_sandbox::ProviderCredits>,
+
+    /// Faults of one provider's API (repeatable): KIND is unavailable (503), rate-limited (429
+    /// with --retry-after), bad-gateway (502), internal (500), dropped (connection closed),
+    /// answer-lost (the job is made and charged, the answer lost) or slow (held 5 s); RATE is
+    /// the chance per request, 0..1 [default: 1]. Only paid submissions fail: jobs already
+    /// accepted can still be polled and fetched. For the global --sandbox, put the values in
+    /// CUTOUT_SANDBOX_FAIL, comma-separated.
+    #[arg(long, value_name = "PROVIDER=KIND[:RATE]")]
+    pub fail: Vec<cutout_sandbox::ProviderFault>,
+
+    /// Seconds announced in Retry-After by the 429s of --fail PROVIDER=rate-limited.
+    #[arg(long, value_name = "SECS", default_value_t = 1)]
+    pub retry_after: u64,
 }
 
 #[cfg(test)]

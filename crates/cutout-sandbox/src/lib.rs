@@ -66,6 +66,7 @@ mod backgroundcut;
 mod clock;
 mod faults;
 mod files;
+mod flags;
 mod imaging;
 mod log;
 mod modelslab;
@@ -81,6 +82,7 @@ mod webhooks;
 /// The simulated providers are the facade's (one provider enum for the workspace).
 pub use cutout::{Provider, UnknownProvider};
 pub use faults::{FaultKind, FaultRates, Faults};
+pub use flags::{ProviderCredits, ProviderFault};
 pub use log::LoggedRequest;
 pub use sandbox::{DEFAULT_MAX_PIXELS, Sandbox, SandboxBuilder, SandboxKeys, SandboxPorts};
 pub use webhooks::WebhookDelivery;

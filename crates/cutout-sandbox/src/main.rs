@@ -4,7 +4,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use cutout_sandbox::{FaultRates, Faults, Provider, Sandbox, SandboxPorts};
+use cutout_sandbox::{
+    FaultRates, Faults, Provider, ProviderCredits, ProviderFault, Sandbox, SandboxPorts,
+};
 
 /// Local simulators of the Topaz, BackgroundCut, ModelsLab and Tengr.ai APIs (loopback only).
 #[derive(Debug, Parser)]
@@ -20,9 +22,11 @@ struct Args {
     /// How long a Topaz job, ModelsLab request or Tengr artwork takes, in milliseconds.
     #[arg(long, default_value_t = 1500)]
     job_duration_ms: u64,
-    /// Credits of every account.
-    #[arg(long, default_value_t = 1000)]
-    credits: i64,
+    /// Credits: N for every account (default 1000), PROVIDER=N for one (repeatable, e.g.
+    /// `--credits topaz=0`). At 0 every paid submission is answered 402 in the provider's own
+    /// error shape.
+    #[arg(long, value_name = "[PROVIDER=]N", value_parser = parse_credits)]
+    credits: Vec<Credits>,
     /// ModelsLab requests that may process at once before 429.
     #[arg(long, default_value_t = 5)]
     modelslab_queue_cap: usize,
@@ -59,12 +63,49 @@ struct Args {
     /// Probability that a file-host download's connection is closed without an answer.
     #[arg(long, default_value_t = 0.0)]
     dropped_downloads: f64,
+    /// PROVIDER=KIND[:RATE] (repeatable): faults of one provider's paid submissions only, in
+    /// place of the flags above for that provider; KIND is unavailable, rate-limited,
+    /// bad-gateway, internal, dropped, answer-lost or slow, RATE 0..1 (default 1).
+    #[arg(long, value_name = "PROVIDER=KIND[:RATE]")]
+    fail: Vec<ProviderFault>,
     /// Print the endpoints as JSON instead of text.
     #[arg(long)]
     json: bool,
 }
 
+/// A `--credits` value: every account's balance, or one provider's.
+#[derive(Clone, Debug)]
+enum Credits {
+    All(i64),
+    One(ProviderCredits),
+}
+
+fn parse_credits(text: &str) -> Result<Credits, String> {
+    if text.contains('=') {
+        return text.parse().map(Credits::One);
+    }
+    text.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0)
+        .map(Credits::All)
+        .ok_or_else(|| format!("`{text}` is not N (0 or more) nor PROVIDER=N"))
+}
+
 impl Args {
+    /// The balance of every account, then the per-provider ones.
+    fn credits(&self) -> (i64, Vec<ProviderCredits>) {
+        let mut all = 1000;
+        let mut one = Vec::new();
+        for credits in &self.credits {
+            match credits {
+                Credits::All(n) => all = *n,
+                Credits::One(c) => one.push(*c),
+            }
+        }
+        (all, one)
+    }
+
     fn faults(&self) -> Faults {
         let api = FaultRates {
             rate_limited: self.rate_limited,
@@ -100,7 +141,8 @@ fn auth_hint(provider: Provider) -> &'static str {
     }
 }
 
-fn describe(sandbox: &Sandbox, json: bool) -> String {
+fn describe(sandbox: &Sandbox, fail: &[ProviderFault], json: bool) -> String {
+    let fail: Vec<String> = fail.iter().map(ToString::to_string).collect();
     if json {
         let mut object = serde_json::Map::new();
         for provider in Provider::ALL.iter().copied() {
@@ -109,23 +151,29 @@ fn describe(sandbox: &Sandbox, json: bool) -> String {
                 serde_json::json!({
                     "base_url": sandbox.base_url(provider),
                     "key": sandbox.key(provider),
+                    "credits": sandbox.credits(provider),
                 }),
             );
         }
         object.insert("files_url".into(), serde_json::json!(sandbox.files_url()));
+        object.insert("fail".into(), serde_json::json!(fail));
         return serde_json::Value::Object(object).to_string();
     }
     let mut text = String::from("cutout-sandbox is serving (Ctrl-C to stop)\n");
     for provider in Provider::ALL.iter().copied() {
         text.push_str(&format!(
-            "  {:<14} {:<36} key {:<28} ({})\n",
+            "  {:<14} {:<36} key {:<28} credits {:<6} ({})\n",
             provider.name(),
             sandbox.base_url(provider),
             sandbox.key(provider),
+            sandbox.credits(provider),
             auth_hint(provider)
         ));
     }
     text.push_str(&format!("  {:<14} {}", "files", sandbox.files_url()));
+    if !fail.is_empty() {
+        text.push_str(&format!("\n  failing submissions: {}", fail.join(", ")));
+    }
     text
 }
 
@@ -142,7 +190,7 @@ async fn main() -> ExitCode {
     let started = Sandbox::builder()
         .seed(args.seed)
         .job_duration(Duration::from_millis(args.job_duration_ms))
-        .credits(args.credits)
+        .credits(args.credits().0)
         .modelslab_queue_cap(args.modelslab_queue_cap)
         .faults(args.faults())
         .ports(ports)
@@ -155,7 +203,18 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("{}", describe(&sandbox, args.json));
+    for credits in args.credits().1 {
+        sandbox.set_credits(credits.provider, credits.credits);
+    }
+    let per_provider = ProviderFault::per_provider(
+        &args.fail,
+        args.retry_after_secs,
+        Duration::from_millis(args.slow_ms),
+    );
+    for (provider, faults) in per_provider.into_values() {
+        sandbox.set_provider_faults(provider, faults);
+    }
+    println!("{}", describe(&sandbox, &args.fail, args.json));
     if let Err(e) = tokio::signal::ctrl_c().await {
         eprintln!("error: cannot wait for Ctrl-C: {e}");
         return ExitCode::FAILURE;
