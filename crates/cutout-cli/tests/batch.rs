@@ -11,37 +11,16 @@ use std::time::{Duration, Instant};
 
 use cutout_sandbox::{FaultRates, Faults, Provider, Sandbox};
 
+mod support;
+use support::run;
+
 async fn sandbox(job: Duration) -> Sandbox {
     Sandbox::builder().job_duration(job).start().await.unwrap()
 }
 
 /// `cutout` in `dir`, with nothing from our environment but the provider's base URL and key.
 fn cutout(dir: &Path, sandbox: &Sandbox, provider: Provider) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cutout"));
-    let (key_env, url_env) = match provider {
-        Provider::Topaz => ("TOPAZ_API_KEY", "TOPAZ_BASE_URL"),
-        Provider::ModelsLab => ("MODELSLAB_API_KEY", "MODELSLAB_BASE_URL"),
-        Provider::BackgroundCut => ("BACKGROUNDCUT_API_KEY", "BACKGROUNDCUT_BASE_URL"),
-        _ => ("TENGR_API_KEY", "TENGR_BASE_URL"),
-    };
-    command
-        .current_dir(dir)
-        .env_clear()
-        .env(key_env, sandbox.key(provider))
-        .env(url_env, sandbox.base_url(provider));
-    command
-}
-
-/// Runs to the end (off the async threads: the sandbox answers it meanwhile).
-async fn run(mut command: Command) -> (i32, String, String) {
-    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    support::cutout_against(dir, sandbox, &[provider])
 }
 
 /// A running CLI whose stderr lines are collected as they come.

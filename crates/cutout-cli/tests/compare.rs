@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use cutout_sandbox::{FaultRates, Faults, Provider, Sandbox};
 
+mod support;
+use support::{json_lines, run};
+
 /// The sheet's geometry (the command's default layout): tiles of 320, gaps of 8, a label band
 /// of 5 lines of 10 pixels plus 4 (the provider and up to four lines of a failure's reason).
 fn sheet_size(tiles: u32) -> (u32, u32) {
@@ -34,25 +37,7 @@ const ALL: [(Provider, &str, &str, &str); 4] = [
 /// `cutout` in `dir` with every provider pointed at `sandbox` and nothing else from our
 /// environment.
 fn cutout(dir: &Path, sandbox: &Sandbox) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cutout"));
-    command.current_dir(dir).env_clear();
-    for (provider, _, key, url) in ALL {
-        command
-            .env(key, sandbox.key(provider))
-            .env(url, sandbox.base_url(provider));
-    }
-    command
-}
-
-async fn run(mut command: Command) -> (i32, String, String) {
-    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    support::cutout_against(dir, sandbox, &ALL.map(|(provider, ..)| provider))
 }
 
 /// The repository's sample image, copied into `dir`.
@@ -65,13 +50,6 @@ fn sample(dir: &Path) -> PathBuf {
 
 fn submissions(sandbox: &Sandbox) -> Vec<usize> {
     ALL.iter().map(|(p, ..)| sandbox.submissions(*p)).collect()
-}
-
-fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
-        .collect()
 }
 
 fn dims(path: &Path) -> (u32, u32) {

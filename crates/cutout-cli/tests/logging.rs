@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use cutout_sandbox::{Provider, Sandbox};
 
+mod support;
+use support::run;
+
 async fn sandbox() -> Sandbox {
     Sandbox::builder()
         .job_duration(Duration::from_millis(200))
@@ -18,33 +21,7 @@ async fn sandbox() -> Sandbox {
 /// `cutout` in `dir`, with nothing from our environment but Topaz's and ModelsLab's base URL
 /// and key.
 fn cutout(dir: &Path, sandbox: &Sandbox) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cutout"));
-    command.current_dir(dir).env_clear();
-    for (provider, key_env, url_env) in [
-        (Provider::Topaz, "TOPAZ_API_KEY", "TOPAZ_BASE_URL"),
-        (
-            Provider::ModelsLab,
-            "MODELSLAB_API_KEY",
-            "MODELSLAB_BASE_URL",
-        ),
-    ] {
-        command
-            .env(key_env, sandbox.key(provider))
-            .env(url_env, sandbox.base_url(provider));
-    }
-    command
-}
-
-/// Runs to the end (off the async threads: the sandbox answers it meanwhile).
-async fn run(mut command: Command) -> (i32, String, String) {
-    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    support::cutout_against(dir, sandbox, &[Provider::Topaz, Provider::ModelsLab])
 }
 
 /// One plain-colour PNG in `dir/in/`.

@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use cutout_sandbox::{FaultRates, Faults, Provider, Sandbox};
 
+mod support;
+use support::{json_lines, run};
+
 async fn sandbox() -> Sandbox {
     Sandbox::builder()
         .job_duration(Duration::from_millis(200))
@@ -16,39 +19,17 @@ async fn sandbox() -> Sandbox {
         .unwrap()
 }
 
-/// `cutout` in `dir`, with nothing from our environment but every provider's base URL and key.
+/// `cutout` in `dir`, with nothing from our environment but the base URL and key of Topaz,
+/// ModelsLab and BackgroundCut.
 fn cutout(dir: &Path, sandbox: &Sandbox) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cutout"));
-    command.current_dir(dir).env_clear();
-    for (provider, key_env, url_env) in [
-        (Provider::Topaz, "TOPAZ_API_KEY", "TOPAZ_BASE_URL"),
-        (
+    support::cutout_against(
+        dir,
+        sandbox,
+        &[
+            Provider::Topaz,
             Provider::ModelsLab,
-            "MODELSLAB_API_KEY",
-            "MODELSLAB_BASE_URL",
-        ),
-        (
             Provider::BackgroundCut,
-            "BACKGROUNDCUT_API_KEY",
-            "BACKGROUNDCUT_BASE_URL",
-        ),
-    ] {
-        command
-            .env(key_env, sandbox.key(provider))
-            .env(url_env, sandbox.base_url(provider));
-    }
-    command
-}
-
-/// Runs to the end (off the async threads: the sandbox answers it meanwhile).
-async fn run(mut command: Command) -> (i32, String, String) {
-    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
+        ],
     )
 }
 
@@ -73,12 +54,6 @@ fn submissions_sent(sandbox: &Sandbox, provider: Provider) -> usize {
         .iter()
         .filter(|r| r.submission && r.provider == Some(provider))
         .count()
-}
-
-fn json_lines(out: &str) -> Vec<serde_json::Value> {
-    out.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
 }
 
 /// Every result of `n` inputs is in `out/` and decodes to its input's size.

@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use cutout_sandbox::{FaultRates, Faults, Provider, Sandbox};
 
+mod support;
+use support::{json_lines, run};
+
 /// A sandbox whose Topaz charges each submission and loses the answer.
 async fn sandbox() -> Sandbox {
     let sandbox = Sandbox::builder()
@@ -32,44 +35,12 @@ async fn sandbox() -> Sandbox {
 /// `cutout` in `dir`, pointed at Topaz and ModelsLab of `sandbox`, nothing else from our
 /// environment.
 fn cutout(dir: &Path, sandbox: &Sandbox) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cutout"));
-    command.current_dir(dir).env_clear();
-    for (provider, key, url) in [
-        (Provider::Topaz, "TOPAZ_API_KEY", "TOPAZ_BASE_URL"),
-        (
-            Provider::ModelsLab,
-            "MODELSLAB_API_KEY",
-            "MODELSLAB_BASE_URL",
-        ),
-    ] {
-        command
-            .env(key, sandbox.key(provider))
-            .env(url, sandbox.base_url(provider));
-    }
-    command
-}
-
-async fn run(mut command: Command) -> (i32, String, String) {
-    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    support::cutout_against(dir, sandbox, &[Provider::Topaz, Provider::ModelsLab])
 }
 
 fn sample(dir: &Path) {
     let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/subject.jpg");
     std::fs::copy(from, dir.join("subject.jpg")).unwrap();
-}
-
-fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
 }
 
 const KILLED: &str = "a run was stopped while submitting";
