@@ -1,83 +1,40 @@
-//! `cargo xtask codegen [--check] [PROVIDER…]`: regenerate (or check) the provider crates.
+//! `cargo xtask`: regenerate the provider crates, record where their specs came from, and
+//! report what a spec change means for users.
+//!
+//! Each subcommand parses its own arguments in `commands/`; the work itself is in the library.
+
+mod commands;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
 
 const USAGE: &str = "\
-usage: cargo xtask codegen [--check] [--root DIR] [PROVIDER…]
+usage: cargo xtask <COMMAND> [OPTIONS]
 
-Generates crates/<provider>/src/generated.rs and crates/<provider>/openapi.effective.json
-from specs/ (configured in specs/providers.toml). With no PROVIDER, all of them.
+Commands:
+  codegen [--check] [PROVIDER…]
+        Generate crates/<provider>/src/generated.rs and openapi.effective.json from specs/.
+  spec update <PROVIDER> --from <FILE> [--source URL]
+        Replace a provider's upstream document verbatim, update its lock and regenerate.
+  api-diff [--base REV] [--format text|markdown|json] [--bump [--write]] [PROVIDER…]
+        Classify what changed in each effective spec since REV (breaking, additive,
+        documentation-only). Exit 0: nothing breaking; 1: something breaking; 2: error.
 
-  --check       write nothing; exit 1 with a unified diff if any generated file is out of date
-  --root DIR    the repository root (default: this workspace)";
+Every command takes --root DIR (the repository root; default: this workspace) and --help.";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
-        Some("codegen") => {}
+        Some("codegen") => commands::codegen::run(args),
+        Some("spec") => commands::spec::run(args),
+        Some("api-diff") => commands::api_diff::run(args),
         Some("-h" | "--help") | None => {
             println!("{USAGE}");
-            return ExitCode::SUCCESS;
+            ExitCode::SUCCESS
         }
         Some(other) => {
             eprintln!("unknown command `{other}`\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    }
-    let mut check = false;
-    let mut names = Vec::new();
-    let mut root = workspace_root();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--check" => check = true,
-            "--root" => match args.next() {
-                Some(dir) => root = PathBuf::from(dir),
-                None => {
-                    eprintln!("--root needs a directory\n\n{USAGE}");
-                    return ExitCode::from(2);
-                }
-            },
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            flag if flag.starts_with('-') => {
-                eprintln!("unknown option `{flag}`\n\n{USAGE}");
-                return ExitCode::from(2);
-            }
-            name => names.push(name.to_owned()),
-        }
-    }
-    let started = Instant::now();
-    match xtask::codegen(&root, &names, check) {
-        Ok(report) => {
-            let elapsed = started.elapsed();
-            for (provider, lines) in &report.lines {
-                eprintln!("{provider}: {lines} lines of Rust");
-            }
-            if check {
-                eprintln!(
-                    "codegen --check: {} provider(s) up to date ({elapsed:.2?})",
-                    report.providers.len()
-                );
-            } else if report.written.is_empty() {
-                eprintln!("codegen: nothing changed ({elapsed:.2?})");
-            } else {
-                for path in &report.written {
-                    eprintln!("wrote {}", path.display());
-                }
-                eprintln!(
-                    "codegen: {} file(s) written ({elapsed:.2?})",
-                    report.written.len()
-                );
-            }
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
+            ExitCode::from(2)
         }
     }
 }

@@ -1,0 +1,5 @@
+//! Command-line parsing, one file per subcommand. Each returns the process exit code.
+
+pub mod api_diff;
+pub mod codegen;
+pub mod spec;
