@@ -27,6 +27,9 @@ pub struct Provider {
     pub spec: PathBuf,
     /// An optional JSON Merge Patch (RFC 7396, JSON or YAML) applied to `spec` before lowering.
     pub patch: Option<PathBuf>,
+    /// Where the spec came from and what generated the code (`specs/<provider>/lock.toml`, see
+    /// [`crate::lock`]); optional only so the xtask's own fixtures can go without one.
+    pub lock: Option<PathBuf>,
     /// The crate directory the code is written to (`src/generated.rs`, `openapi.effective.json`).
     #[serde(rename = "crate")]
     pub crate_dir: PathBuf,

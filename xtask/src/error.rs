@@ -60,6 +60,8 @@ pub enum Error {
         /// The generator's message.
         message: String,
     },
+    /// A spec lock (`specs/<provider>/lock.toml`) does not match its document or the generator.
+    Lock(Vec<Located>),
     /// `--check`: files on disk differ from what the specs generate.
     Stale {
         /// Unified diffs, one per stale file.
@@ -84,6 +86,13 @@ impl fmt::Display for Error {
                     "{n} problem{} in the spec:",
                     if n == 1 { "" } else { "s" }
                 )?;
+                for problem in problems {
+                    write!(f, "\n  {problem}")?;
+                }
+                Ok(())
+            }
+            Error::Lock(problems) => {
+                write!(f, "the spec lock is out of date:")?;
                 for problem in problems {
                     write!(f, "\n  {problem}")?;
                 }

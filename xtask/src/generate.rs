@@ -30,7 +30,16 @@ pub const GENERATED_MOCK_RS: &str = "src/generated_mock.rs";
 
 /// Builds the effective (patched, lowered) spec of `provider`.
 pub fn effective_spec(root: &Path, provider: &Provider) -> Result<Value> {
-    let upstream = spec::load(root, &provider.spec)?;
+    effective_spec_from(root, provider, spec::load(root, &provider.spec)?)
+}
+
+/// [`effective_spec`] from an upstream document already in memory (`cargo xtask spec update`
+/// checks a new document this way before writing anything).
+pub fn effective_spec_from(
+    root: &Path,
+    provider: &Provider,
+    upstream: spec::Document,
+) -> Result<Value> {
     let patch = provider
         .patch
         .as_ref()
@@ -144,7 +153,12 @@ fn check_submissions(provider: &Provider, document: &Value) -> Result<()> {
 
 /// Generates the files of one provider.
 pub fn generate(root: &Path, provider: &Provider) -> Result<Output> {
-    let effective = effective_spec(root, provider)?;
+    generate_from(root, provider, spec::load(root, &provider.spec)?)
+}
+
+/// [`generate`] from an upstream document already in memory.
+pub fn generate_from(root: &Path, provider: &Provider, upstream: spec::Document) -> Result<Output> {
+    let effective = effective_spec_from(root, provider, upstream)?;
     check_submissions(provider, &effective)?;
     let effective_text =
         serde_json::to_string_pretty(&effective).expect("a JSON value serializes") + "\n";

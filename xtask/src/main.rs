@@ -14,8 +14,10 @@ usage: cargo xtask <COMMAND> [OPTIONS]
 Commands:
   codegen [--check] [PROVIDER…]
         Generate crates/<provider>/src/generated.rs and openapi.effective.json from specs/.
-  spec update <PROVIDER> --from <FILE> [--source URL]
-        Replace a provider's upstream document verbatim, update its lock and regenerate.
+  spec update <PROVIDER> --from <FILE> [--source URL] [--date YYYY-MM-DD]
+        Replace a provider's spec document verbatim, update its lock and regenerate.
+  spec list [--json]
+        Where each provider's spec came from (specs/<provider>/lock.toml).
   api-diff [--base REV] [--format text|markdown|json] [--bump [--write]] [PROVIDER…]
         Classify what changed in each effective spec since REV (breaking, additive,
         documentation-only). Exit 0: nothing breaking; 1: something breaking; 2: error.

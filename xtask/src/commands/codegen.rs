@@ -42,6 +42,9 @@ pub fn run(mut args: impl Iterator<Item = String>) -> ExitCode {
     match xtask::codegen(&root, &names, check) {
         Ok(report) => {
             let elapsed = started.elapsed();
+            for warning in &report.warnings {
+                eprintln!("{warning}");
+            }
             for (provider, lines) in &report.lines {
                 eprintln!("{provider}: {lines} lines of Rust");
             }
