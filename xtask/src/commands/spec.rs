@@ -31,7 +31,8 @@ pub fn run(mut args: impl Iterator<Item = String>) -> ExitCode {
     let mut names = Vec::new();
     while let Some(arg) = args.next() {
         let mut value = |flag: &str| {
-            let value = args.next();
+            // A flag in a value's place means the value was forgotten.
+            let value = args.next().filter(|v| !v.starts_with("--"));
             if value.is_none() {
                 eprintln!("{flag} needs a value\n\n{USAGE}");
             }
