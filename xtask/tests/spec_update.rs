@@ -2,86 +2,11 @@
 //! copy of `tests/fixtures/update/` (an upstream spec with a merge patch, and a hand-written one)
 //! with the workspace's Cargo.lock, through the built binary.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-fn manifest_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use std::path::Path;
 
-fn docs(name: &str) -> PathBuf {
-    manifest_dir().join("tests/fixtures/update-docs").join(name)
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-fn xtask(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .args(["--root", root.to_str().unwrap()])
-        .output()
-        .unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn succeeds(output: Output) -> String {
-    assert!(output.status.success(), "{}", stderr(&output));
-    stderr(&output)
-}
-
-fn fails(output: Output) -> String {
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    let text = stderr(&output);
-    assert!(!text.contains("panicked at"), "{text}");
-    text
-}
-
-/// A generated scratch repository whose `codegen --check` passes.
-fn setup() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(&manifest_dir().join("tests/fixtures/update"), dir.path());
-    std::fs::copy(
-        manifest_dir().join("../Cargo.lock"),
-        dir.path().join("Cargo.lock"),
-    )
-    .unwrap();
-    succeeds(xtask(dir.path(), &["codegen"]));
-    succeeds(xtask(dir.path(), &["codegen", "--check"]));
-    dir
-}
-
-/// Every file under `root`, with its bytes.
-fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                let bytes = std::fs::read(&path).unwrap();
-                out.insert(path.strip_prefix(root).unwrap().to_path_buf(), bytes);
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, root, &mut out);
-    out
-}
+use support::{docs, fails, setup, snapshot, stderr, succeeds, xtask};
 
 fn lock(root: &Path, provider: &str) -> xtask::lock::Lock {
     xtask::lock::read(root, &xtask::lock::path(provider)).unwrap()
@@ -425,7 +350,7 @@ fn bad_arguments_are_refused_before_anything_is_read() {
 
 #[test]
 fn every_provider_of_the_workspace_has_its_lock() {
-    let root = manifest_dir().join("..");
+    let root = support::manifest_dir().join("..");
     let providers = xtask::config::load(&root).unwrap();
     assert_eq!(providers.len(), 4);
     for provider in providers {
