@@ -92,7 +92,12 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Error::Lock(problems) => {
-                write!(f, "the spec lock is out of date:")?;
+                let n = problems.len();
+                write!(
+                    f,
+                    "{n} problem{} with the spec locks:",
+                    if n == 1 { "" } else { "s" }
+                )?;
                 for problem in problems {
                     write!(f, "\n  {problem}")?;
                 }

@@ -338,3 +338,79 @@ pub fn refresh(
         warnings,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_must_be_real_and_zero_padded() {
+        assert!(check_date("2026-11-21").is_ok());
+        assert!(check_date("2024-02-29").is_ok());
+        for bad in [
+            "2026-2-03",
+            "2026-02-30",
+            "2025-02-29",
+            "21-11-2026",
+            "2026-11-21T00:00",
+            "",
+        ] {
+            assert_eq!(
+                check_date(bad),
+                Err(format!("`{bad}` is not a date of the form YYYY-MM-DD")),
+                "{bad}"
+            );
+        }
+        assert!(check_date(&today()).is_ok());
+    }
+
+    #[test]
+    fn sha256_is_lowercase_hex() {
+        assert_eq!(
+            sha256(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
+    fn a_rendered_lock_reads_back_and_a_malformed_one_is_located() {
+        let lock = Lock {
+            spec: SpecLock {
+                kind: Kind::HandWritten,
+                document: PathBuf::from("specs/x/openapi.yaml"),
+                source: None,
+                source_note: Some("Written from the docs.".to_owned()),
+                fetch: false,
+                sha256: Some(sha256(b"x")),
+                retrieved: Some("2026-11-21".to_owned()),
+            },
+            generator: Some(Generator {
+                progenitor: "0.15.1".to_owned(),
+                typify: "0.8.0".to_owned(),
+            }),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let relative = Path::new("lock.toml");
+        std::fs::write(dir.path().join(relative), lock.render()).unwrap();
+        assert_eq!(read(dir.path(), relative).unwrap(), lock);
+        assert!(
+            lock.render()
+                .starts_with("# Where this provider's spec came from")
+        );
+
+        let broken = lock
+            .render()
+            .replace(&sha256(b"x"), "abc")
+            .replace("2026-11-21", "yesterday");
+        std::fs::write(dir.path().join(relative), broken).unwrap();
+        let err = read(dir.path(), relative).unwrap_err().to_string();
+        assert!(
+            err.contains("lock.toml: /spec/sha256: `abc` is not a sha256 (64 hex digits)"),
+            "{err}"
+        );
+        assert!(
+            err.contains("lock.toml: /spec/retrieved: `yesterday` is not a date"),
+            "{err}"
+        );
+    }
+}
