@@ -53,12 +53,16 @@ fn manifest_version(file: &Path, text: &str) -> Result<Version, Error> {
         file: file.to_path_buf(),
         message,
     };
-    let doc: DocumentMut = text.parse().map_err(|e| bad(format!("not valid TOML: {e}")))?;
+    let doc: DocumentMut = text
+        .parse()
+        .map_err(|e| bad(format!("not valid TOML: {e}")))?;
     let version = doc
         .get("package")
         .and_then(|p| p.get("version"))
         .and_then(Item::as_str)
-        .ok_or_else(|| bad("no literal `package.version` (provider crates carry their own)".into()))?;
+        .ok_or_else(|| {
+            bad("no literal `package.version` (provider crates carry their own)".into())
+        })?;
     Version::parse(version).map_err(|e| bad(format!("`{version}` is not a semver version: {e}")))
 }
 
@@ -85,8 +89,8 @@ pub fn plan(root: &Path, rev: &str, diffs: &mut [ProviderDiff]) -> Result<(), Er
             None => {
                 // A crate that did not exist at `rev` is released at the version it has now.
                 let path = root.join(&manifest);
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| crate::error::io(&path)(e))?;
+                let text =
+                    std::fs::read_to_string(&path).map_err(|e| crate::error::io(&path)(e))?;
                 let now = manifest_version(&manifest, &text)?;
                 Some(Bump {
                     from: None,
@@ -118,7 +122,10 @@ pub fn changelog_with(text: &str, version: &str, section: &str) -> String {
             .is_some_and(|rest| rest == version || rest.starts_with(&format!("{version} ")))
     };
     let mut out: Vec<String> = Vec::new();
-    let first = lines.iter().position(|l| is_heading(l)).unwrap_or(lines.len());
+    let first = lines
+        .iter()
+        .position(|l| is_heading(l))
+        .unwrap_or(lines.len());
     out.extend(lines[..first].iter().map(|l| (*l).to_owned()));
     if out.last().is_some_and(|l| !l.is_empty()) {
         out.push(String::new());
@@ -161,7 +168,11 @@ pub fn today() -> String {
 
 /// The new contents of every file `--write` changes (paths relative to the root): each bumped
 /// crate's `Cargo.toml` and `CHANGELOG.md`, and the root `Cargo.toml`. Nothing is written here.
-pub fn files(root: &Path, diffs: &[ProviderDiff], date: &str) -> Result<Vec<(PathBuf, String)>, Error> {
+pub fn files(
+    root: &Path,
+    diffs: &[ProviderDiff],
+    date: &str,
+) -> Result<Vec<(PathBuf, String)>, Error> {
     let read = |relative: &Path| -> Result<String, Error> {
         let path = root.join(relative);
         std::fs::read_to_string(&path).map_err(|e| Error::Xtask(crate::error::io(&path)(e)))
@@ -176,11 +187,15 @@ pub fn files(root: &Path, diffs: &[ProviderDiff], date: &str) -> Result<Vec<(Pat
     for diff in diffs {
         let Some(bump) = &diff.bump else { continue };
         let manifest_path = diff.crate_dir.join("Cargo.toml");
-        let mut manifest: DocumentMut = read(&manifest_path)?.parse().map_err(|e| Error::Version {
-            file: manifest_path.clone(),
-            message: format!("not valid TOML: {e}"),
-        })?;
-        match manifest.get_mut("package").and_then(|p| p.get_mut("version")) {
+        let mut manifest: DocumentMut =
+            read(&manifest_path)?.parse().map_err(|e| Error::Version {
+                file: manifest_path.clone(),
+                message: format!("not valid TOML: {e}"),
+            })?;
+        match manifest
+            .get_mut("package")
+            .and_then(|p| p.get_mut("version"))
+        {
             Some(item) if item.is_str() => set(item, &bump.to),
             _ => {
                 return Err(Error::Version {
@@ -207,14 +222,17 @@ pub fn files(root: &Path, diffs: &[ProviderDiff], date: &str) -> Result<Vec<(Pat
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 format!("# Changelog of `{}`\n", diff.provider)
             }
-            Err(e) => return Err(Error::Xtask(crate::error::io(root.join(&changelog_path))(e))),
+            Err(e) => {
+                return Err(Error::Xtask(crate::error::io(root.join(&changelog_path))(
+                    e,
+                )));
+            }
         };
-        let section = format!(
-            "## {} — {date}\n\n{}",
-            bump.to,
-            report::markdown_body(diff)
-        );
-        out.push((changelog_path, changelog_with(&existing, &bump.to, &section)));
+        let section = format!("## {} — {date}\n\n{}", bump.to, report::markdown_body(diff));
+        out.push((
+            changelog_path,
+            changelog_with(&existing, &bump.to, &section),
+        ));
     }
     let new_workspace = workspace.to_string();
     if new_workspace != workspace_text {

@@ -128,11 +128,7 @@ fn tidy(changes: Vec<Change>) -> Vec<Change> {
         BTreeMap::new();
     for change in changes {
         merged
-            .entry((
-                std::cmp::Reverse(change.class),
-                change.path,
-                change.message,
-            ))
+            .entry((std::cmp::Reverse(change.class), change.path, change.message))
             .or_default()
             .extend(change.operations);
     }
@@ -157,7 +153,13 @@ fn join(base: &str, subpath: &str) -> String {
     if pointer.contains("/request_body") {
         pointer = pointer
             .split('/')
-            .map(|s| if s == "request_body" { "requestBody" } else { s })
+            .map(|s| {
+                if s == "request_body" {
+                    "requestBody"
+                } else {
+                    s
+                }
+            })
             .collect::<Vec<_>>()
             .join("/");
     }
@@ -229,10 +231,10 @@ impl Graph {
                     let Some(op) = item.get(*method) else {
                         continue;
                     };
-                    let name = op
-                        .get("operationId")
-                        .and_then(Value::as_str)
-                        .map_or_else(|| format!("{} {path}", method.to_uppercase()), str::to_owned);
+                    let name = op.get("operationId").and_then(Value::as_str).map_or_else(
+                        || format!("{} {path}", method.to_uppercase()),
+                        str::to_owned,
+                    );
                     graph
                         .operations
                         .insert(format!("#/paths/{}/{method}", escape(path)), name.clone());
@@ -241,11 +243,19 @@ impl Graph {
                     sent.extend(item.get("parameters"));
                     sent.extend(op.get("requestBody"));
                     for target in reachable(doc, &sent) {
-                        graph.requests.entry(target).or_default().insert(name.clone());
+                        graph
+                            .requests
+                            .entry(target)
+                            .or_default()
+                            .insert(name.clone());
                     }
                     let read: Vec<&Value> = op.get("responses").into_iter().collect();
                     for target in reachable(doc, &read) {
-                        graph.responses.entry(target).or_default().insert(name.clone());
+                        graph
+                            .responses
+                            .entry(target)
+                            .or_default()
+                            .insert(name.clone());
                     }
                 }
             }
@@ -333,10 +343,7 @@ fn reachable(doc: &Value, roots: &[&Value]) -> BTreeSet<String> {
         if !seen.insert(component.clone()) {
             continue;
         }
-        if let Some(node) = component
-            .strip_prefix('#')
-            .and_then(|p| doc.pointer(p))
-        {
+        if let Some(node) = component.strip_prefix('#').and_then(|p| doc.pointer(p)) {
             refs(node, &mut pending);
         }
     }
@@ -361,7 +368,10 @@ fn align_content(old: &Value, new: &Value, graph: &Graph, out: &mut Vec<Change>)
                 places.push((format!("{base}/requestBody/content"), true));
                 if let Some(responses) = op.get("responses").and_then(Value::as_object) {
                     for status in responses.keys() {
-                        places.push((format!("{base}/responses/{}/content", escape(status)), false));
+                        places.push((
+                            format!("{base}/responses/{}/content", escape(status)),
+                            false,
+                        ));
                     }
                 }
             }
@@ -478,12 +488,15 @@ fn map_drift(
                 });
             }
             if out.len() == before {
-                push(out, Class::Breaking, here, format!("unclassified: {message}"));
+                push(
+                    out,
+                    Class::Breaking,
+                    here,
+                    format!("unclassified: {message}"),
+                );
             }
         }
-        (_, ChangeComparison::Structural, D::Removed) => {
-            push(out, Class::Breaking, here, message)
-        }
+        (_, ChangeComparison::Structural, D::Removed) => push(out, Class::Breaking, here, message),
         (_, ChangeComparison::Structural, D::Added) => push(out, Class::Additive, here, message),
         // A new optional parameter or body: a new builder setter.
         (_, ChangeComparison::Input, D::Added) => push(out, Class::Additive, here, message),
@@ -531,7 +544,10 @@ fn metadata(old: &Value, new: &Value) -> (Class, String) {
         let names = if doc.is_empty() {
             "metadata".to_owned()
         } else {
-            doc.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+            doc.iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         (Class::Documentation, format!("{names} changed"))
     } else {
@@ -540,7 +556,11 @@ fn metadata(old: &Value, new: &Value) -> (Class, String) {
             Class::Breaking,
             format!(
                 "unclassified: {} changed",
-                other.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                other
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )
     }
@@ -573,7 +593,10 @@ fn is_structure_key(key: &str) -> bool {
 /// A schema's type in words: `integer`, `string (date-time)`, `reference to Foo`, `oneOf`.
 fn describe(schema: &Value) -> String {
     if let Some(target) = schema.get("$ref").and_then(Value::as_str) {
-        return format!("reference to {}", target.rsplit('/').next().unwrap_or(target));
+        return format!(
+            "reference to {}",
+            target.rsplit('/').next().unwrap_or(target)
+        );
     }
     let mut text = match schema.get("type") {
         Some(Value::String(t)) => t.clone(),
@@ -642,8 +665,14 @@ fn refine(
 
     // Objects.
     let empty = Map::new();
-    let old_props = old.get("properties").and_then(Value::as_object).unwrap_or(&empty);
-    let new_props = new.get("properties").and_then(Value::as_object).unwrap_or(&empty);
+    let old_props = old
+        .get("properties")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let new_props = new
+        .get("properties")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
     let required = |schema: &Value| -> BTreeSet<String> {
         schema
             .get("required")
@@ -697,7 +726,10 @@ fn refine(
         }
     }
     let open = |v: Option<&Value>| matches!(v, None | Some(Value::Bool(true)));
-    let (old_ap, new_ap) = (old.get("additionalProperties"), new.get("additionalProperties"));
+    let (old_ap, new_ap) = (
+        old.get("additionalProperties"),
+        new.get("additionalProperties"),
+    );
     if old_ap != new_ap && !(open(old_ap) && open(new_ap)) {
         push(
             Class::Breaking,
@@ -752,7 +784,12 @@ fn refine(
 
     // Format.
     if old.get("format") != new.get("format") {
-        let text = format!("format changed from {} to {}", describe(old), describe(new));
+        let show = |s: &Value| {
+            s.get("format")
+                .and_then(Value::as_str)
+                .map_or_else(|| "none".to_owned(), |f| format!("`{f}`"))
+        };
+        let text = format!("format changed from {} to {}", show(old), show(new));
         if rust_type(old) != rust_type(new) {
             push(
                 Class::Breaking,
@@ -769,8 +806,11 @@ fn refine(
     }
 
     // typify makes a constrained newtype of a string with a length or pattern rule.
-    let string_rules =
-        |s: &Value| ["minLength", "maxLength", "pattern"].iter().any(|k| s.get(*k).is_some());
+    let string_rules = |s: &Value| {
+        ["minLength", "maxLength", "pattern"]
+            .iter()
+            .any(|k| s.get(*k).is_some())
+    };
     if old.get("type").and_then(Value::as_str) == Some("string")
         && string_rules(old) != string_rules(new)
         && old.get("enum").is_none()
@@ -780,6 +820,27 @@ fn refine(
             Class::Breaking,
             here,
             "string rules (length, pattern) added or removed: the Rust type changes between String and a checked newtype".into(),
+        );
+    }
+
+    // typify picks a signed, unsigned or non-zero integer from `minimum`.
+    let sign = |s: &Value| match s.get("minimum").and_then(Value::as_f64) {
+        Some(m) if m >= 1.0 => "a non-zero unsigned integer",
+        Some(m) if m >= 0.0 => "an unsigned integer",
+        _ => "a signed integer",
+    };
+    if old.get("type").and_then(Value::as_str) == Some("integer")
+        && old.get("format") == new.get("format")
+        && sign(old) != sign(new)
+    {
+        push(
+            Class::Breaking,
+            &format!("{here}/minimum"),
+            format!(
+                "`minimum` changed: the Rust type changes from {} to {}",
+                sign(old),
+                sign(new)
+            ),
         );
     }
 
@@ -830,7 +891,8 @@ enum Raw<'a> {
 }
 
 fn walk<'a>(old: &'a Value, new: &'a Value, pointer: String, out: &mut Vec<(String, Raw<'a>)>) {
-    static EMPTY: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| Value::Object(Map::new()));
+    static EMPTY: std::sync::LazyLock<Value> =
+        std::sync::LazyLock::new(|| Value::Object(Map::new()));
     match (old, new) {
         (Value::Object(a), Value::Object(b)) => {
             let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
@@ -854,7 +916,10 @@ fn walk<'a>(old: &'a Value, new: &'a Value, pointer: String, out: &mut Vec<(Stri
             let key = |v: &Value| {
                 (
                     v.get("in").and_then(Value::as_str).unwrap_or("").to_owned(),
-                    v.get("name").and_then(Value::as_str).unwrap_or("").to_owned(),
+                    v.get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_owned(),
                 )
             };
             for (i, x) in a.iter().enumerate() {
@@ -875,7 +940,10 @@ fn walk<'a>(old: &'a Value, new: &'a Value, pointer: String, out: &mut Vec<(Stri
 }
 
 fn named(items: &[Value]) -> bool {
-    !items.is_empty() && items.iter().all(|v| v.get("name").is_some() && v.get("in").is_some())
+    !items.is_empty()
+        && items
+            .iter()
+            .all(|v| v.get("name").is_some() && v.get("in").is_some())
 }
 
 /// Everything drift does not report: `nullable` changes anywhere (an `Option` appears or goes),
@@ -912,11 +980,14 @@ fn leftovers(old: &Value, new: &Value, graph: &Graph, covered: &[String], out: &
         }
         // `/paths` itself is where drift places the missing side of an added or removed
         // operation: it explains nothing below it.
-        let is_covered = covered.iter().filter(|c| !c.is_empty() && *c != "/paths").any(|c| {
-            *c == pointer
-                || pointer.starts_with(&format!("{c}/"))
-                || c.starts_with(&format!("{pointer}/"))
-        });
+        let is_covered = covered
+            .iter()
+            .filter(|c| !c.is_empty() && *c != "/paths")
+            .any(|c| {
+                *c == pointer
+                    || pointer.starts_with(&format!("{c}/"))
+                    || c.starts_with(&format!("{pointer}/"))
+            });
         if is_covered {
             continue;
         }
@@ -925,7 +996,11 @@ fn leftovers(old: &Value, new: &Value, graph: &Graph, covered: &[String], out: &
             let name = &segments[2];
             match difference {
                 Raw::Added(_) => {
-                    out.push(graph.change(Class::Additive, &fragment, format!("new component `{name}`")));
+                    out.push(graph.change(
+                        Class::Additive,
+                        &fragment,
+                        format!("new component `{name}`"),
+                    ));
                     continue;
                 }
                 Raw::Removed(_) => {
@@ -939,7 +1014,9 @@ fn leftovers(old: &Value, new: &Value, graph: &Graph, covered: &[String], out: &
                 Raw::Changed(..) => {}
             }
         }
-        let documentation = segments.first().is_some_and(|s| s == "info" || s == "tags" || s == "servers" || s == "externalDocs")
+        let documentation = segments
+            .first()
+            .is_some_and(|s| s == "info" || s == "tags" || s == "servers" || s == "externalDocs")
             || segments.iter().any(|s| DOC_KEYS.contains(&s.as_str()));
         let verb = match difference {
             Raw::Changed(..) => "changed",

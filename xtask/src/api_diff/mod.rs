@@ -182,12 +182,20 @@ pub fn check_revision(root: &Path, rev: &str) -> Result<(), Error> {
     }
     git(
         root,
-        &["rev-parse", "--verify", "--quiet", &format!("{rev}^{{commit}}")],
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("{rev}^{{commit}}"),
+        ],
     )
     .map(drop)
     .map_err(|_| Error::Git {
         command: format!("rev-parse --verify {rev}"),
-        message: format!("`{rev}` is not a commit of the repository at {}", root.display()),
+        message: format!(
+            "`{rev}` is not a commit of the repository at {}",
+            root.display()
+        ),
     })
 }
 
