@@ -601,4 +601,33 @@ mod extensions {
             )]
         );
     }
+    #[test]
+    fn a_renamed_operation_id_is_breaking_and_response_headers_are_documentation() {
+        let old = doc(object(json!({}), &[]), res(), "application/json");
+        let mut new = old.clone();
+        new["paths"]["/jobs"]["post"]["operationId"] = json!("makeJob");
+        new["paths"]["/jobs"]["post"]["responses"]["200"]["headers"] =
+            json!({"X-Eta": {"schema": {"type": "integer"}}});
+        let changes = classify::diff(&old, &new);
+        let lines: Vec<(Class, &str, &str)> = changes
+            .iter()
+            .map(|c| (c.class, c.path.as_str(), c.message.as_str()))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                (
+                    Class::Breaking,
+                    "#/paths/~1jobs/post/operationId",
+                    "operation id changed from \"createJob\" to \"makeJob\" (the generated method is renamed)"
+                ),
+                (
+                    Class::Documentation,
+                    "#/paths/~1jobs/post/responses/200/headers",
+                    "`headers` added"
+                ),
+            ]
+        );
+        assert_eq!(changes[0].operations, ["createJob", "makeJob"]);
+    }
 }

@@ -204,7 +204,7 @@ fn resolve<'a>(doc: &'a Value, fragment: &str) -> Option<&'a Value> {
 /// Which operations reach which component, and from which side.
 struct Graph {
     /// `#/paths/<p>/<method>` → operation id (or `METHOD /path`), both documents.
-    operations: BTreeMap<String, String>,
+    operations: BTreeMap<String, BTreeSet<String>>,
     /// Component pointer (`#/components/schemas/X`) → operations reaching it from a request.
     requests: BTreeMap<String, BTreeSet<String>>,
     /// Component pointer → operations reaching it from a response.
@@ -237,7 +237,9 @@ impl Graph {
                     );
                     graph
                         .operations
-                        .insert(format!("#/paths/{}/{method}", escape(path)), name.clone());
+                        .entry(format!("#/paths/{}/{method}", escape(path)))
+                        .or_default()
+                        .insert(name.clone());
                     let mut sent = Vec::new();
                     sent.extend(op.get("parameters"));
                     sent.extend(item.get("parameters"));
@@ -269,7 +271,7 @@ impl Graph {
         // #/paths/<p>/<method>/…
         if segments.get(1) == Some(&"paths") && segments.len() >= 4 {
             let key = segments[..4].join("/");
-            let ops: BTreeSet<String> = self.operations.get(&key).cloned().into_iter().collect();
+            let ops = self.operations.get(&key).cloned().unwrap_or_default();
             let rest = segments.get(4).copied();
             let direction = match rest {
                 Some("parameters" | "requestBody") => Direction {
@@ -551,7 +553,14 @@ fn metadata(old: &Value, new: &Value) -> (Class, String) {
         };
         (Class::Documentation, format!("{names} changed"))
     } else {
-        // `default`, `readOnly`, `discriminator`, `x-open-enum`…: they shape the generated code.
+        if other == ["x-open-enum"] {
+            return (
+                Class::Breaking,
+                "`x-open-enum` changed: the enum gains or loses its `Unknown(String)` variant"
+                    .into(),
+            );
+        }
+        // `default`, `readOnly`, `discriminator`…: they shape the generated code.
         (
             Class::Breaking,
             format!(
@@ -1014,10 +1023,27 @@ fn leftovers(old: &Value, new: &Value, graph: &Graph, covered: &[String], out: &
                 Raw::Changed(..) => {}
             }
         }
+        // The operation id names the generated method (and its builder).
+        if last == "operationId"
+            && segments.len() == 4
+            && let Raw::Changed(a, b) = difference
+        {
+            out.push(graph.change(
+                Class::Breaking,
+                &fragment,
+                format!("operation id changed from {a} to {b} (the generated method is renamed)"),
+            ));
+            continue;
+        }
+        // `servers`: the base URL comes from providers.toml; response `headers` are not typed by
+        // the generated code (they are in the response's `HeaderMap`).
         let documentation = segments
             .first()
             .is_some_and(|s| s == "info" || s == "tags" || s == "servers" || s == "externalDocs")
-            || segments.iter().any(|s| DOC_KEYS.contains(&s.as_str()));
+            || segments.iter().any(|s| DOC_KEYS.contains(&s.as_str()))
+            || segments
+                .windows(3)
+                .any(|w| w[0] == "responses" && w[2] == "headers");
         let verb = match difference {
             Raw::Changed(..) => "changed",
             Raw::Added(_) => "added",
