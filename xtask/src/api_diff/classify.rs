@@ -110,12 +110,22 @@ pub fn diff(old: &Value, new: &Value) -> Vec<Change> {
             operations: Vec::new(),
             message: format!("unclassified: the differ could not compare the documents: {e:#}"),
         }),
-        Err(_) => out.push(Change {
-            class: Class::Breaking,
-            path: "#".into(),
-            operations: Vec::new(),
-            message: "unclassified: the differ (drift) failed on these documents".into(),
-        }),
+        // drift asserts some things of the documents it is given (a panic, not an error).
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            out.push(Change {
+                class: Class::Breaking,
+                path: "#".into(),
+                operations: Vec::new(),
+                message: format!(
+                    "unclassified: the differ (drift) failed on these documents: {why}"
+                ),
+            })
+        }
     }
     leftovers(old, new, &graph, &covered, &mut out);
     tidy(out)

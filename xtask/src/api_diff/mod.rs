@@ -190,12 +190,16 @@ pub fn check_revision(root: &Path, rev: &str) -> Result<(), Error> {
         ],
     )
     .map(drop)
-    .map_err(|_| Error::Git {
+    .map_err(|e| Error::Git {
         command: format!("rev-parse --verify {rev}"),
-        message: format!(
-            "`{rev}` is not a commit of the repository at {}",
-            root.display()
-        ),
+        message: match e {
+            // `--quiet`: git says nothing when the repository is fine but the name is unknown.
+            Error::Git { message, .. } if !message.is_empty() => message,
+            _ => format!(
+                "`{rev}` is not a commit of the repository at {}",
+                root.display()
+            ),
+        },
     })
 }
 
