@@ -246,3 +246,48 @@ pub fn write(root: &Path, diffs: &[ProviderDiff], date: &str) -> Result<Vec<Path
     let files = files(root, diffs, date)?;
     Ok(crate::output::write_all(root, &files)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Version {
+        Version::parse(s).unwrap()
+    }
+
+    #[test]
+    fn next_versions() {
+        let to = |from: &str, class| next(&v(from), Some(class)).unwrap().0.to_string();
+        assert_eq!(to("0.1.3", Class::Breaking), "0.2.0");
+        assert_eq!(to("0.1.3", Class::Additive), "0.1.4");
+        assert_eq!(to("0.1.3", Class::Documentation), "0.1.4");
+        assert_eq!(to("1.2.3", Class::Breaking), "2.0.0");
+        assert_eq!(to("1.2.3", Class::Additive), "1.3.0");
+        assert_eq!(to("1.2.3", Class::Documentation), "1.2.4");
+        assert_eq!(to("0.1.3-rc.1", Class::Additive), "0.1.4");
+        assert_eq!(next(&v("0.1.3"), None), None);
+    }
+
+    #[test]
+    fn a_section_for_the_same_version_is_replaced_whatever_its_date() {
+        let text =
+            "# Changelog\n\nIntro.\n\n## 0.2.0 — 2026-01-01\n\nold report\n\n## 0.1.0\n\nFirst.\n";
+        let section = "## 0.2.0 — 2026-11-28\n\nnew report\n";
+        assert_eq!(
+            changelog_with(text, "0.2.0", section),
+            "# Changelog\n\nIntro.\n\n## 0.2.0 — 2026-11-28\n\nnew report\n\n## 0.1.0\n\nFirst.\n"
+        );
+        // A file without sections gets one.
+        assert_eq!(
+            changelog_with("# Changelog\n", "0.2.0", section),
+            "# Changelog\n\n## 0.2.0 — 2026-11-28\n\nnew report\n"
+        );
+    }
+
+    #[test]
+    fn today_is_a_date() {
+        let d = today();
+        assert_eq!(d.len(), 10, "{d}");
+        assert!(d.starts_with("20"), "{d}");
+    }
+}
