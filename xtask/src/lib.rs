@@ -6,6 +6,8 @@
 //! `crates/<provider>/src/generated.rs` and `crates/<provider>/openapi.effective.json`.
 //! Nothing is written unless every provider generated cleanly.
 
+pub mod api_diff;
+pub mod bump;
 pub mod config;
 pub mod error;
 pub mod generate;

@@ -1,0 +1,1072 @@
+//! Classifying the differences between two effective specs for the generated crate's users.
+//!
+//! `drift` walks the operations, parameters, request bodies and responses (following `$ref`s)
+//! and says what changed from the *server's* compatibility point of view. Its classes are
+//! mapped onto the crate's semver here; where it cannot tell (`Unhandled`), where it would
+//! panic and where it does not look, this module compares the JSON itself:
+//!
+//! - `Unhandled` at a schema (properties added or removed, `required` changed, enum values,
+//!   `format`, length/range/pattern constraints, `additionalProperties`) → [`refine`];
+//! - content types added or removed under a response or request body (drift asserts they are
+//!   equal and would panic) → [`align_content`], which also hands drift the aligned copies;
+//! - `nullable` changes (drift compares them but records nothing) and everything drift does not
+//!   walk (`info`, tags, operation summaries and descriptions, unused components) → [`leftovers`].
+//!
+//! Anything still unexplained is reported as breaking, labelled "unclassified".
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use drift::{ChangeClass, ChangeComparison, ChangeDetails};
+use serde_json::{Map, Value};
+
+use super::{Change, Class};
+use crate::spec::{escape, unescape};
+
+/// Keys whose changes only touch documentation (generated doc comments at most).
+const DOC_KEYS: &[&str] = &[
+    "description",
+    "summary",
+    "title",
+    "example",
+    "examples",
+    "externalDocs",
+    "deprecated",
+    "tags",
+    "links",
+    "x-required-because",
+];
+
+/// Constraints on values, with the direction that makes them stricter.
+const CONSTRAINTS: &[(&str, Stricter)] = &[
+    ("minimum", Stricter::Higher),
+    ("maximum", Stricter::Lower),
+    ("exclusiveMinimum", Stricter::Higher),
+    ("exclusiveMaximum", Stricter::Lower),
+    ("minLength", Stricter::Higher),
+    ("maxLength", Stricter::Lower),
+    ("minItems", Stricter::Higher),
+    ("maxItems", Stricter::Lower),
+    ("minProperties", Stricter::Higher),
+    ("maxProperties", Stricter::Lower),
+    ("multipleOf", Stricter::Any),
+    ("pattern", Stricter::Any),
+    ("uniqueItems", Stricter::Higher),
+];
+
+#[derive(Clone, Copy)]
+enum Stricter {
+    Higher,
+    Lower,
+    Any,
+}
+
+/// Which way data at a place flows: sent by the client (request) or read by it (response).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Direction {
+    request: bool,
+    response: bool,
+}
+
+/// Every classified change from `old` to `new` (both effective specs), breaking first.
+pub fn diff(old: &Value, new: &Value) -> Vec<Change> {
+    let graph = Graph::new(old, new);
+    let mut out = Vec::new();
+    let (old_aligned, new_aligned) = align_content(old, new, &graph, &mut out);
+    // Places drift reported on: whatever lies below them is explained by its report.
+    let mut covered: Vec<String> = out.iter().map(|c| bare(&c.path)).collect();
+
+    match catch_unwind(AssertUnwindSafe(|| {
+        drift::compare(&old_aligned, &new_aligned)
+    })) {
+        Ok(Ok(changes)) => {
+            for change in changes {
+                let Some(first) = change.paths.first() else {
+                    continue;
+                };
+                let (old_base, _) = first.old.base_and_subpath();
+                let (new_base, _) = first.new.base_and_subpath();
+                for info in &change.changes {
+                    let old_ptr = join(old_base, &info.old_subpath);
+                    let new_ptr = join(new_base, &info.new_subpath);
+                    covered.push(old_ptr.clone());
+                    covered.push(new_ptr.clone());
+                    map_drift(
+                        info,
+                        first.comparison,
+                        &old_ptr,
+                        &new_ptr,
+                        old,
+                        new,
+                        &graph,
+                        &mut out,
+                    );
+                }
+            }
+        }
+        Ok(Err(e)) => out.push(Change {
+            class: Class::Breaking,
+            path: "#".into(),
+            operations: Vec::new(),
+            message: format!("unclassified: the differ could not compare the documents: {e:#}"),
+        }),
+        // drift asserts some things of the documents it is given (a panic, not an error).
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            out.push(Change {
+                class: Class::Breaking,
+                path: "#".into(),
+                operations: Vec::new(),
+                message: format!(
+                    "unclassified: the differ (drift) failed on these documents: {why}"
+                ),
+            })
+        }
+    }
+    leftovers(old, new, &graph, &covered, &mut out);
+    tidy(out)
+}
+
+/// Sorts (breaking first, then by path) and merges duplicates (drift reports a schema shared by
+/// requests and responses once per direction).
+fn tidy(changes: Vec<Change>) -> Vec<Change> {
+    let mut merged: BTreeMap<(std::cmp::Reverse<Class>, String, String), BTreeSet<String>> =
+        BTreeMap::new();
+    for change in changes {
+        merged
+            .entry((std::cmp::Reverse(change.class), change.path, change.message))
+            .or_default()
+            .extend(change.operations);
+    }
+    merged
+        .into_iter()
+        .map(|((class, path, message), operations)| Change {
+            class: class.0,
+            path,
+            operations: operations.into_iter().collect(),
+            message,
+        })
+        .collect()
+}
+
+/// `#/a/b` + `c/d` → `#/a/b/c/d`, with drift's `request_body` segment spelled as in the document.
+fn join(base: &str, subpath: &str) -> String {
+    let mut pointer = if subpath.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}/{subpath}")
+    };
+    if pointer.contains("/request_body") {
+        pointer = pointer
+            .split('/')
+            .map(|s| {
+                if s == "request_body" {
+                    "requestBody"
+                } else {
+                    s
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+    }
+    pointer
+}
+
+/// A `#/…` fragment as a plain JSON pointer.
+fn bare(fragment: &str) -> String {
+    fragment.strip_prefix('#').unwrap_or(fragment).to_owned()
+}
+
+/// Resolves a drift pointer: like a JSON pointer, but a bare index after a schema means the
+/// member of its one-element `allOf`/`oneOf`/`anyOf` (drift flattens those wrappers).
+fn resolve<'a>(doc: &'a Value, fragment: &str) -> Option<&'a Value> {
+    let mut node = doc;
+    for raw in bare(fragment).split('/').skip(1) {
+        let segment = unescape(raw);
+        node = match node {
+            Value::Object(map) => match map.get(&segment) {
+                Some(child) => child,
+                None => ["allOf", "oneOf", "anyOf"]
+                    .iter()
+                    .find_map(|k| map.get(*k))
+                    .and_then(|list| list.get(segment.parse::<usize>().ok()?))?,
+            },
+            Value::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+        // Follow a `$ref` met on the way, as drift does.
+        let mut hops = 0;
+        while let Some(target) = node.get("$ref").and_then(Value::as_str) {
+            hops += 1;
+            if hops > 32 {
+                return None;
+            }
+            node = doc.pointer(target.strip_prefix('#')?)?;
+        }
+    }
+    Some(node)
+}
+
+/// Which operations reach which component, and from which side.
+struct Graph {
+    /// `#/paths/<p>/<method>` → operation id (or `METHOD /path`), both documents.
+    operations: BTreeMap<String, BTreeSet<String>>,
+    /// Component pointer (`#/components/schemas/X`) → operations reaching it from a request.
+    requests: BTreeMap<String, BTreeSet<String>>,
+    /// Component pointer → operations reaching it from a response.
+    responses: BTreeMap<String, BTreeSet<String>>,
+}
+
+const METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+impl Graph {
+    fn new(old: &Value, new: &Value) -> Self {
+        let mut graph = Graph {
+            operations: BTreeMap::new(),
+            requests: BTreeMap::new(),
+            responses: BTreeMap::new(),
+        };
+        for doc in [old, new] {
+            let Some(paths) = doc.get("paths").and_then(Value::as_object) else {
+                continue;
+            };
+            for (path, item) in paths {
+                for method in METHODS {
+                    let Some(op) = item.get(*method) else {
+                        continue;
+                    };
+                    let name = op.get("operationId").and_then(Value::as_str).map_or_else(
+                        || format!("{} {path}", method.to_uppercase()),
+                        str::to_owned,
+                    );
+                    graph
+                        .operations
+                        .entry(format!("#/paths/{}/{method}", escape(path)))
+                        .or_default()
+                        .insert(name.clone());
+                    let mut sent = Vec::new();
+                    sent.extend(op.get("parameters"));
+                    sent.extend(item.get("parameters"));
+                    sent.extend(op.get("requestBody"));
+                    for target in reachable(doc, &sent) {
+                        graph
+                            .requests
+                            .entry(target)
+                            .or_default()
+                            .insert(name.clone());
+                    }
+                    let read: Vec<&Value> = op.get("responses").into_iter().collect();
+                    for target in reachable(doc, &read) {
+                        graph
+                            .responses
+                            .entry(target)
+                            .or_default()
+                            .insert(name.clone());
+                    }
+                }
+            }
+        }
+        graph
+    }
+
+    /// The operations a change at `fragment` reaches, and from which side.
+    fn place(&self, fragment: &str) -> (BTreeSet<String>, Direction) {
+        let segments: Vec<&str> = fragment.split('/').collect();
+        // #/paths/<p>/<method>/…
+        if segments.get(1) == Some(&"paths") && segments.len() >= 4 {
+            let key = segments[..4].join("/");
+            let ops = self.operations.get(&key).cloned().unwrap_or_default();
+            let rest = segments.get(4).copied();
+            let direction = match rest {
+                Some("parameters" | "requestBody") => Direction {
+                    request: true,
+                    response: false,
+                },
+                Some("responses") => Direction {
+                    request: false,
+                    response: true,
+                },
+                _ => Direction::default(),
+            };
+            return (ops, direction);
+        }
+        // #/components/<kind>/<name>/…
+        if segments.get(1) == Some(&"components") && segments.len() >= 4 {
+            let key = segments[..4].join("/");
+            let requests = self.requests.get(&key);
+            let responses = self.responses.get(&key);
+            let ops = requests
+                .into_iter()
+                .chain(responses)
+                .flatten()
+                .cloned()
+                .collect();
+            return (
+                ops,
+                Direction {
+                    request: requests.is_some(),
+                    response: responses.is_some(),
+                },
+            );
+        }
+        (BTreeSet::new(), Direction::default())
+    }
+
+    fn change(&self, class: Class, fragment: &str, message: impl Into<String>) -> Change {
+        Change {
+            class,
+            path: fragment.to_owned(),
+            operations: self.place(fragment).0.into_iter().collect(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Every component (`#/components/<kind>/<name>`) reachable through `$ref`s from `roots`.
+fn reachable(doc: &Value, roots: &[&Value]) -> BTreeSet<String> {
+    fn refs(node: &Value, out: &mut Vec<String>) {
+        match node {
+            Value::Object(map) => {
+                for (key, value) in map {
+                    if key == "$ref"
+                        && let Some(target) = value.as_str()
+                    {
+                        out.push(target.to_owned());
+                    } else {
+                        refs(value, out);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut pending = Vec::new();
+    roots.iter().for_each(|r| refs(r, &mut pending));
+    let mut seen = BTreeSet::new();
+    while let Some(target) = pending.pop() {
+        let component: String = target.split('/').take(4).collect::<Vec<_>>().join("/");
+        if !seen.insert(component.clone()) {
+            continue;
+        }
+        if let Some(node) = component.strip_prefix('#').and_then(|p| doc.pointer(p)) {
+            refs(node, &mut pending);
+        }
+    }
+    seen
+}
+
+/// Reports media types added to or removed from each response and request body present in both
+/// documents, and returns copies where those maps hold only the shared media types (drift
+/// asserts that they match). A media type whose schema appears or disappears is reported here
+/// and dropped from the copies too.
+fn align_content(old: &Value, new: &Value, graph: &Graph, out: &mut Vec<Change>) -> (Value, Value) {
+    let mut old_copy = old.clone();
+    let mut new_copy = new.clone();
+    let mut places = Vec::new();
+    if let Some(paths) = old.get("paths").and_then(Value::as_object) {
+        for (path, item) in paths {
+            for method in METHODS {
+                let Some(op) = item.get(*method) else {
+                    continue;
+                };
+                let base = format!("/paths/{}/{method}", escape(path));
+                places.push((format!("{base}/requestBody/content"), true));
+                if let Some(responses) = op.get("responses").and_then(Value::as_object) {
+                    for status in responses.keys() {
+                        places.push((
+                            format!("{base}/responses/{}/content", escape(status)),
+                            false,
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    for kind in ["requestBodies", "responses"] {
+        if let Some(map) = old
+            .pointer(&format!("/components/{kind}"))
+            .and_then(Value::as_object)
+        {
+            for name in map.keys() {
+                places.push((
+                    format!("/components/{kind}/{}/content", escape(name)),
+                    kind == "requestBodies",
+                ));
+            }
+        }
+    }
+    for (pointer, request) in places {
+        let (Some(Value::Object(before)), Some(Value::Object(after))) =
+            (old.pointer(&pointer), new.pointer(&pointer))
+        else {
+            continue;
+        };
+        let owner = pointer.trim_end_matches("/content");
+        let side = if request { "request body" } else { "response" };
+        let mut dropped = Vec::new();
+        for (media, schema) in before {
+            match after.get(media) {
+                None => {
+                    out.push(graph.change(
+                        Class::Breaking,
+                        &format!("#{owner}/content/{}", escape(media)),
+                        format!("{side} content type `{media}` removed"),
+                    ));
+                    dropped.push(media.clone());
+                }
+                Some(now) if schema.get("schema").is_some() != now.get("schema").is_some() => {
+                    out.push(graph.change(
+                        Class::Breaking,
+                        &format!("#{owner}/content/{}", escape(media)),
+                        format!("{side} `{media}` schema added or removed"),
+                    ));
+                    dropped.push(media.clone());
+                }
+                Some(_) => {}
+            }
+        }
+        for media in after.keys().filter(|m| !before.contains_key(*m)) {
+            // A new way to send is additive; a new response content type changes what the
+            // generated method returns.
+            let class = if request {
+                Class::Additive
+            } else {
+                Class::Breaking
+            };
+            out.push(graph.change(
+                class,
+                &format!("#{owner}/content/{}", escape(media)),
+                format!("{side} content type `{media}` added"),
+            ));
+            dropped.push(media.clone());
+        }
+        for copy in [&mut old_copy, &mut new_copy] {
+            if let Some(Value::Object(map)) = copy.pointer_mut(&pointer) {
+                for media in &dropped {
+                    map.remove(media);
+                }
+            }
+        }
+    }
+    (old_copy, new_copy)
+}
+
+/// Maps one drift finding onto the crate's classes, refining what drift leaves unhandled.
+#[allow(clippy::too_many_arguments)]
+fn map_drift(
+    info: &drift::ChangeInfo,
+    comparison: ChangeComparison,
+    old_ptr: &str,
+    new_ptr: &str,
+    old: &Value,
+    new: &Value,
+    graph: &Graph,
+    out: &mut Vec<Change>,
+) {
+    use ChangeDetails as D;
+    // What was removed is named where it was; everything else where it is now.
+    let removed = new_ptr == "#/paths" || matches!(info.details, D::Removed);
+    let here = if removed { old_ptr } else { new_ptr };
+    let (mut ops, direction) = graph.place(here);
+    ops.extend(graph.place(old_ptr).0);
+    let push = |out: &mut Vec<Change>, class: Class, path: &str, message: String| {
+        let mut change = graph.change(class, path, message);
+        change.operations.extend(ops.iter().cloned());
+        change.operations.sort();
+        change.operations.dedup();
+        out.push(change);
+    };
+    let message = info.message.clone();
+    match (info.class, comparison, info.details) {
+        (ChangeClass::Trivial, _, _) => {
+            let (class, text) = match (resolve(old, old_ptr), resolve(new, new_ptr)) {
+                (Some(a), Some(b)) if a.is_object() && b.is_object() => metadata(a, b),
+                _ => (Class::Documentation, message),
+            };
+            push(out, class, here, text);
+        }
+        (ChangeClass::Unhandled, _, _) => {
+            let before = out.len();
+            if let (Some(a), Some(b)) = (resolve(old, old_ptr), resolve(new, new_ptr)) {
+                refine(a, b, here, direction, &mut |class, path, text| {
+                    push(out, class, path, text)
+                });
+            }
+            if out.len() == before {
+                push(
+                    out,
+                    Class::Breaking,
+                    here,
+                    format!("unclassified: {message}"),
+                );
+            }
+        }
+        (_, ChangeComparison::Structural, D::Removed) => push(out, Class::Breaking, here, message),
+        (_, ChangeComparison::Structural, D::Added) => push(out, Class::Additive, here, message),
+        // A new optional parameter or body: a new builder setter.
+        (_, ChangeComparison::Input, D::Added) => push(out, Class::Additive, here, message),
+        // Required → optional: the builder setter stays; the call simply may be left out.
+        (_, ChangeComparison::Input, D::LessStrict) => push(out, Class::Additive, here, message),
+        // A new response code: one more case the generated method handles.
+        (_, ChangeComparison::Output, D::Added) => push(out, Class::Additive, here, message),
+        (_, _, D::Datatype | D::UnknownDifference)
+            if matches!(info.class, ChangeClass::Incompatible) =>
+        {
+            let text = match (resolve(old, old_ptr), resolve(new, new_ptr)) {
+                (Some(a), Some(b)) => {
+                    format!("type changed from {} to {}", describe(a), describe(b))
+                }
+                _ => message,
+            };
+            push(out, Class::Breaking, here, text);
+        }
+        // Removed parameters, new required ones, stricter ones, removed bodies and response codes.
+        _ => push(out, Class::Breaking, here, message),
+    }
+}
+
+/// Classifies a metadata difference between two schema (or operation) nodes.
+fn metadata(old: &Value, new: &Value) -> (Class, String) {
+    let keys: BTreeSet<&String> = old
+        .as_object()
+        .into_iter()
+        .chain(new.as_object())
+        .flat_map(Map::keys)
+        .filter(|k| old.get(k.as_str()) != new.get(k.as_str()))
+        .filter(|k| !is_structure_key(k))
+        .collect();
+    let doc: Vec<&str> = keys
+        .iter()
+        .filter(|k| DOC_KEYS.contains(&k.as_str()))
+        .map(|k| k.as_str())
+        .collect();
+    let other: Vec<&str> = keys
+        .iter()
+        .filter(|k| !DOC_KEYS.contains(&k.as_str()))
+        .map(|k| k.as_str())
+        .collect();
+    if other.is_empty() {
+        let names = if doc.is_empty() {
+            "metadata".to_owned()
+        } else {
+            doc.iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        (Class::Documentation, format!("{names} changed"))
+    } else {
+        if other == ["x-open-enum"] {
+            return (
+                Class::Breaking,
+                "`x-open-enum` changed: the enum gains or loses its `Unknown(String)` variant"
+                    .into(),
+            );
+        }
+        // `default`, `readOnly`, `discriminator`…: they shape the generated code.
+        (
+            Class::Breaking,
+            format!(
+                "unclassified: {} changed",
+                other
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    }
+}
+
+/// Keys drift compares itself (they are reported at their own places, not as metadata).
+fn is_structure_key(key: &str) -> bool {
+    matches!(
+        key,
+        "type"
+            | "properties"
+            | "items"
+            | "required"
+            | "enum"
+            | "format"
+            | "nullable"
+            | "allOf"
+            | "oneOf"
+            | "anyOf"
+            | "not"
+            | "additionalProperties"
+            | "parameters"
+            | "requestBody"
+            | "responses"
+            | "content"
+            | "schema"
+    ) || CONSTRAINTS.iter().any(|(k, _)| *k == key)
+}
+
+/// A schema's type in words: `integer`, `string (date-time)`, `reference to Foo`, `oneOf`.
+fn describe(schema: &Value) -> String {
+    if let Some(target) = schema.get("$ref").and_then(Value::as_str) {
+        return format!(
+            "reference to {}",
+            target.rsplit('/').next().unwrap_or(target)
+        );
+    }
+    let mut text = match schema.get("type") {
+        Some(Value::String(t)) => t.clone(),
+        Some(other) => other.to_string(),
+        None => ["allOf", "oneOf", "anyOf", "not", "enum"]
+            .iter()
+            .find(|k| schema.get(**k).is_some())
+            .map_or_else(|| "any value".to_owned(), |k| (*k).to_owned()),
+    };
+    if let Some(format) = schema.get("format").and_then(Value::as_str) {
+        text.push_str(&format!(" ({format})"));
+    }
+    text
+}
+
+/// The Rust type family typify picks for a `format`, so format changes that keep the Rust type
+/// are told apart from those that change it.
+fn rust_type(schema: &Value) -> String {
+    let kind = schema.get("type").and_then(Value::as_str).unwrap_or("");
+    let format = schema.get("format").and_then(Value::as_str).unwrap_or("");
+    match (kind, format) {
+        ("string", "date-time" | "date" | "uuid" | "ip" | "ipv4" | "ipv6" | "binary") => {
+            format!("string:{format}")
+        }
+        ("string", _) => "string".into(),
+        ("integer", f) if !f.is_empty() => format!("integer:{f}"),
+        ("number", "float") => "number:f32".into(),
+        ("number", _) => "number:f64".into(),
+        (k, _) => k.into(),
+    }
+}
+
+/// Finer comparison of two schema nodes drift left unhandled: the object level (properties,
+/// `required`, `additionalProperties`), enum values, `format` and constraints. Common
+/// properties are not descended into: drift walks those and reports them at their own place.
+fn refine(
+    old: &Value,
+    new: &Value,
+    here: &str,
+    direction: Direction,
+    push: &mut dyn FnMut(Class, &str, String),
+) {
+    // In a request, a stricter value rule refuses what used to be accepted; in a response it
+    // only narrows what the client receives.
+    let (stricter, looser) = if direction.request {
+        (Class::Breaking, Class::Additive)
+    } else {
+        (Class::Additive, Class::Additive)
+    };
+    let side = if direction.request && !direction.response {
+        "request"
+    } else if direction.response && !direction.request {
+        "response"
+    } else {
+        "request and response"
+    };
+
+    if old.get("type") != new.get("type") {
+        push(
+            Class::Breaking,
+            here,
+            format!("type changed from {} to {}", describe(old), describe(new)),
+        );
+        return;
+    }
+
+    // Objects.
+    let empty = Map::new();
+    let old_props = old
+        .get("properties")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let new_props = new
+        .get("properties")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let required = |schema: &Value| -> BTreeSet<String> {
+        schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect()
+    };
+    let (old_req, new_req) = (required(old), required(new));
+    for name in old_props.keys().filter(|n| !new_props.contains_key(*n)) {
+        push(
+            Class::Breaking,
+            &format!("{here}/properties/{}", escape(name)),
+            format!("{side} field `{name}` removed"),
+        );
+    }
+    for name in new_props.keys().filter(|n| !old_props.contains_key(*n)) {
+        let path = format!("{here}/properties/{}", escape(name));
+        let is_required = new_req.contains(name);
+        let what = if is_required { "required" } else { "optional" };
+        if direction.request && is_required {
+            push(
+                Class::Breaking,
+                &path,
+                format!("new required request field `{name}`"),
+            );
+        } else {
+            push(
+                Class::Additive,
+                &path,
+                format!("new {what} {side} field `{name}`"),
+            );
+        }
+    }
+    for name in old_props.keys().filter(|n| new_props.contains_key(*n)) {
+        let path = format!("{here}/properties/{}", escape(name));
+        match (old_req.contains(name), new_req.contains(name)) {
+            (false, true) => push(
+                Class::Breaking,
+                &path,
+                format!("field `{name}` is now required (its Rust type loses the Option)"),
+            ),
+            (true, false) => push(
+                Class::Breaking,
+                &path,
+                format!("field `{name}` is now optional (its Rust type becomes an Option)"),
+            ),
+            _ => {}
+        }
+    }
+    let open = |v: Option<&Value>| matches!(v, None | Some(Value::Bool(true)));
+    let (old_ap, new_ap) = (
+        old.get("additionalProperties"),
+        new.get("additionalProperties"),
+    );
+    if old_ap != new_ap && !(open(old_ap) && open(new_ap)) {
+        push(
+            Class::Breaking,
+            &format!("{here}/additionalProperties"),
+            "unclassified: `additionalProperties` changed".into(),
+        );
+    }
+
+    // Enum values.
+    match (
+        old.get("enum").and_then(Value::as_array),
+        new.get("enum").and_then(Value::as_array),
+    ) {
+        (Some(before), Some(after)) => {
+            let gone: Vec<String> = before
+                .iter()
+                .filter(|v| !after.contains(v))
+                .map(Value::to_string)
+                .collect();
+            let added: Vec<String> = after
+                .iter()
+                .filter(|v| !before.contains(v))
+                .map(Value::to_string)
+                .collect();
+            if !gone.is_empty() {
+                push(
+                    Class::Breaking,
+                    &format!("{here}/enum"),
+                    format!("enum value(s) removed: {}", gone.join(", ")),
+                );
+            }
+            if !added.is_empty() {
+                push(
+                    Class::Additive,
+                    &format!("{here}/enum"),
+                    format!("new enum value(s): {}", added.join(", ")),
+                );
+            }
+        }
+        (None, Some(_)) => push(
+            Class::Breaking,
+            &format!("{here}/enum"),
+            "now an enum (the Rust type changes)".into(),
+        ),
+        (Some(_), None) => push(
+            Class::Breaking,
+            &format!("{here}/enum"),
+            "no longer an enum (the Rust type changes)".into(),
+        ),
+        (None, None) => {}
+    }
+
+    // Format.
+    if old.get("format") != new.get("format") {
+        let show = |s: &Value| {
+            s.get("format")
+                .and_then(Value::as_str)
+                .map_or_else(|| "none".to_owned(), |f| format!("`{f}`"))
+        };
+        let text = format!("format changed from {} to {}", show(old), show(new));
+        if rust_type(old) != rust_type(new) {
+            push(
+                Class::Breaking,
+                &format!("{here}/format"),
+                format!("{text} (the Rust type changes)"),
+            );
+        } else {
+            push(
+                Class::Documentation,
+                &format!("{here}/format"),
+                format!("{text} (same Rust type)"),
+            );
+        }
+    }
+
+    // typify makes a constrained newtype of a string with a length or pattern rule.
+    let string_rules = |s: &Value| {
+        ["minLength", "maxLength", "pattern"]
+            .iter()
+            .any(|k| s.get(*k).is_some())
+    };
+    if old.get("type").and_then(Value::as_str) == Some("string")
+        && string_rules(old) != string_rules(new)
+        && old.get("enum").is_none()
+        && new.get("enum").is_none()
+    {
+        push(
+            Class::Breaking,
+            here,
+            "string rules (length, pattern) added or removed: the Rust type changes between String and a checked newtype".into(),
+        );
+    }
+
+    // typify picks a signed, unsigned or non-zero integer from `minimum`.
+    let sign = |s: &Value| match s.get("minimum").and_then(Value::as_f64) {
+        Some(m) if m >= 1.0 => "a non-zero unsigned integer",
+        Some(m) if m >= 0.0 => "an unsigned integer",
+        _ => "a signed integer",
+    };
+    if old.get("type").and_then(Value::as_str) == Some("integer")
+        && old.get("format") == new.get("format")
+        && sign(old) != sign(new)
+    {
+        push(
+            Class::Breaking,
+            &format!("{here}/minimum"),
+            format!(
+                "`minimum` changed: the Rust type changes from {} to {}",
+                sign(old),
+                sign(new)
+            ),
+        );
+    }
+
+    // Constraints.
+    for (key, way) in CONSTRAINTS {
+        let (a, b) = (old.get(*key), new.get(*key));
+        if a == b {
+            continue;
+        }
+        let tighter = match (a, b, way) {
+            (None, Some(_), _) => true,
+            (Some(_), None, _) => false,
+            (Some(a), Some(b), Stricter::Higher) => number(b) > number(a),
+            (Some(a), Some(b), Stricter::Lower) => number(b) < number(a),
+            (Some(_), Some(_), Stricter::Any) => true,
+            (None, None, _) => continue,
+        };
+        let show = |v: Option<&Value>| v.map_or_else(|| "none".to_owned(), Value::to_string);
+        let (class, word) = if tighter {
+            (stricter, "tightened")
+        } else {
+            (looser, "loosened")
+        };
+        push(
+            class,
+            &format!("{here}/{key}"),
+            format!(
+                "{side} constraint `{key}` {word}: {} → {}",
+                show(a),
+                show(b)
+            ),
+        );
+    }
+}
+
+fn number(v: &Value) -> f64 {
+    match v {
+        Value::Bool(b) => f64::from(u8::from(*b)),
+        other => other.as_f64().unwrap_or(0.0),
+    }
+}
+
+/// One difference found by walking both documents side by side.
+enum Raw<'a> {
+    Changed(&'a Value, &'a Value),
+    Added(&'a Value),
+    Removed(&'a Value),
+}
+
+fn walk<'a>(old: &'a Value, new: &'a Value, pointer: String, out: &mut Vec<(String, Raw<'a>)>) {
+    static EMPTY: std::sync::LazyLock<Value> =
+        std::sync::LazyLock::new(|| Value::Object(Map::new()));
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for key in keys {
+                let child = format!("{pointer}/{}", escape(key));
+                // Under the root and `components`, a missing map is an empty one: each
+                // component added or removed is then told apart.
+                let shallow = pointer.is_empty() || pointer == "/components";
+                match (a.get(key), b.get(key)) {
+                    (Some(x), Some(y)) => walk(x, y, child, out),
+                    (Some(x), None) if shallow && x.is_object() => walk(x, &EMPTY, child, out),
+                    (None, Some(y)) if shallow && y.is_object() => walk(&EMPTY, y, child, out),
+                    (Some(x), None) => out.push((child, Raw::Removed(x))),
+                    (None, Some(y)) => out.push((child, Raw::Added(y))),
+                    (None, None) => {}
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if named(a) && named(b) => {
+            // Parameters: matched by where and name, not by position.
+            let key = |v: &Value| {
+                (
+                    v.get("in").and_then(Value::as_str).unwrap_or("").to_owned(),
+                    v.get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_owned(),
+                )
+            };
+            for (i, x) in a.iter().enumerate() {
+                match b.iter().position(|y| key(y) == key(x)) {
+                    Some(j) => walk(x, &b[j], format!("{pointer}/{j}"), out),
+                    None => out.push((format!("{pointer}/{i}"), Raw::Removed(x))),
+                }
+            }
+            for (j, y) in b.iter().enumerate() {
+                if !a.iter().any(|x| key(x) == key(y)) {
+                    out.push((format!("{pointer}/{j}"), Raw::Added(y)));
+                }
+            }
+        }
+        (a, b) if a != b => out.push((pointer, Raw::Changed(a, b))),
+        _ => {}
+    }
+}
+
+fn named(items: &[Value]) -> bool {
+    !items.is_empty()
+        && items
+            .iter()
+            .all(|v| v.get("name").is_some() && v.get("in").is_some())
+}
+
+/// Everything drift does not report: `nullable` changes anywhere (an `Option` appears or goes),
+/// added and removed components, and any other difference not below a place already reported
+/// (documentation when the key is one, otherwise breaking and unclassified).
+fn leftovers(old: &Value, new: &Value, graph: &Graph, covered: &[String], out: &mut Vec<Change>) {
+    let covered: Vec<String> = covered.iter().map(|c| bare(c)).collect();
+    let mut raw = Vec::new();
+    walk(old, new, String::new(), &mut raw);
+    for (pointer, difference) in raw {
+        let fragment = format!("#{pointer}");
+        let segments: Vec<String> = pointer.split('/').skip(1).map(unescape).collect();
+        let last = segments.last().map(String::as_str).unwrap_or("");
+        if last == "nullable" {
+            let is = |v: &Value| v.as_bool().unwrap_or(false);
+            let (before, after) = match difference {
+                Raw::Changed(a, b) => (is(a), is(b)),
+                Raw::Added(b) => (false, is(b)),
+                Raw::Removed(a) => (is(a), false),
+            };
+            if before != after {
+                let parent = fragment.trim_end_matches("/nullable");
+                out.push(graph.change(
+                    Class::Breaking,
+                    parent,
+                    if after {
+                        "now nullable (its Rust type becomes an Option)".to_owned()
+                    } else {
+                        "no longer nullable (its Rust type loses the Option)".to_owned()
+                    },
+                ));
+            }
+            continue;
+        }
+        // `/paths` itself is where drift places the missing side of an added or removed
+        // operation: it explains nothing below it.
+        let is_covered = covered
+            .iter()
+            .filter(|c| !c.is_empty() && *c != "/paths")
+            .any(|c| {
+                *c == pointer
+                    || pointer.starts_with(&format!("{c}/"))
+                    || c.starts_with(&format!("{pointer}/"))
+            });
+        if is_covered {
+            continue;
+        }
+        // A whole component added or removed: a Rust type appears or goes.
+        if segments.len() == 3 && segments[0] == "components" {
+            let name = &segments[2];
+            match difference {
+                Raw::Added(_) => {
+                    out.push(graph.change(
+                        Class::Additive,
+                        &fragment,
+                        format!("new component `{name}`"),
+                    ));
+                    continue;
+                }
+                Raw::Removed(_) => {
+                    out.push(graph.change(
+                        Class::Breaking,
+                        &fragment,
+                        format!("component `{name}` removed (its generated type goes)"),
+                    ));
+                    continue;
+                }
+                Raw::Changed(..) => {}
+            }
+        }
+        // The operation id names the generated method (and its builder).
+        if last == "operationId"
+            && segments.len() == 4
+            && let Raw::Changed(a, b) = difference
+        {
+            out.push(graph.change(
+                Class::Breaking,
+                &fragment,
+                format!("operation id changed from {a} to {b} (the generated method is renamed)"),
+            ));
+            continue;
+        }
+        // `servers`: the base URL comes from providers.toml; response `headers` are not typed by
+        // the generated code (they are in the response's `HeaderMap`).
+        let documentation = segments
+            .first()
+            .is_some_and(|s| s == "info" || s == "tags" || s == "servers" || s == "externalDocs")
+            || segments.iter().any(|s| DOC_KEYS.contains(&s.as_str()))
+            || segments
+                .windows(3)
+                .any(|w| w[0] == "responses" && w[2] == "headers");
+        let verb = match difference {
+            Raw::Changed(..) => "changed",
+            Raw::Added(_) => "added",
+            Raw::Removed(_) => "removed",
+        };
+        if documentation {
+            out.push(graph.change(Class::Documentation, &fragment, format!("`{last}` {verb}")));
+        } else {
+            out.push(graph.change(
+                Class::Breaking,
+                &fragment,
+                format!("unclassified: `{last}` {verb} (not compared by drift)"),
+            ));
+        }
+    }
+}

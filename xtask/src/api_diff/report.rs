@@ -1,0 +1,158 @@
+//! The three output formats of `api-diff`: text (one line per change), markdown (the pull
+//! request body of the spec-update workflow, and the CHANGELOG section) and JSON.
+//!
+//! JSON shape (stable):
+//! `{"providers":[{"provider":..,"base":..,"changes":[{"class":"breaking|additive|documentation",
+//! "path":..,"operations":[..],"message":..}],"bump":{"from":..,"to":..,"reason":..}}],
+//! "breaking":bool}` (`bump` only with `--bump` and when something changed).
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::{Class, ProviderDiff};
+
+/// What the facade needs to know after a provider bump (said, not automated).
+pub const FACADE_NOTE: &str = "The facade crate `cutout` depends on the provider crates: a breaking provider bump needs a release of `cutout` too.";
+
+/// True when any provider has a breaking change.
+pub fn any_breaking(diffs: &[ProviderDiff]) -> bool {
+    diffs.iter().any(|d| d.worst() == Some(Class::Breaking))
+}
+
+/// One line per change: `breaking  topaz-image  #/…/eta  type changed … (getStatus, postMatting)`,
+/// then one `bump` line per provider when bumps were computed.
+pub fn text(diffs: &[ProviderDiff]) -> String {
+    let mut out = String::new();
+    for diff in diffs {
+        if diff.changes.is_empty() {
+            let _ = writeln!(out, "unchanged  {}  (since {})", diff.provider, diff.base);
+        }
+        for change in &diff.changes {
+            let _ = write!(
+                out,
+                "{}  {}  {}  {}",
+                change.class, diff.provider, change.path, change.message
+            );
+            if !change.operations.is_empty() {
+                let _ = write!(out, " ({})", change.operations.join(", "));
+            }
+            out.push('\n');
+        }
+    }
+    let mut bumped = false;
+    for diff in diffs {
+        if let Some(bump) = &diff.bump {
+            bumped = true;
+            let _ = writeln!(
+                out,
+                "bump  {}  {} -> {}  ({})",
+                diff.provider,
+                bump.from.as_deref().unwrap_or("(new crate)"),
+                bump.to,
+                bump.reason
+            );
+        }
+    }
+    if bumped {
+        let _ = writeln!(out, "note  {FACADE_NOTE}");
+    }
+    out
+}
+
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+fn counts(diff: &ProviderDiff) -> String {
+    let breaking = diff.count(Class::Breaking);
+    let breaking = if breaking > 0 {
+        format!("**{breaking} breaking**")
+    } else {
+        "0 breaking".to_owned()
+    };
+    format!(
+        "{breaking}, {} additive, {} documentation-only",
+        diff.count(Class::Additive),
+        diff.count(Class::Documentation)
+    )
+}
+
+/// The summary line and the table of one provider, without a heading (the CHANGELOG section).
+pub fn markdown_body(diff: &ProviderDiff) -> String {
+    let mut out = String::new();
+    if diff.changes.is_empty() {
+        let _ = writeln!(
+            out,
+            "No change to the effective spec since `{}`.",
+            diff.base
+        );
+        return out;
+    }
+    let _ = write!(out, "{} since `{}`.", counts(diff), diff.base);
+    match &diff.bump {
+        Some(bump) => {
+            let from = bump.from.as_deref().unwrap_or("(new crate)");
+            let _ = write!(
+                out,
+                " Suggested bump: {from} → **{}** ({}).",
+                bump.to, bump.reason
+            );
+        }
+        None => {
+            let level = match diff.worst() {
+                Some(Class::Breaking) => "breaking (next minor while at 0.x, else major)",
+                Some(Class::Additive) => "additive (next patch while at 0.x, else minor)",
+                _ => "documentation (next patch)",
+            };
+            let _ = write!(out, " Suggested bump: {level}.");
+        }
+    }
+    out.push_str("\n\n| Class | Where | What | Operations |\n| --- | --- | --- | --- |\n");
+    for change in &diff.changes {
+        let operations = change
+            .operations
+            .iter()
+            .map(|o| format!("`{}`", cell(o)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(
+            out,
+            "| {} | `{}` | {} | {} |",
+            change.class,
+            cell(&change.path),
+            cell(&change.message),
+            operations
+        );
+    }
+    out
+}
+
+/// A section per provider (`### \`topaz-image\``), then the facade note when a bump was computed.
+pub fn markdown(diffs: &[ProviderDiff]) -> String {
+    let mut out = String::new();
+    for diff in diffs {
+        let _ = writeln!(out, "### `{}`\n", diff.provider);
+        out.push_str(&markdown_body(diff));
+        out.push('\n');
+    }
+    if diffs.iter().any(|d| d.bump.is_some()) {
+        let _ = writeln!(out, "> {FACADE_NOTE}");
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct Json<'a> {
+    providers: &'a [ProviderDiff],
+    breaking: bool,
+}
+
+/// The JSON document (pretty-printed, one trailing newline).
+pub fn json(diffs: &[ProviderDiff]) -> String {
+    let doc = Json {
+        providers: diffs,
+        breaking: any_breaking(diffs),
+    };
+    serde_json::to_string_pretty(&doc).expect("the report serializes") + "\n"
+}

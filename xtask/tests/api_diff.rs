@@ -1,0 +1,633 @@
+//! `cargo xtask api-diff` end to end: the built binary on a scratch git repository whose one
+//! provider (`pets`, `tests/fixtures/api_diff/`) is committed at v1, then given a v2 spec in the
+//! working tree. Each fixture pair holds one kind of change, checked for its exact class, path,
+//! operations and exit code; then the formats, `--bump` and `--write`, and the errors.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/api_diff")
+}
+
+fn git(root: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["-c", "user.name=test", "-c", "user.email=test@example.com"])
+        .args([
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+}
+
+/// Runs the xtask binary; returns (exit code, stdout, stderr).
+fn xtask(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+fn api_diff(root: &Path, args: &[&str]) -> (i32, String, String) {
+    let mut all = vec!["api-diff", "--root", root.to_str().unwrap()];
+    all.extend_from_slice(args);
+    xtask(&all)
+}
+
+const WORKSPACE: &str = r#"[workspace]
+members = ["crates/pets"]
+
+[workspace.dependencies]
+# provider crates
+pets = { path = "crates/pets", version = "VERSION" } # moved by api-diff --write
+serde = "1"
+"#;
+
+/// A git repository with a first commit without the provider, and a second with the provider at
+/// v1 (spec, generated effective spec, crate manifest at `version`, CHANGELOG).
+fn repo(version: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    git(root, &["init", "-q"]);
+    std::fs::write(root.join("README.md"), "scratch\n").unwrap();
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-qm", "before the provider"]);
+
+    std::fs::create_dir_all(root.join("specs")).unwrap();
+    std::fs::create_dir_all(root.join("crates/pets")).unwrap();
+    std::fs::copy(
+        fixtures().join("providers.toml"),
+        root.join("specs/providers.toml"),
+    )
+    .unwrap();
+    std::fs::copy(fixtures().join("v1.yaml"), root.join("specs/pets.yaml")).unwrap();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        WORKSPACE.replace("VERSION", version),
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("crates/pets/Cargo.toml"),
+        format!("[package]\nname = \"pets\"\n# moved by api-diff --write\nversion = \"{version}\"\nedition = \"2024\"\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("crates/pets/CHANGELOG.md"),
+        format!("# Changelog of `pets`\n\nIntro.\n\n## {version}\n\nFirst release.\n"),
+    )
+    .unwrap();
+    let (code, _, err) = xtask(&["codegen", "--root", root.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-qm", "pets v1"]);
+    dir
+}
+
+/// Puts fixture `case` in place of the provider's spec (not committed).
+fn change_to(root: &Path, case: &str) {
+    std::fs::copy(
+        fixtures().join(format!("{case}.yaml")),
+        root.join("specs/pets.yaml"),
+    )
+    .unwrap();
+}
+
+fn case(name: &str) -> (i32, String) {
+    let dir = repo("0.1.3");
+    change_to(dir.path(), name);
+    let (code, out, err) = api_diff(dir.path(), &[]);
+    assert!(err.is_empty(), "{err}");
+    (code, out)
+}
+
+#[test]
+fn nothing_changed_exits_0() {
+    let dir = repo("0.1.3");
+    let (code, out, _) = api_diff(dir.path(), &[]);
+    assert_eq!((code, out.as_str()), (0, "unchanged  pets  (since HEAD)\n"));
+}
+
+#[test]
+fn removed_operation_is_breaking() {
+    assert_eq!(
+        case("removed_operation"),
+        (
+            1,
+            "breaking  pets  #/paths/~1pets~1{id}/delete  The operation deletePet was removed (deletePet)\n"
+                .to_owned()
+        )
+    );
+}
+
+#[test]
+fn new_required_parameter_is_breaking() {
+    assert_eq!(
+        case("new_required_parameter"),
+        (
+            1,
+            "breaking  pets  #/paths/~1pets/get/parameters/1  A new, required parameter 'owner' was added (listPets)\n"
+                .to_owned()
+        )
+    );
+}
+
+#[test]
+fn changed_field_type_is_breaking_and_names_every_operation_reaching_it() {
+    assert_eq!(
+        case("changed_field_type"),
+        (
+            1,
+            "breaking  pets  #/components/schemas/Pet/properties/age  type changed from integer to string (getPet, listPets)\n"
+                .to_owned()
+        )
+    );
+}
+
+#[test]
+fn new_optional_response_field_is_additive() {
+    assert_eq!(
+        case("new_optional_response_field"),
+        (
+            0,
+            "additive  pets  #/components/schemas/Pet/properties/name  new optional response field `name` (getPet, listPets)\n"
+                .to_owned()
+        )
+    );
+}
+
+#[test]
+fn new_enum_value_in_a_response_is_additive() {
+    assert_eq!(
+        case("new_response_enum_value"),
+        (
+            0,
+            "additive  pets  #/components/schemas/PetStatus/enum  new enum value(s): \"pending\" (getPet, listPets)\n"
+                .to_owned()
+        )
+    );
+}
+
+#[test]
+fn description_only_changes_are_documentation() {
+    // The schema description is found by drift; the summary and the title it does not walk.
+    assert_eq!(
+        case("description_only"),
+        (
+            0,
+            "documentation  pets  #/components/schemas/Pet/properties/age  `description` changed (getPet, listPets)\n\
+             documentation  pets  #/info/title  `title` changed\n\
+             documentation  pets  #/paths/~1pets/get/summary  `summary` changed (listPets)\n"
+                .to_owned()
+        )
+    );
+}
+
+#[test]
+fn a_spec_changed_but_not_regenerated_still_diffs() {
+    // The effective spec on disk is v1's; only specs/ changed. NEW is built from specs/.
+    let dir = repo("0.1.3");
+    change_to(dir.path(), "changed_field_type");
+    let on_disk =
+        std::fs::read_to_string(dir.path().join("crates/pets/openapi.effective.json")).unwrap();
+    assert!(on_disk.contains("\"integer\""));
+    let (code, out, _) = api_diff(dir.path(), &["pets"]);
+    assert_eq!(code, 1, "{out}");
+}
+
+#[test]
+fn mixed_markdown_and_json_reports() {
+    let dir = repo("0.1.3");
+    change_to(dir.path(), "mixed");
+    let (code, markdown, err) = api_diff(dir.path(), &["--format", "markdown", "--bump"]);
+    assert_eq!(code, 1, "{err}");
+    insta::assert_snapshot!("mixed_markdown", markdown);
+    let (code, json, _) = api_diff(dir.path(), &["--format", "json", "--bump"]);
+    assert_eq!(code, 1);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(value["breaking"], true);
+    insta::assert_snapshot!("mixed_json", json);
+}
+
+/// The `bump` line of a text report.
+fn bump_line(version: &str, case: &str) -> String {
+    let dir = repo(version);
+    change_to(dir.path(), case);
+    let (_, out, _) = api_diff(dir.path(), &["--bump"]);
+    out.lines()
+        .find(|l| l.starts_with("bump  "))
+        .unwrap_or_else(|| panic!("no bump line in {out}"))
+        .to_owned()
+}
+
+#[test]
+fn bump_while_at_0x_breaking_takes_the_next_minor_anything_else_the_next_patch() {
+    assert_eq!(
+        bump_line("0.1.3", "removed_operation"),
+        "bump  pets  0.1.3 -> 0.2.0  (breaking change, next minor while at 0.x)"
+    );
+    assert_eq!(
+        bump_line("0.1.3", "new_optional_response_field"),
+        "bump  pets  0.1.3 -> 0.1.4  (no breaking change, next patch while at 0.x)"
+    );
+    assert_eq!(
+        bump_line("0.1.3", "description_only"),
+        "bump  pets  0.1.3 -> 0.1.4  (no breaking change, next patch while at 0.x)"
+    );
+}
+
+#[test]
+fn bump_from_1_0_is_major_minor_patch() {
+    assert_eq!(
+        bump_line("1.2.3", "changed_field_type"),
+        "bump  pets  1.2.3 -> 2.0.0  (breaking change)"
+    );
+    assert_eq!(
+        bump_line("1.2.3", "new_response_enum_value"),
+        "bump  pets  1.2.3 -> 1.3.0  (additive change)"
+    );
+    assert_eq!(
+        bump_line("1.2.3", "description_only"),
+        "bump  pets  1.2.3 -> 1.2.4  (documentation-only change)"
+    );
+}
+
+#[test]
+fn no_change_no_bump() {
+    let dir = repo("0.1.3");
+    let (code, out, _) = api_diff(dir.path(), &["--bump"]);
+    assert_eq!(code, 0);
+    assert!(!out.contains("bump"), "{out}");
+}
+
+#[test]
+fn bump_mentions_the_facade() {
+    let dir = repo("0.1.3");
+    change_to(dir.path(), "removed_operation");
+    let (_, out, _) = api_diff(dir.path(), &["--bump"]);
+    assert!(
+        out.contains("The facade crate `cutout` depends on the provider crates"),
+        "{out}"
+    );
+}
+
+#[test]
+fn write_moves_the_versions_and_adds_the_changelog_section_and_twice_is_the_same() {
+    let dir = repo("0.1.3");
+    let root = dir.path();
+    change_to(root, "mixed");
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+    let (code, _, err) = api_diff(root, &["--bump", "--write"]);
+    assert_eq!(code, 1, "{err}");
+    let first = (
+        read("Cargo.toml"),
+        read("crates/pets/Cargo.toml"),
+        read("crates/pets/CHANGELOG.md"),
+    );
+    // Formatting and comments kept; only the version moved.
+    assert_eq!(first.0, WORKSPACE.replace("VERSION", "0.2.0"));
+    assert_eq!(
+        first.1,
+        "[package]\nname = \"pets\"\n# moved by api-diff --write\nversion = \"0.2.0\"\nedition = \"2024\"\n"
+    );
+    let changelog = &first.2;
+    assert!(
+        changelog.starts_with("# Changelog of `pets`\n\nIntro.\n\n## 0.2.0 — "),
+        "{changelog}"
+    );
+    assert!(changelog.contains("| breaking | `#/components/schemas/Pet/properties/age` | type changed from integer to string | `getPet`, `listPets` |"), "{changelog}");
+    assert!(
+        changelog.ends_with("## 0.1.3\n\nFirst release.\n"),
+        "{changelog}"
+    );
+
+    let (code, _, _) = api_diff(root, &["--bump", "--write"]);
+    assert_eq!(code, 1);
+    let second = (
+        read("Cargo.toml"),
+        read("crates/pets/Cargo.toml"),
+        read("crates/pets/CHANGELOG.md"),
+    );
+    assert_eq!(first, second);
+    assert_eq!(second.2.matches("## 0.2.0").count(), 1);
+}
+
+#[test]
+fn write_needs_bump() {
+    let dir = repo("0.1.3");
+    let (code, _, err) = api_diff(dir.path(), &["--write"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--write only goes with --bump"), "{err}");
+}
+
+#[test]
+fn a_provider_absent_at_the_base_is_all_additive_and_keeps_its_version() {
+    let dir = repo("0.1.3");
+    let (code, out, err) = api_diff(dir.path(), &["--base", "HEAD~1", "--bump"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        out,
+        "additive  pets  #/components/schemas/Pet  new component `Pet` (getPet, listPets)\n\
+         additive  pets  #/components/schemas/PetList  new component `PetList` (listPets)\n\
+         additive  pets  #/components/schemas/PetStatus  new component `PetStatus` (getPet, listPets)\n\
+         additive  pets  #/paths/~1pets/get  The operation listPets was added (listPets)\n\
+         additive  pets  #/paths/~1pets~1{id}/delete  The operation deletePet was added (deletePet)\n\
+         additive  pets  #/paths/~1pets~1{id}/get  The operation getPet was added (getPet)\n\
+         bump  pets  (new crate) -> 0.1.3  (new crate)\n\
+         note  The facade crate `cutout` depends on the provider crates: a breaking provider bump needs a release of `cutout` too.\n"
+    );
+}
+
+#[test]
+fn unknown_revision_exits_2() {
+    let dir = repo("0.1.3");
+    let (code, out, err) = api_diff(dir.path(), &["--base", "no-such-rev"]);
+    assert_eq!(code, 2);
+    assert!(out.is_empty());
+    assert!(err.contains("`no-such-rev` is not a commit"), "{err}");
+}
+
+#[test]
+fn unknown_provider_exits_2_naming_the_known_ones() {
+    let dir = repo("0.1.3");
+    let (code, _, err) = api_diff(dir.path(), &["cats"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("unknown provider `cats`; configured providers: pets"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_spec_that_does_not_build_exits_2_and_writes_nothing() {
+    let dir = repo("0.1.3");
+    let root = dir.path();
+    std::fs::write(root.join("specs/pets.yaml"), "openapi: 3.0.3\npaths: [\n").unwrap();
+    let before = std::fs::read_to_string(root.join("crates/pets/Cargo.toml")).unwrap();
+    let (code, out, err) = api_diff(root, &["--bump", "--write"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(err.contains("specs/pets.yaml"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(root.join("crates/pets/Cargo.toml")).unwrap(),
+        before
+    );
+}
+
+/// The cases where drift is extended, on documents built here (the library, no git): one
+/// operation `createJob` sending `Req` and answering `Res`.
+mod extensions {
+    use serde_json::{Value, json};
+    use xtask::api_diff::{Class, classify};
+
+    fn doc(req: Value, res: Value, response_type: &str) -> Value {
+        json!({
+            "openapi": "3.0.3",
+            "info": {"title": "t", "version": "1"},
+            "paths": {"/jobs": {"post": {
+                "operationId": "createJob",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Req"}}}},
+                "responses": {"200": {"description": "ok", "content": {response_type: {"schema": {"$ref": "#/components/schemas/Res"}}}}}
+            }}},
+            "components": {"schemas": {"Req": req, "Res": res}}
+        })
+    }
+
+    fn object(properties: Value, required: &[&str]) -> Value {
+        json!({"type": "object", "properties": properties, "required": required})
+    }
+
+    /// `(class, path, message)` of every change.
+    fn diff(old: &Value, new: &Value) -> Vec<(Class, String, String)> {
+        classify::diff(old, new)
+            .into_iter()
+            .map(|c| {
+                assert_eq!(c.operations, ["createJob"], "{c:?}");
+                (c.class, c.path, c.message)
+            })
+            .collect()
+    }
+
+    fn res() -> Value {
+        object(json!({"id": {"type": "string"}}), &[])
+    }
+
+    #[test]
+    fn request_fields_required_or_optional() {
+        let old = doc(
+            object(json!({"a": {"type": "string"}}), &[]),
+            res(),
+            "application/json",
+        );
+        let new = doc(
+            object(
+                json!({"a": {"type": "string"}, "b": {"type": "string"}, "c": {"type": "integer"}}),
+                &["b"],
+            ),
+            res(),
+            "application/json",
+        );
+        assert_eq!(
+            diff(&old, &new),
+            [
+                (
+                    Class::Breaking,
+                    "#/components/schemas/Req/properties/b".into(),
+                    "new required request field `b`".into()
+                ),
+                (
+                    Class::Additive,
+                    "#/components/schemas/Req/properties/c".into(),
+                    "new optional request field `c`".into()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn requiredness_either_way_and_removed_fields_are_breaking() {
+        let old = doc(
+            object(
+                json!({"a": {"type": "string"}, "b": {"type": "string"}}),
+                &["a"],
+            ),
+            res(),
+            "application/json",
+        );
+        let new = doc(
+            object(json!({"a": {"type": "string"}}), &[]),
+            res(),
+            "application/json",
+        );
+        assert_eq!(
+            diff(&old, &new),
+            [
+                (
+                    Class::Breaking,
+                    "#/components/schemas/Req/properties/a".into(),
+                    "field `a` is now optional (its Rust type becomes an Option)".into()
+                ),
+                (
+                    Class::Breaking,
+                    "#/components/schemas/Req/properties/b".into(),
+                    "request field `b` removed".into()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn request_constraints_tightened_break_loosened_do_not() {
+        let field = |rule: Value| {
+            let mut schema = json!({"type": "integer", "format": "int64"});
+            schema
+                .as_object_mut()
+                .unwrap()
+                .extend(rule.as_object().unwrap().clone());
+            object(json!({ "n": schema }), &[])
+        };
+        let old = doc(field(json!({"maximum": 10})), res(), "application/json");
+        let tighter = doc(field(json!({"maximum": 5})), res(), "application/json");
+        let looser = doc(field(json!({"maximum": 50})), res(), "application/json");
+        assert_eq!(
+            diff(&old, &tighter),
+            [(
+                Class::Breaking,
+                "#/components/schemas/Req/properties/n/maximum".into(),
+                "request constraint `maximum` tightened: 10 → 5".into()
+            )]
+        );
+        assert_eq!(
+            diff(&old, &looser),
+            [(
+                Class::Additive,
+                "#/components/schemas/Req/properties/n/maximum".into(),
+                "request constraint `maximum` loosened: 10 → 50".into()
+            )]
+        );
+    }
+
+    #[test]
+    fn nullable_drift_does_not_report_is_breaking() {
+        let old = doc(object(json!({}), &[]), res(), "application/json");
+        let new = doc(
+            object(json!({}), &[]),
+            object(json!({"id": {"type": "string", "nullable": true}}), &[]),
+            "application/json",
+        );
+        assert_eq!(
+            diff(&old, &new),
+            [(
+                Class::Breaking,
+                "#/components/schemas/Res/properties/id".into(),
+                "now nullable (its Rust type becomes an Option)".into()
+            )]
+        );
+    }
+
+    #[test]
+    fn a_changed_response_content_type_is_breaking_and_does_not_crash_drift() {
+        let old = doc(object(json!({}), &[]), res(), "application/json");
+        let new = doc(object(json!({}), &[]), res(), "application/xml");
+        assert_eq!(
+            diff(&old, &new),
+            [
+                (
+                    Class::Breaking,
+                    "#/paths/~1jobs/post/responses/200/content/application~1json".into(),
+                    "response content type `application/json` removed".into()
+                ),
+                (
+                    Class::Breaking,
+                    "#/paths/~1jobs/post/responses/200/content/application~1xml".into(),
+                    "response content type `application/xml` added".into()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_format_that_changes_the_rust_type_is_breaking() {
+        let with = |format: &str| {
+            doc(
+                object(json!({}), &[]),
+                object(json!({"at": {"type": "string", "format": format}}), &[]),
+                "application/json",
+            )
+        };
+        assert_eq!(
+            diff(&with("uri"), &with("date-time")),
+            [(
+                Class::Breaking,
+                "#/components/schemas/Res/properties/at/format".into(),
+                "format changed from `uri` to `date-time` (the Rust type changes)".into()
+            )]
+        );
+        assert_eq!(
+            diff(&with("uri"), &with("email"))[0].0,
+            Class::Documentation
+        );
+    }
+
+    #[test]
+    fn a_removed_request_enum_value_is_breaking() {
+        let with = |values: Value| {
+            doc(
+                object(json!({"mode": {"type": "string", "enum": values}}), &[]),
+                res(),
+                "application/json",
+            )
+        };
+        assert_eq!(
+            diff(&with(json!(["a", "b"])), &with(json!(["a"]))),
+            [(
+                Class::Breaking,
+                "#/components/schemas/Req/properties/mode/enum".into(),
+                "enum value(s) removed: \"b\"".into()
+            )]
+        );
+    }
+    #[test]
+    fn a_renamed_operation_id_is_breaking_and_response_headers_are_documentation() {
+        let old = doc(object(json!({}), &[]), res(), "application/json");
+        let mut new = old.clone();
+        new["paths"]["/jobs"]["post"]["operationId"] = json!("makeJob");
+        new["paths"]["/jobs"]["post"]["responses"]["200"]["headers"] =
+            json!({"X-Eta": {"schema": {"type": "integer"}}});
+        let changes = classify::diff(&old, &new);
+        let lines: Vec<(Class, &str, &str)> = changes
+            .iter()
+            .map(|c| (c.class, c.path.as_str(), c.message.as_str()))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                (
+                    Class::Breaking,
+                    "#/paths/~1jobs/post/operationId",
+                    "operation id changed from \"createJob\" to \"makeJob\" (the generated method is renamed)"
+                ),
+                (
+                    Class::Documentation,
+                    "#/paths/~1jobs/post/responses/200/headers",
+                    "`headers` added"
+                ),
+            ]
+        );
+        assert_eq!(changes[0].operations, ["createJob", "makeJob"]);
+    }
+}
