@@ -168,3 +168,8 @@ pub use cutout_runtime::{
 
 /// Result of the hand-written layer.
 pub type CutoutResult<T> = Result<T, CutoutError>;
+
+// The README's examples are compiled as doctests, so the crates.io page cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

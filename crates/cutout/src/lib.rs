@@ -375,3 +375,8 @@ mod tests {
         }
     }
 }
+
+// The README's examples are compiled as doctests, so the crates.io page cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -197,3 +197,8 @@ pub use result::{MaskOutput, MaskResult};
 
 /// Result of the hand-written layer.
 pub type CutoutResult<T> = Result<T, CutoutError>;
+
+// The README's examples are compiled as doctests, so the crates.io page cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
