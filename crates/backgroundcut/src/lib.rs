@@ -145,6 +145,8 @@
 //! ```
 
 #![warn(missing_docs)]
+// docs.rs (nightly, `--cfg docsrs`) labels each feature-gated item with the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 // Formatted by the xtask (prettyplease), not rustfmt: `--check` compares bytes.
 #[rustfmt::skip]
@@ -192,3 +194,8 @@ pub use cutout_runtime::{
 
 /// Result of the hand-written layer.
 pub type CutoutResult<T> = Result<T, CutoutError>;
+
+// The README's examples are compiled as doctests, so the crates.io page cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

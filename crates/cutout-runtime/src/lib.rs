@@ -63,3 +63,8 @@ pub use retry::{RetryPolicy, parse_retry_after};
 pub use source::ImageSource;
 pub use validate::redact_url;
 pub use wait::{JobProgress, Poll, WaitPolicy, wait_for};
+
+// The README's examples are compiled as doctests, so the crates.io page cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

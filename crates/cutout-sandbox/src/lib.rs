@@ -86,3 +86,8 @@ pub use flags::{ProviderCredits, ProviderFault};
 pub use log::LoggedRequest;
 pub use sandbox::{DEFAULT_MAX_PIXELS, Sandbox, SandboxBuilder, SandboxKeys, SandboxPorts};
 pub use webhooks::WebhookDelivery;
+
+// The README's examples are compiled as doctests, so the crates.io page cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

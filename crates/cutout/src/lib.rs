@@ -62,6 +62,8 @@
 //! ```
 
 #![warn(missing_docs)]
+// docs.rs (nightly, `--cfg docsrs`) labels each feature-gated item with the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use std::fmt;
 use std::str::FromStr;
@@ -375,3 +377,8 @@ mod tests {
         }
     }
 }
+
+// The README's examples are compiled as doctests, so the crates.io page cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
