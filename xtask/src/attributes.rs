@@ -38,8 +38,19 @@ pub fn non_exhaustive(file: &mut syn::File) -> Result<(), String> {
             _ => None,
         })
         .ok_or("the generated code has no `types` module")?;
-    types.attrs.push(syn::parse_quote!(#[doc = ""]));
-    types.attrs.push(syn::parse_quote!(#[doc = #TYPES_DOC]));
+    // After the module's own doc lines, so the paragraph reads as part of them.
+    let at = types
+        .attrs
+        .iter()
+        .rposition(|a| a.path().is_ident("doc"))
+        .map_or(0, |i| i + 1);
+    types.attrs.splice(
+        at..at,
+        [
+            syn::parse_quote!(#[doc = ""]),
+            syn::parse_quote!(#[doc = #TYPES_DOC]),
+        ],
+    );
     let Some((_, items)) = &mut types.content else {
         return Err("the generated `types` module has no body".to_owned());
     };
