@@ -88,9 +88,9 @@ pub use progenitor_client::{ByteStream, ClientInfo, Error, ResponseValue};
 #[allow(unused_imports)]
 use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderExt};
 /// Types used as operation parameters and responses.
-#[allow(clippy::all)]
 ///
 /// Forward compatible: every struct with named fields and every enum here is `#[non_exhaustive]`, so a field, variant or enum value the provider adds later does not break your code. Build structs with their builder (`X::builder().field(value)`, or an operation's `body_map(|b| b.field(value))`), destructure them with `..`, and give every `match` on an enum a `_` arm. Newtypes (`X(value)`) hold one value and are left as they are.
+#[allow(clippy::all)]
 pub mod types {
     ///An artwork: one processing request and its outcome. This is also the body the server POSTs to the request's `webhook` when processing ends (a webhook secret exists, but how deliveries are signed is not published).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]

@@ -87,9 +87,9 @@ pub use progenitor_client::{ByteStream, ClientInfo, Error, ResponseValue};
 #[allow(unused_imports)]
 use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderExt};
 /// Types used as operation parameters and responses.
-#[allow(clippy::all)]
 ///
 /// Forward compatible: every struct with named fields and every enum here is `#[non_exhaustive]`, so a field, variant or enum value the provider adds later does not break your code. Build structs with their builder (`X::builder().field(value)`, or an operation's `body_map(|b| b.field(value))`), destructure them with `..`, and give every `match` on an enum a `_` arm. Newtypes (`X(value)`) hold one value and are left as they are.
+#[allow(clippy::all)]
 pub mod types {
     ///The queued request is still running; fetch again later. Unlike the first answer, `output` is a string here (usually empty).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
