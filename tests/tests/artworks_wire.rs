@@ -51,13 +51,14 @@ async fn segmentation_by_text_and_by_points() {
     assert_eq!(created.id, ID);
     assert_eq!(created.status, types::ArtworkStatus::Starting);
 
-    let points = types::PointSet {
-        points: vec![
+    let points: types::PointSet = types::PointSet::builder()
+        .points(vec![
             types::NormalizedPoint([0.25, 0.5]),
             types::NormalizedPoint([0.3, 0.55]),
-        ],
-        labels: vec![1, 1],
-    };
+        ])
+        .labels(vec![1, 1])
+        .try_into()
+        .unwrap();
     client
         .create_segmentation()
         .body_map(|b| {

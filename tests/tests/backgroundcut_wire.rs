@@ -165,7 +165,9 @@ async fn remove_bg_ai_cut_and_public_url() {
         .unwrap();
     assert_eq!(removed.output_keys, ["out/a.png", "out/a.webp"]);
 
-    let point = |x: f64, y: f64| types::AiCutPoint { x, y };
+    let point = |x: f64, y: f64| -> types::AiCutPoint {
+        types::AiCutPoint::builder().x(x).y(y).try_into().unwrap()
+    };
     client
         .process_ai_cut()
         .body_map(|b| {

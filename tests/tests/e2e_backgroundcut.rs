@@ -285,13 +285,14 @@ async fn files_expire_two_hours_after_upload() {
     );
 
     // A tool run on the expired input through the generated builder: the same 404.
-    let request = types::MattingRequest {
-        input_key: key.clone(),
-        trimap_key: key.clone(),
-        output_key: "e2e/never.png".into(),
-        output_type: Some(MattingOutputType::Rgba),
-        output_compression: std::num::NonZeroU64::new(95).unwrap(),
-    };
+    let request: types::MattingRequest = types::MattingRequest::builder()
+        .input_key(key.clone())
+        .trimap_key(key.clone())
+        .output_key("e2e/never.png".to_owned())
+        .output_type(Some(MattingOutputType::Rgba))
+        .output_compression(std::num::NonZeroU64::new(95).unwrap())
+        .try_into()
+        .unwrap();
     let error = client
         .context()
         .call(

@@ -62,9 +62,11 @@ async fn backgroundcut_uploads_can_be_mocked() {
 
     let server = MockServer::start_async().await;
     let upload = server.upload_file(|_, then| {
-        then.ok(&types::UploadResponse {
-            success: Some(true),
-        });
+        let answer: types::UploadResponse = types::UploadResponse::builder()
+            .success(Some(true))
+            .try_into()
+            .unwrap();
+        then.ok(&answer);
     });
     let client = Client::with_base_url(&server.base_url(), "mock-key").unwrap();
     client

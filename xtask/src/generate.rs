@@ -210,6 +210,12 @@ pub fn generate_from(root: &Path, provider: &Provider, upstream: spec::Document)
         operation: None,
         message,
     })?;
+    // Additive spec changes must not break user code (see `attributes`).
+    crate::attributes::non_exhaustive(&mut file).map_err(|message| Error::Generator {
+        provider: provider.name.clone(),
+        operation: None,
+        message,
+    })?;
     let prelude = provider_items(provider);
     let prelude: syn::File = syn::parse2(prelude).expect("the xtask's own tokens parse");
     file.items.splice(0..0, prelude.items);

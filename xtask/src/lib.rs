@@ -2,11 +2,13 @@
 //!
 //! For each provider in `specs/providers.toml`: load its spec (and merge patch), check every
 //! `$ref`, lower OpenAPI 3.1 to 3.0.3, decide which enums are read tolerantly ([`tolerant`]), take the `multipart/form-data` operations out and generate
-//! them here, let progenitor generate the rest, format with prettyplease and write
+//! them here, let progenitor generate the rest, mark the generated types `#[non_exhaustive]` so
+//! additive spec changes don't break users ([`attributes`]), format with prettyplease and write
 //! `crates/<provider>/src/generated.rs` and `crates/<provider>/openapi.effective.json`.
 //! Nothing is written unless every provider generated cleanly.
 
 pub mod api_diff;
+pub mod attributes;
 pub mod bump;
 pub mod config;
 pub mod error;

@@ -516,3 +516,100 @@ fn unknown_provider_lists_the_known_ones() {
         )
     );
 }
+
+/// Every struct and enum directly in the generated `types` module, with whether it carries
+/// `#[non_exhaustive]` (and how often) and whether it is a tuple struct.
+fn types_and_marks(code: &str) -> Vec<(String, usize, bool)> {
+    let file: syn::File = syn::parse_str(code).unwrap();
+    let types = file
+        .items
+        .iter()
+        .find_map(|item| match item {
+            syn::Item::Mod(m) if m.ident == "types" => m.content.as_ref().map(|(_, i)| i),
+            _ => None,
+        })
+        .unwrap();
+    let marks = |attrs: &[syn::Attribute]| {
+        attrs
+            .iter()
+            .filter(|a| xtask::attributes::is_non_exhaustive(a))
+            .count()
+    };
+    types
+        .iter()
+        .filter_map(|item| match item {
+            syn::Item::Struct(s) => Some((
+                s.ident.to_string(),
+                marks(&s.attrs),
+                matches!(s.fields, syn::Fields::Unnamed(_)),
+            )),
+            syn::Item::Enum(e) => Some((e.ident.to_string(), marks(&e.attrs), false)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn additive_code(name: &str) -> String {
+    let root = fixtures().join("additive");
+    let output = generate::generate(&root, &provider(&root, name)).unwrap();
+    output
+        .files
+        .into_iter()
+        .find(|(p, _)| p.ends_with(generate::GENERATED_RS))
+        .unwrap()
+        .1
+}
+
+#[test]
+fn every_generated_struct_and_enum_of_the_additive_fixture_is_non_exhaustive_once() {
+    for name in ["additive-v1", "additive-v2"] {
+        let found = types_and_marks(&additive_code(name));
+        let names: Vec<&str> = found.iter().map(|(n, _, _)| n.as_str()).collect();
+        // Request and response structs, the error body, a closed (request) and an open
+        // (response) enum: each kind the rule covers; and a newtype, which it leaves out.
+        assert_eq!(
+            names,
+            ["Job", "JobState", "Labels", "Mode", "NewJob", "Problem"],
+            "{name}"
+        );
+        for (ty, marks, tuple) in &found {
+            let expected = if *tuple { 0 } else { 1 };
+            assert_eq!(
+                *marks, expected,
+                "{name}: {ty} has #[non_exhaustive] {marks} times"
+            );
+        }
+        assert!(found.iter().any(|(ty, _, tuple)| ty == "Labels" && *tuple));
+    }
+}
+
+#[test]
+fn the_other_fixtures_follow_the_same_rule() {
+    // Multipart forms, open enums replaced by `tolerant` (marked once, not twice), nullable and
+    // lowered types.
+    for name in ["lowering", "multipart", "tolerant"] {
+        let found = types_and_marks(&generated_code(name));
+        assert!(!found.is_empty(), "{name}");
+        for (ty, marks, tuple) in found {
+            let expected = if tuple { 0 } else { 1 };
+            assert_eq!(
+                marks, expected,
+                "{name}: {ty} has #[non_exhaustive] {marks} times"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_types_module_documents_the_rule() {
+    let code = additive_code("additive-v1");
+    let at = code.find("pub mod types {").unwrap();
+    let docs = &code[..at];
+    let docs = &docs[docs
+        .rfind("/// Types used as operation parameters")
+        .unwrap()..];
+    assert!(
+        docs.contains("`#[non_exhaustive]`") && docs.contains("X::builder()"),
+        "{docs}"
+    );
+}

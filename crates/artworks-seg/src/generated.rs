@@ -88,10 +88,13 @@ pub use progenitor_client::{ByteStream, ClientInfo, Error, ResponseValue};
 #[allow(unused_imports)]
 use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderExt};
 /// Types used as operation parameters and responses.
+///
+/// Forward compatible: every struct with named fields and every enum here is `#[non_exhaustive]`, so a field, variant or enum value the provider adds later does not break your code. Build structs with their builder (`X::builder().field(value)`, or an operation's `body_map(|b| b.field(value))`), destructure them with `..`, and give every `match` on an enum a `_` arm. Newtypes (`X(value)`) hold one value and are left as they are.
 #[allow(clippy::all)]
 pub mod types {
     ///An artwork: one processing request and its outcome. This is also the body the server POSTs to the request's `webhook` when processing ends (a webhook secret exists, but how deliveries are signed is not published).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct Artwork {
         ///What kind of artwork this is, e.g. `segmentation` or `remove_background`. Other kinds exist in the API, so any string is accepted.
         #[serde(
@@ -258,6 +261,7 @@ pub mod types {
         PartialEq,
         PartialOrd
     )]
+    #[non_exhaustive]
     pub enum OutputFormat {
         #[serde(rename = "auto")]
         Auto,
@@ -311,6 +315,7 @@ pub mod types {
     }
     ///Points on the image with one label per point. Which members the server requires is not published; both are optional here.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct PointSet {
         ///One label per point, in the same order as `points`.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -326,6 +331,7 @@ pub mod types {
     }
     ///The parameters of a background removal.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct RemoveBackgroundRequest {
         ///URL of the image whose background is removed.
         #[serde(rename = "imageUrl")]
@@ -357,6 +363,7 @@ pub mod types {
         PartialEq,
         PartialOrd
     )]
+    #[non_exhaustive]
     pub enum SegmentationMethod {
         #[serde(rename = "text")]
         Text,
@@ -401,6 +408,7 @@ pub mod types {
     }
     ///The parameters of a segmentation. Members marked "text mode only" or "points mode only" apply to that `method`.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct SegmentationRequest {
         ///URL of the image to segment.
         #[serde(rename = "imageUrl")]
@@ -480,6 +488,7 @@ pub mod types {
     }
     ///The body of every error response. Nothing is required: an error is reported from its HTTP status even when the body is empty or shaped otherwise.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct TengrError {
         ///Further details, present only when the server has some to add.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]

@@ -88,10 +88,13 @@ pub use progenitor_client::{ByteStream, ClientInfo, Error, ResponseValue};
 #[allow(unused_imports)]
 use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderExt};
 /// Types used as operation parameters and responses.
+///
+/// Forward compatible: every struct with named fields and every enum here is `#[non_exhaustive]`, so a field, variant or enum value the provider adds later does not break your code. Build structs with their builder (`X::builder().field(value)`, or an operation's `body_map(|b| b.field(value))`), destructure them with `..`, and give every `match` on an enum a `_` arm. Newtypes (`X(value)`) hold one value and are left as they are.
 #[allow(clippy::all)]
 pub mod types {
     ///A click on the image. The coordinate system (pixels or fractions of the image size) is not published, so any number is accepted.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct AiCutPoint {
         ///Horizontal position of the point.
         pub x: f64,
@@ -105,6 +108,7 @@ pub mod types {
     }
     ///A point-guided segmentation. Whether the point lists may be omitted is not published; both are optional here.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct AiCutRequest {
         ///Points on areas to leave out. Resend all of them on every refinement.
         #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -124,6 +128,7 @@ pub mod types {
     }
     ///The body of an error response. BackgroundCut does not publish its error format, so this accepts any JSON object (nothing is required): the usual text fields are picked out when present and every other member is kept.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct BackgroundCutError {
         ///A description of what went wrong, if the server sends one under this name.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -158,6 +163,7 @@ pub mod types {
         PartialEq,
         PartialOrd
     )]
+    #[non_exhaustive]
     pub enum MattingOutputType {
         #[serde(rename = "rgba")]
         Rgba,
@@ -207,6 +213,7 @@ pub mod types {
     }
     ///A matting job over two uploaded files.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct MattingRequest {
         ///Key of the source image; it must be an RGB JPEG.
         pub input_key: ::std::string::String,
@@ -227,6 +234,7 @@ pub mod types {
     }
     ///Where a tool wrote its result.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct OutputKeyResponse {
         ///The key the result was stored under.
         pub output_key: ::std::string::String,
@@ -238,6 +246,7 @@ pub mod types {
     }
     ///One output file of a background removal, and how to encode it.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct OutputVariant {
         ///Whether to crop the output to the subject's bounding box.
         #[serde(default)]
@@ -267,6 +276,7 @@ pub mod types {
     }
     ///The key to mint a download link for.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct PublicUrlRequest {
         ///Key of a stored file.
         pub key: ::std::string::String,
@@ -278,6 +288,7 @@ pub mod types {
     }
     ///A temporary download link.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct PublicUrlResponse {
         ///Short-lived URL of the file. Downloading from it needs no API key (and none should be sent).
         pub url: ::std::string::String,
@@ -289,6 +300,7 @@ pub mod types {
     }
     ///A background removal of one uploaded image into one or more output files.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct RemoveBgRequest {
         ///Key of the uploaded image to process.
         pub input_key: ::std::string::String,
@@ -302,6 +314,7 @@ pub mod types {
     }
     ///The keys a background removal wrote.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct RemoveBgResponse {
         ///One key per requested variant.
         pub output_keys: ::std::vec::Vec<::std::string::String>,
@@ -315,6 +328,7 @@ pub mod types {
 
 The text fields of the `multipart/form-data` form; the file part(s) `file` are set on the operation's builder.*/
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct UploadForm {
         ///The name to store the file under, e.g. `my-project/photo.jpg`. Slashes are part of the name; there are no folders.
         pub key: ::std::string::String,
@@ -326,6 +340,7 @@ The text fields of the `multipart/form-data` form; the file part(s) `file` are s
     }
     ///Confirmation of an upload. Nothing is required: HTTP 200 already says the file was stored; only an explicit `success: false` is read as a failure.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct UploadResponse {
         ///Whether the file was stored (`true` on a 200 answer).
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]

@@ -35,7 +35,7 @@ use crate::files::{Access, Blob};
 use crate::imaging::{self, OutFormat};
 use crate::provider::Provider;
 use crate::state::Shared;
-use crate::util::{Answer, BodyError, Rejection, blocking, lock, read_body};
+use crate::util::{Answer, BodyError, Rejection, blocking, built, lock, read_body};
 use crate::webhooks::Retry;
 
 /// Where the API is mounted on its port.
@@ -56,12 +56,13 @@ pub(crate) fn error(
     message: impl Into<String>,
     retry_after: Option<u64>,
 ) -> Response {
-    let body = ModelsLabError {
-        message: Some(serde_json::Value::String(message.into())),
-        messege: None,
-        retry_after: retry_after.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
-        status: Some(ModelsLabErrorStatus::Error),
-    };
+    let body = built(ModelsLabError::try_from(
+        ModelsLabError::builder()
+            .message(Some(serde_json::Value::String(message.into())))
+            .messege(None)
+            .retry_after(retry_after.map(|s| i64::try_from(s).unwrap_or(i64::MAX)))
+            .status(Some(ModelsLabErrorStatus::Error)),
+    ));
     (status, axum::Json(body)).into_response()
 }
 
@@ -140,14 +141,15 @@ impl ModelsLab {
     }
 
     fn success(&self, job: &Job) -> ResultSuccess {
-        ResultSuccess {
-            generation_time: Some(self.generation_time()),
-            id: Some(FlexibleId::Integer(job.id)),
-            meta: Some(job.meta.clone()),
-            output: job.output.clone(),
-            proxy_links: Some(job.links.clone()),
-            status: ResultSuccessStatus::Success,
-        }
+        built(ResultSuccess::try_from(
+            ResultSuccess::builder()
+                .generation_time(Some(self.generation_time()))
+                .id(Some(FlexibleId::Integer(job.id)))
+                .meta(Some(job.meta.clone()))
+                .output(job.output.clone())
+                .proxy_links(Some(job.links.clone()))
+                .status(ResultSuccessStatus::Success),
+        ))
     }
 
     fn fetch_url(&self, id: i64) -> String {
@@ -172,14 +174,15 @@ impl ModelsLab {
             let Some(url) = job.webhook.as_deref() else {
                 continue;
             };
-            let payload = WebhookSuccess {
-                generation_time: Some(self.generation_time()),
-                id: Some(FlexibleId::Integer(job.id)),
-                meta: Some(job.meta.clone()),
-                output: job.output.clone(),
-                status: WebhookSuccessStatus::Success,
-                track_id: job.track_id.map(FlexibleId::Integer),
-            };
+            let payload = built(WebhookSuccess::try_from(
+                WebhookSuccess::builder()
+                    .generation_time(Some(self.generation_time()))
+                    .id(Some(FlexibleId::Integer(job.id)))
+                    .meta(Some(job.meta.clone()))
+                    .output(job.output.clone())
+                    .status(WebhookSuccessStatus::Success)
+                    .track_id(job.track_id.map(FlexibleId::Integer)),
+            ));
             let payload = serde_json::to_value(payload).unwrap_or(Value::Null);
             self.shared
                 .webhooks
@@ -439,20 +442,24 @@ async fn removebg_mask(State(app): State<Arc<ModelsLab>>, body: Body) -> Answer 
     if app.shared.config.job_duration.is_zero() {
         return Ok(axum::Json(app.success(&job)).into_response());
     }
-    let processing = RemovebgMaskProcessing {
-        eta: Some(ModelsLab::eta(&job, now)),
-        fetch_result: Some(app.fetch_url(job.id)),
-        future_links: Some(job.links.clone()),
-        id: FlexibleId::Integer(job.id),
-        message: Some("Try to fetch request after given estimated time".into()),
-        meta: Some(job.meta.clone()),
-        output: Some(::modelslab::types::PendingOutput::Array(Vec::new())),
-        proxy_links: Some(job.links.clone()),
-        status: RemovebgMaskProcessingStatus::Processing,
-        tip: Some(
-            "Your image is processing in background, you can get this image using fetch API".into(),
-        ),
-    };
+    let processing = built(RemovebgMaskProcessing::try_from(
+        RemovebgMaskProcessing::builder()
+            .eta(Some(ModelsLab::eta(&job, now)))
+            .fetch_result(Some(app.fetch_url(job.id)))
+            .future_links(Some(job.links.clone()))
+            .id(FlexibleId::Integer(job.id))
+            .message(Some(
+                "Try to fetch request after given estimated time".into(),
+            ))
+            .meta(Some(job.meta.clone()))
+            .output(Some(::modelslab::types::PendingOutput::Array(Vec::new())))
+            .proxy_links(Some(job.links.clone()))
+            .status(RemovebgMaskProcessingStatus::Processing)
+            .tip(Some(
+                "Your image is processing in background, you can get this image using fetch API"
+                    .into(),
+            )),
+    ));
     Ok(axum::Json(processing).into_response())
 }
 
@@ -594,18 +601,21 @@ async fn fetch(
     if now >= job.done_at {
         return Ok(axum::Json(app.success(job)).into_response());
     }
-    let processing = FetchProcessing {
-        eta: Some(ModelsLab::eta(job, now)),
-        fetch_result: Some(app.fetch_url(job.id)),
-        future_links: Some(job.links.clone()),
-        id: Some(FlexibleId::Integer(job.id)),
-        message: Some("Request is still processing".into()),
-        meta: Some(job.meta.clone()),
-        output: Some(::modelslab::types::PendingOutput::String(String::new())),
-        proxy_links: Some(job.links.clone()),
-        status: FetchProcessingStatus::Processing,
-        tip: Some("Your image is processing in background".into()),
-    };
+    let processing = built(FetchProcessing::try_from(
+        FetchProcessing::builder()
+            .eta(Some(ModelsLab::eta(job, now)))
+            .fetch_result(Some(app.fetch_url(job.id)))
+            .future_links(Some(job.links.clone()))
+            .id(Some(FlexibleId::Integer(job.id)))
+            .message(Some("Request is still processing".into()))
+            .meta(Some(job.meta.clone()))
+            .output(Some(::modelslab::types::PendingOutput::String(
+                String::new(),
+            )))
+            .proxy_links(Some(job.links.clone()))
+            .status(FetchProcessingStatus::Processing)
+            .tip(Some("Your image is processing in background".into())),
+    ));
     Ok(axum::Json(processing).into_response())
 }
 

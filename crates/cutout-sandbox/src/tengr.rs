@@ -39,7 +39,9 @@ use crate::files::{Access, Blob};
 use crate::imaging::{self, DecodeError, OutFormat};
 use crate::provider::Provider;
 use crate::state::Shared;
-use crate::util::{Answer, Rejection, blocking, lock, parse_query, query_value, read_body, reason};
+use crate::util::{
+    Answer, Rejection, blocking, built, lock, parse_query, query_value, read_body, reason,
+};
 
 /// Artworks are deleted this long after creation.
 const RETENTION: Duration = Duration::from_secs(8 * 24 * 3600);
@@ -56,11 +58,12 @@ pub(crate) fn is_submission(method: &Method, path: &str) -> bool {
 
 /// An error answer: `{message, statusCode, error}`.
 pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    let body = TengrError {
-        error: Some(reason(status.as_u16()).to_owned()),
-        message: Some(message.into()),
-        status_code: Some(i64::from(status.as_u16())),
-    };
+    let body = built(TengrError::try_from(
+        TengrError::builder()
+            .error(Some(reason(status.as_u16()).to_owned()))
+            .message(Some(message.into()))
+            .status_code(Some(i64::from(status.as_u16()))),
+    ));
     (status, axum::Json(body)).into_response()
 }
 
@@ -127,15 +130,16 @@ impl Tengr {
             (Some(results), ArtworkStatus::Succeeded) => results.clone(),
             _ => Vec::new(),
         };
-        Artwork {
-            artwork_type: Some(record.artwork_type.to_owned()),
-            created_at: Some(self.shared.clock.datetime(record.created)),
-            duration: Some(duration.as_secs_f64()),
-            id: record.id.clone(),
-            parameters: Some(record.parameters.clone()),
-            results: Some(results),
-            status,
-        }
+        built(Artwork::try_from(
+            Artwork::builder()
+                .artwork_type(Some(record.artwork_type.to_owned()))
+                .created_at(Some(self.shared.clock.datetime(record.created)))
+                .duration(Some(duration.as_secs_f64()))
+                .id(record.id.clone())
+                .parameters(Some(record.parameters.clone()))
+                .results(Some(results))
+                .status(status),
+        ))
     }
 }
 

@@ -34,7 +34,7 @@ use crate::imaging::{self, DecodeError, OutFormat};
 use crate::provider::Provider;
 use crate::state::Shared;
 use crate::util::{
-    Answer, BodyError, Rejection, blocking, lock, multipart_parts, parse_query, query_value,
+    Answer, BodyError, Rejection, blocking, built, lock, multipart_parts, parse_query, query_value,
     read_body,
 };
 use crate::webhooks::Retry;
@@ -59,10 +59,11 @@ pub(crate) fn is_submission(method: &Method, path: &str) -> bool {
 
 /// An error answer in Topaz's shape: `{code, message}`.
 pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    let body = ApiError {
-        code: Some(i64::from(status.as_u16())),
-        message: Some(message.into()),
-    };
+    let body = built(ApiError::try_from(
+        ApiError::builder()
+            .code(Some(i64::from(status.as_u16())))
+            .message(Some(message.into())),
+    ));
     (status, axum::Json(body)).into_response()
 }
 
@@ -248,42 +249,44 @@ impl Topaz {
             options.insert(k.clone(), json!(v));
         }
         // The simulator answers with every documented field, as Topaz documents them.
-        StatusResponse {
-            category: Some("Matting".into()),
-            creation_time: Some(clock.unix_secs(job.created)),
-            credits: Some(job.credits),
-            crop_to_fill: Some(false),
-            eta: Some(clock.unix_secs_ceil(job.done_at())),
-            face_enhancement: None,
-            face_enhancement_creativity: None,
-            face_enhancement_strength: None,
-            filename: Some(job.filename.clone()),
-            input_format: Some(imaging::format_name(job.input_format).into()),
-            input_height: Some(i64::from(job.height)),
-            input_width: Some(i64::from(job.width)),
-            model: Some(job.model.name().into()),
-            model_type: Some("matting".into()),
-            modification_time: Some(clock.unix_secs(modified)),
-            options_json: Some(serde_json::Value::Object(options).to_string()),
-            output_format: Some("png".into()),
-            output_height: Some(i64::from(job.height)),
-            output_width: Some(i64::from(job.width)),
-            process_id: job.process_id.clone(),
-            progress: Some(progress),
-            source_id: Some(job.source_id.clone()),
-            status,
-            subject_detection: None,
-        }
+        built(StatusResponse::try_from(
+            StatusResponse::builder()
+                .category(Some("Matting".into()))
+                .creation_time(Some(clock.unix_secs(job.created)))
+                .credits(Some(job.credits))
+                .crop_to_fill(Some(false))
+                .eta(Some(clock.unix_secs_ceil(job.done_at())))
+                .face_enhancement(None)
+                .face_enhancement_creativity(None)
+                .face_enhancement_strength(None)
+                .filename(Some(job.filename.clone()))
+                .input_format(Some(imaging::format_name(job.input_format).into()))
+                .input_height(Some(i64::from(job.height)))
+                .input_width(Some(i64::from(job.width)))
+                .model(Some(job.model.name().into()))
+                .model_type(Some("matting".into()))
+                .modification_time(Some(clock.unix_secs(modified)))
+                .options_json(Some(serde_json::Value::Object(options).to_string()))
+                .output_format(Some("png".into()))
+                .output_height(Some(i64::from(job.height)))
+                .output_width(Some(i64::from(job.width)))
+                .process_id(job.process_id.clone())
+                .progress(Some(progress))
+                .source_id(Some(job.source_id.clone()))
+                .status(status)
+                .subject_detection(None),
+        ))
     }
 
     /// Presigned GET and HEAD links for `path`, valid one hour from `now`.
     fn links(&self, path: &str, now: SimTime) -> DownloadResponse {
         let expiry = self.shared.clock.unix_secs(now) + LINK_TTL;
-        DownloadResponse {
-            download_url: self.shared.files.presign(path, &Method::GET, expiry),
-            head_url: Some(self.shared.files.presign(path, &Method::HEAD, expiry)),
-            expiry: Some(expiry),
-        }
+        built(DownloadResponse::try_from(
+            DownloadResponse::builder()
+                .download_url(self.shared.files.presign(path, &Method::GET, expiry))
+                .head_url(Some(self.shared.files.presign(path, &Method::HEAD, expiry)))
+                .expiry(Some(expiry)),
+        ))
     }
 
     /// The webhook body for `job` reaching `status` at `at`.
@@ -673,11 +676,12 @@ async fn submit(State(app): State<Arc<Topaz>>, headers: HeaderMap, body: Body) -
         ("x-source-id", source_id.clone()),
         ("x-eta", eta.to_string()),
     ];
-    let body = AsyncResponse {
-        eta: Some(eta),
-        process_id,
-        source_id: Some(source_id),
-    };
+    let body = built(AsyncResponse::try_from(
+        AsyncResponse::builder()
+            .eta(Some(eta))
+            .process_id(process_id)
+            .source_id(Some(source_id)),
+    ));
     Ok((StatusCode::OK, headers, axum::Json(body)).into_response())
 }
 
@@ -797,13 +801,13 @@ async fn list(State(app): State<Arc<Topaz>>, RawQuery(query): RawQuery) -> Answe
     let end = offset.saturating_add(limit).min(all.len());
     let data = all.get(offset.min(end)..end).unwrap_or_default().to_vec();
     let has_next_page = end < all.len();
-    let page = StatusPage {
-        data,
-        pagination: Pagination {
-            has_next_page,
-            next_cursor: has_next_page.then(|| encode_cursor(end)),
-        },
-    };
+    let page = built(StatusPage::try_from(
+        StatusPage::builder().data(data).pagination(
+            Pagination::builder()
+                .has_next_page(has_next_page)
+                .next_cursor(has_next_page.then(|| encode_cursor(end))),
+        ),
+    ));
     Ok(axum::Json(page).into_response())
 }
 
@@ -843,9 +847,9 @@ async fn delete_all(State(app): State<Arc<Topaz>>) -> Answer {
         app.shared.files.remove(&job.input_path());
         app.shared.files.remove(&job.output_path());
     }
-    let body = DeleteAllResponse {
-        deleted_count: Some(done.len() as u64),
-    };
+    let body = built(DeleteAllResponse::try_from(
+        DeleteAllResponse::builder().deleted_count(Some(done.len() as u64)),
+    ));
     Ok(axum::Json(body).into_response())
 }
 
@@ -941,10 +945,11 @@ async fn estimate(State(app): State<Arc<Topaz>>, body: Body) -> Answer {
     };
     let (height, width) = (dimension("input_height")?, dimension("input_width")?);
     let duration = app.shared.config.job_duration.as_secs_f64().ceil() as i64;
-    let body = EstimateResponse {
-        credits: credits_for(width, height),
-        duration,
-    };
+    let body = built(EstimateResponse::try_from(
+        EstimateResponse::builder()
+            .credits(credits_for(width, height))
+            .duration(duration),
+    ));
     Ok(axum::Json(body).into_response())
 }
 

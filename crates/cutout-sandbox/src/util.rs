@@ -257,6 +257,19 @@ pub(crate) fn reason(status: u16) -> &'static str {
         .unwrap_or("Error")
 }
 
+/// The value a generated type's builder made. The generated types are `#[non_exhaustive]`
+/// outside their crate (a field the provider adds must not break code using them), so the
+/// simulators build their answers with builders, like any user. Each call site sets every
+/// required field, so an error here is a bug in the simulator, never something a request causes.
+pub(crate) fn built<T, E: std::fmt::Display>(result: Result<T, E>) -> T {
+    result.unwrap_or_else(|e| {
+        panic!(
+            "simulator bug: incomplete {}: {e}",
+            std::any::type_name::<T>()
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -87,10 +87,13 @@ pub use progenitor_client::{ByteStream, ClientInfo, Error, ResponseValue};
 #[allow(unused_imports)]
 use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderExt};
 /// Types used as operation parameters and responses.
+///
+/// Forward compatible: every struct with named fields and every enum here is `#[non_exhaustive]`, so a field, variant or enum value the provider adds later does not break your code. Build structs with their builder (`X::builder().field(value)`, or an operation's `body_map(|b| b.field(value))`), destructure them with `..`, and give every `match` on an enum a `_` arm. Newtypes (`X(value)`) hold one value and are left as they are.
 #[allow(clippy::all)]
 pub mod types {
     ///The queued request is still running; fetch again later. Unlike the first answer, `output` is a string here (usually empty).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct FetchProcessing {
         ///Expected seconds until the result is ready. Documented as an integer; fractional values are accepted too.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -146,6 +149,7 @@ pub mod types {
         PartialEq,
         PartialOrd
     )]
+    #[non_exhaustive]
     pub enum FetchProcessingStatus {
         #[serde(rename = "processing")]
         Processing,
@@ -187,6 +191,7 @@ pub mod types {
     ///The body of a fetch. On the wire it holds only the API key (`key`), which the client adds to every body itself: the key is kept out of the request types so that their `Debug` output can never show it.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Default, PartialEq)]
     #[serde(deny_unknown_fields)]
+    #[non_exhaustive]
     pub struct FetchRequest {}
     impl FetchRequest {
         pub fn builder() -> builder::FetchRequest {
@@ -196,6 +201,7 @@ pub mod types {
     ///The answer of a fetch, told apart by `status`; any other status reads as `OtherAnswer`.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     #[serde(untagged)]
+    #[non_exhaustive]
     pub enum FetchResponse {
         ResultSuccess(ResultSuccess),
         FetchProcessing(FetchProcessing),
@@ -225,6 +231,7 @@ pub mod types {
     ///An identifier that ModelsLab sends sometimes as a JSON number and sometimes as a string (documentation examples differ from live answers); both are accepted.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     #[serde(untagged)]
+    #[non_exhaustive]
     pub enum FlexibleId {
         Integer(i64),
         String(::std::string::String),
@@ -271,6 +278,7 @@ pub mod types {
     }
     ///A failed request: the `error` answer sent with HTTP 200, and the body of the HTTP error statuses (for 429 with `retry_after`). The text comes as `message`, or spelled `messege` by some older endpoints; both are accepted. Whether every HTTP error body carries `status` is not published, so it is optional here (in a 200 answer it is always present).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct ModelsLabError {
         ///What went wrong: usually a string; validation failures have been seen to send an object of field names and their messages, so any JSON value is accepted and shown as text.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -306,6 +314,7 @@ pub mod types {
         PartialEq,
         PartialOrd
     )]
+    #[non_exhaustive]
     pub enum ModelsLabErrorStatus {
         #[serde(rename = "error")]
         Error,
@@ -346,6 +355,7 @@ pub mod types {
     }
     ///An answer whose `status` is none of the documented ones (ModelsLab may add states such as `queued` without notice), or a documented one in a shape that does not match. It is the last member of each answer union, so an unknown status still decodes; the client treats an unknown status as still running and keeps polling. Only `status` is read for sure.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct OtherAnswer {
         ///Expected seconds until the result is ready, when the answer says.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -377,6 +387,7 @@ pub mod types {
     ///The `output` of a request that is still running: an empty array in the first answer, a string (usually empty) in a fetch answer, as documented. Either form is accepted in either answer, since the two are easily swapped and neither carries a result. (A `null` reads as absent: the fields using it are optional.)
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     #[serde(untagged)]
+    #[non_exhaustive]
     pub enum PendingOutput {
         String(::std::string::String),
         Array(::std::vec::Vec<::std::string::String>),
@@ -388,6 +399,7 @@ pub mod types {
     }
     ///The request was queued. Poll `fetchResult` with `id` (or wait for the webhook) until it succeeds or fails.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct RemovebgMaskProcessing {
         ///Expected seconds until the result is ready. Documented as an integer; fractional values are accepted too.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -441,6 +453,7 @@ pub mod types {
         PartialEq,
         PartialOrd
     )]
+    #[non_exhaustive]
     pub enum RemovebgMaskProcessingStatus {
         #[serde(rename = "processing")]
         Processing,
@@ -482,6 +495,7 @@ pub mod types {
     }
     ///A background removal request. The API key travels in this body as `key`; the client adds it to every request itself, so it is not a field of this type (whose `Debug` output could otherwise show it).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct RemovebgMaskRequest {
         ///Refine the cut-out's edges with alpha matting.
         #[serde(default)]
@@ -527,6 +541,7 @@ pub mod types {
     ///The answer of a background removal request, told apart by `status`; any other status reads as `OtherAnswer`.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     #[serde(untagged)]
+    #[non_exhaustive]
     pub enum RemovebgMaskResponse {
         ResultSuccess(ResultSuccess),
         RemovebgMaskProcessing(RemovebgMaskProcessing),
@@ -555,6 +570,7 @@ pub mod types {
     }
     ///The request is done and its images are ready.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct ResultSuccess {
         ///Processing time in seconds.
         #[serde(
@@ -596,6 +612,7 @@ pub mod types {
         PartialEq,
         PartialOrd
     )]
+    #[non_exhaustive]
     pub enum ResultSuccessStatus {
         #[serde(rename = "success")]
         Success,
@@ -636,6 +653,7 @@ pub mod types {
     }
     ///What ModelsLab POSTs to the request's `webhook` when it fails.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct WebhookFailed {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
@@ -668,6 +686,7 @@ pub mod types {
         PartialEq,
         PartialOrd
     )]
+    #[non_exhaustive]
     pub enum WebhookFailedStatus {
         #[serde(rename = "failed")]
         Failed,
@@ -708,6 +727,7 @@ pub mod types {
     }
     ///A webhook call whose `status` is none of the documented ones (or a documented one in a shape that does not match). The last member of the payload union, so such a call still reads; confirm with `fetchResult` before acting on it.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct WebhookOther {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         #[serde(default, deserialize_with = "cutout_runtime::lenient::optional")]
@@ -730,6 +750,7 @@ pub mod types {
     ///A webhook call, told apart by `status`; any other status reads as `WebhookOther`.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     #[serde(untagged)]
+    #[non_exhaustive]
     pub enum WebhookPayload {
         Success(WebhookSuccess),
         Failed(WebhookFailed),
@@ -752,6 +773,7 @@ pub mod types {
     }
     ///What ModelsLab POSTs to the request's `webhook` when it succeeds. Delivery is best effort (no retries, no signature).
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct WebhookSuccess {
         ///Processing time in seconds.
         #[serde(
@@ -793,6 +815,7 @@ pub mod types {
         PartialEq,
         PartialOrd
     )]
+    #[non_exhaustive]
     pub enum WebhookSuccessStatus {
         #[serde(rename = "success")]
         Success,

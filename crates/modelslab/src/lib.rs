@@ -83,6 +83,8 @@
 //!     }
 //!     // A status this client does not know (ModelsLab may add some): still running.
 //!     types::RemovebgMaskResponse::OtherAnswer(other) => println!("still {}", other.status),
+//!     // Generated enums are `#[non_exhaustive]`: a kind of answer a later spec adds lands here.
+//!     _ => println!("an answer this version does not know"),
 //! }
 //! # Ok(())
 //! # }

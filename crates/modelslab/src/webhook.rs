@@ -28,6 +28,8 @@
 //!     }
 //!     WebhookPayload::Failed(failed) => panic!("{:?}", failed.message),
 //!     WebhookPayload::Other(other) => panic!("status {}", other.status),
+//!     // Generated enums are `#[non_exhaustive]`: a kind of call a later spec adds lands here.
+//!     _ => panic!("a call this version does not know"),
 //! }
 //! # Ok::<(), modelslab::CutoutError>(())
 //! ```

@@ -92,10 +92,13 @@ pub use progenitor_client::{ByteStream, ClientInfo, Error, ResponseValue};
 #[allow(unused_imports)]
 use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderExt};
 /// Types used as operation parameters and responses.
+///
+/// Forward compatible: every struct with named fields and every enum here is `#[non_exhaustive]`, so a field, variant or enum value the provider adds later does not break your code. Build structs with their builder (`X::builder().field(value)`, or an operation's `body_map(|b| b.field(value))`), destructure them with `..`, and give every `match` on an enum a `_` arm. Newtypes (`X(value)`) hold one value and are left as they are.
 #[allow(clippy::all)]
 pub mod types {
     ///The body of every error response of the Topaz Image API. Nothing is required: an error is reported from its HTTP status even when the body is empty or shaped otherwise.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct ApiError {
         ///The HTTP status code.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -113,6 +116,7 @@ pub mod types {
     }
     ///`AsyncResponse`
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct AsyncResponse {
         ///Estimated time of arrival (ETA) for the process to complete in Unix time.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -132,6 +136,7 @@ pub mod types {
     }
     ///How many job records were deleted. The count is not required: the HTTP status already confirms the deletion.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Default, PartialEq)]
+    #[non_exhaustive]
     pub struct DeleteAllResponse {
         ///The number of job records deleted.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -145,6 +150,7 @@ pub mod types {
     }
     ///Presigned URLs for an image of a job. They are valid for one hour and carry their own authorisation: fetch them without the API key. Call the endpoint again for fresh links.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct DownloadResponse {
         ///Presigned GET URL of the image.
         pub download_url: ::std::string::String,
@@ -175,6 +181,7 @@ pub mod types {
         PartialEq,
         PartialOrd
     )]
+    #[non_exhaustive]
     pub enum EstimateCategory {
         Matting,
     }
@@ -214,6 +221,7 @@ pub mod types {
     }
     ///The job to estimate.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct EstimateRequest {
         pub category: EstimateCategory,
         ///Height of the input image in pixels.
@@ -241,6 +249,7 @@ pub mod types {
         PartialEq,
         PartialOrd
     )]
+    #[non_exhaustive]
     pub enum EstimateRequestModel {
         Object,
         #[serde(rename = "RemoveBG")]
@@ -284,6 +293,7 @@ pub mod types {
     }
     ///What a job would cost.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct EstimateResponse {
         ///Credits the job would charge.
         pub credits: i64,
@@ -392,6 +402,7 @@ pub mod types {
     }
     ///The text fields of the `multipart/form-data` form; the file part(s) `image` are set on the operation's builder.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct MattingGanRequest {
         ///`alpha` returns the binary mask of the subject; `segmentation` returns the cut-out subject as an RGBA image. Upstream this travels as a free-form model setting; it is given a typed field here.
         #[serde(default = "defaults::matting_gan_request_mode")]
@@ -452,6 +463,7 @@ If the webhook endpoint returns a 5xx server error, the system will retry the we
         PartialEq,
         PartialOrd
     )]
+    #[non_exhaustive]
     pub enum MattingGanRequestMode {
         #[serde(rename = "alpha")]
         Alpha,
@@ -512,6 +524,7 @@ If the webhook endpoint returns a 5xx server error, the system will retry the we
         PartialEq,
         PartialOrd
     )]
+    #[non_exhaustive]
     pub enum MattingGanRequestModel {
         Object,
         #[serde(rename = "RemoveBG")]
@@ -571,6 +584,7 @@ If the webhook endpoint returns a 5xx server error, the system will retry the we
         PartialEq,
         PartialOrd
     )]
+    #[non_exhaustive]
     pub enum MattingGanRequestOutputFormat {
         #[serde(rename = "png")]
         Png,
@@ -617,6 +631,7 @@ If the webhook endpoint returns a 5xx server error, the system will retry the we
     }
     ///Where the next page starts.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct Pagination {
         ///Whether another page follows.
         pub has_next_page: bool,
@@ -653,6 +668,7 @@ If the webhook endpoint returns a 5xx server error, the system will retry the we
     ///The answer of `GET /status`: a plain array when `paginated` is false or absent, a page object when `paginated=true`.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
     #[serde(untagged)]
+    #[non_exhaustive]
     pub enum StatusList {
         Array(StatusArray),
         Page(StatusPage),
@@ -669,6 +685,7 @@ If the webhook endpoint returns a 5xx server error, the system will retry the we
     }
     ///One page of job statuses, returned when `paginated=true`.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct StatusPage {
         pub data: ::std::vec::Vec<StatusResponse>,
         pub pagination: Pagination,
@@ -680,6 +697,7 @@ If the webhook endpoint returns a 5xx server error, the system will retry the we
     }
     ///The state and parameters of one processing job.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, PartialEq)]
+    #[non_exhaustive]
     pub struct StatusResponse {
         ///The tool category of the job, `Matting` for jobs of this crate.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]

@@ -31,6 +31,15 @@ async fn create(sandbox: &Sandbox, path: &str, body: Value) -> (u16, Value) {
     json(response).await
 }
 
+/// One labelled point, built as users build generated types (they are `#[non_exhaustive]`).
+fn point_set(point: [f64; 2], label: i64) -> PointSet {
+    PointSet::builder()
+        .points(vec![point.into()])
+        .labels(vec![label])
+        .try_into()
+        .unwrap()
+}
+
 async fn sandbox() -> Sandbox {
     Sandbox::builder()
         .job_duration(Duration::from_secs(10))
@@ -124,14 +133,8 @@ async fn segmentation_from_202_to_succeeded() {
         .body_map(|body| {
             body.image_url(image_url.clone())
                 .method(SegmentationMethod::Points)
-                .points_positive(Some(PointSet {
-                    points: vec![[0.5, 0.5].into()],
-                    labels: vec![1],
-                }))
-                .points_negative(Some(PointSet {
-                    points: vec![[0.02, 0.02].into()],
-                    labels: vec![0],
-                }))
+                .points_positive(Some(point_set([0.5, 0.5], 1)))
+                .points_negative(Some(point_set([0.02, 0.02], 0)))
                 .output_format(Some(OutputFormat::Png))
         })
         .send()
