@@ -41,6 +41,15 @@ pub async fn fetch(client: &Client, id: &str) -> Result<types::Job, Error<types:
         .map(ResponseValue::into_inner)
 }
 
+/// A response built with its builder, as a mock answer in the user's own tests.
+pub fn mock_job(id: &str) -> Result<types::Job, types::error::ConversionError> {
+    types::Job::builder()
+        .id(id.to_owned())
+        .state(types::JobState::Running)
+        .progress(Some(40))
+        .try_into()
+}
+
 /// One line about a job: fields by name, a pattern with `..`, a `match` with a `_` arm.
 pub fn describe(job: &types::Job) -> String {
     let types::Job { id, state, .. } = job;
