@@ -158,6 +158,47 @@ pub fn check_date(date: &str) -> std::result::Result<(), String> {
     }
 }
 
+/// A source URL fit to be recorded in a lock (and in the spec-update workflow's commit message),
+/// or why not: `https` only, since the workflow fetches nothing else, and neither userinfo nor a
+/// query or fragment, which can carry a token (a presigned link's signature is in its query).
+pub fn check_source(source: &str) -> std::result::Result<(), String> {
+    let url = url::Url::parse(source).map_err(|e| format!("not a URL: {e}"))?;
+    if url.scheme() != "https" {
+        return Err(format!(
+            "must be an https URL (the spec-update workflow fetches over HTTPS only), not `{}:`",
+            url.scheme()
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "must not carry a user name or password: the lock and the workflow's commit message would show it"
+                .to_owned(),
+        );
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(
+            "must not have a query or fragment (`?…`, `#…`): it can carry a token, and the lock would record it; give the document's address without it"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
+/// A retrieval date that is not in the future (a day of slack for time zones), or why not.
+pub fn check_not_future(date: &str) -> std::result::Result<(), String> {
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    // Both are YYYY-MM-DD, so text order is date order.
+    if date > tomorrow.as_str() {
+        Err(format!(
+            "`{date}` is in the future: give the date the document was retrieved"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// Today's date in UTC, `YYYY-MM-DD`.
 pub fn today() -> String {
     chrono::Utc::now().format("%Y-%m-%d").to_string()
@@ -341,6 +382,40 @@ pub fn refresh(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_source_is_https_without_userinfo_query_or_fragment() {
+        assert_eq!(check_source("https://example.com/openapi.json"), Ok(()));
+        for (bad, says) in [
+            ("http://example.com/o.json", "https"),
+            ("ftp://example.com/o.json", "https"),
+            (
+                "https://user:s3cret@example.com/o.json",
+                "user name or password",
+            ),
+            ("https://example.com/o.json?token=abc", "query"),
+            ("https://example.com/o.json#part", "query or fragment"),
+            ("not a url", "not a URL"),
+        ] {
+            let message = check_source(bad).unwrap_err();
+            assert!(message.contains(says), "{bad}: {message}");
+            assert!(
+                !message.contains("s3cret") && !message.contains("abc"),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_retrieval_date_is_not_in_the_future() {
+        assert_eq!(check_not_future(&today()), Ok(()));
+        assert_eq!(check_not_future("2026-01-01"), Ok(()));
+        assert!(
+            check_not_future("2999-01-01")
+                .unwrap_err()
+                .contains("future")
+        );
+    }
     use super::*;
 
     #[test]

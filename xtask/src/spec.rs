@@ -28,6 +28,8 @@ pub fn load(root: &Path, relative: &Path) -> Result<Document> {
 
 /// Parses text as JSON or YAML, chosen by the file's extension.
 pub fn parse(file: &Path, text: &str) -> Result<Value> {
+    // Some editors and servers start UTF-8 with a byte order mark; neither parser takes it.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let is_json = file.extension().is_some_and(|e| e == "json");
     let located = |location: String, message: String| {
         Error::Spec(vec![Located {
@@ -147,6 +149,14 @@ fn walk_refs(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_document() {
+        let json = super::parse(Path::new("a.json"), "\u{feff}{\"openapi\": \"3.0.3\"}").unwrap();
+        assert_eq!(json["openapi"], "3.0.3");
+        let yaml = super::parse(Path::new("a.yaml"), "\u{feff}openapi: 3.0.3\n").unwrap();
+        assert_eq!(yaml["openapi"], "3.0.3");
+    }
     use super::*;
     use serde_json::json;
 

@@ -58,21 +58,21 @@ pub fn update(root: &Path, request: &Request) -> Result<Updated> {
     };
     let date = match &request.date {
         Some(date) => {
-            lock::check_date(date).map_err(|message| Error::Config {
-                path: PathBuf::from("--date"),
-                message,
-            })?;
+            lock::check_date(date)
+                .and_then(|()| lock::check_not_future(date))
+                .map_err(|message| Error::Config {
+                    path: PathBuf::from("--date"),
+                    message,
+                })?;
             date.clone()
         }
         None => lock::today(),
     };
-    if let Some(source) = &request.source
-        && !(source.starts_with("https://") || source.starts_with("http://"))
-    {
-        return Err(Error::Config {
+    if let Some(source) = &request.source {
+        lock::check_source(source).map_err(|message| Error::Config {
             path: PathBuf::from("--source"),
-            message: format!("`{source}` is not an http(s) URL"),
-        });
+            message,
+        })?;
     }
 
     // The new document, checked as what it will become (its format is the spec file's).

@@ -335,7 +335,23 @@ fn bad_arguments_are_refused_before_anything_is_read() {
                 "--source",
                 "file:///etc/passwd",
             ],
-            "--source: `file:///etc/passwd` is not an http(s) URL",
+            "--source: must be an https URL",
+        ),
+        (
+            vec![
+                "spec",
+                "update",
+                "up",
+                "--from",
+                v2,
+                "--source",
+                "https://example.com/o.json?token=s3cret",
+            ],
+            "must not have a query or fragment",
+        ),
+        (
+            vec!["spec", "update", "up", "--from", v2, "--date", "2999-01-01"],
+            "`2999-01-01` is in the future",
         ),
         (
             vec!["spec", "update", "nope", "--from", v2],
