@@ -306,13 +306,15 @@ impl<'a> MattingRequest<'a> {
         let quality = self.output_compression.unwrap_or(95);
         let output_compression = NonZeroU64::new(u64::from(quality))
             .ok_or_else(|| CutoutError::invalid("output_compression", "0 is outside 1..=100"))?;
-        let request = types::MattingRequest {
-            input_key: image_key.clone(),
-            trimap_key: trimap_key.clone(),
-            output_key: checked.output_key,
-            output_type: Some(self.output_type),
-            output_compression,
-        };
+        let request: types::MattingRequest = CutoutError::incomplete_request(
+            types::MattingRequest::builder()
+                .input_key(image_key.clone())
+                .trimap_key(trimap_key.clone())
+                .output_key(checked.output_key)
+                .output_type(Some(self.output_type))
+                .output_compression(output_compression)
+                .try_into(),
+        )?;
         let answer = client
             .context()
             .call(
