@@ -5,8 +5,11 @@
 //! struct pattern of a generated type anywhere in the workspace stops compiling as soon as the
 //! provider adds an optional field (an additive change: patch bump, the update PR must build).
 //! So outside the generated files those types are built with their builders and matched with
-//! `..`. This test reads the sources (no compilation): it names every struct literal without a
-//! `..base` and every struct pattern without `..` whose type is a generated struct.
+//! `..`. The same holds for a value added to a generated enum (also additive): a `match` on it
+//! needs a catch-all arm (or comparisons instead). This test reads the sources (no
+//! compilation): it names every struct literal without a `..base`, every struct pattern without
+//! `..` whose type is a generated struct, and every `match` whose arms name variants of a
+//! generated enum without a catch-all arm.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -27,25 +30,34 @@ fn is_generated(path: &Path) -> bool {
         .is_some_and(|n| n.starts_with("generated") && n.ends_with(".rs"))
 }
 
-/// The structs with named fields directly in the `types` module of a generated file.
-fn generated_structs(code: &str) -> BTreeSet<String> {
+/// The structs with named fields and the value enums (those with a unit variant, not the
+/// untagged unions) directly in the `types` module of a generated file.
+fn generated_types(code: &str) -> (BTreeSet<String>, BTreeSet<String>) {
     let file = syn::parse_file(code).unwrap();
-    let mut names = BTreeSet::new();
+    let (mut names, mut enums) = (BTreeSet::new(), BTreeSet::new());
     for item in &file.items {
         if let syn::Item::Mod(m) = item
             && m.ident == "types"
             && let Some((_, items)) = &m.content
         {
             for item in items {
-                if let syn::Item::Struct(s) = item
-                    && matches!(s.fields, syn::Fields::Named(_))
-                {
-                    names.insert(s.ident.to_string());
+                match item {
+                    syn::Item::Struct(s) if matches!(s.fields, syn::Fields::Named(_)) => {
+                        names.insert(s.ident.to_string());
+                    }
+                    syn::Item::Enum(e)
+                        if e.variants
+                            .iter()
+                            .any(|v| matches!(v.fields, syn::Fields::Unit)) =>
+                    {
+                        enums.insert(e.ident.to_string());
+                    }
+                    _ => {}
                 }
             }
         }
     }
-    names
+    (names, enums)
 }
 
 /// Every `.rs` file under `dir`, skipping build output.
@@ -80,6 +92,8 @@ fn through_types(path: &syn::Path) -> bool {
 struct Finder<'a> {
     /// Generated struct names.
     generated: &'a BTreeSet<String>,
+    /// Generated enum names.
+    enums: &'a BTreeSet<String>,
     /// Names this file imports from a `types` module: local name → generated name.
     imported: BTreeMap<String, String>,
     /// Whether the file glob-imports a `types` module.
@@ -97,20 +111,44 @@ struct Finder<'a> {
 impl Finder<'_> {
     /// The generated struct `path` refers to, if any.
     fn resolve(&self, path: &syn::Path) -> Option<String> {
+        self.resolve_in(path, self.generated)
+    }
+
+    /// The generated type among `names` that `path` refers to, if any.
+    fn resolve_in(&self, path: &syn::Path, names: &BTreeSet<String>) -> Option<String> {
         let last = path.segments.last()?.ident.to_string();
         if path.segments.len() == 1 {
             if last == "Self" {
-                return self.self_type.clone();
+                return self.self_type.clone().filter(|name| names.contains(name));
             }
             if let Some(name) = self.imported.get(&last) {
-                return self.generated.contains(name).then(|| name.clone());
+                return names.contains(name).then(|| name.clone());
             }
-            if self.glob && !self.own.contains(&last) && self.generated.contains(&last) {
+            if self.glob && !self.own.contains(&last) && names.contains(&last) {
                 return Some(last);
             }
             return None;
         }
-        (through_types(path) && self.generated.contains(&last)).then_some(last)
+        (through_types(path) && names.contains(&last)).then_some(last)
+    }
+
+    /// The generated enum whose variant `pat` names (`types::E::V`, `E::V(..)`, `E::V { .. }`,
+    /// `&E::V`, or alternatives of those).
+    fn variant_of(&self, pat: &syn::Pat) -> Option<String> {
+        let path = match pat {
+            syn::Pat::Path(p) => &p.path,
+            syn::Pat::TupleStruct(p) => &p.path,
+            syn::Pat::Struct(p) => &p.path,
+            syn::Pat::Reference(r) => return self.variant_of(&r.pat),
+            syn::Pat::Paren(p) => return self.variant_of(&p.pat),
+            syn::Pat::Guard(g) => return self.variant_of(&g.pat),
+            syn::Pat::Or(or) => return or.cases.iter().find_map(|case| self.variant_of(case)),
+            _ => return None,
+        };
+        let mut enum_path = path.clone();
+        enum_path.segments.pop()?;
+        enum_path.segments.pop_punct();
+        self.resolve_in(&enum_path, self.enums)
     }
 
     fn imports(&mut self, tree: &syn::UseTree, in_types: bool) {
@@ -166,6 +204,27 @@ impl<'ast> Visit<'ast> for Finder<'_> {
         self.function = outer;
     }
 
+    fn visit_item_enum(&mut self, i: &'ast syn::ItemEnum) {
+        self.own.insert(i.ident.to_string());
+        syn::visit::visit_item_enum(self, i);
+    }
+
+    fn visit_expr_match(&mut self, i: &'ast syn::ExprMatch) {
+        // A catch-all: `_` or a plain binding, without a guard.
+        let catch_all = i.arms.iter().any(|arm| match &arm.pat {
+            syn::Pat::Wild(_) => true,
+            syn::Pat::Ident(ident) => ident.subpat.is_none(),
+            _ => false,
+        });
+        if !catch_all && let Some(name) = i.arms.iter().find_map(|arm| self.variant_of(&arm.pat)) {
+            let place = &self.function;
+            self.found.push(format!(
+                "fn {place}: match on {name} without a catch-all arm"
+            ));
+        }
+        syn::visit::visit_expr_match(self, i);
+    }
+
     fn visit_expr_struct(&mut self, i: &'ast syn::ExprStruct) {
         if i.dot2_token.is_none()
             && let Some(name) = self.resolve(&i.path)
@@ -190,10 +249,11 @@ impl<'ast> Visit<'ast> for Finder<'_> {
 }
 
 /// `fn name: what` for each literal or exhaustive pattern of a generated struct in `code`.
-fn find(generated: &BTreeSet<String>, code: &str) -> Vec<String> {
+fn find(generated: &BTreeSet<String>, enums: &BTreeSet<String>, code: &str) -> Vec<String> {
     let file = syn::parse_file(code).unwrap();
     let mut finder = Finder {
         generated,
+        enums,
         imported: BTreeMap::new(),
         glob: false,
         own: BTreeSet::new(),
@@ -219,22 +279,25 @@ fn find(generated: &BTreeSet<String>, code: &str) -> Vec<String> {
 #[test]
 fn no_struct_literal_of_a_generated_type_outside_generated_code() {
     let root = workspace();
-    let mut generated = BTreeSet::new();
+    let (mut generated, mut enums) = (BTreeSet::new(), BTreeSet::new());
     let mut files = Vec::new();
     for dir in ["crates", "tests"] {
         rust_files(&root.join(dir), &mut files);
     }
     for file in files.iter().filter(|f| f.ends_with("src/generated.rs")) {
-        generated.extend(generated_structs(&std::fs::read_to_string(file).unwrap()));
+        let (structs, enum_names) = generated_types(&std::fs::read_to_string(file).unwrap());
+        generated.extend(structs);
+        enums.extend(enum_names);
     }
     // One struct per provider crate at least: the test reads the real generated files.
     assert!(generated.contains("AsyncResponse"), "{generated:?}");
     assert!(generated.contains("SegmentationRequest"), "{generated:?}");
+    assert!(enums.contains("JobStatus"), "{enums:?}");
 
     let mut found = Vec::new();
     for file in files.iter().filter(|f| !is_generated(f)) {
         let code = std::fs::read_to_string(file).unwrap();
-        for hit in find(&generated, &code) {
+        for hit in find(&generated, &enums, &code) {
             found.push(format!(
                 "{}, {hit}",
                 file.strip_prefix(&root).unwrap().display()
@@ -243,8 +306,9 @@ fn no_struct_literal_of_a_generated_type_outside_generated_code() {
     }
     assert!(
         found.is_empty(),
-        "these break the build when the provider adds an optional field (an additive spec \
-         change); build with `types::X::builder()` + `try_into()`, match with `..`:\n{}",
+        "these break the build when the provider adds an optional field or an enum value (an \
+         additive spec change); build with `types::X::builder()` + `try_into()`, match structs \
+         with `..` and enums with a catch-all arm:\n{}",
         found.join("\n")
     );
 }
@@ -252,6 +316,7 @@ fn no_struct_literal_of_a_generated_type_outside_generated_code() {
 #[test]
 fn the_finder_sees_every_form() {
     let generated: BTreeSet<String> = ["Req", "Resp"].map(String::from).into();
+    let enums: BTreeSet<String> = ["Status"].map(String::from).into();
     let code = r#"
         use crate::types::{self, Resp as Answer};
         mod a {
@@ -268,14 +333,23 @@ fn the_finder_sees_every_form() {
         }
         impl types::Req { fn new() -> Self { Self { a: 1 } } }
         impl Other { fn new() -> Self { Self { a: 1 } } }
+        fn h(s: &types::Status, o: Mine) {
+            match s { types::Status::A | types::Status::B(_) => {} }
+            match s { &types::Status::A => {} x => {} }
+            match s { types::Status::A => {} _ if o.x > 0 => {} }
+            match o { Mine::A => {} }
+            match (s, o) { (types::Status::A, _) => {} }
+        }
     "#;
     assert_eq!(
-        find(&generated, code),
+        find(&generated, &enums, code),
         [
             "fn f: struct literal of Req",
             "fn g: exhaustive pattern of Resp",
             "fn g: struct literal of Resp",
             "fn new: struct literal of Req",
+            "fn h: match on Status without a catch-all arm",
+            "fn h: match on Status without a catch-all arm",
         ]
     );
 }
