@@ -1,10 +1,10 @@
 //! The GitHub workflows (`.github/workflows/`) cannot run here, so everything they ask of the
 //! xtask is checked here: their YAML parses and has the promised shape (triggers, minimal
 //! permissions, one branch per provider, no `${{ }}` inside scripts), every script is valid bash,
-//! every `cargo xtask …` command names a real subcommand and flags (run for real against a scratch
-//! repository, or for `api-diff`, which another branch implements, checked against the usage text),
-//! and the planning and update steps are run with bash against a scratch repository through a
-//! `cargo` stand-in that runs the built xtask (and fakes `api-diff`'s exit codes).
+//! every `cargo xtask …` command names a real subcommand and flags (each run for real against a
+//! scratch git repository), and the planning and update steps are run with bash against a scratch
+//! repository through a `cargo` stand-in that runs the built xtask: `spec update`, and `api-diff`
+//! on an additive, a breaking and a broken spec (exit codes 0, 1 and 2, the report file, the bump).
 
 mod support;
 
@@ -170,60 +170,9 @@ fn substitute(word: &str, vars: &BTreeMap<&str, String>) -> String {
     out
 }
 
-/// The usage line of `command` in `cargo xtask --help`.
-fn usage_of(command: &str) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .arg("--help")
-        .output()
-        .unwrap();
-    let help = String::from_utf8(output.stdout).unwrap();
-    help.lines()
-        .find(|l| l.trim_start().starts_with(&format!("{command} ")))
-        .unwrap_or_else(|| panic!("no `{command}` in:\n{help}"))
-        .trim()
-        .to_owned()
-}
-
-/// Checks `args` (after `api-diff`) against its usage text: known flags, a value where the flag
-/// takes one (from the listed choices, if any), and configured providers for the rest.
-fn check_against_usage(usage: &str, args: &[String], providers: &[&str]) {
-    let tokens: Vec<String> = usage
-        .split_whitespace()
-        .map(|t| t.trim_matches(|c| c == '[' || c == ']').to_owned())
-        .collect();
-    let mut i = 0;
-    while i < args.len() {
-        let arg = &args[i];
-        if arg.starts_with("--") {
-            let at = tokens
-                .iter()
-                .position(|t| t == arg)
-                .unwrap_or_else(|| panic!("`{arg}` is not in `{usage}`"));
-            let value = tokens
-                .get(at + 1)
-                .filter(|t| !t.starts_with("--") && !t.ends_with('…'));
-            if let Some(value) = value {
-                let given = args
-                    .get(i + 1)
-                    .unwrap_or_else(|| panic!("`{arg}` needs a value ({value})"));
-                if value.contains('|') {
-                    assert!(
-                        value.split('|').any(|choice| choice == given),
-                        "`{arg} {given}`: not one of {value}"
-                    );
-                }
-                i += 1;
-            }
-        } else {
-            assert!(providers.contains(&arg.as_str()), "`{arg}` is no provider");
-        }
-        i += 1;
-    }
-}
-
 #[test]
 fn every_xtask_command_of_the_workflows_exists_with_its_flags() {
-    let dir = setup();
+    let dir = repo();
     let root = dir.path();
     let temp = tempfile::tempdir().unwrap();
     std::fs::copy(docs("v2.json"), temp.path().join("document")).unwrap();
@@ -240,12 +189,10 @@ fn every_xtask_command_of_the_workflows_exists_with_its_flags() {
                 let args: Vec<String> = command.iter().map(|w| substitute(w, &vars)).collect();
                 let name = args.first().expect("a subcommand").as_str();
                 assert!(subcommands.contains(&name), "unknown `cargo xtask {name}`");
-                if name == "api-diff" {
-                    check_against_usage(&usage_of("api-diff"), &args[1..], &["up", "hand"]);
-                } else {
-                    let words: Vec<&str> = args.iter().map(String::as_str).collect();
-                    succeeds(xtask(root, &words));
-                }
+                // Each for real, in order: an unknown flag or value would exit 2. After
+                // `spec update` to v2 (a new optional response field), api-diff exits 0.
+                let words: Vec<&str> = args.iter().map(String::as_str).collect();
+                succeeds(xtask(root, &words));
                 seen.push(command.join(" "));
             }
         }
@@ -259,16 +206,51 @@ fn every_xtask_command_of_the_workflows_exists_with_its_flags() {
             "api-diff --bump --write $PROVIDER",
         ]
     );
-    // `spec update` ran for real: the document is recorded.
+    // `spec update` ran for real: the document is recorded; so did `api-diff --bump --write`.
     assert_eq!(
         std::fs::read(root.join("specs/up/openapi.upstream.json")).unwrap(),
         std::fs::read(docs("v2.json")).unwrap()
     );
+    assert_eq!(crate_version(root), "0.1.1");
+}
+
+/// The crate version `api-diff --bump --write` moves.
+fn crate_version(root: &Path) -> String {
+    let manifest = std::fs::read_to_string(root.join("crates/up/Cargo.toml")).unwrap();
+    let manifest: toml::Table = toml::from_str(&manifest).unwrap();
+    manifest["package"]["version"].as_str().unwrap().to_owned()
+}
+
+/// The scratch repository of `setup()` as a git repository with one commit, plus what
+/// `api-diff --bump --write` edits: the crate's manifest and changelog, and a root manifest whose
+/// `[workspace.dependencies]` names the crate.
+fn repo() -> tempfile::TempDir {
+    let dir = setup();
+    let root = dir.path();
+    std::fs::write(
+        root.join("Cargo.toml"),
+        "[workspace]\nmembers = [\"crates/up\"]\n\n[workspace.dependencies]\n\
+         up = { path = \"crates/up\", version = \"0.1.0\" }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("crates/up/Cargo.toml"),
+        "[package]\nname = \"up\"\nversion = \"0.1.0\"\nedition = \"2024\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("crates/up/CHANGELOG.md"),
+        "# Changelog of `up`\n\n## 0.1.0\n\nFirst release.\n",
+    )
+    .unwrap();
+    git(root, &["init", "--quiet"]);
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "--quiet", "-m", "base"]);
+    dir
 }
 
 /// A folder with a `cargo` that runs the built xtask against `XTASK_ROOT` (`cargo xtask …` is
-/// all the scripts call), and answers `api-diff` with `FAKE_API_DIFF_EXIT`: api-diff is not on
-/// this branch; its flags are checked by the test above.
+/// all the scripts call).
 fn cargo_stand_in() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cargo");
@@ -277,7 +259,6 @@ fn cargo_stand_in() -> tempfile::TempDir {
         "#!/bin/sh\n\
          [ \"$1\" = xtask ] || { echo \"this cargo only runs xtask\" >&2; exit 97; }\n\
          shift\n\
-         if [ \"$1\" = api-diff ]; then echo \"# report of: $*\"; exit \"${FAKE_API_DIFF_EXIT:?}\"; fi\n\
          exec \"$XTASK_BIN\" \"$@\" --root \"$XTASK_ROOT\"\n",
     )
     .unwrap();
@@ -388,6 +369,12 @@ fn the_plan_step_picks_fetchable_providers_or_the_one_asked_for() {
 fn git(root: &Path, args: &[&str]) {
     let output = Command::new("git")
         .args(["-c", "user.name=test", "-c", "user.email=test@localhost"])
+        .args([
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+        ])
         .args(args)
         .current_dir(root)
         .output()
@@ -395,13 +382,20 @@ fn git(root: &Path, args: &[&str]) {
     assert!(output.status.success(), "git {args:?}: {}", text(&output));
 }
 
+/// The markdown report the built `api-diff` gives for `up` now (what the classify step must have
+/// written), with its exit code.
+fn real_report(root: &Path) -> (Option<i32>, String) {
+    let output = xtask(root, &["api-diff", "--format", "markdown", "up"]);
+    (
+        output.status.code(),
+        String::from_utf8(output.stdout).unwrap(),
+    )
+}
+
 #[test]
 fn the_update_steps_record_stop_when_unchanged_and_read_api_diff_exit_codes() {
-    let dir = setup();
+    let dir = repo();
     let root = dir.path();
-    git(root, &["init", "--quiet"]);
-    git(root, &["add", "-A"]);
-    git(root, &["commit", "--quiet", "-m", "base"]);
     let bin = cargo_stand_in();
     let temp = tempfile::tempdir().unwrap();
     let step = Step {
@@ -416,6 +410,9 @@ fn the_update_steps_record_stop_when_unchanged_and_read_api_diff_exit_codes() {
     ];
     let record = script(&w, "Record it and regenerate");
     let changed = script(&w, "Stop when nothing changed");
+    let classify = script(&w, "Classify the change");
+    let bump = script(&w, "Bump the crate's version and changelog");
+    let report_file = temp.path().join("report.md");
 
     // The fetch step takes HTTPS only (refused before any connection is made).
     let fetch = script(&w, "Fetch the document");
@@ -429,7 +426,8 @@ fn the_update_steps_record_stop_when_unchanged_and_read_api_diff_exit_codes() {
     );
     assert!(!temp.path().join("document").exists());
 
-    // The fetch step's file, recorded and regenerated by the real xtask.
+    // v2, an additive change (`Job.queue_position`): recorded and regenerated by the real
+    // xtask, classified by the real api-diff (exit 0), bumped to the next patch.
     std::fs::copy(docs("v2.json"), temp.path().join("document")).unwrap();
     let (output, _) = step.run(&record, &env);
     assert!(output.status.success(), "{}", text(&output));
@@ -439,6 +437,27 @@ fn the_update_steps_record_stop_when_unchanged_and_read_api_diff_exit_codes() {
     );
     let (_, written) = step.run(&changed, &env);
     assert_eq!(written["changed"], "true");
+    let (output, written) = step.run(&classify, &env);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(written["breaking"], "false");
+    let report = std::fs::read_to_string(&report_file).unwrap();
+    assert_eq!(real_report(root), (Some(0), report.clone()));
+    assert!(
+        report.contains("| additive | `#/components/schemas/Job/properties/queue_position` |")
+            && report.contains("0 breaking"),
+        "{report}"
+    );
+    assert!(!report.contains("| breaking |"), "{report}");
+    let (output, _) = step.run(&bump, &env);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(crate_version(root), "0.1.1");
+    let changelog = std::fs::read_to_string(root.join("crates/up/CHANGELOG.md")).unwrap();
+    assert!(
+        changelog.contains("## 0.1.1") && changelog.contains("queue_position"),
+        "{changelog}"
+    );
+    let workspace = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    assert!(workspace.contains(r#"version = "0.1.1""#), "{workspace}");
 
     // Next week, the same document: nothing to propose.
     git(root, &["commit", "--quiet", "-am", "v2"]);
@@ -448,30 +467,50 @@ fn the_update_steps_record_stop_when_unchanged_and_read_api_diff_exit_codes() {
     assert_eq!(written["changed"], "false");
     assert!(text(&output).contains("already recorded"));
 
-    // api-diff: 1 (breaking) is a result, 2 an error.
-    let classify = script(&w, "Classify the change");
-    let bump = script(&w, "Bump the crate's version and changelog");
-    for (code, breaking) in [("0", Some("false")), ("1", Some("true")), ("2", None)] {
-        let mut with = env.to_vec();
-        with.push(("FAKE_API_DIFF_EXIT", code));
-        let (output, written) = step.run(&classify, &with);
-        match breaking {
-            Some(breaking) => {
-                assert!(output.status.success(), "{code}: {}", text(&output));
-                assert_eq!(written["breaking"], breaking);
-                let report = std::fs::read_to_string(temp.path().join("report.md")).unwrap();
-                assert_eq!(report, "# report of: api-diff --format markdown up\n");
-            }
-            None => {
-                assert_eq!(output.status.code(), Some(2), "{}", text(&output));
-                assert!(!written.contains_key("breaking"));
-            }
-        }
-        let (output, _) = step.run(&bump, &with);
-        assert_eq!(
-            output.status.success(),
-            breaking.is_some(),
-            "bump, exit {code}"
-        );
-    }
+    // v3 turns `eta` into a string: breaking. Exit 1 is a result (the step succeeds and says
+    // so), and the bump is the next minor.
+    let v3 = std::fs::read_to_string(docs("v2.json")).unwrap().replacen(
+        r#""integer", "null""#,
+        r#""string", "null""#,
+        1,
+    );
+    assert!(
+        v3.contains(r#""eta": {"type": ["string", "null"]}"#),
+        "{v3}"
+    );
+    std::fs::write(temp.path().join("document"), &v3).unwrap();
+    let (output, _) = step.run(&record, &env);
+    assert!(output.status.success(), "{}", text(&output));
+    let (_, written) = step.run(&changed, &env);
+    assert_eq!(written["changed"], "true");
+    let (output, written) = step.run(&classify, &env);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(written["breaking"], "true");
+    let report = std::fs::read_to_string(&report_file).unwrap();
+    assert_eq!(real_report(root), (Some(1), report.clone()));
+    assert!(
+        report.contains("| breaking | `#/components/schemas/Job/properties/eta")
+            && report.contains("1 breaking"),
+        "{report}"
+    );
+    let (output, _) = step.run(&bump, &env);
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(crate_version(root), "0.2.0");
+
+    // A spec that does not build (here: an upstream document edited into invalid JSON): api-diff
+    // exits 2, which fails both steps with 2 and says nothing about breaking.
+    git(root, &["checkout", "--quiet", "--", "."]);
+    std::fs::write(root.join("specs/up/openapi.upstream.json"), "{ not json").unwrap();
+    assert_eq!(real_report(root).0, Some(2));
+    let (output, written) = step.run(&classify, &env);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(!written.contains_key("breaking"));
+    assert!(
+        text(&output).contains("openapi.upstream.json"),
+        "{}",
+        text(&output)
+    );
+    let (output, _) = step.run(&bump, &env);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert_eq!(crate_version(root), "0.1.1", "nothing written on error");
 }

@@ -272,7 +272,9 @@ fn classify(artwork: types::Artwork) -> CutoutResult<Poll<types::Artwork>> {
     match &artwork.status {
         ArtworkStatus::Succeeded => Ok(Poll::Done(artwork)),
         ArtworkStatus::Failed | ArtworkStatus::Canceled => Err(failed(&artwork)),
-        ArtworkStatus::Starting | ArtworkStatus::Processing | ArtworkStatus::Unknown(_) => {
+        // Starting, Processing, a status Tengr sends that we don't know, and one a spec update
+        // adds (the wildcard keeps that additive change compiling).
+        _ => {
             let status = artwork.status.to_string();
             Ok(Poll::Pending(JobProgress::new(artwork.id, status)))
         }

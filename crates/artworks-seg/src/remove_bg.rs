@@ -28,7 +28,7 @@ use std::fmt;
 use crate::artworks::ArtworkJob;
 use crate::segmentation::check_image_url;
 use crate::types::{self, OutputFormat};
-use crate::{Client, CutoutResult, webhook};
+use crate::{Client, CutoutError, CutoutResult, webhook};
 
 /// A background-removal artwork being set up: made by [`Client::remove_bg`], sent by
 /// [`submit`](Self::submit).
@@ -86,11 +86,13 @@ impl RemoveBgRequest<'_> {
         if let Some(url) = &self.webhook {
             webhook::check_url(url)?;
         }
-        let request = types::RemoveBackgroundRequest {
-            image_url: self.image_url.trim().to_owned(),
-            output_format: self.output_format,
-            webhook: self.webhook.map(|url| url.trim().to_owned()),
-        };
+        let request: types::RemoveBackgroundRequest = CutoutError::incomplete_request(
+            types::RemoveBackgroundRequest::builder()
+                .image_url(self.image_url.trim().to_owned())
+                .output_format(self.output_format)
+                .webhook(self.webhook.map(|url| url.trim().to_owned()))
+                .try_into(),
+        )?;
         let send = self.client.create_remove_background().body(request).send();
         ArtworkJob::create(self.client, "create_remove_background", send).await
     }

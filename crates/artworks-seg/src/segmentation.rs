@@ -267,25 +267,28 @@ impl<M: SegmentationMode> SegmentationRequest<M> {
     /// Checks every value and makes the wire request, without sending anything.
     pub fn to_request(&self) -> CutoutResult<types::SegmentationRequest> {
         check_image_url(&self.image_url)?;
-        let mut request = types::SegmentationRequest {
-            image_url: self.image_url.trim().to_owned(),
-            mask_blur_sigma: 0.1,
-            mask_expand: 0,
-            mask_kernel_size: 0,
-            mask_tapered_corners: self.tapered_corners,
-            method: types::SegmentationMethod::Text,
-            output_format: self.output_format,
-            points_best_mask: true,
-            points_multimask: true,
-            points_negative: None,
-            points_positive: None,
-            points_refinement_steps: 0,
-            text_combine_masks: true,
-            text_confidence: 0.2,
-            text_max_detections: -1,
-            text_prompt: None,
-            webhook: None,
-        };
+        // The builder, not a struct literal: a field Tengr adds later must not break this crate.
+        let mut request: types::SegmentationRequest = CutoutError::incomplete_request(
+            types::SegmentationRequest::builder()
+                .image_url(self.image_url.trim().to_owned())
+                .mask_blur_sigma(0.1)
+                .mask_expand(0)
+                .mask_kernel_size(0)
+                .mask_tapered_corners(self.tapered_corners)
+                .method(types::SegmentationMethod::Text)
+                .output_format(self.output_format)
+                .points_best_mask(true)
+                .points_multimask(true)
+                .points_negative(None)
+                .points_positive(None)
+                .points_refinement_steps(0)
+                .text_combine_masks(true)
+                .text_confidence(0.2)
+                .text_max_detections(-1)
+                .text_prompt(None)
+                .webhook(None)
+                .try_into(),
+        )?;
         sealed::Sealed::apply(&self.mode, &mut request)?;
         if let Some(amount) = self.mask_expand {
             if !(-16384..=16384).contains(&amount) {
@@ -409,13 +412,17 @@ fn point_set(points: &[(f64, f64)], field: &str, label: i64) -> CutoutResult<typ
             ));
         }
     }
-    Ok(types::PointSet {
-        points: points
-            .iter()
-            .map(|&(x, y)| types::NormalizedPoint([x, y]))
-            .collect(),
-        labels: vec![label; points.len()],
-    })
+    CutoutError::incomplete_request(
+        types::PointSet::builder()
+            .points(
+                points
+                    .iter()
+                    .map(|&(x, y)| types::NormalizedPoint([x, y]))
+                    .collect::<Vec<_>>(),
+            )
+            .labels(vec![label; points.len()])
+            .try_into(),
+    )
 }
 
 /// An absolute `http(s)://` URL; a local path is [`CutoutError::Unsupported`].

@@ -174,12 +174,14 @@ impl<'a> AiCutRequest<'a> {
         client
             .upload_resolved(&image, &input_key, inputs::slot(&meter, 0))
             .await?;
-        let request = types::AiCutRequest {
-            input_key: input_key.clone(),
-            output_key,
-            foreground_points: foreground,
-            background_points: background,
-        };
+        let request: types::AiCutRequest = CutoutError::incomplete_request(
+            types::AiCutRequest::builder()
+                .input_key(input_key.clone())
+                .output_key(output_key)
+                .foreground_points(foreground)
+                .background_points(background)
+                .try_into(),
+        )?;
         let answer = client
             .context()
             .call(
@@ -227,7 +229,7 @@ fn check_points(
                     ),
                 ));
             }
-            Ok(types::AiCutPoint { x, y })
+            CutoutError::incomplete_request(types::AiCutPoint::builder().x(x).y(y).try_into())
         })
         .collect()
 }

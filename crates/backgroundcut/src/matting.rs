@@ -254,17 +254,29 @@ impl<'a> MattingRequest<'a> {
     /// one with the extension they imply).
     fn check_output(&self) -> CutoutResult<String> {
         check_compression(self.output_compression, "output_compression")?;
-        let (allowed, advice): (&[&str], &str) = match self.output_type {
-            MattingOutputType::Rgba => (
+        // Comparisons, not a `match`: a type a spec update adds must not stop this crate from
+        // compiling (it is refused until the crate knows its key rules).
+        let (allowed, advice): (&[&str], &str) = if self.output_type == MattingOutputType::Rgba {
+            (
                 &["png", "webp"],
                 "rgba output must be written to a .png or .webp key: change the key's extension \
                  (or use output_type mask for a JPEG matte)",
-            ),
-            MattingOutputType::Mask => (
+            )
+        } else if self.output_type == MattingOutputType::Mask {
+            (
                 &["jpg", "jpeg"],
                 "mask output must be written to a .jpg or .jpeg key: change the key's extension \
                  (or use output_type rgba for a PNG or WebP cut-out)",
-            ),
+            )
+        } else {
+            return Err(CutoutError::Unsupported {
+                provider: crate::PROVIDER.name,
+                message: format!(
+                    "output_type {} is not supported by this version of the crate: use rgba or \
+                     mask, or update the crate",
+                    self.output_type
+                ),
+            });
         };
         if self.output_type == MattingOutputType::Mask && self.output_format.is_some() {
             return Err(CutoutError::invalid(
@@ -279,9 +291,11 @@ impl<'a> MattingRequest<'a> {
                 key.clone()
             }
             None => {
-                let extension = match self.output_type {
-                    MattingOutputType::Rgba => self.output_format.unwrap_or_default().extension(),
-                    MattingOutputType::Mask => "jpg",
+                // Rgba or mask (any other type was refused above).
+                let extension = if self.output_type == MattingOutputType::Mask {
+                    "jpg"
+                } else {
+                    self.output_format.unwrap_or_default().extension()
                 };
                 unique_key(&format!("{}matte-", self.key_prefix), extension)
             }
@@ -306,13 +320,15 @@ impl<'a> MattingRequest<'a> {
         let quality = self.output_compression.unwrap_or(95);
         let output_compression = NonZeroU64::new(u64::from(quality))
             .ok_or_else(|| CutoutError::invalid("output_compression", "0 is outside 1..=100"))?;
-        let request = types::MattingRequest {
-            input_key: image_key.clone(),
-            trimap_key: trimap_key.clone(),
-            output_key: checked.output_key,
-            output_type: Some(self.output_type),
-            output_compression,
-        };
+        let request: types::MattingRequest = CutoutError::incomplete_request(
+            types::MattingRequest::builder()
+                .input_key(image_key.clone())
+                .trimap_key(trimap_key.clone())
+                .output_key(checked.output_key)
+                .output_type(Some(self.output_type))
+                .output_compression(output_compression)
+                .try_into(),
+        )?;
         let answer = client
             .context()
             .call(

@@ -241,10 +241,12 @@ impl<'a> RemoveBgRequest<'a> {
             .upload_resolved(&image, &input_key, inputs::slot(&meter, 0))
             .await?;
 
-        let request = types::RemoveBgRequest {
-            input_key: input_key.clone(),
-            output_variants: wire,
-        };
+        let request: types::RemoveBgRequest = CutoutError::incomplete_request(
+            types::RemoveBgRequest::builder()
+                .input_key(input_key.clone())
+                .output_variants(wire)
+                .try_into(),
+        )?;
         let answer = client
             .context()
             .call(
@@ -308,17 +310,21 @@ impl<'a> RemoveBgRequest<'a> {
                 variant.format.as_str(),
             ),
         };
-        Ok(types::OutputVariant {
-            autocrop: variant.autocrop,
-            background_color: variant.background_color.clone(),
-            format: variant.format.as_str().to_owned(),
-            max_resolution,
-            output_compression: i64::from(variant.output_compression.unwrap_or(85)),
-            output_key,
-            quality: variant
-                .quality
-                .clone()
-                .unwrap_or_else(|| "medium".to_owned()),
-        })
+        CutoutError::incomplete_request(
+            types::OutputVariant::builder()
+                .autocrop(variant.autocrop)
+                .background_color(variant.background_color.clone())
+                .format(variant.format.as_str().to_owned())
+                .max_resolution(max_resolution)
+                .output_compression(i64::from(variant.output_compression.unwrap_or(85)))
+                .output_key(output_key)
+                .quality(
+                    variant
+                        .quality
+                        .clone()
+                        .unwrap_or_else(|| "medium".to_owned()),
+                )
+                .try_into(),
+        )
     }
 }

@@ -162,6 +162,24 @@ impl Error {
         }
     }
 
+    /// A generated request type whose builder could not finish: it lacks a field the API
+    /// requires. The provider crates build every request value through its builder (so an
+    /// optional field the provider adds later doesn't break them); this happens only when a spec
+    /// update made a new field required and the crate does not set it yet.
+    pub fn incomplete_request<T>(result: Result<T, impl std::fmt::Display>) -> Result<T, Self> {
+        result.map_err(|error| Error::InvalidInput {
+            field: std::any::type_name::<T>()
+                .rsplit("::")
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            message: format!(
+                "the request cannot be built ({error}): the API requires a field this version of \
+                 the crate does not set; update the crate"
+            ),
+        })
+    }
+
     /// A configuration failure.
     pub fn config(message: impl Into<String>) -> Self {
         Error::Config {

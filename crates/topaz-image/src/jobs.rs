@@ -389,9 +389,9 @@ impl Job {
                     types::JobStatus::Failed | types::JobStatus::Cancelled => {
                         Err(job_failed(&self.process_id, &status.status))
                     }
-                    types::JobStatus::Pending
-                    | types::JobStatus::Processing
-                    | types::JobStatus::Unknown(_) => Ok(Poll::Pending(progress_of(&status))),
+                    // Pending, Processing, a status Topaz sends that we don't know, and one a
+                    // spec update adds (the wildcard keeps that additive change compiling).
+                    _ => Ok(Poll::Pending(progress_of(&status))),
                 }
             },
             on_progress,
