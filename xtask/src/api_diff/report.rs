@@ -200,3 +200,21 @@ pub fn json(diffs: &[ProviderDiff]) -> String {
     };
     serde_json::to_string_pretty(&doc).expect("the report serializes") + "\n"
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backticks_in_names_do_not_break_the_table() {
+        assert_eq!(code("plain"), "`plain`");
+        assert_eq!(code("a`b"), "`` a`b ``");
+        assert_eq!(code("a|b"), "`a\\|b`");
+        // Balanced backticks are the messages' own markup; an odd one is escaped.
+        assert_eq!(message_cell("field `x` removed"), "field `x` removed");
+        assert_eq!(
+            message_cell("field `a`b` removed"),
+            "field \\`a\\`b\\` removed"
+        );
+    }
+}
