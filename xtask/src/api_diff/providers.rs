@@ -45,6 +45,30 @@ fn show(value: Option<&Value>) -> String {
     }
 }
 
+/// A URL as shown: userinfo and query string (the places a credential could hide) replaced.
+fn url_shown(value: Option<&Value>) -> String {
+    let Some(Value::String(url)) = value else {
+        return show(value);
+    };
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    let host = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("***@{host}"),
+        None => authority.to_owned(),
+    };
+    let path = match path.split_once(['?', '#']) {
+        Some((path, _)) => format!("{path}?***"),
+        None => path.to_owned(),
+    };
+    let scheme = if scheme.is_empty() {
+        String::new()
+    } else {
+        format!("{scheme}://")
+    };
+    format!("\"{scheme}{host}{path}\"")
+}
+
 /// The items of an array value, as text.
 fn items(value: Option<&Value>) -> Vec<String> {
     match value {
@@ -85,7 +109,11 @@ pub fn diff(name: &str, old: &str, new: &str) -> Result<Vec<Change>, String> {
         let (class, message) = match key.as_str() {
             "base_url" => (
                 Class::Breaking,
-                format!("the default base URL changes: {values}"),
+                format!(
+                    "the default base URL changes: {} → {}",
+                    url_shown(x),
+                    url_shown(y)
+                ),
             ),
             "auth" => (
                 Class::Breaking,
@@ -224,6 +252,18 @@ capabilities = { outputs = ["cutout"], local_files = true, max_side = 100 }
                     "specs/providers.toml [providers.p] max_concurrent_jobs"
                 ),
             ]
+        );
+    }
+
+    #[test]
+    fn base_urls_are_shown_without_userinfo_or_query() {
+        let found = classes(&OLD.replace(
+            "https://a.example",
+            "https://user:pw@b.example/v2?token=t",
+        ));
+        assert_eq!(
+            found[0].2,
+            "the default base URL changes: \"https://a.example\" → \"https://***@b.example/v2?***\""
         );
     }
 
