@@ -753,7 +753,10 @@ mod extensions {
             )),
             "{found:?}"
         );
-        assert!(found.iter().all(|(c, _, _)| *c == Class::Breaking), "{found:?}");
+        assert!(
+            found.iter().all(|(c, _, _)| *c == Class::Breaking),
+            "{found:?}"
+        );
     }
 
     #[test]
@@ -764,7 +767,10 @@ mod extensions {
             new["paths"]["/jobs"]["post"]["responses"]["200"].clone();
         let found = diff(&old, &new);
         assert!(!found.is_empty());
-        assert!(found.iter().all(|(c, _, _)| *c == Class::Additive), "{found:?}");
+        assert!(
+            found.iter().all(|(c, _, _)| *c == Class::Additive),
+            "{found:?}"
+        );
     }
 
     #[test]

@@ -204,12 +204,15 @@ fn operation_kinds(doc: &Value, op: &Value) -> (BTreeSet<Kind>, BTreeSet<Kind>) 
         let content = response.get("content").and_then(Value::as_object);
         let json = content.and_then(|c| {
             c.iter().find_map(|(media, v)| {
-                (media == "application/json" || media.starts_with("application/json;"))
-                    .then_some(v)
+                (media == "application/json" || media.starts_with("application/json;")).then_some(v)
             })
         });
         let kind = if let Some(media) = json {
-            match media.get("schema").and_then(|s| s.get("$ref")).and_then(Value::as_str) {
+            match media
+                .get("schema")
+                .and_then(|s| s.get("$ref"))
+                .and_then(Value::as_str)
+            {
                 Some(target) => Kind::Type(target.rsplit('/').next().unwrap_or(target).into()),
                 None => Kind::Type(format!("{name}Response")),
             }
@@ -222,14 +225,18 @@ fn operation_kinds(doc: &Value, op: &Value) -> (BTreeSet<Kind>, BTreeSet<Kind>) 
         };
         responses.push((value, is_range, kind));
     }
-    let success = |v: u16, range: bool| v == 1000 || v == 101 || (200..=299).contains(&v) || (range && v == 200);
+    let success = |v: u16, range: bool| {
+        v == 1000 || v == 101 || (200..=299).contains(&v) || (range && v == 200)
+    };
     let error = |v: u16, _range: bool| v == 1000 || (400..=599).contains(&v);
     if !responses.iter().any(|(v, r, _)| success(*v, *r)) {
         responses.push((200, true, Kind::Raw));
     }
     let pick = |filter: &dyn Fn(u16, bool) -> bool| -> BTreeSet<Kind> {
-        let mut items: Vec<&(u16, bool, Kind)> =
-            responses.iter().filter(|(v, r, _)| filter(*v, *r)).collect();
+        let mut items: Vec<&(u16, bool, Kind)> = responses
+            .iter()
+            .filter(|(v, r, _)| filter(*v, *r))
+            .collect();
         items.sort_by_key(|(v, _, _)| *v);
         let len = items.len();
         if len >= 2 && items[len - 2].0 == 200 && items[len - 2].1 && items[len - 1].0 == 1000 {
@@ -252,7 +259,9 @@ fn response_types(old: &Value, new: &Value, graph: &Graph, out: &mut Vec<Change>
         for method in METHODS {
             let (Some(before), Some(after)) = (
                 item.get(*method),
-                new.get("paths").and_then(|p| p.get(path)).and_then(|i| i.get(*method)),
+                new.get("paths")
+                    .and_then(|p| p.get(path))
+                    .and_then(|i| i.get(*method)),
             ) else {
                 continue;
             };
@@ -288,7 +297,9 @@ fn response_types(old: &Value, new: &Value, graph: &Graph, out: &mut Vec<Change>
                         || (change.path == operation && change.message.contains("response code"));
                     if change.class == Class::Additive && about_responses {
                         change.class = Class::Breaking;
-                        change.message.push_str(" (it changes the generated method's types)");
+                        change
+                            .message
+                            .push_str(" (it changes the generated method's types)");
                     }
                 }
             }

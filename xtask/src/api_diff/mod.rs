@@ -281,12 +281,13 @@ pub fn diff_provider(
         let path = root.join(config::CONFIG_PATH);
         let new_config =
             std::fs::read_to_string(&path).map_err(|e| Error::Xtask(crate::error::io(&path)(e)))?;
-        let found = providers::diff(&provider.name, &old_config, &new_config).map_err(|message| {
-            Error::Base {
-                file: config::CONFIG_PATH.into(),
-                message,
-            }
-        })?;
+        let found =
+            providers::diff(&provider.name, &old_config, &new_config).map_err(|message| {
+                Error::Base {
+                    file: config::CONFIG_PATH.into(),
+                    message,
+                }
+            })?;
         changes.extend(found);
         changes.sort_by(|a, b| b.class.cmp(&a.class).then_with(|| a.path.cmp(&b.path)));
     }

@@ -143,18 +143,20 @@ pub fn diff(name: &str, old: &str, new: &str) -> Result<Vec<Change>, String> {
                     _ => false,
                 };
                 if looser {
-                    (Class::Additive, format!("limit raised or removed: {values}"))
-                } else {
                     (
-                        Class::Breaking,
-                        format!("limit lowered or added: {values}"),
+                        Class::Additive,
+                        format!("limit raised or removed: {values}"),
                     )
+                } else {
+                    (Class::Breaking, format!("limit lowered or added: {values}"))
                 }
             }
             "capabilities.outputs" | "capabilities.input_formats" => {
                 let (old_items, new_items) = (items(x), items(y));
-                let gone: Vec<&String> =
-                    old_items.iter().filter(|i| !new_items.contains(i)).collect();
+                let gone: Vec<&String> = old_items
+                    .iter()
+                    .filter(|i| !new_items.contains(i))
+                    .collect();
                 if gone.is_empty() {
                     (Class::Additive, format!("more supported: {values}"))
                 } else {
@@ -226,7 +228,10 @@ capabilities = { outputs = ["cutout"], local_files = true, max_side = 100 }
             .replace("[\"cutout\"]", "[\"cutout\", \"mask\"]");
         let found = classes(&raised);
         assert_eq!(found.len(), 2, "{found:?}");
-        assert!(found.iter().all(|(c, _, _)| *c == Class::Additive), "{found:?}");
+        assert!(
+            found.iter().all(|(c, _, _)| *c == Class::Additive),
+            "{found:?}"
+        );
         let lowered = OLD
             .replace("max_side = 100", "max_side = 50")
             .replace("max_concurrent_jobs = 4\n", "")
@@ -257,10 +262,8 @@ capabilities = { outputs = ["cutout"], local_files = true, max_side = 100 }
 
     #[test]
     fn base_urls_are_shown_without_userinfo_or_query() {
-        let found = classes(&OLD.replace(
-            "https://a.example",
-            "https://user:pw@b.example/v2?token=t",
-        ));
+        let found =
+            classes(&OLD.replace("https://a.example", "https://user:pw@b.example/v2?token=t"));
         assert_eq!(
             found[0].2,
             "the default base URL changes: \"https://a.example\" → \"https://***@b.example/v2?***\""
@@ -269,7 +272,10 @@ capabilities = { outputs = ["cutout"], local_files = true, max_side = 100 }
 
     #[test]
     fn unknown_keys_are_breaking_and_their_values_never_shown() {
-        let found = classes(&OLD.replace("key_env = \"P_KEY\"", "key_env = \"P_KEY\"\nsecret = \"s3cr3t\""));
+        let found = classes(&OLD.replace(
+            "key_env = \"P_KEY\"",
+            "key_env = \"P_KEY\"\nsecret = \"s3cr3t\"",
+        ));
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].0, Class::Breaking);
         assert!(!found[0].2.contains("s3cr3t"), "{found:?}");

@@ -126,11 +126,7 @@ fn base(diff: &ProviderDiff) -> String {
 pub fn markdown_body(diff: &ProviderDiff) -> String {
     let mut out = String::new();
     if diff.changes.is_empty() {
-        let _ = writeln!(
-            out,
-            "No change to the effective spec since {}.",
-            base(diff)
-        );
+        let _ = writeln!(out, "No change to the effective spec since {}.", base(diff));
         return out;
     }
     let _ = write!(out, "{} since {}.", counts(diff), base(diff));
