@@ -91,7 +91,7 @@ fn code(text: &str) -> String {
 /// an odd number of backticks inside would open a span that never closes, so those are escaped.
 fn message_cell(text: &str) -> String {
     let text = cell(text);
-    if text.matches('`').count() % 2 == 0 {
+    if text.matches('`').count().is_multiple_of(2) {
         text
     } else {
         text.replace('`', "\\`")
