@@ -1,8 +1,9 @@
 //! `api-diff --bump [--write]`: the version each provider crate needs after a spec change, and
 //! applying it (crate manifest, the root `[workspace.dependencies]` entry, `CHANGELOG.md`).
 //!
-//! The new version is always computed from the crate's version at the base revision, so running
-//! `--write` twice gives the same files.
+//! The new version is computed from the crate's version at the base revision, or is the working
+//! tree's when that is higher (a maintainer already bumped further), so running `--write` twice
+//! gives the same files.
 
 use std::path::{Path, PathBuf};
 
@@ -81,11 +82,32 @@ pub fn plan(root: &Path, rev: &str, diffs: &mut [ProviderDiff]) -> Result<(), Er
             _ => (None, "new crate"),
         };
         diff.bump = match from {
-            Some(from) => next(&from, diff.worst()).map(|(to, reason)| Bump {
-                from: Some(from.to_string()),
-                to: to.to_string(),
-                reason: format!("{reason_prefix}{reason}"),
-            }),
+            Some(from) => match next(&from, diff.worst()) {
+                None => None,
+                Some((to, reason)) => {
+                    // A maintainer who already moved the crate further keeps that version:
+                    // never lower it.
+                    let path = root.join(&manifest);
+                    let text =
+                        std::fs::read_to_string(&path).map_err(|e| crate::error::io(&path)(e))?;
+                    let now = manifest_version(&manifest, &text)?;
+                    let (to, reason) = if now > to {
+                        (
+                            now.clone(),
+                            format!(
+                                "{reason}, computed {to}; the working tree already has {now}, kept"
+                            ),
+                        )
+                    } else {
+                        (to, reason)
+                    };
+                    Some(Bump {
+                        from: Some(from.to_string()),
+                        to: to.to_string(),
+                        reason: format!("{reason_prefix}{reason}"),
+                    })
+                }
+            },
             None => {
                 // A crate that did not exist at `rev` is released at the version it has now.
                 let path = root.join(&manifest);

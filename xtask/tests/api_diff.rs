@@ -108,6 +108,25 @@ fn change_to(root: &Path, case: &str) {
     .unwrap();
 }
 
+/// The commit HEAD names in `root`.
+fn head(root: &Path) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A report with the base commit (full and short) replaced by `<commit>`.
+fn without_commit(root: &Path, report: &str) -> String {
+    let commit = head(root);
+    report
+        .replace(&commit, "<commit>")
+        .replace(&commit[..7], "<commit>")
+}
+
 fn case(name: &str) -> (i32, String) {
     let dir = repo("0.1.3");
     change_to(dir.path(), name);
@@ -120,7 +139,116 @@ fn case(name: &str) -> (i32, String) {
 fn nothing_changed_exits_0() {
     let dir = repo("0.1.3");
     let (code, out, _) = api_diff(dir.path(), &[]);
-    assert_eq!((code, out.as_str()), (0, "unchanged  pets  (since HEAD)\n"));
+    // The revision as given and the commit it named then (HEAD moves).
+    let short = &head(dir.path())[..7];
+    assert_eq!(
+        (code, out),
+        (0, format!("unchanged  pets  (since HEAD ({short}))\n"))
+    );
+    let (_, json, _) = api_diff(dir.path(), &["--format", "json"]);
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(value["providers"][0]["base"], "HEAD");
+    assert_eq!(value["providers"][0]["base_commit"], head(dir.path()));
+}
+
+#[test]
+fn a_new_typed_error_response_changes_the_error_type_and_is_breaking() {
+    // getPet had only a 200: progenitor generated `Error<()>`; with a typed 404 it is
+    // `Error<types::Problem>`, which breaks code matching on the error.
+    assert_eq!(
+        case("new_error_response"),
+        (
+            1,
+            "breaking  pets  #/paths/~1pets~1{id}/get  operation added a new response code 404 (it changes the generated method's types) (getPet)\n\
+             breaking  pets  #/paths/~1pets~1{id}/get/responses  the generated method's error type changes from `()` to `types::Problem` (`Error<…>` of `send()`) (getPet)\n\
+             additive  pets  #/components/schemas/Problem  new component `Problem` (getPet)\n"
+                .to_owned()
+        )
+    );
+}
+
+#[test]
+fn a_new_required_response_field_is_breaking_for_builders() {
+    assert_eq!(
+        case("new_required_response_field"),
+        (
+            1,
+            "breaking  pets  #/components/schemas/Pet/properties/born  new required response field `born`: code building this type with its builder (mock responses) must now set it, or gets \"no value supplied for born\" at run time (getPet, listPets)\n\
+             documentation  pets  #/components/schemas/Pet  `x-required-because` changed (getPet, listPets)\n"
+                .to_owned()
+        )
+    );
+}
+
+#[test]
+fn a_spec_the_generator_refuses_exits_2_with_its_located_error() {
+    // A typed 200 beside a bodyless 204: two success types, which progenitor refuses.
+    let dir = repo("0.1.3");
+    change_to(dir.path(), "two_success_types");
+    let (code, out, err) = api_diff(dir.path(), &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains("pets: the generator failed on operation `deletePet (DELETE /pets/{id})`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn providers_toml_changes_are_classified_with_their_path_and_values() {
+    let dir = repo("0.1.3");
+    let root = dir.path();
+    let config = root.join("specs/providers.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("pets.example.com/v1", "pets.example.com/v2")
+            .replace("PETS_API_KEY", "PETS_KEY")
+            .replace("outputs = [\"cutout\"]", "outputs = [\"cutout\", \"mask\"]")
+            .replace("specs/pets.yaml", "specs/./pets.yaml"),
+    )
+    .unwrap();
+    let (code, out, err) = api_diff(root, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        out,
+        "breaking  pets  specs/providers.toml [providers.pets] base_url  the default base URL changes: \"https://pets.example.com/v1\" → \"https://pets.example.com/v2\"\n\
+         breaking  pets  specs/providers.toml [providers.pets] key_env  the environment variable users set changes: \"PETS_API_KEY\" → \"PETS_KEY\"\n\
+         additive  pets  specs/providers.toml [providers.pets] capabilities.outputs  more supported: [\"cutout\"] → [\"cutout\", \"mask\"]\n"
+    );
+}
+
+#[test]
+fn bump_never_lowers_a_version_the_working_tree_already_moved_further() {
+    let dir = repo("0.1.0");
+    let root = dir.path();
+    change_to(root, "new_optional_response_field");
+    let manifest = root.join("crates/pets/Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replace("\"0.1.0\"", "\"0.3.0\"")).unwrap();
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+    let (code, out, err) = api_diff(root, &["--bump", "--write"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("bump  pets  0.1.0 -> 0.3.0  (no breaking change, next patch while at 0.x, computed 0.1.1; the working tree already has 0.3.0, kept)"),
+        "{out}"
+    );
+    let first = (
+        read("Cargo.toml"),
+        read("crates/pets/Cargo.toml"),
+        read("crates/pets/CHANGELOG.md"),
+    );
+    assert!(first.1.contains("version = \"0.3.0\""), "{}", first.1);
+    assert!(first.0.contains("version = \"0.3.0\""), "{}", first.0);
+    assert!(first.2.contains("\n## 0.3.0 — "), "{}", first.2);
+    let (code, _, _) = api_diff(root, &["--bump", "--write"]);
+    assert_eq!(code, 0);
+    let second = (
+        read("Cargo.toml"),
+        read("crates/pets/Cargo.toml"),
+        read("crates/pets/CHANGELOG.md"),
+    );
+    assert_eq!(first, second);
 }
 
 #[test]
@@ -216,12 +344,12 @@ fn mixed_markdown_and_json_reports() {
     change_to(dir.path(), "mixed");
     let (code, markdown, err) = api_diff(dir.path(), &["--format", "markdown", "--bump"]);
     assert_eq!(code, 1, "{err}");
-    insta::assert_snapshot!("mixed_markdown", markdown);
+    insta::assert_snapshot!("mixed_markdown", without_commit(dir.path(), &markdown));
     let (code, json, _) = api_diff(dir.path(), &["--format", "json", "--bump"]);
     assert_eq!(code, 1);
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(value["breaking"], true);
-    insta::assert_snapshot!("mixed_json", json);
+    insta::assert_snapshot!("mixed_json", without_commit(dir.path(), &json));
 }
 
 /// The `bump` line of a text report.
@@ -548,6 +676,11 @@ mod extensions {
             [
                 (
                     Class::Breaking,
+                    "#/paths/~1jobs/post/responses".into(),
+                    "the generated method's success type changes from `types::Res` to `ByteStream` (`ResponseValue<…>` of `send()`)".into()
+                ),
+                (
+                    Class::Breaking,
                     "#/paths/~1jobs/post/responses/200/content/application~1json".into(),
                     "response content type `application/json` removed".into()
                 ),
@@ -601,6 +734,45 @@ mod extensions {
             )]
         );
     }
+    #[test]
+    fn a_first_success_response_changes_the_success_type_and_is_breaking() {
+        // Only a typed 400 at first: progenitor returns a byte stream on success; a typed 201
+        // makes it `types::Res`.
+        let mut old = doc(object(json!({}), &[]), res(), "application/json");
+        let op = &mut old["paths"]["/jobs"]["post"];
+        op["responses"] = json!({"400": op["responses"]["200"].clone()});
+        let mut new = old.clone();
+        new["paths"]["/jobs"]["post"]["responses"]["201"] =
+            new["paths"]["/jobs"]["post"]["responses"]["400"].clone();
+        let found = diff(&old, &new);
+        assert!(
+            found.contains(&(
+                Class::Breaking,
+                "#/paths/~1jobs/post/responses".into(),
+                "the generated method's success type changes from `ByteStream` to `types::Res` (`ResponseValue<…>` of `send()`)".into()
+            )),
+            "{found:?}"
+        );
+        assert!(
+            found.iter().all(|(c, _, _)| *c == Class::Breaking),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_new_response_code_of_the_same_type_stays_additive() {
+        let old = doc(object(json!({}), &[]), res(), "application/json");
+        let mut new = old.clone();
+        new["paths"]["/jobs"]["post"]["responses"]["201"] =
+            new["paths"]["/jobs"]["post"]["responses"]["200"].clone();
+        let found = diff(&old, &new);
+        assert!(!found.is_empty());
+        assert!(
+            found.iter().all(|(c, _, _)| *c == Class::Additive),
+            "{found:?}"
+        );
+    }
+
     #[test]
     fn a_renamed_operation_id_is_breaking_and_response_headers_are_documentation() {
         let old = doc(object(json!({}), &[]), res(), "application/json");

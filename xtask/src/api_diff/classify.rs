@@ -128,7 +128,183 @@ pub fn diff(old: &Value, new: &Value) -> Vec<Change> {
         }
     }
     leftovers(old, new, &graph, &covered, &mut out);
+    response_types(old, new, &graph, &mut out);
     tidy(out)
+}
+
+/// What progenitor 0.15.1 makes of the responses of one side (success or error) of an
+/// operation (`method.rs`, `extract_responses`): the one kind shared by the matching responses.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    /// A JSON body: the named component, or an inline schema (a type named after the operation).
+    Type(String),
+    /// No content: `()`.
+    None,
+    /// Another content type: a byte stream.
+    Raw,
+    /// 101 without content: a websocket upgrade.
+    Upgrade,
+}
+
+impl Kind {
+    fn rust(kinds: &BTreeSet<Kind>) -> String {
+        let one = |k: &Kind| match k {
+            Kind::Type(name) => format!("types::{name}"),
+            Kind::None => "()".into(),
+            Kind::Raw => "ByteStream".into(),
+            Kind::Upgrade => "reqwest::Upgraded".into(),
+        };
+        match kinds.len() {
+            0 => "()".into(),
+            1 => one(kinds.first().expect("one kind")),
+            // progenitor refuses several types on one side (api-diff then fails running it).
+            _ => format!(
+                "several types ({}), which the generator refuses",
+                kinds.iter().map(one).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+}
+
+/// The success and error kinds of one operation, derived as progenitor derives them: success
+/// from `default`, 101 and 2xx (a missing success response counts as a raw 2XX; a 2XX range
+/// hides `default`), error from `default`, 4xx and 5xx.
+fn operation_kinds(doc: &Value, op: &Value) -> (BTreeSet<Kind>, BTreeSet<Kind>) {
+    use heck::ToPascalCase;
+    let name = op
+        .get("operationId")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_pascal_case();
+    // (order as progenitor sorts: codes, then ranges as N00, then default last; kind)
+    let mut responses: Vec<(u16, bool, Kind)> = Vec::new();
+    let Some(map) = op.get("responses").and_then(Value::as_object) else {
+        return Default::default();
+    };
+    for (status, response) in map {
+        let (value, is_range) = match status.as_str() {
+            "default" => (1000, false),
+            s if s.len() == 3 && s.ends_with("XX") => {
+                (u16::from(s.as_bytes()[0].wrapping_sub(b'0')) * 100, true)
+            }
+            s => match s.parse::<u16>() {
+                Ok(code) => (code, false),
+                Err(_) => continue,
+            },
+        };
+        let mut response = response;
+        let mut hops = 0;
+        while let Some(target) = response.get("$ref").and_then(Value::as_str) {
+            hops += 1;
+            match target.strip_prefix('#').and_then(|p| doc.pointer(p)) {
+                Some(found) if hops < 32 => response = found,
+                _ => break,
+            }
+        }
+        let content = response.get("content").and_then(Value::as_object);
+        let json = content.and_then(|c| {
+            c.iter().find_map(|(media, v)| {
+                (media == "application/json" || media.starts_with("application/json;")).then_some(v)
+            })
+        });
+        let kind = if let Some(media) = json {
+            match media
+                .get("schema")
+                .and_then(|s| s.get("$ref"))
+                .and_then(Value::as_str)
+            {
+                Some(target) => Kind::Type(target.rsplit('/').next().unwrap_or(target).into()),
+                None => Kind::Type(format!("{name}Response")),
+            }
+        } else if value == 101 {
+            Kind::Upgrade
+        } else if content.is_some_and(|c| !c.is_empty()) {
+            Kind::Raw
+        } else {
+            Kind::None
+        };
+        responses.push((value, is_range, kind));
+    }
+    let success = |v: u16, range: bool| {
+        v == 1000 || v == 101 || (200..=299).contains(&v) || (range && v == 200)
+    };
+    let error = |v: u16, _range: bool| v == 1000 || (400..=599).contains(&v);
+    if !responses.iter().any(|(v, r, _)| success(*v, *r)) {
+        responses.push((200, true, Kind::Raw));
+    }
+    let pick = |filter: &dyn Fn(u16, bool) -> bool| -> BTreeSet<Kind> {
+        let mut items: Vec<&(u16, bool, Kind)> = responses
+            .iter()
+            .filter(|(v, r, _)| filter(*v, *r))
+            .collect();
+        items.sort_by_key(|(v, _, _)| *v);
+        let len = items.len();
+        if len >= 2 && items[len - 2].0 == 200 && items[len - 2].1 && items[len - 1].0 == 1000 {
+            items.pop();
+        }
+        items.into_iter().map(|(_, _, k)| k.clone()).collect()
+    };
+    (pick(&success), pick(&error))
+}
+
+/// A new (or removed, or changed) response code is harmless only when the generated method keeps
+/// its success and error types: for every operation in both documents whose derived types
+/// differ, one breaking change naming old → new, and the response-code changes drift called
+/// additive under that operation become breaking.
+fn response_types(old: &Value, new: &Value, graph: &Graph, out: &mut Vec<Change>) {
+    let Some(paths) = old.get("paths").and_then(Value::as_object) else {
+        return;
+    };
+    for (path, item) in paths {
+        for method in METHODS {
+            let (Some(before), Some(after)) = (
+                item.get(*method),
+                new.get("paths")
+                    .and_then(|p| p.get(path))
+                    .and_then(|i| i.get(*method)),
+            ) else {
+                continue;
+            };
+            let (old_ok, old_err) = operation_kinds(old, before);
+            let (new_ok, new_err) = operation_kinds(new, after);
+            let place = format!("#/paths/{}/{method}/responses", escape(path));
+            let mut changed = false;
+            for (side, a, b) in [("success", &old_ok, &new_ok), ("error", &old_err, &new_err)] {
+                if a != b {
+                    changed = true;
+                    let what = if side == "success" {
+                        "`ResponseValue<…>`"
+                    } else {
+                        "`Error<…>`"
+                    };
+                    out.push(graph.change(
+                        Class::Breaking,
+                        &place,
+                        format!(
+                            "the generated method's {side} type changes from `{}` to `{}` ({what} of `send()`)",
+                            Kind::rust(a),
+                            Kind::rust(b)
+                        ),
+                    ));
+                }
+            }
+            if changed {
+                // drift places "added a new response code" at the operation itself.
+                let operation = format!("#/paths/{}/{method}", escape(path));
+                let below = format!("{place}/");
+                for change in out.iter_mut() {
+                    let about_responses = change.path.starts_with(&below)
+                        || (change.path == operation && change.message.contains("response code"));
+                    if change.class == Class::Additive && about_responses {
+                        change.class = Class::Breaking;
+                        change
+                            .message
+                            .push_str(" (it changes the generated method's types)");
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Sorts (breaking first, then by path) and merges duplicates (drift reports a schema shared by
@@ -719,6 +895,16 @@ fn refine(
                 Class::Breaking,
                 &path,
                 format!("new required request field `{name}`"),
+            );
+        } else if is_required {
+            // Reading it is fine, but code that builds this type (mock responses in tests,
+            // with its builder) fails at run time until it sets the new field.
+            push(
+                Class::Breaking,
+                &path,
+                format!(
+                    "new required {side} field `{name}`: code building this type with its builder (mock responses) must now set it, or gets \"no value supplied for {name}\" at run time"
+                ),
             );
         } else {
             push(

@@ -7,6 +7,7 @@
 //! Oxide's `drift`, extended where it cannot tell ([`classify`]).
 
 pub mod classify;
+pub mod providers;
 pub mod report;
 
 use std::fmt;
@@ -80,6 +81,8 @@ pub struct ProviderDiff {
     pub provider: String,
     /// The revision compared against, as given.
     pub base: String,
+    /// The commit it named when compared (full hash).
+    pub base_commit: String,
     /// The provider had no effective spec at the base revision.
     #[serde(skip)]
     pub new_crate: bool,
@@ -97,6 +100,16 @@ impl ProviderDiff {
     /// The most severe class of its changes (`None`: nothing changed).
     pub fn worst(&self) -> Option<Class> {
         self.changes.iter().map(|c| c.class).max()
+    }
+
+    /// `HEAD (e6bc3b0)`: the revision as given and the commit it named.
+    pub fn base_label(&self) -> String {
+        let short: String = self.base_commit.chars().take(7).collect();
+        if self.base == self.base_commit || self.base == short {
+            short
+        } else {
+            format!("{} ({short})", self.base)
+        }
     }
 
     /// How many changes of `class`.
@@ -172,8 +185,9 @@ fn git(root: &Path, args: &[&str]) -> Result<Vec<u8>, Error> {
     Ok(output.stdout)
 }
 
-/// Checks that `rev` names a commit, with a clear message when it does not.
-pub fn check_revision(root: &Path, rev: &str) -> Result<(), Error> {
+/// Checks that `rev` names a commit, with a clear message when it does not, and returns that
+/// commit's full hash (reports name it: `HEAD` moves).
+pub fn check_revision(root: &Path, rev: &str) -> Result<String, Error> {
     if rev.starts_with('-') {
         return Err(Error::Git {
             command: format!("rev-parse {rev}"),
@@ -189,7 +203,7 @@ pub fn check_revision(root: &Path, rev: &str) -> Result<(), Error> {
             &format!("{rev}^{{commit}}"),
         ],
     )
-    .map(drop)
+    .map(|out| String::from_utf8_lossy(&out).trim().to_owned())
     .map_err(|e| Error::Git {
         command: format!("rev-parse --verify {rev}"),
         message: match e {
@@ -226,11 +240,33 @@ fn empty_document() -> Value {
     })
 }
 
-/// Diffs one provider: its effective spec at `rev` against the working tree's.
-pub fn diff_provider(root: &Path, rev: &str, provider: &Provider) -> Result<ProviderDiff, Error> {
-    let new = generate::effective_spec(root, provider)?;
-    let old_path = provider.crate_dir.join(EFFECTIVE_SPEC);
-    let (old, new_crate) = match file_at(root, rev, &old_path)? {
+/// Diffs one provider: its effective spec (and its table in `specs/providers.toml`) at commit
+/// `commit` (named `rev` in reports) against the working tree's.
+///
+/// NEW is generated in full, in memory: a spec progenitor cannot generate (two typed error
+/// schemas, a `204` beside a typed `200`…) is an error here, with the generator's located
+/// message, rather than a report of additive changes.
+pub fn diff_provider(
+    root: &Path,
+    rev: &str,
+    commit: &str,
+    provider: &Provider,
+) -> Result<ProviderDiff, Error> {
+    let generated = generate::generate(root, provider)?;
+    let effective_path = provider.crate_dir.join(EFFECTIVE_SPEC);
+    let new: Value = generated
+        .files
+        .iter()
+        .find(|(path, _)| *path == effective_path)
+        .map(|(_, text)| serde_json::from_str(text))
+        .transpose()
+        .map_err(|e| Error::Base {
+            file: effective_path.display().to_string(),
+            message: format!("the generated effective spec is not JSON: {e}"),
+        })?
+        .map_or_else(|| generate::effective_spec(root, provider), Ok)?;
+    let old_path = effective_path;
+    let (old, new_crate) = match file_at(root, commit, &old_path)? {
         Some(text) => {
             let value: Value = serde_json::from_str(&text).map_err(|e| Error::Base {
                 file: format!("{rev}:{}", old_path.display()),
@@ -241,6 +277,20 @@ pub fn diff_provider(root: &Path, rev: &str, provider: &Provider) -> Result<Prov
         None => (empty_document(), true),
     };
     let mut changes = classify::diff(&old, &new);
+    if let Some(old_config) = file_at(root, commit, Path::new(config::CONFIG_PATH))? {
+        let path = root.join(config::CONFIG_PATH);
+        let new_config =
+            std::fs::read_to_string(&path).map_err(|e| Error::Xtask(crate::error::io(&path)(e)))?;
+        let found =
+            providers::diff(&provider.name, &old_config, &new_config).map_err(|message| {
+                Error::Base {
+                    file: config::CONFIG_PATH.into(),
+                    message,
+                }
+            })?;
+        changes.extend(found);
+        changes.sort_by(|a, b| b.class.cmp(&a.class).then_with(|| a.path.cmp(&b.path)));
+    }
     if new_crate {
         // Everything is new: one line per operation says what the crate offers.
         changes.retain(|c| c.class != Class::Documentation);
@@ -251,6 +301,7 @@ pub fn diff_provider(root: &Path, rev: &str, provider: &Provider) -> Result<Prov
     Ok(ProviderDiff {
         provider: provider.name.clone(),
         base: rev.to_owned(),
+        base_commit: commit.to_owned(),
         new_crate,
         changes,
         bump: None,
@@ -262,9 +313,9 @@ pub fn diff_provider(root: &Path, rev: &str, provider: &Provider) -> Result<Prov
 /// Any error (unknown provider or revision, a spec that does not build) fails the whole run.
 pub fn diff(root: &Path, rev: &str, names: &[String]) -> Result<Vec<ProviderDiff>, Error> {
     let providers = config::select(config::load(root)?, names)?;
-    check_revision(root, rev)?;
+    let commit = check_revision(root, rev)?;
     providers
         .iter()
-        .map(|p| diff_provider(root, rev, p))
+        .map(|p| diff_provider(root, rev, &commit, p))
         .collect()
 }

@@ -2,7 +2,7 @@
 //! request body of the spec-update workflow, and the CHANGELOG section) and JSON.
 //!
 //! JSON shape (stable):
-//! `{"providers":[{"provider":..,"base":..,"changes":[{"class":"breaking|additive|documentation",
+//! `{"providers":[{"provider":..,"base":..,"base_commit":..,"changes":[{"class":"breaking|additive|documentation",
 //! "path":..,"operations":[..],"message":..}],"bump":{"from":..,"to":..,"reason":..}}],
 //! "breaking":bool}` (`bump` only with `--bump` and when something changed).
 
@@ -26,7 +26,12 @@ pub fn text(diffs: &[ProviderDiff]) -> String {
     let mut out = String::new();
     for diff in diffs {
         if diff.changes.is_empty() {
-            let _ = writeln!(out, "unchanged  {}  (since {})", diff.provider, diff.base);
+            let _ = writeln!(
+                out,
+                "unchanged  {}  (since {})",
+                diff.provider,
+                diff.base_label()
+            );
         }
         for change in &diff.changes {
             let _ = write!(
@@ -60,8 +65,37 @@ pub fn text(diffs: &[ProviderDiff]) -> String {
     out
 }
 
+/// Table cell text: pipes escaped, one line.
 fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// `text` as inline code, whatever backticks it holds (CommonMark: a longer fence, and spaces
+/// when it starts or ends with one).
+fn code(text: &str) -> String {
+    let text = cell(text);
+    let mut longest = 0;
+    let mut run = 0;
+    for c in text.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    if longest == 0 {
+        return format!("`{text}`");
+    }
+    let fence = "`".repeat(longest + 1);
+    format!("{fence} {text} {fence}")
+}
+
+/// A message cell: its backticks are markup (the messages quote names with them); a name with
+/// an odd number of backticks inside would open a span that never closes, so those are escaped.
+fn message_cell(text: &str) -> String {
+    let text = cell(text);
+    if text.matches('`').count().is_multiple_of(2) {
+        text
+    } else {
+        text.replace('`', "\\`")
+    }
 }
 
 fn counts(diff: &ProviderDiff) -> String {
@@ -78,18 +112,24 @@ fn counts(diff: &ProviderDiff) -> String {
     )
 }
 
+/// `` `HEAD` (`e6bc3b0`) ``.
+fn base(diff: &ProviderDiff) -> String {
+    let short: String = diff.base_commit.chars().take(7).collect();
+    if diff.base_label() == short {
+        code(&short)
+    } else {
+        format!("{} ({})", code(&diff.base), code(&short))
+    }
+}
+
 /// The summary line and the table of one provider, without a heading (the CHANGELOG section).
 pub fn markdown_body(diff: &ProviderDiff) -> String {
     let mut out = String::new();
     if diff.changes.is_empty() {
-        let _ = writeln!(
-            out,
-            "No change to the effective spec since `{}`.",
-            diff.base
-        );
+        let _ = writeln!(out, "No change to the effective spec since {}.", base(diff));
         return out;
     }
-    let _ = write!(out, "{} since `{}`.", counts(diff), diff.base);
+    let _ = write!(out, "{} since {}.", counts(diff), base(diff));
     match &diff.bump {
         Some(bump) => {
             let from = bump.from.as_deref().unwrap_or("(new crate)");
@@ -113,15 +153,15 @@ pub fn markdown_body(diff: &ProviderDiff) -> String {
         let operations = change
             .operations
             .iter()
-            .map(|o| format!("`{}`", cell(o)))
+            .map(|o| code(o))
             .collect::<Vec<_>>()
             .join(", ");
         let _ = writeln!(
             out,
-            "| {} | `{}` | {} | {} |",
+            "| {} | {} | {} | {} |",
             change.class,
-            cell(&change.path),
-            cell(&change.message),
+            code(&change.path),
+            message_cell(&change.message),
             operations
         );
     }
@@ -155,4 +195,22 @@ pub fn json(diffs: &[ProviderDiff]) -> String {
         breaking: any_breaking(diffs),
     };
     serde_json::to_string_pretty(&doc).expect("the report serializes") + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backticks_in_names_do_not_break_the_table() {
+        assert_eq!(code("plain"), "`plain`");
+        assert_eq!(code("a`b"), "`` a`b ``");
+        assert_eq!(code("a|b"), "`a\\|b`");
+        // Balanced backticks are the messages' own markup; an odd one is escaped.
+        assert_eq!(message_cell("field `x` removed"), "field `x` removed");
+        assert_eq!(
+            message_cell("field `a`b` removed"),
+            "field \\`a\\`b\\` removed"
+        );
+    }
 }
