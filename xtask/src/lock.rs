@@ -169,7 +169,11 @@ pub fn check_source(source: &str) -> std::result::Result<(), String> {
             url.scheme()
         ));
     }
-    if !url.username().is_empty() || url.password().is_some() {
+    // `https://@host/` parses with an empty user name: refuse any `@` before the host as well.
+    let authority = source.split_once("://").map_or("", |(_, rest)| {
+        rest.split(['/', '?', '#']).next().unwrap_or_default()
+    });
+    if !url.username().is_empty() || url.password().is_some() || authority.contains('@') {
         return Err(
             "must not carry a user name or password: the lock and the workflow's commit message would show it"
                 .to_owned(),

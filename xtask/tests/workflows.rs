@@ -204,6 +204,8 @@ fn every_xtask_command_of_the_workflows_exists_with_its_flags() {
             "spec update $PROVIDER --from $RUNNER_TEMP/document --source $URL",
             "api-diff --format markdown $PROVIDER",
             "api-diff --bump --write $PROVIDER",
+            // the pull-request step: which file is the provider's document
+            "spec list --json",
         ]
     );
     // `spec update` ran for real: the document is recorded; so did `api-diff --bump --write`.
