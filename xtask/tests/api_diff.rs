@@ -803,3 +803,175 @@ mod extensions {
         assert_eq!(changes[0].operations, ["createJob", "makeJob"]);
     }
 }
+
+/// Two component schemas no operation references (as webhook payloads are), each reaching the
+/// other: `Webhook` → `WebhookPet` → `Webhook` (through an array, so the generated types are
+/// finite).
+const WEBHOOKS: &str = r##"    Webhook:
+      type: object
+      description: A webhook payload no operation returns.
+      required: [event]
+      properties:
+        event:
+          type: string
+        pet:
+          $ref: "#/components/schemas/WebhookPet"
+    WebhookPet:
+      type: object
+      properties:
+        name:
+          type: string
+        seen:
+          type: array
+          items:
+            $ref: "#/components/schemas/Webhook"
+"##;
+
+/// The pets repository with [`WEBHOOKS`] committed, then the schemas replaced by `edit(WEBHOOKS)`
+/// in the working tree; api-diff's exit code and report, waited for at most a minute (a cycle
+/// followed forever fails the test instead of hanging it).
+fn webhook_case(edit: impl Fn(&str) -> String) -> (i32, String) {
+    let dir = repo("0.1.3");
+    let root = dir.path();
+    let v1 = std::fs::read_to_string(fixtures().join("v1.yaml")).unwrap();
+    std::fs::write(root.join("specs/pets.yaml"), format!("{v1}{WEBHOOKS}")).unwrap();
+    let (code, _, err) = xtask(&["codegen", "--root", root.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    git(root, &["add", "-A"]);
+    git(root, &["commit", "-qm", "pets with webhooks"]);
+    let edited = edit(WEBHOOKS);
+    assert_ne!(edited, WEBHOOKS, "the edit changed nothing");
+    std::fs::write(root.join("specs/pets.yaml"), format!("{v1}{edited}")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["api-diff", "--root", root.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("api-diff did not finish within a minute");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    let err = String::from_utf8(output.stderr).unwrap();
+    assert!(err.is_empty(), "{err}");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stdout).unwrap(),
+    )
+}
+
+#[test]
+fn an_unreached_schema_gaining_an_optional_field_is_additive() {
+    assert_eq!(
+        webhook_case(|s| s.replace(
+            "        event:\n          type: string\n",
+            "        event:\n          type: string\n        attempt:\n          type: integer\n",
+        )),
+        (
+            0,
+            "additive  pets  #/components/schemas/Webhook/properties/attempt  new optional response field `attempt` (not reached by any operation: e.g. a webhook payload)\n"
+                .to_owned()
+        )
+    );
+}
+
+#[test]
+fn an_unreached_schema_gaining_a_required_field_is_breaking() {
+    let (code, out) = webhook_case(|s| {
+        s.replace("required: [event]", "required: [event, attempt]")
+            .replace(
+                "        event:\n          type: string\n",
+                "        event:\n          type: string\n        attempt:\n          type: integer\n",
+            )
+    });
+    assert_eq!(
+        (code, out),
+        (
+            1,
+            "breaking  pets  #/components/schemas/Webhook/properties/attempt  new required response field `attempt`: code building this type with its builder (mock responses) must now set it, or gets \"no value supplied for attempt\" at run time (not reached by any operation: e.g. a webhook payload)\n"
+                .to_owned()
+        )
+    );
+}
+
+#[test]
+fn an_unreached_schema_changing_a_property_type_is_breaking() {
+    // `WebhookPet` is only reached from `Webhook` (and reaches it back): the cycle is compared
+    // once per schema and ends.
+    assert_eq!(
+        webhook_case(|s| s.replace(
+            "        name:\n          type: string\n",
+            "        name:\n          type: integer\n",
+        )),
+        (
+            1,
+            "breaking  pets  #/components/schemas/WebhookPet/properties/name  type changed from string to integer (not reached by any operation: e.g. a webhook payload)\n"
+                .to_owned()
+        )
+    );
+}
+
+#[test]
+fn an_unreached_schema_description_is_documentation() {
+    assert_eq!(
+        webhook_case(|s| s.replace("no operation returns", "sent to the callback URL")),
+        (
+            0,
+            "documentation  pets  #/components/schemas/Webhook/description  `description` changed (not reached by any operation: e.g. a webhook payload)\n"
+                .to_owned()
+        )
+    );
+}
+
+#[test]
+fn a_cycle_of_unreached_schemas_is_walked_once_through_refs_and_items() {
+    // Changes on both schemas of the cycle, one inside `items`' target and one under a `$ref`:
+    // each is reported once, at its own schema, and the walk ends.
+    let (code, out) = webhook_case(|s| {
+        s.replace(
+            "        seen:\n",
+            "        kind:\n          type: string\n          enum: [cat, dog]\n        seen:\n",
+        )
+        .replace(
+            "            $ref: \"#/components/schemas/Webhook\"\n",
+            "            $ref: \"#/components/schemas/Webhook\"\n          description: Payloads seen.\n",
+        )
+    });
+    assert_eq!(
+        (code, out),
+        (
+            0,
+            "additive  pets  #/components/schemas/WebhookPet/properties/kind  new optional response field `kind` (not reached by any operation: e.g. a webhook payload)\n\
+             documentation  pets  #/components/schemas/WebhookPet/properties/seen/description  `description` added (not reached by any operation: e.g. a webhook payload)\n"
+                .to_owned()
+        )
+    );
+}
+
+#[test]
+fn an_unreached_schema_losing_a_field_is_breaking_and_an_unexplained_key_stays_unclassified() {
+    let (code, out) = webhook_case(|s| {
+        s.replace(
+            "        name:\n          type: string\n",
+            "        name:\n          type: string\n          default: rex\n",
+        )
+        .replace(
+            "        pet:\n          $ref: \"#/components/schemas/WebhookPet\"\n",
+            "",
+        )
+    });
+    assert_eq!(
+        (code, out),
+        (
+            1,
+            "breaking  pets  #/components/schemas/Webhook/properties/pet  response field `pet` removed (not reached by any operation: e.g. a webhook payload)\n\
+             breaking  pets  #/components/schemas/WebhookPet/properties/name/default  unclassified: `default` added (not compared by drift) (not reached by any operation: e.g. a webhook payload)\n"
+                .to_owned()
+        )
+    );
+}

@@ -9,8 +9,11 @@
 //!   `format`, length/range/pattern constraints, `additionalProperties`) → [`refine`];
 //! - content types added or removed under a response or request body (drift asserts they are
 //!   equal and would panic) → [`align_content`], which also hands drift the aligned copies;
+//! - component schemas no operation reaches (webhook payloads), present on both sides →
+//!   [`unreached_schemas`], with [`refine`]'s rules as data the client reads;
 //! - `nullable` changes (drift compares them but records nothing) and everything drift does not
-//!   walk (`info`, tags, operation summaries and descriptions, unused components) → [`leftovers`].
+//!   walk (`info`, tags, operation summaries and descriptions, components added or removed, what
+//!   [`unreached_schemas`] leaves) → [`leftovers`].
 //!
 //! Anything still unexplained is reported as breaking, labelled "unclassified".
 
@@ -127,9 +130,215 @@ pub fn diff(old: &Value, new: &Value) -> Vec<Change> {
             })
         }
     }
+    let (unreached, explained) = unreached_schemas(old, new, &graph, &mut out);
+    covered.extend(explained);
     leftovers(old, new, &graph, &covered, &mut out);
+    // Say why such a change names no operation (they are read by the client all the same).
+    for change in &mut out {
+        let under = |name: &String| {
+            let component = format!("#/components/schemas/{}", escape(name));
+            change.path == component || change.path.starts_with(&format!("{component}/"))
+        };
+        if change.operations.is_empty() && unreached.iter().any(under) {
+            change.message.push(' ');
+            change.message.push_str(UNREACHED);
+        }
+    }
     response_types(old, new, &graph, &mut out);
     tidy(out)
+}
+
+/// Appended to the changes in schemas no operation references.
+const UNREACHED: &str = "(not reached by any operation: e.g. a webhook payload)";
+
+/// Component schemas present in both documents that no operation reaches in either (webhook
+/// payloads the crates deserialize themselves): drift never compares them, so they are compared
+/// here with [`refine`]'s rules, as data the client reads. Returns the names of those schemas
+/// and the places explained (for [`leftovers`], which classifies the rest: documentation keys,
+/// `nullable`, anything unexplained).
+fn unreached_schemas(
+    old: &Value,
+    new: &Value,
+    graph: &Graph,
+    out: &mut Vec<Change>,
+) -> (BTreeSet<String>, Vec<String>) {
+    let schemas = |doc: &Value| -> BTreeSet<String> {
+        doc.pointer("/components/schemas")
+            .and_then(Value::as_object)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let (before, after) = (schemas(old), schemas(new));
+    let unreached: BTreeSet<String> = before
+        .intersection(&after)
+        .filter(|name| {
+            let key = format!("#/components/schemas/{}", escape(name));
+            !graph.requests.contains_key(&key) && !graph.responses.contains_key(&key)
+        })
+        .cloned()
+        .collect();
+    let mut covered = Vec::new();
+    // Each schema is compared once, at its own place: a `$ref` to the same component on both
+    // sides queues that component (cycles end at the visited set).
+    let mut pending: Vec<String> = unreached.iter().rev().cloned().collect();
+    let mut seen = BTreeSet::new();
+    let direction = Direction {
+        request: false,
+        response: true,
+    };
+    while let Some(name) = pending.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let pointer = format!("/components/schemas/{}", escape(&name));
+        let (Some(a), Some(b)) = (old.pointer(&pointer), new.pointer(&pointer)) else {
+            continue;
+        };
+        let mut push = |class: Class, path: &str, message: String| {
+            out.push(graph.change(class, path, message));
+        };
+        compare_unreached(
+            a,
+            b,
+            &pointer,
+            direction,
+            &mut push,
+            &mut covered,
+            &mut |target: &str| {
+                if let Some(name) = target.strip_prefix("#/components/schemas/")
+                    && unreached.contains(&unescape(name))
+                {
+                    pending.push(unescape(name));
+                }
+            },
+        );
+    }
+    (unreached, covered)
+}
+
+/// One node of an unreached schema (`here` a bare JSON pointer): [`refine`] at this level,
+/// then the common properties, `items`, `additionalProperties` and `allOf`/`oneOf`/`anyOf`
+/// members by index. Records in `covered` the places explained; hands same-target `$ref`s to
+/// `follow`.
+fn compare_unreached(
+    old: &Value,
+    new: &Value,
+    here: &str,
+    direction: Direction,
+    push: &mut dyn FnMut(Class, &str, String),
+    covered: &mut Vec<String>,
+    follow: &mut dyn FnMut(&str),
+) {
+    let fragment = format!("#{here}");
+    let (old_ref, new_ref) = (
+        old.get("$ref").and_then(Value::as_str),
+        new.get("$ref").and_then(Value::as_str),
+    );
+    if old_ref.is_some() || new_ref.is_some() {
+        if old_ref == new_ref {
+            if let Some(target) = new_ref {
+                follow(target);
+            }
+        } else {
+            push(
+                Class::Breaking,
+                &fragment,
+                format!("type changed from {} to {}", describe(old), describe(new)),
+            );
+            covered.push(here.to_owned());
+        }
+        return;
+    }
+    if old.get("type") != new.get("type") {
+        refine(old, new, &fragment, direction, push);
+        covered.push(here.to_owned());
+        return;
+    }
+    refine(old, new, &fragment, direction, push);
+    // What refine judged at this level (the rest is left to `leftovers`).
+    let judged = ["required", "enum", "format"]
+        .into_iter()
+        .chain(CONSTRAINTS.iter().map(|(k, _)| *k));
+    for key in judged {
+        if old.get(key) != new.get(key) {
+            covered.push(format!("{here}/{key}"));
+        }
+    }
+    let empty = Map::new();
+    let old_props = old
+        .get("properties")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let new_props = new
+        .get("properties")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    for (name, a) in old_props {
+        let place = format!("{here}/properties/{}", escape(name));
+        match new_props.get(name) {
+            Some(b) => compare_unreached(a, b, &place, direction, push, covered, follow),
+            None => covered.push(place),
+        }
+    }
+    for name in new_props.keys().filter(|n| !old_props.contains_key(*n)) {
+        covered.push(format!("{here}/properties/{}", escape(name)));
+    }
+    if let (Some(a), Some(b)) = (old.get("items"), new.get("items")) {
+        compare_unreached(
+            a,
+            b,
+            &format!("{here}/items"),
+            direction,
+            push,
+            covered,
+            follow,
+        );
+    }
+    match (
+        old.get("additionalProperties"),
+        new.get("additionalProperties"),
+    ) {
+        (Some(a @ Value::Object(_)), Some(b @ Value::Object(_))) => compare_unreached(
+            a,
+            b,
+            &format!("{here}/additionalProperties"),
+            direction,
+            push,
+            covered,
+            follow,
+        ),
+        (a, b) if a != b => covered.push(format!("{here}/additionalProperties")),
+        _ => {}
+    }
+    for key in ["allOf", "oneOf", "anyOf"] {
+        match (
+            old.get(key).and_then(Value::as_array),
+            new.get(key).and_then(Value::as_array),
+        ) {
+            (Some(a), Some(b)) if a.len() == b.len() => {
+                for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                    compare_unreached(
+                        x,
+                        y,
+                        &format!("{here}/{key}/{i}"),
+                        direction,
+                        push,
+                        covered,
+                        follow,
+                    );
+                }
+            }
+            (a, b) if a != b => {
+                push(
+                    Class::Breaking,
+                    &format!("#{here}/{key}"),
+                    format!("`{key}` members added or removed (the generated type changes)"),
+                );
+                covered.push(format!("{here}/{key}"));
+            }
+            _ => {}
+        }
+    }
 }
 
 /// What progenitor 0.15.1 makes of the responses of one side (success or error) of an
