@@ -70,11 +70,18 @@ fn manifest_version(file: &Path, text: &str) -> Result<Version, Error> {
 /// Fills in `bump` of every diff that has changes, from the crate's version at `rev`.
 pub fn plan(root: &Path, rev: &str, diffs: &mut [ProviderDiff]) -> Result<(), Error> {
     for diff in diffs.iter_mut() {
+        if diff.removed {
+            continue;
+        }
         let manifest = diff.crate_dir.join("Cargo.toml");
-        let (from, reason_prefix) = match api_diff::file_at(root, rev, &manifest)? {
+        let base_manifest = diff
+            .base_crate_dir
+            .as_ref()
+            .map_or_else(|| manifest.clone(), |dir| dir.join("Cargo.toml"));
+        let (from, reason_prefix) = match api_diff::file_at(root, rev, &base_manifest)? {
             Some(text) if !diff.new_crate => (
                 Some(manifest_version(
-                    &PathBuf::from(format!("{rev}:{}", manifest.display())),
+                    &PathBuf::from(format!("{rev}:{}", base_manifest.display())),
                     &text,
                 )?),
                 "",

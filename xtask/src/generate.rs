@@ -489,7 +489,7 @@ fn generation_settings() -> progenitor::GenerationSettings {
 }
 
 /// Runs `f`, turning a panic into its message without printing a backtrace.
-fn quietly<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
+pub(crate) fn quietly<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let result = catch_unwind(AssertUnwindSafe(f));

@@ -975,3 +975,49 @@ fn an_unreached_schema_losing_a_field_is_breaking_and_an_unexplained_key_stays_u
         )
     );
 }
+
+#[test]
+fn a_moved_crate_is_compared_with_its_own_past_not_taken_for_a_new_one() {
+    let dir = repo("0.1.3");
+    let root = dir.path();
+    git(root, &["mv", "crates/pets", "crates/pet-client"]);
+    let config = root.join("specs/providers.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("crate = \"crates/pets\"", "crate = \"crates/pet-client\""),
+    )
+    .unwrap();
+    change_to(root, "changed_field_type");
+    let (code, out, err) = api_diff(root, &["--bump"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        out.starts_with(
+            "breaking  pets  #/components/schemas/Pet/properties/age  type changed from integer to string (getPet, listPets)\n"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("additive"), "{out}");
+    assert!(out.contains("bump  pets  0.1.3 -> 0.2.0"), "{out}");
+}
+
+#[test]
+fn a_provider_removed_from_the_table_is_breaking() {
+    let dir = repo("0.1.3");
+    let root = dir.path();
+    std::fs::write(root.join("specs/providers.toml"), "[providers]\n").unwrap();
+    let (code, out, err) = api_diff(root, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        out,
+        "breaking  pets  specs/providers.toml [providers.pets]  provider removed: `cargo xtask codegen` no longer generates its crate\n"
+    );
+    // Nothing to bump or write for it.
+    let (code, out, err) = api_diff(root, &["--bump", "--write"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(!out.contains("bump  pets"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(root.join("crates/pets/Cargo.toml")).unwrap(),
+        "[package]\nname = \"pets\"\n# moved by api-diff --write\nversion = \"0.1.3\"\nedition = \"2024\"\n"
+    );
+}

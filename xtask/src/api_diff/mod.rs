@@ -94,6 +94,14 @@ pub struct ProviderDiff {
     /// With `--bump`: the crate directory, for `--write`.
     #[serde(skip)]
     pub crate_dir: PathBuf,
+    /// The crate directory at the base revision (its `crate` in that revision's
+    /// `specs/providers.toml`; it may have moved since), `None` for a new provider.
+    #[serde(skip)]
+    pub base_crate_dir: Option<PathBuf>,
+    /// The provider's table is gone from `specs/providers.toml`: its crate is no longer
+    /// generated (nothing to bump or write).
+    #[serde(skip)]
+    pub removed: bool,
 }
 
 impl ProviderDiff {
@@ -265,8 +273,22 @@ pub fn diff_provider(
             message: format!("the generated effective spec is not JSON: {e}"),
         })?
         .map_or_else(|| generate::effective_spec(root, provider), Ok)?;
-    let old_path = effective_path;
-    let (old, new_crate) = match file_at(root, commit, &old_path)? {
+    // Where the crate was at the base: a moved crate is compared with its own past, not
+    // taken for a new one.
+    let base_tables = base_crate_dirs(root, commit)?;
+    let base_crate_dir = base_tables
+        .as_ref()
+        .map_or(Some(provider.crate_dir.clone()), |tables| {
+            tables.get(&provider.name).cloned()
+        });
+    let old_file = match &base_crate_dir {
+        Some(dir) => file_at(root, commit, &dir.join(EFFECTIVE_SPEC))?,
+        None => None,
+    };
+    let old_path = base_crate_dir
+        .as_ref()
+        .map_or(effective_path, |dir| dir.join(EFFECTIVE_SPEC));
+    let (old, new_crate) = match old_file {
         Some(text) => {
             let value: Value = serde_json::from_str(&text).map_err(|e| Error::Base {
                 file: format!("{rev}:{}", old_path.display()),
@@ -306,16 +328,83 @@ pub fn diff_provider(
         changes,
         bump: None,
         crate_dir: provider.crate_dir.clone(),
+        base_crate_dir: if new_crate { None } else { base_crate_dir },
+        removed: false,
     })
+}
+
+/// Each provider's crate directory in `specs/providers.toml` at `commit` (`None` when the
+/// file did not exist there).
+fn base_crate_dirs(
+    root: &Path,
+    commit: &str,
+) -> Result<Option<std::collections::BTreeMap<String, PathBuf>>, Error> {
+    let Some(text) = file_at(root, commit, Path::new(config::CONFIG_PATH))? else {
+        return Ok(None);
+    };
+    let table: toml::Table = toml::from_str(&text).map_err(|e| Error::Base {
+        file: format!("{commit}:{}", config::CONFIG_PATH),
+        message: format!("not valid TOML: {e}"),
+    })?;
+    let providers = table.get("providers").and_then(toml::Value::as_table);
+    Ok(Some(
+        providers
+            .into_iter()
+            .flatten()
+            .filter_map(|(name, value)| {
+                let dir = value.get("crate")?.as_str()?;
+                Some((name.clone(), PathBuf::from(dir)))
+            })
+            .collect(),
+    ))
+}
+
+/// Providers configured at `commit` that the working tree's `specs/providers.toml` no longer
+/// has: breaking for their users (the crate is not generated any more).
+fn removed_providers(
+    root: &Path,
+    rev: &str,
+    commit: &str,
+    configured: &[Provider],
+) -> Result<Vec<ProviderDiff>, Error> {
+    let Some(tables) = base_crate_dirs(root, commit)? else {
+        return Ok(Vec::new());
+    };
+    Ok(tables
+        .into_iter()
+        .filter(|(name, _)| !configured.iter().any(|p| &p.name == name))
+        .map(|(name, dir)| ProviderDiff {
+            changes: vec![Change {
+                class: Class::Breaking,
+                path: format!("{} [providers.{name}]", config::CONFIG_PATH),
+                operations: Vec::new(),
+                message: "provider removed: `cargo xtask codegen` no longer generates its crate"
+                    .to_owned(),
+            }],
+            provider: name,
+            base: rev.to_owned(),
+            base_commit: commit.to_owned(),
+            new_crate: false,
+            bump: None,
+            crate_dir: dir.clone(),
+            base_crate_dir: Some(dir),
+            removed: true,
+        })
+        .collect())
 }
 
 /// Diffs the named providers (all configured ones when `names` is empty) against `rev`.
 /// Any error (unknown provider or revision, a spec that does not build) fails the whole run.
 pub fn diff(root: &Path, rev: &str, names: &[String]) -> Result<Vec<ProviderDiff>, Error> {
-    let providers = config::select(config::load(root)?, names)?;
+    let configured = config::load(root)?;
+    let providers = config::select(configured.clone(), names)?;
     let commit = check_revision(root, rev)?;
-    providers
+    let mut diffs = providers
         .iter()
         .map(|p| diff_provider(root, rev, &commit, p))
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    if names.is_empty() {
+        diffs.extend(removed_providers(root, rev, &commit, &configured)?);
+    }
+    Ok(diffs)
 }
