@@ -488,12 +488,27 @@ fn generation_settings() -> progenitor::GenerationSettings {
     settings
 }
 
-/// Runs `f`, turning a panic into its message without printing a backtrace.
+thread_local! {
+    /// Set while this thread runs [`quietly`]: its panics are reported, not printed.
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, turning a panic into its message without printing a backtrace. The panic hook is
+/// replaced once, by one that stays silent only on a thread inside `quietly` (the hook is
+/// process-wide: swapping it per call would race with other threads, e.g. parallel tests).
 pub(crate) fn quietly<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    let was = QUIET.with(|quiet| quiet.replace(true));
     let result = catch_unwind(AssertUnwindSafe(f));
-    std::panic::set_hook(previous);
+    QUIET.with(|quiet| quiet.set(was));
     result.map_err(|payload| {
         let text = payload
             .downcast_ref::<String>()

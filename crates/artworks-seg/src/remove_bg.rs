@@ -2,7 +2,7 @@
 //! [`RemoveBgRequest`], checked locally, then [`submit`](RemoveBgRequest::submit) → [`ArtworkJob`].
 //!
 //! Checked before anything is sent: the image URL is an absolute `http(s)://` URL Tengr can
-//! fetch (a local path is [`CutoutError::Unsupported`](crate::CutoutError::Unsupported): there is
+//! fetch (a local path is [`CutoutError::Unsupported`]: there is
 //! no upload), and the webhook passes [`webhook::check_url`].
 //!
 //! # Examples

@@ -6,14 +6,14 @@
 //! panic and where it does not look, this module compares the JSON itself:
 //!
 //! - `Unhandled` at a schema (properties added or removed, `required` changed, enum values,
-//!   `format`, length/range/pattern constraints, `additionalProperties`) → [`refine`];
+//!   `format`, length/range/pattern constraints, `additionalProperties`) → `refine`;
 //! - content types added or removed under a response or request body (drift asserts they are
-//!   equal and would panic) → [`align_content`], which also hands drift the aligned copies;
+//!   equal and would panic) → `align_content`, which also hands drift the aligned copies;
 //! - component schemas no operation reaches (webhook payloads), present on both sides →
-//!   [`unreached_schemas`], with [`refine`]'s rules as data the client reads;
+//!   `unreached_schemas`, with `refine`'s rules as data the client reads;
 //! - `nullable` changes (drift compares them but records nothing) and everything drift does not
 //!   walk (`info`, tags, operation summaries and descriptions, components added or removed, what
-//!   [`unreached_schemas`] leaves) → [`leftovers`].
+//!   `unreached_schemas` leaves) → `leftovers`.
 //!
 //! Anything still unexplained is reported as breaking, labelled "unclassified".
 

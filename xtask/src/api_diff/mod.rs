@@ -347,16 +347,21 @@ fn base_crate_dirs(
         message: format!("not valid TOML: {e}"),
     })?;
     let providers = table.get("providers").and_then(toml::Value::as_table);
-    Ok(Some(
-        providers
-            .into_iter()
-            .flatten()
-            .filter_map(|(name, value)| {
-                let dir = value.get("crate")?.as_str()?;
-                Some((name.clone(), PathBuf::from(dir)))
-            })
-            .collect(),
-    ))
+    providers
+        .into_iter()
+        .flatten()
+        .map(
+            |(name, value)| match value.get("crate").and_then(toml::Value::as_str) {
+                Some(dir) => Ok((name.clone(), PathBuf::from(dir))),
+                // Guessing would compare against nothing: everything would look additive.
+                None => Err(Error::Base {
+                    file: format!("{commit}:{}", config::CONFIG_PATH),
+                    message: format!("[providers.{name}] has no `crate` folder"),
+                }),
+            },
+        )
+        .collect::<Result<_, _>>()
+        .map(Some)
 }
 
 /// Providers configured at `commit` that the working tree's `specs/providers.toml` no longer

@@ -139,6 +139,9 @@ pub fn markdown_body(diff: &ProviderDiff) -> String {
                 bump.to, bump.reason
             );
         }
+        None if diff.removed => {
+            out.push_str(" The provider is removed: no release of its crate.");
+        }
         None => {
             let level = match diff.worst() {
                 Some(Class::Breaking) => "breaking (next minor while at 0.x, else major)",
