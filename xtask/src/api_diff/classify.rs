@@ -253,15 +253,7 @@ fn compare_unreached(
             covered.push(format!("{here}/{key}"));
         }
     }
-    let empty = Map::new();
-    let old_props = old
-        .get("properties")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
-    let new_props = new
-        .get("properties")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
+    let (old_props, new_props) = (properties(old), properties(new));
     for (name, a) in old_props {
         let place = format!("{here}/properties/{}", escape(name));
         match new_props.get(name) {
@@ -1022,6 +1014,15 @@ fn rust_type(schema: &Value) -> String {
     }
 }
 
+/// A schema's `properties` (none: an empty map).
+fn properties(schema: &Value) -> &Map<String, Value> {
+    static NONE: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
+    schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .unwrap_or(&NONE)
+}
+
 /// Finer comparison of two schema nodes drift left unhandled: the object level (properties,
 /// `required`, `additionalProperties`), enum values, `format` and constraints. Common
 /// properties are not descended into: drift walks those and reports them at their own place.
@@ -1057,15 +1058,7 @@ fn refine(
     }
 
     // Objects.
-    let empty = Map::new();
-    let old_props = old
-        .get("properties")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
-    let new_props = new
-        .get("properties")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
+    let (old_props, new_props) = (properties(old), properties(new));
     let required = |schema: &Value| -> BTreeSet<String> {
         schema
             .get("required")
