@@ -143,12 +143,38 @@ impl Finder<'_> {
             syn::Pat::Paren(p) => return self.variant_of(&p.pat),
             syn::Pat::Guard(g) => return self.variant_of(&g.pat),
             syn::Pat::Or(or) => return or.cases.iter().find_map(|case| self.variant_of(case)),
+            // A variant inside a tuple (`match (s, b)`) is matched all the same.
+            syn::Pat::Tuple(t) => return t.elems.iter().find_map(|elem| self.variant_of(elem)),
             _ => return None,
         };
         let mut enum_path = path.clone();
         enum_path.segments.pop()?;
         enum_path.segments.pop_punct();
         self.resolve_in(&enum_path, self.enums)
+            .or_else(|| match pat {
+                // Not a generated enum's variant (`Some(..)`, `Ok(..)`): look inside.
+                syn::Pat::TupleStruct(p) => p.elems.iter().find_map(|elem| self.variant_of(elem)),
+                _ => None,
+            })
+    }
+
+    /// An arm that takes whatever the others leave: `_`, a binding, or a tuple or a wrapper
+    /// (`Some(_)`) of those. A guard makes it conditional.
+    fn is_catch_all(&self, pat: &syn::Pat) -> bool {
+        match pat {
+            syn::Pat::Wild(_) => true,
+            // `None` or a constant parses as an identifier too: bindings are lower case.
+            syn::Pat::Ident(ident) => {
+                ident.subpat.is_none() && !ident.ident.to_string().starts_with(char::is_uppercase)
+            }
+            syn::Pat::Paren(p) => self.is_catch_all(&p.pat),
+            syn::Pat::Reference(r) => self.is_catch_all(&r.pat),
+            syn::Pat::Tuple(t) => t.elems.iter().all(|elem| self.is_catch_all(elem)),
+            syn::Pat::TupleStruct(p) => {
+                self.variant_of(pat).is_none() && p.elems.iter().all(|e| self.is_catch_all(e))
+            }
+            _ => false,
+        }
     }
 
     fn imports(&mut self, tree: &syn::UseTree, in_types: bool) {
@@ -210,12 +236,7 @@ impl<'ast> Visit<'ast> for Finder<'_> {
     }
 
     fn visit_expr_match(&mut self, i: &'ast syn::ExprMatch) {
-        // A catch-all: `_` or a plain binding, without a guard.
-        let catch_all = i.arms.iter().any(|arm| match &arm.pat {
-            syn::Pat::Wild(_) => true,
-            syn::Pat::Ident(ident) => ident.subpat.is_none(),
-            _ => false,
-        });
+        let catch_all = i.arms.iter().any(|arm| self.is_catch_all(&arm.pat));
         if !catch_all && let Some(name) = i.arms.iter().find_map(|arm| self.variant_of(&arm.pat)) {
             let place = &self.function;
             self.found.push(format!(
@@ -223,6 +244,18 @@ impl<'ast> Visit<'ast> for Finder<'_> {
             ));
         }
         syn::visit::visit_expr_match(self, i);
+    }
+
+    // Macro arguments are tokens to syn: read the usual comma-separated expressions
+    // (`vec![…]`, `assert_eq!(…)`) and look at them too.
+    fn visit_macro(&mut self, i: &'ast syn::Macro) {
+        let parser = syn::punctuated::Punctuated::<syn::Expr, syn::Token![,]>::parse_terminated;
+        if let Ok(exprs) = i.parse_body_with(parser) {
+            for expr in &exprs {
+                self.visit_expr(expr);
+            }
+        }
+        syn::visit::visit_macro(self, i);
     }
 
     fn visit_expr_struct(&mut self, i: &'ast syn::ExprStruct) {
@@ -339,6 +372,11 @@ fn the_finder_sees_every_form() {
             match s { types::Status::A => {} _ if o.x > 0 => {} }
             match o { Mine::A => {} }
             match (s, o) { (types::Status::A, _) => {} }
+            match (s, o) { (types::Status::A, _) => {} (_, _) => {} }
+            match Some(s) { Some(types::Status::A) => {} None => {} }
+            match Some(s) { Some(types::Status::A) => {} Some(_) => {} None => {} }
+            let _ = vec![types::Req { a: 1 }];
+            assert_eq!(r, types::Resp { a: 1, b: 2 });
         }
     "#;
     assert_eq!(
@@ -350,6 +388,10 @@ fn the_finder_sees_every_form() {
             "fn new: struct literal of Req",
             "fn h: match on Status without a catch-all arm",
             "fn h: match on Status without a catch-all arm",
+            "fn h: match on Status without a catch-all arm",
+            "fn h: match on Status without a catch-all arm",
+            "fn h: struct literal of Req",
+            "fn h: struct literal of Resp",
         ]
     );
 }
