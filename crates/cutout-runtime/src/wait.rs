@@ -8,9 +8,9 @@
 //! An ETA with a known resolution ([`JobProgress::eta_resolution`], e.g. Topaz's whole Unix
 //! seconds) only says the job finishes within about that much of it, earlier or later (whether the
 //! provider rounds up or down). Polling exactly at such an ETA notices completion up to a whole
-//! resolution late, so the waiter comes back half a resolution before the ETA and then steps by
-//! half a resolution (never by less than `min_interval`); once the ETA has passed it backs off
-//! from that step. Against an ETA rounded up that is about 1.5 polls after the first, with the
+//! resolution late, so the waiter comes back from half a resolution before the ETA on, in steps
+//! of half a resolution counted from the first poll (never less than `min_interval`); once the
+//! ETA has passed it backs off from that step. Against an ETA rounded up that is about 1.5 polls after the first, with the
 //! completion noticed a quarter of a resolution late on average.
 //!
 //! Every provider maps its job states onto [`Poll`] the same way: its documented success state is
@@ -154,21 +154,23 @@ where
             .eta_resolution
             .map(|resolution| (resolution / 2).max(policy.min_interval));
         let pause = match (progress.eta, progress.eta_resolution, step) {
-            // A coarse ETA: the first point of the grid `eta + k * step` that is not earlier than
-            // half a resolution before the ETA, nor sooner than the minimum pause.
+            // A coarse ETA: the first point of the grid `start + k * step` that is neither
+            // earlier than half a resolution before the ETA nor sooner than the minimum pause.
+            // Counting the steps from the first poll, not from the ETA, keeps a job that takes a
+            // whole number of steps from being seen a step late every time (the next job starts
+            // when one is seen, so an ETA-aligned grid would lock onto the worst phase).
             (Some(eta), Some(resolution), Some(step)) if eta > Duration::ZERO => {
                 interval = step;
-                // `step >= resolution / 2`, so the grid has at most one point before the ETA.
-                let mut pause = if step <= resolution / 2 && step <= eta {
-                    eta - step
-                } else {
-                    eta
-                };
-                if pause < policy.min_interval {
-                    // `step >= min_interval`, so one step is enough.
-                    pause += step;
-                }
-                pause.min(policy.max_interval)
+                let elapsed = started.elapsed();
+                let earliest = elapsed
+                    .saturating_add(eta.saturating_sub(resolution / 2))
+                    .max(elapsed.saturating_add(policy.min_interval));
+                let steps = earliest.as_nanos().div_ceil(step.as_nanos());
+                let at = u32::try_from(steps)
+                    .ok()
+                    .and_then(|steps| step.checked_mul(steps))
+                    .unwrap_or(Duration::MAX);
+                at.saturating_sub(elapsed).min(policy.max_interval)
             }
             // The provider said when: come back then (not before the minimum, not after the
             // maximum, so a wrong ETA costs at most one long pause).
@@ -339,10 +341,12 @@ mod tests {
     async fn a_whole_second_eta_rounded_up_is_polled_half_a_second_before_and_at_it() {
         let policy = fast_policy();
         // Finishing in the first half of the second before the ETA (3 s): seen at 2.5 s.
-        let early = poll_instants(&policy, Duration::from_millis(2300), Duration::from_secs(3)).await;
+        let early =
+            poll_instants(&policy, Duration::from_millis(2300), Duration::from_secs(3)).await;
         assert_eq!(early, ms(&[0, 2500]));
         // In the second half: seen at the ETA, the third poll.
-        let late = poll_instants(&policy, Duration::from_millis(2700), Duration::from_secs(3)).await;
+        let late =
+            poll_instants(&policy, Duration::from_millis(2700), Duration::from_secs(3)).await;
         assert_eq!(late, ms(&[0, 2500, 3000]));
         // The job finishing exactly at the ETA is seen then.
         let exact = poll_instants(&policy, Duration::from_secs(3), Duration::from_secs(3)).await;
@@ -350,13 +354,29 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn the_steps_count_from_the_first_poll_not_from_the_eta() {
+        let policy = fast_policy();
+        // Two-second jobs whose ETA, rounded up to a whole second, falls 0.3 s after the finish:
+        // seen exactly at 2 s (four steps), not at the ETA (2.3 s) or 1.8 s + a step.
+        let seen =
+            poll_instants(&policy, Duration::from_secs(2), Duration::from_millis(2300)).await;
+        assert_eq!(seen, ms(&[0, 2000]));
+        // 0.8 s after the finish: 2 s is before `eta - 0.5`, so 2.5 s.
+        let seen =
+            poll_instants(&policy, Duration::from_secs(2), Duration::from_millis(2800)).await;
+        assert_eq!(seen, ms(&[0, 2500]));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_whole_second_eta_rounded_down_is_followed_in_half_second_steps() {
         let policy = fast_policy();
         // ETA 2 s, finishing at 2.3 s: polls at 1.5, 2 (the ETA has passed), 2.5.
-        let early = poll_instants(&policy, Duration::from_millis(2300), Duration::from_secs(2)).await;
+        let early =
+            poll_instants(&policy, Duration::from_millis(2300), Duration::from_secs(2)).await;
         assert_eq!(early, ms(&[0, 1500, 2000, 2500]));
         // Finishing at 2.7 s: the step after 2.5 s has doubled to 1 s.
-        let late = poll_instants(&policy, Duration::from_millis(2700), Duration::from_secs(2)).await;
+        let late =
+            poll_instants(&policy, Duration::from_millis(2700), Duration::from_secs(2)).await;
         assert_eq!(late, ms(&[0, 1500, 2000, 2500, 3500]));
     }
 
@@ -364,11 +384,13 @@ mod tests {
     async fn an_eta_wrong_by_seconds_backs_off_from_the_half_second_step() {
         let policy = fast_policy();
         // ETA 2 s, finishing at 6.2 s: after the ETA the pauses are 0.5, 1, 2, 4 s.
-        let seen = poll_instants(&policy, Duration::from_millis(6200), Duration::from_secs(2)).await;
+        let seen =
+            poll_instants(&policy, Duration::from_millis(6200), Duration::from_secs(2)).await;
         assert_eq!(seen, ms(&[0, 1500, 2000, 2500, 3500, 5500, 9500]));
         // The backoff stops at the maximum pause.
         let capped = fast_policy().max_interval(Duration::from_secs(1));
-        let seen = poll_instants(&capped, Duration::from_millis(4200), Duration::from_secs(2)).await;
+        let seen =
+            poll_instants(&capped, Duration::from_millis(4200), Duration::from_secs(2)).await;
         assert_eq!(seen, ms(&[0, 1000, 1500, 2000, 2500, 3500, 4500]));
     }
 
@@ -386,10 +408,16 @@ mod tests {
         let policy = WaitPolicy::default();
         let up = poll_instants(&policy, Duration::from_millis(2700), Duration::from_secs(3)).await;
         assert_eq!(up, ms(&[0, 3000]));
-        let down = poll_instants(&policy, Duration::from_millis(2300), Duration::from_secs(2)).await;
+        let down =
+            poll_instants(&policy, Duration::from_millis(2300), Duration::from_secs(2)).await;
         assert_eq!(down, ms(&[0, 2000, 3000]));
         // No pause is shorter than the minimum, however close the ETA.
-        let close = poll_instants(&policy, Duration::from_millis(900), Duration::from_millis(1000)).await;
+        let close = poll_instants(
+            &policy,
+            Duration::from_millis(900),
+            Duration::from_millis(1000),
+        )
+        .await;
         assert_eq!(close, ms(&[0, 1000]));
     }
 
