@@ -247,6 +247,8 @@ async fn one_call_flow_uploads_polls_at_the_eta_and_downloads_from_another_origi
             eta > Duration::from_secs(20) && eta <= Duration::from_secs(30),
             "{eta:?}"
         );
+        // Topaz's ETA is a whole Unix second: the waiter is told so.
+        assert_eq!(wait.eta_resolution, Some(Duration::from_secs(1)));
     }
     assert_eq!(events.last(), Some(&Progress::Downloading));
 }

@@ -90,14 +90,15 @@ impl Backend {
         built.map_err(|error| Failure::config(&error))
     }
 
-    /// How to wait for jobs: the defaults against the real APIs; against the simulators, polls
-    /// every 50–250 ms so that short simulated jobs finish promptly.
+    /// How to wait for jobs: the defaults against the real APIs; against the simulators, pauses
+    /// from 50 ms (doubling without an ETA) up to 4 s, so that short simulated jobs finish
+    /// promptly while a job with an ETA is polled around it, not every few hundred ms.
     pub fn wait_policy(&self, args: &WaitArgs) -> WaitPolicy {
         let policy = WaitPolicy::default().deadline(Duration::from_secs(args.wait_timeout));
         if self.is_sandbox() {
             policy
                 .min_interval(Duration::from_millis(50))
-                .max_interval(Duration::from_millis(250))
+                .max_interval(Duration::from_secs(4))
         } else {
             policy
         }

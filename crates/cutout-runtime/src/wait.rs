@@ -5,6 +5,14 @@
 //! scheduled for then; otherwise the interval grows from `min_interval` to `max_interval`. Dropping
 //! the returned future stops polling.
 //!
+//! An ETA with a known resolution ([`JobProgress::eta_resolution`], e.g. Topaz's whole Unix
+//! seconds) only says the job finishes within about that much of it, earlier or later (whether the
+//! provider rounds up or down). Polling exactly at such an ETA notices completion up to a whole
+//! resolution late, so the waiter comes back from half a resolution before the ETA on, in steps
+//! of half a resolution counted from the first poll (never less than `min_interval`); once the
+//! ETA has passed it backs off from that step. Against an ETA rounded up that is about 1.5 polls after the first, with the
+//! completion noticed a quarter of a resolution late on average.
+//!
 //! Every provider maps its job states onto [`Poll`] the same way: its documented success state is
 //! [`Poll::Done`], its documented failure states are an error, and **every other state is
 //! [`Poll::Pending`]**, including a state the provider added after the client was written (the
@@ -72,6 +80,10 @@ pub struct JobProgress {
     pub percent: Option<u8>,
     /// How long until the provider expects the job to be done, when it says.
     pub eta: Option<Duration>,
+    /// How coarse the provider's ETAs are (Topaz: whole seconds), when known: the job may finish
+    /// up to about this much before or after [`eta`](Self::eta). Set also when the ETA has
+    /// passed (`eta` is then `None`), so the waiter keeps stepping around it.
+    pub eta_resolution: Option<Duration>,
     /// Polls so far, this one included.
     pub polls: u32,
 }
@@ -84,6 +96,7 @@ impl JobProgress {
             status: status.into(),
             percent: None,
             eta: None,
+            eta_resolution: None,
             polls: 0,
         }
     }
@@ -95,6 +108,11 @@ impl JobProgress {
     /// With the provider's estimate of the time left.
     pub fn eta(mut self, eta: Option<Duration>) -> Self {
         self.eta = eta;
+        self
+    }
+    /// With how coarse the provider's ETAs are (see [`eta_resolution`](Self::eta_resolution)).
+    pub fn eta_resolution(mut self, resolution: Option<Duration>) -> Self {
+        self.eta_resolution = resolution.filter(|r| !r.is_zero());
         self
     }
 }
@@ -131,17 +149,41 @@ where
         };
         progress.polls = polls;
         on_progress(&progress);
-        let pause = match progress.eta {
+        // Steps around a coarse ETA: half its resolution, never below the minimum.
+        let step = progress
+            .eta_resolution
+            .map(|resolution| (resolution / 2).max(policy.min_interval));
+        let pause = match (progress.eta, progress.eta_resolution, step) {
+            // A coarse ETA: the first point of the grid `start + k * step` that is neither
+            // earlier than half a resolution before the ETA nor sooner than the minimum pause.
+            // Counting the steps from the first poll, not from the ETA, keeps a job that takes a
+            // whole number of steps from being seen a step late every time (the next job starts
+            // when one is seen, so an ETA-aligned grid would lock onto the worst phase).
+            (Some(eta), Some(resolution), Some(step)) if eta > Duration::ZERO => {
+                interval = step;
+                let elapsed = started.elapsed();
+                let earliest = elapsed
+                    .saturating_add(eta.saturating_sub(resolution / 2))
+                    .max(elapsed.saturating_add(policy.min_interval));
+                let steps = earliest.as_nanos().div_ceil(step.as_nanos());
+                let at = u32::try_from(steps)
+                    .ok()
+                    .and_then(|steps| step.checked_mul(steps))
+                    .unwrap_or(Duration::MAX);
+                at.saturating_sub(elapsed).min(policy.max_interval)
+            }
             // The provider said when: come back then (not before the minimum, not after the
             // maximum, so a wrong ETA costs at most one long pause).
-            Some(eta) if eta > Duration::ZERO => {
+            (Some(eta), _, _) if eta > Duration::ZERO => {
                 interval = policy.min_interval;
                 eta.clamp(policy.min_interval, policy.max_interval)
             }
-            // No ETA, or it has passed: back off.
-            _ => {
-                let pause = interval;
-                interval = (interval * 2).min(policy.max_interval);
+            // No ETA, or it has passed: back off (from the step, after a coarse ETA).
+            (_, _, step) => {
+                let pause = interval
+                    .max(step.unwrap_or_default())
+                    .min(policy.max_interval);
+                interval = pause.saturating_mul(2).min(policy.max_interval);
                 pause
             }
         };
@@ -248,5 +290,157 @@ mod tests {
             seen,
             "no poll after the future is dropped"
         );
+    }
+
+    /// Runs a job that finishes `finish` after the start, whose provider reports the ETA
+    /// `eta_at` (time since the start, a whole second) with a resolution of one second; returns
+    /// the instants of every poll, the one that sees the job done included.
+    async fn poll_instants(
+        policy: &WaitPolicy,
+        finish: Duration,
+        eta_at: Duration,
+    ) -> Vec<Duration> {
+        let started = tokio::time::Instant::now();
+        let seen = std::sync::Mutex::new(Vec::new());
+        wait_for(
+            policy,
+            "job",
+            || async {
+                let now = started.elapsed();
+                seen.lock().unwrap().push(now);
+                if now >= finish {
+                    return Ok(Poll::Done(()));
+                }
+                // As Topaz: the time left until the ETA, none once it has passed; the
+                // resolution either way.
+                let left = eta_at.checked_sub(now).filter(|left| !left.is_zero());
+                Ok(Poll::Pending(
+                    JobProgress::new("j", "Processing")
+                        .eta(left)
+                        .eta_resolution(Some(Duration::from_secs(1))),
+                ))
+            },
+            |_| {},
+        )
+        .await
+        .unwrap();
+        seen.into_inner().unwrap()
+    }
+
+    fn ms(values: &[u64]) -> Vec<Duration> {
+        values.iter().copied().map(Duration::from_millis).collect()
+    }
+
+    fn fast_policy() -> WaitPolicy {
+        WaitPolicy::default()
+            .min_interval(Duration::from_millis(50))
+            .max_interval(Duration::from_secs(60))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_whole_second_eta_rounded_up_is_polled_half_a_second_before_and_at_it() {
+        let policy = fast_policy();
+        // Finishing in the first half of the second before the ETA (3 s): seen at 2.5 s.
+        let early =
+            poll_instants(&policy, Duration::from_millis(2300), Duration::from_secs(3)).await;
+        assert_eq!(early, ms(&[0, 2500]));
+        // In the second half: seen at the ETA, the third poll.
+        let late =
+            poll_instants(&policy, Duration::from_millis(2700), Duration::from_secs(3)).await;
+        assert_eq!(late, ms(&[0, 2500, 3000]));
+        // The job finishing exactly at the ETA is seen then.
+        let exact = poll_instants(&policy, Duration::from_secs(3), Duration::from_secs(3)).await;
+        assert_eq!(exact, ms(&[0, 2500, 3000]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_steps_count_from_the_first_poll_not_from_the_eta() {
+        let policy = fast_policy();
+        // Two-second jobs whose ETA, rounded up to a whole second, falls 0.3 s after the finish:
+        // seen exactly at 2 s (four steps), not at the ETA (2.3 s) or 1.8 s + a step.
+        let seen =
+            poll_instants(&policy, Duration::from_secs(2), Duration::from_millis(2300)).await;
+        assert_eq!(seen, ms(&[0, 2000]));
+        // 0.8 s after the finish: 2 s is before `eta - 0.5`, so 2.5 s.
+        let seen =
+            poll_instants(&policy, Duration::from_secs(2), Duration::from_millis(2800)).await;
+        assert_eq!(seen, ms(&[0, 2500]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_whole_second_eta_rounded_down_is_followed_in_half_second_steps() {
+        let policy = fast_policy();
+        // ETA 2 s, finishing at 2.3 s: polls at 1.5, 2 (the ETA has passed), 2.5.
+        let early =
+            poll_instants(&policy, Duration::from_millis(2300), Duration::from_secs(2)).await;
+        assert_eq!(early, ms(&[0, 1500, 2000, 2500]));
+        // Finishing at 2.7 s: the step after 2.5 s has doubled to 1 s.
+        let late =
+            poll_instants(&policy, Duration::from_millis(2700), Duration::from_secs(2)).await;
+        assert_eq!(late, ms(&[0, 1500, 2000, 2500, 3500]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_eta_wrong_by_seconds_backs_off_from_the_half_second_step() {
+        let policy = fast_policy();
+        // ETA 2 s, finishing at 6.2 s: after the ETA the pauses are 0.5, 1, 2, 4 s.
+        let seen =
+            poll_instants(&policy, Duration::from_millis(6200), Duration::from_secs(2)).await;
+        assert_eq!(seen, ms(&[0, 1500, 2000, 2500, 3500, 5500, 9500]));
+        // The backoff stops at the maximum pause.
+        let capped = fast_policy().max_interval(Duration::from_secs(1));
+        let seen =
+            poll_instants(&capped, Duration::from_millis(4200), Duration::from_secs(2)).await;
+        assert_eq!(seen, ms(&[0, 1000, 1500, 2000, 2500, 3500, 4500]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_eta_already_past_steps_by_half_a_second_not_by_the_minimum() {
+        let policy = fast_policy();
+        // The ETA (0 s) has passed at the first poll; the job finishes at 1.2 s.
+        let seen = poll_instants(&policy, Duration::from_millis(1200), Duration::ZERO).await;
+        assert_eq!(seen, ms(&[0, 500, 1500]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_minimum_pause_is_the_floor_of_the_steps() {
+        // With the default 1 s minimum the steps are whole seconds: at the ETA, then after.
+        let policy = WaitPolicy::default();
+        let up = poll_instants(&policy, Duration::from_millis(2700), Duration::from_secs(3)).await;
+        assert_eq!(up, ms(&[0, 3000]));
+        let down =
+            poll_instants(&policy, Duration::from_millis(2300), Duration::from_secs(2)).await;
+        assert_eq!(down, ms(&[0, 2000, 3000]));
+        // No pause is shorter than the minimum, however close the ETA.
+        let close = poll_instants(
+            &policy,
+            Duration::from_millis(900),
+            Duration::from_millis(1000),
+        )
+        .await;
+        assert_eq!(close, ms(&[0, 1000]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_coarse_eta_keeps_the_deadline() {
+        let policy = fast_policy().deadline(Duration::from_millis(2700));
+        let started = tokio::time::Instant::now();
+        let err = wait_for(
+            &policy,
+            "topaz job 2",
+            || async {
+                let left = Duration::from_secs(3).checked_sub(started.elapsed());
+                Ok::<_, Error>(Poll::<()>::Pending(
+                    JobProgress::new("2", "Processing")
+                        .eta(left)
+                        .eta_resolution(Some(Duration::from_secs(1))),
+                ))
+            },
+            |_| {},
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, Error::Timeout { .. }));
+        assert_eq!(started.elapsed(), Duration::from_millis(2700));
     }
 }

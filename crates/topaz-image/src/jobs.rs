@@ -528,12 +528,18 @@ fn job_failed(process_id: &str, status: &types::JobStatus) -> CutoutError {
 }
 
 /// What one status says for the waiter: percent done and the time left until the ETA, each
-/// when Topaz gives it (without an ETA the waiter backs off).
+/// when Topaz gives it (without an ETA the waiter backs off). The ETA is a whole Unix second,
+/// and Topaz does not say which way it rounds: the job may finish up to a second either side
+/// of it, which the waiter is told so that it polls around the ETA, not only at it.
 pub(crate) fn progress_of(status: &types::StatusResponse) -> JobProgress {
     JobProgress::new(status.process_id.clone(), status.status.to_string())
         .percent(status.progress.map(|p| p.clamp(0, 100) as u8))
         .eta(status.eta.and_then(time_left))
+        .eta_resolution(status.eta.map(|_| ETA_RESOLUTION))
 }
+
+/// Topaz's ETAs are whole Unix seconds.
+const ETA_RESOLUTION: Duration = Duration::from_secs(1);
 
 /// A Unix time in seconds, if it is not negative and the clock can represent it (a server
 /// value of `i64::MAX` is `None`, not a panic).
