@@ -150,9 +150,12 @@ where
         progress.polls = polls;
         on_progress(&progress);
         // Steps around a coarse ETA: half its resolution, never below the minimum.
+        // (A zero step, from a zero minimum and a resolution of a nanosecond, would divide by
+        // zero below: such an ETA is taken as an exact one.)
         let step = progress
             .eta_resolution
-            .map(|resolution| (resolution / 2).max(policy.min_interval));
+            .map(|resolution| (resolution / 2).max(policy.min_interval))
+            .filter(|step| !step.is_zero());
         let pause = match (progress.eta, progress.eta_resolution, step) {
             // A coarse ETA: the first point of the grid `start + k * step` that is neither
             // earlier than half a resolution before the ETA nor sooner than the minimum pause.
@@ -335,6 +338,38 @@ mod tests {
         WaitPolicy::default()
             .min_interval(Duration::from_millis(50))
             .max_interval(Duration::from_secs(60))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_resolution_too_fine_to_step_with_a_zero_minimum_is_an_exact_eta() {
+        let policy = WaitPolicy::default()
+            .min_interval(Duration::ZERO)
+            .max_interval(Duration::from_secs(60));
+        let started = tokio::time::Instant::now();
+        let seen = std::sync::Mutex::new(Vec::new());
+        wait_for(
+            &policy,
+            "job",
+            || async {
+                let now = started.elapsed();
+                seen.lock().unwrap().push(now);
+                if now >= Duration::from_secs(2) {
+                    return Ok(Poll::Done(()));
+                }
+                let mut progress = JobProgress::new("j", "Processing")
+                    .eta(Some(Duration::from_secs(2) - now))
+                    .eta_resolution(Some(Duration::from_nanos(1)));
+                // The field is public: a zero resolution must not divide by zero either.
+                if now > Duration::ZERO {
+                    progress.eta_resolution = Some(Duration::ZERO);
+                }
+                Ok(Poll::Pending(progress))
+            },
+            |_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(seen.into_inner().unwrap(), ms(&[0, 2000]));
     }
 
     #[tokio::test(start_paused = true)]
