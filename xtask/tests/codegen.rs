@@ -162,17 +162,23 @@ fn json_operations_share_the_named_error_schema_and_nullable_fields_are_options(
     insta::assert_snapshot!(items(&code, &["Failure"]));
 }
 
+/// The items of the generated `types` module.
+fn types_module(file: &syn::File) -> &[syn::Item] {
+    file.items
+        .iter()
+        .find_map(|item| match item {
+            syn::Item::Mod(m) if m.ident == "types" => {
+                m.content.as_ref().map(|(_, i)| i.as_slice())
+            }
+            _ => None,
+        })
+        .expect("a generated `types` module")
+}
+
 /// The type named `name` and every impl block (inherent or trait) for it, in file order.
 fn type_with_impls(code: &str, names: &[&str]) -> String {
     let file: syn::File = syn::parse_str(code).unwrap();
-    let types = file
-        .items
-        .iter()
-        .find_map(|item| match item {
-            syn::Item::Mod(m) if m.ident == "types" => m.content.as_ref().map(|(_, i)| i),
-            _ => None,
-        })
-        .unwrap();
+    let types = types_module(&file);
     let wanted = |ident: &syn::Ident| names.iter().any(|n| ident == n);
     let found: Vec<syn::Item> = types
         .iter()
@@ -521,14 +527,7 @@ fn unknown_provider_lists_the_known_ones() {
 /// `#[non_exhaustive]` (and how often) and whether it is a tuple struct.
 fn types_and_marks(code: &str) -> Vec<(String, usize, bool)> {
     let file: syn::File = syn::parse_str(code).unwrap();
-    let types = file
-        .items
-        .iter()
-        .find_map(|item| match item {
-            syn::Item::Mod(m) if m.ident == "types" => m.content.as_ref().map(|(_, i)| i),
-            _ => None,
-        })
-        .unwrap();
+    let types = types_module(&file);
     let marks = |attrs: &[syn::Attribute]| {
         attrs
             .iter()
