@@ -290,6 +290,49 @@ async fn run_submits_waits_at_the_policy_and_downloads_the_output_without_the_ke
 }
 
 #[tokio::test]
+async fn a_submitted_job_is_first_polled_near_the_eta_its_submission_gave() {
+    // The submission says the job is done at a whole second 1–2 s away: polling at once would
+    // only hear "Pending" and that ETA again, so the first poll waits for it (half a second
+    // before it, with the default policy's half-second steps).
+    let (api, client) = setup(vec![
+        Route::json(Method::POST, "/matting/async", 200, accepted(now() + 2)),
+        Route::json(
+            Method::GET,
+            &format!("/status/{ID}"),
+            200,
+            status_body("Completed", 100, now()),
+        ),
+    ])
+    .await;
+    let job = client
+        .matting(ImageSource::bytes(png(4, 3), "a.png"))
+        .submit()
+        .await
+        .unwrap();
+    let done = job.wait(&WaitPolicy::default(), |_| {}).await.unwrap();
+    assert_eq!(done.status, JobStatus::Completed);
+    let requests = api.requests();
+    assert_eq!(requests.len(), 2, "one submission, one poll: {requests:?}");
+    let gap = requests[1].at - requests[0].at;
+    assert!(
+        gap >= Duration::from_millis(450),
+        "polled {gap:?} after submitting"
+    );
+    // A handle without an ETA (made from an id) polls at once.
+    let started = std::time::Instant::now();
+    client
+        .job(ID)
+        .wait(&WaitPolicy::default(), |_| {})
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn run_on_a_failed_job_is_job_failed_and_downloads_nothing() {
     let (api, client) = setup(vec![
         Route::json(Method::POST, "/matting/async", 200, accepted(now() + 1)),

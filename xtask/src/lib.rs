@@ -9,6 +9,7 @@
 
 pub mod api_diff;
 pub mod attributes;
+pub mod bench;
 pub mod bump;
 pub mod config;
 pub mod error;

@@ -21,6 +21,8 @@ Commands:
   api-diff [--base REV] [--format text|markdown|json] [--bump [--write]] [PROVIDER…]
         Classify what changed in each effective spec since REV (breaking, additive,
         documentation-only). Exit 0: nothing breaking; 1: something breaking; 2: error.
+  bench [--quick] [--only PART,…] [--rounds N] [--write] [--no-build]
+        The performance suite: ours beside a peer, interleaved, as ratios (BENCHMARKS.md).
 
 Every command takes --root DIR (the repository root; default: this workspace) and --help.";
 
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
         Some("codegen") => commands::codegen::run(args),
         Some("spec") => commands::spec::run(args),
         Some("api-diff") => commands::api_diff::run(args),
+        Some("bench") => commands::bench::run(args),
         Some("-h" | "--help") | None => {
             println!("{USAGE}");
             ExitCode::SUCCESS

@@ -62,7 +62,7 @@ pub use remover::{
 pub use retry::{RetryPolicy, parse_retry_after};
 pub use source::ImageSource;
 pub use validate::redact_url;
-pub use wait::{JobProgress, Poll, WaitPolicy, wait_for};
+pub use wait::{JobProgress, Poll, WaitPolicy, wait_for, wait_for_known};
 
 // The README's examples are compiled as doctests, so the crates.io page cannot drift from the API.
 #[cfg(doctest)]

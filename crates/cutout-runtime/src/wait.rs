@@ -9,9 +9,11 @@
 //! seconds) only says the job finishes within about that much of it, earlier or later (whether the
 //! provider rounds up or down). Polling exactly at such an ETA notices completion up to a whole
 //! resolution late, so the waiter comes back from half a resolution before the ETA on, in steps
-//! of half a resolution counted from the first poll (never less than `min_interval`); once the
-//! ETA has passed it backs off from that step. Against an ETA rounded up that is about 1.5 polls after the first, with the
-//! completion noticed a quarter of a resolution late on average.
+//! of half a resolution counted from the first poll (never less than `min_interval`, 500 ms by
+//! default); once the ETA has passed it backs off from that step. Against an ETA rounded up that
+//! is about 1.5 polls after the first, with the completion noticed a quarter of a resolution late
+//! on average. When the submission's answer already gave the ETA, [`wait_for_known`] skips the
+//! first poll, which would only have repeated it.
 //!
 //! Every provider maps its job states onto [`Poll`] the same way: its documented success state is
 //! [`Poll::Done`], its documented failure states are an error, and **every other state is
@@ -31,7 +33,9 @@ use crate::Error;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WaitPolicy {
-    /// The shortest pause between two polls. Default 1 s.
+    /// The shortest pause between two polls. Default 500 ms: half of Topaz's one-second ETA
+    /// resolution, the step the waiter takes around such an ETA (a larger minimum makes those
+    /// steps larger, and completions are noticed later).
     pub min_interval: Duration,
     /// The longest pause between two polls. Default 15 s.
     pub max_interval: Duration,
@@ -42,7 +46,7 @@ pub struct WaitPolicy {
 impl Default for WaitPolicy {
     fn default() -> Self {
         Self {
-            min_interval: Duration::from_secs(1),
+            min_interval: Duration::from_millis(500),
             max_interval: Duration::from_secs(15),
             deadline: Duration::from_secs(30 * 60),
         }
@@ -127,10 +131,44 @@ pub enum Poll<T> {
 }
 
 /// Polls until the job is done, the poll fails (a failed job is a failed poll), or the deadline
-/// passes. `on_progress` sees every intermediate state.
+/// passes. `on_progress` sees every intermediate state. The first poll is sent at once.
 pub async fn wait_for<T, P, Fut>(
     policy: &WaitPolicy,
     what: &str,
+    poll: P,
+    on_progress: impl FnMut(&JobProgress),
+) -> Result<T, Error>
+where
+    P: FnMut() -> Fut,
+    Fut: Future<Output = Result<Poll<T>, Error>>,
+{
+    wait_from(policy, what, None, poll, on_progress).await
+}
+
+/// Like [`wait_for`], for a job whose state is already known without a poll: the answer that
+/// submitted it said when it should be done (Topaz's `eta`). The first poll is then scheduled
+/// from `known` as if a poll had just returned it, instead of being sent at once to learn what
+/// the submission already said. `known` is not passed to `on_progress` (the caller has it) and
+/// does not count as a poll. An ETA that has already passed gives an immediate first poll.
+pub async fn wait_for_known<T, P, Fut>(
+    policy: &WaitPolicy,
+    what: &str,
+    known: JobProgress,
+    poll: P,
+    on_progress: impl FnMut(&JobProgress),
+) -> Result<T, Error>
+where
+    P: FnMut() -> Fut,
+    Fut: Future<Output = Result<Poll<T>, Error>>,
+{
+    let known = known.eta.filter(|eta| !eta.is_zero()).map(|_| known);
+    wait_from(policy, what, known, poll, on_progress).await
+}
+
+async fn wait_from<T, P, Fut>(
+    policy: &WaitPolicy,
+    what: &str,
+    mut known: Option<JobProgress>,
     mut poll: P,
     mut on_progress: impl FnMut(&JobProgress),
 ) -> Result<T, Error>
@@ -142,13 +180,19 @@ where
     let mut polls = 0;
     let mut interval = policy.min_interval;
     loop {
-        polls += 1;
-        let mut progress = match poll().await? {
-            Poll::Done(value) => return Ok(value),
-            Poll::Pending(progress) => progress,
+        let progress = match known.take() {
+            Some(progress) => progress,
+            None => {
+                polls += 1;
+                let mut progress = match poll().await? {
+                    Poll::Done(value) => return Ok(value),
+                    Poll::Pending(progress) => progress,
+                };
+                progress.polls = polls;
+                on_progress(&progress);
+                progress
+            }
         };
-        progress.polls = polls;
-        on_progress(&progress);
         // Steps around a coarse ETA: half its resolution, never below the minimum.
         // (A zero step, from a zero minimum and a resolution of a nanosecond, would divide by
         // zero below: such an ETA is taken as an exact one.)
@@ -439,8 +483,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_minimum_pause_is_the_floor_of_the_steps() {
-        // With the default 1 s minimum the steps are whole seconds: at the ETA, then after.
-        let policy = WaitPolicy::default();
+        // With a 1 s minimum the steps are whole seconds: at the ETA, then after.
+        let policy = WaitPolicy::default().min_interval(Duration::from_secs(1));
         let up = poll_instants(&policy, Duration::from_millis(2700), Duration::from_secs(3)).await;
         assert_eq!(up, ms(&[0, 3000]));
         let down =
@@ -477,5 +521,98 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, Error::Timeout { .. }));
         assert_eq!(started.elapsed(), Duration::from_millis(2700));
+    }
+    #[tokio::test(start_paused = true)]
+    async fn the_default_policy_steps_by_half_a_second_around_a_whole_second_eta() {
+        let policy = WaitPolicy::default();
+        assert_eq!(policy.min_interval, Duration::from_millis(500));
+        // Rounded up (finishes at 2.7 s, ETA 3 s): half a second before the ETA, then at it.
+        let up = poll_instants(&policy, Duration::from_millis(2700), Duration::from_secs(3)).await;
+        assert_eq!(up, ms(&[0, 2500, 3000]));
+    }
+
+    /// Like [`poll_instants`], but the ETA is known from the submission (`wait_for_known`);
+    /// returns the poll instants and the polls `on_progress` was told about.
+    async fn known_poll_instants(
+        policy: &WaitPolicy,
+        finish: Duration,
+        eta_at: Duration,
+    ) -> (Vec<Duration>, Vec<u32>) {
+        let started = tokio::time::Instant::now();
+        let seen = std::sync::Mutex::new(Vec::new());
+        let mut reported = Vec::new();
+        let known = JobProgress::new("j", "Pending")
+            .eta(Some(eta_at).filter(|eta| !eta.is_zero()))
+            .eta_resolution(Some(Duration::from_secs(1)));
+        wait_for_known(
+            policy,
+            "job",
+            known,
+            || async {
+                let now = started.elapsed();
+                seen.lock().unwrap().push(now);
+                if now >= finish {
+                    return Ok(Poll::Done(()));
+                }
+                let left = eta_at.checked_sub(now).filter(|left| !left.is_zero());
+                Ok(Poll::Pending(
+                    JobProgress::new("j", "Processing")
+                        .eta(left)
+                        .eta_resolution(Some(Duration::from_secs(1))),
+                ))
+            },
+            |progress| reported.push(progress.polls),
+        )
+        .await
+        .unwrap();
+        (seen.into_inner().unwrap(), reported)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_known_eta_replaces_the_first_poll() {
+        let policy = WaitPolicy::default();
+        // Finishes at 1.8 s, ETA 2 s: no poll at 0, the first one half a second before the ETA
+        // and the second at it.
+        let (seen, reported) =
+            known_poll_instants(&policy, Duration::from_millis(1800), Duration::from_secs(2)).await;
+        assert_eq!(seen, ms(&[1500, 2000]));
+        // The known state is not a poll: the first poll reported is number 1.
+        assert_eq!(reported, [1]);
+        // A job done by the first scheduled poll costs that one poll.
+        let (seen, reported) =
+            known_poll_instants(&policy, Duration::from_millis(1400), Duration::from_secs(2)).await;
+        assert_eq!(seen, ms(&[1500]));
+        assert!(reported.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_known_eta_that_has_passed_polls_at_once() {
+        let (seen, _) =
+            known_poll_instants(&WaitPolicy::default(), Duration::ZERO, Duration::ZERO).await;
+        assert_eq!(seen, ms(&[0]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_known_eta_keeps_the_deadline() {
+        // An ETA far past the deadline: one poll at the deadline, then the timeout.
+        let policy = WaitPolicy::default().deadline(Duration::from_secs(5));
+        let started = tokio::time::Instant::now();
+        let known = JobProgress::new("j", "Pending").eta(Some(Duration::from_secs(3600)));
+        let polls = AtomicU32::new(0);
+        let error = wait_for_known(
+            &policy,
+            "job",
+            known,
+            || async {
+                polls.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, Error>(Poll::<()>::Pending(JobProgress::new("j", "Pending")))
+            },
+            |_| {},
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(error, Error::Timeout { .. }), "{error:?}");
+        assert_eq!(polls.load(Ordering::SeqCst), 1);
+        assert_eq!(started.elapsed(), Duration::from_secs(5));
     }
 }

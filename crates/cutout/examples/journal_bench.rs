@@ -7,7 +7,8 @@
 //! Prints medians of: planning INPUTS (default 10,000) small images (content hash + header
 //! probe + journal lookups) against an empty journal and against one where every unit is done
 //! (the re-run, which also hashes every output); the journal's cost per job (its three
-//! durable transitions: submitting, submitted, done); and one loopback HTTP round trip.
+//! durable transitions: submitting, submitted, done); and one loopback HTTP round trip. The
+//! last line repeats them as one JSON object, for `cargo xtask bench`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -271,5 +272,22 @@ async fn main() {
     println!(
         "| ratio journal per job / new-connection round trip | {:.2} |",
         ms(journal_job) / ms(http_cold)
+    );
+    // The last line, for `cargo xtask bench`.
+    let sync_ms: serde_json::Map<String, serde_json::Value> = sync_cost
+        .iter()
+        .map(|(mode, d)| (mode.to_string(), ms(*d).into()))
+        .collect();
+    println!(
+        "{}",
+        serde_json::json!({
+            "inputs": n,
+            "plan_new_ms": ms(plan_new),
+            "plan_done_ms": ms(plan_done),
+            "journal_job_ms": ms(journal_job),
+            "sync_ms": sync_ms,
+            "http_warm_ms": ms(http_warm),
+            "http_cold_ms": ms(http_cold),
+        })
     );
 }

@@ -43,7 +43,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use cutout_runtime::{Downloaded, JobProgress, Poll, wait_for};
+use cutout_runtime::{Downloaded, JobProgress, Poll, wait_for_known};
 use futures_util::{Stream, StreamExt, TryStreamExt, stream};
 use progenitor_client::ClientInfo;
 
@@ -367,7 +367,9 @@ impl Job {
     }
 
     /// Polls until the job is `Completed` and returns its final status. Each poll is scheduled
-    /// for the job's ETA (within the policy's bounds; without an ETA the pauses back off);
+    /// around the job's ETA (within the policy's bounds; without an ETA the pauses back off); a
+    /// handle that [submitted](crate::MattingRequest::submit) the job already knows its ETA, so
+    /// its first poll waits for it instead of going out at once;
     /// `on_progress` sees every intermediate state with its percentage and ETA when Topaz gives
     /// them. `Failed` or `Cancelled` is a [`CutoutError::JobFailed`]; running past the policy's
     /// deadline is a [`CutoutError::Timeout`] (the job goes on). A state this client does not
@@ -379,9 +381,18 @@ impl Job {
         on_progress: impl FnMut(&JobProgress),
     ) -> CutoutResult<types::StatusResponse> {
         let what = format!("topaz job {}", self.process_id);
-        wait_for(
+        // The submission's answer said when the job should be done: the first poll goes there
+        // (polling at once would only hear "Pending" and the same ETA again).
+        let known = self
+            .eta
+            .and_then(|eta| eta.duration_since(SystemTime::now()).ok());
+        let known = JobProgress::new(self.process_id.clone(), "Pending")
+            .eta(known)
+            .eta_resolution(Some(ETA_RESOLUTION));
+        wait_for_known(
             policy,
             &what,
+            known,
             || async {
                 let status = self.status().await?;
                 match &status.status {
