@@ -177,6 +177,8 @@ async fn topaz_a_job_submitted_by_one_client_is_resumed_by_another_without_resub
     assert_eq!(ticket.provider, "topaz");
     assert_eq!(ticket.job_id.as_deref(), Some(TOPAZ_ID));
     assert_eq!(ticket.result_url, None);
+    // The submission's ETA travels with the ticket (here long past: the resume polls at once).
+    assert_eq!(ticket.eta_unix_secs, Some(1_763_799_600));
     assert_eq!(lines(&api.requests()), ["POST /matting/async"]);
     assert_eq!(api.requests()[0].part("mode").text(), "alpha");
 
@@ -227,6 +229,67 @@ async fn topaz_a_job_the_provider_no_longer_knows_is_not_found() {
         .unwrap_err();
     assert!(error.is_not_found(), "{error}");
     assert_eq!(lines(&api.requests()), [format!("GET /status/{TOPAZ_ID}")]);
+}
+
+#[tokio::test]
+async fn topaz_a_resumed_ticket_waits_for_the_eta_its_submission_gave() {
+    let (_host, link) = file_host("/out/mask.png", png(4, 3)).await;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let status = format!("/status/{TOPAZ_ID}");
+    let api = RecordingServer::start(vec![
+        Route::json(
+            Method::POST,
+            "/matting/async",
+            200,
+            json!({"process_id": TOPAZ_ID, "source_id": "src-1", "eta": now + 2}),
+        ),
+        Route::json(Method::GET, &status, 200, topaz_status("Completed", 100)),
+        Route::json(
+            Method::GET,
+            &format!("/download/{TOPAZ_ID}"),
+            200,
+            json!({"download_url": link, "head_url": link, "expiry": 4_102_444_800_i64}),
+        ),
+    ])
+    .await;
+    let client = build(topaz_image::Client::builder(), api.url());
+    let ticket = client
+        .submit_removal(
+            ImageSource::bytes(png(4, 3), "a.png"),
+            RemoveOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ticket.eta_unix_secs, Some(now + 2));
+    // The production policy: half-second steps around the whole-second ETA.
+    client
+        .resume_removal(
+            through_json(&ticket),
+            RemoveOptions::default().wait(WaitPolicy::default()),
+        )
+        .await
+        .unwrap();
+    let requests = api.requests();
+    assert_eq!(
+        lines(&requests),
+        [
+            "POST /matting/async".to_owned(),
+            format!("GET /status/{TOPAZ_ID}"),
+            format!("GET /download/{TOPAZ_ID}"),
+        ],
+        "one poll, near the ETA"
+    );
+    let gap = requests[1].at - requests[0].at;
+    assert!(
+        gap >= Duration::from_millis(450),
+        "polled {gap:?} after submitting"
+    );
+    // A journal written before tickets carried an ETA still reads.
+    let old: JobTicket = serde_json::from_str(r#"{"provider":"topaz","job_id":"p-1"}"#).unwrap();
+    assert_eq!(old.eta_unix_secs, None);
 }
 
 #[tokio::test]

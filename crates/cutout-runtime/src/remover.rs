@@ -232,6 +232,11 @@ pub struct JobTicket {
     /// answer `success` with the output link at once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result_url: Option<String>,
+    /// When the provider expected the job to be done when it accepted it, in Unix seconds
+    /// (Topaz's `eta`): resuming waits for it instead of polling at once. A hint only; a
+    /// journal written before this field existed reads as `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eta_unix_secs: Option<u64>,
 }
 
 impl JobTicket {
@@ -241,6 +246,7 @@ impl JobTicket {
             provider: provider.into(),
             job_id: Some(job_id.into()),
             result_url: None,
+            eta_unix_secs: None,
         }
     }
 
@@ -251,7 +257,17 @@ impl JobTicket {
             provider: provider.into(),
             job_id: None,
             result_url: Some(result_url.into()),
+            eta_unix_secs: None,
         }
+    }
+
+    /// Adds when the provider expected the job to be done (see
+    /// [`eta_unix_secs`](Self::eta_unix_secs)); a time before 1970 is left out.
+    pub fn with_eta(mut self, eta: Option<std::time::SystemTime>) -> Self {
+        self.eta_unix_secs = eta
+            .and_then(|eta| eta.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|since| since.as_secs());
+        self
     }
 
     /// Adds the link of a result that is ready already.
@@ -314,6 +330,7 @@ impl fmt::Debug for JobTicket {
                 "result_url",
                 &self.result_url.as_deref().map(crate::validate::display_url),
             )
+            .field("eta_unix_secs", &self.eta_unix_secs)
             .finish()
     }
 }

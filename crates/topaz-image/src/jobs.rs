@@ -310,6 +310,13 @@ impl Job {
         }
     }
 
+    /// The same handle, expecting the job done at `eta` (Unix seconds, as Topaz sends it):
+    /// [`wait`](Self::wait) polls first around then. For a ticket resumed from a journal.
+    pub(crate) fn with_eta(mut self, eta: Option<i64>) -> Self {
+        self.eta = eta.and_then(unix_time);
+        self
+    }
+
     /// The job's id (a UUID).
     pub fn process_id(&self) -> &str {
         &self.process_id

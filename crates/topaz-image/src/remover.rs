@@ -66,7 +66,7 @@ impl BackgroundRemover for Client {
             options.report(Progress::Submitted {
                 job_id: job.process_id().to_owned(),
             });
-            Ok(JobTicket::new(PROVIDER.name, job.process_id()))
+            Ok(JobTicket::new(PROVIDER.name, job.process_id()).with_eta(job.eta()))
         })
     }
 
@@ -76,7 +76,11 @@ impl BackgroundRemover for Client {
         options: RemoveOptions,
     ) -> BoxFuture<'a, Result<Cutout, CutoutError>> {
         Box::pin(async move {
-            let job = self.job(ticket.require_job_id(PROVIDER.name)?);
+            let job = self.job(ticket.require_job_id(PROVIDER.name)?).with_eta(
+                ticket
+                    .eta_unix_secs
+                    .and_then(|secs| i64::try_from(secs).ok()),
+            );
             job.wait(&options.wait, |progress| {
                 options.report(Progress::Waiting(progress.clone()));
             })
