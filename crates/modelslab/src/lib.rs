@@ -177,6 +177,7 @@ mod generated;
 pub mod mock;
 
 pub mod error;
+mod inline;
 pub mod jobs;
 pub mod remove_bg;
 pub mod remover;
