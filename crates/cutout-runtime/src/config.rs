@@ -698,6 +698,54 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_inline_image_limit_is_the_smaller_of_the_clients_and_the_providers() {
+        let limits = Limits::default();
+        assert_eq!(limits.inline_image, 64 << 20);
+        assert_eq!(limits.inline_image_limit(&CUTOUTS_ONLY), 64 << 20);
+        limits
+            .check_inline_image(&CUTOUTS_ONLY, "image", "a.png", 64 << 20)
+            .unwrap();
+        let error = limits
+            .check_inline_image(&CUTOUTS_ONLY, "image", "a.png", (64 << 20) + 1)
+            .unwrap_err();
+        assert!(error.is_invalid_input());
+        assert_eq!(
+            error.to_string(),
+            "invalid `image`: `a.png` is 64.0 MiB (67108865 bytes), over this client's limit \
+             for an image sent inline of 64.0 MiB (67108864 bytes): resize or recompress it, \
+             pass its URL instead, or raise the limit with `Limits::inline_image` (set through \
+             `ClientBuilder::limits`) (nothing was sent)"
+        );
+        let raised = limits.inline_image(1 << 30);
+        raised
+            .check_inline_image(&CUTOUTS_ONLY, "image", "a.png", (64 << 20) + 1)
+            .unwrap();
+
+        // A documented limit below the client's wins, and raising the client's does not help.
+        let documented = Capabilities {
+            max_upload_bytes: Some(10 << 20),
+            ..CUTOUTS_ONLY
+        };
+        assert_eq!(raised.inline_image_limit(&documented), 10 << 20);
+        let error = raised
+            .check_inline_image(&documented, "image", "b.jpg", (10 << 20) + 1)
+            .unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("the provider's documented limit"),
+            "{message}"
+        );
+        assert!(!message.contains("Limits::inline_image"), "{message}");
+        // A documented limit above the client's leaves the client's.
+        assert_eq!(
+            Limits::default()
+                .inline_image(1 << 20)
+                .inline_image_limit(&documented),
+            1 << 20
+        );
+    }
+
+    #[test]
     fn plain_http_is_refused_unless_loopback() {
         for ok in [
             "https://api.example.com/v1",

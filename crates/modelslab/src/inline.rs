@@ -133,7 +133,7 @@ impl InlineBody {
         let data: stream::BoxStream<'static, std::io::Result<Bytes>> = match &self.image {
             Local::Bytes(bytes) => {
                 if bytes.len() as u64 != self.size {
-                    return Err(changed(&self.name, self.size, bytes.len() as u64));
+                    return Err(changed(&self.name, self.size, bytes.len() as u64, false));
                 }
                 let bytes = bytes.clone();
                 let chunks = (0..bytes.len())
@@ -152,7 +152,7 @@ impl InlineBody {
                 .map_err(|e| CutoutError::io("open", path, std::io::Error::other(e)))?;
                 let (file, size) = file.map_err(|e| CutoutError::io("open", path, e))?;
                 if size != self.size {
-                    return Err(changed(&self.name, self.size, size));
+                    return Err(changed(&self.name, self.size, size, false));
                 }
                 let chunks = FileChunks {
                     file,
@@ -178,13 +178,20 @@ impl InlineBody {
     }
 }
 
-/// The error for an image whose size is no longer the one checked.
-fn changed(name: &str, checked: u64, now: u64) -> CutoutError {
+/// The error for an image whose size is no longer the one checked, found before the request
+/// (`sending` false) or while its body was streaming out.
+fn changed(name: &str, checked: u64, now: u64, sending: bool) -> CutoutError {
+    let outcome = if sending {
+        ": the request was broken off before the end of its body, so the server got no \
+         complete request"
+    } else {
+        ""
+    };
     CutoutError::invalid(
         "image",
         format!(
-            "`{name}` changed while it was being sent ({checked} bytes when checked, {now} \
-             now): the request was not completed; send it again once nothing is writing to it"
+            "`{name}` changed size after it was checked ({checked} bytes then, {now} \
+             now){outcome}; send it again once nothing is writing to it"
         ),
     )
 }
@@ -232,7 +239,7 @@ impl FileChunks {
             Chunk::Data(text) => Ok(Some((text, this))),
             Chunk::End => Ok(None),
             Chunk::Changed(now) => {
-                let error = changed(&this.name, this.expected, now);
+                let error = changed(&this.name, this.expected, now, true);
                 let message = error.to_string();
                 this.fault.set(error);
                 Err(std::io::Error::other(message))
@@ -354,10 +361,8 @@ mod tests {
             .await
             .err()
             .unwrap();
-        assert!(
-            error.to_string().contains("5 bytes when checked"),
-            "{error}"
-        );
+        assert!(error.to_string().contains("(5 bytes then"), "{error}");
+        assert!(error.to_string().ends_with("(nothing was sent)"), "{error}");
 
         // Grows while it is read: the body ends with an error instead of its last part.
         let body = body(Local::Path(path.clone()), image.len() as u64);
@@ -379,7 +384,7 @@ mod tests {
         assert!(
             error
                 .to_string()
-                .contains("changed while it was being sent"),
+                .contains("broken off before the end of its body"),
             "{error}"
         );
         assert!(
