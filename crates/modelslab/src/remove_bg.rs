@@ -12,15 +12,43 @@
 //! Before any request (each failure is a [`CutoutError::InvalidInput`] naming the field):
 //! `alpha_matting_foreground_threshold` within `0..=240`, `alpha_matting_background_threshold`
 //! within `0..=20`, `alpha_matting_erode_size` within `0..=5`, `webhook` an absolute `http(s)`
-//! URL, `image` an `http(s)` URL or `data:image/…` URI, or a local file / bytes whose header is
-//! an image (JPEG, PNG, WebP, TIFF, GIF or BMP).
+//! URL, `image` an `http(s)` URL or `data:image/…` URI, or a local file / bytes no larger than
+//! the inline limit (checked first, before the file is read) whose header is an image (JPEG,
+//! PNG, WebP, TIFF, GIF or BMP).
 //!
-//! # Local images travel inline
+//! The inline limit is the client's own: ModelsLab documents none. It is
+//! [`Limits::inline_image`] (64 MiB of image by default; raise it with
+//! [`ClientBuilder::limits`](crate::ClientBuilder::limits)), or the provider's documented
+//! `max_upload_bytes` if a later description gives one and it is smaller.
+//!
+//! # Local images travel inline, streamed
 //!
 //! ModelsLab takes no uploads: a local file or bytes are sent inside the JSON body as a data URI,
-//! `data:<type>;base64,<data>`, with the type read from the image's header. The base64 text is
-//! built in one allocation of exactly its final size, and the raw bytes are dropped before the
-//! request is sent.
+//! `data:<type>;base64,<data>`, with the type read from the image's header. That body is not
+//! built in memory: it is the body the generated operation would send (the generated request
+//! type serialized the same way, the key put in by the runtime, only towards the base URL),
+//! split around the image's data. The part before the data (the key and the other fields) and
+//! the part after it are sent as they are, and the data is read from the file and encoded in
+//! chunks of 384 KiB (a multiple of 3, so that no chunk but the last is padded) as the request
+//! goes out. The bytes on the wire are identical to the non-streamed body's, the
+//! `Content-Length` is computed exactly beforehand (the request is not chunked), and memory stays
+//! at a few chunks whatever the image's size.
+//!
+//! Such a request goes through the runtime like the generated uploads
+//! ([`Context::execute_rebuilding`](cutout_runtime::Context::execute_rebuilding)): the file is
+//! opened again for each attempt (this paid submission is resent only when ModelsLab surely did
+//! not take it: 429, 503, or no connection), it gets the upload time limit, and the answer is
+//! capped and read into [`types::RemovebgMaskResponse`] as the generated operation reads it.
+//! Two differences follow from the body being streamed:
+//!
+//! - A file whose size differs from the one checked is refused before the request; one that
+//!   changes while it is read breaks the request off before its body ends (never a body whose
+//!   length differs from its `Content-Length`). Both are a [`CutoutError::InvalidInput`].
+//! - A redirect is not followed (the body cannot be sent again, and the key it carries never
+//!   leaves the API): it is an error naming where it pointed. Set the base URL to the API's
+//!   current address.
+//!
+//! A URL (or a ready-made data URI) is sent through the generated operation as it is.
 //!
 //! # The account's queue
 //!
@@ -132,7 +160,8 @@ impl fmt::Debug for RemoveBgRequest<'_> {
 
 impl Client {
     /// Starts a background removal request for `image`: any [`ImageSource`] (a URL ModelsLab
-    /// fetches, or a local file or bytes, sent inline as a data URI). Nothing is sent until
+    /// fetches, or a local file or bytes, sent inline as a data URI, streamed; see the
+    /// [module docs](crate::remove_bg)). Nothing is sent until
     /// [`RemoveBgRequest::run`] or [`RemoveBgRequest::submit`].
     pub fn remove_bg(&self, image: impl Into<ImageSource>) -> RemoveBgRequest<'_> {
         RemoveBgRequest {
@@ -339,10 +368,12 @@ fn checked_image(image: ImageSource, limits: &Limits) -> CutoutResult<Image> {
             let size = match std::fs::metadata(&path) {
                 Ok(metadata) if metadata.is_file() => metadata.len(),
                 found => {
-                    let what = if found.is_ok() {
-                        "is not a file"
-                    } else {
-                        "does not exist"
+                    let what = match found {
+                        Ok(_) => "is not a file".to_owned(),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                            "does not exist".to_owned()
+                        }
+                        Err(e) => format!("cannot be read ({e})"),
                     };
                     return Err(CutoutError::invalid(
                         "image",
@@ -569,7 +600,8 @@ fn check_range(field: &str, value: Option<u32>, max: u32, meaning: &str) -> Cuto
     }
 }
 
-/// A local image must be one and state a possible size (ModelsLab documents no size limit).
+/// A local image must be one and state a possible size (ModelsLab documents no limit on its
+/// dimensions; the client's limit on its bytes is checked before, in `checked_image`).
 fn check_image(info: Option<ImageInfo>, name: &str) -> CutoutResult<ImageFormat> {
     let info = info.ok_or_else(|| {
         CutoutError::invalid(
