@@ -3,13 +3,15 @@
 //! from disk, so the peak should not grow with the file.
 //!
 //! With a second argument it then sends an image of that many MiB to ModelsLab, which takes
-//! images inline as a base64 data URI (the one upload that cannot be streamed), and reports how
-//! much the peak grew.
+//! images inline as a base64 data URI inside its JSON body. That body is streamed too (the
+//! image is encoded chunk by chunk as it goes out), so the peak should not grow with the image
+//! either; the example raises the client's inline limit (`Limits::inline_image`, 64 MiB by
+//! default) to the image's size, and reports how much the peak grew.
 //!
 //! ```text
 //! cargo build --release -p cutout-tests --example upload_rss
 //! /usr/bin/time -v target/release/examples/upload_rss 1024      # MiB; prints bytes sent and VmHWM
-//! target/release/examples/upload_rss 1024 64                    # also a 64 MiB ModelsLab image
+//! target/release/examples/upload_rss 64 256                     # also a 256 MiB ModelsLab image
 //! ```
 
 use std::io::Write;
@@ -118,7 +120,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         file.set_len(inline_mib * 1024 * 1024)?;
         drop(file);
         let before = peak_rss_kib();
-        let modelslab = modelslab::Client::with_base_url(&format!("{url}/api/v6"), "bench-key")?;
+        let modelslab = modelslab::Client::builder()
+            .base_url(format!("{url}/api/v6"))
+            .key("bench-key")
+            .limits(modelslab::Limits::default().inline_image(inline_mib * 1024 * 1024))
+            .build()?;
         let started = Instant::now();
         // The first answer is enough: what is measured is the request, not the job.
         let _first_answer = modelslab
@@ -129,9 +135,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let after = peak_rss_kib();
         println!(
             "modelslab removebg_mask ({inline_mib} MiB image inline): server received {bytes} bytes \
-             in {:.2} s; peak RSS {before} -> {after} KiB (+{:.2}× the image)",
+             in {:.2} s; peak RSS {before} -> {after} KiB (+{:.1} MiB, {:.3}× the image)",
             started.elapsed().as_secs_f64(),
-            (after.saturating_sub(before)) as f64 / (inline_mib * 1024) as f64
+            after.saturating_sub(before) as f64 / 1024.0,
+            after.saturating_sub(before) as f64 / (inline_mib * 1024) as f64
         );
     }
     std::io::stdout().flush()?;

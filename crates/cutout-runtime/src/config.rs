@@ -196,11 +196,14 @@ impl Timeouts {
     }
 }
 
-/// Size limits on what is read from servers, so that no answer can exhaust memory or disk.
+/// Size limits on what is read from servers, so that no answer can exhaust memory or disk, and
+/// on what is sent inline.
 ///
 /// An API answer larger than `json_answer` fails with a clear error after reading no more than
 /// that; an error body is read up to `error_body` and the rest dropped; a result downloaded to a
-/// file stops with an error past `result_file` (in-memory downloads take their own limit).
+/// file stops with an error past `result_file` (in-memory downloads take their own limit). A
+/// local image larger than `inline_image` is refused before anything is sent to a provider that
+/// takes images inside its JSON body (ModelsLab).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
@@ -211,6 +214,12 @@ pub struct Limits {
     pub error_body: u64,
     /// The largest result downloaded to a file. Default 512 MiB.
     pub result_file: u64,
+    /// The largest local image (file or bytes, before base64) sent inline in a JSON body.
+    /// Default 64 MiB. The provider documents no limit of its own (when one does, in
+    /// [`Capabilities::max_upload_bytes`], the smaller applies: see
+    /// [`inline_image_limit`](Self::inline_image_limit)); this one is the client's, so that a
+    /// huge file is not sent by mistake (the body is streamed, so it costs time, not memory).
+    pub inline_image: u64,
 }
 
 impl Default for Limits {
@@ -219,6 +228,7 @@ impl Default for Limits {
             json_answer: 8 << 20,
             error_body: 64 << 10,
             result_file: crate::MAX_RESULT_BYTES,
+            inline_image: 64 << 20,
         }
     }
 }
@@ -238,6 +248,59 @@ impl Limits {
     pub fn result_file(mut self, bytes: u64) -> Self {
         self.result_file = bytes;
         self
+    }
+    /// Sets the largest local image sent inline in a JSON body.
+    pub fn inline_image(mut self, bytes: u64) -> Self {
+        self.inline_image = bytes;
+        self
+    }
+    /// The largest image that may be sent inline to a provider with these `capabilities`: the
+    /// smaller of [`inline_image`](Self::inline_image) and the provider's documented
+    /// [`max_upload_bytes`](Capabilities::max_upload_bytes), when it has one.
+    pub fn inline_image_limit(&self, capabilities: &Capabilities) -> u64 {
+        capabilities
+            .max_upload_bytes
+            .map_or(self.inline_image, |documented| {
+                documented.min(self.inline_image)
+            })
+    }
+
+    /// Refuses a local image of `size` bytes that is too large to send inline (see
+    /// [`inline_image_limit`](Self::inline_image_limit)), before it is read or anything is sent:
+    /// an [`Error::InvalidInput`] on `field` naming the image (`name`), its size, the limit and
+    /// the ways out.
+    pub fn check_inline_image(
+        &self,
+        capabilities: &Capabilities,
+        field: &str,
+        name: &str,
+        size: u64,
+    ) -> Result<(), Error> {
+        let limit = self.inline_image_limit(capabilities);
+        if size <= limit {
+            return Ok(());
+        }
+        let shown = |bytes: u64| format!("{:.1} MiB ({bytes} bytes)", bytes as f64 / 1048576.0);
+        let (whose, fix) = if limit < self.inline_image {
+            (
+                "the provider's documented limit",
+                "resize or recompress it, or pass its URL instead",
+            )
+        } else {
+            (
+                "this client's limit for an image sent inline",
+                "resize or recompress it, pass its URL instead, or raise the limit with \
+                 `Limits::inline_image` (set through `ClientBuilder::limits`)",
+            )
+        };
+        Err(Error::invalid(
+            field,
+            format!(
+                "`{name}` is {}, over {whose} of {}: {fix}",
+                shown(size),
+                shown(limit)
+            ),
+        ))
     }
 }
 
@@ -632,6 +695,54 @@ pub(crate) mod tests {
             ..CUTOUTS_ONLY
         };
         assert_eq!(one.formats_text().as_deref(), Some("JPEG"));
+    }
+
+    #[test]
+    fn the_inline_image_limit_is_the_smaller_of_the_clients_and_the_providers() {
+        let limits = Limits::default();
+        assert_eq!(limits.inline_image, 64 << 20);
+        assert_eq!(limits.inline_image_limit(&CUTOUTS_ONLY), 64 << 20);
+        limits
+            .check_inline_image(&CUTOUTS_ONLY, "image", "a.png", 64 << 20)
+            .unwrap();
+        let error = limits
+            .check_inline_image(&CUTOUTS_ONLY, "image", "a.png", (64 << 20) + 1)
+            .unwrap_err();
+        assert!(error.is_invalid_input());
+        assert_eq!(
+            error.to_string(),
+            "invalid `image`: `a.png` is 64.0 MiB (67108865 bytes), over this client's limit \
+             for an image sent inline of 64.0 MiB (67108864 bytes): resize or recompress it, \
+             pass its URL instead, or raise the limit with `Limits::inline_image` (set through \
+             `ClientBuilder::limits`) (nothing was sent)"
+        );
+        let raised = limits.inline_image(1 << 30);
+        raised
+            .check_inline_image(&CUTOUTS_ONLY, "image", "a.png", (64 << 20) + 1)
+            .unwrap();
+
+        // A documented limit below the client's wins, and raising the client's does not help.
+        let documented = Capabilities {
+            max_upload_bytes: Some(10 << 20),
+            ..CUTOUTS_ONLY
+        };
+        assert_eq!(raised.inline_image_limit(&documented), 10 << 20);
+        let error = raised
+            .check_inline_image(&documented, "image", "b.jpg", (10 << 20) + 1)
+            .unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("the provider's documented limit"),
+            "{message}"
+        );
+        assert!(!message.contains("Limits::inline_image"), "{message}");
+        // A documented limit above the client's leaves the client's.
+        assert_eq!(
+            Limits::default()
+                .inline_image(1 << 20)
+                .inline_image_limit(&documented),
+            1 << 20
+        );
     }
 
     #[test]

@@ -12,8 +12,9 @@
 //! # The short path
 //!
 //! The key comes from `MODELSLAB_API_KEY` (and the base URL from `MODELSLAB_BASE_URL`, when set).
-//! One call sends the image (a local file travels inline as a data URI), waits for a queued
-//! request at ModelsLab's ETA and downloads the result:
+//! One call sends the image (a local file travels inline as a data URI, streamed into the
+//! body: see [`remove_bg`]), waits for a queued request at ModelsLab's ETA and downloads the
+//! result:
 //!
 //! ```no_run
 //! use modelslab::{BackgroundRemover, Client, ImageSource, RemoveOptions};
@@ -91,8 +92,9 @@
 //! ```
 //!
 //! Retries (429 after the `retry_after` the body asks for, 503, gateway errors on fetches),
-//! redirects (the key is taken out of the body when they leave the API's host) and tracing happen
-//! inside the client for every path. The client runs at most 5 requests at once by default (the
+//! redirects (the key is taken out of the body when they leave the API's host; a request with a
+//! local image, whose body is streamed, is not redirected at all) and tracing happen inside the
+//! client for every path. The client runs at most 5 requests at once by default (the
 //! smallest plan's queue cap); change it with
 //! [`ClientBuilder::max_concurrent_jobs`](cutout_runtime::ClientBuilder::max_concurrent_jobs).
 //!
@@ -113,7 +115,8 @@
 //! Hand-written:
 //!
 //! - [`remove_bg`]: [`Client::remove_bg`] → [`RemoveBgRequest`] (options and local checks;
-//!   local images sent inline as data URIs); [`RemoveBgRequest::run`] waits for the result,
+//!   local images sent inline as data URIs, their JSON body streamed);
+//!   [`RemoveBgRequest::run`] waits for the result,
 //!   [`RemoveBgRequest::submit`] returns a [`RemoveBgJob`].
 //! - [`jobs`]: [`RemoveBgJob`] (state, refresh, wait), [`MaskState`], [`Processing`],
 //!   [`Client::fetch`], [`Client::wait_for_mask`].
@@ -177,6 +180,7 @@ mod generated;
 pub mod mock;
 
 pub mod error;
+mod inline;
 pub mod jobs;
 pub mod remove_bg;
 pub mod remover;

@@ -12,15 +12,43 @@
 //! Before any request (each failure is a [`CutoutError::InvalidInput`] naming the field):
 //! `alpha_matting_foreground_threshold` within `0..=240`, `alpha_matting_background_threshold`
 //! within `0..=20`, `alpha_matting_erode_size` within `0..=5`, `webhook` an absolute `http(s)`
-//! URL, `image` an `http(s)` URL or `data:image/…` URI, or a local file / bytes whose header is
-//! an image (JPEG, PNG, WebP, TIFF, GIF or BMP).
+//! URL, `image` an `http(s)` URL or `data:image/…` URI, or a local file / bytes no larger than
+//! the inline limit (checked first, before the file is read) whose header is an image (JPEG,
+//! PNG, WebP, TIFF, GIF or BMP).
 //!
-//! # Local images travel inline
+//! The inline limit is the client's own: ModelsLab documents none. It is
+//! [`Limits::inline_image`] (64 MiB of image by default; raise it with
+//! [`ClientBuilder::limits`](crate::ClientBuilder::limits)), or the provider's documented
+//! `max_upload_bytes` if a later description gives one and it is smaller.
+//!
+//! # Local images travel inline, streamed
 //!
 //! ModelsLab takes no uploads: a local file or bytes are sent inside the JSON body as a data URI,
-//! `data:<type>;base64,<data>`, with the type read from the image's header. The base64 text is
-//! built in one allocation of exactly its final size, and the raw bytes are dropped before the
-//! request is sent.
+//! `data:<type>;base64,<data>`, with the type read from the image's header. That body is not
+//! built in memory: it is the body the generated operation would send (the generated request
+//! type serialized the same way, the key put in by the runtime, only towards the base URL),
+//! split around the image's data. The part before the data (the key and the other fields) and
+//! the part after it are sent as they are, and the data is read from the file and encoded in
+//! chunks of 384 KiB (a multiple of 3, so that no chunk but the last is padded) as the request
+//! goes out. The bytes on the wire are identical to the non-streamed body's, the
+//! `Content-Length` is computed exactly beforehand (the request is not chunked), and memory stays
+//! at a few chunks whatever the image's size.
+//!
+//! Such a request goes through the runtime like the generated uploads
+//! ([`Context::execute_rebuilding`](cutout_runtime::Context::execute_rebuilding)): the file is
+//! opened again for each attempt (this paid submission is resent only when ModelsLab surely did
+//! not take it: 429, 503, or no connection), it gets the upload time limit, and the answer is
+//! capped and read into [`types::RemovebgMaskResponse`] as the generated operation reads it.
+//! Two differences follow from the body being streamed:
+//!
+//! - A file whose size differs from the one checked is refused before the request; one that
+//!   changes while it is read breaks the request off before its body ends (never a body whose
+//!   length differs from its `Content-Length`). Both are a [`CutoutError::InvalidInput`].
+//! - A redirect is not followed (the body cannot be sent again, and the key it carries never
+//!   leaves the API): it is an error naming where it pointed. Set the base URL to the API's
+//!   current address.
+//!
+//! A URL (or a ready-made data URI) is sent through the generated operation as it is.
 //!
 //! # The account's queue
 //!
@@ -64,12 +92,12 @@
 use std::fmt;
 use std::sync::Arc;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use cutout_runtime::JobProgress;
 use cutout_runtime::probe::{ImageFormat, ImageInfo, probe_bytes, probe_file};
 use cutout_runtime::validate::{display_url, http_url as check_http_url};
+use cutout_runtime::{JobProgress, Limits};
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 
+use crate::inline::{Fault, InlineBody, Local};
 use crate::jobs::{
     MaskState, PROCESSING, Processing, RemoveBgJob, failed, id_number, no_id, other_answer, seconds,
 };
@@ -132,7 +160,8 @@ impl fmt::Debug for RemoveBgRequest<'_> {
 
 impl Client {
     /// Starts a background removal request for `image`: any [`ImageSource`] (a URL ModelsLab
-    /// fetches, or a local file or bytes, sent inline as a data URI). Nothing is sent until
+    /// fetches, or a local file or bytes, sent inline as a data URI, streamed; see the
+    /// [module docs](crate::remove_bg)). Nothing is sent until
     /// [`RemoveBgRequest::run`] or [`RemoveBgRequest::submit`].
     pub fn remove_bg(&self, image: impl Into<ImageSource>) -> RemoveBgRequest<'_> {
         RemoveBgRequest {
@@ -298,7 +327,7 @@ impl<'a> RemoveBgRequest<'a> {
             Some(url) => Some(check_http_url("webhook", url)?),
             None => None,
         };
-        let image = checked_image(self.image)?;
+        let image = checked_image(self.image, self.client.context().limits())?;
         let body = types::builder::RemovebgMaskRequest::default()
             .alpha_matting(self.alpha_matting)
             .post_process_mask(self.post_process_mask)
@@ -326,31 +355,48 @@ impl<'a> RemoveBgRequest<'a> {
 }
 
 /// The image as it will be sent: a URL or data URI as given (checked), or a local file or bytes
-/// whose header says it is an image (read later, when the request is sent).
-fn checked_image(image: ImageSource) -> CutoutResult<Image> {
+/// whose header says it is an image and whose size is within the inline limit (read later, when
+/// the request is sent). The size is checked first, before the file is read at all.
+fn checked_image(image: ImageSource, limits: &Limits) -> CutoutResult<Image> {
+    let limit_size = |name: &str, size: u64| {
+        limits.check_inline_image(&crate::PROVIDER.capabilities, "image", name, size)
+    };
     Ok(match image {
         ImageSource::Url(url) => Image::Url(check_image_url(&url)?),
         ImageSource::Path(path) => {
-            if !path.is_file() {
-                let what = if path.exists() {
-                    "is not a file"
-                } else {
-                    "does not exist"
-                };
-                return Err(CutoutError::invalid(
-                    "image",
-                    format!(
-                        "`{}` {what}: pass the path of an image file",
-                        path.display()
-                    ),
-                ));
+            let name = path.display().to_string();
+            let size = match std::fs::metadata(&path) {
+                Ok(metadata) if metadata.is_file() => metadata.len(),
+                found => {
+                    let what = match found {
+                        Ok(_) => "is not a file".to_owned(),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                            "does not exist".to_owned()
+                        }
+                        Err(e) => format!("cannot be read ({e})"),
+                    };
+                    return Err(CutoutError::invalid(
+                        "image",
+                        format!("`{name}` {what}: pass the path of an image file"),
+                    ));
+                }
+            };
+            limit_size(&name, size)?;
+            check_image(probe_file(&path)?, &name)?;
+            Image::Local {
+                image: Local::Path(path),
+                name,
+                size,
             }
-            check_image(probe_file(&path)?, &path.display().to_string())?;
-            Image::Local(ImageSource::Path(path))
         }
         ImageSource::Bytes { bytes, file_name } => {
+            limit_size(&file_name, bytes.len() as u64)?;
             check_image(probe_bytes(&bytes), &file_name)?;
-            Image::Local(ImageSource::Bytes { bytes, file_name })
+            Image::Local {
+                size: bytes.len() as u64,
+                image: Local::Bytes(bytes),
+                name: file_name,
+            }
         }
     })
 }
@@ -359,8 +405,14 @@ fn checked_image(image: ImageSource) -> CutoutResult<Image> {
 enum Image {
     /// Sent as it is.
     Url(String),
-    /// Read and sent as a data URI when the request is sent.
-    Local(ImageSource),
+    /// Sent as a data URI, streamed from the file or bytes when the request is sent.
+    Local {
+        image: Local,
+        /// Its name in messages.
+        name: String,
+        /// Its size when checked.
+        size: u64,
+    },
 }
 
 /// A request that passed every local check.
@@ -370,35 +422,34 @@ pub(crate) struct Checked<'a> {
     body: types::builder::RemovebgMaskRequest,
 }
 
+/// The operation's id, as the generated client names it.
+const OPERATION: &str = "removebg_mask";
+
 impl Checked<'_> {
-    /// Builds the data URI of a local image (now, not while waiting for a job slot) and sends
-    /// the request once (the client's retry policy applies).
+    /// Sends the request once (the client's retry policy applies): a URL image through the
+    /// generated operation, a local image as a streamed body (see the module docs).
     pub(crate) async fn post(self) -> CutoutResult<MaskState> {
         let Checked {
             client,
             image,
             body,
         } = self;
-        let image = match image {
-            Image::Url(url) => url,
-            Image::Local(source) => {
-                let bytes = source.read_all().await?.unwrap_or_default();
-                let name = source.describe();
-                drop(source);
-                let format = check_image(probe_bytes(&bytes), &name)?;
-                data_uri(format, bytes)?
+        let answer = match image {
+            Image::Url(url) => client
+                .context()
+                .call(
+                    OPERATION,
+                    client.removebg_mask().body(body.image(url)).send(),
+                )
+                .await?
+                .into_inner(),
+            Image::Local { image, name, size } => {
+                post_inline(client, body, image, name, size).await?
             }
         };
-        let operation = client.removebg_mask().body(body.image(image));
-        let answer = client
-            .context()
-            .call("removebg_mask", operation.send())
-            .await;
-        match answer.map(|answer| answer.into_inner()) {
-            Ok(types::RemovebgMaskResponse::ResultSuccess(done)) => {
-                Ok(MaskState::Done(done.into()))
-            }
-            Ok(types::RemovebgMaskResponse::RemovebgMaskProcessing(queued)) => {
+        match answer {
+            types::RemovebgMaskResponse::ResultSuccess(done) => Ok(MaskState::Done(done.into())),
+            types::RemovebgMaskResponse::RemovebgMaskProcessing(queued) => {
                 let Some(id) = id_number(&queued.id) else {
                     return Err(no_id(Some(&queued.id), PROCESSING));
                 };
@@ -411,32 +462,132 @@ impl Checked<'_> {
                     future_links: queued.future_links.unwrap_or_default(),
                 }))
             }
-            Ok(types::RemovebgMaskResponse::ModelsLabError(error)) => Err(failed(None, &error)),
-            Ok(types::RemovebgMaskResponse::OtherAnswer(other)) => {
-                other_answer(other, None, "removebg_mask")
-            }
-            Err(error) => Err(error),
+            types::RemovebgMaskResponse::ModelsLabError(error) => Err(failed(None, &error)),
+            types::RemovebgMaskResponse::OtherAnswer(other) => other_answer(other, None, OPERATION),
         }
     }
 }
 
-/// `data:<type>;base64,<data>`, built in one allocation of exactly its final size. Takes the
-/// bytes by value so they are freed as soon as the text exists.
-fn data_uri(format: ImageFormat, bytes: bytes::Bytes) -> CutoutResult<String> {
-    let mime = format.mime_type();
-    let Some(encoded) = base64::encoded_len(bytes.len(), true) else {
-        return Err(CutoutError::invalid(
-            "image",
-            "the image is too large to send inline: pass a URL instead",
-        ));
+/// Sends `removebg_mask` with a local image, its JSON body streamed: the bytes the generated
+/// operation would send for the same request (the same serialization of the generated type, the
+/// key put in by the runtime's [`Context::authorize`](cutout_runtime::Context::authorize)), with
+/// the image's base64 text encoded chunk by chunk as it goes out. The runtime sends it
+/// ([`Context::execute_rebuilding`](cutout_runtime::Context::execute_rebuilding): the file is
+/// opened again for each attempt, a paid submission is resent only when surely not taken, the
+/// upload time limit and the answer size cap apply) and the answer is read into the generated
+/// answer type as the generated operation reads it.
+async fn post_inline(
+    client: &Client,
+    body: types::builder::RemovebgMaskRequest,
+    image: Local,
+    name: String,
+    size: u64,
+) -> CutoutResult<types::RemovebgMaskResponse> {
+    let context = client.context();
+    // The format is read again now: the file may have been replaced since it was checked.
+    let format = match &image {
+        Local::Path(path) => check_image(probe_file(path)?, &name)?,
+        Local::Bytes(bytes) => check_image(probe_bytes(bytes), &name)?,
     };
-    let mut uri = String::with_capacity("data:".len() + mime.len() + ";base64,".len() + encoded);
-    uri.push_str("data:");
-    uri.push_str(mime);
-    uri.push_str(";base64,");
-    STANDARD.encode_string(&bytes, &mut uri);
-    drop(bytes);
-    Ok(uri)
+    let url = reqwest::Url::parse(&format!("{}/image_editing/removebg_mask", client.baseurl))
+        .map_err(|e| CutoutError::config(format!("the base URL makes no operation URL: {e}")))?;
+    let render = |image: &str| -> CutoutResult<Vec<u8>> {
+        let value = CutoutError::incomplete_request(types::RemovebgMaskRequest::try_from(
+            body.clone().image(image.to_owned()),
+        ))?;
+        // As reqwest's `json` serializes the generated operation's body.
+        let json = serde_json::to_vec(&value)
+            .map_err(|e| CutoutError::invalid("request", format!("cannot encode it: {e}")))?;
+        let mut request = reqwest::Request::new(reqwest::Method::POST, url.clone());
+        *request.body_mut() = Some(json.into());
+        context
+            .authorize(&client.baseurl, &mut request)
+            .map_err(|message| CutoutError::invalid("request", message))?;
+        Ok(request
+            .body()
+            .and_then(reqwest::Body::as_bytes)
+            .unwrap_or_default()
+            .to_vec())
+    };
+    let header = format!("data:{};base64,", format.mime_type());
+    let inline = InlineBody::new(render, &header, image, name, size)?;
+    let length = inline.content_length()?;
+    let fault = Fault::default();
+    let (inline_ref, fault_ref, url_ref) = (&inline, &fault, &url);
+    let send = async {
+        let sent = context
+            .execute_rebuilding(&client.baseurl, OPERATION, || async move {
+                let body = inline_ref.open(fault_ref).await?;
+                client
+                    .client
+                    .post(url_ref.clone())
+                    .header(ACCEPT, HeaderValue::from_static("application/json"))
+                    .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+                    // Known in advance, so the body is not sent chunked.
+                    .header(CONTENT_LENGTH, length)
+                    .body(body)
+                    .build()
+                    .map_err(|e| CutoutError::config(format!("cannot build the request: {e}")))
+            })
+            .await;
+        let response = match sent {
+            Ok(response) => response.map_err(progenitor_client::Error::CommunicationError)?,
+            Err(error) => {
+                fault_ref.set(error);
+                return Err(progenitor_client::Error::Custom(
+                    "the request was not sent".to_owned(),
+                ));
+            }
+        };
+        read_answer(response, fault_ref).await
+    };
+    let answer = context.call(OPERATION, send).await;
+    if let Some(error) = fault.take() {
+        return Err(error);
+    }
+    Ok(answer?.into_inner())
+}
+
+/// Reads `removebg_mask`'s answer as the generated operation does: 200 as the answer type, the
+/// error statuses the API description lists as ModelsLab's error body, any other status as
+/// unexpected. A redirect is an error: the body was streamed, so it cannot be sent again to the
+/// new address (and it carries the key, which never follows a redirect off the API).
+async fn read_answer(
+    response: reqwest::Response,
+    fault: &Fault,
+) -> Result<
+    progenitor_client::ResponseValue<types::RemovebgMaskResponse>,
+    progenitor_client::Error<types::ModelsLabError>,
+> {
+    use progenitor_client::{Error, ResponseValue};
+    let status = response.status();
+    if status.is_redirection() {
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|value| value.to_str().ok())
+            .map_or_else(|| "nowhere".to_owned(), display_url);
+        fault.set(
+            CutoutError::unexpected(
+                crate::PROVIDER.name,
+                OPERATION,
+                format!(
+                    "the API answered with a redirect to `{location}`; a request with an \
+                     inline image is sent only to the address it was made for, not resent \
+                     elsewhere: set the base URL to the API's current address"
+                ),
+            )
+            .with_status(status.as_u16()),
+        );
+        return Err(Error::UnexpectedResponse(response));
+    }
+    match status.as_u16() {
+        200 => ResponseValue::from_response(response).await,
+        400 | 401 | 402 | 403 | 429 | 500 | 503 => Err(Error::ErrorResponse(
+            ResponseValue::from_response(response).await?,
+        )),
+        _ => Err(Error::UnexpectedResponse(response)),
+    }
 }
 
 fn check_range(field: &str, value: Option<u32>, max: u32, meaning: &str) -> CutoutResult<()> {
@@ -449,7 +600,8 @@ fn check_range(field: &str, value: Option<u32>, max: u32, meaning: &str) -> Cuto
     }
 }
 
-/// A local image must be one and state a possible size (ModelsLab documents no size limit).
+/// A local image must be one and state a possible size (ModelsLab documents no limit on its
+/// dimensions; the client's limit on its bytes is checked before, in `checked_image`).
 fn check_image(info: Option<ImageInfo>, name: &str) -> CutoutResult<ImageFormat> {
     let info = info.ok_or_else(|| {
         CutoutError::invalid(
@@ -471,20 +623,4 @@ fn check_image_url(url: &str) -> CutoutResult<String> {
         return Ok(trimmed.to_owned());
     }
     check_http_url("image", trimmed)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_data_uri_is_one_exact_allocation() {
-        for len in [0usize, 1, 2, 3, 4, 1000, 65_537] {
-            let bytes = bytes::Bytes::from(vec![7u8; len]);
-            let uri = data_uri(ImageFormat::Png, bytes).unwrap();
-            assert_eq!(uri.capacity(), uri.len(), "len {len}");
-            let data = uri.strip_prefix("data:image/png;base64,").unwrap();
-            assert_eq!(STANDARD.decode(data).unwrap(), vec![7u8; len]);
-        }
-    }
 }
