@@ -274,10 +274,11 @@ async fn a_redirect_is_never_followed_with_the_body_or_the_key() {
 
 /// Asserts the inline size refusal, naming the image, its size and the limit.
 fn assert_too_large(error: CutoutError, name: &str, size: u64, limit: u64) {
-    let CutoutError::InvalidInput { field, message } = &error else {
-        panic!("expected an invalid input, got {error:?}");
+    // Unsupported, not invalid: the router moves on to a provider that uploads files.
+    let CutoutError::Unsupported { provider, message } = &error else {
+        panic!("expected an unsupported input, got {error:?}");
     };
-    assert_eq!(field, "image");
+    assert_eq!(*provider, "modelslab");
     for part in [
         format!("`{name}`"),
         format!("({size} bytes)"),

@@ -453,6 +453,46 @@ async fn tengr_is_skipped_for_a_local_file_without_a_request() {
     assert!(tengr.requests().is_empty());
 }
 
+#[tokio::test]
+async fn an_image_over_modelslabs_inline_limit_goes_to_a_provider_that_uploads_files() {
+    let (_host, link) = file_host(png(8, 6)).await;
+    let modelslab = RecordingServer::start(vec![modelslab_success(&link)]).await;
+    let mut topaz_routes = vec![topaz_accepted()];
+    topaz_routes.extend(topaz_delivers(&link));
+    let topaz = RecordingServer::start(topaz_routes).await;
+    // A ModelsLab client that sends images of at most 100 bytes inline.
+    let small_inline = modelslab::Client::builder()
+        .base_url(modelslab.url())
+        .key(KEY)
+        .retry(retry())
+        .limits(cutout::runtime::Limits::default().inline_image(100))
+        .build()
+        .unwrap();
+    let router = route(
+        Router::builder().route(Provider::ModelsLab, Box::new(small_inline)),
+        Provider::Topaz,
+        topaz.url(),
+    )
+    .build()
+    .unwrap();
+    let image = png(64, 48);
+    assert!(image.len() > 100);
+    let routed = router
+        .remove(ImageSource::bytes(image, "photo.png"), options())
+        .await;
+    assert_eq!(
+        routed.served_by(),
+        Some(Provider::Topaz),
+        "{:?}",
+        routed.attempts
+    );
+    assert!(
+        modelslab.requests().is_empty(),
+        "nothing was sent to ModelsLab"
+    );
+    assert_eq!(posts(&topaz, TOPAZ_SUBMIT), 1);
+}
+
 fn router_with_tengr_only(url: &str) -> Router {
     router(&[(Provider::Tengr, url)], RoutePolicy::default())
 }

@@ -265,18 +265,19 @@ impl Limits {
             })
     }
 
-    /// Refuses a local image of `size` bytes that is too large to send inline (see
-    /// [`inline_image_limit`](Self::inline_image_limit)), before it is read or anything is sent:
-    /// an [`Error::InvalidInput`] on `field` naming the image (`name`), its size, the limit and
-    /// the ways out.
+    /// Refuses a local image of `size` bytes that is too large to send inline to `provider`
+    /// (see [`inline_image_limit`](Self::inline_image_limit)), before it is read or anything is
+    /// sent: an [`Error::Unsupported`] naming the image (`name`), its size, the limit and the ways
+    /// out. Unsupported rather than invalid: the image itself is fine, and another provider that
+    /// uploads files (or this one, given its URL) can take it, so `cutout::router` moves on to
+    /// the next route.
     pub fn check_inline_image(
         &self,
-        capabilities: &Capabilities,
-        field: &str,
+        provider: &ProviderInfo,
         name: &str,
         size: u64,
     ) -> Result<(), Error> {
-        let limit = self.inline_image_limit(capabilities);
+        let limit = self.inline_image_limit(&provider.capabilities);
         if size <= limit {
             return Ok(());
         }
@@ -289,18 +290,19 @@ impl Limits {
         } else {
             (
                 "this client's limit for an image sent inline",
-                "resize or recompress it, pass its URL instead, or raise the limit with \
-                 `Limits::inline_image` (set through `ClientBuilder::limits`)",
+                "resize or recompress it, pass its URL instead, use a provider that uploads \
+                 files, or raise the limit with `Limits::inline_image` (set through \
+                 `ClientBuilder::limits`)",
             )
         };
-        Err(Error::invalid(
-            field,
-            format!(
+        Err(Error::Unsupported {
+            provider: provider.name,
+            message: format!(
                 "`{name}` is {}, over {whose} of {}: {fix}",
                 shown(size),
                 shown(limit)
             ),
-        ))
+        })
     }
 }
 
@@ -697,28 +699,51 @@ pub(crate) mod tests {
         assert_eq!(one.formats_text().as_deref(), Some("JPEG"));
     }
 
+    /// A provider that takes images inline, as ModelsLab does.
+    fn inline_provider() -> ProviderInfo {
+        ProviderInfo {
+            name: "inliner",
+            auth: AuthScheme::BodyField { field: "key" },
+            capabilities: CUTOUTS_ONLY,
+            ..TOPAZ
+        }
+    }
+
     #[test]
     fn the_inline_image_limit_is_the_smaller_of_the_clients_and_the_providers() {
         let limits = Limits::default();
         assert_eq!(limits.inline_image, 64 << 20);
         assert_eq!(limits.inline_image_limit(&CUTOUTS_ONLY), 64 << 20);
+        let provider = |capabilities| ProviderInfo {
+            capabilities,
+            ..inline_provider()
+        };
         limits
-            .check_inline_image(&CUTOUTS_ONLY, "image", "a.png", 64 << 20)
+            .check_inline_image(&provider(CUTOUTS_ONLY), "a.png", 64 << 20)
             .unwrap();
         let error = limits
-            .check_inline_image(&CUTOUTS_ONLY, "image", "a.png", (64 << 20) + 1)
+            .check_inline_image(&provider(CUTOUTS_ONLY), "a.png", (64 << 20) + 1)
             .unwrap_err();
-        assert!(error.is_invalid_input());
+        assert!(
+            matches!(
+                error,
+                Error::Unsupported {
+                    provider: "inliner",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
         assert_eq!(
             error.to_string(),
-            "invalid `image`: `a.png` is 64.0 MiB (67108865 bytes), over this client's limit \
-             for an image sent inline of 64.0 MiB (67108864 bytes): resize or recompress it, \
-             pass its URL instead, or raise the limit with `Limits::inline_image` (set through \
-             `ClientBuilder::limits`) (nothing was sent)"
+            "inliner: `a.png` is 64.0 MiB (67108865 bytes), over this client's limit for an \
+             image sent inline of 64.0 MiB (67108864 bytes): resize or recompress it, pass its \
+             URL instead, use a provider that uploads files, or raise the limit with \
+             `Limits::inline_image` (set through `ClientBuilder::limits`)"
         );
         let raised = limits.inline_image(1 << 30);
         raised
-            .check_inline_image(&CUTOUTS_ONLY, "image", "a.png", (64 << 20) + 1)
+            .check_inline_image(&provider(CUTOUTS_ONLY), "a.png", (64 << 20) + 1)
             .unwrap();
 
         // A documented limit below the client's wins, and raising the client's does not help.
@@ -728,7 +753,7 @@ pub(crate) mod tests {
         };
         assert_eq!(raised.inline_image_limit(&documented), 10 << 20);
         let error = raised
-            .check_inline_image(&documented, "image", "b.jpg", (10 << 20) + 1)
+            .check_inline_image(&provider(documented), "b.jpg", (10 << 20) + 1)
             .unwrap_err();
         let message = error.to_string();
         assert!(

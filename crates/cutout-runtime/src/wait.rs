@@ -29,6 +29,9 @@ use tokio::time::Instant;
 
 use crate::Error;
 
+/// The shortest pause when backing off without an ETA, whatever the policy's minimum.
+const SHORTEST_BACKOFF: Duration = Duration::from_millis(1);
+
 /// How to wait for a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -223,26 +226,32 @@ where
             // maximum, so a wrong ETA costs at most one long pause).
             (Some(eta), _, _) if eta > Duration::ZERO => {
                 interval = policy.min_interval;
-                eta.clamp(policy.min_interval, policy.max_interval)
+                // (Not `clamp`: the fields are public, and a minimum above the maximum would
+                // make it panic.)
+                eta.max(policy.min_interval).min(policy.max_interval)
             }
             // No ETA, or it has passed: back off (from the step, after a coarse ETA).
             (_, _, step) => {
+                // Never a zero pause (a zero minimum would otherwise poll in a tight loop).
                 let pause = interval
                     .max(step.unwrap_or_default())
-                    .min(policy.max_interval);
+                    .min(policy.max_interval)
+                    .max(SHORTEST_BACKOFF);
                 interval = pause.saturating_mul(2).min(policy.max_interval);
                 pause
             }
         };
         let elapsed = started.elapsed();
-        if elapsed >= policy.deadline {
+        // Past the deadline: give up, unless nothing was polled yet (a known state with a zero
+        // deadline still gets its one poll).
+        if elapsed >= policy.deadline && polls > 0 {
             return Err(Error::Timeout {
                 what: what.to_owned(),
                 waited: elapsed,
             });
         }
         // The last pause ends at the deadline, for one final poll.
-        tokio::time::sleep(pause.min(policy.deadline - elapsed)).await;
+        tokio::time::sleep(pause.min(policy.deadline.saturating_sub(elapsed))).await;
     }
 }
 
@@ -614,5 +623,39 @@ mod tests {
         assert!(matches!(error, Error::Timeout { .. }), "{error:?}");
         assert_eq!(polls.load(Ordering::SeqCst), 1);
         assert_eq!(started.elapsed(), Duration::from_secs(5));
+    }
+    #[tokio::test(start_paused = true)]
+    async fn policies_set_through_the_public_fields_neither_panic_nor_spin() {
+        // A minimum above the maximum, and an ETA: no panic, one pause of the maximum.
+        let mut inverted = WaitPolicy::default().deadline(Duration::from_secs(5));
+        inverted.min_interval = Duration::from_secs(3);
+        inverted.max_interval = Duration::from_secs(1);
+        let seen = poll_instants(&inverted, Duration::from_secs(2), Duration::from_secs(4)).await;
+        assert_eq!(seen, ms(&[0, 1000, 2000]));
+        // Zero pauses and no ETA: polls at most every millisecond until the deadline.
+        let mut zero = WaitPolicy::default().deadline(Duration::from_millis(20));
+        zero.min_interval = Duration::ZERO;
+        zero.max_interval = Duration::ZERO;
+        let polls = AtomicU32::new(0);
+        let error = wait_for(
+            &zero,
+            "job",
+            || async {
+                polls.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, Error>(Poll::<()>::Pending(JobProgress::new("j", "Pending")))
+            },
+            |_| {},
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(error, Error::Timeout { .. }));
+        assert!(polls.load(Ordering::SeqCst) <= 22, "{polls:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_known_eta_with_a_zero_deadline_still_polls_once() {
+        let policy = WaitPolicy::default().deadline(Duration::ZERO);
+        let (seen, _) = known_poll_instants(&policy, Duration::ZERO, Duration::from_secs(2)).await;
+        assert_eq!(seen, ms(&[0]));
     }
 }

@@ -211,12 +211,19 @@ pub(crate) fn router(app: Arc<ModelsLab>) -> Router {
 
 /// Reads a JSON object body and checks its `key`.
 async fn authorized_body(app: &ModelsLab, body: Body) -> Result<Map<String, Value>, Rejection> {
-    let bytes = read_body(body, app.shared.config.max_upload_bytes)
-        .await
-        .map_err(|e| match e {
-            BodyError::TooLarge => Rejection::bad_request("the request body is too large"),
-            BodyError::Io(e) => Rejection::bad_request(format!("could not read the request: {e}")),
-        })?;
+    // The image travels inline as base64 (a third larger): take an image of up to
+    // `max_upload_bytes`, plus the other fields.
+    let limit = app
+        .shared
+        .config
+        .max_upload_bytes
+        .saturating_mul(4)
+        .div_ceil(3)
+        .saturating_add(1 << 20);
+    let bytes = read_body(body, limit).await.map_err(|e| match e {
+        BodyError::TooLarge => Rejection::bad_request("the request body is too large"),
+        BodyError::Io(e) => Rejection::bad_request(format!("could not read the request: {e}")),
+    })?;
     let value = match serde_json::from_slice(&bytes) {
         Ok(Value::Object(map)) => map,
         Ok(_) => return Err(Rejection::bad_request("the body must be a JSON object")),

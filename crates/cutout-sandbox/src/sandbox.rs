@@ -180,7 +180,8 @@ impl SandboxBuilder {
     }
 
     /// Largest request body accepted (default 64 MiB): Topaz and BackgroundCut answer 413 above
-    /// it, ModelsLab and Tengr 400 (their JSON bodies).
+    /// it, Tengr 400 (its JSON bodies). ModelsLab takes an image of this size inline, so its
+    /// JSON bodies may be a third larger (base64) plus 1 MiB before it answers 400.
     pub fn max_upload_bytes(mut self, bytes: u64) -> Self {
         self.max_upload_bytes = bytes;
         self

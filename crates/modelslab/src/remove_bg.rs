@@ -358,9 +358,8 @@ impl<'a> RemoveBgRequest<'a> {
 /// whose header says it is an image and whose size is within the inline limit (read later, when
 /// the request is sent). The size is checked first, before the file is read at all.
 fn checked_image(image: ImageSource, limits: &Limits) -> CutoutResult<Image> {
-    let limit_size = |name: &str, size: u64| {
-        limits.check_inline_image(&crate::PROVIDER.capabilities, "image", name, size)
-    };
+    let limit_size =
+        |name: &str, size: u64| limits.check_inline_image(&crate::PROVIDER, name, size);
     Ok(match image {
         ImageSource::Url(url) => Image::Url(check_image_url(&url)?),
         ImageSource::Path(path) => {
@@ -542,10 +541,13 @@ async fn post_inline(
         read_answer(response, fault_ref).await
     };
     let answer = context.call(OPERATION, send).await;
-    if let Some(error) = fault.take() {
-        return Err(error);
+    // A fault (the file changed, a redirect) explains a failed call only: if ModelsLab still
+    // answered with a job, that job exists and is paid for, and saying otherwise could make the
+    // caller submit (and pay) again.
+    match answer {
+        Ok(answer) => Ok(answer.into_inner()),
+        Err(error) => Err(fault.take().unwrap_or(error)),
     }
-    Ok(answer?.into_inner())
 }
 
 /// Reads `removebg_mask`'s answer as the generated operation does: 200 as the answer type, the

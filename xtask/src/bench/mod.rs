@@ -87,15 +87,40 @@ impl Options {
     }
 }
 
+/// What one part gave: its figures, or why it failed (the other parts still report).
+pub type Part<T> = Option<Result<T, String>>;
+
 /// Everything one run measured.
 #[derive(Debug, Default)]
 pub struct Results {
     pub machine: Machine,
-    pub upload: Option<Upload>,
-    pub calls: Option<serde_json::Value>,
-    pub jobs: Option<serde_json::Value>,
-    pub codegen: Option<Codegen>,
-    pub journal: Option<serde_json::Value>,
+    pub upload: Part<Upload>,
+    pub calls: Part<serde_json::Value>,
+    pub jobs: Part<serde_json::Value>,
+    pub codegen: Part<Codegen>,
+    pub journal: Part<serde_json::Value>,
+}
+
+impl Results {
+    /// The parts that failed, with why.
+    pub fn failures(&self) -> Vec<(&'static str, &str)> {
+        fn failed<'a, T>(name: &'static str, part: &'a Part<T>) -> Option<(&'static str, &'a str)> {
+            match part {
+                Some(Err(error)) => Some((name, error.as_str())),
+                _ => None,
+            }
+        }
+        [
+            failed("upload", &self.upload),
+            failed("calls", &self.calls),
+            failed("jobs", &self.jobs),
+            failed("codegen", &self.codegen),
+            failed("journal", &self.journal),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
 }
 
 /// The upload part: every competitor's runs, round by round.
@@ -116,6 +141,12 @@ pub struct Codegen {
     pub runs: Vec<Duration>,
 }
 
+fn report<T>(part: &str, result: &Result<T, String>) {
+    if let Err(error) = result {
+        eprintln!("bench: {part} failed: {error}");
+    }
+}
+
 /// Runs the suite.
 pub fn run(options: &Options) -> Result<Results, String> {
     let target = target_dir(&options.root);
@@ -129,29 +160,34 @@ pub fn run(options: &Options) -> Result<Results, String> {
         machine: Machine::describe(&options.root),
         ..Results::default()
     };
+    // Each part on its own: one that fails is reported as failed, the others still measure.
     if options.runs("upload") {
         eprintln!(
             "bench: upload ({} MiB, {} rounds)",
             options.upload_mib, options.rounds
         );
-        results.upload = Some(upload(options, &release, &work)?);
+        let result = upload(options, &release, &work);
+        report("upload", &result);
+        results.upload = Some(result);
     }
     if options.runs("calls") {
         eprintln!("bench: calls");
-        let run = measure(
-            Command::new(release.join("examples/bench_calls"))
+        let result = measure(
+            Command::new(release.join(exe_in("examples", "bench_calls")))
                 .args(["--calls", &options.calls.to_string()])
                 .args(["--concurrency", "16", "--rounds", "7"]),
-        )?;
-        results.calls = Some(last_json(&run.stdout)?);
+        )
+        .and_then(|run| last_json(&run.stdout));
+        report("calls", &result);
+        results.calls = Some(result);
     }
     if options.runs("jobs") {
         eprintln!(
             "bench: jobs ({} at {}-way)",
             options.jobs, options.concurrency
         );
-        let run = measure(
-            Command::new(release.join("examples/bench_jobs"))
+        let result = measure(
+            Command::new(release.join(exe_in("examples", "bench_jobs")))
                 .arg("--cli")
                 .arg(release.join(exe("cutout")))
                 .arg("--work")
@@ -159,23 +195,32 @@ pub fn run(options: &Options) -> Result<Results, String> {
                 .args(["--jobs", &options.jobs.to_string()])
                 .args(["--concurrency", &options.concurrency.to_string()])
                 .args(["--job-ms", &options.job_ms.to_string()]),
-        )?;
-        results.jobs = Some(last_json(&run.stdout)?);
+        )
+        .and_then(|run| last_json(&run.stdout));
+        report("jobs", &result);
+        results.jobs = Some(result);
     }
     if options.runs("codegen") {
         eprintln!("bench: codegen");
-        results.codegen = Some(codegen(options)?);
+        let result = codegen(options);
+        report("codegen", &result);
+        results.codegen = Some(result);
     }
     if options.runs("journal") {
         eprintln!("bench: journal");
         let dir = work.join("journal");
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let run = measure(
-            Command::new(release.join("examples/journal_bench"))
-                .arg(options.journal_inputs.to_string())
-                .current_dir(&dir),
-        )?;
-        results.journal = Some(last_json(&run.stdout)?);
+        let result = std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))
+            .and_then(|()| {
+                measure(
+                    Command::new(release.join(exe_in("examples", "journal_bench")))
+                        .arg(options.journal_inputs.to_string())
+                        .current_dir(&dir),
+                )
+            })
+            .and_then(|run| last_json(&run.stdout));
+        report("journal", &result);
+        results.journal = Some(result);
     }
     Ok(results)
 }
@@ -236,19 +281,30 @@ fn exe(name: &str) -> String {
     format!("{name}{}", std::env::consts::EXE_SUFFIX)
 }
 
+fn exe_in(dir: &str, name: &str) -> PathBuf {
+    Path::new(dir).join(exe(name))
+}
+
 /// The upload part: a sink process, then each competitor as its own process, interleaved.
 fn upload(options: &Options, release: &Path, work: &Path) -> Result<Upload, String> {
     let file = work.join(format!("upload-{}MiB.bin", options.upload_mib));
     make_upload_file(&file, options.upload_mib)?;
-    let sink = Sink::start(&release.join("examples/bench_upload"))?;
+    let result = upload_file(options, release, &file);
+    // A gigabyte left behind in target/ on a small disk helps nobody.
+    let _ = std::fs::remove_file(&file);
+    result
+}
+
+fn upload_file(options: &Options, release: &Path, file: &Path) -> Result<Upload, String> {
+    let bench_upload = release.join(exe_in("examples", "bench_upload"));
+    let sink = Sink::start(&bench_upload)?;
     let base = format!("http://127.0.0.1:{}", sink.port);
     let curl = which("curl");
-    let bench_upload = release.join("examples/bench_upload");
     let send = |via: &str| {
         let mut command = Command::new(&bench_upload);
         command
             .args(["send", "--via", via, "--url", &base, "--file"])
-            .arg(&file);
+            .arg(file);
         command
     };
     // The same form and route as the Topaz client's upload (see tests/examples/bench_upload.rs).
@@ -354,7 +410,10 @@ fn make_upload_file(path: &Path, mib: u64) -> Result<(), String> {
         std::io::Write::flush(&mut out)?;
         std::fs::rename(&partial, path)
     };
-    write().map_err(|e| format!("{}: {e}", path.display()))
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&partial);
+        format!("{}: {e}", path.display())
+    })
 }
 
 fn which(program: &str) -> Option<PathBuf> {
@@ -382,19 +441,23 @@ impl Sink {
             .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
         let stdin = child.stdin.take();
         let mut line = String::new();
-        let stdout = child.stdout.take().expect("stdout is piped");
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout is piped"));
+        std::io::BufRead::read_line(&mut stdout, &mut line)
             .map_err(|e| format!("the upload sink: {e}"))?;
+        // Keep reading what it prints later, so that it never writes into a closed pipe.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
         let port = serde_json::from_str::<serde_json::Value>(&line)
             .ok()
             .and_then(|v| v["port"].as_u64())
-            .and_then(|p| u16::try_from(p).ok())
-            .ok_or_else(|| {
-                format!(
-                    "the upload sink printed `{}`, not {{\"port\":N}}",
-                    line.trim()
-                )
-            })?;
+            .and_then(|p| u16::try_from(p).ok());
+        let Some(port) = port else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "the upload sink printed `{}`, not {{\"port\":N}}",
+                line.trim()
+            ));
+        };
         Ok(Self { child, stdin, port })
     }
 }

@@ -2,8 +2,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// What one run of a program cost.
@@ -71,36 +69,42 @@ fn describe(command: &Command) -> String {
     format!("`{program} {}`", args.join(" "))
 }
 
+/// The longest any measured program may run before it is killed (a hung server or CLI must not
+/// hang the suite).
+pub const TIME_LIMIT: Duration = Duration::from_secs(15 * 60);
+
 /// Waits for `child`, sampling its peak RSS meanwhile. Linux keeps the peak in
-/// `/proc/<pid>/status` (`VmHWM`), which is gone once the process has exited, so it is read
-/// every 5 ms until then and the last value kept. (Reading it through `wait4`'s rusage would
-/// need `unsafe`, which this workspace forbids; `getrusage(RUSAGE_CHILDREN)` gives the largest
-/// of all children so far, not this one's.) Elsewhere the peak is not reported.
+/// `/proc/<pid>/status` (`VmHWM`), which is gone once the process has been reaped, so it is
+/// read every 2 ms until then and the largest value kept; the child is reaped only by
+/// `try_wait` in the same loop, so the pid read is always its own. (Reading the peak through
+/// `wait4`'s rusage would need `unsafe`, which this workspace forbids;
+/// `getrusage(RUSAGE_CHILDREN)` gives the largest of all children so far, not this one's.)
+/// Elsewhere the peak is not reported. A child still running after [`TIME_LIMIT`] is killed.
 fn wait(child: &mut Child) -> std::io::Result<(bool, Option<i32>, Option<u64>)> {
     let status_file = PathBuf::from(format!("/proc/{}/status", child.id()));
-    let done = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let done = Arc::clone(&done);
-        // The child is not reaped before `done` is set, so its pid cannot be reused meanwhile.
-        std::thread::spawn(move || {
-            let mut peak = None;
-            while !done.load(Ordering::Acquire) {
-                if let Some(kib) = std::fs::read_to_string(&status_file)
-                    .ok()
-                    .and_then(|s| vm_hwm_kib(&s))
-                {
-                    peak = Some(kib);
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            peak
-        })
-    };
-    let status = child.wait();
-    done.store(true, Ordering::Release);
-    let peak = sampler.join().unwrap_or(None);
-    let status = status?;
-    Ok((status.success(), status.code(), peak))
+    let started = Instant::now();
+    let mut peak: Option<u64> = None;
+    loop {
+        if let Some(kib) = std::fs::read_to_string(&status_file)
+            .ok()
+            .and_then(|s| vm_hwm_kib(&s))
+        {
+            peak = Some(peak.map_or(kib, |peak| peak.max(kib)));
+        }
+        if let Some(status) = child.try_wait()? {
+            return Ok((status.success(), status.code(), peak));
+        }
+        if started.elapsed() > TIME_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::Error::other(format!(
+                "still running after {} minutes: killed",
+                TIME_LIMIT.as_secs() / 60
+            )));
+        }
+        // 2 ms: the wall time is known to within this, and a sample costs about 20 µs.
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 /// `VmHWM` (peak resident set size) from a `/proc/<pid>/status` text, in KiB.

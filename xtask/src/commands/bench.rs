@@ -98,6 +98,17 @@ pub fn run(mut args: impl Iterator<Item = String>) -> ExitCode {
         options.rounds = rounds;
     }
     options.no_build = no_build;
+    let benchmarks = options.root.join("BENCHMARKS.md");
+    if write {
+        // Check the markers now, not after minutes of measuring.
+        let checked = std::fs::read_to_string(&benchmarks)
+            .map_err(|e| e.to_string())
+            .and_then(|text| report::splice(&text, ""));
+        if let Err(message) = checked {
+            eprintln!("{}: {message}", benchmarks.display());
+            return ExitCode::from(2);
+        }
+    }
     let results = match bench::run(&options) {
         Ok(results) => results,
         Err(message) => {
@@ -107,8 +118,20 @@ pub fn run(mut args: impl Iterator<Item = String>) -> ExitCode {
     };
     let section = report::render(&results, &options);
     println!("{section}");
+    let failures = results.failures();
+    if !failures.is_empty() {
+        for (part, error) in &failures {
+            eprintln!("bench: {part} failed: {error}");
+        }
+        if write {
+            eprintln!(
+                "bench: BENCHMARKS.md is left as it was: a run with failed parts is not recorded"
+            );
+        }
+        return ExitCode::FAILURE;
+    }
     if write {
-        let path = options.root.join("BENCHMARKS.md");
+        let path = benchmarks;
         let written = std::fs::read_to_string(&path)
             .map_err(|e| e.to_string())
             .and_then(|text| report::splice(&text, &section))
