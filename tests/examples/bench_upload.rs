@@ -103,13 +103,13 @@ impl Via {
     }
 }
 
-struct Send {
+struct Upload {
     via: Via,
     url: String,
     file: PathBuf,
 }
 
-fn parse_send(args: &[String]) -> Result<Send, BoxError> {
+fn parse_send(args: &[String]) -> Result<Upload, BoxError> {
     let (mut via, mut url, mut file) = (None, None, None);
     let mut args = args.iter();
     while let Some(flag) = args.next() {
@@ -136,12 +136,12 @@ fn parse_send(args: &[String]) -> Result<Send, BoxError> {
         }
     }
     match (via, url, file) {
-        (Some(via), Some(url), Some(file)) => Ok(Send { via, url, file }),
+        (Some(via), Some(url), Some(file)) => Ok(Upload { via, url, file }),
         _ => Err(format!("send needs --via, --url and --file\n{}", usage()).into()),
     }
 }
 
-impl Send {
+impl Upload {
     fn run(self) -> Result<(), BoxError> {
         let size = std::fs::metadata(&self.file)
             .map_err(|e| format!("cannot read `{}`: {e}", self.file.display()))?
