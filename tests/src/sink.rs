@@ -95,3 +95,75 @@ async fn drain(State(received): State<Arc<AtomicU64>>, request: Request) -> Resp
     };
     ([(BODY_BYTES_HEADER, bytes.to_string())], axum::Json(answer)).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn counted(response: &reqwest::Response) -> u64 {
+        response.headers()[BODY_BYTES_HEADER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn counts_sized_and_chunked_bodies_and_answers_each_route() {
+        let sink = Sink::start().await.unwrap();
+        let client = reqwest::Client::new();
+
+        let sized = client
+            .post(format!("{}/image/v1/matting/async", sink.url()))
+            .body(vec![7u8; 300_001])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(counted(&sized), 300_001);
+        let answer: serde_json::Value = sized.json().await.unwrap();
+        assert_eq!(answer["process_id"], "4b0bd1f4-6c5a-4d5e-9f1e-2f4c9c6f0a11");
+
+        // No length known: reqwest sends it chunked.
+        let pieces = (0..5).map(|_| Ok::<_, std::io::Error>(vec![1u8; 70_000]));
+        let chunked = client
+            .post(format!("{}/v3/file-ops/upload/", sink.url()))
+            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                pieces,
+            )))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(counted(&chunked), 350_000);
+        assert_eq!(
+            chunked.json::<serde_json::Value>().await.unwrap(),
+            serde_json::json!({"success": true})
+        );
+        assert_eq!(sink.received().load(Ordering::Relaxed), 650_001);
+    }
+
+    #[tokio::test]
+    async fn answers_expect_100_continue_before_the_body_is_sent() {
+        let sink = Sink::start().await.unwrap();
+        let address = sink.url().trim_start_matches("http://").to_owned();
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        stream
+            .write_all(
+                b"POST /image/v1/matting/async HTTP/1.1\r\nHost: sink\r\nContent-Length: 5\r\n\
+                  Expect: 100-continue\r\nConnection: close\r\n\r\n",
+            )
+            .await
+            .unwrap();
+        let mut interim = [0u8; 25];
+        stream.read_exact(&mut interim).await.unwrap();
+        assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+        stream.write_all(b"hello").await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        assert!(
+            answer.contains(&format!("{BODY_BYTES_HEADER}: 5\r\n")),
+            "{answer}"
+        );
+    }
+}
