@@ -42,7 +42,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(file);
 
     let sink = Sink::start().await?;
-    let url = sink.url();
+    let url = sink.url().to_owned();
     let received = sink.received();
     println!(
         "file: {mib} MiB; peak RSS before uploads: {} KiB",

@@ -44,9 +44,10 @@ impl Sink {
         &self.url
     }
 
-    /// The count of body bytes received (all requests together); `swap(0, …)` reads and resets it.
-    pub fn received(&self) -> &AtomicU64 {
-        &self.received
+    /// A handle to the count of body bytes received (all requests together); `swap(0, …)` reads
+    /// and resets it.
+    pub fn received(&self) -> Arc<AtomicU64> {
+        self.received.clone()
     }
 }
 
