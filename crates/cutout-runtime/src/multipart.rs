@@ -12,9 +12,10 @@ use serde::Serialize;
 
 use crate::ImageFormat;
 
-/// Read size for streamed file parts. On a 1 GiB loopback upload (BENCHMARKS.md), reads of 1 MiB
-/// took the least wall and CPU time of 128 KiB–2 MiB, with a peak RSS under 12 MiB; a part never
-/// reads more than its file's length at once, so small images allocate only their size.
+/// Read size for streamed file parts. Uploading 1 GiB to a loopback sink (`bench_upload`), the
+/// client's CPU time was 0.53 s with 128 KiB reads, 0.39 s with 512 KiB, 0.37 s with 1 MiB and
+/// 0.34 s with 2 MiB (curl: 0.33 s); wall time was lowest at 1 MiB, with a peak RSS of 12 MiB
+/// (14 MiB at 2 MiB). A part never reads more than its file's length at once.
 const CHUNK: usize = 1024 * 1024;
 
 /// A file part of a form: a path on disk (streamed) or bytes in memory.
