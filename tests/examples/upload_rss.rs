@@ -15,46 +15,10 @@
 //! ```
 
 use std::io::Write;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use axum::extract::{Request, State};
-use axum::response::IntoResponse;
-use futures_util::StreamExt;
-
-/// Drains the request body chunk by chunk, counting bytes, and answers like the API would.
-async fn drain(
-    State(received): State<Arc<AtomicU64>>,
-    request: Request,
-) -> axum::response::Response {
-    let path = request.uri().path().to_owned();
-    let mut body = request.into_body().into_data_stream();
-    while let Some(chunk) = body.next().await {
-        match chunk {
-            Ok(chunk) => {
-                received.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-            }
-            Err(_) => return axum::http::StatusCode::BAD_REQUEST.into_response(),
-        }
-    }
-    if path.ends_with("/image_editing/removebg_mask") {
-        axum::Json(serde_json::json!({
-            "status": "success", "generationTime": 0.5, "id": 1,
-            "output": ["https://example.com/out.png"], "proxy_links": [], "meta": {}
-        }))
-        .into_response()
-    } else if path.ends_with("/matting/async") {
-        axum::Json(serde_json::json!({
-            "process_id": "4b0bd1f4-6c5a-4d5e-9f1e-2f4c9c6f0a11",
-            "source_id": "7e1a0c2e-9d4b-4f6a-8a39-0d6f3c1b2a77",
-            "eta": 1_900_000_000u64
-        }))
-        .into_response()
-    } else {
-        axum::Json(serde_json::json!({"success": true})).into_response()
-    }
-}
+use cutout_tests::sink::Sink;
 
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -79,13 +43,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     file.set_len(mib * 1024 * 1024)?;
     drop(file);
 
-    let received = Arc::new(AtomicU64::new(0));
-    let app = axum::Router::new()
-        .fallback(drain)
-        .with_state(received.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let sink = Sink::start().await?;
+    let url = sink.url().to_owned();
+    let received = sink.received();
     println!(
         "file: {mib} MiB; peak RSS before uploads: {} KiB",
         peak_rss_kib()

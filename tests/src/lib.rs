@@ -8,6 +8,7 @@
 //! is what retry, redirect and download tests need.
 
 pub mod sandbox;
+pub mod sink;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

