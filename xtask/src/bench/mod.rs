@@ -287,7 +287,8 @@ fn exe_in(dir: &str, name: &str) -> PathBuf {
 
 /// The upload part: a sink process, then each competitor as its own process, interleaved.
 fn upload(options: &Options, release: &Path, work: &Path) -> Result<Upload, String> {
-    let file = work.join(format!("upload-{}MiB.bin", options.upload_mib));
+    // `.jpg`: the clients take the part's type from the extension, and curl is told the same.
+    let file = work.join(format!("upload-{}MiB.jpg", options.upload_mib));
     make_upload_file(&file, options.upload_mib)?;
     let result = upload_file(options, release, &file);
     // A gigabyte left behind in target/ on a small disk helps nobody.
@@ -308,23 +309,27 @@ fn upload_file(options: &Options, release: &Path, file: &Path) -> Result<Upload,
         command
     };
     // The same form and route as the Topaz client's upload (see tests/examples/bench_upload.rs).
-    let curl_args = |file: &Path| -> Vec<String> {
+    let curl_args = |file: &Path, base: &str| -> Vec<String> {
         vec![
-            "-sS".into(),
+            "-sSf".into(),
             "-o".into(),
             "/dev/null".into(),
             // curl waits up to a second for `100 Continue` before a large body; no client of ours does.
             "-H".into(),
             "Expect:".into(),
             "-H".into(),
-            "X-API-Key: bench".into(),
+            "Accept: application/json".into(),
+            "-H".into(),
+            "X-API-Key: bench-key".into(),
             "-F".into(),
-            format!("image=@{};type=application/octet-stream", file.display()),
+            "mode=segmentation".into(),
             "-F".into(),
             "model=Object".into(),
             "-F".into(),
-            "mode=segmentation".into(),
-            format!("{base}/matting/async"),
+            "output_format=png".into(),
+            "-F".into(),
+            format!("image=@{};type=image/jpeg", file.display()),
+            format!("{base}/image/v1/matting/async"),
         ]
     };
     let mut names: Vec<String> = Vec::new();
@@ -362,7 +367,7 @@ fn upload_file(options: &Options, release: &Path, file: &Path) -> Result<Upload,
         curl_command: curl.map(|_| {
             format!(
                 "curl {}",
-                curl_args(Path::new("FILE"))
+                curl_args(Path::new("FILE"), "http://127.0.0.1:PORT")
                     .iter()
                     .map(|arg| shell_quote(arg))
                     .collect::<Vec<_>>()
