@@ -350,9 +350,9 @@ fn upload_file(options: &Options, release: &Path, file: &Path) -> Result<Upload,
     for round in 0..options.rounds {
         for index in stats::rotation(names.len(), round) {
             let run = match names[index].as_str() {
-                "curl" => {
-                    measure(Command::new(curl.as_ref().expect("found")).args(curl_args(&file)))?
-                }
+                "curl" => measure(
+                    Command::new(curl.as_ref().expect("found")).args(curl_args(file, &base)),
+                )?,
                 "reqwest (hand-written stream)" => measure(&mut send("reqwest"))?,
                 "topaz-image" => measure(&mut send("topaz"))?,
                 _ => measure(&mut send("backgroundcut"))?,
