@@ -294,10 +294,6 @@ mod tests {
     };
 
     fn context(provider: &'static ProviderInfo, key: &str) -> Context {
-        context_with(provider, key)
-    }
-
-    fn context_with(provider: &'static ProviderInfo, key: &str) -> Context {
         Context::new(
             provider,
             Some(ApiKey::new(key)),
@@ -362,10 +358,10 @@ mod tests {
     #[test]
     fn a_key_that_cannot_be_a_header_is_refused_by_every_request_it_would_go_on() {
         // The header is made once per context; its error stays until a request needs it.
-        let context = context(&BACKGROUNDCUT, "k\u{7}bell");
+        let header_key = context(&BACKGROUNDCUT, "k\u{7}bell");
         for _ in 0..2 {
             let mut own = request("https://api.example.com/v3/x/", None);
-            let err = context
+            let err = header_key
                 .authorize("https://api.example.com", &mut own)
                 .unwrap_err();
             assert_eq!(
@@ -376,11 +372,11 @@ mod tests {
         }
         // A request that would not carry the key is not refused.
         let mut other = request("https://cdn.example.net/file.png", None);
-        context
+        header_key
             .authorize("https://api.example.com", &mut other)
             .unwrap();
         // A key that travels in the body does not need to be a header value.
-        let body_key = context_with(&MODELSLAB, "k\u{7}bell");
+        let body_key = context(&MODELSLAB, "k\u{7}bell");
         let mut req = request("https://ml.example.com/api/v6/x", Some("{}"));
         body_key
             .authorize("https://ml.example.com/api/v6", &mut req)

@@ -342,8 +342,7 @@ impl Context {
                     .and_then(|v| v.to_str().ok())
                     .and_then(parse_retry_after);
                 let (response, body_wait) = if header_wait.is_none() && status == 429 {
-                    // Boxed: a rare path, kept out of every call's future.
-                    Box::pin(read_retry_after_from_body(response, self.limits.error_body)).await
+                    read_retry_after_from_body(response, self.limits.error_body).await
                 } else {
                     (Ok(response), None)
                 };
@@ -729,7 +728,11 @@ impl http_body::Body for Capped {
     }
 
     fn size_hint(&self) -> SizeHint {
-        if self.fail_now || self.finished {
+        if self.fail_now {
+            // Ends with an error: no length to promise.
+            return SizeHint::new();
+        }
+        if self.finished {
             return SizeHint::with_exact(0);
         }
         let room = self.limit - self.seen;
