@@ -383,19 +383,21 @@ impl Context {
         E: ErrorBody + serde::de::DeserializeOwned,
     {
         let span = tracing::info_span!("cutout.call", provider = self.provider.name, operation);
-        LAST_STATUS
-            .scope(
-                Cell::new(None),
-                send.map(|result| (result, LAST_STATUS.with(Cell::get))),
-            )
-            .instrument(span)
-            .then(move |(result, status)| match result {
-                Ok(value) => Either::Left(std::future::ready(Ok(value))),
-                // Boxed: only failed calls pay for the conversion's future.
-                Err(error) => {
-                    Either::Right(Box::pin(self.convert(operation, error, status)).map(Err))
-                }
-            })
+        let scoped = LAST_STATUS.scope(
+            Cell::new(None),
+            send.map(|result| (result, LAST_STATUS.with(Cell::get))),
+        );
+        // A span nobody listens to is not entered at every poll.
+        let traced = if span.is_disabled() {
+            Either::Left(scoped)
+        } else {
+            Either::Right(scoped.instrument(span))
+        };
+        traced.then(move |(result, status)| match result {
+            Ok(value) => Either::Left(std::future::ready(Ok(value))),
+            // Boxed: only failed calls pay for the conversion's future.
+            Err(error) => Either::Right(Box::pin(self.convert(operation, error, status)).map(Err)),
+        })
     }
 
     /// The [`Error`] for a failed generated operation.
