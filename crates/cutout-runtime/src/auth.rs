@@ -7,7 +7,7 @@ use std::fmt;
 use reqwest::header::{HeaderName, HeaderValue};
 use serde::de::IgnoredAny;
 
-use crate::{AuthScheme, Context};
+use crate::{AuthScheme, Context, ProviderInfo};
 
 /// An API key. Its `Debug` and `Display` print a redaction, never the key, so it can sit in
 /// structs that are logged or snapshotted.
@@ -71,29 +71,18 @@ impl Context {
     pub fn authorize(&self, base_url: &str, request: &mut reqwest::Request) -> Result<(), String> {
         // progenitor stamps every request with the spec's version; no provider documents that
         // header, so it is not sent.
-        request.headers_mut().remove("api-version");
-        if !under_base(base_url, request.url()) {
+        request.headers_mut().remove(API_VERSION);
+        if !self.is_api_url(base_url, request.url()) {
             return Ok(());
         }
         let Some(key) = &self.key else {
             return Ok(());
         };
         match self.provider.auth {
-            AuthScheme::Header { name, prefix } => {
-                let text = match prefix {
-                    Some(prefix) => format!("{prefix} {}", key.expose()),
-                    None => key.expose().to_owned(),
-                };
-                let mut value = HeaderValue::from_str(&text).map_err(|_| {
-                    "the API key contains characters that cannot be sent in an HTTP header"
-                        .to_owned()
-                })?;
-                value.set_sensitive(true);
-                let name = HeaderName::from_bytes(name.as_bytes())
-                    .map_err(|_| format!("`{name}` is not a valid header name"))?;
-                request.headers_mut().insert(name, value);
-                Ok(())
-            }
+            AuthScheme::Header { .. } => match &self.key_header {
+                Some(header) => header.put_on(request),
+                None => Ok(()),
+            },
             AuthScheme::BodyField { .. }
                 if matches!(
                     *request.method(),
@@ -192,14 +181,72 @@ fn inject_body_field(
     Ok(())
 }
 
+/// The header progenitor puts on every request (see [`Context::authorize`]).
+const API_VERSION: HeaderName = HeaderName::from_static("api-version");
+
+/// The header that carries the key (`X-API-Key: <key>`, `Authorization: Token <key>`), made once
+/// per [`Context`]: the same name and value go on every request. A key that cannot be sent in a
+/// header keeps its error, reported by every request that would carry it (as before anything
+/// is sent), not by the builder.
+#[derive(Clone)]
+pub(crate) struct KeyHeader(Result<(HeaderName, HeaderValue), String>);
+
+impl KeyHeader {
+    /// The header for `key`, when the provider takes its key in a header.
+    pub(crate) fn new(provider: &ProviderInfo, key: Option<&ApiKey>) -> Option<Self> {
+        let AuthScheme::Header { name, prefix } = provider.auth else {
+            return None;
+        };
+        let key = key?;
+        let make = || {
+            let text = match prefix {
+                Some(prefix) => format!("{prefix} {}", key.expose()),
+                None => key.expose().to_owned(),
+            };
+            let mut value = HeaderValue::from_str(&text).map_err(|_| {
+                "the API key contains characters that cannot be sent in an HTTP header".to_owned()
+            })?;
+            value.set_sensitive(true);
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("`{name}` is not a valid header name"))?;
+            Ok((name, value))
+        };
+        Some(Self(make()))
+    }
+
+    fn put_on(&self, request: &mut reqwest::Request) -> Result<(), String> {
+        let (name, value) = self.0.as_ref().map_err(Clone::clone)?;
+        request.headers_mut().insert(name.clone(), value.clone());
+        Ok(())
+    }
+}
+
+impl Context {
+    /// [`under_base`], with `base_url` parsed once: the generated hooks pass the same base URL
+    /// for every request. Another base URL is parsed every time.
+    pub(crate) fn is_api_url(&self, base_url: &str, url: &reqwest::Url) -> bool {
+        let (text, parsed) = self
+            .parsed_base
+            .get_or_init(|| (base_url.to_owned(), reqwest::Url::parse(base_url).ok()));
+        if text == base_url {
+            parsed
+                .as_ref()
+                .is_some_and(|base| under_parsed_base(base, url))
+        } else {
+            under_base(base_url, url)
+        }
+    }
+}
+
 /// Whether `url` is an API call of the API at `base_url`: same scheme, host and port, and a path
 /// equal to the base URL's path or below it on a segment boundary (`/api/v6` covers `/api/v6`
 /// and `/api/v6/x`, not `/api/v6x` nor `/other`).
 pub(crate) fn under_base(base_url: &str, url: &reqwest::Url) -> bool {
-    let Ok(base) = reqwest::Url::parse(base_url) else {
-        return false;
-    };
-    if !same_origin(&base, url) {
+    reqwest::Url::parse(base_url).is_ok_and(|base| under_parsed_base(&base, url))
+}
+
+fn under_parsed_base(base: &reqwest::Url, url: &reqwest::Url) -> bool {
+    if !same_origin(base, url) {
         return false;
     }
     let prefix = base.path().trim_end_matches('/');
@@ -306,6 +353,60 @@ mod tests {
             .authorize("https://api.example.com", &mut other)
             .unwrap();
         assert!(other.headers().get("authorization").is_none());
+    }
+
+    #[test]
+    fn a_key_that_cannot_be_a_header_is_refused_by_every_request_it_would_go_on() {
+        // The header is made once per context; its error stays until a request needs it.
+        let header_key = context(&BACKGROUNDCUT, "k\u{7}bell");
+        for _ in 0..2 {
+            let mut own = request("https://api.example.com/v3/x/", None);
+            let err = header_key
+                .authorize("https://api.example.com", &mut own)
+                .unwrap_err();
+            assert_eq!(
+                err,
+                "the API key contains characters that cannot be sent in an HTTP header"
+            );
+            assert!(own.headers().get("authorization").is_none());
+        }
+        // A request that would not carry the key is not refused.
+        let mut other = request("https://cdn.example.net/file.png", None);
+        header_key
+            .authorize("https://api.example.com", &mut other)
+            .unwrap();
+        // A key that travels in the body does not need to be a header value.
+        let body_key = context(&MODELSLAB, "k\u{7}bell");
+        let mut req = request("https://ml.example.com/api/v6/x", Some("{}"));
+        body_key
+            .authorize("https://ml.example.com/api/v6", &mut req)
+            .unwrap();
+    }
+
+    #[test]
+    fn the_base_url_is_checked_the_same_whichever_was_seen_first() {
+        // The first base URL is kept parsed; any other is still judged on its own.
+        let context = context(&BACKGROUNDCUT, "k1");
+        let cases = [
+            ("https://h/api/v6", "https://h/api/v6/x", true),
+            ("https://other/api", "https://h/api/v6/x", false),
+            ("https://other/api", "https://other/api/y", true),
+            ("https://h/api/v6", "https://h/api/v6x", false),
+            ("not a url", "https://h/api/v6/x", false),
+            ("https://h/api/v6", "https://other/api/y", false),
+        ];
+        for (base, url, expected) in cases {
+            let url: reqwest::Url = url.parse().unwrap();
+            assert_eq!(context.is_api_url(base, &url), expected, "{base} {url}");
+            assert_eq!(under_base(base, &url), expected, "{base} {url}");
+            let mut req = request(url.as_str(), None);
+            context.authorize(base, &mut req).unwrap();
+            assert_eq!(
+                req.headers().get("authorization").is_some(),
+                expected,
+                "{base} {url}"
+            );
+        }
     }
 
     #[test]

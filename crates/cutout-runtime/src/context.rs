@@ -3,10 +3,11 @@
 //! `download.rs` downloading results.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::auth::KeyHeader;
 use crate::{ApiKey, Limits, ProviderInfo, RetryPolicy, Timeouts};
 
 /// State every generated `Client` carries (its progenitor "inner" value): which provider it
@@ -24,6 +25,11 @@ pub struct Context {
     pub(crate) limits: Limits,
     pub(crate) http: reqwest::Client,
     job_slots: Option<Arc<Semaphore>>,
+    /// The key's header, made once rather than for every request (`None` for a key that
+    /// travels in the body, or no key).
+    pub(crate) key_header: Option<KeyHeader>,
+    /// The base URL the hooks pass, parsed on first use: every request is checked against it.
+    pub(crate) parsed_base: Arc<OnceLock<(String, Option<reqwest::Url>)>>,
 }
 
 impl fmt::Debug for Context {
@@ -49,12 +55,14 @@ impl Context {
     ) -> Self {
         Self {
             provider,
+            key_header: KeyHeader::new(provider, key.as_ref()),
             key,
             retry,
             timeouts,
             limits: Limits::default(),
             http,
             job_slots: None,
+            parsed_base: Arc::default(),
         }
     }
 

@@ -10,7 +10,7 @@ use reqwest::header::CONTENT_TYPE;
 use tokio::io::AsyncWriteExt;
 
 use crate::error::{human_size, truncate_body};
-use crate::transport::{Scope, read_at_most};
+use crate::transport::{Scope, Sending, read_at_most};
 use crate::{Context, Error};
 
 /// A file written by [`Context::download_to`].
@@ -158,7 +158,14 @@ impl Context {
         let mut request = reqwest::Request::new(reqwest::Method::GET, parsed);
         *request.timeout_mut() = Some(self.timeouts.download);
         let response = self
-            .send(Scope::Anonymous, request, "download")
+            .send(
+                Sending {
+                    scope: Scope::Anonymous,
+                    limit: None,
+                    operation: "download",
+                },
+                request,
+            )
             .await
             .map_err(|e| AttemptError::Fatal(transport(self, e)))?;
         let status = response.status().as_u16();

@@ -5,16 +5,19 @@
 
 use std::cell::Cell;
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Poll, ready};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
+use futures_util::future::Either;
+use futures_util::{FutureExt, StreamExt};
+use http_body::{Frame, SizeHint};
 use progenitor_client::ResponseValue;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RETRY_AFTER};
-use reqwest::{Method, Request, Response, StatusCode};
+use reqwest::{Method, Request, Response, ResponseBuilderExt, StatusCode};
 use tracing::Instrument;
 
-use crate::auth::under_base;
 use crate::error::{ErrorBody, TooLarge, human_size, too_large_in, truncate_body};
 use crate::retry::{
     error_is_retryable, parse_retry_after, retry_after_in_body, status_is_retryable,
@@ -43,10 +46,31 @@ pub(crate) enum Scope<'a> {
 }
 
 impl Scope<'_> {
-    fn covers(self, url: &reqwest::Url) -> bool {
+    fn covers(self, context: &Context, url: &reqwest::Url) -> bool {
         match self {
-            Scope::Api(base_url) => under_base(base_url, url),
+            Scope::Api(base_url) => context.is_api_url(base_url, url),
             Scope::Anonymous => false,
+        }
+    }
+}
+
+/// What a request is sent for, the same for each of its attempts.
+#[derive(Clone, Copy)]
+pub(crate) struct Sending<'a> {
+    /// Who the request is for.
+    pub(crate) scope: Scope<'a>,
+    /// The time limit put on every attempt and redirect that has none.
+    pub(crate) limit: Option<Duration>,
+    /// The operation, for retries and traces.
+    pub(crate) operation: &'static str,
+}
+
+impl Sending<'_> {
+    fn limit_time(&self, request: &mut Request) {
+        if let Some(limit) = self.limit
+            && request.timeout().is_none()
+        {
+            *request.timeout_mut() = Some(limit);
         }
     }
 }
@@ -62,53 +86,68 @@ impl Context {
     /// the generated `ClientHooks::exec`; `operation` is the generated operation id. The answer's
     /// body is capped by [`Limits`](crate::Limits): a success answer past `json_answer` ends
     /// with an error, an error body is cut at `error_body`.
-    pub async fn execute(
-        &self,
-        base_url: &str,
-        mut request: Request,
+    ///
+    /// (Written as a function returning a future rather than an `async fn`, here and in
+    /// [`call`](Self::call): each `async` layer would hold its own copy of the request and of the
+    /// future it awaits, and every call's future is moved several times.)
+    pub fn execute<'a>(
+        &'a self,
+        base_url: &'a str,
+        request: Request,
         operation: &'static str,
-    ) -> reqwest::Result<Response> {
-        if request.timeout().is_none() {
-            // A JSON body this large carries an image inline (ModelsLab's data URIs): give it the
-            // time of an upload, not of a small call.
-            let inline_upload = request
-                .body()
-                .and_then(|body| body.as_bytes())
-                .is_some_and(|bytes| bytes.len() > INLINE_UPLOAD);
-            *request.timeout_mut() = Some(if inline_upload {
-                self.timeouts.upload
-            } else {
-                self.timeouts.request
-            });
-        }
-        let response = self.send(Scope::Api(base_url), request, operation).await?;
-        Ok(self.cap_answer(response))
+    ) -> impl Future<Output = reqwest::Result<Response>> + Send + 'a {
+        // A JSON body this large carries an image inline (ModelsLab's data URIs): give it the
+        // time of an upload, not of a small call. A time limit the caller set stays.
+        let inline_upload = request
+            .body()
+            .and_then(|body| body.as_bytes())
+            .is_some_and(|bytes| bytes.len() > INLINE_UPLOAD);
+        let limit = request.timeout().is_none().then_some(if inline_upload {
+            self.timeouts.upload
+        } else {
+            self.timeouts.request
+        });
+        let send = Sending {
+            scope: Scope::Api(base_url),
+            limit,
+            operation,
+        };
+        // Boxed: the state of retries and redirects stays in one place on the heap instead of
+        // being copied into every future that wraps this one (the generated operation's, then
+        // `call`'s, then the caller's).
+        Box::pin(self.send(send, request))
+            .map(move |result| result.map(|response| self.cap_answer(response)))
     }
 
-    /// Sends `request` with retries and redirects, carrying credentials only where `scope`
+    /// Sends `request` with retries and redirects, carrying credentials only where the scope
     /// allows. The body is returned uncapped: callers put their own limit on it.
     pub(crate) async fn send(
         &self,
-        scope: Scope<'_>,
+        send: Sending<'_>,
         mut request: Request,
-        operation: &'static str,
     ) -> reqwest::Result<Response> {
         let mut attempt = 1;
         loop {
+            // The one copy made per attempt: kept for a retry, and the template of a redirect.
+            // (Made before the time limit is set, which would make it dearer to copy.)
             let spare = if attempt < self.retry.max_attempts {
                 request.try_clone()
             } else {
                 None
             };
-            let result = self.attempt(scope, request, operation, attempt).await;
+            let result = self.attempt(send, request, spare.as_ref(), attempt).await;
             // A streamed body cannot be copied: such requests go through `execute_rebuilding`.
             let Some(spare) = spare else {
                 return result;
             };
-            match self.next(result, operation, attempt).await {
+            if self.is_final(&result, send.operation) {
+                return result;
+            }
+            // Retrying is rare: its futures are boxed rather than kept in every call's future.
+            match Box::pin(self.next(result, send.operation, attempt)).await {
                 Next::Return(result) => return result,
                 Next::RetryAfter(wait) => {
-                    tokio::time::sleep(wait).await;
+                    Box::pin(tokio::time::sleep(wait)).await;
                     request = spare;
                     attempt += 1;
                 }
@@ -134,9 +173,12 @@ impl Context {
             if request.timeout().is_none() {
                 *request.timeout_mut() = Some(self.timeouts.upload);
             }
-            let result = self
-                .attempt(Scope::Api(base_url), request, operation, attempt)
-                .await;
+            let send = Sending {
+                scope: Scope::Api(base_url),
+                limit: None,
+                operation,
+            };
+            let result = self.attempt(send, request, None, attempt).await;
             if attempt >= self.retry.max_attempts {
                 return Ok(result.map(|response| self.cap_answer(response)));
             }
@@ -150,56 +192,80 @@ impl Context {
         }
     }
 
-    /// One attempt, following redirects, in a tracing span.
-    async fn attempt(
-        &self,
-        scope: Scope<'_>,
+    /// One attempt, following redirects, in a tracing span. `copy` is a copy of `request`, when
+    /// the caller has one.
+    fn attempt<'a>(
+        &'a self,
+        send: Sending<'a>,
         request: Request,
-        operation: &'static str,
+        copy: Option<&'a Request>,
         attempt: u32,
-    ) -> reqwest::Result<Response> {
+    ) -> impl Future<Output = reqwest::Result<Response>> + Send + 'a {
         let span = tracing::debug_span!(
             "cutout.attempt",
             provider = self.provider.name,
-            operation,
+            operation = send.operation,
             attempt,
             status = tracing::field::Empty,
             duration_ms = tracing::field::Empty,
         );
-        let started = Instant::now();
-        let result = self
-            .follow_redirects(scope, request)
-            .instrument(span.clone())
-            .await;
-        span.record("duration_ms", started.elapsed().as_millis() as u64);
-        match &result {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                span.record("status", status);
-                let _ = LAST_STATUS.try_with(|last| last.set(Some(status)));
-            }
-            Err(error) => {
-                tracing::debug!(parent: &span, connect = error.is_connect(), timeout = error.is_timeout(), "request failed");
-            }
-        }
-        result
+        // Timed only for a subscriber that listens.
+        let started = (!span.is_disabled()).then(Instant::now);
+        let attempt = self.follow_redirects(send, request, copy);
+        // A span nobody listens to is not entered at every poll.
+        let attempt = if span.is_disabled() {
+            Either::Left(attempt)
+        } else {
+            Either::Right(attempt.instrument(span.clone()))
+        };
+        attempt.map(move |result| {
+                if let Some(started) = started {
+                    span.record("duration_ms", started.elapsed().as_millis() as u64);
+                }
+                match &result {
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        span.record("status", status);
+                        let _ = LAST_STATUS.try_with(|last| last.set(Some(status)));
+                    }
+                    Err(error) => {
+                        tracing::debug!(parent: &span, connect = error.is_connect(), timeout = error.is_timeout(), "request failed");
+                    }
+                }
+                result
+            })
     }
 
     /// Sends the request and follows redirects itself: the key is taken off when a redirect leaves
     /// the API (its origin or its base path; reqwest would keep a custom header such as
     /// `X-API-Key`), and put back only when a redirect comes back under the base URL.
+    ///
+    /// A redirect is made from a copy of the request: `copy` (the caller's) for the first hop, so
+    /// that a request that is not redirected is copied no more than for its retry.
     async fn follow_redirects(
         &self,
-        scope: Scope<'_>,
+        send: Sending<'_>,
         mut request: Request,
+        copy: Option<&Request>,
     ) -> reqwest::Result<Response> {
+        let scope = send.scope;
+        let mut copy = copy;
+        let mut own_copy = if copy.is_none() {
+            request.try_clone()
+        } else {
+            None
+        };
         for _ in 0..MAX_REDIRECTS {
-            let spare = request.try_clone();
+            send.limit_time(&mut request);
             let response = self.http.execute(request).await?;
             let status = response.status();
             if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
                 return Ok(response);
             }
+            let spare = match copy.take() {
+                Some(copy) => copy.try_clone(),
+                None => own_copy.take(),
+            };
             let (Some(mut next), Some(target)) = (spare, redirect_target(&response)) else {
                 return Ok(response);
             };
@@ -213,10 +279,10 @@ impl Context {
                 next.headers_mut().remove(CONTENT_TYPE);
                 next.headers_mut().remove(CONTENT_LENGTH);
             }
-            let was_api = scope.covers(next.url());
+            let was_api = scope.covers(self, next.url());
             *next.url_mut() = target;
             match scope {
-                Scope::Api(base_url) if scope.covers(next.url()) => {
+                Scope::Api(base_url) if scope.covers(self, next.url()) => {
                     // Back under the base URL: the key goes on again (it is already there when
                     // the redirect stayed inside).
                     if !was_api && self.authorize(base_url, &mut next).is_err() {
@@ -225,10 +291,25 @@ impl Context {
                 }
                 _ => self.strip_credentials(&mut next),
             }
+            own_copy = next.try_clone();
             request = next;
         }
+        send.limit_time(&mut request);
         let response = self.http.execute(request).await?;
         Ok(response)
+    }
+
+    /// Whether `result` is returned as it is, without another attempt: an answer or an error
+    /// that is not retried, or any answer to a submission when submissions are not retried.
+    fn is_final(&self, result: &reqwest::Result<Response>, operation: &'static str) -> bool {
+        let submission = self.provider.submissions.contains(&operation);
+        if submission && !self.retry.retry_submissions {
+            return true;
+        }
+        match result {
+            Ok(response) => !status_is_retryable(response.status().as_u16(), submission),
+            Err(error) => !error_is_retryable(error, submission),
+        }
     }
 
     /// Decides whether to try again, and after how long.
@@ -238,31 +319,23 @@ impl Context {
         operation: &'static str,
         attempt: u32,
     ) -> Next {
-        let submission = self.provider.submissions.contains(&operation);
-        if submission && !self.retry.retry_submissions {
+        if self.is_final(&result, operation) {
             return Next::Return(result);
         }
         let backoff = self.retry.backoff(attempt - 1);
         match result {
-            Err(error) => {
-                if error_is_retryable(&error, submission) {
-                    tracing::warn!(
-                        provider = self.provider.name,
-                        operation,
-                        attempt,
-                        wait_ms = backoff.as_millis() as u64,
-                        "connection failed, retrying"
-                    );
-                    Next::RetryAfter(backoff)
-                } else {
-                    Next::Return(Err(error))
-                }
+            Err(_) => {
+                tracing::warn!(
+                    provider = self.provider.name,
+                    operation,
+                    attempt,
+                    wait_ms = backoff.as_millis() as u64,
+                    "connection failed, retrying"
+                );
+                Next::RetryAfter(backoff)
             }
             Ok(response) => {
                 let status = response.status().as_u16();
-                if !status_is_retryable(status, submission) {
-                    return Next::Return(Ok(response));
-                }
                 let header_wait = response
                     .headers()
                     .get(RETRY_AFTER)
@@ -300,27 +373,31 @@ impl Context {
 
     /// Runs a generated operation and turns its error into [`Error`], in a tracing span named
     /// after the operation. The hand-written layer sends every call through here.
-    pub async fn call<T, E, F>(
+    pub fn call<T, E, F>(
         &self,
         operation: &'static str,
         send: F,
-    ) -> Result<ResponseValue<T>, Error>
+    ) -> impl Future<Output = Result<ResponseValue<T>, Error>>
     where
         F: Future<Output = Result<ResponseValue<T>, progenitor_client::Error<E>>>,
         E: ErrorBody + serde::de::DeserializeOwned,
     {
         let span = tracing::info_span!("cutout.call", provider = self.provider.name, operation);
-        let (result, status) = LAST_STATUS
-            .scope(Cell::new(None), async {
-                let result = send.await;
-                (result, LAST_STATUS.with(|last| last.get()))
-            })
-            .instrument(span)
-            .await;
-        match result {
-            Ok(value) => Ok(value),
-            Err(error) => Err(self.convert(operation, error, status).await),
-        }
+        let scoped = LAST_STATUS.scope(
+            Cell::new(None),
+            send.map(|result| (result, LAST_STATUS.with(Cell::get))),
+        );
+        // A span nobody listens to is not entered at every poll.
+        let traced = if span.is_disabled() {
+            Either::Left(scoped)
+        } else {
+            Either::Right(scoped.instrument(span))
+        };
+        traced.then(move |(result, status)| match result {
+            Ok(value) => Either::Left(std::future::ready(Ok(value))),
+            // Boxed: only failed calls pay for the conversion's future.
+            Err(error) => Either::Right(Box::pin(self.convert(operation, error, status)).map(Err)),
+        })
     }
 
     /// The [`Error`] for a failed generated operation.
@@ -528,11 +605,21 @@ impl Context {
     /// [`Limits::error_body`]: crate::Limits::error_body
     fn cap_answer(&self, response: Response) -> Response {
         let status = response.status();
-        if status.is_client_error() || status.is_server_error() {
-            cap_body(response, self.limits.error_body, Overflow::Cut)
+        let (limit, overflow) = if status.is_client_error() || status.is_server_error() {
+            (self.limits.error_body, Overflow::Cut)
         } else {
-            cap_body(response, self.limits.json_answer, Overflow::Fail)
+            (self.limits.json_answer, Overflow::Fail)
+        };
+        // A body of announced length is read to that length and no further (the HTTP layer
+        // stops there; a body being decompressed has no exact length), so most answers, small
+        // and with a `Content-Length`, need no wrapper.
+        if response
+            .content_length()
+            .is_some_and(|length| length <= limit)
+        {
+            return response;
         }
+        cap_body(response, limit, overflow)
     }
 }
 
@@ -547,62 +634,114 @@ pub(crate) enum Overflow {
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Where a capped body is.
-struct Capped<S> {
-    inner: S,
-    seen: u64,
-    fail_now: bool,
-    finished: bool,
-}
-
 /// `response` with a body that yields at most `limit` bytes.
+///
+/// The body is wrapped, not re-streamed: the response keeps its URL and extensions, and the
+/// wrapper passes on when the body is complete, so reading a whole small answer takes no more
+/// polls than reading it unwrapped.
 pub(crate) fn cap_body(response: Response, limit: u64, overflow: Overflow) -> Response {
-    let status = response.status();
-    let version = response.version();
-    let mut headers = response.headers().clone();
     let announced_too_large = response.content_length().is_some_and(|n| n > limit);
-    if overflow == Overflow::Cut && announced_too_large {
-        headers.remove(CONTENT_LENGTH);
+    // `http::Response` from a `reqwest::Response` drops the URL: it goes back in as the
+    // extension `reqwest::Response::from` reads it from.
+    let url = http::Response::builder()
+        .url(response.url().clone())
+        .body(())
+        .map(|carrier| carrier.into_parts().0.extensions);
+    let (mut parts, body) = http::Response::from(response).into_parts();
+    if let Ok(url) = url {
+        parts.extensions.extend(url);
     }
-    let state = Capped {
-        inner: Box::pin(response.bytes_stream()),
+    if overflow == Overflow::Cut && announced_too_large {
+        parts.headers.remove(CONTENT_LENGTH);
+    }
+    let capped = Capped {
+        inner: body,
+        limit,
         seen: 0,
+        overflow,
         // Said so up front: nothing is read.
         fail_now: overflow == Overflow::Fail && announced_too_large,
         finished: false,
     };
-    let stream = futures_util::stream::unfold(state, move |mut state| async move {
-        if state.finished {
-            return None;
+    Response::from(http::Response::from_parts(
+        parts,
+        reqwest::Body::wrap(capped),
+    ))
+}
+
+/// A body cut at `limit` bytes, or failing there (see [`Overflow`]).
+struct Capped {
+    inner: reqwest::Body,
+    limit: u64,
+    seen: u64,
+    overflow: Overflow,
+    fail_now: bool,
+    finished: bool,
+}
+
+impl http_body::Body for Capped {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        if this.finished {
+            return Poll::Ready(None);
         }
-        if state.fail_now {
-            state.finished = true;
-            return Some((Err(Box::new(TooLarge { limit }) as BoxError), state));
+        if this.fail_now {
+            this.finished = true;
+            return Poll::Ready(Some(Err(Box::new(TooLarge { limit: this.limit }))));
         }
-        match state.inner.next().await? {
-            Err(error) => {
-                state.finished = true;
-                Some((Err(Box::new(error) as BoxError), state))
+        let frame = match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+            None => {
+                this.finished = true;
+                return Poll::Ready(None);
             }
-            Ok(mut chunk) => {
-                let room = limit - state.seen;
-                if chunk.len() as u64 > room {
-                    state.finished = true;
-                    match overflow {
-                        Overflow::Cut => chunk.truncate(room as usize),
-                        Overflow::Fail => {
-                            return Some((Err(Box::new(TooLarge { limit }) as BoxError), state));
-                        }
-                    }
+            Some(Err(error)) => {
+                this.finished = true;
+                return Poll::Ready(Some(Err(Box::new(error))));
+            }
+            Some(Ok(frame)) => frame,
+        };
+        let mut chunk = match frame.into_data() {
+            Ok(chunk) => chunk,
+            // Trailers pass as they are.
+            Err(frame) => return Poll::Ready(Some(Ok(frame))),
+        };
+        let room = this.limit - this.seen;
+        if chunk.len() as u64 > room {
+            this.finished = true;
+            match this.overflow {
+                Overflow::Cut => chunk.truncate(room as usize),
+                Overflow::Fail => {
+                    return Poll::Ready(Some(Err(Box::new(TooLarge { limit: this.limit }))));
                 }
-                state.seen += chunk.len() as u64;
-                Some((Ok(chunk), state))
             }
         }
-    });
-    let mut rebuilt = http::Response::new(reqwest::Body::wrap_stream(stream));
-    *rebuilt.status_mut() = status;
-    *rebuilt.version_mut() = version;
-    *rebuilt.headers_mut() = headers;
-    Response::from(rebuilt)
+        this.seen += chunk.len() as u64;
+        Poll::Ready(Some(Ok(Frame::data(chunk))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.finished || (!self.fail_now && self.inner.is_end_stream())
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        if self.fail_now {
+            // Ends with an error: no length to promise.
+            return SizeHint::new();
+        }
+        if self.finished {
+            return SizeHint::with_exact(0);
+        }
+        let room = self.limit - self.seen;
+        let inner = self.inner.size_hint();
+        let mut hint = SizeHint::new();
+        hint.set_lower(inner.lower().min(room));
+        hint.set_upper(inner.upper().map_or(room, |upper| upper.min(room)));
+        hint
+    }
 }

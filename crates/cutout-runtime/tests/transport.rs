@@ -575,3 +575,118 @@ async fn download_errors_show_no_signature_and_no_password() {
         assert!(shown.contains("/x.png?redacted"), "{shown}");
     }
 }
+
+#[tokio::test]
+async fn a_retried_request_resends_the_same_body_and_key() {
+    // The retry is sent from the copy made before the first attempt.
+    let server = Server::start(vec![answer(503), answer(200)]).await;
+    let ctx = context(&HEADER_AUTH, fast_retries(), Timeouts::default());
+    let json = serde_json::json!({"image": "https://example.com/a.png", "n": 1});
+    let response = send(
+        &ctx,
+        &server.url,
+        reqwest::Method::POST,
+        "/poll",
+        Some(json.clone()),
+        "poll",
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    let seen = server.seen();
+    assert_eq!(seen.len(), 2);
+    for request in &seen {
+        assert_eq!(request.path, "/poll");
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&request.body).unwrap(),
+            json
+        );
+        assert_eq!(request.headers.get("x-api-key").unwrap(), KEY);
+        assert_eq!(
+            request.headers.get("content-type").unwrap(),
+            "application/json"
+        );
+    }
+    assert_eq!(seen[0].body, seen[1].body, "byte for byte");
+}
+
+#[tokio::test]
+async fn without_retries_a_redirect_elsewhere_still_drops_the_key() {
+    // Without retries there is no spare copy: the redirect is made from the request's own copy.
+    let elsewhere = Server::start(vec![answer(200).body("done")]).await;
+    let api = Server::start(vec![
+        answer(302).header("location", "/moved"),
+        answer(307).header("location", format!("{}/file", elsewhere.url)),
+    ])
+    .await;
+    let ctx = context(&HEADER_AUTH, RetryPolicy::none(), Timeouts::default());
+    let response = send(&ctx, &api.url, reqwest::Method::GET, "/start", None, "poll")
+        .await
+        .unwrap();
+    assert_eq!(response.text().await.unwrap(), "done");
+    let api_seen = api.seen();
+    assert_eq!(api_seen.len(), 2);
+    assert_eq!(api_seen[1].path, "/moved");
+    assert_eq!(api_seen[1].headers.get("x-api-key").unwrap(), KEY);
+    let other = elsewhere.seen();
+    assert_eq!(other.len(), 1);
+    assert!(other[0].headers.get("x-api-key").is_none());
+}
+
+#[tokio::test]
+async fn a_redirected_request_keeps_the_time_limit() {
+    // The limit is put on each request as it is sent: the redirect's and the retry's too.
+    let slow = Server::start(vec![answer(200).delay(Duration::from_millis(600))]).await;
+    let api = Server::start(vec![
+        answer(307).header("location", format!("{}/slow", slow.url)),
+    ])
+    .await;
+    let timeouts = Timeouts::default().request(Duration::from_millis(150));
+    let ctx = context(&HEADER_AUTH, fast_retries().max_attempts(2), timeouts);
+    let started = Instant::now();
+    let error = send(&ctx, &api.url, reqwest::Method::GET, "/start", None, "poll")
+        .await
+        .unwrap_err();
+    assert!(error.is_timeout(), "{error}");
+    assert!(started.elapsed() < Duration::from_millis(1100));
+    assert_eq!(api.seen().len(), 2, "the timed-out poll was tried again");
+    assert_eq!(slow.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn answers_of_announced_length_are_capped() {
+    // (Answers of unannounced length: `tests/tests/hostile_servers.rs`.)
+    let limits = cutout_runtime::Limits::default()
+        .json_answer(1000)
+        .error_body(1000);
+    let ctx = context(&HEADER_AUTH, RetryPolicy::none(), Timeouts::default()).with_limits(limits);
+    // Announced and within the limit (to the byte): read whole.
+    let exact = Server::start(vec![answer(200).body(vec![b'a'; 1000])]).await;
+    let response = send(&ctx, &exact.url, reqwest::Method::GET, "/a", None, "poll")
+        .await
+        .unwrap();
+    assert_eq!(response.bytes().await.unwrap().len(), 1000);
+    // Announced and over it: fails without reading, and the answer keeps its URL.
+    let over = Server::start(vec![answer(200).body(vec![b'a'; 1001])]).await;
+    let response = send(&ctx, &over.url, reqwest::Method::GET, "/b", None, "poll")
+        .await
+        .unwrap();
+    assert_eq!(response.url().path(), "/b");
+    let error = response.bytes().await.unwrap_err();
+    assert!(format!("{error:?}").contains("TooLarge"), "{error:?}");
+    // An error body over the limit is cut there, its length no longer announced.
+    let error_body = Server::start(vec![answer(500).body(vec![b'e'; 3000])]).await;
+    let response = send(
+        &ctx,
+        &error_body.url,
+        reqwest::Method::GET,
+        "/d",
+        None,
+        "poll",
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 500);
+    assert!(response.headers().get("content-length").is_none());
+    assert_eq!(response.bytes().await.unwrap().len(), 1000);
+}

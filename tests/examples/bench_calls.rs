@@ -1,0 +1,325 @@
+//! Per-call overhead of the Topaz client against raw reqwest: the same small JSON call (Topaz
+//! `getStatus`, `GET /status/{process_id}`) to the same loopback server, decoded into the same
+//! generated type, one call after another and with several in flight.
+//!
+//! ```text
+//! cargo build --release -p cutout-tests --example bench_calls
+//! target/release/examples/bench_calls [--calls N] [--concurrency C] [--rounds R]
+//! ```
+//!
+//! The last line of its output is one JSON object (read by `cargo xtask bench`):
+//! `{"calls":N,"rounds":R,"concurrency":C,"sequential":{"client_us":..,"reqwest_us":..,"ratio":..},
+//! "concurrent":{..}}`, where `*_us` is the median over rounds of the wall time per call and
+//! `ratio` the median of the per-round ratios client / reqwest.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use topaz_image::types::StatusResponse;
+
+const KEY: &str = "bench-key-0123456789abcdef";
+const PROCESS_ID: &str = "4b0bd1f4-6c5a-4d5e-9f1e-2f4c9c6f0a11";
+/// The API's base path, as in production (`https://api.topazlabs.com/image/v1`).
+const BASE_PATH: &str = "/image/v1";
+
+/// A job status as Topaz documents it (written out, not serialized from the client's types).
+const STATUS_BODY: &str = r#"{
+  "process_id": "4b0bd1f4-6c5a-4d5e-9f1e-2f4c9c6f0a11",
+  "source_id": "7e1a0c2e-9d4b-4f6a-8a39-0d6f3c1b2a77",
+  "filename": "portrait.jpg",
+  "input_format": "jpeg",
+  "output_format": "png",
+  "input_height": 3024,
+  "input_width": 4032,
+  "output_height": 3024,
+  "output_width": 4032,
+  "category": "Matting",
+  "model_type": "Matting",
+  "model": "RemoveBG",
+  "crop_to_fill": false,
+  "status": "Processing",
+  "progress": 42,
+  "eta": 1900000060,
+  "creation_time": 1900000000,
+  "modification_time": 1900000030,
+  "credits": 1
+}"#;
+
+struct Args {
+    calls: usize,
+    concurrency: usize,
+    rounds: usize,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        calls: 2000,
+        concurrency: 16,
+        rounds: 7,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = |it: &mut dyn Iterator<Item = String>| -> usize {
+            it.next()
+                .and_then(|v| v.parse().ok())
+                .filter(|&n: &usize| n > 0)
+                .unwrap_or_else(|| panic!("{flag} needs a positive number"))
+        };
+        match flag.as_str() {
+            "--calls" => args.calls = value(&mut it),
+            "--concurrency" => args.concurrency = value(&mut it),
+            "--rounds" => args.rounds = value(&mut it),
+            other => panic!(
+                "unknown argument `{other}`: bench_calls [--calls N] [--concurrency C] [--rounds R]"
+            ),
+        }
+    }
+    args
+}
+
+/// Starts the loopback server on its own thread and runtime; returns its address.
+fn start_server() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let app = axum::Router::new().route(
+                &format!("{BASE_PATH}/status/{{process_id}}"),
+                axum::routing::get(|| async {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        STATUS_BODY,
+                    )
+                }),
+            );
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
+    });
+    addr
+}
+
+/// Wall time of `calls` calls made one after the other.
+async fn sequential<F, Fut>(calls: usize, call: &F) -> Timing
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = StatusResponse>,
+{
+    let (started, cpu) = (Instant::now(), cpu_time());
+    for _ in 0..calls {
+        std::hint::black_box(call().await);
+    }
+    Timing {
+        wall: started.elapsed(),
+        cpu: cpu_time() - cpu,
+    }
+}
+
+/// Wall time of `calls` calls with `concurrency` in flight.
+async fn concurrent<F, Fut>(calls: usize, concurrency: usize, call: &F) -> Timing
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = StatusResponse>,
+{
+    let (started, cpu) = (Instant::now(), cpu_time());
+    futures_util::stream::iter(0..calls)
+        .map(|_| call())
+        .buffer_unordered(concurrency)
+        .for_each(|status| {
+            std::hint::black_box(status);
+            async {}
+        })
+        .await;
+    Timing {
+        wall: started.elapsed(),
+        cpu: cpu_time() - cpu,
+    }
+}
+
+/// Wall time, and CPU time of the whole process (both runtimes, the server's included).
+#[derive(Clone, Copy)]
+struct Timing {
+    wall: Duration,
+    cpu: Duration,
+}
+
+/// CPU time of every thread of the process so far, from `/proc/self/task/*/schedstat` (Linux;
+/// zero elsewhere). A steadier figure than wall time on a busy machine, shown for information.
+fn cpu_time() -> Duration {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    let nanos = tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|text| text.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(nanos)
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+/// Per-round figures of one mode (sequential or concurrent).
+#[derive(Default)]
+struct Series {
+    client_us: Vec<f64>,
+    reqwest_us: Vec<f64>,
+    ratio: Vec<f64>,
+}
+
+impl Series {
+    /// Records a round; returns its line of output.
+    fn push(&mut self, calls: usize, client: Timing, reqwest: Timing) -> String {
+        let per_call = |d: Duration| d.as_secs_f64() * 1e6 / calls as f64;
+        let ratio = client.wall.as_secs_f64() / reqwest.wall.as_secs_f64();
+        self.client_us.push(per_call(client.wall));
+        self.reqwest_us.push(per_call(reqwest.wall));
+        self.ratio.push(ratio);
+        format!(
+            "client {:7.2} µs reqwest {:7.2} µs ({ratio:.3}×; CPU {:6.2} / {:6.2} µs)",
+            per_call(client.wall),
+            per_call(reqwest.wall),
+            per_call(client.cpu),
+            per_call(reqwest.cpu),
+        )
+    }
+
+    fn medians(&mut self) -> (f64, f64, f64) {
+        (
+            median(&mut self.client_us),
+            median(&mut self.reqwest_us),
+            median(&mut self.ratio),
+        )
+    }
+}
+
+fn main() {
+    let args = parse_args();
+    let addr = start_server();
+    let base_url = format!("http://{addr}{BASE_PATH}");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    // The measurement runs as a task on the workers, as a server's handler would.
+    let (mut seq, mut conc) = runtime
+        .block_on(runtime.spawn(measure(args.calls, args.concurrency, args.rounds, base_url)))
+        .expect("the measurement task panicked");
+    let (seq_client, seq_reqwest, seq_ratio) = seq.medians();
+    let (conc_client, conc_reqwest, conc_ratio) = conc.medians();
+    println!(
+        "median per call, sequential:        client {seq_client:.2} µs, reqwest {seq_reqwest:.2} µs, ratio {seq_ratio:.3}"
+    );
+    println!(
+        "median per call, {:>2} in flight:     client {conc_client:.2} µs, reqwest {conc_reqwest:.2} µs, ratio {conc_ratio:.3}",
+        args.concurrency
+    );
+    let round = |x: f64| (x * 1000.0).round() / 1000.0;
+    let summary = serde_json::json!({
+        "calls": args.calls,
+        "rounds": args.rounds,
+        "concurrency": args.concurrency,
+        "sequential": {
+            "client_us": round(seq_client),
+            "reqwest_us": round(seq_reqwest),
+            "ratio": round(seq_ratio),
+        },
+        "concurrent": {
+            "client_us": round(conc_client),
+            "reqwest_us": round(conc_reqwest),
+            "ratio": round(conc_ratio),
+        },
+    });
+    println!("{summary}");
+}
+
+async fn measure(
+    calls: usize,
+    concurrency: usize,
+    rounds: usize,
+    base_url: String,
+) -> (Series, Series) {
+    // (a) the client, built the way users build it.
+    let client = topaz_image::Client::builder()
+        .base_url(&base_url)
+        .key(KEY)
+        .build()
+        .expect("build the Topaz client");
+    let job = client.job(PROCESS_ID);
+    let through_client = || async {
+        job.status()
+            .await
+            .unwrap_or_else(|e| panic!("client call failed: {e}"))
+    };
+
+    // (b) raw reqwest: one kept-alive client, the key header, the same type decoded.
+    let raw = reqwest::Client::new();
+    let url = format!("{base_url}/status/{PROCESS_ID}");
+    let through_reqwest = || async {
+        let response = raw
+            .get(&url)
+            .header("X-API-Key", KEY)
+            .send()
+            .await
+            .expect("reqwest call failed");
+        assert!(response.status().is_success(), "{}", response.status());
+        let body = response.bytes().await.expect("reqwest body failed");
+        serde_json::from_slice::<StatusResponse>(&body).expect("decode the status")
+    };
+
+    // Both give the same answer.
+    let a = through_client().await;
+    let b = through_reqwest().await;
+    assert!(a == b, "the two paths decoded different statuses");
+    assert_eq!(a.process_id, PROCESS_ID);
+
+    // Warm up: connections, pools, allocator.
+    let warm = (calls / 4).max(100);
+    concurrent(warm, concurrency, &through_client).await;
+    concurrent(warm, concurrency, &through_reqwest).await;
+    sequential(warm, &through_client).await;
+    sequential(warm, &through_reqwest).await;
+
+    let mut seq = Series::default();
+    let mut conc = Series::default();
+    for round in 0..rounds {
+        let client_first = round % 2 == 0;
+        let (c, r) = if client_first {
+            let c = sequential(calls, &through_client).await;
+            (c, sequential(calls, &through_reqwest).await)
+        } else {
+            let r = sequential(calls, &through_reqwest).await;
+            (sequential(calls, &through_client).await, r)
+        };
+        let seq_line = seq.push(calls, c, r);
+        let (cc, rc) = if client_first {
+            let c = concurrent(calls, concurrency, &through_client).await;
+            (c, concurrent(calls, concurrency, &through_reqwest).await)
+        } else {
+            let r = concurrent(calls, concurrency, &through_reqwest).await;
+            (concurrent(calls, concurrency, &through_client).await, r)
+        };
+        let conc_line = conc.push(calls, cc, rc);
+        println!(
+            "round {}: sequential {seq_line}; {concurrency} in flight {conc_line}",
+            round + 1
+        );
+    }
+    (seq, conc)
+}
