@@ -309,7 +309,7 @@ fn journal_rows(dir: &Path) -> Vec<(String, String)> {
 async fn a_job_paid_under_a_list_is_reattached_by_a_single_provider_run_not_paid_again() {
     // Jobs long enough to kill the CLI while it waits for one.
     let sandbox = Sandbox::builder()
-        .job_duration(Duration::from_secs(3))
+        .job_duration(Duration::from_secs(6))
         .start()
         .await
         .unwrap();
@@ -328,20 +328,19 @@ async fn a_job_paid_under_a_list_is_reattached_by_a_single_provider_run_not_paid
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     let mut child = command.spawn().unwrap();
-    // Killed once Topaz accepted the job and the CLI polls it (the ticket is in the journal
-    // before the first poll).
+    // Killed while it waits for the job: Topaz took it, the CLI wrote the ticket to its journal
+    // right after (within the half second allowed here), and its first poll goes near the ETA
+    // the submission gave, 5.5 s or more away. (The journal cannot be read meanwhile: the CLI
+    // holds it locked.)
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !sandbox
-        .requests()
-        .iter()
-        .any(|r| r.provider == Some(Provider::Topaz) && !r.submission)
-    {
+    while sandbox.submissions(Provider::Topaz) == 0 {
         assert!(
             std::time::Instant::now() < deadline,
-            "topaz was never polled"
+            "topaz never took the job"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    tokio::time::sleep(Duration::from_millis(500)).await;
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(sandbox.submissions(Provider::Topaz), 1);
