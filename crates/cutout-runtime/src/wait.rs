@@ -356,31 +356,52 @@ mod tests {
         finish: Duration,
         eta_at: Duration,
     ) -> Vec<Duration> {
+        instants(policy, finish, eta_at, false).await.0
+    }
+
+    /// Like [`poll_instants`], but the ETA is known from the submission (`wait_for_known`);
+    /// returns the poll instants and the polls `on_progress` was told about.
+    async fn known_poll_instants(
+        policy: &WaitPolicy,
+        finish: Duration,
+        eta_at: Duration,
+    ) -> (Vec<Duration>, Vec<u32>) {
+        instants(policy, finish, eta_at, true).await
+    }
+
+    async fn instants(
+        policy: &WaitPolicy,
+        finish: Duration,
+        eta_at: Duration,
+        known: bool,
+    ) -> (Vec<Duration>, Vec<u32>) {
         let started = tokio::time::Instant::now();
         let seen = std::sync::Mutex::new(Vec::new());
-        wait_for(
-            policy,
-            "job",
-            || async {
-                let now = started.elapsed();
-                seen.lock().unwrap().push(now);
-                if now >= finish {
-                    return Ok(Poll::Done(()));
-                }
-                // As Topaz: the time left until the ETA, none once it has passed; the
-                // resolution either way.
-                let left = eta_at.checked_sub(now).filter(|left| !left.is_zero());
-                Ok(Poll::Pending(
-                    JobProgress::new("j", "Processing")
-                        .eta(left)
-                        .eta_resolution(Some(Duration::from_secs(1))),
-                ))
-            },
-            |_| {},
-        )
-        .await
+        let mut reported = Vec::new();
+        // As Topaz: the time left until the ETA, none once it has passed; the resolution
+        // either way.
+        let progress = |status: &str, now: Duration| {
+            JobProgress::new("j", status)
+                .eta(eta_at.checked_sub(now).filter(|left| !left.is_zero()))
+                .eta_resolution(Some(Duration::from_secs(1)))
+        };
+        let poll = || async {
+            let now = started.elapsed();
+            seen.lock().unwrap().push(now);
+            if now >= finish {
+                return Ok(Poll::Done(()));
+            }
+            Ok(Poll::Pending(progress("Processing", now)))
+        };
+        let on_progress = |p: &JobProgress| reported.push(p.polls);
+        if known {
+            let first = progress("Pending", Duration::ZERO);
+            wait_for_known(policy, "job", first, poll, on_progress).await
+        } else {
+            wait_for(policy, "job", poll, on_progress).await
+        }
         .unwrap();
-        seen.into_inner().unwrap()
+        (seen.into_inner().unwrap(), reported)
     }
 
     fn ms(values: &[u64]) -> Vec<Duration> {
@@ -538,43 +559,6 @@ mod tests {
         // Rounded up (finishes at 2.7 s, ETA 3 s): half a second before the ETA, then at it.
         let up = poll_instants(&policy, Duration::from_millis(2700), Duration::from_secs(3)).await;
         assert_eq!(up, ms(&[0, 2500, 3000]));
-    }
-
-    /// Like [`poll_instants`], but the ETA is known from the submission (`wait_for_known`);
-    /// returns the poll instants and the polls `on_progress` was told about.
-    async fn known_poll_instants(
-        policy: &WaitPolicy,
-        finish: Duration,
-        eta_at: Duration,
-    ) -> (Vec<Duration>, Vec<u32>) {
-        let started = tokio::time::Instant::now();
-        let seen = std::sync::Mutex::new(Vec::new());
-        let mut reported = Vec::new();
-        let known = JobProgress::new("j", "Pending")
-            .eta(Some(eta_at).filter(|eta| !eta.is_zero()))
-            .eta_resolution(Some(Duration::from_secs(1)));
-        wait_for_known(
-            policy,
-            "job",
-            known,
-            || async {
-                let now = started.elapsed();
-                seen.lock().unwrap().push(now);
-                if now >= finish {
-                    return Ok(Poll::Done(()));
-                }
-                let left = eta_at.checked_sub(now).filter(|left| !left.is_zero());
-                Ok(Poll::Pending(
-                    JobProgress::new("j", "Processing")
-                        .eta(left)
-                        .eta_resolution(Some(Duration::from_secs(1))),
-                ))
-            },
-            |progress| reported.push(progress.polls),
-        )
-        .await
-        .unwrap();
-        (seen.into_inner().unwrap(), reported)
     }
 
     #[tokio::test(start_paused = true)]
