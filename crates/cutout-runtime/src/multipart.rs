@@ -127,11 +127,19 @@ impl FilePart {
                 let file = tokio::fs::File::open(path)
                     .await
                     .map_err(|e| format!("cannot open `{}`: {e}", path.display()))?;
-                let length = file
+                let metadata = file
                     .metadata()
                     .await
-                    .map_err(|e| format!("cannot read the size of `{}`: {e}", path.display()))?
-                    .len();
+                    .map_err(|e| format!("cannot read the size of `{}`: {e}", path.display()))?;
+                // A pipe or a /proc file reports a length of 0 and a directory fails mid-body:
+                // refuse them before anything is sent.
+                if !metadata.is_file() {
+                    return Err(format!(
+                        "`{}` is not a regular file: pass the path of an image file",
+                        path.display()
+                    ));
+                }
+                let length = metadata.len();
                 let stream = file_chunks(file.into_std().await, length, path.clone());
                 let body = match progress {
                     Some(progress) => {
@@ -445,6 +453,13 @@ mod tests {
         ];
         // Two parts with progress, each sent twice.
         assert_eq!(*seen.lock().unwrap(), once.repeat(4));
+    }
+
+    #[tokio::test]
+    async fn only_regular_files_are_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = FilePart::path(dir.path()).to_part().await.unwrap_err();
+        assert!(error.contains("is not a regular file"), "{error}");
     }
 
     #[tokio::test]
