@@ -182,13 +182,15 @@ fn file_chunks(
         }
         let want = left.min(CHUNK as u64) as usize;
         let last = left == want as u64;
+        let chunk_path = path.clone();
         let (file, chunk) = tokio::task::spawn_blocking(move || {
-            let chunk = read_chunk(&mut file, want).and_then(|chunk| {
+            let chunk = read_chunk(&mut file, want, &chunk_path).and_then(|chunk| {
                 // After the last announced byte the file must end: one byte more means it grew.
                 if last && file.read(&mut [0u8; 1])? != 0 {
-                    return Err(std::io::Error::new(
+                    return Err(FileChanged::error(
                         std::io::ErrorKind::InvalidData,
-                        "the file grew while it was being sent: send it again once it is complete",
+                        chunk_path,
+                        "grew while it was being sent",
                     ));
                 }
                 Ok(chunk)
@@ -198,7 +200,12 @@ fn file_chunks(
         .await
         .map_err(std::io::Error::other)?;
         let chunk = chunk.map_err(|e| {
-            std::io::Error::new(e.kind(), format!("cannot read `{}`: {e}", path.display()))
+            // A changed file keeps its own error (see `file_changed_in`); others name the file.
+            if e.get_ref().is_some_and(|inner| inner.is::<FileChanged>()) {
+                e
+            } else {
+                std::io::Error::new(e.kind(), format!("cannot read `{}`: {e}", path.display()))
+            }
         })?;
         Ok(Some((chunk, (file, left - want as u64, path))))
     })
@@ -206,16 +213,64 @@ fn file_chunks(
 
 /// Reads exactly `want` bytes into a new buffer. `read_to_end` fills the spare capacity without
 /// zeroing it first, and `Bytes::from` takes the vector without copying it.
-fn read_chunk(file: &mut std::fs::File, want: usize) -> std::io::Result<Bytes> {
+fn read_chunk(file: &mut std::fs::File, want: usize, path: &Path) -> std::io::Result<Bytes> {
     let mut buf = Vec::with_capacity(want);
     file.take(want as u64).read_to_end(&mut buf)?;
     if buf.len() < want {
-        return Err(std::io::Error::new(
+        return Err(FileChanged::error(
             std::io::ErrorKind::UnexpectedEof,
-            "the file got shorter while it was being sent",
+            path.to_owned(),
+            "got shorter while it was being sent",
         ));
     }
     Ok(Bytes::from(buf))
+}
+
+/// A file part whose file changed size while it was sent. The body then ended before (or was
+/// stopped at) its announced length, so the server cannot have taken the request: the runtime
+/// reports it as a file error, not as a request that may have been accepted.
+#[derive(Debug)]
+pub(crate) struct FileChanged {
+    pub(crate) path: PathBuf,
+    what: &'static str,
+}
+
+impl FileChanged {
+    fn error(kind: std::io::ErrorKind, path: PathBuf, what: &'static str) -> std::io::Error {
+        std::io::Error::new(kind, FileChanged { path, what })
+    }
+
+    /// What happened, without the path: `the file grew while it was being sent: …`.
+    pub(crate) fn message(&self) -> String {
+        format!("the file {}: send it again once it is complete", self.what)
+    }
+}
+
+impl std::fmt::Display for FileChanged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}`: {}", self.path.display(), self.message())
+    }
+}
+
+impl std::error::Error for FileChanged {}
+
+/// The [`FileChanged`] somewhere in `error`'s chain of sources (reqwest wraps hyper, which wraps
+/// the body's `io::Error`, which holds it), with the kind of the `io::Error` that carried it.
+pub(crate) fn file_changed_in<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<(&'a FileChanged, std::io::ErrorKind)> {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && let Some(changed) = io
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<FileChanged>())
+        {
+            return Some((changed, io.kind()));
+        }
+        next = error.source();
+    }
+    None
 }
 
 /// Passes chunks through, reporting the running total.
@@ -490,10 +545,10 @@ mod tests {
             "{err}"
         );
         assert!(
-            err.to_string()
-                .contains(&format!("cannot read `{}`", path.display())),
+            err.to_string().contains(&format!("`{}`", path.display())),
             "{err}"
         );
+        assert!(file_changed_in(&err).is_some());
 
         // Shrunk: the body ends with an error rather than a short part.
         let err = file_chunks(open(), 1010, path.clone())
@@ -501,10 +556,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
-        assert!(
-            err.to_string()
-                .contains(&format!("cannot read `{}`", path.display())),
-            "{err}"
-        );
+        assert!(err.to_string().contains("got shorter"), "{err}");
+        assert!(file_changed_in(&err).is_some());
     }
 }

@@ -412,12 +412,23 @@ impl Context {
         match error {
             P::InvalidRequest(message) => Error::invalid("request", message),
             P::Custom(message) => Error::config(message),
-            P::CommunicationError(source) | P::InvalidUpgrade(source) => Error::Transport {
-                provider: provider.name,
-                operation,
-                maybe_sent: !source.is_connect(),
-                source: source.into(),
-            },
+            P::CommunicationError(source) | P::InvalidUpgrade(source) => {
+                // A file part that changed size broke the body off before its announced end:
+                // the server cannot have taken the request, and the file is what to fix.
+                if let Some((changed, kind)) = crate::multipart::file_changed_in(&source) {
+                    return Error::io(
+                        "send",
+                        changed.path.clone(),
+                        std::io::Error::new(kind, changed.message()),
+                    );
+                }
+                Error::Transport {
+                    provider: provider.name,
+                    operation,
+                    maybe_sent: !source.is_connect(),
+                    source: source.into(),
+                }
+            }
             P::ResponseBodyError(source) => match too_large_in(&source) {
                 Some(limit) => Error::unexpected(
                     provider.name,

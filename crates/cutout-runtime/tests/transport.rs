@@ -690,3 +690,51 @@ async fn answers_of_announced_length_are_capped() {
     assert!(response.headers().get("content-length").is_none());
     assert_eq!(response.bytes().await.unwrap().len(), 1000);
 }
+
+#[tokio::test]
+async fn a_file_that_grows_while_it_is_uploaded_is_a_file_error_not_a_maybe_accepted_request() {
+    // A server that reads whatever comes and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/upload", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut socket, &mut tokio::io::sink()).await;
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("photo.jpg");
+    std::fs::write(&path, vec![7u8; 3000]).unwrap();
+    let form = cutout_runtime::multipart::Form::new()
+        .file("image", cutout_runtime::multipart::FilePart::path(&path))
+        .build()
+        .await
+        .unwrap();
+    // The file grows after the form announced its length.
+    let mut grown = vec![7u8; 3000];
+    grown.extend_from_slice(b"appended");
+    std::fs::write(&path, grown).unwrap();
+
+    let ctx = context(&HEADER_AUTH, RetryPolicy::none(), Timeouts::default());
+    let request = ctx.http().post(&url).multipart(form).build().unwrap();
+    let failed = ctx.http().execute(request).await.unwrap_err();
+    let error = ctx
+        .convert::<Message>(
+            "post_matting",
+            progenitor_client::Error::CommunicationError(failed),
+            None,
+        )
+        .await;
+    // The body broke off before its announced end: nothing can have been accepted, and the
+    // error names the file rather than saying the paid job may exist.
+    assert!(
+        matches!(&error, Error::Io { action: "send", path: p, .. } if p == &path),
+        "{error:?}"
+    );
+    assert!(!error.may_have_been_taken());
+    assert!(
+        error.to_string().contains("grew while it was being sent"),
+        "{error}"
+    );
+}
