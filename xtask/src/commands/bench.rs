@@ -38,13 +38,7 @@ pub fn run(mut args: impl Iterator<Item = String>) -> ExitCode {
     let mut write = false;
     let mut no_build = false;
     while let Some(arg) = args.next() {
-        let mut value = |flag: &str| {
-            let value = args.next().filter(|v| !v.starts_with("--"));
-            if value.is_none() {
-                eprintln!("{flag} needs a value\n\n{USAGE}");
-            }
-            value
-        };
+        let mut value = |flag: &str| super::flag_value(&mut args, flag, USAGE);
         match arg.as_str() {
             "--root" => match value("--root") {
                 Some(dir) => root = PathBuf::from(dir),

@@ -30,14 +30,7 @@ pub fn run(mut args: impl Iterator<Item = String>) -> ExitCode {
     let mut json = false;
     let mut names = Vec::new();
     while let Some(arg) = args.next() {
-        let mut value = |flag: &str| {
-            // A flag in a value's place means the value was forgotten.
-            let value = args.next().filter(|v| !v.starts_with("--"));
-            if value.is_none() {
-                eprintln!("{flag} needs a value\n\n{USAGE}");
-            }
-            value
-        };
+        let mut value = |flag: &str| super::flag_value(&mut args, flag, USAGE);
         match arg.as_str() {
             "--root" => match value("--root") {
                 Some(dir) => root = PathBuf::from(dir),
