@@ -7,6 +7,11 @@
 //! target/release/examples/bench_calls [--calls N] [--concurrency C] [--rounds R]
 //! ```
 //!
+//! `--profile client` (or `reqwest`) makes only that path's calls, one after the other, and
+//! prints nothing else: run it under `valgrind --tool=callgrind` at two call counts, and the
+//! difference of the totals divided by the difference of the counts is that path's instructions
+//! per call, free of start-up costs.
+//!
 //! The last line of its output is one JSON object (read by `cargo xtask bench`):
 //! `{"calls":N,"rounds":R,"concurrency":C,"sequential":{"client_us":..,"reqwest_us":..,"ratio":..},
 //! "concurrent":{..}}`, where `*_us` is the median over rounds of the wall time per call and
@@ -50,6 +55,14 @@ struct Args {
     calls: usize,
     concurrency: usize,
     rounds: usize,
+    /// Only this path's calls, for a profiler (`--profile client|reqwest`).
+    profile: Option<Path>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Path {
+    Client,
+    Reqwest,
 }
 
 fn parse_args() -> Args {
@@ -57,6 +70,7 @@ fn parse_args() -> Args {
         calls: 2000,
         concurrency: 16,
         rounds: 7,
+        profile: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -70,8 +84,16 @@ fn parse_args() -> Args {
             "--calls" => args.calls = value(&mut it),
             "--concurrency" => args.concurrency = value(&mut it),
             "--rounds" => args.rounds = value(&mut it),
+            "--profile" => {
+                args.profile = Some(match it.next().as_deref() {
+                    Some("client") => Path::Client,
+                    Some("reqwest") => Path::Reqwest,
+                    _ => panic!("--profile needs `client` or `reqwest`"),
+                })
+            }
             other => panic!(
-                "unknown argument `{other}`: bench_calls [--calls N] [--concurrency C] [--rounds R]"
+                "unknown argument `{other}`: bench_calls [--calls N] [--concurrency C] \
+                 [--rounds R] [--profile client|reqwest]"
             ),
         }
     }
@@ -219,8 +241,17 @@ fn main() {
         .unwrap();
     // The measurement runs as a task on the workers, as a server's handler would.
     let (mut seq, mut conc) = runtime
-        .block_on(runtime.spawn(measure(args.calls, args.concurrency, args.rounds, base_url)))
+        .block_on(runtime.spawn(measure(
+            args.calls,
+            args.concurrency,
+            args.rounds,
+            args.profile,
+            base_url,
+        )))
         .expect("the measurement task panicked");
+    if args.profile.is_some() {
+        return;
+    }
     let (seq_client, seq_reqwest, seq_ratio) = seq.medians();
     let (conc_client, conc_reqwest, conc_ratio) = conc.medians();
     println!(
@@ -253,6 +284,7 @@ async fn measure(
     calls: usize,
     concurrency: usize,
     rounds: usize,
+    profile: Option<Path>,
     base_url: String,
 ) -> (Series, Series) {
     // (a) the client, built the way users build it.
@@ -288,6 +320,18 @@ async fn measure(
     let b = through_reqwest().await;
     assert!(a == b, "the two paths decoded different statuses");
     assert_eq!(a.process_id, PROCESS_ID);
+
+    match profile {
+        Some(Path::Client) => {
+            sequential(calls, &through_client).await;
+            return Default::default();
+        }
+        Some(Path::Reqwest) => {
+            sequential(calls, &through_reqwest).await;
+            return Default::default();
+        }
+        None => {}
+    }
 
     // Warm up: connections, pools, allocator.
     let warm = (calls / 4).max(100);

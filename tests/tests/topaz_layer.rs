@@ -1090,6 +1090,11 @@ async fn a_process_id_that_is_not_a_uuid_is_refused_without_a_request() {
         "123",
         "4b0bd1f4-6c5a-4d5e-9f1e",
         "4b0bd1f4-6c5a-4d5e-9f1e-2f4c9c6f0a1z",
+        // The right length, a separator in the wrong place.
+        "4b0bd1f4x6c5a-4d5e-9f1e-2f4c9c6f0a11",
+        "4b0bd1f46-c5a-4d5e-9f1e-2f4c9c6f0a11",
+        "4b0bd1f4-6c5a-4d5e-9f1e-2f4c9c6f0a11-",
+        "",
     ] {
         let job = client.job(id);
         assert_refused(

@@ -202,8 +202,23 @@ pub fn generate_from(root: &Path, provider: &Provider, upstream: spec::Document)
         &mut file,
         &tolerant::request_only_types(&effective, &multipart::type_name),
     );
+    // Requests carry no header the provider does not document (see `requests`).
+    crate::requests::drop_api_version(&mut file).map_err(|message| Error::Generator {
+        provider: provider.name.clone(),
+        operation: None,
+        message,
+    })?;
     let (client_methods, builders) = multipart::generate(&operations);
     merge_into(&mut file, client_methods, builders);
+    // Every operation's URL is built from the parsed base URL, its path parameters and answers
+    // without intermediate copies (see `requests`).
+    crate::requests::urls_from_parsed_base(&mut file)
+        .and_then(|_| crate::requests::lighter_calls(&mut file))
+        .map_err(|message| Error::Generator {
+            provider: provider.name.clone(),
+            operation: None,
+            message,
+        })?;
     // No generated `Debug` prints a presigned link or a password (see `redact`).
     crate::redact::redacting_debug(&mut file).map_err(|message| Error::Generator {
         provider: provider.name.clone(),
@@ -382,24 +397,30 @@ fn provider_items(provider: &Provider) -> TokenStream {
         }
 
         /// Every operation, generated or hand-written, is authenticated (only towards the
-        /// client's own base URL), retried and traced here.
+        /// client's own base URL), retried and traced here. (Plain functions returning futures
+        /// rather than `async fn`s: an `async` layer would only move the request and the
+        /// runtime's future into one more state machine on every call.)
         impl ClientHooks<cutout_runtime::Context> for Client {
-            async fn pre<E>(
+            #[allow(refining_impl_trait)]
+            fn pre<E>(
                 &self,
                 request: &mut reqwest::Request,
                 _info: &OperationInfo,
-            ) -> Result<(), Error<E>> {
-                self.inner
-                    .authorize(&self.baseurl, request)
-                    .map_err(Error::InvalidRequest)
+            ) -> std::future::Ready<Result<(), Error<E>>> {
+                std::future::ready(
+                    self.inner
+                        .authorize(&self.baseurl, request)
+                        .map_err(Error::InvalidRequest),
+                )
             }
 
-            async fn exec(
+            #[allow(refining_impl_trait)]
+            fn exec(
                 &self,
                 request: reqwest::Request,
                 info: &OperationInfo,
-            ) -> reqwest::Result<reqwest::Response> {
-                self.inner.execute(&self.baseurl, request, info.operation_id).await
+            ) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> + Send {
+                self.inner.execute(&self.baseurl, request, info.operation_id)
             }
         }
     }

@@ -19,6 +19,7 @@ pub mod lower;
 pub mod multipart;
 pub mod output;
 pub mod redact;
+pub mod requests;
 pub mod spec;
 pub mod spec_update;
 pub mod tolerant;

@@ -66,21 +66,27 @@ impl Client {
     }
 }
 /// Every operation, generated or hand-written, is authenticated (only towards the
-/// client's own base URL), retried and traced here.
+/// client's own base URL), retried and traced here. (Plain functions returning futures
+/// rather than `async fn`s: an `async` layer would only move the request and the
+/// runtime's future into one more state machine on every call.)
 impl ClientHooks<cutout_runtime::Context> for Client {
-    async fn pre<E>(
+    #[allow(refining_impl_trait)]
+    fn pre<E>(
         &self,
         request: &mut reqwest::Request,
         _info: &OperationInfo,
-    ) -> Result<(), Error<E>> {
-        self.inner.authorize(&self.baseurl, request).map_err(Error::InvalidRequest)
+    ) -> std::future::Ready<Result<(), Error<E>>> {
+        std::future::ready(
+            self.inner.authorize(&self.baseurl, request).map_err(Error::InvalidRequest),
+        )
     }
-    async fn exec(
+    #[allow(refining_impl_trait)]
+    fn exec(
         &self,
         request: reqwest::Request,
         info: &OperationInfo,
-    ) -> reqwest::Result<reqwest::Response> {
-        self.inner.execute(&self.baseurl, request, info.operation_id).await
+    ) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> + Send {
+        self.inner.execute(&self.baseurl, request, info.operation_id)
     }
 }
 #[allow(unused_imports)]
@@ -1792,24 +1798,20 @@ pub mod builder {
                 })
                 .map_err(Error::InvalidRequest)?;
             let url = format!("{}/v3/file-ops/get-public-url/", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
             #[allow(unused_mut)]
             let mut request = client
                 .client
-                .post(url)
+                .post(
+                    client
+                        .inner
+                        .api_url(&client.baseurl, &url)
+                        .map_err(Error::InvalidRequest)?,
+                )
                 .header(
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
                 .json(&body)
-                .headers(header_map)
                 .build()?;
             let info = OperationInfo {
                 operation_id: "get_public_url",
@@ -1819,25 +1821,25 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => cutout_runtime::decode::from_response(response).await,
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 401u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 404u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
@@ -1896,24 +1898,20 @@ pub mod builder {
                 })
                 .map_err(Error::InvalidRequest)?;
             let url = format!("{}/v3/tools/ai/ai-cut/segment/", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
             #[allow(unused_mut)]
             let mut request = client
                 .client
-                .post(url)
+                .post(
+                    client
+                        .inner
+                        .api_url(&client.baseurl, &url)
+                        .map_err(Error::InvalidRequest)?,
+                )
                 .header(
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
                 .json(&body)
-                .headers(header_map)
                 .build()?;
             let info = OperationInfo {
                 operation_id: "process_ai_cut",
@@ -1923,39 +1921,39 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => cutout_runtime::decode::from_response(response).await,
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 401u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 402u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 404u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 504u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
@@ -2016,24 +2014,20 @@ pub mod builder {
                 })
                 .map_err(Error::InvalidRequest)?;
             let url = format!("{}/v3/tools/ai/matting/process/", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
             #[allow(unused_mut)]
             let mut request = client
                 .client
-                .post(url)
+                .post(
+                    client
+                        .inner
+                        .api_url(&client.baseurl, &url)
+                        .map_err(Error::InvalidRequest)?,
+                )
                 .header(
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
                 .json(&body)
-                .headers(header_map)
                 .build()?;
             let info = OperationInfo {
                 operation_id: "process_matting",
@@ -2043,39 +2037,39 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => cutout_runtime::decode::from_response(response).await,
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 401u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 402u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 404u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 504u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
@@ -2136,24 +2130,20 @@ pub mod builder {
                 })
                 .map_err(Error::InvalidRequest)?;
             let url = format!("{}/v3/tools/ai/remove-bg/process/", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
             #[allow(unused_mut)]
             let mut request = client
                 .client
-                .post(url)
+                .post(
+                    client
+                        .inner
+                        .api_url(&client.baseurl, &url)
+                        .map_err(Error::InvalidRequest)?,
+                )
                 .header(
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
                 .json(&body)
-                .headers(header_map)
                 .build()?;
             let info = OperationInfo {
                 operation_id: "process_remove_bg",
@@ -2163,39 +2153,39 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => cutout_runtime::decode::from_response(response).await,
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 401u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 402u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 404u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 504u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
@@ -2302,7 +2292,12 @@ pub mod builder {
                     || async move {
                         let mut request = client
                             .client
-                            .post(url.as_str())
+                            .post(
+                                client
+                                    .inner
+                                    .api_url(&client.baseurl, url.as_str())
+                                    .map_err(Error::InvalidRequest)?,
+                            )
                             .header(
                                 ::reqwest::header::ACCEPT,
                                 ::reqwest::header::HeaderValue::from_static(
@@ -2321,25 +2316,25 @@ pub mod builder {
             client.post(&result, info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => cutout_runtime::decode::from_response(response).await,
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 401u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 404u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }

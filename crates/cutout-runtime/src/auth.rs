@@ -69,9 +69,6 @@ impl Context {
     /// the same name). A key that travels in the body is never put on a `GET` or `HEAD`, which
     /// have no body.
     pub fn authorize(&self, base_url: &str, request: &mut reqwest::Request) -> Result<(), String> {
-        // progenitor stamps every request with the spec's version; no provider documents that
-        // header, so it is not sent.
-        request.headers_mut().remove(API_VERSION);
         if !self.is_api_url(base_url, request.url()) {
             return Ok(());
         }
@@ -181,9 +178,6 @@ fn inject_body_field(
     Ok(())
 }
 
-/// The header progenitor puts on every request (see [`Context::authorize`]).
-const API_VERSION: HeaderName = HeaderName::from_static("api-version");
-
 /// The header that carries the key (`X-API-Key: <key>`, `Authorization: Token <key>`), made once
 /// per [`Context`]: the same name and value go on every request. A key that cannot be sent in a
 /// header keeps its error, reported by every request that would carry it (as before anything
@@ -225,15 +219,9 @@ impl Context {
     /// [`under_base`], with `base_url` parsed once: the generated hooks pass the same base URL
     /// for every request. Another base URL is parsed every time.
     pub(crate) fn is_api_url(&self, base_url: &str, url: &reqwest::Url) -> bool {
-        let (text, parsed) = self
-            .parsed_base
-            .get_or_init(|| (base_url.to_owned(), reqwest::Url::parse(base_url).ok()));
-        if text == base_url {
-            parsed
-                .as_ref()
-                .is_some_and(|base| under_parsed_base(base, url))
-        } else {
-            under_base(base_url, url)
+        match self.parsed_base(base_url) {
+            Some(base) => under_parsed_base(base, url),
+            None => under_base(base_url, url),
         }
     }
 }

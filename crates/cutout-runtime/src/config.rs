@@ -478,16 +478,22 @@ impl<C: FromParts> ClientBuilder<C> {
             (None, Some(url)) => check_base_url(&url, provider.base_url_env)?,
             (None, None) => provider.default_base_url.to_owned(),
         };
-        let http = match self.http {
-            Some(http) => http
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .map_err(|e| Error::config(format!("cannot build the HTTP client: {e}")))?,
-            None => default_http_client(provider, &self.timeouts)?,
+        let (http, client_timeout) = match self.http {
+            Some(http) => (
+                http.redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .map_err(|e| Error::config(format!("cannot build the HTTP client: {e}")))?,
+                None,
+            ),
+            None => (
+                default_http_client(provider, &self.timeouts)?,
+                Some(self.timeouts.request),
+            ),
         };
         let context = Context::new(provider, Some(key), self.retry, self.timeouts, http.clone())
             .with_job_slots(self.max_concurrent_jobs)
-            .with_limits(self.limits);
+            .with_limits(self.limits)
+            .with_client_timeout(client_timeout);
         Ok(C::from_parts(&base_url, http, context))
     }
 }
@@ -498,6 +504,9 @@ fn default_http_client(
 ) -> Result<reqwest::Client, Error> {
     reqwest::Client::builder()
         .connect_timeout(timeouts.connect)
+        // Every request gets a time limit: API calls this one (see `Sending::limit_time`),
+        // uploads and downloads their own, set on the request.
+        .timeout(timeouts.request)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(format!(
             "cutout/{} ({})",

@@ -1,6 +1,6 @@
 //! [`Context`]: the state every generated `Client` carries. Its methods are grouped by concern:
-//! here the settings, in `auth.rs` the credentials, in `transport.rs` sending and retrying, in
-//! `download.rs` downloading results.
+//! here the settings, in `auth.rs` the credentials, in `urls.rs` the URLs of API calls, in
+//! `transport.rs` sending and retrying, in `download.rs` downloading results.
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -30,6 +30,9 @@ pub struct Context {
     pub(crate) key_header: Option<KeyHeader>,
     /// The base URL the hooks pass, parsed on first use: every request is checked against it.
     pub(crate) parsed_base: Arc<OnceLock<(String, Option<reqwest::Url>)>>,
+    /// The time limit the HTTP client puts on every request that sets none, when this crate
+    /// built the client (`Timeouts::request`); `None` for a client from your own builder.
+    pub(crate) client_timeout: Option<std::time::Duration>,
 }
 
 impl fmt::Debug for Context {
@@ -63,7 +66,17 @@ impl Context {
             http,
             job_slots: None,
             parsed_base: Arc::default(),
+            client_timeout: None,
         }
+    }
+
+    /// Says that `http` applies `limit` to every request that sets no limit of its own, as the
+    /// client [`ClientBuilder`](crate::ClientBuilder) makes does with `Timeouts::request`: API
+    /// calls with that limit then leave it to the client instead of setting it on each request
+    /// (which costs reqwest an allocation per call).
+    pub fn with_client_timeout(mut self, limit: Option<std::time::Duration>) -> Self {
+        self.client_timeout = limit;
+        self
     }
 
     /// Sets the size limits on answers and downloads (default [`Limits::default`]).
@@ -113,7 +126,10 @@ impl Context {
         &self.timeouts
     }
 
-    /// The HTTP client (shared with the generated `Client`).
+    /// The HTTP client (shared with the generated `Client`). The one
+    /// [`ClientBuilder`](crate::ClientBuilder) makes gives every request that sets no time limit
+    /// of its own `Timeouts::request`; one from your own `reqwest::ClientBuilder` keeps its
+    /// settings.
     pub fn http(&self) -> &reqwest::Client {
         &self.http
     }

@@ -32,6 +32,7 @@
 mod auth;
 mod config;
 mod context;
+pub mod decode;
 mod download;
 mod error;
 pub mod fs;
@@ -42,6 +43,7 @@ mod remover;
 mod retry;
 mod source;
 mod transport;
+mod urls;
 pub mod validate;
 pub mod wait;
 
@@ -61,6 +63,7 @@ pub use remover::{
 };
 pub use retry::{RetryPolicy, parse_retry_after};
 pub use source::ImageSource;
+pub use urls::PathSegment;
 pub use validate::redact_url;
 pub use wait::{JobProgress, Poll, WaitPolicy, wait_for, wait_for_known};
 

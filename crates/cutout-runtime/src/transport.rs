@@ -3,8 +3,8 @@
 //! generated multipart operations call [`Context::execute_rebuilding`] so that files are re-opened
 //! for each attempt instead of being held in memory.
 
-use std::cell::Cell;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Poll, ready};
 use std::time::{Duration, Instant};
@@ -27,12 +27,6 @@ use crate::{Context, Error};
 const MAX_REDIRECTS: usize = 5;
 /// Request bodies larger than this get the upload time limit rather than the request one.
 const INLINE_UPLOAD: usize = 1024 * 1024;
-
-tokio::task_local! {
-    /// The status of the last answer seen inside a [`Context::call`], so that an answer whose body
-    /// does not parse still reports its status.
-    static LAST_STATUS: Cell<Option<u16>>;
-}
 
 /// Whom a request is for, which decides whether it may carry the key.
 #[derive(Clone, Copy)]
@@ -66,9 +60,13 @@ pub(crate) struct Sending<'a> {
 }
 
 impl Sending<'_> {
-    fn limit_time(&self, request: &mut Request) {
+    /// Puts the time limit on a request that has none. A limit that the HTTP client already
+    /// applies to every request (see [`Context::http`]) is not set again: a request's own limit
+    /// costs reqwest a map of extensions, allocated on every call.
+    fn limit_time(&self, context: &Context, request: &mut Request) {
         if let Some(limit) = self.limit
             && request.timeout().is_none()
+            && context.client_timeout != Some(limit)
         {
             *request.timeout_mut() = Some(limit);
         }
@@ -112,45 +110,78 @@ impl Context {
             limit,
             operation,
         };
-        // Boxed: the state of retries and redirects stays in one place on the heap instead of
-        // being copied into every future that wraps this one (the generated operation's, then
-        // `call`'s, then the caller's).
-        Box::pin(self.send(send, request))
+        self.send(send, request)
             .map(move |result| result.map(|response| self.cap_answer(response)))
     }
 
     /// Sends `request` with retries and redirects, carrying credentials only where the scope
     /// allows. The body is returned uncapped: callers put their own limit on it.
-    pub(crate) async fn send(
+    ///
+    /// The first attempt, when it is not redirected and needs no retry (nearly every call), runs
+    /// in one small hand-written future ([`Sent`]); redirects and retries go on in a boxed
+    /// `async fn`, so that their state is not part of every call's future.
+    pub(crate) fn send<'a>(
+        &'a self,
+        send: Sending<'a>,
+        request: Request,
+    ) -> impl Future<Output = reqwest::Result<Response>> + Send + 'a {
+        // The one copy made per attempt: kept for a retry, and the template of a redirect.
+        // (Made before the time limit is set, which would make it dearer to copy.)
+        let spare = copy_of(&request);
+        Sent {
+            context: self,
+            send,
+            start: reqwest::Client::execute,
+            state: SentState::Start(request),
+            spare,
+            trace: AttemptTrace::new(self, send.operation, 1),
+        }
+    }
+
+    /// What follows a first attempt that was redirected: the redirects (in that attempt's
+    /// span), then the retries if its answer is not final.
+    async fn after_redirect(
         &self,
         send: Sending<'_>,
-        mut request: Request,
+        response: Response,
+        spare: Request,
+        trace: AttemptTrace,
+    ) -> reqwest::Result<Response> {
+        let result = trace.run(self.redirect(send, response, &spare)).await;
+        trace.finish(&result);
+        if self.retry.max_attempts > 1 && !self.is_final(&result, send.operation) {
+            return self.retry(send, result, spare).await;
+        }
+        result
+    }
+
+    /// The attempts after the first, whose `result` is not final; `spare` is a copy of the
+    /// request.
+    async fn retry(
+        &self,
+        send: Sending<'_>,
+        mut result: reqwest::Result<Response>,
+        mut spare: Request,
     ) -> reqwest::Result<Response> {
         let mut attempt = 1;
         loop {
-            // The one copy made per attempt: kept for a retry, and the template of a redirect.
-            // (Made before the time limit is set, which would make it dearer to copy.)
-            let spare = if attempt < self.retry.max_attempts {
-                request.try_clone()
-            } else {
-                None
-            };
-            let result = self.attempt(send, request, spare.as_ref(), attempt).await;
-            // A streamed body cannot be copied: such requests go through `execute_rebuilding`.
-            let Some(spare) = spare else {
-                return result;
-            };
-            if self.is_final(&result, send.operation) {
-                return result;
-            }
-            // Retrying is rare: its futures are boxed rather than kept in every call's future.
-            match Box::pin(self.next(result, send.operation, attempt)).await {
+            let wait = match self.next(result, send.operation, attempt).await {
                 Next::Return(result) => return result,
-                Next::RetryAfter(wait) => {
-                    Box::pin(tokio::time::sleep(wait)).await;
-                    request = spare;
-                    attempt += 1;
+                Next::RetryAfter(wait) => wait,
+            };
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+            let request = spare;
+            let copy = copy_of(&request);
+            result = self.attempt(send, request, copy.as_ref(), attempt).await;
+            match copy {
+                Some(copy)
+                    if attempt < self.retry.max_attempts
+                        && !self.is_final(&result, send.operation) =>
+                {
+                    spare = copy;
                 }
+                _ => return result,
             }
         }
     }
@@ -178,7 +209,8 @@ impl Context {
                 limit: None,
                 operation,
             };
-            let result = self.attempt(send, request, None, attempt).await;
+            let copy = copy_of(&request);
+            let result = self.attempt(send, request, copy.as_ref(), attempt).await;
             if attempt >= self.retry.max_attempts {
                 return Ok(result.map(|response| self.cap_answer(response)));
             }
@@ -193,80 +225,47 @@ impl Context {
     }
 
     /// One attempt, following redirects, in a tracing span. `copy` is a copy of `request`, when
-    /// the caller has one.
-    fn attempt<'a>(
-        &'a self,
-        send: Sending<'a>,
-        request: Request,
-        copy: Option<&'a Request>,
-        attempt: u32,
-    ) -> impl Future<Output = reqwest::Result<Response>> + Send + 'a {
-        let span = tracing::debug_span!(
-            "cutout.attempt",
-            provider = self.provider.name,
-            operation = send.operation,
-            attempt,
-            status = tracing::field::Empty,
-            duration_ms = tracing::field::Empty,
-        );
-        // Timed only for a subscriber that listens.
-        let started = (!span.is_disabled()).then(Instant::now);
-        let attempt = self.follow_redirects(send, request, copy);
-        // A span nobody listens to is not entered at every poll.
-        let attempt = if span.is_disabled() {
-            Either::Left(attempt)
-        } else {
-            Either::Right(attempt.instrument(span.clone()))
-        };
-        attempt.map(move |result| {
-                if let Some(started) = started {
-                    span.record("duration_ms", started.elapsed().as_millis() as u64);
-                }
-                match &result {
-                    Ok(response) => {
-                        let status = response.status().as_u16();
-                        span.record("status", status);
-                        let _ = LAST_STATUS.try_with(|last| last.set(Some(status)));
-                    }
-                    Err(error) => {
-                        tracing::debug!(parent: &span, connect = error.is_connect(), timeout = error.is_timeout(), "request failed");
-                    }
-                }
-                result
-            })
-    }
-
-    /// Sends the request and follows redirects itself: the key is taken off when a redirect leaves
-    /// the API (its origin or its base path; reqwest would keep a custom header such as
-    /// `X-API-Key`), and put back only when a redirect comes back under the base URL.
-    ///
-    /// A redirect is made from a copy of the request: `copy` (the caller's) for the first hop, so
-    /// that a request that is not redirected is copied no more than for its retry.
-    async fn follow_redirects(
+    /// it can be copied (a redirect is made from it; without one, a redirect is returned as it
+    /// is).
+    async fn attempt(
         &self,
         send: Sending<'_>,
         mut request: Request,
         copy: Option<&Request>,
+        attempt: u32,
+    ) -> reqwest::Result<Response> {
+        let trace = AttemptTrace::new(self, send.operation, attempt);
+        send.limit_time(self, &mut request);
+        let result = trace
+            .run(async {
+                let response = self.http.execute(request).await?;
+                match copy {
+                    Some(copy) if is_followed(response.status()) => {
+                        Box::pin(self.redirect(send, response, copy)).await
+                    }
+                    _ => Ok(response),
+                }
+            })
+            .await;
+        trace.finish(&result);
+        result
+    }
+
+    /// Follows `response`, a redirect of the request `copy` is a copy of, and the redirects
+    /// after it: at most [`MAX_REDIRECTS`] in all; the answer after the last one is returned as
+    /// it is.
+    async fn redirect(
+        &self,
+        send: Sending<'_>,
+        mut response: Response,
+        copy: &Request,
     ) -> reqwest::Result<Response> {
         let scope = send.scope;
-        let mut copy = copy;
-        let mut own_copy = if copy.is_none() {
-            request.try_clone()
-        } else {
-            None
-        };
+        let mut template = copy_of(copy);
         for _ in 0..MAX_REDIRECTS {
-            send.limit_time(&mut request);
-            let response = self.http.execute(request).await?;
             let status = response.status();
-            if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
-                return Ok(response);
-            }
-            let spare = match copy.take() {
-                Some(copy) => copy.try_clone(),
-                None => own_copy.take(),
-            };
-            let (Some(mut next), Some(target)) = (spare, redirect_target(&response)) else {
+            let (Some(mut next), Some(target)) = (template.take(), redirect_target(&response))
+            else {
                 return Ok(response);
             };
             if status == StatusCode::SEE_OTHER
@@ -291,11 +290,13 @@ impl Context {
                 }
                 _ => self.strip_credentials(&mut next),
             }
-            own_copy = next.try_clone();
-            request = next;
+            template = copy_of(&next);
+            send.limit_time(self, &mut next);
+            response = self.http.execute(next).await?;
+            if !is_followed(response.status()) {
+                return Ok(response);
+            }
         }
-        send.limit_time(&mut request);
-        let response = self.http.execute(request).await?;
         Ok(response)
     }
 
@@ -380,24 +381,18 @@ impl Context {
     ) -> impl Future<Output = Result<ResponseValue<T>, Error>>
     where
         F: Future<Output = Result<ResponseValue<T>, progenitor_client::Error<E>>>,
-        E: ErrorBody + serde::de::DeserializeOwned,
+        E: ErrorBody + serde::de::DeserializeOwned + Send + 'static,
     {
         let span = tracing::info_span!("cutout.call", provider = self.provider.name, operation);
-        let scoped = LAST_STATUS.scope(
-            Cell::new(None),
-            send.map(|result| (result, LAST_STATUS.with(Cell::get))),
-        );
-        // A span nobody listens to is not entered at every poll.
-        let traced = if span.is_disabled() {
-            Either::Left(scoped)
-        } else {
-            Either::Right(scoped.instrument(span))
-        };
-        traced.then(move |(result, status)| match result {
-            Ok(value) => Either::Left(std::future::ready(Ok(value))),
-            // Boxed: only failed calls pay for the conversion's future.
-            Err(error) => Either::Right(Box::pin(self.convert(operation, error, status)).map(Err)),
-        })
+        Call {
+            context: self,
+            operation,
+            send,
+            converting: None,
+            // A span nobody listens to is not entered at every poll.
+            span: (!span.is_disabled()).then_some(span),
+            answer: PhantomData,
+        }
     }
 
     /// The [`Error`] for a failed generated operation.
@@ -525,6 +520,188 @@ impl Context {
     }
 }
 
+/// The future of [`Context::send`]: the first attempt, then, only when it was redirected or is
+/// to be retried, what follows it (boxed). The request goes out at the first poll, as it would
+/// from an `async fn`.
+struct Sent<'a, F, P> {
+    context: &'a Context,
+    send: Sending<'a>,
+    /// `reqwest::Client::execute` (a zero-sized function item: it names reqwest's future type).
+    start: F,
+    state: SentState<'a, P>,
+    spare: Option<Request>,
+    trace: AttemptTrace,
+}
+
+// The request waits in `Start` until the first poll, then reqwest's small future replaces it:
+// boxing the request to even the variants out would cost an allocation per call.
+#[allow(clippy::large_enum_variant)]
+enum SentState<'a, P> {
+    Start(Request),
+    First(P),
+    Then(Pin<Box<dyn Future<Output = reqwest::Result<Response>> + Send + 'a>>),
+    Done,
+}
+
+impl<'a, F, P> Future for Sent<'a, F, P>
+where
+    F: Fn(&reqwest::Client, Request) -> P + Unpin,
+    P: Future<Output = reqwest::Result<Response>> + Unpin,
+{
+    type Output = reqwest::Result<Response>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let (context, send) = (this.context, this.send);
+        if matches!(this.state, SentState::Start(_))
+            && let SentState::Start(mut request) =
+                std::mem::replace(&mut this.state, SentState::Done)
+        {
+            send.limit_time(context, &mut request);
+            this.state = SentState::First((this.start)(&context.http, request));
+        }
+        let first = match &mut this.state {
+            SentState::First(first) => first,
+            SentState::Then(then) => {
+                let polled = then.as_mut().poll(cx);
+                if polled.is_ready() {
+                    this.state = SentState::Done;
+                }
+                return polled;
+            }
+            SentState::Start(_) | SentState::Done => {
+                panic!("the future of a request was polled after it completed")
+            }
+        };
+        let result = {
+            let _entered = this.trace.enter();
+            ready!(Pin::new(first).poll(cx))
+        };
+        let then: Pin<Box<dyn Future<Output = _> + Send + 'a>> = match (result, this.spare.take()) {
+            (Ok(response), Some(spare)) if is_followed(response.status()) => {
+                let trace = this.trace.clone();
+                Box::pin(context.after_redirect(send, response, spare, trace))
+            }
+            (result, spare) => {
+                this.trace.finish(&result);
+                match spare {
+                    Some(spare)
+                        if context.retry.max_attempts > 1
+                            && !context.is_final(&result, send.operation) =>
+                    {
+                        Box::pin(context.retry(send, result, spare))
+                    }
+                    _ => {
+                        this.state = SentState::Done;
+                        return Poll::Ready(result);
+                    }
+                }
+            }
+        };
+        let mut then = then;
+        let polled = then.as_mut().poll(cx);
+        this.state = match polled {
+            Poll::Pending => SentState::Then(then),
+            Poll::Ready(_) => SentState::Done,
+        };
+        polled
+    }
+}
+
+/// The tracing of one attempt: its span, entered only when a subscriber listens, and its time.
+#[derive(Clone)]
+struct AttemptTrace {
+    span: tracing::Span,
+    /// Timed only for a subscriber that listens.
+    started: Option<Instant>,
+}
+
+impl AttemptTrace {
+    fn new(context: &Context, operation: &'static str, attempt: u32) -> Self {
+        let span = tracing::debug_span!(
+            "cutout.attempt",
+            provider = context.provider.name,
+            operation,
+            attempt,
+            status = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        );
+        let started = (!span.is_disabled()).then(Instant::now);
+        Self { span, started }
+    }
+
+    /// Enters the span for one poll, when a subscriber listens.
+    fn enter(&self) -> Option<tracing::span::Entered<'_>> {
+        self.started.map(|_| self.span.enter())
+    }
+
+    /// Runs `attempt` in the span (a span nobody listens to is not entered at every poll).
+    fn run<F: Future>(&self, attempt: F) -> impl Future<Output = F::Output> {
+        match self.started {
+            Some(_) => Either::Left(attempt.instrument(self.span.clone())),
+            None => Either::Right(attempt),
+        }
+    }
+
+    /// Records the attempt's outcome in the span.
+    fn finish(&self, result: &reqwest::Result<Response>) {
+        let Some(started) = self.started else { return };
+        let span = &self.span;
+        span.record("duration_ms", started.elapsed().as_millis() as u64);
+        match result {
+            Ok(response) => {
+                span.record("status", response.status().as_u16());
+            }
+            Err(error) => {
+                tracing::debug!(parent: span, connect = error.is_connect(), timeout = error.is_timeout(), "request failed");
+            }
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`Context::call`]: the operation's future, then, only when it failed, the
+    /// conversion of its error. (One hand-written layer: combinators or an `async` block would
+    /// each hold or move another copy of the operation's large future and of its answer.)
+    struct Call<'a, F, T, E> {
+        context: &'a Context,
+        operation: &'static str,
+        #[pin]
+        send: F,
+        converting: Option<Pin<Box<dyn Future<Output = Error> + Send + 'a>>>,
+        span: Option<tracing::Span>,
+        answer: PhantomData<fn() -> (T, E)>,
+    }
+}
+
+impl<'a, F, T, E> Future for Call<'a, F, T, E>
+where
+    F: Future<Output = Result<ResponseValue<T>, progenitor_client::Error<E>>>,
+    E: ErrorBody + serde::de::DeserializeOwned + Send + 'static,
+{
+    type Output = Result<ResponseValue<T>, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let _entered = this.span.as_ref().map(tracing::Span::enter);
+        if let Some(converting) = this.converting {
+            return converting.as_mut().poll(cx).map(Err);
+        }
+        crate::decode::forget_failed_status();
+        match ready!(this.send.poll(cx)) {
+            Ok(value) => Poll::Ready(Ok(value)),
+            Err(error) => {
+                let status = crate::decode::take_failed_status();
+                // Boxed: only failed calls pay for the conversion's future.
+                let mut converting = Box::pin(this.context.convert(this.operation, error, status));
+                let polled = converting.as_mut().poll(cx);
+                *this.converting = Some(converting);
+                polled.map(Err)
+            }
+        }
+    }
+}
+
 /// A JSON error body of unknown shape with a `message` (or `detail`, `error`) string, for an
 /// answer that the provider's own error body does not describe.
 struct GenericErrorBody {
@@ -552,6 +729,30 @@ impl ErrorBody for GenericErrorBody {
     fn retry_after(&self) -> Option<Duration> {
         self.retry_after
     }
+}
+
+/// A copy of `request`, or `None` when its body is a stream, which cannot be copied.
+///
+/// reqwest's `Request::try_clone` allocates a map of extensions for the copy's time limit even
+/// when there is none; a request without a body, such as every poll of a job, is copied here
+/// field by field instead. (A time limit is the only extension reqwest reads from a request it
+/// sends, so it is the only one copied.)
+fn copy_of(request: &Request) -> Option<Request> {
+    if request.body().is_some() {
+        return request.try_clone();
+    }
+    let mut copy = Request::new(request.method().clone(), request.url().clone());
+    *copy.headers_mut() = request.headers().clone();
+    *copy.version_mut() = request.version();
+    if let Some(limit) = request.timeout() {
+        *copy.timeout_mut() = Some(*limit);
+    }
+    Some(copy)
+}
+
+/// A redirect this client follows (any 3xx but 304, which is not one).
+fn is_followed(status: StatusCode) -> bool {
+    status.is_redirection() && status != StatusCode::NOT_MODIFIED
 }
 
 fn redirect_target(response: &Response) -> Option<reqwest::Url> {
@@ -754,5 +955,46 @@ impl http_body::Body for Capped {
         hint.set_lower(inner.lower().min(room));
         hint.set_upper(inner.upper().map_or(room, |upper| upper.min(room)));
         hint
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copy_is_the_same_request() {
+        let mut request = Request::new(
+            Method::GET,
+            "https://api.example/v1/status/x".parse().unwrap(),
+        );
+        request
+            .headers_mut()
+            .insert("x-api-key", "secret".parse().unwrap());
+        *request.version_mut() = reqwest::Version::HTTP_11;
+        let copy = copy_of(&request).unwrap();
+        assert_eq!(copy.method(), Method::GET);
+        assert_eq!(copy.url(), request.url());
+        assert_eq!(copy.headers(), request.headers());
+        assert_eq!(copy.version(), reqwest::Version::HTTP_11);
+        assert_eq!(copy.timeout(), None);
+
+        // A time limit goes with the copy, and a body that is bytes.
+        *request.timeout_mut() = Some(Duration::from_secs(7));
+        *request.method_mut() = Method::POST;
+        *request.body_mut() = Some(reqwest::Body::from("{}"));
+        let copy = copy_of(&request).unwrap();
+        assert_eq!(copy.timeout(), Some(&Duration::from_secs(7)));
+        assert_eq!(copy.method(), Method::POST);
+        assert_eq!(copy.body().and_then(|b| b.as_bytes()), Some(&b"{}"[..]));
+        *request.body_mut() = None;
+        assert_eq!(
+            copy_of(&request).unwrap().timeout(),
+            Some(&Duration::from_secs(7))
+        );
+
+        // A streamed body cannot be copied.
+        let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from("x"))]);
+        *request.body_mut() = Some(reqwest::Body::wrap_stream(stream));
+        assert!(copy_of(&request).is_none());
     }
 }

@@ -428,11 +428,10 @@ async fn an_error_body_that_does_not_parse_keeps_its_status() {
             )
             .await
             .map_err(progenitor_client::Error::<Message>::CommunicationError)?;
-            let bytes = response.bytes().await.unwrap();
-            let parse_error = serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_err();
-            Err::<progenitor_client::ResponseValue<()>, _>(
-                progenitor_client::Error::<Message>::InvalidResponsePayload(bytes, parse_error),
-            )
+            let body = cutout_runtime::decode::from_response::<Message, Message>(response).await?;
+            Err::<progenitor_client::ResponseValue<()>, _>(progenitor_client::Error::ErrorResponse(
+                body,
+            ))
         })
         .await
         .unwrap_err();

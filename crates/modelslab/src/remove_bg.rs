@@ -561,7 +561,7 @@ async fn read_answer(
     progenitor_client::ResponseValue<types::RemovebgMaskResponse>,
     progenitor_client::Error<types::ModelsLabError>,
 > {
-    use progenitor_client::{Error, ResponseValue};
+    use progenitor_client::Error;
     let status = response.status();
     if status.is_redirection() {
         let location = response
@@ -584,9 +584,9 @@ async fn read_answer(
         return Err(Error::UnexpectedResponse(response));
     }
     match status.as_u16() {
-        200 => ResponseValue::from_response(response).await,
+        200 => cutout_runtime::decode::from_response(response).await,
         400 | 401 | 402 | 403 | 429 | 500 | 503 => Err(Error::ErrorResponse(
-            ResponseValue::from_response(response).await?,
+            cutout_runtime::decode::from_response(response).await?,
         )),
         _ => Err(Error::UnexpectedResponse(response)),
     }

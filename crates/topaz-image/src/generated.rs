@@ -70,21 +70,27 @@ impl Client {
     }
 }
 /// Every operation, generated or hand-written, is authenticated (only towards the
-/// client's own base URL), retried and traced here.
+/// client's own base URL), retried and traced here. (Plain functions returning futures
+/// rather than `async fn`s: an `async` layer would only move the request and the
+/// runtime's future into one more state machine on every call.)
 impl ClientHooks<cutout_runtime::Context> for Client {
-    async fn pre<E>(
+    #[allow(refining_impl_trait)]
+    fn pre<E>(
         &self,
         request: &mut reqwest::Request,
         _info: &OperationInfo,
-    ) -> Result<(), Error<E>> {
-        self.inner.authorize(&self.baseurl, request).map_err(Error::InvalidRequest)
+    ) -> std::future::Ready<Result<(), Error<E>>> {
+        std::future::ready(
+            self.inner.authorize(&self.baseurl, request).map_err(Error::InvalidRequest),
+        )
     }
-    async fn exec(
+    #[allow(refining_impl_trait)]
+    fn exec(
         &self,
         request: reqwest::Request,
         info: &OperationInfo,
-    ) -> reqwest::Result<reqwest::Response> {
-        self.inner.execute(&self.baseurl, request, info.operation_id).await
+    ) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> + Send {
+        self.inner.execute(&self.baseurl, request, info.operation_id)
     }
 }
 #[allow(unused_imports)]
@@ -2802,25 +2808,22 @@ pub mod builder {
             let Self { client, process_id } = self;
             let process_id = process_id.map_err(Error::InvalidRequest)?;
             let url = format!(
-                "{}/cancel/{}", client.baseurl, encode_path(& process_id.to_string()),
+                "{}/cancel/{}", client.baseurl, cutout_runtime::PathSegment(&
+                process_id),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
             #[allow(unused_mut)]
             let mut request = client
                 .client
-                .delete(url)
+                .delete(
+                    client
+                        .inner
+                        .api_url(&client.baseurl, &url)
+                        .map_err(Error::InvalidRequest)?,
+                )
                 .header(
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
-                .headers(header_map)
                 .build()?;
             let info = OperationInfo {
                 operation_id: "cancel_task",
@@ -2834,35 +2837,35 @@ pub mod builder {
                 401u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 404u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 409u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 429u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
@@ -2904,26 +2907,22 @@ pub mod builder {
             let Self { client, process_id } = self;
             let process_id = process_id.map_err(Error::InvalidRequest)?;
             let url = format!(
-                "{}/download/input/{}", client.baseurl, encode_path(& process_id
-                .to_string()),
+                "{}/download/input/{}", client.baseurl, cutout_runtime::PathSegment(&
+                process_id),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
             #[allow(unused_mut)]
             let mut request = client
                 .client
-                .get(url)
+                .get(
+                    client
+                        .inner
+                        .api_url(&client.baseurl, &url)
+                        .map_err(Error::InvalidRequest)?,
+                )
                 .header(
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
-                .headers(header_map)
                 .build()?;
             let info = OperationInfo {
                 operation_id: "get_download_input",
@@ -2933,32 +2932,32 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => cutout_runtime::decode::from_response(response).await,
                 401u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 404u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 429u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
@@ -3000,25 +2999,22 @@ pub mod builder {
             let Self { client, process_id } = self;
             let process_id = process_id.map_err(Error::InvalidRequest)?;
             let url = format!(
-                "{}/download/{}", client.baseurl, encode_path(& process_id.to_string()),
+                "{}/download/{}", client.baseurl, cutout_runtime::PathSegment(&
+                process_id),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
             #[allow(unused_mut)]
             let mut request = client
                 .client
-                .get(url)
+                .get(
+                    client
+                        .inner
+                        .api_url(&client.baseurl, &url)
+                        .map_err(Error::InvalidRequest)?,
+                )
                 .header(
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
-                .headers(header_map)
                 .build()?;
             let info = OperationInfo {
                 operation_id: "get_download_output",
@@ -3028,39 +3024,39 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => cutout_runtime::decode::from_response(response).await,
                 401u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 404u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 409u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 429u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
@@ -3118,24 +3114,20 @@ pub mod builder {
                 })
                 .map_err(Error::InvalidRequest)?;
             let url = format!("{}/estimate", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
             #[allow(unused_mut)]
             let mut request = client
                 .client
-                .post(url)
+                .post(
+                    client
+                        .inner
+                        .api_url(&client.baseurl, &url)
+                        .map_err(Error::InvalidRequest)?,
+                )
                 .header(
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
                 .json(&body)
-                .headers(header_map)
                 .build()?;
             let info = OperationInfo {
                 operation_id: "post_estimate",
@@ -3145,39 +3137,39 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => cutout_runtime::decode::from_response(response).await,
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 401u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 403u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 429u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
@@ -3249,18 +3241,15 @@ pub mod builder {
             let limit = limit.map_err(Error::InvalidRequest)?;
             let paginated = paginated.map_err(Error::InvalidRequest)?;
             let url = format!("{}/status", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
             #[allow(unused_mut)]
             let mut request = client
                 .client
-                .get(url)
+                .get(
+                    client
+                        .inner
+                        .api_url(&client.baseurl, &url)
+                        .map_err(Error::InvalidRequest)?,
+                )
                 .header(
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
@@ -3268,7 +3257,6 @@ pub mod builder {
                 .query(&progenitor_client::QueryParam::new("cursor", &cursor))
                 .query(&progenitor_client::QueryParam::new("limit", &limit))
                 .query(&progenitor_client::QueryParam::new("paginated", &paginated))
-                .headers(header_map)
                 .build()?;
             let info = OperationInfo {
                 operation_id: "get_all_statuses",
@@ -3278,39 +3266,39 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => cutout_runtime::decode::from_response(response).await,
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 401u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 403u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 429u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
@@ -3335,23 +3323,19 @@ pub mod builder {
         ) -> Result<ResponseValue<types::DeleteAllResponse>, Error<types::ApiError>> {
             let Self { client } = self;
             let url = format!("{}/status", client.baseurl,);
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
             #[allow(unused_mut)]
             let mut request = client
                 .client
-                .delete(url)
+                .delete(
+                    client
+                        .inner
+                        .api_url(&client.baseurl, &url)
+                        .map_err(Error::InvalidRequest)?,
+                )
                 .header(
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
-                .headers(header_map)
                 .build()?;
             let info = OperationInfo {
                 operation_id: "delete_all_statuses",
@@ -3361,25 +3345,25 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => cutout_runtime::decode::from_response(response).await,
                 401u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 429u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
@@ -3421,25 +3405,22 @@ pub mod builder {
             let Self { client, process_id } = self;
             let process_id = process_id.map_err(Error::InvalidRequest)?;
             let url = format!(
-                "{}/status/{}", client.baseurl, encode_path(& process_id.to_string()),
+                "{}/status/{}", client.baseurl, cutout_runtime::PathSegment(&
+                process_id),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
             #[allow(unused_mut)]
             let mut request = client
                 .client
-                .get(url)
+                .get(
+                    client
+                        .inner
+                        .api_url(&client.baseurl, &url)
+                        .map_err(Error::InvalidRequest)?,
+                )
                 .header(
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
-                .headers(header_map)
                 .build()?;
             let info = OperationInfo {
                 operation_id: "get_status",
@@ -3449,46 +3430,46 @@ pub mod builder {
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => cutout_runtime::decode::from_response(response).await,
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 401u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 403u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 404u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 429u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
@@ -3528,25 +3509,22 @@ pub mod builder {
             let Self { client, process_id } = self;
             let process_id = process_id.map_err(Error::InvalidRequest)?;
             let url = format!(
-                "{}/status/{}", client.baseurl, encode_path(& process_id.to_string()),
+                "{}/status/{}", client.baseurl, cutout_runtime::PathSegment(&
+                process_id),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
             #[allow(unused_mut)]
             let mut request = client
                 .client
-                .delete(url)
+                .delete(
+                    client
+                        .inner
+                        .api_url(&client.baseurl, &url)
+                        .map_err(Error::InvalidRequest)?,
+                )
                 .header(
                     ::reqwest::header::ACCEPT,
                     ::reqwest::header::HeaderValue::from_static("application/json"),
                 )
-                .headers(header_map)
                 .build()?;
             let info = OperationInfo {
                 operation_id: "delete_status",
@@ -3560,35 +3538,35 @@ pub mod builder {
                 401u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 404u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 409u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 429u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
@@ -3716,7 +3694,12 @@ Accepted content types: image/jpeg, image/png, image/tiff.*/
                     || async move {
                         let mut request = client
                             .client
-                            .post(url.as_str())
+                            .post(
+                                client
+                                    .inner
+                                    .api_url(&client.baseurl, url.as_str())
+                                    .map_err(Error::InvalidRequest)?,
+                            )
                             .header(
                                 ::reqwest::header::ACCEPT,
                                 ::reqwest::header::HeaderValue::from_static(
@@ -3735,81 +3718,81 @@ Accepted content types: image/jpeg, image/png, image/tiff.*/
             client.post(&result, info).await?;
             let response = result?;
             match response.status().as_u16() {
-                200u16 => ResponseValue::from_response(response).await,
+                200u16 => cutout_runtime::decode::from_response(response).await,
                 400u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 401u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 402u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 403u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 412u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 413u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 415u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 422u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 425u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 429u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }
                 500u16 => {
                     Err(
                         Error::ErrorResponse(
-                            ResponseValue::from_response(response).await?,
+                            cutout_runtime::decode::from_response(response).await?,
                         ),
                     )
                 }

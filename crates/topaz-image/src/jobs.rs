@@ -344,11 +344,15 @@ impl Job {
     /// request (a typo would only come back as the server's 400).
     fn checked_id(&self) -> CutoutResult<&str> {
         let id = self.process_id.as_str();
-        let hex_groups: Vec<&str> = id.split('-').collect();
-        let is_uuid = hex_groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
-            && hex_groups
-                .iter()
-                .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()));
+        // 8-4-4-4-12 hex digits: checked on every poll, so without allocating.
+        let is_uuid = id.len() == 36
+            && id.bytes().zip(UUID_SHAPE).all(|(b, dash)| {
+                if dash {
+                    b == b'-'
+                } else {
+                    b.is_ascii_hexdigit()
+                }
+            });
         if is_uuid {
             Ok(id)
         } else {
@@ -558,6 +562,16 @@ pub(crate) fn progress_of(status: &types::StatusResponse) -> JobProgress {
 
 /// Topaz's ETAs are whole Unix seconds.
 const ETA_RESOLUTION: Duration = Duration::from_secs(1);
+
+/// Where a process id (a UUID, 8-4-4-4-12 hex digits) has its dashes.
+const UUID_SHAPE: [bool; 36] = {
+    let mut shape = [false; 36];
+    shape[8] = true;
+    shape[13] = true;
+    shape[18] = true;
+    shape[23] = true;
+    shape
+};
 
 /// A Unix time in seconds, if it is not negative and the clock can represent it (a server
 /// value of `i64::MAX` is `None`, not a panic).

@@ -1,0 +1,270 @@
+//! The URLs of API calls: built from the base URL, parsed once per [`Context`], rather than
+//! parsed whole from text on every call; path parameters percent-encoded as they are written.
+
+use std::fmt;
+
+use percent_encoding::{AsciiSet, CONTROLS};
+
+use crate::Context;
+
+/// What a path parameter has percent-encoded: everything but what may stand in a path segment
+/// as it is (the set progenitor's `encode_path` uses, so that URLs do not change).
+const PATH_SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'/')
+    .add(b'%');
+
+/// The bytes written as they are in any path segment (a subset of what [`PATH_SEGMENT`] leaves
+/// alone), as a table: one lookup per byte of an id.
+static PLAIN: [bool; 256] = {
+    let mut plain = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        plain[b] = c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.';
+        b += 1;
+    }
+    plain
+};
+
+/// A path parameter, percent-encoded as it is written into the URL's text. The generated
+/// operations format `PathSegment(&id)` where progenitor wrote `encode_path(&id.to_string())`:
+/// the same text, without the two strings made on the way.
+#[derive(Debug)]
+pub struct PathSegment<'a, T: ?Sized>(pub &'a T);
+
+impl<T: fmt::Display + ?Sized> fmt::Display for PathSegment<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        /// Percent-encodes what is written through it.
+        struct Encoding<'a, 'b>(&'a mut fmt::Formatter<'b>);
+
+        impl fmt::Write for Encoding<'_, '_> {
+            fn write_str(&mut self, text: &str) -> fmt::Result {
+                // Most parameters (ids) need no encoding at all: written as they are.
+                if text.bytes().all(|b| PLAIN[usize::from(b)]) {
+                    return self.0.write_str(text);
+                }
+                // Encoding is per byte, so text arriving in pieces encodes as if it came whole.
+                for piece in percent_encoding::utf8_percent_encode(text, PATH_SEGMENT) {
+                    self.0.write_str(piece)?;
+                }
+                Ok(())
+            }
+        }
+
+        fmt::write(&mut Encoding(f), format_args!("{}", self.0))
+    }
+}
+
+impl Context {
+    /// The base URL the hooks pass, parsed on first use (`None` when `base_url` is not the text
+    /// this context was first used with, or does not parse).
+    pub(crate) fn parsed_base(&self, base_url: &str) -> Option<&reqwest::Url> {
+        let (text, parsed) = self
+            .parsed_base
+            .get_or_init(|| (base_url.to_owned(), reqwest::Url::parse(base_url).ok()));
+        if text == base_url {
+            parsed.as_ref()
+        } else {
+            None
+        }
+    }
+
+    /// The URL of an API call from its text, `base_url` followed by the operation's path (path
+    /// parameters already percent-encoded), as every generated operation formats it. The result
+    /// is the URL `reqwest::Url::parse(url)` gives; only the path is parsed, onto a copy of the
+    /// parsed base URL. Parsing the whole text (scheme, host, port) again on every call cost
+    /// more than the rest of a small call's own work.
+    ///
+    /// Text that does not start with the base URL as the parser writes it (say `HTTPS://Host`)
+    /// is parsed whole. The error says why the text is not a URL.
+    pub fn api_url(&self, base_url: &str, url: &str) -> Result<reqwest::Url, String> {
+        match self
+            .parsed_base(base_url)
+            .and_then(|base| path_onto(base, url))
+        {
+            Some(parsed) => Ok(parsed),
+            None => reqwest::Url::parse(url)
+                .map_err(|error| format!("`{url}` is not a valid URL: {error}")),
+        }
+    }
+}
+
+/// `url` as a copy of `base` with only the path parsed, when the text starts with `base` as
+/// written by the parser and the rest is a path.
+fn path_onto(base: &reqwest::Url, url: &str) -> Option<reqwest::Url> {
+    if base.cannot_be_a_base() || base.query().is_some() || base.fragment().is_some() {
+        return None;
+    }
+    // Without a query or a fragment, the base's text is its origin then its path.
+    let serialized = base.as_str();
+    let origin = &serialized[..serialized.len() - base.path().len()];
+    let path = url.strip_prefix(origin)?;
+    // Only a path: a query or a fragment is left to the whole parse. (Not `base.join(path)`: a
+    // rest such as `//host` or `/\host` would be read as another host there, not as a path.)
+    if !path.starts_with('/') || memchr::memchr2(b'?', b'#', path.as_bytes()).is_some() {
+        return None;
+    }
+    let mut parsed = base.clone();
+    parsed.set_path(path);
+    Some(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::tests::TOPAZ;
+    use crate::{Context, RetryPolicy, Timeouts};
+
+    fn context() -> Context {
+        Context::new(
+            &TOPAZ,
+            None,
+            RetryPolicy::default(),
+            Timeouts::default(),
+            reqwest::Client::new(),
+        )
+    }
+
+    /// Path parameters as the generated code writes them (progenitor's `encode_path`).
+    fn segment(value: &str) -> String {
+        progenitor_client::encode_path(value)
+    }
+
+    #[test]
+    fn the_same_url_as_parsing_the_text() {
+        let awkward = [
+            "4b0bd1f4-6c5a-4d5e-9f1e-2f4c9c6f0a11",
+            "",
+            ".",
+            "..",
+            "%2e%2e",
+            "a/b",
+            "a\\b",
+            "a b\t\n\r",
+            "100%",
+            "?x=1#frag",
+            "ünïcødé ✂",
+            "[::1]",
+            "a;b=c,d",
+            "\u{0}\u{7f}",
+            "~!$&'()*+=:@",
+        ];
+        for base in [
+            "https://api.topazlabs.com/image/v1",
+            "https://api.topazlabs.com/image/v1/",
+            "https://api.topazlabs.com",
+            "http://127.0.0.1:40000/image/v1",
+            "http://[::1]:8080/a/b",
+            "https://bücher.example/v3",
+            "HTTPS://API.TOPAZLABS.COM:443/Image/v1",
+            "http://localhost:80/x",
+        ] {
+            // The parser writes these bases as they are given: only their paths are parsed.
+            let written_as_parsed =
+                !base.starts_with("HTTPS") && !base.contains(":80/") && base.is_ascii();
+            for id in awkward {
+                let context = context();
+                let text = format!("{base}/status/{}", segment(id));
+                let expected = reqwest::Url::parse(&text).unwrap();
+                let built = context.api_url(base, &text).unwrap();
+                assert_eq!(built, expected, "{text}");
+                assert_eq!(built.as_str(), expected.as_str());
+                let parsed_base = reqwest::Url::parse(base).unwrap();
+                assert_eq!(
+                    super::path_onto(&parsed_base, &text).is_some(),
+                    written_as_parsed,
+                    "{text}"
+                );
+            }
+            // Text written by hand rather than by a generated operation: what looks like another
+            // host stays a path, a query or a fragment is one, as when the whole text is parsed.
+            for rest in [
+                "//x/y",
+                "/\\x/y",
+                "/\t/x",
+                "/a\tb\n",
+                "/a/../../b",
+                "/a?b=c",
+                "/a#f",
+                "/a?b#f",
+                "/?",
+                "/#",
+            ] {
+                let context = context();
+                let text = format!("{base}{rest}");
+                let expected = reqwest::Url::parse(&text).unwrap();
+                assert_eq!(context.api_url(base, &text).unwrap(), expected, "{text}");
+                assert_eq!(
+                    context.api_url(base, &text).unwrap().as_str(),
+                    expected.as_str()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn path_segments_are_encoded_as_progenitor_encodes_them() {
+        let mut all_bytes = String::new();
+        for c in (0u32..0x250)
+            .chain([0x2702, 0x1F600])
+            .filter_map(char::from_u32)
+        {
+            all_bytes.push(c);
+        }
+        for value in [
+            "4b0bd1f4-6c5a-4d5e-9f1e-2f4c9c6f0a11",
+            "",
+            "a/b?c#d e%f",
+            "~!$&'()*+,;=:@[]\\^|",
+            all_bytes.as_str(),
+        ] {
+            assert_eq!(
+                super::PathSegment(value).to_string(),
+                segment(value),
+                "{value:?}"
+            );
+        }
+        // Any `Display`, as progenitor's `to_string()` took.
+        assert_eq!(super::PathSegment(&-42i64).to_string(), "-42");
+    }
+
+    #[test]
+    fn text_under_another_base_is_parsed_whole() {
+        let context = context();
+        let base = "https://api.topazlabs.com/image/v1";
+        assert!(context.parsed_base(base).is_some());
+        // The context was first used with `base`: another base's text is parsed as it is.
+        let other = "https://example.com/v2/status/x";
+        assert_eq!(
+            context
+                .api_url("https://example.com/v2", other)
+                .unwrap()
+                .as_str(),
+            other
+        );
+        assert_eq!(context.api_url(base, other).unwrap().as_str(), other);
+    }
+
+    #[test]
+    fn text_that_is_not_a_url_is_an_error_naming_it() {
+        let context = context();
+        let error = context
+            .api_url(
+                "https://api.topazlabs.com/image/v1",
+                "https://exa mple.com/x",
+            )
+            .unwrap_err();
+        assert!(
+            error.contains("`https://exa mple.com/x` is not a valid URL"),
+            "{error}"
+        );
+    }
+}
