@@ -12,7 +12,8 @@
 //!   same URL; scheme, host and IDNA parsing were the largest cost of a small call), and reports
 //!   a text that is not a URL as an invalid request rather than a failure to send. Path
 //!   parameters are formatted through `cutout_runtime::PathSegment(&id)` where progenitor wrote
-//!   `encode_path(&id.to_string())`: the same text, without two strings made per call.
+//!   `encode_path(&id.to_string())`: the same text, without two strings made per call; the
+//!   text is written by `cutout_runtime::format_url` into a string allocated once.
 //! - **Answers read without copying their headers.** `ResponseValue::from_response(response)`
 //!   becomes `cutout_runtime::decode::from_response(response)`, which does the same but moves
 //!   the headers out of the answer it consumes instead of copying them.
@@ -117,6 +118,17 @@ impl VisitMut for LighterCalls {
 
     fn visit_expr_mut(&mut self, expr: &mut Expr) {
         syn::visit_mut::visit_expr_mut(self, expr);
+        // `format!("{}/path/{}", client.baseurl, …)`, the URL's text: written into a string
+        // made large enough at once (format! starts from an empty one and grows it).
+        if let Expr::Macro(mac) = expr
+            && mac.mac.path.is_ident("format")
+            && mac.mac.tokens.to_string().contains(", client . baseurl")
+        {
+            let args = &mac.mac.tokens;
+            *expr = syn::parse_quote! { cutout_runtime::format_url(format_args!(#args)) };
+            self.changed += 1;
+            return;
+        }
         let Expr::Call(call) = expr else { return };
         let Expr::Path(function) = &*call.func else {
             return;
@@ -325,10 +337,16 @@ mod tests {
                  _ => Err(Error::UnexpectedResponse(response)),
              }",
         );
-        assert_eq!(lighter_calls(&mut file), Ok(3));
+        assert_eq!(lighter_calls(&mut file), Ok(4));
         let out: String = text(&file).split_whitespace().collect();
         assert!(
             out.contains("cutout_runtime::PathSegment(&process_id)"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "cutout_runtime::format_url(format_args!(\"{}/status/{}\",client.baseurl,"
+            ),
             "{out}"
         );
         assert_eq!(

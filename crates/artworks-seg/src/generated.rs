@@ -1798,7 +1798,9 @@ pub mod builder {
             let Self { client, limit, offset } = self;
             let limit = limit.map_err(Error::InvalidRequest)?;
             let offset = offset.map_err(Error::InvalidRequest)?;
-            let url = format!("{}/v2/artworks", client.baseurl,);
+            let url = cutout_runtime::format_url(
+                format_args!("{}/v2/artworks", client.baseurl,),
+            );
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -1922,7 +1924,9 @@ pub mod builder {
                         .map_err(|e| e.to_string())
                 })
                 .map_err(Error::InvalidRequest)?;
-            let url = format!("{}/v2/artworks/remove-background", client.baseurl,);
+            let url = cutout_runtime::format_url(
+                format_args!("{}/v2/artworks/remove-background", client.baseurl,),
+            );
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -2042,7 +2046,9 @@ pub mod builder {
                     types::SegmentationRequest::try_from(v).map_err(|e| e.to_string())
                 })
                 .map_err(Error::InvalidRequest)?;
-            let url = format!("{}/v2/artworks/segmentation", client.baseurl,);
+            let url = cutout_runtime::format_url(
+                format_args!("{}/v2/artworks/segmentation", client.baseurl,),
+            );
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -2146,8 +2152,11 @@ pub mod builder {
         ) -> Result<ResponseValue<types::Artwork>, Error<types::TengrError>> {
             let Self { client, id } = self;
             let id = id.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/v2/artworks/{}", client.baseurl, cutout_runtime::PathSegment(& id),
+            let url = cutout_runtime::format_url(
+                format_args!(
+                    "{}/v2/artworks/{}", client.baseurl, cutout_runtime::PathSegment(&
+                    id),
+                ),
             );
             #[allow(unused_mut)]
             let mut request = client

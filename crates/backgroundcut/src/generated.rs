@@ -1797,7 +1797,9 @@ pub mod builder {
                     types::PublicUrlRequest::try_from(v).map_err(|e| e.to_string())
                 })
                 .map_err(Error::InvalidRequest)?;
-            let url = format!("{}/v3/file-ops/get-public-url/", client.baseurl,);
+            let url = cutout_runtime::format_url(
+                format_args!("{}/v3/file-ops/get-public-url/", client.baseurl,),
+            );
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -1897,7 +1899,9 @@ pub mod builder {
                     types::AiCutRequest::try_from(v).map_err(|e| e.to_string())
                 })
                 .map_err(Error::InvalidRequest)?;
-            let url = format!("{}/v3/tools/ai/ai-cut/segment/", client.baseurl,);
+            let url = cutout_runtime::format_url(
+                format_args!("{}/v3/tools/ai/ai-cut/segment/", client.baseurl,),
+            );
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -2013,7 +2017,9 @@ pub mod builder {
                     types::MattingRequest::try_from(v).map_err(|e| e.to_string())
                 })
                 .map_err(Error::InvalidRequest)?;
-            let url = format!("{}/v3/tools/ai/matting/process/", client.baseurl,);
+            let url = cutout_runtime::format_url(
+                format_args!("{}/v3/tools/ai/matting/process/", client.baseurl,),
+            );
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -2129,7 +2135,9 @@ pub mod builder {
                     types::RemoveBgRequest::try_from(v).map_err(|e| e.to_string())
                 })
                 .map_err(Error::InvalidRequest)?;
-            let url = format!("{}/v3/tools/ai/remove-bg/process/", client.baseurl,);
+            let url = cutout_runtime::format_url(
+                format_args!("{}/v3/tools/ai/remove-bg/process/", client.baseurl,),
+            );
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -2279,7 +2287,9 @@ pub mod builder {
             if let Some(part) = file {
                 form = form.file("file", part);
             }
-            let url = format!("{}{}", client.baseurl, "/v3/file-ops/upload/");
+            let url = cutout_runtime::format_url(
+                format_args!("{}{}", client.baseurl, "/v3/file-ops/upload/"),
+            );
             let info = OperationInfo {
                 operation_id: "upload_file",
             };

@@ -499,7 +499,7 @@ impl<C: FromParts> ClientBuilder<C> {
 }
 
 fn default_http_client(
-    provider: &ProviderInfo,
+    provider: &'static ProviderInfo,
     timeouts: &Timeouts,
 ) -> Result<reqwest::Client, Error> {
     reqwest::Client::builder()
@@ -508,13 +508,35 @@ fn default_http_client(
         // uploads and downloads their own, set on the request.
         .timeout(timeouts.request)
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(format!(
-            "cutout/{} ({})",
-            env!("CARGO_PKG_VERSION"),
-            provider.name
-        ))
+        .user_agent(user_agent(provider))
         .build()
         .map_err(|e| Error::config(format!("cannot create the HTTP client: {e}")))
+}
+
+/// `cutout/<version> (<provider>)`, as a static header value. reqwest copies the User-Agent
+/// into every request and into the connector it clones for every request: a value made at run
+/// time is shared, and each copy then changes its reference count, an atomic write to memory
+/// both cores use; a static one is copied for free. Each provider's text is made once and kept
+/// for the life of the process (a few bytes per provider).
+fn user_agent(provider: &'static ProviderInfo) -> reqwest::header::HeaderValue {
+    use std::sync::{Mutex, PoisonError};
+    static AGENTS: Mutex<Vec<(&'static str, &'static str)>> = Mutex::new(Vec::new());
+    let mut agents = AGENTS.lock().unwrap_or_else(PoisonError::into_inner);
+    let text = match agents.iter().find(|(name, _)| *name == provider.name) {
+        Some((_, text)) => *text,
+        None => {
+            let text = format!("cutout/{} ({})", env!("CARGO_PKG_VERSION"), provider.name);
+            // A name that cannot stand in a header (generated names always can) is left out.
+            let text = if text.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+                Box::leak(text.into_boxed_str())
+            } else {
+                concat!("cutout/", env!("CARGO_PKG_VERSION"))
+            };
+            agents.push((provider.name, text));
+            text
+        }
+    };
+    reqwest::header::HeaderValue::from_static(text)
 }
 
 /// Accepts `https://` anywhere and `http://` only on loopback; trims a trailing slash (operation
@@ -617,6 +639,17 @@ pub(crate) mod tests {
                 .find(|(n, _)| *n == name)
                 .map(|(_, v)| (*v).to_owned())
         }
+    }
+
+    #[test]
+    fn the_user_agent_names_the_provider_and_is_made_once() {
+        let agent = user_agent(&TOPAZ);
+        assert_eq!(
+            agent.to_str().unwrap(),
+            concat!("cutout/", env!("CARGO_PKG_VERSION"), " (topaz)")
+        );
+        let again = user_agent(&TOPAZ);
+        assert_eq!(agent.as_bytes().as_ptr(), again.as_bytes().as_ptr());
     }
 
     #[test]

@@ -63,7 +63,7 @@ pub use remover::{
 };
 pub use retry::{RetryPolicy, parse_retry_after};
 pub use source::ImageSource;
-pub use urls::PathSegment;
+pub use urls::{PathSegment, format_url};
 pub use validate::redact_url;
 pub use wait::{JobProgress, Poll, WaitPolicy, wait_for, wait_for_known};
 

@@ -125,15 +125,11 @@ impl Context {
         send: Sending<'a>,
         request: Request,
     ) -> impl Future<Output = reqwest::Result<Response>> + Send + 'a {
-        // The one copy made per attempt: kept for a retry, and the template of a redirect.
-        // (Made before the time limit is set, which would make it dearer to copy.)
-        let spare = copy_of(&request);
         Sent {
             context: self,
             send,
             start: reqwest::Client::execute,
             state: SentState::Start(request),
-            spare,
             trace: AttemptTrace::new(self, send.operation, 1),
         }
     }
@@ -529,16 +525,18 @@ struct Sent<'a, F, P> {
     /// `reqwest::Client::execute` (a zero-sized function item: it names reqwest's future type).
     start: F,
     state: SentState<'a, P>,
-    spare: Option<Request>,
     trace: AttemptTrace,
 }
 
-// The request waits in `Start` until the first poll, then reqwest's small future replaces it:
-// boxing the request to even the variants out would cost an allocation per call.
+// The request waits in `Start` until the first poll; then reqwest's future and the copy of
+// the request take its place: boxing the request to even the variants out would cost an
+// allocation per call.
 #[allow(clippy::large_enum_variant)]
 enum SentState<'a, P> {
     Start(Request),
-    First(P),
+    /// reqwest's future, and a copy of the request (kept for a retry, and the template of a
+    /// redirect; none for a streamed body, which cannot be copied).
+    First(P, Option<Request>),
     Then(Pin<Box<dyn Future<Output = reqwest::Result<Response>> + Send + 'a>>),
     Done,
 }
@@ -557,11 +555,14 @@ where
             && let SentState::Start(mut request) =
                 std::mem::replace(&mut this.state, SentState::Done)
         {
+            // The one copy made per attempt. (Made before the time limit is set, which would
+            // make it dearer to copy.)
+            let spare = copy_of(&request);
             send.limit_time(context, &mut request);
-            this.state = SentState::First((this.start)(&context.http, request));
+            this.state = SentState::First((this.start)(&context.http, request), spare);
         }
-        let first = match &mut this.state {
-            SentState::First(first) => first,
+        let (first, spare) = match &mut this.state {
+            SentState::First(first, spare) => (first, spare),
             SentState::Then(then) => {
                 let polled = then.as_mut().poll(cx);
                 if polled.is_ready() {
@@ -577,7 +578,7 @@ where
             let _entered = this.trace.enter();
             ready!(Pin::new(first).poll(cx))
         };
-        let then: Pin<Box<dyn Future<Output = _> + Send + 'a>> = match (result, this.spare.take()) {
+        let then: Pin<Box<dyn Future<Output = _> + Send + 'a>> = match (result, spare.take()) {
             (Ok(response), Some(spare)) if is_followed(response.status()) => {
                 let trace = this.trace.clone();
                 Box::pin(context.after_redirect(send, response, spare, trace))

@@ -35,6 +35,17 @@ static PLAIN: [bool; 256] = {
     plain
 };
 
+/// The text of an API call's URL, as `format!` would write it, into a string allocated once
+/// (`format!` starts from an empty string and grows it, copying, as the base URL, the path and
+/// each parameter arrive). The generated operations call it as
+/// `format_url(format_args!("{}/status/{}", client.baseurl, PathSegment(&id)))`.
+pub fn format_url(text: fmt::Arguments<'_>) -> String {
+    let mut url = String::with_capacity(192);
+    // Writing into a `String` fails only if a `Display` implementation does.
+    let _ = fmt::write(&mut url, text);
+    url
+}
+
 /// A path parameter, percent-encoded as it is written into the URL's text. The generated
 /// operations format `PathSegment(&id)` where progenitor wrote `encode_path(&id.to_string())`:
 /// the same text, without the two strings made on the way.
@@ -234,6 +245,21 @@ mod tests {
         }
         // Any `Display`, as progenitor's `to_string()` took.
         assert_eq!(super::PathSegment(&-42i64).to_string(), "-42");
+    }
+
+    #[test]
+    fn url_text_is_what_format_writes() {
+        let base = "https://api.topazlabs.com/image/v1";
+        let id = "a b/c";
+        let long = "x".repeat(500);
+        assert_eq!(
+            super::format_url(format_args!("{}/status/{}", base, super::PathSegment(id))),
+            format!("{}/status/{}", base, super::PathSegment(id))
+        );
+        assert_eq!(
+            super::format_url(format_args!("{}/{}", base, long)),
+            format!("{base}/{long}")
+        );
     }
 
     #[test]

@@ -3013,9 +3013,11 @@ pub mod builder {
                     types::FetchRequest::try_from(v).map_err(|e| e.to_string())
                 })
                 .map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/image_editing/fetch/{}", client.baseurl,
-                cutout_runtime::PathSegment(& id),
+            let url = cutout_runtime::format_url(
+                format_args!(
+                    "{}/image_editing/fetch/{}", client.baseurl,
+                    cutout_runtime::PathSegment(& id),
+                ),
             );
             #[allow(unused_mut)]
             let mut request = client
@@ -3146,7 +3148,9 @@ pub mod builder {
                     types::RemovebgMaskRequest::try_from(v).map_err(|e| e.to_string())
                 })
                 .map_err(Error::InvalidRequest)?;
-            let url = format!("{}/image_editing/removebg_mask", client.baseurl,);
+            let url = cutout_runtime::format_url(
+                format_args!("{}/image_editing/removebg_mask", client.baseurl,),
+            );
             #[allow(unused_mut)]
             let mut request = client
                 .client

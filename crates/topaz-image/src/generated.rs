@@ -2807,9 +2807,11 @@ pub mod builder {
         pub async fn send(self) -> Result<ResponseValue<()>, Error<types::ApiError>> {
             let Self { client, process_id } = self;
             let process_id = process_id.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/cancel/{}", client.baseurl, cutout_runtime::PathSegment(&
-                process_id),
+            let url = cutout_runtime::format_url(
+                format_args!(
+                    "{}/cancel/{}", client.baseurl, cutout_runtime::PathSegment(&
+                    process_id),
+                ),
             );
             #[allow(unused_mut)]
             let mut request = client
@@ -2906,9 +2908,11 @@ pub mod builder {
         ) -> Result<ResponseValue<types::DownloadResponse>, Error<types::ApiError>> {
             let Self { client, process_id } = self;
             let process_id = process_id.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/download/input/{}", client.baseurl, cutout_runtime::PathSegment(&
-                process_id),
+            let url = cutout_runtime::format_url(
+                format_args!(
+                    "{}/download/input/{}", client.baseurl, cutout_runtime::PathSegment(&
+                    process_id),
+                ),
             );
             #[allow(unused_mut)]
             let mut request = client
@@ -2998,9 +3002,11 @@ pub mod builder {
         ) -> Result<ResponseValue<types::DownloadResponse>, Error<types::ApiError>> {
             let Self { client, process_id } = self;
             let process_id = process_id.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/download/{}", client.baseurl, cutout_runtime::PathSegment(&
-                process_id),
+            let url = cutout_runtime::format_url(
+                format_args!(
+                    "{}/download/{}", client.baseurl, cutout_runtime::PathSegment(&
+                    process_id),
+                ),
             );
             #[allow(unused_mut)]
             let mut request = client
@@ -3113,7 +3119,9 @@ pub mod builder {
                     types::EstimateRequest::try_from(v).map_err(|e| e.to_string())
                 })
                 .map_err(Error::InvalidRequest)?;
-            let url = format!("{}/estimate", client.baseurl,);
+            let url = cutout_runtime::format_url(
+                format_args!("{}/estimate", client.baseurl,),
+            );
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -3240,7 +3248,9 @@ pub mod builder {
             let cursor = cursor.map_err(Error::InvalidRequest)?;
             let limit = limit.map_err(Error::InvalidRequest)?;
             let paginated = paginated.map_err(Error::InvalidRequest)?;
-            let url = format!("{}/status", client.baseurl,);
+            let url = cutout_runtime::format_url(
+                format_args!("{}/status", client.baseurl,),
+            );
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -3322,7 +3332,9 @@ pub mod builder {
             self,
         ) -> Result<ResponseValue<types::DeleteAllResponse>, Error<types::ApiError>> {
             let Self { client } = self;
-            let url = format!("{}/status", client.baseurl,);
+            let url = cutout_runtime::format_url(
+                format_args!("{}/status", client.baseurl,),
+            );
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -3404,9 +3416,11 @@ pub mod builder {
         ) -> Result<ResponseValue<types::StatusResponse>, Error<types::ApiError>> {
             let Self { client, process_id } = self;
             let process_id = process_id.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/status/{}", client.baseurl, cutout_runtime::PathSegment(&
-                process_id),
+            let url = cutout_runtime::format_url(
+                format_args!(
+                    "{}/status/{}", client.baseurl, cutout_runtime::PathSegment(&
+                    process_id),
+                ),
             );
             #[allow(unused_mut)]
             let mut request = client
@@ -3508,9 +3522,11 @@ pub mod builder {
         pub async fn send(self) -> Result<ResponseValue<()>, Error<types::ApiError>> {
             let Self { client, process_id } = self;
             let process_id = process_id.map_err(Error::InvalidRequest)?;
-            let url = format!(
-                "{}/status/{}", client.baseurl, cutout_runtime::PathSegment(&
-                process_id),
+            let url = cutout_runtime::format_url(
+                format_args!(
+                    "{}/status/{}", client.baseurl, cutout_runtime::PathSegment(&
+                    process_id),
+                ),
             );
             #[allow(unused_mut)]
             let mut request = client
@@ -3681,7 +3697,9 @@ Accepted content types: image/jpeg, image/png, image/tiff.*/
             if let Some(part) = image {
                 form = form.file("image", part);
             }
-            let url = format!("{}{}", client.baseurl, "/matting/async");
+            let url = cutout_runtime::format_url(
+                format_args!("{}{}", client.baseurl, "/matting/async"),
+            );
             let info = OperationInfo {
                 operation_id: "post_matting",
             };

@@ -39,12 +39,14 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::future::Future;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use cutout_runtime::{Downloaded, JobProgress, Poll, wait_for_known};
-use futures_util::{Stream, StreamExt, TryStreamExt, stream};
+use futures_util::future::Either;
+use futures_util::{FutureExt, Stream, StreamExt, TryStreamExt, stream};
 use progenitor_client::ClientInfo;
 
 use crate::error::explain_conflict;
@@ -367,14 +369,22 @@ impl Job {
     }
 
     /// The job's current state (one `GET /status/{process_id}`).
-    pub async fn status(&self) -> CutoutResult<types::StatusResponse> {
-        let operation = self.client.get_status().process_id(self.checked_id()?);
-        Ok(self
-            .client
-            .context()
-            .call("get_status", operation.send())
-            .await?
-            .into_inner())
+    //
+    // A function returning a future rather than an `async fn`: jobs are polled over and over,
+    // and an `async` layer would hold, and move, one more copy of the call's future each time.
+    pub fn status(&self) -> impl Future<Output = CutoutResult<types::StatusResponse>> + Send + '_ {
+        match self.checked_id() {
+            Ok(id) => {
+                let operation = self.client.get_status().process_id(id);
+                Either::Left(
+                    self.client
+                        .context()
+                        .call("get_status", operation.send())
+                        .map(|answer| answer.map(progenitor_client::ResponseValue::into_inner)),
+                )
+            }
+            Err(error) => Either::Right(std::future::ready(Err(error))),
+        }
     }
 
     /// Polls until the job is `Completed` and returns its final status. Each poll is scheduled
