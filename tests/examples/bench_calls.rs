@@ -12,10 +12,15 @@
 //! difference of the totals divided by the difference of the counts is that path's instructions
 //! per call, free of start-up costs.
 //!
+//! A third path is raw reqwest with a 60 s time limit, the limit the client puts on such a call
+//! (`Timeouts::request`): the client keeps that promise, the plain peer does not, and the second
+//! ratio shows what is left once both keep it.
+//!
 //! The last line of its output is one JSON object (read by `cargo xtask bench`):
-//! `{"calls":N,"rounds":R,"concurrency":C,"sequential":{"client_us":..,"reqwest_us":..,"ratio":..},
-//! "concurrent":{..}}`, where `*_us` is the median over rounds of the wall time per call and
-//! `ratio` the median of the per-round ratios client / reqwest.
+//! `{"calls":N,"rounds":R,"concurrency":C,"sequential":{"client_us":..,"reqwest_us":..,"ratio":..,
+//! "limited_us":..,"ratio_limited":..},"concurrent":{..}}`, where `*_us` is the median over rounds
+//! of the wall time per call and `ratio` (`ratio_limited`) the median of the per-round ratios
+//! client / reqwest (client / reqwest with the time limit).
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -202,31 +207,50 @@ struct Series {
     client_us: Vec<f64>,
     reqwest_us: Vec<f64>,
     ratio: Vec<f64>,
+    limited_us: Vec<f64>,
+    ratio_limited: Vec<f64>,
+}
+
+/// A mode's medians.
+struct Medians {
+    client_us: f64,
+    reqwest_us: f64,
+    ratio: f64,
+    limited_us: f64,
+    ratio_limited: f64,
 }
 
 impl Series {
     /// Records a round; returns its line of output.
-    fn push(&mut self, calls: usize, client: Timing, reqwest: Timing) -> String {
+    fn push(&mut self, calls: usize, client: Timing, reqwest: Timing, limited: Timing) -> String {
         let per_call = |d: Duration| d.as_secs_f64() * 1e6 / calls as f64;
         let ratio = client.wall.as_secs_f64() / reqwest.wall.as_secs_f64();
+        let ratio_limited = client.wall.as_secs_f64() / limited.wall.as_secs_f64();
         self.client_us.push(per_call(client.wall));
         self.reqwest_us.push(per_call(reqwest.wall));
         self.ratio.push(ratio);
+        self.limited_us.push(per_call(limited.wall));
+        self.ratio_limited.push(ratio_limited);
         format!(
-            "client {:7.2} µs reqwest {:7.2} µs ({ratio:.3}×; CPU {:6.2} / {:6.2} µs)",
+            "client {:7.2} µs reqwest {:7.2} µs ({ratio:.3}×) with a time limit {:7.2} µs \
+             ({ratio_limited:.3}×; CPU {:6.2} / {:6.2} / {:6.2} µs)",
             per_call(client.wall),
             per_call(reqwest.wall),
+            per_call(limited.wall),
             per_call(client.cpu),
             per_call(reqwest.cpu),
+            per_call(limited.cpu),
         )
     }
 
-    fn medians(&mut self) -> (f64, f64, f64) {
-        (
-            median(&mut self.client_us),
-            median(&mut self.reqwest_us),
-            median(&mut self.ratio),
-        )
+    fn medians(&mut self) -> Medians {
+        Medians {
+            client_us: median(&mut self.client_us),
+            reqwest_us: median(&mut self.reqwest_us),
+            ratio: median(&mut self.ratio),
+            limited_us: median(&mut self.limited_us),
+            ratio_limited: median(&mut self.ratio_limited),
+        }
     }
 }
 
@@ -252,30 +276,29 @@ fn main() {
     if args.profile.is_some() {
         return;
     }
-    let (seq_client, seq_reqwest, seq_ratio) = seq.medians();
-    let (conc_client, conc_reqwest, conc_ratio) = conc.medians();
-    println!(
-        "median per call, sequential:        client {seq_client:.2} µs, reqwest {seq_reqwest:.2} µs, ratio {seq_ratio:.3}"
-    );
-    println!(
-        "median per call, {:>2} in flight:     client {conc_client:.2} µs, reqwest {conc_reqwest:.2} µs, ratio {conc_ratio:.3}",
-        args.concurrency
-    );
+    let (seq, conc) = (seq.medians(), conc.medians());
+    for (mode, m) in [("sequential:       ", &seq), ("16 in flight:     ", &conc)] {
+        println!(
+            "median per call, {mode} client {:.2} µs, reqwest {:.2} µs, ratio {:.3}; with a time limit {:.2} µs, ratio {:.3}",
+            m.client_us, m.reqwest_us, m.ratio, m.limited_us, m.ratio_limited
+        );
+    }
     let round = |x: f64| (x * 1000.0).round() / 1000.0;
+    let mode = |m: &Medians| {
+        serde_json::json!({
+            "client_us": round(m.client_us),
+            "reqwest_us": round(m.reqwest_us),
+            "ratio": round(m.ratio),
+            "limited_us": round(m.limited_us),
+            "ratio_limited": round(m.ratio_limited),
+        })
+    };
     let summary = serde_json::json!({
         "calls": args.calls,
         "rounds": args.rounds,
         "concurrency": args.concurrency,
-        "sequential": {
-            "client_us": round(seq_client),
-            "reqwest_us": round(seq_reqwest),
-            "ratio": round(seq_ratio),
-        },
-        "concurrent": {
-            "client_us": round(conc_client),
-            "reqwest_us": round(conc_reqwest),
-            "ratio": round(conc_ratio),
-        },
+        "sequential": mode(&seq),
+        "concurrent": mode(&conc),
     });
     println!("{summary}");
 }
@@ -315,10 +338,28 @@ async fn measure(
         serde_json::from_slice::<StatusResponse>(&body).expect("decode the status")
     };
 
-    // Both give the same answer.
+    // (c) raw reqwest with the time limit the client puts on such a call.
+    let limited = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("build the reqwest client with a time limit");
+    let through_limited = || async {
+        let response = limited
+            .get(&url)
+            .header("X-API-Key", KEY)
+            .send()
+            .await
+            .expect("reqwest call failed");
+        assert!(response.status().is_success(), "{}", response.status());
+        let body = response.bytes().await.expect("reqwest body failed");
+        serde_json::from_slice::<StatusResponse>(&body).expect("decode the status")
+    };
+
+    // All give the same answer.
     let a = through_client().await;
     let b = through_reqwest().await;
     assert!(a == b, "the two paths decoded different statuses");
+    assert!(through_limited().await == b, "the two reqwest paths differ");
     assert_eq!(a.process_id, PROCESS_ID);
 
     match profile {
@@ -337,29 +378,41 @@ async fn measure(
     let warm = (calls / 4).max(100);
     concurrent(warm, concurrency, &through_client).await;
     concurrent(warm, concurrency, &through_reqwest).await;
+    concurrent(warm, concurrency, &through_limited).await;
     sequential(warm, &through_client).await;
     sequential(warm, &through_reqwest).await;
+    sequential(warm, &through_limited).await;
 
     let mut seq = Series::default();
     let mut conc = Series::default();
     for round in 0..rounds {
-        let client_first = round % 2 == 0;
-        let (c, r) = if client_first {
-            let c = sequential(calls, &through_client).await;
-            (c, sequential(calls, &through_reqwest).await)
-        } else {
-            let r = sequential(calls, &through_reqwest).await;
-            (sequential(calls, &through_client).await, r)
+        // Each path goes first, second and third in turn.
+        let mut timings = [None; 3];
+        for slot in 0..3 {
+            let path = (round + slot) % 3;
+            timings[path] = Some(match path {
+                0 => sequential(calls, &through_client).await,
+                1 => sequential(calls, &through_reqwest).await,
+                _ => sequential(calls, &through_limited).await,
+            });
+        }
+        let [Some(c), Some(r), Some(l)] = timings else {
+            unreachable!("every path ran");
         };
-        let seq_line = seq.push(calls, c, r);
-        let (cc, rc) = if client_first {
-            let c = concurrent(calls, concurrency, &through_client).await;
-            (c, concurrent(calls, concurrency, &through_reqwest).await)
-        } else {
-            let r = concurrent(calls, concurrency, &through_reqwest).await;
-            (concurrent(calls, concurrency, &through_client).await, r)
+        let seq_line = seq.push(calls, c, r, l);
+        let mut timings = [None; 3];
+        for slot in 0..3 {
+            let path = (round + slot) % 3;
+            timings[path] = Some(match path {
+                0 => concurrent(calls, concurrency, &through_client).await,
+                1 => concurrent(calls, concurrency, &through_reqwest).await,
+                _ => concurrent(calls, concurrency, &through_limited).await,
+            });
+        }
+        let [Some(c), Some(r), Some(l)] = timings else {
+            unreachable!("every path ran");
         };
-        let conc_line = conc.push(calls, cc, rc);
+        let conc_line = conc.push(calls, c, r, l);
         println!(
             "round {}: sequential {seq_line}; {concurrency} in flight {conc_line}",
             round + 1

@@ -4,7 +4,7 @@
 //! | part | ours | peer |
 //! |---|---|---|
 //! | `upload` | a 1 GiB multipart upload by the Topaz and BackgroundCut clients | `curl -F`, and a hand-written reqwest stream |
-//! | `calls` | a small JSON call (Topaz `get_status`), sequential and 16 at once | raw reqwest decoding the same type |
+//! | `calls` | a small JSON call (Topaz `get_status`), sequential and 16 at once | raw reqwest decoding the same type, without and with a time limit |
 //! | `jobs` | 1000 sandbox jobs of 2 s through the CLI at `-j 64`, and through the Topaz client | the ideal makespan |
 //! | `codegen` | `cargo xtask codegen --check` (all providers) | — |
 //! | `journal` | the batch journal's three durable writes per job | a kept-alive loopback round trip |
