@@ -77,14 +77,18 @@ pub fn lighter_calls(file: &mut syn::File) -> Result<usize, String> {
         Ok(())
     })?;
     let text = file.to_token_stream().to_string();
-    for (left, name) in [
-        ("encode_path (", "`encode_path(…)`"),
+    // Any `from_response` but the runtime's (a turbofish `ResponseValue::<T>::from_response`
+    // included): `Context::call` relies on the runtime's to know the status of a bad body.
+    let foreign_decode =
+        text.matches("from_response").count() != text.matches("decode :: from_response").count();
+    for (found, name) in [
+        (text.contains("encode_path ("), "`encode_path(…)`"),
         (
-            "ResponseValue :: from_response",
-            "`ResponseValue::from_response`",
+            foreign_decode,
+            "a `from_response` other than `cutout_runtime::decode`'s",
         ),
     ] {
-        if text.contains(left) {
+        if found {
             return Err(format!(
                 "an operation still calls {name} in a form xtask/src/requests.rs does not know; \
                  teach it the new shape"
@@ -148,7 +152,14 @@ impl VisitMut for LighterCalls {
             && function.path.segments[1].arguments.is_none()
         {
             let args = &call.args;
-            *expr = syn::parse_quote! { cutout_runtime::decode::from_response(#args) };
+            // `ResponseValue::<T>::from_response` keeps its answer type.
+            *expr = match &function.path.segments[0].arguments {
+                syn::PathArguments::AngleBracketed(generics) => {
+                    let answer = &generics.args;
+                    syn::parse_quote! { cutout_runtime::decode::from_response::<#answer, _>(#args) }
+                }
+                _ => syn::parse_quote! { cutout_runtime::decode::from_response(#args) },
+            };
             self.changed += 1;
         }
     }
@@ -363,6 +374,18 @@ mod tests {
             send("let url = format!(\"{}/x/{}\", client.baseurl, encode_path(id.as_str()));");
         let error = lighter_calls(&mut file).unwrap_err();
         assert!(error.contains("`encode_path(…)`"), "{error}");
+        // Any other `from_response` (not a call, a method, another type's) is refused.
+        let mut file = send("let decode = ResponseValue::from_response; decode(response).await");
+        let error = lighter_calls(&mut file).unwrap_err();
+        assert!(error.contains("`from_response`"), "{error}");
+        // A turbofish keeps its type.
+        let mut file = send("ResponseValue::<types::X>::from_response(response).await");
+        assert_eq!(lighter_calls(&mut file), Ok(1));
+        let out: String = text(&file).split_whitespace().collect();
+        assert!(
+            out.contains("cutout_runtime::decode::from_response::<types::X,_>(response)"),
+            "{out}"
+        );
     }
 
     #[test]

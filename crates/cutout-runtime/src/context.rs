@@ -74,7 +74,7 @@ impl Context {
     /// client [`ClientBuilder`](crate::ClientBuilder) makes does with `Timeouts::request`: API
     /// calls with that limit then leave it to the client instead of setting it on each request
     /// (which costs reqwest an allocation per call).
-    pub fn with_client_timeout(mut self, limit: Option<std::time::Duration>) -> Self {
+    pub(crate) fn with_client_timeout(mut self, limit: Option<std::time::Duration>) -> Self {
         self.client_timeout = limit;
         self
     }

@@ -1,29 +1,10 @@
 //! Reading an API answer into the generated types.
 
-use std::cell::Cell;
 use std::future::Future;
 
 use futures_util::FutureExt;
 use progenitor_client::{Error, ResponseValue};
 use serde::de::DeserializeOwned;
-
-thread_local! {
-    /// The status of an answer whose body could not be read or decoded, for
-    /// [`Context::call`](crate::Context::call): progenitor's errors for those cases carry no
-    /// status. Set and read within one poll of the call (the generated operation returns the
-    /// error in the same poll its body fails), so no other task can come between.
-    static FAILED_STATUS: Cell<Option<u16>> = const { Cell::new(None) };
-}
-
-/// Forgets a status left by an earlier failure (before polling an operation).
-pub(crate) fn forget_failed_status() {
-    FAILED_STATUS.with(|slot| slot.set(None));
-}
-
-/// The status of the answer whose body just failed, if that is why the operation failed.
-pub(crate) fn take_failed_status() -> Option<u16> {
-    FAILED_STATUS.with(Cell::take)
-}
 
 /// An answer's JSON body read into `T`, with its status and headers: what progenitor's
 /// `ResponseValue::from_response` does, and the generated operations call this instead. The
@@ -43,7 +24,9 @@ pub fn from_response<T: DeserializeOwned, E>(
     let status = response.status();
     let headers = std::mem::take(response.headers_mut());
     response.bytes().map(move |body| {
-        let failed = || FAILED_STATUS.with(|slot| slot.set(Some(status.as_u16())));
+        // The status of an answer whose body fails, for `Context::call` (progenitor's errors
+        // for these cases carry none); the transport recorded it already for answers it got.
+        let failed = || crate::transport::record_answer_status(status.as_u16());
         let body = body.map_err(|error| {
             failed();
             Error::ResponseBodyError(error)

@@ -3,6 +3,7 @@
 //! generated multipart operations call [`Context::execute_rebuilding`] so that files are re-opened
 //! for each attempt instead of being held in memory.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -27,6 +28,20 @@ use crate::{Context, Error};
 const MAX_REDIRECTS: usize = 5;
 /// Request bodies larger than this get the upload time limit rather than the request one.
 const INLINE_UPLOAD: usize = 1024 * 1024;
+
+thread_local! {
+    /// The status of the last answer an attempt got (or whose body failed to decode), for
+    /// [`Context::call`]: progenitor's errors for an answer whose body cannot be read or decoded
+    /// carry no status. `Call` clears it before each poll of its operation and takes it after,
+    /// keeping the latest between polls; an answer arrives within the poll that records it,
+    /// on the same thread, so no other task can come between.
+    static ANSWER_STATUS: Cell<Option<u16>> = const { Cell::new(None) };
+}
+
+/// Records the status of an answer (see [`ANSWER_STATUS`]).
+pub(crate) fn record_answer_status(status: u16) {
+    ANSWER_STATUS.with(|slot| slot.set(Some(status)));
+}
 
 /// Whom a request is for, which decides whether it may carry the key.
 #[derive(Clone, Copy)]
@@ -370,20 +385,21 @@ impl Context {
 
     /// Runs a generated operation and turns its error into [`Error`], in a tracing span named
     /// after the operation. The hand-written layer sends every call through here.
-    pub fn call<T, E, F>(
-        &self,
+    pub fn call<'a, T, E, F>(
+        &'a self,
         operation: &'static str,
         send: F,
-    ) -> impl Future<Output = Result<ResponseValue<T>, Error>>
+    ) -> impl Future<Output = Result<ResponseValue<T>, Error>> + use<'a, T, E, F>
     where
         F: Future<Output = Result<ResponseValue<T>, progenitor_client::Error<E>>>,
-        E: ErrorBody + serde::de::DeserializeOwned + Send + 'static,
+        E: ErrorBody + serde::de::DeserializeOwned + Send + 'a,
     {
         let span = tracing::info_span!("cutout.call", provider = self.provider.name, operation);
         Call {
             context: self,
             operation,
             send,
+            status: None,
             converting: None,
             // A span nobody listens to is not entered at every poll.
             span: (!span.is_disabled()).then_some(span),
@@ -644,8 +660,11 @@ impl AttemptTrace {
         }
     }
 
-    /// Records the attempt's outcome in the span.
+    /// Records the attempt's outcome: its status for [`Context::call`], and in the span.
     fn finish(&self, result: &reqwest::Result<Response>) {
+        if let Ok(response) = result {
+            record_answer_status(response.status().as_u16());
+        }
         let Some(started) = self.started else { return };
         let span = &self.span;
         span.record("duration_ms", started.elapsed().as_millis() as u64);
@@ -669,6 +688,8 @@ pin_project_lite::pin_project! {
         operation: &'static str,
         #[pin]
         send: F,
+        // The status of the last answer seen (see `ANSWER_STATUS`).
+        status: Option<u16>,
         converting: Option<Pin<Box<dyn Future<Output = Error> + Send + 'a>>>,
         span: Option<tracing::Span>,
         answer: PhantomData<fn() -> (T, E)>,
@@ -678,7 +699,7 @@ pin_project_lite::pin_project! {
 impl<'a, F, T, E> Future for Call<'a, F, T, E>
 where
     F: Future<Output = Result<ResponseValue<T>, progenitor_client::Error<E>>>,
-    E: ErrorBody + serde::de::DeserializeOwned + Send + 'static,
+    E: ErrorBody + serde::de::DeserializeOwned + Send + 'a,
 {
     type Output = Result<ResponseValue<T>, Error>;
 
@@ -688,11 +709,15 @@ where
         if let Some(converting) = this.converting {
             return converting.as_mut().poll(cx).map(Err);
         }
-        crate::decode::forget_failed_status();
-        match ready!(this.send.poll(cx)) {
+        ANSWER_STATUS.with(|slot| slot.set(None));
+        let polled = this.send.poll(cx);
+        if let Some(status) = ANSWER_STATUS.with(Cell::take) {
+            *this.status = Some(status);
+        }
+        match ready!(polled) {
             Ok(value) => Poll::Ready(Ok(value)),
             Err(error) => {
-                let status = crate::decode::take_failed_status();
+                let status = *this.status;
                 // Boxed: only failed calls pay for the conversion's future.
                 let mut converting = Box::pin(this.context.convert(this.operation, error, status));
                 let polled = converting.as_mut().poll(cx);

@@ -8,7 +8,7 @@ use percent_encoding::{AsciiSet, CONTROLS};
 use crate::Context;
 
 /// What a path parameter has percent-encoded: everything but what may stand in a path segment
-/// as it is (the set progenitor's `encode_path` uses, so that URLs do not change).
+/// as it is: the set progenitor's `encode_path` uses, so that URLs do not change, and `\`.
 const PATH_SEGMENT: &AsciiSet = &CONTROLS
     .add(b' ')
     .add(b'"')
@@ -20,7 +20,10 @@ const PATH_SEGMENT: &AsciiSet = &CONTROLS
     .add(b'{')
     .add(b'}')
     .add(b'/')
-    .add(b'%');
+    .add(b'%')
+    // Not in progenitor's set: a URL parser reads `\` as `/` in http(s) paths, so an id holding
+    // one would split into two segments.
+    .add(b'\\');
 
 /// The bytes written as they are in any path segment (a subset of what [`PATH_SEGMENT`] leaves
 /// alone), as a table: one lookup per byte of an id.
@@ -41,8 +44,9 @@ static PLAIN: [bool; 256] = {
 /// `format_url(format_args!("{}/status/{}", client.baseurl, PathSegment(&id)))`.
 pub fn format_url(text: fmt::Arguments<'_>) -> String {
     let mut url = String::with_capacity(192);
-    // Writing into a `String` fails only if a `Display` implementation does.
-    let _ = fmt::write(&mut url, text);
+    // Writing into a `String` fails only if a `Display` implementation does, which `format!`
+    // treats the same way.
+    fmt::write(&mut url, text).expect("a Display implementation returned an error unexpectedly");
     url
 }
 
@@ -103,8 +107,10 @@ impl Context {
             .and_then(|base| path_onto(base, url))
         {
             Some(parsed) => Ok(parsed),
-            None => reqwest::Url::parse(url)
-                .map_err(|error| format!("`{url}` is not a valid URL: {error}")),
+            // The text is not repeated: it may hold a password from the base URL.
+            None => reqwest::Url::parse(url).map_err(|error| {
+                format!("the operation's URL is not valid ({error}): check the base URL")
+            }),
         }
     }
 }
@@ -121,7 +127,12 @@ fn path_onto(base: &reqwest::Url, url: &str) -> Option<reqwest::Url> {
     let path = url.strip_prefix(origin)?;
     // Only a path: a query or a fragment is left to the whole parse. (Not `base.join(path)`: a
     // rest such as `//host` or `/\host` would be read as another host there, not as a path.)
-    if !path.starts_with('/') || memchr::memchr2(b'?', b'#', path.as_bytes()).is_some() {
+    // So is a text ending in a space or a control character, which the whole parse trims and
+    // `set_path` would encode.
+    if !path.starts_with('/')
+        || memchr::memchr2(b'?', b'#', path.as_bytes()).is_some()
+        || path.bytes().last().is_some_and(|b| b <= b' ')
+    {
         return None;
     }
     let mut parsed = base.clone();
@@ -198,6 +209,10 @@ mod tests {
             // Text written by hand rather than by a generated operation: what looks like another
             // host stays a path, a query or a fragment is one, as when the whole text is parsed.
             for rest in [
+                "/x ",
+                "/x\u{0}",
+                "/x\u{1f}",
+                "/x\t",
                 "//x/y",
                 "/\\x/y",
                 "/\t/x",
@@ -237,9 +252,10 @@ mod tests {
             "~!$&'()*+,;=:@[]\\^|",
             all_bytes.as_str(),
         ] {
+            // progenitor's text, but for `\`, which stays in its segment here.
             assert_eq!(
                 super::PathSegment(value).to_string(),
-                segment(value),
+                segment(value).replace('\\', "%5C"),
                 "{value:?}"
             );
         }
@@ -280,17 +296,17 @@ mod tests {
     }
 
     #[test]
-    fn text_that_is_not_a_url_is_an_error_naming_it() {
+    fn text_that_is_not_a_url_is_an_error_without_the_text() {
         let context = context();
+        let base = "https://user:hunter2@exa mple.com/v1";
         let error = context
-            .api_url(
-                "https://api.topazlabs.com/image/v1",
-                "https://exa mple.com/x",
-            )
+            .api_url(base, &format!("{base}/status/x"))
             .unwrap_err();
         assert!(
-            error.contains("`https://exa mple.com/x` is not a valid URL"),
+            error.contains("the operation's URL is not valid"),
             "{error}"
         );
+        assert!(error.contains("check the base URL"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
     }
 }

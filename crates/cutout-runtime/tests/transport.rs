@@ -428,10 +428,11 @@ async fn an_error_body_that_does_not_parse_keeps_its_status() {
             )
             .await
             .map_err(progenitor_client::Error::<Message>::CommunicationError)?;
-            let body = cutout_runtime::decode::from_response::<Message, Message>(response).await?;
-            Err::<progenitor_client::ResponseValue<()>, _>(progenitor_client::Error::ErrorResponse(
-                body,
-            ))
+            let bytes = response.bytes().await.unwrap();
+            let parse_error = serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_err();
+            Err::<progenitor_client::ResponseValue<()>, _>(
+                progenitor_client::Error::<Message>::InvalidResponsePayload(bytes, parse_error),
+            )
         })
         .await
         .unwrap_err();
@@ -717,4 +718,202 @@ async fn a_file_that_grows_while_it_is_uploaded_is_a_file_error_not_a_maybe_acce
         error.to_string().contains("grew while it was being sent"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn the_status_of_a_bad_body_is_kept_when_the_error_comes_a_poll_later() {
+    let server = Server::start(vec![answer(502).body("<html>Bad gateway</html>")]).await;
+    let ctx = context(&HEADER_AUTH, RetryPolicy::none(), Timeouts::default());
+    let error = ctx
+        .call("get_status", async {
+            let response = send(
+                &ctx,
+                &server.url,
+                reqwest::Method::GET,
+                "/s",
+                None,
+                "get_status",
+            )
+            .await
+            .map_err(progenitor_client::Error::<Message>::CommunicationError)?;
+            let decoded = cutout_runtime::decode::from_response::<Message, Message>(response).await;
+            // Hand-written code may await something else before returning the error.
+            tokio::task::yield_now().await;
+            let body = decoded?;
+            Err::<progenitor_client::ResponseValue<()>, _>(progenitor_client::Error::ErrorResponse(
+                body,
+            ))
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), Some(502));
+    assert!(matches!(error, Error::Service(_)), "{error:?}");
+}
+
+// A client from `ClientBuilder` applies `Timeouts::request` itself; what sets its own limit
+// must not be cut at it.
+
+#[tokio::test]
+async fn a_download_is_not_cut_at_the_clients_request_limit() {
+    let slow = Server::start(vec![
+        answer(200)
+            .body("png")
+            .delay(Duration::from_millis(600));
+        2
+    ])
+    .await;
+    let storage = Server::start(vec![
+        answer(302).header("location", format!("{}/o.png", slow.url)),
+    ])
+    .await;
+    let timeouts = Timeouts::default()
+        .request(Duration::from_millis(150))
+        .download(Duration::from_secs(5));
+    let ctx = built_context(RetryPolicy::none(), timeouts);
+    // Directly, then through a redirect.
+    for url in [
+        format!("{}/o.png", slow.url),
+        format!("{}/o.png", storage.url),
+    ] {
+        let (bytes, _) = ctx.download_bytes(&url, 1024).await.unwrap();
+        assert_eq!(bytes.as_ref(), b"png");
+    }
+    assert_eq!(slow.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn uploads_get_the_upload_limit_not_the_clients_request_limit() {
+    let timeouts = Timeouts::default()
+        .request(Duration::from_millis(150))
+        .upload(Duration::from_secs(5));
+    let ctx = built_context(RetryPolicy::none(), timeouts);
+    // An image inline in a JSON body (over 1 MiB).
+    let api = Server::start(vec![
+        answer(200).body("{}").delay(Duration::from_millis(600)),
+    ])
+    .await;
+    let big = "x".repeat(2 * 1024 * 1024);
+    let json = serde_json::json!({ "image": big });
+    send(
+        &ctx,
+        &api.url,
+        reqwest::Method::POST,
+        "/x",
+        Some(json),
+        "poll",
+    )
+    .await
+    .unwrap();
+    // A streamed body, rebuilt for each attempt.
+    let api = Server::start(vec![
+        answer(200).body("{}").delay(Duration::from_millis(600)),
+    ])
+    .await;
+    let url = api.url.clone();
+    let result = ctx
+        .execute_rebuilding(&api.url, "submit", || {
+            let url = url.clone();
+            async move {
+                let chunk = Ok::<_, std::io::Error>(axum::body::Bytes::from("abc"));
+                let mut request = reqwest::Request::new(
+                    reqwest::Method::POST,
+                    format!("{url}/up").parse().unwrap(),
+                );
+                *request.body_mut() =
+                    Some(reqwest::Body::wrap_stream(futures_util::stream::iter([
+                        chunk,
+                    ])));
+                Ok::<_, ()>(request)
+            }
+        })
+        .await
+        .unwrap();
+    result.unwrap();
+}
+
+#[tokio::test]
+async fn a_small_call_keeps_the_clients_limit_on_every_hop_and_attempt() {
+    let slow = Server::start(vec![answer(200).delay(Duration::from_millis(600)); 2]).await;
+    let api = Server::start(vec![
+        answer(307)
+            .header("location", format!("{}/slow", slow.url));
+        2
+    ])
+    .await;
+    let timeouts = Timeouts::default().request(Duration::from_millis(150));
+    let ctx = built_context(fast_retries().max_attempts(2), timeouts);
+    let started = Instant::now();
+    let error = send(&ctx, &api.url, reqwest::Method::GET, "/start", None, "poll")
+        .await
+        .unwrap_err();
+    assert!(error.is_timeout(), "{error}");
+    assert!(
+        started.elapsed() < Duration::from_millis(1100),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(api.seen().len(), 2);
+    assert_eq!(slow.seen().len(), 2);
+}
+
+#[tokio::test]
+async fn a_redirect_loop_stops_after_five_redirects() {
+    let api = Server::start(vec![answer(302).header("location", "/again"); 20]).await;
+    let ctx = context(&HEADER_AUTH, RetryPolicy::none(), Timeouts::default());
+    let response = send(&ctx, &api.url, reqwest::Method::GET, "/start", None, "poll")
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 302);
+    assert_eq!(api.seen().len(), 6, "1 request + 5 redirects");
+}
+
+#[tokio::test]
+async fn a_redirected_call_that_meets_a_503_is_retried_from_the_original_request() {
+    let api = Server::start(vec![
+        answer(307).header("location", "/moved"),
+        answer(503),
+        answer(200),
+    ])
+    .await;
+    let ctx = context(
+        &HEADER_AUTH,
+        fast_retries().max_attempts(2),
+        Timeouts::default(),
+    );
+    let response = send(&ctx, &api.url, reqwest::Method::GET, "/start", None, "poll")
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let seen = api.seen();
+    assert_eq!(seen.len(), 3);
+    assert_eq!(seen[2].path, "/start");
+    assert!(seen.iter().all(|s| s.headers.get("x-api-key").is_some()));
+}
+
+#[tokio::test]
+async fn a_redirected_submission_that_meets_a_502_is_not_resent() {
+    let api = Server::start(vec![
+        answer(307).header("location", "/moved"),
+        answer(502),
+        answer(200),
+    ])
+    .await;
+    let ctx = context(
+        &HEADER_AUTH,
+        fast_retries().max_attempts(3),
+        Timeouts::default(),
+    );
+    let json = serde_json::json!({});
+    let response = send(
+        &ctx,
+        &api.url,
+        reqwest::Method::POST,
+        "/start",
+        Some(json),
+        "submit",
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 502);
+    assert_eq!(api.seen().len(), 2);
 }

@@ -179,6 +179,26 @@ fn context(provider: &'static ProviderInfo, retry: RetryPolicy, timeouts: Timeou
     Context::new(provider, Some(ApiKey::new(KEY)), retry, timeouts, http)
 }
 
+/// A context made as a provider's `ClientBuilder` makes it: its HTTP client applies
+/// `timeouts.request` to every request that sets no limit of its own.
+fn built_context(retry: RetryPolicy, timeouts: Timeouts) -> Context {
+    struct Built(Context);
+    impl cutout_runtime::FromParts for Built {
+        const PROVIDER: &'static ProviderInfo = &HEADER_AUTH;
+        fn from_parts(_base_url: &str, _http: reqwest::Client, context: Context) -> Self {
+            Self(context)
+        }
+    }
+    cutout_runtime::ClientBuilder::<Built>::new()
+        .key(KEY)
+        .base_url("http://127.0.0.1:9")
+        .retry(retry)
+        .timeouts(timeouts)
+        .build()
+        .unwrap()
+        .0
+}
+
 fn fast_retries() -> RetryPolicy {
     RetryPolicy::default()
         .base_delay(Duration::from_millis(20))
