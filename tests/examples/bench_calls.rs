@@ -303,6 +303,19 @@ fn main() {
     println!("{summary}");
 }
 
+/// One status call through raw reqwest: the GET with the key header, the body decoded.
+async fn raw_status(http: &reqwest::Client, url: &str) -> StatusResponse {
+    let response = http
+        .get(url)
+        .header("X-API-Key", KEY)
+        .send()
+        .await
+        .expect("reqwest call failed");
+    assert!(response.status().is_success(), "{}", response.status());
+    let body = response.bytes().await.expect("reqwest body failed");
+    serde_json::from_slice::<StatusResponse>(&body).expect("decode the status")
+}
+
 async fn measure(
     calls: usize,
     concurrency: usize,
@@ -326,34 +339,14 @@ async fn measure(
     // (b) raw reqwest: one kept-alive client, the key header, the same type decoded.
     let raw = reqwest::Client::new();
     let url = format!("{base_url}/status/{PROCESS_ID}");
-    let through_reqwest = || async {
-        let response = raw
-            .get(&url)
-            .header("X-API-Key", KEY)
-            .send()
-            .await
-            .expect("reqwest call failed");
-        assert!(response.status().is_success(), "{}", response.status());
-        let body = response.bytes().await.expect("reqwest body failed");
-        serde_json::from_slice::<StatusResponse>(&body).expect("decode the status")
-    };
+    let through_reqwest = || raw_status(&raw, &url);
 
     // (c) raw reqwest with the time limit the client puts on such a call.
     let limited = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
         .expect("build the reqwest client with a time limit");
-    let through_limited = || async {
-        let response = limited
-            .get(&url)
-            .header("X-API-Key", KEY)
-            .send()
-            .await
-            .expect("reqwest call failed");
-        assert!(response.status().is_success(), "{}", response.status());
-        let body = response.bytes().await.expect("reqwest body failed");
-        serde_json::from_slice::<StatusResponse>(&body).expect("decode the status")
-    };
+    let through_limited = || raw_status(&limited, &url);
 
     // All give the same answer.
     let a = through_client().await;
