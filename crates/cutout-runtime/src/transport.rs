@@ -160,7 +160,7 @@ impl Context {
     ) -> reqwest::Result<Response> {
         let result = trace.run(self.redirect(send, response, &spare)).await;
         trace.finish(&result);
-        if self.retry.max_attempts > 1 && !self.is_final(&result, send.operation) {
+        if self.tries_again(&result, send.operation, 1) {
             return self.retry(send, result, spare).await;
         }
         result
@@ -186,12 +186,7 @@ impl Context {
             let copy = copy_of(&request);
             result = self.attempt(send, request, copy.as_ref(), attempt).await;
             match copy {
-                Some(copy)
-                    if attempt < self.retry.max_attempts
-                        && !self.is_final(&result, send.operation) =>
-                {
-                    spare = copy;
-                }
+                Some(copy) if self.tries_again(&result, send.operation, attempt) => spare = copy,
                 _ => return result,
             }
         }
@@ -309,6 +304,16 @@ impl Context {
             }
         }
         Ok(response)
+    }
+
+    /// Whether attempt number `attempt`, which gave `result`, is followed by another one.
+    fn tries_again(
+        &self,
+        result: &reqwest::Result<Response>,
+        operation: &'static str,
+        attempt: u32,
+    ) -> bool {
+        attempt < self.retry.max_attempts && !self.is_final(result, operation)
     }
 
     /// Whether `result` is returned as it is, without another attempt: an answer or an error
@@ -602,10 +607,7 @@ where
             (result, spare) => {
                 this.trace.finish(&result);
                 match spare {
-                    Some(spare)
-                        if context.retry.max_attempts > 1
-                            && !context.is_final(&result, send.operation) =>
-                    {
+                    Some(spare) if context.tries_again(&result, send.operation, 1) => {
                         Box::pin(context.retry(send, result, spare))
                     }
                     _ => {
