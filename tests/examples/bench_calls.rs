@@ -7,7 +7,7 @@
 //! target/release/examples/bench_calls [--calls N] [--concurrency C] [--rounds R]
 //! ```
 //!
-//! `--profile client` (or `reqwest`) makes only that path's calls, one after the other, and
+//! `--profile client` (or `reqwest`, or `limited`) makes only that path's calls, one after the other, and
 //! prints nothing else: run it under `valgrind --tool=callgrind` at two call counts, and the
 //! difference of the totals divided by the difference of the counts is that path's instructions
 //! per call, free of start-up costs.
@@ -60,7 +60,7 @@ struct Args {
     calls: usize,
     concurrency: usize,
     rounds: usize,
-    /// Only this path's calls, for a profiler (`--profile client|reqwest`).
+    /// Only this path's calls, for a profiler (`--profile client|reqwest|limited`).
     profile: Option<Path>,
 }
 
@@ -68,6 +68,8 @@ struct Args {
 enum Path {
     Client,
     Reqwest,
+    /// Raw reqwest with the client's time limit.
+    Limited,
 }
 
 fn parse_args() -> Args {
@@ -93,12 +95,13 @@ fn parse_args() -> Args {
                 args.profile = Some(match it.next().as_deref() {
                     Some("client") => Path::Client,
                     Some("reqwest") => Path::Reqwest,
-                    _ => panic!("--profile needs `client` or `reqwest`"),
+                    Some("limited") => Path::Limited,
+                    _ => panic!("--profile needs `client`, `reqwest` or `limited`"),
                 })
             }
             other => panic!(
                 "unknown argument `{other}`: bench_calls [--calls N] [--concurrency C] \
-                 [--rounds R] [--profile client|reqwest]"
+                 [--rounds R] [--profile client|reqwest|limited]"
             ),
         }
     }
@@ -362,6 +365,10 @@ async fn measure(
         }
         Some(Path::Reqwest) => {
             sequential(calls, &through_reqwest).await;
+            return Default::default();
+        }
+        Some(Path::Limited) => {
+            sequential(calls, &through_limited).await;
             return Default::default();
         }
         None => {}

@@ -1796,32 +1796,39 @@ pub mod builder {
             Error<types::TengrError>,
         > {
             let Self { client, limit, offset } = self;
-            let limit = limit.map_err(Error::InvalidRequest)?;
-            let offset = offset.map_err(Error::InvalidRequest)?;
-            let url = cutout_runtime::format_url(
-                format_args!("{}/v2/artworks", client.baseurl,),
-            );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .get(
-                    client
-                        .inner
-                        .api_url(&client.baseurl, &url)
-                        .map_err(Error::InvalidRequest)?,
-                )
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .query(&progenitor_client::QueryParam::new("limit", &limit))
-                .query(&progenitor_client::QueryParam::new("offset", &offset))
-                .build()?;
             let info = OperationInfo {
                 operation_id: "list_artworks",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
+            let result = {
+                let request = {
+                    let limit = limit.map_err(Error::InvalidRequest)?;
+                    let offset = offset.map_err(Error::InvalidRequest)?;
+                    let url = cutout_runtime::format_url(
+                        format_args!("{}/v2/artworks", client.baseurl,),
+                    );
+                    #[allow(unused_mut)]
+                    let mut request = client
+                        .client
+                        .get(
+                            client
+                                .inner
+                                .api_url(&client.baseurl, &url)
+                                .map_err(Error::InvalidRequest)?,
+                        )
+                        .header(
+                            ::reqwest::header::ACCEPT,
+                            ::reqwest::header::HeaderValue::from_static(
+                                "application/json",
+                            ),
+                        )
+                        .query(&progenitor_client::QueryParam::new("limit", &limit))
+                        .query(&progenitor_client::QueryParam::new("offset", &offset))
+                        .build()?;
+                    client.pre(&mut request, &info).await?;
+                    request
+                };
+                client.exec(request, &info).await
+            };
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
@@ -1918,35 +1925,42 @@ pub mod builder {
             self,
         ) -> Result<ResponseValue<types::Artwork>, Error<types::TengrError>> {
             let Self { client, body } = self;
-            let body = body
-                .and_then(|v| {
-                    types::RemoveBackgroundRequest::try_from(v)
-                        .map_err(|e| e.to_string())
-                })
-                .map_err(Error::InvalidRequest)?;
-            let url = cutout_runtime::format_url(
-                format_args!("{}/v2/artworks/remove-background", client.baseurl,),
-            );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .post(
-                    client
-                        .inner
-                        .api_url(&client.baseurl, &url)
-                        .map_err(Error::InvalidRequest)?,
-                )
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .json(&body)
-                .build()?;
             let info = OperationInfo {
                 operation_id: "create_remove_background",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
+            let result = {
+                let request = {
+                    let body = body
+                        .and_then(|v| {
+                            types::RemoveBackgroundRequest::try_from(v)
+                                .map_err(|e| e.to_string())
+                        })
+                        .map_err(Error::InvalidRequest)?;
+                    let url = cutout_runtime::format_url(
+                        format_args!("{}/v2/artworks/remove-background", client.baseurl,),
+                    );
+                    #[allow(unused_mut)]
+                    let mut request = client
+                        .client
+                        .post(
+                            client
+                                .inner
+                                .api_url(&client.baseurl, &url)
+                                .map_err(Error::InvalidRequest)?,
+                        )
+                        .header(
+                            ::reqwest::header::ACCEPT,
+                            ::reqwest::header::HeaderValue::from_static(
+                                "application/json",
+                            ),
+                        )
+                        .json(&body)
+                        .build()?;
+                    client.pre(&mut request, &info).await?;
+                    request
+                };
+                client.exec(request, &info).await
+            };
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
@@ -2041,34 +2055,42 @@ pub mod builder {
             self,
         ) -> Result<ResponseValue<types::Artwork>, Error<types::TengrError>> {
             let Self { client, body } = self;
-            let body = body
-                .and_then(|v| {
-                    types::SegmentationRequest::try_from(v).map_err(|e| e.to_string())
-                })
-                .map_err(Error::InvalidRequest)?;
-            let url = cutout_runtime::format_url(
-                format_args!("{}/v2/artworks/segmentation", client.baseurl,),
-            );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .post(
-                    client
-                        .inner
-                        .api_url(&client.baseurl, &url)
-                        .map_err(Error::InvalidRequest)?,
-                )
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .json(&body)
-                .build()?;
             let info = OperationInfo {
                 operation_id: "create_segmentation",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
+            let result = {
+                let request = {
+                    let body = body
+                        .and_then(|v| {
+                            types::SegmentationRequest::try_from(v)
+                                .map_err(|e| e.to_string())
+                        })
+                        .map_err(Error::InvalidRequest)?;
+                    let url = cutout_runtime::format_url(
+                        format_args!("{}/v2/artworks/segmentation", client.baseurl,),
+                    );
+                    #[allow(unused_mut)]
+                    let mut request = client
+                        .client
+                        .post(
+                            client
+                                .inner
+                                .api_url(&client.baseurl, &url)
+                                .map_err(Error::InvalidRequest)?,
+                        )
+                        .header(
+                            ::reqwest::header::ACCEPT,
+                            ::reqwest::header::HeaderValue::from_static(
+                                "application/json",
+                            ),
+                        )
+                        .json(&body)
+                        .build()?;
+                    client.pre(&mut request, &info).await?;
+                    request
+                };
+                client.exec(request, &info).await
+            };
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
@@ -2151,32 +2173,39 @@ pub mod builder {
             self,
         ) -> Result<ResponseValue<types::Artwork>, Error<types::TengrError>> {
             let Self { client, id } = self;
-            let id = id.map_err(Error::InvalidRequest)?;
-            let url = cutout_runtime::format_url(
-                format_args!(
-                    "{}/v2/artworks/{}", client.baseurl, cutout_runtime::PathSegment(&
-                    id),
-                ),
-            );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .get(
-                    client
-                        .inner
-                        .api_url(&client.baseurl, &url)
-                        .map_err(Error::InvalidRequest)?,
-                )
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .build()?;
             let info = OperationInfo {
                 operation_id: "get_artwork",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
+            let result = {
+                let request = {
+                    let id = id.map_err(Error::InvalidRequest)?;
+                    let url = cutout_runtime::format_url(
+                        format_args!(
+                            "{}/v2/artworks/{}", client.baseurl,
+                            cutout_runtime::PathSegment(& id),
+                        ),
+                    );
+                    #[allow(unused_mut)]
+                    let mut request = client
+                        .client
+                        .get(
+                            client
+                                .inner
+                                .api_url(&client.baseurl, &url)
+                                .map_err(Error::InvalidRequest)?,
+                        )
+                        .header(
+                            ::reqwest::header::ACCEPT,
+                            ::reqwest::header::HeaderValue::from_static(
+                                "application/json",
+                            ),
+                        )
+                        .build()?;
+                    client.pre(&mut request, &info).await?;
+                    request
+                };
+                client.exec(request, &info).await
+            };
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {

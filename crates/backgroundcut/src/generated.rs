@@ -1792,34 +1792,42 @@ pub mod builder {
             Error<types::BackgroundCutError>,
         > {
             let Self { client, body } = self;
-            let body = body
-                .and_then(|v| {
-                    types::PublicUrlRequest::try_from(v).map_err(|e| e.to_string())
-                })
-                .map_err(Error::InvalidRequest)?;
-            let url = cutout_runtime::format_url(
-                format_args!("{}/v3/file-ops/get-public-url/", client.baseurl,),
-            );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .post(
-                    client
-                        .inner
-                        .api_url(&client.baseurl, &url)
-                        .map_err(Error::InvalidRequest)?,
-                )
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .json(&body)
-                .build()?;
             let info = OperationInfo {
                 operation_id: "get_public_url",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
+            let result = {
+                let request = {
+                    let body = body
+                        .and_then(|v| {
+                            types::PublicUrlRequest::try_from(v)
+                                .map_err(|e| e.to_string())
+                        })
+                        .map_err(Error::InvalidRequest)?;
+                    let url = cutout_runtime::format_url(
+                        format_args!("{}/v3/file-ops/get-public-url/", client.baseurl,),
+                    );
+                    #[allow(unused_mut)]
+                    let mut request = client
+                        .client
+                        .post(
+                            client
+                                .inner
+                                .api_url(&client.baseurl, &url)
+                                .map_err(Error::InvalidRequest)?,
+                        )
+                        .header(
+                            ::reqwest::header::ACCEPT,
+                            ::reqwest::header::HeaderValue::from_static(
+                                "application/json",
+                            ),
+                        )
+                        .json(&body)
+                        .build()?;
+                    client.pre(&mut request, &info).await?;
+                    request
+                };
+                client.exec(request, &info).await
+            };
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
@@ -1894,34 +1902,41 @@ pub mod builder {
             Error<types::BackgroundCutError>,
         > {
             let Self { client, body } = self;
-            let body = body
-                .and_then(|v| {
-                    types::AiCutRequest::try_from(v).map_err(|e| e.to_string())
-                })
-                .map_err(Error::InvalidRequest)?;
-            let url = cutout_runtime::format_url(
-                format_args!("{}/v3/tools/ai/ai-cut/segment/", client.baseurl,),
-            );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .post(
-                    client
-                        .inner
-                        .api_url(&client.baseurl, &url)
-                        .map_err(Error::InvalidRequest)?,
-                )
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .json(&body)
-                .build()?;
             let info = OperationInfo {
                 operation_id: "process_ai_cut",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
+            let result = {
+                let request = {
+                    let body = body
+                        .and_then(|v| {
+                            types::AiCutRequest::try_from(v).map_err(|e| e.to_string())
+                        })
+                        .map_err(Error::InvalidRequest)?;
+                    let url = cutout_runtime::format_url(
+                        format_args!("{}/v3/tools/ai/ai-cut/segment/", client.baseurl,),
+                    );
+                    #[allow(unused_mut)]
+                    let mut request = client
+                        .client
+                        .post(
+                            client
+                                .inner
+                                .api_url(&client.baseurl, &url)
+                                .map_err(Error::InvalidRequest)?,
+                        )
+                        .header(
+                            ::reqwest::header::ACCEPT,
+                            ::reqwest::header::HeaderValue::from_static(
+                                "application/json",
+                            ),
+                        )
+                        .json(&body)
+                        .build()?;
+                    client.pre(&mut request, &info).await?;
+                    request
+                };
+                client.exec(request, &info).await
+            };
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
@@ -2012,34 +2027,41 @@ pub mod builder {
             Error<types::BackgroundCutError>,
         > {
             let Self { client, body } = self;
-            let body = body
-                .and_then(|v| {
-                    types::MattingRequest::try_from(v).map_err(|e| e.to_string())
-                })
-                .map_err(Error::InvalidRequest)?;
-            let url = cutout_runtime::format_url(
-                format_args!("{}/v3/tools/ai/matting/process/", client.baseurl,),
-            );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .post(
-                    client
-                        .inner
-                        .api_url(&client.baseurl, &url)
-                        .map_err(Error::InvalidRequest)?,
-                )
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .json(&body)
-                .build()?;
             let info = OperationInfo {
                 operation_id: "process_matting",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
+            let result = {
+                let request = {
+                    let body = body
+                        .and_then(|v| {
+                            types::MattingRequest::try_from(v).map_err(|e| e.to_string())
+                        })
+                        .map_err(Error::InvalidRequest)?;
+                    let url = cutout_runtime::format_url(
+                        format_args!("{}/v3/tools/ai/matting/process/", client.baseurl,),
+                    );
+                    #[allow(unused_mut)]
+                    let mut request = client
+                        .client
+                        .post(
+                            client
+                                .inner
+                                .api_url(&client.baseurl, &url)
+                                .map_err(Error::InvalidRequest)?,
+                        )
+                        .header(
+                            ::reqwest::header::ACCEPT,
+                            ::reqwest::header::HeaderValue::from_static(
+                                "application/json",
+                            ),
+                        )
+                        .json(&body)
+                        .build()?;
+                    client.pre(&mut request, &info).await?;
+                    request
+                };
+                client.exec(request, &info).await
+            };
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
@@ -2130,34 +2152,44 @@ pub mod builder {
             Error<types::BackgroundCutError>,
         > {
             let Self { client, body } = self;
-            let body = body
-                .and_then(|v| {
-                    types::RemoveBgRequest::try_from(v).map_err(|e| e.to_string())
-                })
-                .map_err(Error::InvalidRequest)?;
-            let url = cutout_runtime::format_url(
-                format_args!("{}/v3/tools/ai/remove-bg/process/", client.baseurl,),
-            );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .post(
-                    client
-                        .inner
-                        .api_url(&client.baseurl, &url)
-                        .map_err(Error::InvalidRequest)?,
-                )
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .json(&body)
-                .build()?;
             let info = OperationInfo {
                 operation_id: "process_remove_bg",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
+            let result = {
+                let request = {
+                    let body = body
+                        .and_then(|v| {
+                            types::RemoveBgRequest::try_from(v)
+                                .map_err(|e| e.to_string())
+                        })
+                        .map_err(Error::InvalidRequest)?;
+                    let url = cutout_runtime::format_url(
+                        format_args!(
+                            "{}/v3/tools/ai/remove-bg/process/", client.baseurl,
+                        ),
+                    );
+                    #[allow(unused_mut)]
+                    let mut request = client
+                        .client
+                        .post(
+                            client
+                                .inner
+                                .api_url(&client.baseurl, &url)
+                                .map_err(Error::InvalidRequest)?,
+                        )
+                        .header(
+                            ::reqwest::header::ACCEPT,
+                            ::reqwest::header::HeaderValue::from_static(
+                                "application/json",
+                            ),
+                        )
+                        .json(&body)
+                        .build()?;
+                    client.pre(&mut request, &info).await?;
+                    request
+                };
+                client.exec(request, &info).await
+            };
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {

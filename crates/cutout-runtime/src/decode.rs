@@ -1,8 +1,13 @@
 //! Reading an API answer into the generated types.
 
 use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
-use futures_util::FutureExt;
+use bytes::Bytes;
+use futures_util::Stream;
+use http::{HeaderMap, StatusCode};
 use progenitor_client::{Error, ResponseValue};
 use serde::de::DeserializeOwned;
 
@@ -14,8 +19,9 @@ use serde::de::DeserializeOwned;
 /// [`Error::InvalidResponsePayload`] with the body. Either way the answer's status is kept for
 /// [`Context::call`](crate::Context::call), which reports it.
 ///
-/// (A function returning a future rather than an `async fn`, which would keep the answer twice
-/// in its state: as its argument and as the local it reads.)
+/// (A small hand-written future rather than `response.bytes()` in an `async fn`: every call's
+/// future holds this one, and is moved several times; reqwest's `bytes()` keeps the whole
+/// answer in its state, this keeps the body's stream and what it has read.)
 // The error is progenitor's, as the generated operations return it.
 #[allow(clippy::result_large_err)]
 pub fn from_response<T: DeserializeOwned, E>(
@@ -23,22 +29,74 @@ pub fn from_response<T: DeserializeOwned, E>(
 ) -> impl Future<Output = Result<ResponseValue<T>, Error<E>>> {
     let status = response.status();
     let headers = std::mem::take(response.headers_mut());
-    response.bytes().map(move |body| {
+    FromResponse {
+        body: response.bytes_stream(),
+        first: None,
+        more: Vec::new(),
+        status,
+        headers: Some(headers),
+        answer: PhantomData,
+    }
+}
+
+/// The future of [`from_response`]: the body's chunks gathered (a body in one chunk, the
+/// usual case, is not copied), then decoded.
+struct FromResponse<S, T, E> {
+    body: S,
+    first: Option<Bytes>,
+    /// The body so far, once it came in more than one chunk.
+    more: Vec<u8>,
+    status: StatusCode,
+    /// Taken when the answer is ready.
+    headers: Option<HeaderMap>,
+    answer: PhantomData<fn() -> (T, E)>,
+}
+
+impl<S, T, E> Future for FromResponse<S, T, E>
+where
+    S: Stream<Item = reqwest::Result<Bytes>> + Unpin,
+    T: DeserializeOwned,
+{
+    type Output = Result<ResponseValue<T>, Error<E>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
         // The status of an answer whose body fails, for `Context::call` (progenitor's errors
         // for these cases carry none); the transport recorded it already for answers it got.
-        let failed = || crate::transport::record_answer_status(status.as_u16());
-        let body = body.map_err(|error| {
-            failed();
-            Error::ResponseBodyError(error)
-        })?;
-        match serde_json::from_slice(&body) {
-            Ok(inner) => Ok(ResponseValue::new(inner, status, headers)),
-            Err(error) => {
-                failed();
-                Err(Error::InvalidResponsePayload(body, error))
+        let failed = |status: StatusCode| crate::transport::record_answer_status(status.as_u16());
+        while let Some(chunk) = ready!(Pin::new(&mut this.body).poll_next(cx)) {
+            match chunk {
+                Ok(chunk) => match &this.first {
+                    None if this.more.is_empty() => this.first = Some(chunk),
+                    _ => {
+                        if let Some(first) = this.first.take() {
+                            this.more.extend_from_slice(&first);
+                        }
+                        this.more.extend_from_slice(&chunk);
+                    }
+                },
+                Err(error) => {
+                    failed(this.status);
+                    return Poll::Ready(Err(Error::ResponseBodyError(error)));
+                }
             }
         }
-    })
+        let body = match this.first.take() {
+            Some(first) => first,
+            None => Bytes::from(std::mem::take(&mut this.more)),
+        };
+        let headers = this
+            .headers
+            .take()
+            .expect("the answer was polled after it completed");
+        Poll::Ready(match serde_json::from_slice(&body) {
+            Ok(inner) => Ok(ResponseValue::new(inner, this.status, headers)),
+            Err(error) => {
+                failed(this.status);
+                Err(Error::InvalidResponsePayload(body, error))
+            }
+        })
+    }
 }
 
 #[cfg(test)]
@@ -76,6 +134,67 @@ mod tests {
                 status: "Processing".into()
             }
         );
+    }
+
+    /// An answer whose body comes in `chunks` (an `Err` breaks it off there).
+    fn streamed(
+        status: u16,
+        chunks: Vec<Result<&'static str, std::io::Error>>,
+    ) -> reqwest::Response {
+        let stream = futures_util::stream::iter(chunks.into_iter().map(|c| c.map(Bytes::from)));
+        let mut answer = http::Response::new(reqwest::Body::wrap_stream(stream));
+        *answer.status_mut() = http::StatusCode::from_u16(status).unwrap();
+        reqwest::Response::from(answer)
+    }
+
+    fn recorded_status() -> Option<u16> {
+        crate::transport::ANSWER_STATUS.with(std::cell::Cell::take)
+    }
+
+    #[tokio::test]
+    async fn a_body_in_several_chunks_is_read_whole() {
+        let chunks = vec![
+            Ok(r#"{"sta"#),
+            Ok(""),
+            Ok(r#"tus":"Proc"#),
+            Ok(r#"essing"}"#),
+        ];
+        let value = from_response::<Status, ()>(streamed(200, chunks))
+            .await
+            .unwrap();
+        assert_eq!(value.into_inner().status, "Processing");
+        // An empty body is an empty payload, not a panic.
+        match from_response::<Status, ()>(streamed(200, vec![])).await {
+            Err(Error::InvalidResponsePayload(body, _)) => assert!(body.is_empty()),
+            other => panic!("expected InvalidResponsePayload, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_broken_off_is_a_body_error_with_the_status_recorded() {
+        recorded_status();
+        let chunks = vec![
+            Ok(r#"{"status":"#),
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "reset",
+            )),
+        ];
+        match from_response::<Status, ()>(streamed(502, chunks)).await {
+            Err(Error::ResponseBodyError(error)) => {
+                assert!(error.is_body() || error.is_decode(), "{error}")
+            }
+            other => panic!("expected ResponseBodyError, got {other:?}"),
+        }
+        assert_eq!(recorded_status(), Some(502));
+        // A bad payload records its status too; a good one records none here (the transport
+        // recorded it when the answer came).
+        let _ = from_response::<Status, ()>(answer(200, "[]")).await;
+        assert_eq!(recorded_status(), Some(200));
+        from_response::<Status, ()>(answer(200, r#"{"status":"x"}"#))
+            .await
+            .unwrap();
+        assert_eq!(recorded_status(), None);
     }
 
     #[tokio::test]

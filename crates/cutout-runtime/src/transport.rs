@@ -35,7 +35,7 @@ thread_local! {
     /// carry no status. `Call` clears it before each poll of its operation and takes it after,
     /// keeping the latest between polls; an answer arrives within the poll that records it,
     /// on the same thread, so no other task can come between.
-    static ANSWER_STATUS: Cell<Option<u16>> = const { Cell::new(None) };
+    pub(crate) static ANSWER_STATUS: Cell<Option<u16>> = const { Cell::new(None) };
 }
 
 /// Records the status of an answer (see [`ANSWER_STATUS`]).

@@ -3007,38 +3007,45 @@ pub mod builder {
             self,
         ) -> Result<ResponseValue<types::FetchResponse>, Error<types::ModelsLabError>> {
             let Self { client, id, body } = self;
-            let id = id.map_err(Error::InvalidRequest)?;
-            let body = body
-                .and_then(|v| {
-                    types::FetchRequest::try_from(v).map_err(|e| e.to_string())
-                })
-                .map_err(Error::InvalidRequest)?;
-            let url = cutout_runtime::format_url(
-                format_args!(
-                    "{}/image_editing/fetch/{}", client.baseurl,
-                    cutout_runtime::PathSegment(& id),
-                ),
-            );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .post(
-                    client
-                        .inner
-                        .api_url(&client.baseurl, &url)
-                        .map_err(Error::InvalidRequest)?,
-                )
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .json(&body)
-                .build()?;
             let info = OperationInfo {
                 operation_id: "fetch_result",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
+            let result = {
+                let request = {
+                    let id = id.map_err(Error::InvalidRequest)?;
+                    let body = body
+                        .and_then(|v| {
+                            types::FetchRequest::try_from(v).map_err(|e| e.to_string())
+                        })
+                        .map_err(Error::InvalidRequest)?;
+                    let url = cutout_runtime::format_url(
+                        format_args!(
+                            "{}/image_editing/fetch/{}", client.baseurl,
+                            cutout_runtime::PathSegment(& id),
+                        ),
+                    );
+                    #[allow(unused_mut)]
+                    let mut request = client
+                        .client
+                        .post(
+                            client
+                                .inner
+                                .api_url(&client.baseurl, &url)
+                                .map_err(Error::InvalidRequest)?,
+                        )
+                        .header(
+                            ::reqwest::header::ACCEPT,
+                            ::reqwest::header::HeaderValue::from_static(
+                                "application/json",
+                            ),
+                        )
+                        .json(&body)
+                        .build()?;
+                    client.pre(&mut request, &info).await?;
+                    request
+                };
+                client.exec(request, &info).await
+            };
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
@@ -3143,34 +3150,42 @@ pub mod builder {
             Error<types::ModelsLabError>,
         > {
             let Self { client, body } = self;
-            let body = body
-                .and_then(|v| {
-                    types::RemovebgMaskRequest::try_from(v).map_err(|e| e.to_string())
-                })
-                .map_err(Error::InvalidRequest)?;
-            let url = cutout_runtime::format_url(
-                format_args!("{}/image_editing/removebg_mask", client.baseurl,),
-            );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .post(
-                    client
-                        .inner
-                        .api_url(&client.baseurl, &url)
-                        .map_err(Error::InvalidRequest)?,
-                )
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .json(&body)
-                .build()?;
             let info = OperationInfo {
                 operation_id: "removebg_mask",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
+            let result = {
+                let request = {
+                    let body = body
+                        .and_then(|v| {
+                            types::RemovebgMaskRequest::try_from(v)
+                                .map_err(|e| e.to_string())
+                        })
+                        .map_err(Error::InvalidRequest)?;
+                    let url = cutout_runtime::format_url(
+                        format_args!("{}/image_editing/removebg_mask", client.baseurl,),
+                    );
+                    #[allow(unused_mut)]
+                    let mut request = client
+                        .client
+                        .post(
+                            client
+                                .inner
+                                .api_url(&client.baseurl, &url)
+                                .map_err(Error::InvalidRequest)?,
+                        )
+                        .header(
+                            ::reqwest::header::ACCEPT,
+                            ::reqwest::header::HeaderValue::from_static(
+                                "application/json",
+                            ),
+                        )
+                        .json(&body)
+                        .build()?;
+                    client.pre(&mut request, &info).await?;
+                    request
+                };
+                client.exec(request, &info).await
+            };
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {

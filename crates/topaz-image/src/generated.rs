@@ -2806,32 +2806,39 @@ pub mod builder {
         ///Sends a `DELETE` request to `/cancel/{process_id}`
         pub async fn send(self) -> Result<ResponseValue<()>, Error<types::ApiError>> {
             let Self { client, process_id } = self;
-            let process_id = process_id.map_err(Error::InvalidRequest)?;
-            let url = cutout_runtime::format_url(
-                format_args!(
-                    "{}/cancel/{}", client.baseurl, cutout_runtime::PathSegment(&
-                    process_id),
-                ),
-            );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .delete(
-                    client
-                        .inner
-                        .api_url(&client.baseurl, &url)
-                        .map_err(Error::InvalidRequest)?,
-                )
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .build()?;
             let info = OperationInfo {
                 operation_id: "cancel_task",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
+            let result = {
+                let request = {
+                    let process_id = process_id.map_err(Error::InvalidRequest)?;
+                    let url = cutout_runtime::format_url(
+                        format_args!(
+                            "{}/cancel/{}", client.baseurl, cutout_runtime::PathSegment(&
+                            process_id),
+                        ),
+                    );
+                    #[allow(unused_mut)]
+                    let mut request = client
+                        .client
+                        .delete(
+                            client
+                                .inner
+                                .api_url(&client.baseurl, &url)
+                                .map_err(Error::InvalidRequest)?,
+                        )
+                        .header(
+                            ::reqwest::header::ACCEPT,
+                            ::reqwest::header::HeaderValue::from_static(
+                                "application/json",
+                            ),
+                        )
+                        .build()?;
+                    client.pre(&mut request, &info).await?;
+                    request
+                };
+                client.exec(request, &info).await
+            };
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
@@ -2907,32 +2914,39 @@ pub mod builder {
             self,
         ) -> Result<ResponseValue<types::DownloadResponse>, Error<types::ApiError>> {
             let Self { client, process_id } = self;
-            let process_id = process_id.map_err(Error::InvalidRequest)?;
-            let url = cutout_runtime::format_url(
-                format_args!(
-                    "{}/download/input/{}", client.baseurl, cutout_runtime::PathSegment(&
-                    process_id),
-                ),
-            );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .get(
-                    client
-                        .inner
-                        .api_url(&client.baseurl, &url)
-                        .map_err(Error::InvalidRequest)?,
-                )
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .build()?;
             let info = OperationInfo {
                 operation_id: "get_download_input",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
+            let result = {
+                let request = {
+                    let process_id = process_id.map_err(Error::InvalidRequest)?;
+                    let url = cutout_runtime::format_url(
+                        format_args!(
+                            "{}/download/input/{}", client.baseurl,
+                            cutout_runtime::PathSegment(& process_id),
+                        ),
+                    );
+                    #[allow(unused_mut)]
+                    let mut request = client
+                        .client
+                        .get(
+                            client
+                                .inner
+                                .api_url(&client.baseurl, &url)
+                                .map_err(Error::InvalidRequest)?,
+                        )
+                        .header(
+                            ::reqwest::header::ACCEPT,
+                            ::reqwest::header::HeaderValue::from_static(
+                                "application/json",
+                            ),
+                        )
+                        .build()?;
+                    client.pre(&mut request, &info).await?;
+                    request
+                };
+                client.exec(request, &info).await
+            };
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
@@ -3001,32 +3015,39 @@ pub mod builder {
             self,
         ) -> Result<ResponseValue<types::DownloadResponse>, Error<types::ApiError>> {
             let Self { client, process_id } = self;
-            let process_id = process_id.map_err(Error::InvalidRequest)?;
-            let url = cutout_runtime::format_url(
-                format_args!(
-                    "{}/download/{}", client.baseurl, cutout_runtime::PathSegment(&
-                    process_id),
-                ),
-            );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .get(
-                    client
-                        .inner
-                        .api_url(&client.baseurl, &url)
-                        .map_err(Error::InvalidRequest)?,
-                )
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .build()?;
             let info = OperationInfo {
                 operation_id: "get_download_output",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
+            let result = {
+                let request = {
+                    let process_id = process_id.map_err(Error::InvalidRequest)?;
+                    let url = cutout_runtime::format_url(
+                        format_args!(
+                            "{}/download/{}", client.baseurl,
+                            cutout_runtime::PathSegment(& process_id),
+                        ),
+                    );
+                    #[allow(unused_mut)]
+                    let mut request = client
+                        .client
+                        .get(
+                            client
+                                .inner
+                                .api_url(&client.baseurl, &url)
+                                .map_err(Error::InvalidRequest)?,
+                        )
+                        .header(
+                            ::reqwest::header::ACCEPT,
+                            ::reqwest::header::HeaderValue::from_static(
+                                "application/json",
+                            ),
+                        )
+                        .build()?;
+                    client.pre(&mut request, &info).await?;
+                    request
+                };
+                client.exec(request, &info).await
+            };
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
@@ -3114,34 +3135,42 @@ pub mod builder {
             self,
         ) -> Result<ResponseValue<types::EstimateResponse>, Error<types::ApiError>> {
             let Self { client, body } = self;
-            let body = body
-                .and_then(|v| {
-                    types::EstimateRequest::try_from(v).map_err(|e| e.to_string())
-                })
-                .map_err(Error::InvalidRequest)?;
-            let url = cutout_runtime::format_url(
-                format_args!("{}/estimate", client.baseurl,),
-            );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .post(
-                    client
-                        .inner
-                        .api_url(&client.baseurl, &url)
-                        .map_err(Error::InvalidRequest)?,
-                )
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .json(&body)
-                .build()?;
             let info = OperationInfo {
                 operation_id: "post_estimate",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
+            let result = {
+                let request = {
+                    let body = body
+                        .and_then(|v| {
+                            types::EstimateRequest::try_from(v)
+                                .map_err(|e| e.to_string())
+                        })
+                        .map_err(Error::InvalidRequest)?;
+                    let url = cutout_runtime::format_url(
+                        format_args!("{}/estimate", client.baseurl,),
+                    );
+                    #[allow(unused_mut)]
+                    let mut request = client
+                        .client
+                        .post(
+                            client
+                                .inner
+                                .api_url(&client.baseurl, &url)
+                                .map_err(Error::InvalidRequest)?,
+                        )
+                        .header(
+                            ::reqwest::header::ACCEPT,
+                            ::reqwest::header::HeaderValue::from_static(
+                                "application/json",
+                            ),
+                        )
+                        .json(&body)
+                        .build()?;
+                    client.pre(&mut request, &info).await?;
+                    request
+                };
+                client.exec(request, &info).await
+            };
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
@@ -3245,34 +3274,43 @@ pub mod builder {
             self,
         ) -> Result<ResponseValue<types::StatusList>, Error<types::ApiError>> {
             let Self { client, cursor, limit, paginated } = self;
-            let cursor = cursor.map_err(Error::InvalidRequest)?;
-            let limit = limit.map_err(Error::InvalidRequest)?;
-            let paginated = paginated.map_err(Error::InvalidRequest)?;
-            let url = cutout_runtime::format_url(
-                format_args!("{}/status", client.baseurl,),
-            );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .get(
-                    client
-                        .inner
-                        .api_url(&client.baseurl, &url)
-                        .map_err(Error::InvalidRequest)?,
-                )
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .query(&progenitor_client::QueryParam::new("cursor", &cursor))
-                .query(&progenitor_client::QueryParam::new("limit", &limit))
-                .query(&progenitor_client::QueryParam::new("paginated", &paginated))
-                .build()?;
             let info = OperationInfo {
                 operation_id: "get_all_statuses",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
+            let result = {
+                let request = {
+                    let cursor = cursor.map_err(Error::InvalidRequest)?;
+                    let limit = limit.map_err(Error::InvalidRequest)?;
+                    let paginated = paginated.map_err(Error::InvalidRequest)?;
+                    let url = cutout_runtime::format_url(
+                        format_args!("{}/status", client.baseurl,),
+                    );
+                    #[allow(unused_mut)]
+                    let mut request = client
+                        .client
+                        .get(
+                            client
+                                .inner
+                                .api_url(&client.baseurl, &url)
+                                .map_err(Error::InvalidRequest)?,
+                        )
+                        .header(
+                            ::reqwest::header::ACCEPT,
+                            ::reqwest::header::HeaderValue::from_static(
+                                "application/json",
+                            ),
+                        )
+                        .query(&progenitor_client::QueryParam::new("cursor", &cursor))
+                        .query(&progenitor_client::QueryParam::new("limit", &limit))
+                        .query(
+                            &progenitor_client::QueryParam::new("paginated", &paginated),
+                        )
+                        .build()?;
+                    client.pre(&mut request, &info).await?;
+                    request
+                };
+                client.exec(request, &info).await
+            };
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
@@ -3332,28 +3370,35 @@ pub mod builder {
             self,
         ) -> Result<ResponseValue<types::DeleteAllResponse>, Error<types::ApiError>> {
             let Self { client } = self;
-            let url = cutout_runtime::format_url(
-                format_args!("{}/status", client.baseurl,),
-            );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .delete(
-                    client
-                        .inner
-                        .api_url(&client.baseurl, &url)
-                        .map_err(Error::InvalidRequest)?,
-                )
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .build()?;
             let info = OperationInfo {
                 operation_id: "delete_all_statuses",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
+            let result = {
+                let request = {
+                    let url = cutout_runtime::format_url(
+                        format_args!("{}/status", client.baseurl,),
+                    );
+                    #[allow(unused_mut)]
+                    let mut request = client
+                        .client
+                        .delete(
+                            client
+                                .inner
+                                .api_url(&client.baseurl, &url)
+                                .map_err(Error::InvalidRequest)?,
+                        )
+                        .header(
+                            ::reqwest::header::ACCEPT,
+                            ::reqwest::header::HeaderValue::from_static(
+                                "application/json",
+                            ),
+                        )
+                        .build()?;
+                    client.pre(&mut request, &info).await?;
+                    request
+                };
+                client.exec(request, &info).await
+            };
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
@@ -3415,32 +3460,39 @@ pub mod builder {
             self,
         ) -> Result<ResponseValue<types::StatusResponse>, Error<types::ApiError>> {
             let Self { client, process_id } = self;
-            let process_id = process_id.map_err(Error::InvalidRequest)?;
-            let url = cutout_runtime::format_url(
-                format_args!(
-                    "{}/status/{}", client.baseurl, cutout_runtime::PathSegment(&
-                    process_id),
-                ),
-            );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .get(
-                    client
-                        .inner
-                        .api_url(&client.baseurl, &url)
-                        .map_err(Error::InvalidRequest)?,
-                )
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .build()?;
             let info = OperationInfo {
                 operation_id: "get_status",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
+            let result = {
+                let request = {
+                    let process_id = process_id.map_err(Error::InvalidRequest)?;
+                    let url = cutout_runtime::format_url(
+                        format_args!(
+                            "{}/status/{}", client.baseurl, cutout_runtime::PathSegment(&
+                            process_id),
+                        ),
+                    );
+                    #[allow(unused_mut)]
+                    let mut request = client
+                        .client
+                        .get(
+                            client
+                                .inner
+                                .api_url(&client.baseurl, &url)
+                                .map_err(Error::InvalidRequest)?,
+                        )
+                        .header(
+                            ::reqwest::header::ACCEPT,
+                            ::reqwest::header::HeaderValue::from_static(
+                                "application/json",
+                            ),
+                        )
+                        .build()?;
+                    client.pre(&mut request, &info).await?;
+                    request
+                };
+                client.exec(request, &info).await
+            };
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
@@ -3521,32 +3573,39 @@ pub mod builder {
         ///Sends a `DELETE` request to `/status/{process_id}`
         pub async fn send(self) -> Result<ResponseValue<()>, Error<types::ApiError>> {
             let Self { client, process_id } = self;
-            let process_id = process_id.map_err(Error::InvalidRequest)?;
-            let url = cutout_runtime::format_url(
-                format_args!(
-                    "{}/status/{}", client.baseurl, cutout_runtime::PathSegment(&
-                    process_id),
-                ),
-            );
-            #[allow(unused_mut)]
-            let mut request = client
-                .client
-                .delete(
-                    client
-                        .inner
-                        .api_url(&client.baseurl, &url)
-                        .map_err(Error::InvalidRequest)?,
-                )
-                .header(
-                    ::reqwest::header::ACCEPT,
-                    ::reqwest::header::HeaderValue::from_static("application/json"),
-                )
-                .build()?;
             let info = OperationInfo {
                 operation_id: "delete_status",
             };
-            client.pre(&mut request, &info).await?;
-            let result = client.exec(request, &info).await;
+            let result = {
+                let request = {
+                    let process_id = process_id.map_err(Error::InvalidRequest)?;
+                    let url = cutout_runtime::format_url(
+                        format_args!(
+                            "{}/status/{}", client.baseurl, cutout_runtime::PathSegment(&
+                            process_id),
+                        ),
+                    );
+                    #[allow(unused_mut)]
+                    let mut request = client
+                        .client
+                        .delete(
+                            client
+                                .inner
+                                .api_url(&client.baseurl, &url)
+                                .map_err(Error::InvalidRequest)?,
+                        )
+                        .header(
+                            ::reqwest::header::ACCEPT,
+                            ::reqwest::header::HeaderValue::from_static(
+                                "application/json",
+                            ),
+                        )
+                        .build()?;
+                    client.pre(&mut request, &info).await?;
+                    request
+                };
+                client.exec(request, &info).await
+            };
             client.post(&result, &info).await?;
             let response = result?;
             match response.status().as_u16() {
