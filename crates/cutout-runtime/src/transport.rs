@@ -145,6 +145,7 @@ impl Context {
             send,
             start: reqwest::Client::execute,
             state: SentState::Start(request),
+            spare: None,
             trace: AttemptTrace::new(self, send.operation, 1),
         }
     }
@@ -546,18 +547,20 @@ struct Sent<'a, F, P> {
     /// `reqwest::Client::execute` (a zero-sized function item: it names reqwest's future type).
     start: F,
     state: SentState<'a, P>,
+    /// A copy of the request made when it is sent: kept for a retry, and the template of a
+    /// redirect (none for a streamed body, which cannot be copied). Taken only by them, and
+    /// dropped where it lies otherwise: moving it would copy the whole request.
+    spare: Option<Request>,
     trace: AttemptTrace,
 }
 
-// The request waits in `Start` until the first poll; then reqwest's future and the copy of
-// the request take its place: boxing the request to even the variants out would cost an
-// allocation per call.
+// The request waits in `Start` until the first poll; then reqwest's future takes its place:
+// boxing the request to even the variants out would cost an allocation per call.
 #[allow(clippy::large_enum_variant)]
 enum SentState<'a, P> {
     Start(Request),
-    /// reqwest's future, and a copy of the request (kept for a retry, and the template of a
-    /// redirect; none for a streamed body, which cannot be copied).
-    First(P, Option<Request>),
+    /// reqwest's future.
+    First(P),
     Then(Pin<Box<dyn Future<Output = reqwest::Result<Response>> + Send + 'a>>),
     Done,
 }
@@ -578,12 +581,12 @@ where
         {
             // The one copy made per attempt. (Made before the time limit is set, which would
             // make it dearer to copy.)
-            let spare = copy_of(&request);
+            this.spare = copy_of(&request);
             send.limit_time(context, &mut request);
-            this.state = SentState::First((this.start)(&context.http, request), spare);
+            this.state = SentState::First((this.start)(&context.http, request));
         }
-        let (first, spare) = match &mut this.state {
-            SentState::First(first, spare) => (first, spare),
+        let first = match &mut this.state {
+            SentState::First(first) => first,
             SentState::Then(then) => {
                 let polled = then.as_mut().poll(cx);
                 if polled.is_ready() {
@@ -599,25 +602,24 @@ where
             let _entered = this.trace.enter();
             ready!(Pin::new(first).poll(cx))
         };
-        let then: Pin<Box<dyn Future<Output = _> + Send + 'a>> = match (result, spare.take()) {
-            (Ok(response), Some(spare)) if is_followed(response.status()) => {
-                let trace = this.trace.clone();
-                Box::pin(context.after_redirect(send, response, spare, trace))
-            }
-            (result, spare) => {
-                this.trace.finish(&result);
-                match spare {
-                    Some(spare) if context.tries_again(&result, send.operation, 1) => {
-                        Box::pin(context.retry(send, result, spare))
-                    }
-                    _ => {
-                        this.state = SentState::Done;
-                        return Poll::Ready(result);
-                    }
-                }
+        let redirected = this.spare.is_some()
+            && matches!(&result, Ok(response) if is_followed(response.status()));
+        let mut then: Pin<Box<dyn Future<Output = _> + Send + 'a>> = if redirected {
+            let (Ok(response), Some(spare)) = (result, this.spare.take()) else {
+                unreachable!("a redirect has an answer and a spare request");
+            };
+            Box::pin(context.after_redirect(send, response, spare, this.trace.clone()))
+        } else {
+            this.trace.finish(&result);
+            if this.spare.is_some() && context.tries_again(&result, send.operation, 1) {
+                let spare = this.spare.take().expect("checked above");
+                Box::pin(context.retry(send, result, spare))
+            } else {
+                this.spare = None;
+                this.state = SentState::Done;
+                return Poll::Ready(result);
             }
         };
-        let mut then = then;
         let polled = then.as_mut().poll(cx);
         this.state = match polled {
             Poll::Pending => SentState::Then(then),
