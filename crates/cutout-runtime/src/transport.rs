@@ -608,12 +608,12 @@ where
             let (Ok(response), Some(spare)) = (result, this.spare.take()) else {
                 unreachable!("a redirect has an answer and a spare request");
             };
-            Box::pin(context.after_redirect(send, response, spare, this.trace.clone()))
+            follow_redirect(context, send, response, spare, this.trace.clone())
         } else {
             this.trace.finish(&result);
             if this.spare.is_some() && context.tries_again(&result, send.operation, 1) {
                 let spare = this.spare.take().expect("checked above");
-                Box::pin(context.retry(send, result, spare))
+                try_again(context, send, result, spare)
             } else {
                 this.spare = None;
                 this.state = SentState::Done;
@@ -627,6 +627,32 @@ where
         };
         polled
     }
+}
+
+/// The rest of a first attempt that was redirected, boxed. (Out of line, as is
+/// [`try_again`]: few calls take these ways, and code that every call runs stays smaller.)
+#[cold]
+#[inline(never)]
+fn follow_redirect<'a>(
+    context: &'a Context,
+    send: Sending<'a>,
+    response: Response,
+    spare: Request,
+    trace: AttemptTrace,
+) -> Pin<Box<dyn Future<Output = reqwest::Result<Response>> + Send + 'a>> {
+    Box::pin(context.after_redirect(send, response, spare, trace))
+}
+
+/// The attempts after a first one that is to be retried, boxed.
+#[cold]
+#[inline(never)]
+fn try_again<'a>(
+    context: &'a Context,
+    send: Sending<'a>,
+    result: reqwest::Result<Response>,
+    spare: Request,
+) -> Pin<Box<dyn Future<Output = reqwest::Result<Response>> + Send + 'a>> {
+    Box::pin(context.retry(send, result, spare))
 }
 
 /// The tracing of one attempt: its span, entered only when a subscriber listens, and its time.
@@ -723,13 +749,26 @@ where
             Err(error) => {
                 let status = *this.status;
                 // Boxed: only failed calls pay for the conversion's future.
-                let mut converting = Box::pin(this.context.convert(this.operation, error, status));
+                let mut converting = converting(this.context, this.operation, error, status);
                 let polled = converting.as_mut().poll(cx);
                 *this.converting = Some(converting);
                 polled.map(Err)
             }
         }
     }
+}
+
+/// The conversion of a failed operation's error, boxed and out of line: only failed calls
+/// pay for its future and its code.
+#[cold]
+#[inline(never)]
+fn converting<'a, E: ErrorBody + serde::de::DeserializeOwned + Send + 'a>(
+    context: &'a Context,
+    operation: &'static str,
+    error: progenitor_client::Error<E>,
+    status: Option<u16>,
+) -> Pin<Box<dyn Future<Output = Error> + Send + 'a>> {
+    Box::pin(context.convert(operation, error, status))
 }
 
 /// A JSON error body of unknown shape with a `message` (or `detail`, `error`) string, for an
