@@ -211,10 +211,11 @@ pub fn generate_from(root: &Path, provider: &Provider, upstream: spec::Document)
     let (client_methods, builders) = multipart::generate(&operations);
     merge_into(&mut file, client_methods, builders);
     // Every operation's URL is built from the parsed base URL, its path parameters and answers
-    // without intermediate copies, its request in a block that ends once it is sent (see
-    // `requests`).
+    // without intermediate copies, a request of headers only without reqwest's builder, and
+    // the request in a block that ends once it is sent (see `requests`).
     crate::requests::urls_from_parsed_base(&mut file)
         .and_then(|_| crate::requests::lighter_calls(&mut file))
+        .and_then(|_| crate::requests::plain_requests(&mut file))
         .and_then(|_| crate::requests::scoped_requests(&mut file))
         .map_err(|message| Error::Generator {
             provider: provider.name.clone(),

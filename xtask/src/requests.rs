@@ -17,6 +17,11 @@
 //! - **Answers read without copying their headers.** `ResponseValue::from_response(response)`
 //!   becomes `cutout_runtime::decode::from_response(response)`, which does the same but moves
 //!   the headers out of the answer it consumes instead of copying them.
+//! - **Header-only requests made directly.** An operation whose request has only headers (no
+//!   body, no query: every status poll) makes it with `Context::new_request` and
+//!   `headers_mut().append` instead of reqwest's `RequestBuilder`, which copies the request at
+//!   each step and holds a reference to the client; the same request results (a URL with a
+//!   user name still goes through the builder, which turns it into a header).
 //! - **The request scoped to its sending.** progenitor declares the request, its URL and its
 //!   path parameters at the top of `send`, so they keep their room in the operation's future
 //!   while the answer is read. Each operation here builds its request in a block that ends once
@@ -101,6 +106,93 @@ pub fn lighter_calls(file: &mut syn::File) -> Result<usize, String> {
         }
     }
     Ok(changed)
+}
+
+/// Makes every operation whose request has only headers build it without reqwest's builder
+/// (see the module's doc):
+///
+/// ```text
+/// client.client.get(url)            {
+///     .header(ACCEPT, value)    →       let mut request = client.inner.new_request(Method::GET, url)?;
+///     .build()?                         request.headers_mut().append(ACCEPT, value);
+///                                       request
+///                                   }
+/// ```
+///
+/// A request with a body or a query keeps the builder. Returns how many requests were changed.
+pub fn plain_requests(file: &mut syn::File) -> Result<usize, String> {
+    let mut changed = 0;
+    for_each_send(file, |_, method| {
+        let mut rewrite = PlainRequests { changed: 0 };
+        rewrite.visit_block_mut(&mut method.block);
+        changed += rewrite.changed;
+        Ok(())
+    })?;
+    Ok(changed)
+}
+
+/// See [`plain_requests`].
+struct PlainRequests {
+    changed: usize,
+}
+
+impl VisitMut for PlainRequests {
+    fn visit_expr_mut(&mut self, expr: &mut Expr) {
+        syn::visit_mut::visit_expr_mut(self, expr);
+        // `<chain>.build()?`
+        let Expr::Try(tried) = expr else { return };
+        let Expr::MethodCall(build) = &*tried.expr else {
+            return;
+        };
+        if build.method != "build" || !build.args.is_empty() {
+            return;
+        }
+        // `.header(name, value)` calls, innermost last.
+        let mut headers = Vec::new();
+        let mut link = &*build.receiver;
+        while let Expr::MethodCall(call) = link
+            && call.method == "header"
+            && call.args.len() == 2
+        {
+            headers.push((&call.args[0], &call.args[1]));
+            link = &*call.receiver;
+        }
+        // `client.client.<method>(url)`
+        let Expr::MethodCall(start) = link else {
+            return;
+        };
+        let on_http_client = matches!(
+            &*start.receiver,
+            Expr::Field(field)
+                if matches!(&field.member, syn::Member::Named(name) if name == "client")
+                && matches!(&*field.base, Expr::Path(path) if path.path.is_ident("client"))
+        );
+        let http_method = match start.method.to_string().as_str() {
+            "get" => quote::quote!(GET),
+            "post" => quote::quote!(POST),
+            "put" => quote::quote!(PUT),
+            "patch" => quote::quote!(PATCH),
+            "delete" => quote::quote!(DELETE),
+            "head" => quote::quote!(HEAD),
+            _ => return,
+        };
+        if !on_http_client || start.args.len() != 1 {
+            return;
+        }
+        let url = &start.args[0];
+        let appends = headers.iter().rev().map(|(name, value)| {
+            quote::quote! { request.headers_mut().append(#name, #value); }
+        });
+        *expr = syn::parse_quote! {
+            {
+                let mut request =
+                    client.inner.new_request(::reqwest::Method::#http_method, #url)?;
+                #(#appends)*
+                request
+            }
+        };
+        self.changed += 1;
+    }
 }
 
 /// Makes every operation build and send its request in a block of its own (see the module's
@@ -503,6 +595,35 @@ mod tests {
         );
         let error = urls_from_parsed_base(&mut file).unwrap_err();
         assert!(error.contains("Op < 'a >::send"), "{error}");
+    }
+
+    #[test]
+    fn a_request_of_headers_only_is_made_without_the_builder() {
+        let mut file = send(
+            "let mut request = client.client.get(u).header(ACCEPT, json).header(X, y).build()?;
+             let posted = client.client.post(u).header(ACCEPT, json).json(&body).build()?;
+             let listed = client.client.get(u).header(ACCEPT, json).query(&q).build()?;
+             let other = reqwest::Client::new().get(u).build()?;",
+        );
+        assert_eq!(plain_requests(&mut file), Ok(1));
+        let out: String = text(&file).split_whitespace().collect();
+        let expected: String = "let mut request = {
+                 let mut request = client.inner.new_request(::reqwest::Method::GET, u)?;
+                 request.headers_mut().append(ACCEPT, json);
+                 request.headers_mut().append(X, y);
+                 request
+             };"
+        .split_whitespace()
+        .collect();
+        assert!(out.contains(&expected), "{out}");
+        // A body, a query or another client keep the builder.
+        for kept in [
+            "client.client.post(u).header(ACCEPT,json).json(&body).build()?",
+            "client.client.get(u).header(ACCEPT,json).query(&q).build()?",
+            "reqwest::Client::new().get(u).build()?",
+        ] {
+            assert!(out.contains(kept), "{kept} in {out}");
+        }
     }
 
     /// The statements of an operation as progenitor writes them, up to the answer.

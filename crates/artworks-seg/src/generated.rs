@@ -2186,21 +2186,26 @@ pub mod builder {
                         ),
                     );
                     #[allow(unused_mut)]
-                    let mut request = client
-                        .client
-                        .get(
-                            client
-                                .inner
-                                .api_url(&client.baseurl, &url)
-                                .map_err(Error::InvalidRequest)?,
-                        )
-                        .header(
-                            ::reqwest::header::ACCEPT,
-                            ::reqwest::header::HeaderValue::from_static(
-                                "application/json",
-                            ),
-                        )
-                        .build()?;
+                    let mut request = {
+                        let mut request = client
+                            .inner
+                            .new_request(
+                                ::reqwest::Method::GET,
+                                client
+                                    .inner
+                                    .api_url(&client.baseurl, &url)
+                                    .map_err(Error::InvalidRequest)?,
+                            )?;
+                        request
+                            .headers_mut()
+                            .append(
+                                ::reqwest::header::ACCEPT,
+                                ::reqwest::header::HeaderValue::from_static(
+                                    "application/json",
+                                ),
+                            );
+                        request
+                    };
                     client.pre(&mut request, &info).await?;
                     request
                 };

@@ -113,6 +113,26 @@ impl Context {
             }),
         }
     }
+
+    /// A request to `url` with no headers or body yet: what `reqwest::Client::request(method,
+    /// url).build()` gives, made directly. The generated operations whose requests have only
+    /// headers (every status poll) build them with this and `headers_mut().append`, as
+    /// reqwest's builder would; the builder copies the request at each step and holds a
+    /// reference to the client, and a small call felt both.
+    ///
+    /// A URL with a user name or a password still goes through reqwest's builder, which turns
+    /// them into an `Authorization: Basic` header and takes them out of the URL.
+    pub fn new_request(
+        &self,
+        method: reqwest::Method,
+        url: reqwest::Url,
+    ) -> reqwest::Result<reqwest::Request> {
+        if url.username().is_empty() && url.password().is_none() {
+            Ok(reqwest::Request::new(method, url))
+        } else {
+            self.http.request(method, url).build()
+        }
+    }
 }
 
 /// `url` as a copy of `base` with only the path parsed, when the text starts with `base` as
@@ -153,6 +173,46 @@ mod tests {
             Timeouts::default(),
             reqwest::Client::new(),
         )
+    }
+
+    #[test]
+    fn a_new_request_is_what_reqwests_builder_makes() {
+        let context = context();
+        let http = reqwest::Client::new();
+        for (method, url) in [
+            (
+                reqwest::Method::GET,
+                "https://api.example.com/image/v1/status/a-b",
+            ),
+            (reqwest::Method::DELETE, "http://127.0.0.1:9/x%20y"),
+            // A user name and a password become a Basic header and leave the URL.
+            (
+                reqwest::Method::GET,
+                "https://user:p%40ss@api.example.com/v1/x",
+            ),
+            (
+                reqwest::Method::GET,
+                "https://only-user@api.example.com/v1/x",
+            ),
+        ] {
+            let url = reqwest::Url::parse(url).unwrap();
+            let made = context.new_request(method.clone(), url.clone()).unwrap();
+            let built = http.request(method.clone(), url).build().unwrap();
+            assert_eq!(made.method(), built.method());
+            assert_eq!(made.url(), built.url());
+            assert_eq!(made.headers(), built.headers());
+            assert_eq!(made.version(), built.version());
+            assert_eq!(made.timeout(), built.timeout());
+            assert!(made.body().is_none() && built.body().is_none());
+        }
+        let with_user = context
+            .new_request(
+                reqwest::Method::GET,
+                reqwest::Url::parse("https://user:p%40ss@api.example.com/v1/x").unwrap(),
+            )
+            .unwrap();
+        assert_eq!(with_user.url().as_str(), "https://api.example.com/v1/x");
+        assert!(with_user.headers()["authorization"].is_sensitive());
     }
 
     /// Path parameters as the generated code writes them (progenitor's `encode_path`).

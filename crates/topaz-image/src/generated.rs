@@ -2819,21 +2819,26 @@ pub mod builder {
                         ),
                     );
                     #[allow(unused_mut)]
-                    let mut request = client
-                        .client
-                        .delete(
-                            client
-                                .inner
-                                .api_url(&client.baseurl, &url)
-                                .map_err(Error::InvalidRequest)?,
-                        )
-                        .header(
-                            ::reqwest::header::ACCEPT,
-                            ::reqwest::header::HeaderValue::from_static(
-                                "application/json",
-                            ),
-                        )
-                        .build()?;
+                    let mut request = {
+                        let mut request = client
+                            .inner
+                            .new_request(
+                                ::reqwest::Method::DELETE,
+                                client
+                                    .inner
+                                    .api_url(&client.baseurl, &url)
+                                    .map_err(Error::InvalidRequest)?,
+                            )?;
+                        request
+                            .headers_mut()
+                            .append(
+                                ::reqwest::header::ACCEPT,
+                                ::reqwest::header::HeaderValue::from_static(
+                                    "application/json",
+                                ),
+                            );
+                        request
+                    };
                     client.pre(&mut request, &info).await?;
                     request
                 };
@@ -2927,21 +2932,26 @@ pub mod builder {
                         ),
                     );
                     #[allow(unused_mut)]
-                    let mut request = client
-                        .client
-                        .get(
-                            client
-                                .inner
-                                .api_url(&client.baseurl, &url)
-                                .map_err(Error::InvalidRequest)?,
-                        )
-                        .header(
-                            ::reqwest::header::ACCEPT,
-                            ::reqwest::header::HeaderValue::from_static(
-                                "application/json",
-                            ),
-                        )
-                        .build()?;
+                    let mut request = {
+                        let mut request = client
+                            .inner
+                            .new_request(
+                                ::reqwest::Method::GET,
+                                client
+                                    .inner
+                                    .api_url(&client.baseurl, &url)
+                                    .map_err(Error::InvalidRequest)?,
+                            )?;
+                        request
+                            .headers_mut()
+                            .append(
+                                ::reqwest::header::ACCEPT,
+                                ::reqwest::header::HeaderValue::from_static(
+                                    "application/json",
+                                ),
+                            );
+                        request
+                    };
                     client.pre(&mut request, &info).await?;
                     request
                 };
@@ -3028,21 +3038,26 @@ pub mod builder {
                         ),
                     );
                     #[allow(unused_mut)]
-                    let mut request = client
-                        .client
-                        .get(
-                            client
-                                .inner
-                                .api_url(&client.baseurl, &url)
-                                .map_err(Error::InvalidRequest)?,
-                        )
-                        .header(
-                            ::reqwest::header::ACCEPT,
-                            ::reqwest::header::HeaderValue::from_static(
-                                "application/json",
-                            ),
-                        )
-                        .build()?;
+                    let mut request = {
+                        let mut request = client
+                            .inner
+                            .new_request(
+                                ::reqwest::Method::GET,
+                                client
+                                    .inner
+                                    .api_url(&client.baseurl, &url)
+                                    .map_err(Error::InvalidRequest)?,
+                            )?;
+                        request
+                            .headers_mut()
+                            .append(
+                                ::reqwest::header::ACCEPT,
+                                ::reqwest::header::HeaderValue::from_static(
+                                    "application/json",
+                                ),
+                            );
+                        request
+                    };
                     client.pre(&mut request, &info).await?;
                     request
                 };
@@ -3379,21 +3394,26 @@ pub mod builder {
                         format_args!("{}/status", client.baseurl,),
                     );
                     #[allow(unused_mut)]
-                    let mut request = client
-                        .client
-                        .delete(
-                            client
-                                .inner
-                                .api_url(&client.baseurl, &url)
-                                .map_err(Error::InvalidRequest)?,
-                        )
-                        .header(
-                            ::reqwest::header::ACCEPT,
-                            ::reqwest::header::HeaderValue::from_static(
-                                "application/json",
-                            ),
-                        )
-                        .build()?;
+                    let mut request = {
+                        let mut request = client
+                            .inner
+                            .new_request(
+                                ::reqwest::Method::DELETE,
+                                client
+                                    .inner
+                                    .api_url(&client.baseurl, &url)
+                                    .map_err(Error::InvalidRequest)?,
+                            )?;
+                        request
+                            .headers_mut()
+                            .append(
+                                ::reqwest::header::ACCEPT,
+                                ::reqwest::header::HeaderValue::from_static(
+                                    "application/json",
+                                ),
+                            );
+                        request
+                    };
                     client.pre(&mut request, &info).await?;
                     request
                 };
@@ -3473,21 +3493,26 @@ pub mod builder {
                         ),
                     );
                     #[allow(unused_mut)]
-                    let mut request = client
-                        .client
-                        .get(
-                            client
-                                .inner
-                                .api_url(&client.baseurl, &url)
-                                .map_err(Error::InvalidRequest)?,
-                        )
-                        .header(
-                            ::reqwest::header::ACCEPT,
-                            ::reqwest::header::HeaderValue::from_static(
-                                "application/json",
-                            ),
-                        )
-                        .build()?;
+                    let mut request = {
+                        let mut request = client
+                            .inner
+                            .new_request(
+                                ::reqwest::Method::GET,
+                                client
+                                    .inner
+                                    .api_url(&client.baseurl, &url)
+                                    .map_err(Error::InvalidRequest)?,
+                            )?;
+                        request
+                            .headers_mut()
+                            .append(
+                                ::reqwest::header::ACCEPT,
+                                ::reqwest::header::HeaderValue::from_static(
+                                    "application/json",
+                                ),
+                            );
+                        request
+                    };
                     client.pre(&mut request, &info).await?;
                     request
                 };
@@ -3586,21 +3611,26 @@ pub mod builder {
                         ),
                     );
                     #[allow(unused_mut)]
-                    let mut request = client
-                        .client
-                        .delete(
-                            client
-                                .inner
-                                .api_url(&client.baseurl, &url)
-                                .map_err(Error::InvalidRequest)?,
-                        )
-                        .header(
-                            ::reqwest::header::ACCEPT,
-                            ::reqwest::header::HeaderValue::from_static(
-                                "application/json",
-                            ),
-                        )
-                        .build()?;
+                    let mut request = {
+                        let mut request = client
+                            .inner
+                            .new_request(
+                                ::reqwest::Method::DELETE,
+                                client
+                                    .inner
+                                    .api_url(&client.baseurl, &url)
+                                    .map_err(Error::InvalidRequest)?,
+                            )?;
+                        request
+                            .headers_mut()
+                            .append(
+                                ::reqwest::header::ACCEPT,
+                                ::reqwest::header::HeaderValue::from_static(
+                                    "application/json",
+                                ),
+                            );
+                        request
+                    };
                     client.pre(&mut request, &info).await?;
                     request
                 };
