@@ -20,7 +20,9 @@
 //! `{"calls":N,"rounds":R,"concurrency":C,"sequential":{"client_us":..,"reqwest_us":..,"ratio":..,
 //! "limited_us":..,"ratio_limited":..},"concurrent":{..}}`, where `*_us` is the median over rounds
 //! of the wall time per call and `ratio` (`ratio_limited`) the median of the per-round ratios
-//! client / reqwest (client / reqwest with the time limit).
+//! client / reqwest (client / reqwest with the time limit). Each mode also has `per_round`:
+//! `{"client_us":[..],"reqwest_us":[..],"limited_us":[..]}`, one value per round, so that
+//! `cargo xtask bench` can pool the rounds of several processes.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -194,7 +196,8 @@ fn cpu_time() -> Duration {
     Duration::from_nanos(nanos)
 }
 
-fn median(values: &mut [f64]) -> f64 {
+fn median(values: &[f64]) -> f64 {
+    let mut values = values.to_vec();
     values.sort_by(f64::total_cmp);
     let n = values.len();
     if n % 2 == 1 {
@@ -246,13 +249,13 @@ impl Series {
         )
     }
 
-    fn medians(&mut self) -> Medians {
+    fn medians(&self) -> Medians {
         Medians {
-            client_us: median(&mut self.client_us),
-            reqwest_us: median(&mut self.reqwest_us),
-            ratio: median(&mut self.ratio),
-            limited_us: median(&mut self.limited_us),
-            ratio_limited: median(&mut self.ratio_limited),
+            client_us: median(&self.client_us),
+            reqwest_us: median(&self.reqwest_us),
+            ratio: median(&self.ratio),
+            limited_us: median(&self.limited_us),
+            ratio_limited: median(&self.ratio_limited),
         }
     }
 }
@@ -267,7 +270,7 @@ fn main() {
         .build()
         .unwrap();
     // The measurement runs as a task on the workers, as a server's handler would.
-    let (mut seq, mut conc) = runtime
+    let (seq_rounds, conc_rounds) = runtime
         .block_on(runtime.spawn(measure(
             args.calls,
             args.concurrency,
@@ -279,7 +282,7 @@ fn main() {
     if args.profile.is_some() {
         return;
     }
-    let (seq, conc) = (seq.medians(), conc.medians());
+    let (seq, conc) = (seq_rounds.medians(), conc_rounds.medians());
     for (mode, m) in [("sequential:       ", &seq), ("16 in flight:     ", &conc)] {
         println!(
             "median per call, {mode} client {:.2} µs, reqwest {:.2} µs, ratio {:.3}; with a time limit {:.2} µs, ratio {:.3}",
@@ -287,21 +290,27 @@ fn main() {
         );
     }
     let round = |x: f64| (x * 1000.0).round() / 1000.0;
-    let mode = |m: &Medians| {
+    let rounded = |xs: &[f64]| xs.iter().map(|&x| round(x)).collect::<Vec<_>>();
+    let mode = |m: &Medians, rounds: &Series| {
         serde_json::json!({
             "client_us": round(m.client_us),
             "reqwest_us": round(m.reqwest_us),
             "ratio": round(m.ratio),
             "limited_us": round(m.limited_us),
             "ratio_limited": round(m.ratio_limited),
+            "per_round": {
+                "client_us": rounded(&rounds.client_us),
+                "reqwest_us": rounded(&rounds.reqwest_us),
+                "limited_us": rounded(&rounds.limited_us),
+            },
         })
     };
     let summary = serde_json::json!({
         "calls": args.calls,
         "rounds": args.rounds,
         "concurrency": args.concurrency,
-        "sequential": mode(&seq),
-        "concurrent": mode(&conc),
+        "sequential": mode(&seq, &seq_rounds),
+        "concurrent": mode(&conc, &conc_rounds),
     });
     println!("{summary}");
 }

@@ -46,6 +46,8 @@ pub struct Options {
     pub job_ms: u64,
     /// Calls per round of the `calls` part.
     pub calls: usize,
+    /// Processes of the `calls` part, whose rounds are pooled (see [`pool_calls`]).
+    pub call_processes: usize,
     /// Inputs of the journal part.
     pub journal_inputs: usize,
     /// Skip building (the binaries are already built).
@@ -64,6 +66,7 @@ impl Options {
             concurrency: 64,
             job_ms: 2000,
             calls: 2000,
+            call_processes: 5,
             journal_inputs: 10_000,
             no_build: false,
         }
@@ -77,6 +80,7 @@ impl Options {
             jobs: 128,
             job_ms: 1000,
             calls: 300,
+            call_processes: 2,
             journal_inputs: 1000,
             ..Self::full(root)
         }
@@ -171,13 +175,18 @@ pub fn run(options: &Options) -> Result<Results, String> {
         results.upload = Some(result);
     }
     if options.runs("calls") {
-        eprintln!("bench: calls");
-        let result = measure(
-            Command::new(release.join(exe_in("examples", "bench_calls")))
-                .args(["--calls", &options.calls.to_string()])
-                .args(["--concurrency", "16", "--rounds", "7"]),
-        )
-        .and_then(|run| last_json(&run.stdout));
+        eprintln!("bench: calls ({} processes)", options.call_processes);
+        let result = (0..options.call_processes)
+            .map(|_| {
+                measure(
+                    Command::new(release.join(exe_in("examples", "bench_calls")))
+                        .args(["--calls", &options.calls.to_string()])
+                        .args(["--concurrency", "16", "--rounds", &CALL_ROUNDS.to_string()]),
+                )
+                .and_then(|run| last_json(&run.stdout))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .and_then(|runs| pool_calls(&runs));
         report("calls", &result);
         results.calls = Some(result);
     }
@@ -223,6 +232,68 @@ pub fn run(options: &Options) -> Result<Results, String> {
         results.journal = Some(result);
     }
     Ok(results)
+}
+
+/// Rounds of each process of the `calls` part.
+const CALL_ROUNDS: usize = 7;
+
+/// The `calls` part's figures from several runs of `bench_calls`, each its own process. One
+/// process's rounds agree with each other better than processes agree (each has its own memory
+/// layout, and so its own cache conflicts: medians a few points apart on this machine), so the
+/// rounds of all are pooled: the medians of the pooled rounds' times and of their per-round
+/// ratios, in the shape of one run's JSON, with each process's own median ratios beside them
+/// (`process_ratios`, `process_ratios_limited`) to show the spread.
+pub fn pool_calls(runs: &[serde_json::Value]) -> Result<serde_json::Value, String> {
+    let first = runs.first().ok_or("no run of bench_calls")?;
+    let field = |run: &serde_json::Value, path: &[&str]| {
+        path.iter()
+            .try_fold(run, |value, key| value.get(key))
+            .cloned()
+            .ok_or_else(|| format!("bench_calls printed no `{}`", path.join(".")))
+    };
+    let numbers = |run: &serde_json::Value, path: &[&str]| -> Result<Vec<f64>, String> {
+        let value = field(run, path)?;
+        value
+            .as_array()
+            .map(|xs| xs.iter().filter_map(serde_json::Value::as_f64).collect())
+            .ok_or_else(|| format!("bench_calls' `{}` is not a list", path.join(".")))
+    };
+    let round = |x: Option<f64>| x.map(|x| (x * 1000.0).round() / 1000.0);
+    let mut pooled = serde_json::json!({
+        "calls": field(first, &["calls"])?,
+        "rounds": field(first, &["rounds"])?,
+        "concurrency": field(first, &["concurrency"])?,
+        "processes": runs.len(),
+    });
+    for mode in ["sequential", "concurrent"] {
+        let mut times = [Vec::new(), Vec::new(), Vec::new()];
+        let (mut ratios, mut ratios_limited) = (Vec::new(), Vec::new());
+        for run in runs {
+            for (pool, path) in times
+                .iter_mut()
+                .zip(["client_us", "reqwest_us", "limited_us"])
+            {
+                pool.extend(numbers(run, &[mode, "per_round", path])?);
+            }
+            let own = |key| field(run, &[mode, key]).map(|v| v.as_f64());
+            ratios.push(own("ratio")?);
+            ratios_limited.push(own("ratio_limited")?);
+        }
+        let [client, reqwest, limited] = &times;
+        if client.len() != reqwest.len() || client.len() != limited.len() {
+            return Err(format!("bench_calls' {mode} rounds do not pair up"));
+        }
+        pooled[mode] = serde_json::json!({
+            "client_us": round(stats::median(client)),
+            "reqwest_us": round(stats::median(reqwest)),
+            "ratio": round(stats::median_ratio(client, reqwest)),
+            "limited_us": round(stats::median(limited)),
+            "ratio_limited": round(stats::median_ratio(client, limited)),
+            "process_ratios": ratios,
+            "process_ratios_limited": ratios_limited,
+        });
+    }
+    Ok(pooled)
 }
 
 /// The commands that build what the suite runs (release builds).
@@ -504,4 +575,56 @@ fn codegen(options: &Options) -> Result<Codegen, String> {
         .to_owned(),
         runs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One `bench_calls` run's JSON, with the same rounds in both modes.
+    fn run(client: &[f64], reqwest: &[f64], limited: &[f64], ratio: f64) -> serde_json::Value {
+        let mode = serde_json::json!({
+            "ratio": ratio, "ratio_limited": ratio - 0.01,
+            "per_round": {"client_us": client, "reqwest_us": reqwest, "limited_us": limited},
+        });
+        serde_json::json!({
+            "calls": 2000, "rounds": client.len(), "concurrency": 16,
+            "sequential": mode.clone(), "concurrent": mode,
+        })
+    }
+
+    #[test]
+    fn the_rounds_of_several_processes_are_pooled() {
+        let runs = [
+            run(&[11.0, 12.0], &[10.0, 10.0], &[10.0, 12.0], 1.15),
+            run(&[20.0], &[10.0], &[20.0], 2.0),
+        ];
+        let pooled = pool_calls(&runs).unwrap();
+        assert_eq!(pooled["processes"], 2);
+        assert_eq!(pooled["rounds"], 2);
+        let seq = &pooled["sequential"];
+        // Times: medians of 11, 12, 20 and of 10, 10, 10.
+        assert_eq!(seq["client_us"], 12.0);
+        assert_eq!(seq["reqwest_us"], 10.0);
+        // Per-round ratios 1.1, 1.2, 2.0 (not 12 / 10 from the medians).
+        assert_eq!(seq["ratio"], 1.2);
+        // Against the limited peer: 1.1, 1.0, 1.0.
+        assert_eq!(seq["ratio_limited"], 1.0);
+        assert_eq!(seq["process_ratios"], serde_json::json!([1.15, 2.0]));
+        assert_eq!(pooled["concurrent"]["ratio"], 1.2);
+    }
+
+    #[test]
+    fn runs_that_cannot_be_pooled_are_an_error() {
+        assert!(pool_calls(&[]).is_err());
+        let mut old = run(&[1.0], &[1.0], &[1.0], 1.0);
+        old["sequential"]
+            .as_object_mut()
+            .unwrap()
+            .remove("per_round");
+        let error = pool_calls(&[old]).unwrap_err();
+        assert!(error.contains("sequential.per_round.client_us"), "{error}");
+        let uneven = run(&[1.0, 2.0], &[1.0], &[1.0], 1.0);
+        assert!(pool_calls(&[uneven]).unwrap_err().contains("pair up"));
+    }
 }

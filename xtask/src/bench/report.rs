@@ -206,17 +206,33 @@ fn render_upload(out: &mut String, upload: &super::Upload) {
 }
 
 fn render_calls(out: &mut String, calls: &serde_json::Value) {
+    let processes = f(calls, &["processes"]).unwrap_or(1.0);
     let _ = writeln!(
         out,
-        "\n### Per-call overhead: Topaz `get_status` against raw reqwest\n\n`tests/examples/bench_calls.rs`: one loopback server, {} calls per round, {} rounds, each path going first, second and third in turn; raw reqwest sends the same GET with the key header and decodes the same generated type. The last two columns compare with raw reqwest given the 60 s time limit the client puts on such a call (`Timeouts::request`), a promise the plain peer does not keep. Ratios are medians of per-round ratios.\n",
-        num(f(calls, &["calls"]), 0),
+        "\n### Per-call overhead: Topaz `get_status` against raw reqwest\n\n`tests/examples/bench_calls.rs`, run as {} processes of {} rounds of {} calls: one loopback server per process, each path going first, second and third in turn; raw reqwest sends the same GET with the key header and decodes the same generated type. The raw reqwest columns with a time limit give it the 60 s limit the client puts on such a call (`Timeouts::request`), a promise the plain peer does not keep. The rounds of all processes are pooled (each process has its own memory layout, and its own median a few points from the others'): times are medians of the pooled rounds, ratios medians of their per-round ratios, and the range in brackets is that of each process's own median ratio.\n",
+        num(Some(processes), 0),
         num(f(calls, &["rounds"]), 0),
+        num(f(calls, &["calls"]), 0),
     );
     let _ = writeln!(
         out,
         "| calls | topaz-image client | raw reqwest | ratio | raw reqwest with a time limit | ratio to it |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|");
+    // `1.09× (1.07–1.11×)`: the pooled ratio and the processes' range.
+    let ratio_with_range = |key: &str, ratio: &str, per_process: &str| {
+        let range = calls[key][per_process].as_array().and_then(|xs| {
+            let xs: Vec<f64> = xs.iter().filter_map(serde_json::Value::as_f64).collect();
+            let low = xs.iter().copied().reduce(f64::min)?;
+            let high = xs.iter().copied().reduce(f64::max)?;
+            (xs.len() > 1).then(|| format!(" ({low:.2}–{high:.2}×)"))
+        });
+        format!(
+            "{}{}",
+            times(f(calls, &[key, ratio])),
+            range.unwrap_or_default()
+        )
+    };
     for (label, key) in [
         ("one at a time", "sequential"),
         ("16 at once", "concurrent"),
@@ -226,9 +242,9 @@ fn render_calls(out: &mut String, calls: &serde_json::Value) {
             "| {label} | {} | {} | {} | {} | {} |",
             micros(f(calls, &[key, "client_us"])),
             micros(f(calls, &[key, "reqwest_us"])),
-            times(f(calls, &[key, "ratio"])),
+            ratio_with_range(key, "ratio", "process_ratios"),
             micros(f(calls, &[key, "limited_us"])),
-            times(f(calls, &[key, "ratio_limited"])),
+            ratio_with_range(key, "ratio_limited", "process_ratios_limited"),
         );
     }
 }
@@ -347,7 +363,8 @@ mod tests {
             calls: Some(Ok(serde_json::json!({
                 "calls": 2000, "rounds": 7, "concurrency": 16,
                 "sequential": {"client_us": 50.0, "reqwest_us": 45.0, "ratio": 1.11,
-                               "limited_us": 46.0, "ratio_limited": 1.087},
+                               "limited_us": 46.0, "ratio_limited": 1.087,
+                               "process_ratios": [1.12, 1.08, 1.1], "process_ratios_limited": [1.09]},
                 "concurrent": {"client_us": 20.0, "reqwest_us": 19.0}
             }))),
             jobs: Some(Ok(serde_json::json!({
@@ -361,7 +378,9 @@ mod tests {
         };
         let text = render(&results, &Options::full(".".into()));
         assert!(
-            text.contains("| one at a time | 50.0 µs | 45.0 µs | 1.11× | 46.0 µs | 1.09× |"),
+            text.contains(
+                "| one at a time | 50.0 µs | 45.0 µs | 1.11× (1.08–1.12×) | 46.0 µs | 1.09× |"
+            ),
             "{text}"
         );
         assert!(
