@@ -449,6 +449,21 @@ async fn an_empty_artwork_id_is_refused() {
     assert!(api.requests().is_empty());
 }
 
+#[tokio::test]
+async fn an_artwork_id_of_dot_dot_is_refused_before_it_reaches_another_endpoint() {
+    // `/v2/artworks/..` would be read as `/v2/`: a call, with the key, to another endpoint.
+    let (api, client) = server(vec![]).await;
+    for id in ["..", "."] {
+        let error = client.artwork(id).await.unwrap_err();
+        assert!(
+            matches!(&error, CutoutError::InvalidInput { .. }),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("`..`"), "{error}");
+    }
+    assert!(api.requests().is_empty(), "{:#?}", api.requests());
+}
+
 // ---- Webhooks and error bodies ---------------------------------------------------------------
 
 #[test]

@@ -101,7 +101,17 @@ impl Context {
     ///
     /// Text that does not start with the base URL as the parser writes it (say `HTTPS://Host`)
     /// is parsed whole. The error says why the text is not a URL.
+    ///
+    /// A path segment `.` or `..` (an id of `..`, say) is refused: the parser would resolve it,
+    /// and the call, with the key, would go to another endpoint of the API than the one named.
     pub fn api_url(&self, base_url: &str, url: &str) -> Result<reqwest::Url, String> {
+        if has_dot_segment(url) {
+            return Err(
+                "a path parameter is `.` or `..` (or `%2e`), which would send the call \
+                 to another endpoint: check the id"
+                    .to_owned(),
+            );
+        }
         match self
             .parsed_base(base_url)
             .and_then(|base| path_onto(base, url))
@@ -133,6 +143,35 @@ impl Context {
             self.http.request(method, url).build()
         }
     }
+}
+
+/// Whether the path of the URL text `url` has a segment that the URL parser reads as `.` or
+/// `..` (`%2e` is a dot there, a backslash separates segments in http(s) URLs, and tabs and
+/// newlines are dropped before parsing).
+fn has_dot_segment(url: &str) -> bool {
+    let after_scheme = url.find("://").map_or(url, |at| &url[at + 3..]);
+    // The authority ends at the path, or at a query or fragment when there is no path.
+    let Some(path_start) = after_scheme
+        .find(['/', '\\', '?', '#'])
+        .filter(|&at| matches!(after_scheme.as_bytes()[at], b'/' | b'\\'))
+    else {
+        return false;
+    };
+    let path = &after_scheme[path_start..];
+    let path = &path[..path.find(['?', '#']).unwrap_or(path.len())];
+    // Most paths (ids, names) have neither: nothing to look at.
+    if memchr::memchr2(b'.', b'%', path.as_bytes()).is_none() {
+        return false;
+    }
+    path.split(['/', '\\']).any(|segment| {
+        let segment: String = segment
+            .chars()
+            .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+            .collect::<String>()
+            .to_ascii_lowercase()
+            .replace("%2e", ".");
+        segment == "." || segment == ".."
+    })
 }
 
 /// `url` as a copy of `base` with only the path parsed, when the text starts with `base` as
@@ -215,6 +254,40 @@ mod tests {
         assert!(with_user.headers()["authorization"].is_sensitive());
     }
 
+    #[test]
+    fn a_dot_segment_is_refused_before_it_moves_the_call() {
+        let context = context();
+        let base = "https://api.example.com/v2";
+        // An id of `.` or `..` as the generated code encodes it (it leaves dots as they are).
+        for id in [".", ".."] {
+            let text = format!("{base}/artworks/{}", segment(id));
+            assert!(context.api_url(base, &text).is_err(), "{text}");
+        }
+        // Text written by hand, in the spellings the parser also reads as dots.
+        for id in [".", "..", "%2e", "%2E%2e", ".%2E", "%2e.", ".\t."] {
+            for text in [
+                format!("{base}/artworks/{id}"),
+                format!("{base}/artworks/{id}/x?y=1"),
+                format!("{base}\\artworks\\{id}"),
+            ] {
+                let error = context.api_url(base, &text).unwrap_err();
+                assert!(error.contains("`..`"), "{text}: {error}");
+            }
+        }
+        // Dots elsewhere are only dots; a query or a fragment is not a path.
+        for fine in [
+            format!("{base}/artworks/a.png"),
+            format!("{base}/artworks/...%2e"),
+            format!("{base}/artworks/x?next=../.."),
+            format!("{base}/artworks/x#.."),
+            format!("{base}/artworks/{}", segment("%2e%2e")),
+            "https://api.example.com".to_owned(),
+            "https://api.example.com?a=/../".to_owned(),
+        ] {
+            assert!(context.api_url(base, &fine).is_ok(), "{fine}");
+        }
+    }
+
     /// Path parameters as the generated code writes them (progenitor's `encode_path`).
     fn segment(value: &str) -> String {
         progenitor_client::encode_path(value)
@@ -225,9 +298,9 @@ mod tests {
         let awkward = [
             "4b0bd1f4-6c5a-4d5e-9f1e-2f4c9c6f0a11",
             "",
-            ".",
-            "..",
-            "%2e%2e",
+            "a.b",
+            "...",
+            "%2e%2e%2e",
             "a/b",
             "a\\b",
             "a b\t\n\r",
@@ -277,7 +350,7 @@ mod tests {
                 "/\\x/y",
                 "/\t/x",
                 "/a\tb\n",
-                "/a/../../b",
+                "/a/.x/b..",
                 "/a?b=c",
                 "/a#f",
                 "/a?b#f",
