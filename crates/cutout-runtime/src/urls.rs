@@ -105,7 +105,13 @@ impl Context {
     /// A path segment `.` or `..` (an id of `..`, say) is refused: the parser would resolve it,
     /// and the call, with the key, would go to another endpoint of the API than the one named.
     pub fn api_url(&self, base_url: &str, url: &str) -> Result<reqwest::Url, String> {
-        if has_dot_segment(url) {
+        // The generated operations write the base URL (checked, so without dot segments) then
+        // the path: only that path is looked at.
+        let dotted = match url.strip_prefix(base_url) {
+            Some(path) => dot_segment_in(path.as_bytes()),
+            None => has_dot_segment(url),
+        };
+        if dotted {
             return Err(
                 "a path parameter is `.` or `..` (or `%2e`), which would send the call \
                  to another endpoint: check the id"
@@ -149,27 +155,38 @@ impl Context {
 /// `..` (`%2e` is a dot there, a backslash separates segments in http(s) URLs, and tabs and
 /// newlines are dropped before parsing).
 fn has_dot_segment(url: &str) -> bool {
-    let after_scheme = url.find("://").map_or(url, |at| &url[at + 3..]);
-    // The authority ends at the path, or at a query or fragment when there is no path.
+    // Byte scans (every call goes through here): the scheme's `://`, then the authority, which
+    // ends at the path, or at a query or fragment when there is no path.
+    let bytes = url.as_bytes();
+    let after_scheme = match memchr::memchr(b':', bytes) {
+        Some(at) if bytes[at + 1..].starts_with(b"//") => &bytes[at + 3..],
+        _ => bytes,
+    };
     let Some(path_start) = after_scheme
-        .find(['/', '\\', '?', '#'])
-        .filter(|&at| matches!(after_scheme.as_bytes()[at], b'/' | b'\\'))
+        .iter()
+        .position(|b| matches!(b, b'/' | b'\\' | b'?' | b'#'))
+        .filter(|&at| matches!(after_scheme[at], b'/' | b'\\'))
     else {
         return false;
     };
-    let path = &after_scheme[path_start..];
-    let path = &path[..path.find(['?', '#']).unwrap_or(path.len())];
-    // Most paths (ids, names) have neither: nothing to look at.
-    if memchr::memchr2(b'.', b'%', path.as_bytes()).is_none() {
+    dot_segment_in(&after_scheme[path_start..])
+}
+
+/// Whether `path` (a URL's path, perhaps followed by its query and fragment) has a segment the
+/// URL parser reads as `.` or `..`.
+fn dot_segment_in(path: &[u8]) -> bool {
+    let path = &path[..memchr::memchr2(b'?', b'#', path).unwrap_or(path.len())];
+    // Most paths (ids, names) have neither: nothing more to look at.
+    if memchr::memchr2(b'.', b'%', path).is_none() {
         return false;
     }
-    path.split(['/', '\\']).any(|segment| {
-        let segment: String = segment
-            .chars()
-            .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
-            .collect::<String>()
-            .to_ascii_lowercase()
-            .replace("%2e", ".");
+    path.split(|&b| b == b'/' || b == b'\\').any(|segment| {
+        let segment: Vec<u8> = segment
+            .iter()
+            .filter(|b| !matches!(b, b'\t' | b'\n' | b'\r'))
+            .map(u8::to_ascii_lowercase)
+            .collect();
+        let segment = String::from_utf8_lossy(&segment).replace("%2e", ".");
         segment == "." || segment == ".."
     })
 }
