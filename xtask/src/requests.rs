@@ -25,7 +25,8 @@
 //! - **The request scoped to its sending.** progenitor declares the request, its URL and its
 //!   path parameters at the top of `send`, so they keep their room in the operation's future
 //!   while the answer is read. Each operation here builds its request in a block that ends once
-//!   the request is sent: the future of Topaz's `get_status` went from 1,056 to 800 bytes, and
+//!   the request is sent: the future of Topaz's `get_status` operation went from 1,056 to 800
+//!   bytes (with the runtime's smaller answer reader, `Job::status()`'s from 1,416 to 888), and
 //!   every call's future is moved several times on its way to the caller.
 
 use quote::ToTokens;

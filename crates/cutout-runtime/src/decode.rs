@@ -21,7 +21,9 @@ use serde::de::DeserializeOwned;
 ///
 /// (A small hand-written future rather than `response.bytes()` in an `async fn`: every call's
 /// future holds this one, and is moved several times; reqwest's `bytes()` keeps the whole
-/// answer in its state, this keeps the body's stream and what it has read.)
+/// answer in its state, this keeps the body's stream and what it has read. One difference: a
+/// body that breaks off is reported without the URL reqwest's `bytes()` adds to its error;
+/// keeping it would copy the URL on every call. The error still names the operation.)
 // The error is progenitor's, as the generated operations return it.
 #[allow(clippy::result_large_err)]
 pub fn from_response<T: DeserializeOwned, E>(
@@ -77,6 +79,9 @@ where
                 },
                 Err(error) => {
                     failed(this.status);
+                    // Done: a later poll is a poll after completion, not a decode of part of
+                    // the body.
+                    this.headers = None;
                     return Poll::Ready(Err(Error::ResponseBodyError(error)));
                 }
             }

@@ -152,8 +152,8 @@ impl Context {
 }
 
 /// Whether the path of the URL text `url` has a segment that the URL parser reads as `.` or
-/// `..` (`%2e` is a dot there, a backslash separates segments in http(s) URLs, and tabs and
-/// newlines are dropped before parsing).
+/// `..` (`%2e` is a dot there, a backslash separates segments in http(s) URLs, tabs and
+/// newlines are dropped before parsing, and spaces and control characters at the end).
 fn has_dot_segment(url: &str) -> bool {
     // Byte scans (every call goes through here): the scheme's `://`, then the authority, which
     // ends at the path, or at a query or fragment when there is no path.
@@ -175,7 +175,18 @@ fn has_dot_segment(url: &str) -> bool {
 /// Whether `path` (a URL's path, perhaps followed by its query and fragment) has a segment the
 /// URL parser reads as `.` or `..`.
 fn dot_segment_in(path: &[u8]) -> bool {
-    let path = &path[..memchr::memchr2(b'?', b'#', path).unwrap_or(path.len())];
+    let path = match memchr::memchr2(b'?', b'#', path) {
+        Some(end) => &path[..end],
+        // The path ends the text: the parser trims spaces and control characters from the
+        // text's end (`.. ` is `..`).
+        None => {
+            let kept = path
+                .iter()
+                .rposition(|&b| b > b' ')
+                .map_or(0, |last| last + 1);
+            &path[..kept]
+        }
+    };
     // Most paths (ids, names) have neither: nothing more to look at.
     if memchr::memchr2(b'.', b'%', path).is_none() {
         return false;
@@ -280,6 +291,11 @@ mod tests {
             let text = format!("{base}/artworks/{}", segment(id));
             assert!(context.api_url(base, &text).is_err(), "{text}");
         }
+        // At the end of the text, spaces and control characters are trimmed away.
+        for id in [".. ", "%2e%2e\u{c}", ". \u{1f}"] {
+            let text = format!("{base}/artworks/{id}");
+            assert!(context.api_url(base, &text).is_err(), "{text:?}");
+        }
         // Text written by hand, in the spellings the parser also reads as dots.
         for id in [".", "..", "%2e", "%2E%2e", ".%2E", "%2e.", ".\t."] {
             for text in [
@@ -297,6 +313,8 @@ mod tests {
             format!("{base}/artworks/...%2e"),
             format!("{base}/artworks/x?next=../.."),
             format!("{base}/artworks/x#.."),
+            // Inside the path a space is encoded, not trimmed: `..%20` is no dot segment.
+            format!("{base}/artworks/.. ?q"),
             format!("{base}/artworks/{}", segment("%2e%2e")),
             "https://api.example.com".to_owned(),
             "https://api.example.com?a=/../".to_owned(),

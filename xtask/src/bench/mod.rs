@@ -269,20 +269,22 @@ pub fn pool_calls(runs: &[serde_json::Value]) -> Result<serde_json::Value, Strin
         let mut times = [Vec::new(), Vec::new(), Vec::new()];
         let (mut ratios, mut ratios_limited) = (Vec::new(), Vec::new());
         for run in runs {
-            for (pool, path) in times
-                .iter_mut()
-                .zip(["client_us", "reqwest_us", "limited_us"])
-            {
-                pool.extend(numbers(run, &[mode, "per_round", path])?);
+            let [client, reqwest, limited] = ["client_us", "reqwest_us", "limited_us"]
+                .map(|path| numbers(run, &[mode, "per_round", path]));
+            let (client, reqwest, limited) = (client?, reqwest?, limited?);
+            // Each process's rounds pair up on their own (a short list in one and a long one
+            // in another would pair rounds of different processes).
+            if client.len() != reqwest.len() || client.len() != limited.len() {
+                return Err(format!("bench_calls' {mode} rounds do not pair up"));
+            }
+            for (pool, own) in times.iter_mut().zip([client, reqwest, limited]) {
+                pool.extend(own);
             }
             let own = |key| field(run, &[mode, key]).map(|v| v.as_f64());
             ratios.push(own("ratio")?);
             ratios_limited.push(own("ratio_limited")?);
         }
         let [client, reqwest, limited] = &times;
-        if client.len() != reqwest.len() || client.len() != limited.len() {
-            return Err(format!("bench_calls' {mode} rounds do not pair up"));
-        }
         pooled[mode] = serde_json::json!({
             "client_us": round(stats::median(client)),
             "reqwest_us": round(stats::median(reqwest)),
@@ -626,5 +628,13 @@ mod tests {
         assert!(error.contains("sequential.per_round.client_us"), "{error}");
         let uneven = run(&[1.0, 2.0], &[1.0], &[1.0], 1.0);
         assert!(pool_calls(&[uneven]).unwrap_err().contains("pair up"));
+        // Uneven in opposite ways in two processes: the totals agree, the rounds do not.
+        let longer = run(&[1.0, 2.0], &[1.0], &[1.0, 1.0], 1.0);
+        let shorter = run(&[1.0], &[1.0, 2.0], &[1.0], 1.0);
+        assert!(
+            pool_calls(&[longer, shorter])
+                .unwrap_err()
+                .contains("pair up")
+        );
     }
 }

@@ -209,8 +209,12 @@ fn render_calls(out: &mut String, calls: &serde_json::Value) {
     let processes = f(calls, &["processes"]).unwrap_or(1.0);
     let _ = writeln!(
         out,
-        "\n### Per-call overhead: Topaz `get_status` against raw reqwest\n\n`tests/examples/bench_calls.rs`, run as {} processes of {} rounds of {} calls: one loopback server per process, each path going first, second and third in turn; raw reqwest sends the same GET with the key header and decodes the same generated type. The raw reqwest columns with a time limit give it the 60 s limit the client puts on such a call (`Timeouts::request`), a promise the plain peer does not keep. The rounds of all processes are pooled (each process has its own memory layout, and its own median a few points from the others'): times are medians of the pooled rounds, ratios medians of their per-round ratios, and the range in brackets is that of each process's own median ratio.\n",
-        num(Some(processes), 0),
+        "\n### Per-call overhead: Topaz `get_status` against raw reqwest\n\n`tests/examples/bench_calls.rs`, run as {} of {} rounds of {} calls: one loopback server per process, each path going first, second and third in turn; raw reqwest sends the same GET with the key header and decodes the same generated type. The raw reqwest columns with a time limit give it the 60 s limit the client puts on such a call (`Timeouts::request`), a promise the plain peer does not keep. The rounds of all processes are pooled (each process has its own memory layout, and its own median a few points from the others'): times are medians of the pooled rounds, ratios medians of their per-round ratios, and the range in brackets is that of each process's own median ratio.\n",
+        if processes == 1.0 {
+            "1 process".to_owned()
+        } else {
+            format!("{} processes", num(Some(processes), 0))
+        },
         num(f(calls, &["rounds"]), 0),
         num(f(calls, &["calls"]), 0),
     );
