@@ -669,7 +669,7 @@ mod tests {
     #[test]
     fn a_rebuilt_multipart_send_is_left_alone_and_other_shapes_fail_codegen() {
         let multipart = "let Self { client, body } = self;
-             let result = client.inner.execute_rebuilding(&client.baseurl, \"up\", || async move { todo!() }).await?;
+             let result = client.inner.execute_rebuilding(&client.baseurl, \"up\", || async move { build(client).await }).await?;
              decode(result?).await";
         let mut file = send(multipart);
         let before = text(&file);
