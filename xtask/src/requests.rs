@@ -60,33 +60,24 @@ pub fn drop_api_version(file: &mut syn::File) -> Result<usize, String> {
 /// operation must build one request with `client.client.<method>(url)`: one that does not is
 /// an error naming it, so that a progenitor upgrade cannot silently bring back the slow path.
 pub fn urls_from_parsed_base(file: &mut syn::File) -> Result<usize, String> {
-    let mut changed = 0;
-    for_each_send(file, |owner, method| {
-        let mut rewrite = ApiUrl { changed: 0 };
-        rewrite.visit_block_mut(&mut method.block);
-        if rewrite.changed == 0 {
-            return Err(format!(
-                "`{owner}::send` does not build its request with `client.client.<method>(url)`: \
-                 xtask/src/requests.rs does not know how it makes its URL"
-            ));
-        }
-        changed += rewrite.changed;
-        Ok(())
-    })?;
-    Ok(changed)
+    let counts = rewrite_sends::<ApiUrl>(file)?;
+    if let Some((owner, _)) = counts.iter().find(|(_, changed)| *changed == 0) {
+        return Err(format!(
+            "`{owner}::send` does not build its request with `client.client.<method>(url)`: \
+             xtask/src/requests.rs does not know how it makes its URL"
+        ));
+    }
+    Ok(counts.iter().map(|(_, changed)| changed).sum())
 }
 
 /// Makes every operation format its path parameters with `cutout_runtime::PathSegment` and
 /// read its answers with `cutout_runtime::decode::from_response` (see the module's doc).
 /// Returns how many calls were replaced.
 pub fn lighter_calls(file: &mut syn::File) -> Result<usize, String> {
-    let mut changed = 0;
-    for_each_send(file, |_, method| {
-        let mut rewrite = LighterCalls { changed: 0 };
-        rewrite.visit_block_mut(&mut method.block);
-        changed += rewrite.changed;
-        Ok(())
-    })?;
+    let changed = rewrite_sends::<LighterCalls>(file)?
+        .iter()
+        .map(|(_, changed)| changed)
+        .sum();
     let text = file.to_token_stream().to_string();
     // Any `from_response` but the runtime's (a turbofish `ResponseValue::<T>::from_response`
     // included): `Context::call` relies on the runtime's to know the status of a bad body.
@@ -122,19 +113,22 @@ pub fn lighter_calls(file: &mut syn::File) -> Result<usize, String> {
 ///
 /// A request with a body or a query keeps the builder. Returns how many requests were changed.
 pub fn plain_requests(file: &mut syn::File) -> Result<usize, String> {
-    let mut changed = 0;
-    for_each_send(file, |_, method| {
-        let mut rewrite = PlainRequests { changed: 0 };
-        rewrite.visit_block_mut(&mut method.block);
-        changed += rewrite.changed;
-        Ok(())
-    })?;
-    Ok(changed)
+    Ok(rewrite_sends::<PlainRequests>(file)?
+        .iter()
+        .map(|(_, changed)| changed)
+        .sum())
 }
 
 /// See [`plain_requests`].
+#[derive(Default)]
 struct PlainRequests {
     changed: usize,
+}
+
+impl Rewrite for PlainRequests {
+    fn changed(&self) -> usize {
+        self.changed
+    }
 }
 
 impl VisitMut for PlainRequests {
@@ -300,8 +294,15 @@ fn is_info_let(stmt: &Stmt) -> bool {
 
 /// `encode_path(&x.to_string())` → `cutout_runtime::PathSegment(&x)`;
 /// `ResponseValue::from_response(r)` → `cutout_runtime::decode::from_response(r)`.
+#[derive(Default)]
 struct LighterCalls {
     changed: usize,
+}
+
+impl Rewrite for LighterCalls {
+    fn changed(&self) -> usize {
+        self.changed
+    }
 }
 
 impl VisitMut for LighterCalls {
@@ -365,6 +366,23 @@ impl VisitMut for LighterCalls {
     }
 }
 
+/// A rewrite of the expressions of one operation's `send`, counting the expressions it changed.
+trait Rewrite: VisitMut + Default {
+    fn changed(&self) -> usize;
+}
+
+/// Runs a fresh `R` over every operation's `send`; returns each builder's name with the count.
+fn rewrite_sends<R: Rewrite>(file: &mut syn::File) -> Result<Vec<(String, usize)>, String> {
+    let mut counts = Vec::new();
+    for_each_send(file, |owner, method| {
+        let mut rewrite = R::default();
+        rewrite.visit_block_mut(&mut method.block);
+        counts.push((owner.to_owned(), rewrite.changed()));
+        Ok(())
+    })?;
+    Ok(counts)
+}
+
 /// Runs `f` on every operation's `send` in `mod builder`, with the name of its builder.
 fn for_each_send(
     file: &mut syn::File,
@@ -395,8 +413,15 @@ fn for_each_send(
 
 /// `client.client.get(url)` → `client.client.get(client.inner.api_url(&client.baseurl,
 /// &url).map_err(Error::InvalidRequest)?)`, for every HTTP method.
+#[derive(Default)]
 struct ApiUrl {
     changed: usize,
+}
+
+impl Rewrite for ApiUrl {
+    fn changed(&self) -> usize {
+        self.changed
+    }
 }
 
 impl VisitMut for ApiUrl {
